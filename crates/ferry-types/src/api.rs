@@ -1,0 +1,268 @@
+//! Request bodies of ferry's HTTP API. Network requests use Docker's Engine API shapes, so the
+//! same bodies serve ferry's CLI and Docker clients.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `POST /networks/create` (Docker's NetworkCreateRequest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct NetworkCreateRequest {
+    /// Network name.
+    pub name: String,
+    /// Driver name; `bridge` when empty.
+    #[serde(default)]
+    pub driver: String,
+    /// Scope; only `local` (or empty) is accepted.
+    #[serde(default)]
+    pub scope: String,
+    /// Restrict external access.
+    #[serde(default)]
+    pub internal: bool,
+    /// Allow manual attachment (always allowed on local networks).
+    #[serde(default)]
+    pub attachable: bool,
+    /// Swarm ingress network (not supported locally).
+    #[serde(default)]
+    pub ingress: bool,
+    /// Config-only network (not supported).
+    #[serde(default)]
+    pub config_only: bool,
+    /// Take the configuration from another network (not supported).
+    #[serde(default)]
+    pub config_from: Option<ConfigReference>,
+    /// Address management.
+    #[serde(default, rename = "IPAM")]
+    pub ipam: Option<Ipam>,
+    /// Give endpoints IPv4 addresses (IPv4 cannot be disabled on bridge networks).
+    #[serde(default, rename = "EnableIPv4")]
+    pub enable_ipv4: Option<bool>,
+    /// Give endpoints IPv6 addresses.
+    #[serde(default, rename = "EnableIPv6")]
+    pub enable_ipv6: Option<bool>,
+    /// Driver options.
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+    /// User labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Old Docker clients send it; names are always checked.
+    #[serde(default)]
+    pub check_duplicate: Option<bool>,
+}
+
+/// Docker's ConfigReference.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigReference {
+    /// The network referred to.
+    #[serde(default)]
+    pub network: String,
+}
+
+/// Docker's IPAM block.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ipam {
+    /// IPAM driver; only `default` (or empty) is accepted.
+    #[serde(default)]
+    pub driver: String,
+    /// Subnets.
+    #[serde(default)]
+    pub config: Vec<IpamConfig>,
+    /// IPAM driver options.
+    #[serde(default)]
+    pub options: Option<BTreeMap<String, String>>,
+}
+
+/// One subnet in Docker's IPAM block; all values are text, as the user typed them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IpamConfig {
+    /// The subnet in CIDR form.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subnet: String,
+    /// The range dynamic addresses come from.
+    #[serde(default, rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    pub ip_range: String,
+    /// The gateway address.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gateway: String,
+    /// Reserved addresses by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub auxiliary_addresses: BTreeMap<String, String>,
+}
+
+/// `POST /networks/{id}/connect` (Docker's NetworkConnectRequest).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkConnectRequest {
+    /// Sandbox name or ID.
+    pub container: String,
+    /// Endpoint settings.
+    #[serde(default)]
+    pub endpoint_config: Option<EndpointSettingsRequest>,
+}
+
+/// The parts of Docker's EndpointSettings a client may set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSettingsRequest {
+    /// Static addresses.
+    #[serde(default, rename = "IPAMConfig")]
+    pub ipam_config: Option<EndpointIpamConfig>,
+    /// DNS aliases.
+    #[serde(default)]
+    pub aliases: Option<Vec<String>>,
+    /// Static MAC address.
+    #[serde(default)]
+    pub mac_address: Option<String>,
+}
+
+/// Static addresses of an endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EndpointIpamConfig {
+    /// Static IPv4 address.
+    #[serde(default, rename = "IPv4Address", skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    /// Static IPv6 address.
+    #[serde(default, rename = "IPv6Address", skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+}
+
+/// `POST /networks/{id}/disconnect`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkDisconnectRequest {
+    /// Sandbox name or ID.
+    pub container: String,
+    /// Disconnect even when the sandbox is not running.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// One `--network` of `ferry run`, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkRequest {
+    /// Network name or ID (or `host`, `none`, `container:NAME`).
+    pub name: String,
+    /// DNS aliases on this network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// Static IPv4 address.
+    #[serde(default, rename = "IPv4Address")]
+    pub ipv4_address: Option<String>,
+    /// Static IPv6 address.
+    #[serde(default, rename = "IPv6Address")]
+    pub ipv6_address: Option<String>,
+    /// Static MAC address.
+    #[serde(default)]
+    pub mac_address: Option<String>,
+}
+
+/// `POST /containers/create`: a new sandbox (ferry's own body: networks are an ordered list).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct SandboxCreateRequest {
+    /// Unique name; generated when empty.
+    #[serde(default)]
+    pub name: String,
+    /// Program and arguments.
+    pub cmd: Vec<String>,
+    /// `KEY=VALUE` environment.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Working directory.
+    #[serde(default)]
+    pub working_dir: String,
+    /// Host name; the short ID when empty.
+    #[serde(default)]
+    pub hostname: String,
+    /// Domain name.
+    #[serde(default)]
+    pub domainname: String,
+    /// Root filesystem directory (chroot); the host's when empty.
+    #[serde(default)]
+    pub rootfs: String,
+    /// Networks in connection order; the default `bridge` when empty.
+    #[serde(default)]
+    pub networks: Vec<NetworkRequest>,
+    /// `name:ip` entries (`host-gateway` allowed as ip).
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    /// DNS servers.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// DNS search domains.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// resolv.conf options.
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// Remove when the process exits.
+    #[serde(default)]
+    pub auto_remove: bool,
+}
+
+/// Reply of `POST /containers/create` and `POST /networks/create`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CreateResponse {
+    /// The new object's ID.
+    pub id: String,
+    /// Non-fatal remarks.
+    #[serde(default)]
+    pub warning: String,
+}
+
+/// Reply of the prune endpoints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkPruneResponse {
+    /// Names of the removed networks.
+    pub networks_deleted: Vec<String>,
+}
+
+/// Reply of `POST /containers/{id}/wait`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitResponse {
+    /// The process's exit code.
+    pub status_code: i64,
+    /// Set when the exit code could not be known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<WaitError>,
+}
+
+/// Error part of [`WaitResponse`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WaitError {
+    /// Why.
+    pub message: String,
+}
+
+/// Docker's error body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The message.
+    pub message: String,
+}
+
+/// What `GET /containers/{id}/exec-target` returns: where `ferry exec` enters a sandbox.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ExecTarget {
+    /// PID of the sandbox's process, whose namespaces are joined.
+    pub pid: u32,
+    /// Root filesystem to chroot into, if any.
+    #[serde(default)]
+    pub rootfs: String,
+    /// The sandbox's environment.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Default working directory.
+    #[serde(default)]
+    pub working_dir: String,
+}

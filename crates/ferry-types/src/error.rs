@@ -1,0 +1,100 @@
+//! The one error type that crosses the API: a message for the user and a kind that maps to an
+//! HTTP status, as Docker's API does (400, 403, 404, 409, 500).
+
+use std::fmt;
+
+/// What went wrong, in the terms an API client acts on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ErrorKind {
+    /// The request is malformed or its values are invalid (HTTP 400).
+    InvalidInput,
+    /// The request is valid but not allowed in this state, e.g. connecting to `host` (HTTP 403).
+    Forbidden,
+    /// A named object does not exist (HTTP 404).
+    NotFound,
+    /// The request conflicts with existing objects: a taken name or address, a network in use (HTTP 409).
+    Conflict,
+    /// The daemon or the kernel failed (HTTP 500).
+    Internal,
+}
+
+impl ErrorKind {
+    /// The HTTP status Docker's API uses for this kind of error.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidInput => 400,
+            ErrorKind::Forbidden => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Internal => 500,
+        }
+    }
+
+    /// The kind an HTTP status stands for (used by the client).
+    pub fn from_http_status(status: u16) -> Self {
+        match status {
+            400 => ErrorKind::InvalidInput,
+            403 => ErrorKind::Forbidden,
+            404 => ErrorKind::NotFound,
+            409 => ErrorKind::Conflict,
+            _ => ErrorKind::Internal,
+        }
+    }
+}
+
+/// An error with a message meant for a person: what failed, why, and what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FerryError {
+    /// How the API reports it.
+    pub kind: ErrorKind,
+    /// The message shown to the user.
+    pub message: String,
+}
+
+impl FerryError {
+    /// An error of the given kind.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+    /// Invalid input (400).
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+    /// Not allowed (403).
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, message)
+    }
+    /// Unknown object (404).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, message)
+    }
+    /// Conflict with existing state (409).
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, message)
+    }
+    /// Daemon or kernel failure (500).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Internal, message)
+    }
+    /// The same error with `context: ` put before its message.
+    pub fn context(self, context: impl fmt::Display) -> Self {
+        Self {
+            kind: self.kind,
+            message: format!("{context}: {}", self.message),
+        }
+    }
+}
+
+impl fmt::Display for FerryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FerryError {}
+
+/// Result with a [`FerryError`].
+pub type Result<T, E = FerryError> = std::result::Result<T, E>;

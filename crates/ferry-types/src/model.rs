@@ -1,0 +1,315 @@
+//! The objects ferry keeps in its store: networks, sandboxes and their endpoints (the CNM's
+//! Network, Sandbox and Endpoint).
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+/// Scope of an object: `local` objects live on this host only.
+pub const SCOPE_LOCAL: &str = "local";
+
+/// Names of the networks every daemon has.
+pub const DEFAULT_BRIDGE: &str = "bridge";
+/// The network whose sandboxes share the host's network namespace.
+pub const HOST_NETWORK: &str = "host";
+/// The network whose sandboxes have only a loopback interface.
+pub const NONE_NETWORK: &str = "none";
+
+/// Network drivers ferry has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriverKind {
+    /// A Linux bridge with a veth per endpoint.
+    Bridge,
+    /// The host's own network namespace.
+    Host,
+    /// No network: loopback only.
+    Null,
+}
+
+impl DriverKind {
+    /// The driver's name as the CLI and API spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriverKind::Bridge => "bridge",
+            DriverKind::Host => "host",
+            DriverKind::Null => "null",
+        }
+    }
+
+    /// Parses a driver name given by a user.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "bridge" => Some(DriverKind::Bridge),
+            "host" => Some(DriverKind::Host),
+            "null" => Some(DriverKind::Null),
+            _ => None,
+        }
+    }
+}
+
+/// One subnet of a network, with everything IPAM needs to know about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetConfig {
+    /// The subnet, e.g. 172.18.0.0/16.
+    pub subnet: IpNet,
+    /// Dynamic allocation stays inside this range when set.
+    pub ip_range: Option<IpNet>,
+    /// The gateway address (the bridge's address).
+    pub gateway: Option<IpAddr>,
+    /// Addresses reserved for other uses, by name.
+    #[serde(default)]
+    pub aux_addresses: BTreeMap<String, IpAddr>,
+}
+
+/// Settings of a bridge network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BridgeSettings {
+    /// The Linux bridge device's name.
+    pub name: String,
+    /// MTU of the bridge and of every veth attached to it.
+    pub mtu: u32,
+    /// Inter-container connectivity on this bridge.
+    pub icc: bool,
+    /// Masquerade traffic leaving the bridge's subnets.
+    pub masquerade: bool,
+}
+
+/// A network (CNM Network).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Network {
+    /// 64 hex digits.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// The driver that implements it.
+    pub driver: DriverKind,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// IPv6 addresses are given to endpoints.
+    pub enable_ipv6: bool,
+    /// No traffic leaves the network.
+    pub internal: bool,
+    /// Sandboxes may be attached by hand (kept for Docker compatibility; always allowed locally).
+    pub attachable: bool,
+    /// The subnets, resolved (gateways filled in).
+    pub subnets: Vec<SubnetConfig>,
+    /// Whether the subnets were given by the user (static `--ip` needs that, as in Docker).
+    pub user_subnets: bool,
+    /// Driver options as given (`-o key=value`).
+    pub options: BTreeMap<String, String>,
+    /// User labels.
+    pub labels: BTreeMap<String, String>,
+    /// Bridge settings, for bridge networks.
+    pub bridge: Option<BridgeSettings>,
+    /// One of the networks the daemon creates itself (`bridge`, `host`, `none`).
+    pub builtin: bool,
+    /// Serial-allocation cursors per subnet (subnet text → offset), so that addresses are not
+    /// reused at once even across restarts.
+    #[serde(default)]
+    pub ipam_cursors: BTreeMap<String, u128>,
+}
+
+impl Network {
+    /// The IPv4 subnets.
+    pub fn subnets_v4(&self) -> impl Iterator<Item = &SubnetConfig> {
+        self.subnets
+            .iter()
+            .filter(|s| matches!(s.subnet, IpNet::V4(_)))
+    }
+    /// The IPv6 subnets.
+    pub fn subnets_v6(&self) -> impl Iterator<Item = &SubnetConfig> {
+        self.subnets
+            .iter()
+            .filter(|s| matches!(s.subnet, IpNet::V6(_)))
+    }
+    /// The first IPv4 gateway, if any.
+    pub fn gateway_v4(&self) -> Option<IpAddr> {
+        self.subnets_v4().find_map(|s| s.gateway)
+    }
+    /// The first IPv6 gateway, if any.
+    pub fn gateway_v6(&self) -> Option<IpAddr> {
+        self.subnets_v6().find_map(|s| s.gateway)
+    }
+}
+
+/// How a sandbox gets its network stack.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "mode", content = "target")]
+pub enum NetworkMode {
+    /// Its own namespace, attached to the networks listed in the sandbox's attachments.
+    Networks,
+    /// The host's network namespace.
+    Host,
+    /// Its own namespace with loopback only.
+    None,
+    /// The network namespace of another sandbox (its ID).
+    Container(String),
+}
+
+/// A sandbox's wish to be on a network; it outlives stops and starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The network's ID.
+    pub network_id: String,
+    /// Extra DNS names on this network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    /// A static IPv4 address.
+    pub ipv4: Option<IpAddr>,
+    /// A static IPv6 address.
+    pub ipv6: Option<IpAddr>,
+    /// A static MAC address.
+    pub mac: Option<String>,
+}
+
+/// A sandbox's live attachment to a network (CNM Endpoint): exists while the sandbox runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Endpoint {
+    /// 64 hex digits.
+    pub id: String,
+    /// The network's ID.
+    pub network_id: String,
+    /// Interface name inside the sandbox (eth0, eth1, ...).
+    pub ifname: String,
+    /// Interface name on the host side (the veth peer), empty for drivers without one.
+    pub host_ifname: String,
+    /// MAC address of the sandbox's interface.
+    pub mac: String,
+    /// IPv4 address with the subnet's prefix length.
+    pub ipv4: Option<IpNet>,
+    /// IPv6 address with the subnet's prefix length.
+    pub ipv6: Option<IpNet>,
+    /// Gateways, when this endpoint carries the default route or could.
+    pub gateway4: Option<IpAddr>,
+    /// IPv6 gateway.
+    pub gateway6: Option<IpAddr>,
+    /// DNS aliases on this network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// Lifecycle of a sandbox's process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Made but never started.
+    Created,
+    /// Its process runs.
+    Running,
+    /// Its process ended.
+    Exited,
+}
+
+impl Status {
+    /// Docker's name of the status.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Exited => "exited",
+        }
+    }
+}
+
+/// An `--add-host` entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExtraHost {
+    /// The host name.
+    pub name: String,
+    /// The address, or `None` for `host-gateway` (the gateway of the sandbox's first network).
+    pub addr: Option<IpAddr>,
+}
+
+/// What a sandbox runs and how it is named (set at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxConfig {
+    /// Program and arguments.
+    pub cmd: Vec<String>,
+    /// Environment, `KEY=VALUE`.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Working directory.
+    pub workdir: Option<String>,
+    /// Host name inside the sandbox.
+    pub hostname: String,
+    /// Domain name inside the sandbox.
+    #[serde(default)]
+    pub domainname: String,
+    /// Root filesystem directory to chroot into, if any.
+    #[serde(default)]
+    pub rootfs: Option<String>,
+    /// How it gets its network stack.
+    pub network_mode: NetworkMode,
+    /// Networks it is attached to, in connection order (eth0 first).
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// `--add-host` entries.
+    #[serde(default)]
+    pub extra_hosts: Vec<ExtraHost>,
+    /// `--dns` servers.
+    #[serde(default)]
+    pub dns: Vec<IpAddr>,
+    /// `--dns-search` domains.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// `--dns-option` options.
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// Remove the sandbox when its process exits.
+    #[serde(default)]
+    pub auto_remove: bool,
+}
+
+/// The state of a sandbox's process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SandboxState {
+    /// Where it is in its lifecycle.
+    pub status: Status,
+    /// PID of its process while running.
+    pub pid: Option<u32>,
+    /// The process's start time in clock ticks since boot (/proc/PID/stat field 22), so a
+    /// recycled PID is never mistaken for it.
+    pub start_ticks: Option<u64>,
+    /// RFC 3339 start time.
+    pub started_at: Option<String>,
+    /// RFC 3339 end time.
+    pub finished_at: Option<String>,
+    /// Exit code of the last run.
+    pub exit_code: Option<i32>,
+    /// Why the last start or run failed, if it did.
+    #[serde(default)]
+    pub error: String,
+}
+
+/// A sandbox: a process with its own network stack (CNM Sandbox plus the process).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sandbox {
+    /// 64 hex digits.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// What it runs.
+    pub config: SandboxConfig,
+    /// Its process.
+    pub state: SandboxState,
+    /// Path of its network namespace mount while it runs (host mode: none).
+    pub netns: Option<String>,
+    /// Live endpoints, in interface order.
+    #[serde(default)]
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl Sandbox {
+    /// The endpoint on a network, if the sandbox has one.
+    pub fn endpoint_on(&self, network_id: &str) -> Option<&Endpoint> {
+        self.endpoints.iter().find(|e| e.network_id == network_id)
+    }
+    /// True while its process runs.
+    pub fn is_running(&self) -> bool {
+        self.state.status == Status::Running
+    }
+}

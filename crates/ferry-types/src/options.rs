@@ -1,0 +1,127 @@
+//! Driver options (`-o key=value`) of bridge networks, with Docker's option names.
+
+use crate::error::{FerryError, Result};
+use std::collections::BTreeMap;
+
+/// `com.docker.network.bridge.name`: the Linux bridge's name.
+pub const BRIDGE_NAME: &str = "com.docker.network.bridge.name";
+/// `com.docker.network.bridge.enable_icc`: traffic between endpoints of the network.
+pub const ENABLE_ICC: &str = "com.docker.network.bridge.enable_icc";
+/// `com.docker.network.bridge.enable_ip_masquerade`: masquerade outgoing traffic.
+pub const ENABLE_IP_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
+/// `com.docker.network.driver.mtu`: MTU of the bridge and veths.
+pub const DRIVER_MTU: &str = "com.docker.network.driver.mtu";
+/// `com.docker.network.bridge.default_bridge`: marks the default bridge.
+pub const DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
+
+const KNOWN: &[&str] = &[
+    BRIDGE_NAME,
+    ENABLE_ICC,
+    ENABLE_IP_MASQUERADE,
+    DRIVER_MTU,
+    DEFAULT_BRIDGE,
+];
+
+/// Bridge options parsed from `-o`; `None` means "use the default".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BridgeOptions {
+    /// Bridge device name.
+    pub name: Option<String>,
+    /// ICC.
+    pub icc: Option<bool>,
+    /// Masquerade.
+    pub masquerade: Option<bool>,
+    /// MTU.
+    pub mtu: Option<u32>,
+}
+
+/// Parses bridge driver options. Docker's own option namespace is checked strictly (a typo
+/// there would otherwise be silently ignored); other keys are kept as given.
+pub fn parse_bridge_options(opts: &BTreeMap<String, String>) -> Result<BridgeOptions> {
+    let mut out = BridgeOptions::default();
+    for (k, v) in opts {
+        match k.as_str() {
+            BRIDGE_NAME => {
+                crate::validate::interface_name(v)
+                    .map_err(|e| e.context(format!("option {BRIDGE_NAME}")))?;
+                out.name = Some(v.clone());
+            }
+            ENABLE_ICC => out.icc = Some(parse_bool(k, v)?),
+            ENABLE_IP_MASQUERADE => out.masquerade = Some(parse_bool(k, v)?),
+            DRIVER_MTU => out.mtu = Some(parse_mtu(v).map_err(|e| e.context(format!("option {k}")))?),
+            DEFAULT_BRIDGE => {
+                parse_bool(k, v)?;
+            }
+            other if other.starts_with("com.docker.network.") && !KNOWN.contains(&other) => {
+                return Err(FerryError::invalid(format!(
+                    "unknown bridge driver option {other:?}; ferry knows: {}",
+                    KNOWN.join(", ")
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Parses an MTU: 68 (the IPv4 minimum) to 65535.
+pub fn parse_mtu(v: &str) -> Result<u32> {
+    match v.trim().parse::<u32>() {
+        Ok(m) if (68..=65535).contains(&m) => Ok(m),
+        _ => Err(FerryError::invalid(format!(
+            "invalid MTU {v:?}: give a number from 68 to 65535"
+        ))),
+    }
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(FerryError::invalid(format!(
+            "invalid value {v:?} for option {key}: use true or false"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn parses_known_options() {
+        let o = parse_bridge_options(&opts(&[
+            (BRIDGE_NAME, "br-test"),
+            (ENABLE_ICC, "false"),
+            (DRIVER_MTU, "1400"),
+            ("my.own.key", "kept"),
+        ]))
+        .unwrap();
+        assert_eq!(o.name.as_deref(), Some("br-test"));
+        assert_eq!(o.icc, Some(false));
+        assert_eq!(o.mtu, Some(1400));
+        assert_eq!(o.masquerade, None);
+    }
+
+    #[test]
+    fn rejects_bad_values_and_unknown_docker_keys() {
+        let e = parse_bridge_options(&opts(&[(ENABLE_ICC, "maybe")])).unwrap_err();
+        assert!(e.message.contains("use true or false"), "{e}");
+        let e = parse_bridge_options(&opts(&[(DRIVER_MTU, "10")])).unwrap_err();
+        assert!(e.message.contains("68 to 65535"), "{e}");
+        let e =
+            parse_bridge_options(&opts(&[("com.docker.network.bridge.enable_iic", "true")]))
+                .unwrap_err();
+        assert!(e.message.contains("unknown bridge driver option"), "{e}");
+        let e = parse_bridge_options(&opts(&[(BRIDGE_NAME, "this-name-is-far-too-long")]))
+            .unwrap_err();
+        assert!(e.message.contains("15"), "{e}");
+    }
+}
