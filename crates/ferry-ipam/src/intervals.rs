@@ -46,7 +46,10 @@ impl IntervalSet {
         let mut start = x;
         let mut end = x;
         // Merge with the run ending just below and the one starting just above.
-        if let Some((s, _)) = x.checked_sub(1).and_then(|below| self.run_containing(below)) {
+        if let Some((s, _)) = x
+            .checked_sub(1)
+            .and_then(|below| self.run_containing(below))
+        {
             self.runs.remove(&s);
             start = s;
         }

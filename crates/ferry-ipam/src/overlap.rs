@@ -47,10 +47,7 @@ impl TakenSpans {
     pub(crate) fn first_overlap(&self, lo: u128, hi: u128) -> Option<(u128, u128)> {
         // Spans are sorted and disjoint, so their ends are sorted too.
         let i = self.spans.partition_point(|&(_, end)| end < lo);
-        self.spans
-            .get(i)
-            .copied()
-            .filter(|&(start, _)| start <= hi)
+        self.spans.get(i).copied().filter(|&(start, _)| start <= hi)
     }
 }
 

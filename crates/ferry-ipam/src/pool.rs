@@ -80,8 +80,7 @@ pub fn default_pools() -> Vec<PoolSpec> {
 fn v4_net(addr: Ipv4Addr, prefix: u8) -> IpNet {
     // Prefix lengths here are constants <= 32; fall back to a host route
     // rather than panic should that ever change.
-    IpNet::new(IpAddr::V4(addr), prefix)
-        .unwrap_or_else(|_| IpNet::from(IpAddr::V4(addr)))
+    IpNet::new(IpAddr::V4(addr), prefix).unwrap_or_else(|_| IpNet::from(IpAddr::V4(addr)))
 }
 
 /// The first subnet, in pool order and ascending address order within a
@@ -92,11 +91,7 @@ fn v4_net(addr: Ipv4Addr, prefix: u8) -> IpNet {
 /// merged into sorted spans, so each overlapping span is skipped in one
 /// step: the cost grows with the number of taken networks, not with the
 /// number of subnets in a pool.
-pub fn next_free_subnet(
-    pools: &[PoolSpec],
-    taken: &[IpNet],
-    v6: bool,
-) -> Result<IpNet, IpamError> {
+pub fn next_free_subnet(pools: &[PoolSpec], taken: &[IpNet], v6: bool) -> Result<IpNet, IpamError> {
     let pools: Vec<&PoolSpec> = pools.iter().filter(|p| p.is_v6() == v6).collect();
     for pool in &pools {
         pool.validate()?;
@@ -309,7 +304,11 @@ mod tests {
             .map(|i| net(&format!("fd00:1:0:{i:x}::/64")))
             .collect();
         // Fill the gaps up to the end with /128 host routes.
-        taken.extend((1u32..65_535).step_by(2).map(|i| net(&format!("fd00:1:0:{i:x}::1/128"))));
+        taken.extend(
+            (1u32..65_535)
+                .step_by(2)
+                .map(|i| net(&format!("fd00:1:0:{i:x}::1/128"))),
+        );
         taken.reverse();
         assert_eq!(
             next_free_subnet(&pools, &taken, true),
@@ -365,7 +364,7 @@ mod tests {
         .is_ok());
         // An invalid pool of the requested family is reported, not skipped.
         assert!(matches!(
-            next_free_subnet(&[bad.clone()], &[], false),
+            next_free_subnet(std::slice::from_ref(&bad), &[], false),
             Err(IpamError::InvalidPool { .. })
         ));
         // One of the other family is not looked at.
@@ -401,7 +400,11 @@ mod tests {
             size: 30,
         }];
         assert_eq!(
-            next_free_subnet(&pools, &[net("0.0.0.0/1"), net("128.0.0.0/2"), net("192.0.0.0/2")], false),
+            next_free_subnet(
+                &pools,
+                &[net("0.0.0.0/1"), net("128.0.0.0/2"), net("192.0.0.0/2")],
+                false
+            ),
             Err(IpamError::PoolsExhausted { family: "IPv4" })
         );
     }
