@@ -1,0 +1,345 @@
+//! rtnetlink operations: links (bridges, veth pairs), addresses and routes, in the network
+//! namespace the connection was opened in.
+
+use crate::error::{KernelError, Result};
+use futures::TryStreamExt;
+use ipnet::IpNet;
+use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo};
+use netlink_packet_route::route::{RouteAddress, RouteAttribute};
+use rtnetlink::{
+    Handle, IpVersion, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+const EEXIST: i32 = 17;
+const ENODEV: i32 = 19;
+const ESRCH: i32 = 3;
+
+fn nl_err(op: impl Into<String>, e: rtnetlink::Error) -> KernelError {
+    let errno = match &e {
+        rtnetlink::Error::NetlinkError(m) => Some(m.raw_code().abs()),
+        _ => None,
+    };
+    let message = match &e {
+        rtnetlink::Error::NetlinkError(m) => m.to_io().to_string(),
+        other => other.to_string(),
+    };
+    KernelError::Netlink {
+        op: op.into(),
+        message,
+        errno,
+    }
+}
+
+/// A network interface as the kernel reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Link {
+    /// Interface index.
+    pub index: u32,
+    /// Interface name.
+    pub name: String,
+    /// Link kind (`bridge`, `veth`, ...), when it has one.
+    pub kind: Option<String>,
+    /// The interface alias (ferry marks its own links with one).
+    pub alias: Option<String>,
+    /// Index of the bridge it is attached to.
+    pub controller: Option<u32>,
+}
+
+/// What a veth pair for an endpoint looks like.
+#[derive(Debug, Clone)]
+pub struct VethSpec<'a> {
+    /// Name of the host end.
+    pub host_name: &'a str,
+    /// Alias of the host end (marks it as ferry's).
+    pub alias: &'a str,
+    /// Name of the sandbox end inside its namespace (eth0, ...).
+    pub peer_name: &'a str,
+    /// MAC of the sandbox end.
+    pub peer_mac: [u8; 6],
+    /// MTU of both ends.
+    pub mtu: u32,
+    /// The bridge the host end joins.
+    pub bridge_index: u32,
+    /// Namespace file of the sandbox.
+    pub peer_netns: &'a Path,
+}
+
+/// An rtnetlink connection bound to one network namespace.
+#[derive(Clone)]
+pub struct Netlink {
+    handle: Handle,
+}
+
+impl Netlink {
+    /// Connects in the calling thread's network namespace. Must run inside a tokio runtime.
+    pub fn connect() -> Result<Self> {
+        let (conn, handle, _) =
+            rtnetlink::new_connection().map_err(|e| KernelError::io("open netlink socket", e))?;
+        tokio::spawn(conn);
+        Ok(Self { handle })
+    }
+
+    /// Connects inside the namespace at `netns`: the socket is opened by a helper thread that
+    /// joined the namespace (a socket keeps the namespace it was made in).
+    pub fn connect_in(netns: &Path) -> Result<Self> {
+        let rt = tokio::runtime::Handle::current();
+        crate::netns::run_in(netns, move || {
+            let _guard = rt.enter();
+            Netlink::connect()
+        })
+    }
+
+    /// Looks a link up by name.
+    pub async fn link(&self, name: &str) -> Result<Option<Link>> {
+        let mut s = self.handle.link().get().match_name(name.to_string()).execute();
+        match s.try_next().await {
+            Ok(Some(m)) => Ok(Some(to_link(&m))),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                let err = nl_err(format!("look up link {name}"), e);
+                if err.raw_errno() == Some(ENODEV) {
+                    Ok(None)
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Every link of the namespace.
+    pub async fn links(&self) -> Result<Vec<Link>> {
+        let mut s = self.handle.link().get().execute();
+        let mut out = Vec::new();
+        while let Some(m) = s.try_next().await.map_err(|e| nl_err("list links", e))? {
+            out.push(to_link(&m));
+        }
+        Ok(out)
+    }
+
+    /// Creates a bridge, up, with the given MTU and alias; returns its index. An existing link
+    /// of that name is reused if it is a bridge.
+    pub async fn ensure_bridge(&self, name: &str, mtu: u32, alias: &str) -> Result<u32> {
+        if let Some(l) = self.link(name).await? {
+            if l.kind.as_deref() != Some("bridge") {
+                return Err(KernelError::Netlink {
+                    op: format!("create bridge {name}"),
+                    message: format!(
+                        "a {} interface of that name already exists",
+                        l.kind.as_deref().unwrap_or("non-bridge")
+                    ),
+                    errno: Some(EEXIST),
+                });
+            }
+            self.set_up(l.index).await?;
+            return Ok(l.index);
+        }
+        let msg = LinkBridge::new(name).mtu(mtu).alias(alias).up().build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("create bridge {name}"), e))?;
+        self.link(name)
+            .await?
+            .map(|l| l.index)
+            .ok_or_else(|| KernelError::Netlink {
+                op: format!("create bridge {name}"),
+                message: "it vanished right after creation".into(),
+                errno: None,
+            })
+    }
+
+    /// Creates a veth pair whose host end joins a bridge and whose other end is created
+    /// directly inside the sandbox's namespace (no rename dance, no name clash with the host).
+    pub async fn create_veth(&self, spec: &VethSpec<'_>) -> Result<()> {
+        let ns = std::fs::File::open(spec.peer_netns).map_err(|e| {
+            KernelError::io(format!("open netns {}", spec.peer_netns.display()), e)
+        })?;
+        let peer = LinkMessageBuilder::<LinkUnspec>::new()
+            .name(spec.peer_name.to_string())
+            .address(spec.peer_mac.to_vec())
+            .mtu(spec.mtu)
+            .setns_by_fd(ns.as_raw_fd())
+            .build();
+        let msg = LinkVeth::new(spec.host_name, spec.peer_name)
+            .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
+            .mtu(spec.mtu)
+            .alias(spec.alias)
+            .controller(spec.bridge_index)
+            .up()
+            .build();
+        self.handle
+            .link()
+            .add(msg)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("create veth {}", spec.host_name), e))
+    }
+
+    /// Sets a link up.
+    pub async fn set_up(&self, index: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).up().build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("set link {index} up"), e))
+    }
+
+    /// Sets a link up by name.
+    pub async fn set_up_by_name(&self, name: &str) -> Result<u32> {
+        let l = self.link(name).await?.ok_or_else(|| KernelError::Netlink {
+            op: format!("set {name} up"),
+            message: "no such interface".into(),
+            errno: Some(ENODEV),
+        })?;
+        self.set_up(l.index).await?;
+        Ok(l.index)
+    }
+
+    /// Adds an address (already present is fine).
+    pub async fn add_address(&self, index: u32, addr: IpNet) -> Result<()> {
+        match self
+            .handle
+            .address()
+            .add(index, addr.addr(), addr.prefix_len())
+            .execute()
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = nl_err(format!("add address {addr} to link {index}"), e);
+                if err.raw_errno() == Some(EEXIST) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Deletes a link (already gone is fine).
+    pub async fn delete_link(&self, index: u32) -> Result<()> {
+        match self.handle.link().del(index).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = nl_err(format!("delete link {index}"), e);
+                if err.raw_errno() == Some(ENODEV) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Deletes a link by name (already gone is fine).
+    pub async fn delete_link_by_name(&self, name: &str) -> Result<()> {
+        match self.link(name).await? {
+            Some(l) => self.delete_link(l.index).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Destinations of the main routing table's routes of both families (the default route
+    /// excluded): the subnets in use on this host.
+    pub async fn route_destinations(&self) -> Result<Vec<IpNet>> {
+        let mut out = Vec::new();
+        for (ver, msg) in [
+            (IpVersion::V4, RouteMessageBuilder::<Ipv4Addr>::new().build()),
+            (IpVersion::V6, RouteMessageBuilder::<Ipv6Addr>::new().build()),
+        ] {
+            let mut s = self.handle.route().get(msg).execute();
+            while let Some(m) = s.try_next().await.map_err(|e| nl_err("list routes", e))? {
+                let plen = m.header.destination_prefix_length;
+                if plen == 0 || m.header.table != 254 {
+                    continue;
+                }
+                let dst = m.attributes.iter().find_map(|a| match a {
+                    RouteAttribute::Destination(RouteAddress::Inet(a)) => Some(IpAddr::V4(*a)),
+                    RouteAttribute::Destination(RouteAddress::Inet6(a)) => Some(IpAddr::V6(*a)),
+                    _ => None,
+                });
+                if let Some(net) = dst.and_then(|d| IpNet::new(d, plen).ok()) {
+                    // Link-local and multicast routes say nothing about subnets in use.
+                    if matches!(net, IpNet::V6(n) if n.addr().segments()[0] & 0xffc0 == 0xfe80 || n.addr().is_multicast())
+                    {
+                        continue;
+                    }
+                    out.push(net.trunc());
+                }
+            }
+            let _ = ver;
+        }
+        Ok(out)
+    }
+
+    /// Sets the default route of the address's family via `gw`, replacing any present.
+    pub async fn replace_default_route(&self, gw: IpAddr) -> Result<()> {
+        let msg = match gw {
+            IpAddr::V4(g) => RouteMessageBuilder::<Ipv4Addr>::new().gateway(g).build(),
+            IpAddr::V6(g) => RouteMessageBuilder::<Ipv6Addr>::new().gateway(g).build(),
+        };
+        self.handle
+            .route()
+            .add(msg)
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("set default route via {gw}"), e))
+    }
+
+    /// Removes the default route of a family (absent is fine).
+    pub async fn delete_default_route(&self, v6: bool) -> Result<()> {
+        let msg = if v6 {
+            RouteMessageBuilder::<Ipv6Addr>::new().build()
+        } else {
+            RouteMessageBuilder::<Ipv4Addr>::new().build()
+        };
+        match self.handle.route().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = nl_err("delete default route", e);
+                if err.raw_errno() == Some(ESRCH) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+}
+
+fn to_link(m: &netlink_packet_route::link::LinkMessage) -> Link {
+    let mut l = Link {
+        index: m.header.index,
+        name: String::new(),
+        kind: None,
+        alias: None,
+        controller: None,
+    };
+    for a in &m.attributes {
+        match a {
+            LinkAttribute::IfName(n) => l.name = n.clone(),
+            LinkAttribute::IfAlias(n) => l.alias = Some(n.clone()),
+            LinkAttribute::Controller(c) => l.controller = Some(*c),
+            LinkAttribute::LinkInfo(infos) => {
+                for i in infos {
+                    if let LinkInfo::Kind(k) = i {
+                        l.kind = Some(match k {
+                            InfoKind::Other(s) => s.clone(),
+                            other => other.to_string(),
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    l
+}
