@@ -1,1 +1,14 @@
-//! ferry-engine
+//! ferry's engine: the controller that owns all state (networks, sandboxes, endpoints),
+//! validates and allocates, records desired state in the store, and drives the kernel through
+//! the drivers. Every front end (CLI, Docker API clients) goes through it.
+
+pub mod config;
+pub mod controller;
+pub mod drivers;
+pub mod filters;
+pub mod sandbox;
+pub mod state;
+pub mod views;
+
+pub use config::{DaemonConfig, DaemonJson};
+pub use controller::Controller;

@@ -1,0 +1,127 @@
+//! The controller (CNM Controller): the one owner of ferry's state. Every operation takes the
+//! state lock, checks and allocates, writes the desired state to the store, then changes the
+//! kernel; a failure undoes what the operation made, in the kernel and in the store.
+
+mod endpoints;
+mod networks;
+mod reconcile;
+mod sandboxes;
+
+use crate::config::DaemonConfig;
+use crate::drivers::bridge::BridgeDriver;
+use crate::state::State;
+use ferry_kernel::netlink::Netlink;
+use ferry_store::{Op, Store, Table};
+use ferry_types::{FerryError, Network, Sandbox};
+use std::sync::{Arc, Weak};
+use tokio::sync::{watch, Mutex, MutexGuard};
+
+/// The engine's single point of control.
+pub struct Controller {
+    cfg: DaemonConfig,
+    store: Arc<dyn Store>,
+    host_nl: Netlink,
+    bridge: BridgeDriver,
+    state: Mutex<State>,
+    /// Bumped whenever a sandbox's process exits, so waiters re-check.
+    exits: watch::Sender<u64>,
+    host_id: String,
+    me: Weak<Controller>,
+}
+
+/// A store failure as an API error.
+fn store_err(e: ferry_store::StoreError) -> FerryError {
+    FerryError::internal(e.to_string())
+}
+
+impl Controller {
+    /// Starts the engine: connects to the kernel, loads the store, reconciles the kernel with
+    /// it (removing what nothing owns), and makes the default networks on first start.
+    pub async fn start(cfg: DaemonConfig, store: Arc<dyn Store>) -> Result<Arc<Self>, FerryError> {
+        std::fs::create_dir_all(cfg.data_root.join("sandboxes")).map_err(|e| {
+            FerryError::internal(format!("create {}: {e}", cfg.data_root.display()))
+        })?;
+        ferry_kernel::netns::prepare_dir(&cfg.netns_dir()).map_err(crate::drivers::kernel_err)?;
+        let host_nl = Netlink::connect().map_err(crate::drivers::kernel_err)?;
+        let host_id = match store.get(Table::Meta, "host-id").map_err(store_err)? {
+            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+            None => {
+                let id = new_id();
+                store
+                    .apply(&[Op::Put {
+                        table: Table::Meta,
+                        key: "host-id".into(),
+                        value: id.clone().into_bytes(),
+                    }])
+                    .map_err(store_err)?;
+                id
+            }
+        };
+        let (exits, _) = watch::channel(0u64);
+        let ctl = Arc::new_cyclic(|me| Controller {
+            bridge: BridgeDriver::new(host_nl.clone(), cfg.ip_forward),
+            host_nl,
+            cfg,
+            store,
+            state: Mutex::new(State::default()),
+            exits,
+            host_id,
+            me: me.clone(),
+        });
+        ctl.reconcile().await?;
+        Ok(ctl)
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &DaemonConfig {
+        &self.cfg
+    }
+
+    async fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().await
+    }
+
+    fn arc(&self) -> Option<Arc<Controller>> {
+        self.me.upgrade()
+    }
+
+    fn save(&self, ops: &[Op]) -> Result<(), FerryError> {
+        self.store.apply(ops).map_err(store_err)
+    }
+
+    fn put_network_op(net: &Network) -> Result<Op, FerryError> {
+        Op::put_json(Table::Networks, &net.id, net).map_err(store_err)
+    }
+
+    fn put_sandbox_op(sb: &Sandbox) -> Result<Op, FerryError> {
+        Op::put_json(Table::Sandboxes, &sb.id, sb).map_err(store_err)
+    }
+
+    /// Store operations for a sandbox plus the IPAM cursors of the networks it touches.
+    fn sandbox_ops(st: &State, sb: &Sandbox, nets: &[String]) -> Result<Vec<Op>, FerryError> {
+        let mut ops = vec![Self::put_sandbox_op(sb)?];
+        for id in nets {
+            if let Some(n) = st.network(id) {
+                let mut n = n.clone();
+                n.ipam_cursors = st.ipam_cursors(id);
+                ops.push(Self::put_network_op(&n)?);
+            }
+        }
+        Ok(ops)
+    }
+}
+
+/// A new random 64-digit ID.
+pub fn new_id() -> String {
+    let mut b = [0u8; 32];
+    // The kernel's CSPRNG does not fail once the system has booted.
+    let _ = getrandom::fill(&mut b);
+    ferry_types::ids::from_bytes(&b)
+}
+
+/// Random bytes for names and MACs.
+pub fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    let _ = getrandom::fill(&mut b);
+    b
+}

@@ -1,0 +1,308 @@
+//! Network operations: create, list, inspect, remove, prune.
+
+use super::{new_id, store_err, Controller};
+use crate::filters::{self, Filters};
+use crate::state::State;
+use crate::views;
+use ferry_ipam::PoolSpec;
+use ferry_store::{Op, Table};
+use ferry_types::api::{CreateResponse, NetworkCreateRequest};
+use ferry_types::docker::NetworkInspect;
+use ferry_types::options::{self, parse_bridge_options};
+use ferry_types::time::now_rfc3339;
+use ferry_types::validate::{self, overlaps};
+use ferry_types::{BridgeSettings, DriverKind, FerryError, Network, SubnetConfig};
+use ipnet::{IpNet, Ipv6Net};
+use std::collections::BTreeMap;
+
+impl Controller {
+    /// Subnets in use on the host (routes) plus those of every network.
+    async fn taken_subnets(&self, st: &State) -> Result<Vec<IpNet>, FerryError> {
+        let mut taken = self
+            .host_nl
+            .route_destinations()
+            .await
+            .map_err(crate::drivers::kernel_err)?;
+        taken.extend(st.networks().flat_map(|n| n.subnets.iter().map(|s| s.subnet)));
+        Ok(taken)
+    }
+
+    /// The IPv6 pool for networks created with `--ipv6` and no IPv6 subnet: a ULA /48 derived
+    /// from the host ID, split into /64s (as Docker does).
+    fn v6_pool(&self) -> PoolSpec {
+        let h = self.host_id.as_bytes();
+        let hex = |i: usize| u16::from_str_radix(std::str::from_utf8(&h[i..i + 4]).unwrap_or("0"), 16).unwrap_or(0);
+        let base = std::net::Ipv6Addr::new(0xfd00 | (hex(0) & 0xff), hex(4), hex(8), 0, 0, 0, 0, 0);
+        PoolSpec {
+            base: IpNet::V6(Ipv6Net::new(base, 48).unwrap_or_default()),
+            size: 64,
+        }
+    }
+
+    /// Builds a network record from a request, choosing subnets when none were given.
+    async fn build_network(
+        &self,
+        st: &State,
+        req: &NetworkCreateRequest,
+        builtin: bool,
+    ) -> Result<Network, FerryError> {
+        let checked = validate::network_request(req)?;
+        let driver_name = if req.driver.is_empty() { "bridge" } else { req.driver.as_str() };
+        let driver = DriverKind::parse(driver_name).ok_or_else(|| {
+            FerryError::invalid(format!(
+                "unknown network driver {driver_name:?}: ferry has bridge (host and none exist once, as networks `host` and `none`)"
+            ))
+        })?;
+        if driver != DriverKind::Bridge && !builtin {
+            return Err(FerryError::forbidden(format!(
+                "only one instance of the {driver_name} network is allowed, and it exists"
+            )));
+        }
+        if st.network_name_taken(&req.name) {
+            return Err(FerryError::conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
+        let id = new_id();
+        let mut subnets = checked.subnets.clone();
+        let user_subnets = !subnets.is_empty();
+        if driver == DriverKind::Bridge {
+            for s in &subnets {
+                if let Some(other) = st
+                    .networks()
+                    .find(|n| n.subnets.iter().any(|o| overlaps(&o.subnet, &s.subnet)))
+                {
+                    return Err(FerryError::conflict(format!(
+                        "subnet {} overlaps subnet of network {}; choose a --subnet that does not overlap",
+                        s.subnet, other.name
+                    )));
+                }
+            }
+            let need_v4 = !subnets.iter().any(|s| matches!(s.subnet, IpNet::V4(_)));
+            let need_v6 = checked.enable_ipv6 && !subnets.iter().any(|s| matches!(s.subnet, IpNet::V6(_)));
+            if need_v4 || need_v6 {
+                let taken = self.taken_subnets(st).await?;
+                if need_v4 {
+                    let net = ferry_ipam::next_free_subnet(&self.cfg.default_address_pools, &taken, false)
+                        .map_err(super::endpoints::ipam_err)?;
+                    subnets.insert(0, SubnetConfig {
+                        subnet: net,
+                        ip_range: None,
+                        gateway: Some(validate::first_host(&net)),
+                        aux_addresses: BTreeMap::new(),
+                    });
+                }
+                if need_v6 {
+                    let net = ferry_ipam::next_free_subnet(&[self.v6_pool()], &taken, true)
+                        .map_err(super::endpoints::ipam_err)?;
+                    subnets.push(SubnetConfig {
+                        subnet: net,
+                        ip_range: None,
+                        gateway: Some(validate::first_host(&net)),
+                        aux_addresses: BTreeMap::new(),
+                    });
+                }
+            }
+        }
+        let bridge = if driver == DriverKind::Bridge {
+            let o = parse_bridge_options(&req.options)?;
+            let name = o
+                .name
+                .unwrap_or_else(|| format!("fr-{}", ferry_types::ids::short(&id)));
+            if let Some(other) = st
+                .networks()
+                .find(|n| n.bridge.as_ref().is_some_and(|b| b.name == name))
+            {
+                return Err(FerryError::conflict(format!(
+                    "bridge name {name} is already used by network {}",
+                    other.name
+                )));
+            }
+            Some(BridgeSettings {
+                name,
+                mtu: o.mtu.unwrap_or(self.cfg.mtu),
+                icc: o.icc.unwrap_or(true),
+                masquerade: o.masquerade.unwrap_or(true),
+            })
+        } else {
+            None
+        };
+        Ok(Network {
+            id,
+            name: req.name.clone(),
+            driver,
+            created: now_rfc3339(),
+            enable_ipv6: checked.enable_ipv6,
+            internal: req.internal,
+            attachable: req.attachable,
+            subnets,
+            user_subnets,
+            options: req.options.clone(),
+            labels: req.labels.clone(),
+            bridge,
+            builtin,
+            ipam_cursors: BTreeMap::new(),
+        })
+    }
+
+    /// Records a network and makes its kernel objects; undoes both on failure.
+    async fn add_network(&self, st: &mut State, net: Network) -> Result<(), FerryError> {
+        st.put_network(net.clone())?;
+        if let Err(e) = self.save(&[Self::put_network_op(&net)?]) {
+            st.remove_network(&net.id);
+            return Err(e);
+        }
+        if net.driver == DriverKind::Bridge {
+            if let Err(e) = self.bridge.create_network(&net).await {
+                let _ = self.bridge.delete_network(&net).await;
+                st.remove_network(&net.id);
+                let _ = self.save(&[Op::delete(Table::Networks, &net.id)]);
+                return Err(e);
+            }
+        }
+        tracing::info!(network = %net.name, id = %ferry_types::ids::short(&net.id), "network created");
+        Ok(())
+    }
+
+    /// `network create`.
+    pub async fn create_network(&self, req: NetworkCreateRequest) -> Result<CreateResponse, FerryError> {
+        let mut st = self.lock().await;
+        let net = self.build_network(&st, &req, false).await?;
+        let id = net.id.clone();
+        self.add_network(&mut st, net).await?;
+        Ok(CreateResponse {
+            id,
+            warning: String::new(),
+        })
+    }
+
+    /// Makes `bridge`, `host` and `none` when missing.
+    pub(crate) async fn ensure_default_networks(&self, st: &mut State) -> Result<(), FerryError> {
+        if !st.network_name_taken(ferry_types::DEFAULT_BRIDGE) {
+            let mut opts = BTreeMap::new();
+            opts.insert(options::DEFAULT_BRIDGE.to_string(), "true".to_string());
+            opts.insert(options::BRIDGE_NAME.to_string(), "ferry0".to_string());
+            opts.insert(options::ENABLE_ICC.to_string(), self.cfg.icc.to_string());
+            opts.insert(options::ENABLE_IP_MASQUERADE.to_string(), self.cfg.ip_masq.to_string());
+            opts.insert(options::DRIVER_MTU.to_string(), self.cfg.mtu.to_string());
+            let ipam = self.cfg.bip.map(|bip| ferry_types::api::Ipam {
+                config: vec![ferry_types::api::IpamConfig {
+                    subnet: bip.trunc().to_string(),
+                    gateway: bip.addr().to_string(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            });
+            let req = NetworkCreateRequest {
+                name: ferry_types::DEFAULT_BRIDGE.into(),
+                driver: "bridge".into(),
+                ipam,
+                options: opts,
+                ..Default::default()
+            };
+            let mut net = self.build_network(st, &req, true).await?;
+            // Like docker0, the default bridge takes 172.17.0.0/16 unless that is in use.
+            net.user_subnets = false;
+            self.add_network(st, net).await?;
+        }
+        for (name, driver) in [
+            (ferry_types::HOST_NETWORK, "host"),
+            (ferry_types::NONE_NETWORK, "null"),
+        ] {
+            if !st.network_name_taken(name) {
+                let req = NetworkCreateRequest {
+                    name: name.into(),
+                    driver: driver.into(),
+                    ..Default::default()
+                };
+                let net = self.build_network(st, &req, true).await?;
+                self.add_network(st, net).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// `network ls` with Docker's filters.
+    pub async fn list_networks(&self, filters: &Filters) -> Result<Vec<NetworkInspect>, FerryError> {
+        filters::check_network_keys(filters)?;
+        let st = self.lock().await;
+        let mut out: Vec<NetworkInspect> = st
+            .networks()
+            .filter(|n| filters::network_matches(filters, n, st.members(&n.id).next().is_some()))
+            .map(|n| views::network_inspect(n, st.members(&n.id)))
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// `network inspect`.
+    pub async fn inspect_network(&self, reference: &str) -> Result<NetworkInspect, FerryError> {
+        let st = self.lock().await;
+        let n = st.find_network(reference)?;
+        Ok(views::network_inspect(n, st.members(&n.id)))
+    }
+
+    fn check_removable(st: &State, net: &Network) -> Result<(), FerryError> {
+        if net.builtin {
+            return Err(FerryError::forbidden(format!(
+                "{} is a pre-defined network and cannot be removed",
+                net.name
+            )));
+        }
+        let users: Vec<&str> = st.members(&net.id).map(|s| s.name.as_str()).collect();
+        if !users.is_empty() {
+            return Err(FerryError::conflict(format!(
+                "network {} has active endpoints (sandboxes: {}); disconnect or remove them first",
+                net.name,
+                users.join(", ")
+            )));
+        }
+        Ok(())
+    }
+
+    async fn delete_network(&self, st: &mut State, net: &Network) -> Result<(), FerryError> {
+        self.save(&[Op::delete(Table::Networks, &net.id)])?;
+        st.remove_network(&net.id);
+        if let Err(e) = self.bridge.delete_network(net).await {
+            // The record is gone; the bridge is an orphan that the next start removes.
+            tracing::warn!(network = %net.name, error = %e, "bridge not removed");
+        }
+        tracing::info!(network = %net.name, "network removed");
+        Ok(())
+    }
+
+    /// `network rm`.
+    pub async fn remove_network(&self, reference: &str) -> Result<(), FerryError> {
+        let mut st = self.lock().await;
+        let net = st.find_network(reference)?.clone();
+        Self::check_removable(&st, &net)?;
+        self.delete_network(&mut st, &net).await
+    }
+
+    /// `network prune`: removes every user network without endpoints that passes the filters.
+    pub async fn prune_networks(&self, filters: &Filters) -> Result<Vec<String>, FerryError> {
+        filters::check_network_keys(filters)?;
+        let mut st = self.lock().await;
+        let victims: Vec<Network> = st
+            .networks()
+            .filter(|n| !n.builtin && st.members(&n.id).next().is_none())
+            .filter(|n| filters::network_matches(filters, n, false))
+            .cloned()
+            .collect();
+        let mut removed = Vec::new();
+        for n in victims {
+            self.delete_network(&mut st, &n).await?;
+            removed.push(n.name);
+        }
+        Ok(removed)
+    }
+
+    /// Loads the networks of the store into the state.
+    pub(crate) fn load_networks(&self, st: &mut State) -> Result<(), FerryError> {
+        for n in ferry_store::list_json::<Network>(self.store.as_ref(), Table::Networks).map_err(store_err)? {
+            st.put_network(n)?;
+        }
+        Ok(())
+    }
+}

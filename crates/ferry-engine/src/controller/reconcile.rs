@@ -1,0 +1,193 @@
+//! Start-up reconciliation: load the store, adopt the sandboxes whose processes still run
+//! (live restore), clean up after those that ended while the daemon was away, and remove every
+//! kernel object ferry made that no record owns (bridges, veths, netns mounts and the processes
+//! inside them).
+
+use super::Controller;
+use crate::drivers::{kernel_err, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX};
+use ferry_kernel::netlink::Netlink;
+use ferry_kernel::{netns, process};
+use ferry_types::docker::{DaemonInfo, PoolInfo};
+use ferry_types::time::now_rfc3339;
+use ferry_types::{DriverKind, FerryError, NetworkMode, Status};
+use std::collections::HashSet;
+use std::path::Path;
+
+impl Controller {
+    pub(crate) async fn reconcile(&self) -> Result<(), FerryError> {
+        let mut st = self.lock().await;
+        self.load_networks(&mut st)?;
+        self.load_sandboxes(&mut st)?;
+
+        // Sandboxes first: which are alive decides which kernel objects are owned.
+        let mut alive = Vec::new();
+        let running: Vec<_> = st.sandboxes().filter(|s| s.is_running()).cloned().collect();
+        for sb in running {
+            let live = match (sb.state.pid, sb.state.start_ticks) {
+                (Some(pid), Some(t)) => process::is_same_process(pid, t),
+                _ => false,
+            };
+            if live {
+                alive.push(sb);
+                continue;
+            }
+            // It ended (or never got going) while the daemon was away.
+            if let Some(p) = &sb.netns {
+                if matches!(sb.config.network_mode, NetworkMode::Networks | NetworkMode::None) {
+                    for pid in netns::pids_in(Path::new(p)) {
+                        let _ = process::signal(pid, libc::SIGKILL);
+                    }
+                }
+            }
+            self.tear_down(&mut st, &sb).await;
+            let mut sb = sb;
+            let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
+            sb.endpoints.clear();
+            sb.netns = None;
+            sb.state.status = Status::Exited;
+            sb.state.pid = None;
+            sb.state.start_ticks = None;
+            sb.state.exit_code = Some(255);
+            sb.state.finished_at = Some(now_rfc3339());
+            sb.state.error = "the process ended while the daemon was not running".into();
+            tracing::info!(sandbox = %sb.name, "sandbox ended while the daemon was down");
+            if sb.config.auto_remove {
+                let _ = self.remove_locked(&mut st, sb, &touched);
+            } else {
+                st.put_sandbox(sb.clone());
+                self.save(&Self::sandbox_ops(&st, &sb, &touched)?)?;
+            }
+        }
+        // The addresses of the live endpoints are taken again.
+        for sb in &alive {
+            for ep in &sb.endpoints {
+                if let Some(allocs) = st.ipam_mut(&ep.network_id) {
+                    for a in ep.ipv4.iter().chain(ep.ipv6.iter()) {
+                        if let Some(al) = allocs.iter_mut().find(|x| x.subnet().contains(&a.addr())) {
+                            let _ = al.allocate_specific(a.addr());
+                        }
+                    }
+                }
+            }
+        }
+
+        // Kernel sweep: what carries ferry's mark but belongs to no record goes.
+        let nets: HashSet<String> = st.networks().map(|n| n.id.clone()).collect();
+        let eps: HashSet<String> = alive
+            .iter()
+            .flat_map(|s| s.endpoints.iter().map(|e| e.id.clone()))
+            .collect();
+        for link in self.host_nl.links().await.map_err(kernel_err)? {
+            let Some(alias) = link.alias.as_deref() else { continue };
+            let orphan = match (
+                alias.strip_prefix(NETWORK_ALIAS_PREFIX),
+                alias.strip_prefix(ENDPOINT_ALIAS_PREFIX),
+            ) {
+                (Some(id), _) => !nets.contains(id),
+                (_, Some(id)) => !eps.contains(id),
+                _ => false,
+            };
+            if orphan {
+                tracing::info!(link = %link.name, "removing orphan interface");
+                self.host_nl.delete_link(link.index).await.map_err(kernel_err)?;
+            }
+        }
+        let owned: HashSet<String> = alive.iter().filter_map(|s| s.netns.clone()).collect();
+        for path in netns::list(&self.cfg.netns_dir()) {
+            if owned.contains(&path.display().to_string()) {
+                continue;
+            }
+            tracing::info!(netns = %path.display(), "removing orphan network namespace");
+            for pid in netns::pids_in(&path) {
+                let _ = process::signal(pid, libc::SIGKILL);
+            }
+            netns::remove(&path).map_err(kernel_err)?;
+        }
+
+        // Networks: make sure every bridge is there with its addresses.
+        self.ensure_default_networks(&mut st).await?;
+        let bridges: Vec<_> = st
+            .networks()
+            .filter(|n| n.driver == DriverKind::Bridge)
+            .cloned()
+            .collect();
+        for n in bridges {
+            self.bridge.create_network(&n).await?;
+        }
+
+        // Live sandboxes: re-plug any endpoint whose veth is missing, then watch the process.
+        for sb in alive {
+            if let Some(p) = sb.netns.clone() {
+                let path = Path::new(&p);
+                let mut ns: Option<Netlink> = None;
+                for ep in &sb.endpoints {
+                    if self.host_nl.link(&ep.host_ifname).await.map_err(kernel_err)?.is_some() {
+                        continue;
+                    }
+                    if ns.is_none() {
+                        ns = Some(Netlink::connect_in(path).map_err(kernel_err)?);
+                    }
+                    if let (Some(ns), Some(net)) = (&ns, st.network(&ep.network_id)) {
+                        // A half-made endpoint may have left its sandbox end behind.
+                        let _ = ns.delete_link_by_name(&ep.ifname).await;
+                        tracing::info!(sandbox = %sb.name, endpoint = %ep.ifname, "restoring endpoint");
+                        self.bridge.join(net, ep, path, ns).await?;
+                    }
+                }
+                if let Some(ns) = &ns {
+                    Self::apply_default_routes(&st, &sb, ns).await?;
+                }
+            }
+            if let (Some(me), Some(pid)) = (self.arc(), sb.state.pid) {
+                tracing::info!(sandbox = %sb.name, pid, "adopted running sandbox");
+                me.watch(sb.id.clone(), pid);
+            }
+        }
+        Ok(())
+    }
+
+    /// `info`.
+    pub async fn info(&self) -> DaemonInfo {
+        let st = self.lock().await;
+        let running = st.sandboxes().filter(|s| s.is_running()).count();
+        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        DaemonInfo {
+            name: nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default(),
+            server_version: env!("CARGO_PKG_VERSION").into(),
+            containers: st.sandbox_count(),
+            containers_running: running,
+            containers_stopped: st.sandbox_count() - running,
+            networks: st.network_count(),
+            docker_root_dir: self.cfg.data_root.display().to_string(),
+            exec_root: self.cfg.exec_root.display().to_string(),
+            socket: self.cfg.socket.display().to_string(),
+            store: self.store.describe(),
+            bip: st
+                .find_network(ferry_types::DEFAULT_BRIDGE)
+                .ok()
+                .and_then(|n| n.subnets.first())
+                .and_then(|s| s.gateway.map(|g| format!("{g}/{}", s.subnet.prefix_len())))
+                .unwrap_or_default(),
+            default_address_pools: self
+                .cfg
+                .default_address_pools
+                .iter()
+                .map(|p| PoolInfo { base: p.base.to_string(), size: p.size })
+                .collect(),
+            mtu: self.cfg.mtu,
+            dns: self.cfg.dns.iter().map(|d| d.to_string()).collect(),
+            dns_search: self.cfg.dns_search.clone(),
+            dns_options: self.cfg.dns_opts.clone(),
+            icc: self.cfg.icc,
+            ip_masq: self.cfg.ip_masq,
+            ip_forward: self.cfg.ip_forward,
+            kernel_version: kernel,
+            network_drivers: vec!["bridge".into(), "host".into(), "null".into()],
+        }
+    }
+}

@@ -1,0 +1,824 @@
+//! Sandbox operations: create, start, stop, remove, connect, disconnect, wait, and the views.
+
+use super::endpoints::write_in_place;
+use super::{new_id, random_bytes, store_err, Controller};
+use crate::drivers::kernel_err;
+use crate::sandbox::{etc_files, names};
+use crate::state::State;
+use crate::views;
+use ferry_kernel::netlink::Netlink;
+use ferry_kernel::process::{self, BindFile, Pidfd, SpawnSpec};
+use ferry_kernel::netns;
+use ferry_store::{Op, Table};
+use ferry_types::api::{
+    CreateResponse, ExecTarget, NetworkConnectRequest, NetworkDisconnectRequest, SandboxCreateRequest,
+    WaitError, WaitResponse,
+};
+use ferry_types::docker::{ContainerInspect, ContainerSummary};
+use ferry_types::time::now_rfc3339;
+use ferry_types::validate;
+use ferry_types::{
+    Attachment, DriverKind, FerryError, Network, NetworkMode, Sandbox, SandboxConfig, SandboxState, Status,
+};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+fn parse_opt_ip(what: &str, s: &Option<String>) -> Result<Option<IpAddr>, FerryError> {
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => validate::ip(what, v).map(Some),
+    }
+}
+
+fn parse_opt_mac(s: &Option<String>) -> Result<Option<String>, FerryError> {
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(v) => validate::mac(v).map(Some),
+    }
+}
+
+impl Controller {
+    fn lookup<'a>(st: &'a State) -> impl Fn(&str) -> Option<&'a Network> + Copy {
+        move |r: &str| st.network(r).or_else(|| st.find_network(r).ok())
+    }
+
+    /// Builds an attachment for a network from user input, checking aliases and static
+    /// addresses.
+    fn attachment(
+        st: &mut State,
+        net: &Network,
+        aliases: Vec<String>,
+        ipv4: Option<IpAddr>,
+        ipv6: Option<IpAddr>,
+        mac: Option<String>,
+    ) -> Result<Attachment, FerryError> {
+        if net.driver != DriverKind::Bridge {
+            return Err(FerryError::forbidden(format!(
+                "network {} cannot be combined with other networks or given settings",
+                net.name
+            )));
+        }
+        if !aliases.is_empty() && net.builtin {
+            return Err(FerryError::invalid(format!(
+                "network-scoped aliases are supported only on user-defined networks, not on {}",
+                net.name
+            )));
+        }
+        if matches!(ipv4, Some(IpAddr::V6(_))) || matches!(ipv6, Some(IpAddr::V4(_))) {
+            return Err(FerryError::invalid(
+                "--ip takes an IPv4 address and --ip6 an IPv6 address",
+            ));
+        }
+        Self::check_static(st, net, ipv4, ipv6)?;
+        Ok(Attachment {
+            network_id: net.id.clone(),
+            aliases,
+            ipv4,
+            ipv6,
+            mac,
+        })
+    }
+
+    /// `create`: records a new sandbox (not started).
+    pub async fn create_sandbox(&self, req: SandboxCreateRequest) -> Result<CreateResponse, FerryError> {
+        let mut st = self.lock().await;
+        if req.cmd.is_empty() || req.cmd[0].is_empty() {
+            return Err(FerryError::invalid("no command given: put the program after --, e.g. ferry run -- sleep 60"));
+        }
+        let name = if req.name.is_empty() {
+            let mut n = 0;
+            loop {
+                let cand = names::generate(random_bytes(), n);
+                if !st.sandbox_name_taken(&cand) {
+                    break cand;
+                }
+                n += 1;
+            }
+        } else {
+            let n = req.name.strip_prefix('/').unwrap_or(&req.name).to_string();
+            validate::object_name("sandbox", &n)?;
+            if let Some(other) = st.find_sandbox(&n).ok().filter(|s| s.name == n) {
+                return Err(FerryError::conflict(format!(
+                    "the sandbox name \"/{n}\" is already in use by sandbox {}; remove it or choose another name",
+                    other.id
+                )));
+            }
+            n
+        };
+        let id = new_id();
+        let requests = if req.networks.is_empty() {
+            vec![ferry_types::api::NetworkRequest {
+                name: ferry_types::DEFAULT_BRIDGE.into(),
+                ..Default::default()
+            }]
+        } else {
+            req.networks.clone()
+        };
+        let mut mode = NetworkMode::Networks;
+        let mut attachments = Vec::new();
+        for r in &requests {
+            let special = if let Some(target) = r.name.strip_prefix("container:") {
+                let t = st.find_sandbox(target)?;
+                if matches!(t.config.network_mode, NetworkMode::Container(_)) {
+                    return Err(FerryError::invalid(format!(
+                        "sandbox {} itself shares another sandbox's network namespace; join that one instead",
+                        t.name
+                    )));
+                }
+                Some(NetworkMode::Container(t.id.clone()))
+            } else {
+                match st.find_network(&r.name)?.driver {
+                    DriverKind::Host => Some(NetworkMode::Host),
+                    DriverKind::Null => Some(NetworkMode::None),
+                    DriverKind::Bridge => None,
+                }
+            };
+            if let Some(m) = special {
+                if requests.len() > 1 {
+                    return Err(FerryError::invalid(format!(
+                        "--network {} cannot be combined with other networks",
+                        r.name
+                    )));
+                }
+                if !r.aliases.is_empty() || r.ipv4_address.is_some() || r.ipv6_address.is_some() || r.mac_address.is_some() {
+                    return Err(FerryError::invalid(format!(
+                        "--network-alias, --ip, --ip6 and --mac-address cannot be used with --network {}",
+                        r.name
+                    )));
+                }
+                mode = m;
+                continue;
+            }
+            let net = st.find_network(&r.name)?.clone();
+            if attachments.iter().any(|a: &Attachment| a.network_id == net.id) {
+                return Err(FerryError::invalid(format!("network {} is given twice", net.name)));
+            }
+            let att = Self::attachment(
+                &mut st,
+                &net,
+                r.aliases.clone(),
+                parse_opt_ip("--ip", &r.ipv4_address)?,
+                parse_opt_ip("--ip6", &r.ipv6_address)?,
+                parse_opt_mac(&r.mac_address)?,
+            )?;
+            attachments.push(att);
+        }
+        let extra_hosts = req
+            .extra_hosts
+            .iter()
+            .map(|h| validate::extra_host(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dns = req
+            .dns
+            .iter()
+            .map(|d| validate::ip("--dns server", d))
+            .collect::<Result<Vec<_>, _>>()?;
+        for e in &req.env {
+            if !e.contains('=') || e.starts_with('=') {
+                return Err(FerryError::invalid(format!("invalid environment entry {e:?}: expected KEY=VALUE")));
+            }
+        }
+        let hostname = match (&mode, req.hostname.as_str()) {
+            (NetworkMode::Container(t), "") => st.sandbox(t).map(|t| t.config.hostname.clone()).unwrap_or_default(),
+            (NetworkMode::Container(_), _) => {
+                return Err(FerryError::invalid("--hostname cannot be used with --network container:NAME"))
+            }
+            (NetworkMode::Host, "") => nix::unistd::gethostname()
+                .ok()
+                .and_then(|h| h.into_string().ok())
+                .unwrap_or_default(),
+            (_, "") => ferry_types::ids::short(&id).to_string(),
+            (_, h) => {
+                if h.len() > 64 || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
+                    return Err(FerryError::invalid(format!("invalid hostname {h:?}: use letters, digits, '-' and '.', at most 64")));
+                }
+                h.to_string()
+            }
+        };
+        let absolute = |what: &str, p: &str| -> Result<Option<String>, FerryError> {
+            if p.is_empty() {
+                Ok(None)
+            } else if !p.starts_with('/') {
+                Err(FerryError::invalid(format!("{what} {p:?} must be an absolute path")))
+            } else {
+                Ok(Some(p.to_string()))
+            }
+        };
+        let rootfs = absolute("rootfs", &req.rootfs)?;
+        if let Some(r) = &rootfs {
+            if !Path::new(r).is_dir() {
+                return Err(FerryError::invalid(format!("rootfs {r} is not a directory")));
+            }
+        }
+        let sb = Sandbox {
+            id: id.clone(),
+            name,
+            created: now_rfc3339(),
+            config: SandboxConfig {
+                cmd: req.cmd.clone(),
+                env: req.env.clone(),
+                workdir: absolute("working directory", &req.working_dir)?,
+                hostname,
+                domainname: req.domainname.clone(),
+                rootfs,
+                network_mode: mode,
+                attachments,
+                extra_hosts,
+                dns,
+                dns_search: req.dns_search.clone(),
+                dns_options: req.dns_options.clone(),
+                auto_remove: req.auto_remove,
+            },
+            state: SandboxState {
+                status: Status::Created,
+                pid: None,
+                start_ticks: None,
+                started_at: None,
+                finished_at: None,
+                exit_code: None,
+                error: String::new(),
+            },
+            netns: None,
+            endpoints: Vec::new(),
+        };
+        std::fs::create_dir_all(self.cfg.sandbox_dir(&id))
+            .map_err(|e| FerryError::internal(format!("create sandbox directory: {e}")))?;
+        self.save(&[Self::put_sandbox_op(&sb)?])?;
+        st.put_sandbox(sb);
+        Ok(CreateResponse { id, warning: String::new() })
+    }
+
+    /// `start`.
+    pub async fn start_sandbox(&self, reference: &str) -> Result<(), FerryError> {
+        let mut st = self.lock().await;
+        let id = st.find_sandbox(reference)?.id.clone();
+        self.start_locked(&mut st, &id).await
+    }
+
+    async fn start_locked(&self, st: &mut State, id: &str) -> Result<(), FerryError> {
+        let before = st
+            .sandbox(id)
+            .cloned()
+            .ok_or_else(|| FerryError::not_found(format!("no such sandbox: {id}")))?;
+        if before.is_running() {
+            return Ok(());
+        }
+        let mut sb = before.clone();
+        // Phase 1, pure: allocate and record the intent, so a crash from here on leaves a
+        // record that reconcile can clean up after.
+        let own_netns = matches!(sb.config.network_mode, NetworkMode::Networks | NetworkMode::None);
+        let netns_path = self.cfg.netns_dir().join(&sb.id);
+        let mut touched = Vec::new();
+        let shared_netns: Option<String> = match &sb.config.network_mode {
+            NetworkMode::Container(t) => {
+                let target = st.sandbox(t).ok_or_else(|| {
+                    FerryError::conflict(format!("the sandbox whose network namespace {} shares no longer exists", sb.name))
+                })?;
+                if !target.is_running() {
+                    return Err(FerryError::conflict(format!(
+                        "cannot join the network namespace of sandbox {}: it is not running",
+                        target.name
+                    )));
+                }
+                target.netns.clone()
+            }
+            _ => None,
+        };
+        if sb.config.network_mode == NetworkMode::Networks {
+            for (i, att) in sb.config.attachments.clone().iter().enumerate() {
+                let net = match st.network(&att.network_id) {
+                    Some(n) => n.clone(),
+                    None => {
+                        for ep in &sb.endpoints {
+                            Self::release_endpoint(st, ep);
+                        }
+                        return Err(FerryError::not_found(format!(
+                            "network {} of sandbox {} no longer exists; disconnect it with ferry network disconnect",
+                            att.network_id, sb.name
+                        )));
+                    }
+                };
+                match Self::allocate_endpoint(st, &net, att, format!("eth{i}")) {
+                    Ok(ep) => {
+                        touched.push(net.id.clone());
+                        sb.endpoints.push(ep);
+                    }
+                    Err(e) => {
+                        for ep in &sb.endpoints {
+                            Self::release_endpoint(st, ep);
+                        }
+                        return Err(e.context(format!("network {}", net.name)));
+                    }
+                }
+            }
+        }
+        sb.netns = if own_netns { Some(netns_path.display().to_string()) } else { shared_netns };
+        sb.state.status = Status::Running;
+        sb.state.pid = None;
+        sb.state.error.clear();
+        if let Err(e) = self.save(&Self::sandbox_ops(st, &sb, &touched)?) {
+            for ep in &sb.endpoints {
+                Self::release_endpoint(st, ep);
+            }
+            return Err(e);
+        }
+        st.put_sandbox(sb.clone());
+        // Phase 2: the kernel and the process.
+        match self.bring_up(st, &mut sb, own_netns, &netns_path).await {
+            Ok(()) => {
+                st.put_sandbox(sb.clone());
+                self.save(&[Self::put_sandbox_op(&sb)?])?;
+                if let (Some(me), Some(pid)) = (self.arc(), sb.state.pid) {
+                    me.watch(sb.id.clone(), pid);
+                }
+                tracing::info!(sandbox = %sb.name, pid = ?sb.state.pid, "sandbox started");
+                Ok(())
+            }
+            Err(e) => {
+                self.tear_down(st, &sb).await;
+                let mut failed = before;
+                failed.state.error = e.message.clone();
+                st.put_sandbox(failed.clone());
+                let _ = self.save(&Self::sandbox_ops(st, &failed, &touched)?);
+                Err(e)
+            }
+        }
+    }
+
+    async fn bring_up(
+        &self,
+        st: &State,
+        sb: &mut Sandbox,
+        own_netns: bool,
+        netns_path: &Path,
+    ) -> Result<(), FerryError> {
+        if own_netns {
+            let rt = tokio::runtime::Handle::current();
+            let ns = netns::create_with(netns_path, move || {
+                let _g = rt.enter();
+                Netlink::connect()
+            })
+            .map_err(kernel_err)?;
+            ns.set_up_by_name("lo").await.map_err(kernel_err)?;
+            for ep in sb.endpoints.clone() {
+                let net = st
+                    .network(&ep.network_id)
+                    .ok_or_else(|| FerryError::internal("network vanished"))?;
+                self.bridge.join(net, &ep, netns_path, &ns).await?;
+            }
+            Self::apply_default_routes(st, sb, &ns).await?;
+        }
+        self.write_files(st, sb)?;
+        let spec = self.spawn_spec(st, sb)?;
+        let pid = process::spawn(&spec).map_err(|e| {
+            FerryError::invalid(format!("cannot start {:?}: {e}", sb.config.cmd.first().cloned().unwrap_or_default()))
+        })?;
+        sb.state.pid = Some(pid);
+        sb.state.start_ticks = process::start_ticks(pid);
+        sb.state.started_at = Some(now_rfc3339());
+        sb.state.finished_at = None;
+        sb.state.exit_code = None;
+        Ok(())
+    }
+
+    fn write_files(&self, st: &State, sb: &Sandbox) -> Result<(), FerryError> {
+        if matches!(sb.config.network_mode, NetworkMode::Container(_)) {
+            return Ok(());
+        }
+        let dir = self.cfg.sandbox_dir(&sb.id);
+        std::fs::create_dir_all(&dir).map_err(|e| FerryError::internal(format!("create {}: {e}", dir.display())))?;
+        self.write_hosts(st, sb)?;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let servers = if sb.config.dns.is_empty() { &self.cfg.dns } else { &sb.config.dns };
+        let search = if sb.config.dns_search.is_empty() { &self.cfg.dns_search } else { &sb.config.dns_search };
+        let options = if sb.config.dns_options.is_empty() { &self.cfg.dns_opts } else { &sb.config.dns_options };
+        let resolv = etc_files::render_resolv(
+            &host_resolv,
+            &etc_files::DnsOverrides { servers, search, options },
+            sb.config.network_mode != NetworkMode::Host,
+        );
+        write_in_place(&dir.join("resolv.conf"), &resolv)?;
+        write_in_place(&dir.join("hostname"), &format!("{}\n", sb.config.hostname))
+    }
+
+    fn spawn_spec(&self, st: &State, sb: &Sandbox) -> Result<SpawnSpec, FerryError> {
+        // Files come from the sandbox itself, or from the one whose namespace it shares.
+        let files_of = match &sb.config.network_mode {
+            NetworkMode::Container(t) => t.clone(),
+            _ => sb.id.clone(),
+        };
+        let dir = self.cfg.sandbox_dir(&files_of);
+        let root = sb.config.rootfs.as_deref().map(PathBuf::from);
+        let binds = ["hosts", "resolv.conf", "hostname"]
+            .iter()
+            .map(|f| BindFile { source: dir.join(f), target: PathBuf::from("/etc").join(f) })
+            .filter(|b| {
+                let t = match &root {
+                    Some(r) => r.join(b.target.strip_prefix("/").unwrap_or(&b.target)),
+                    None => b.target.clone(),
+                };
+                b.source.exists() && t.exists()
+            })
+            .collect();
+        let mut env = sb.config.env.clone();
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(format!("PATH={DEFAULT_PATH}"));
+        }
+        if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+            env.push(format!("HOSTNAME={}", sb.config.hostname));
+        }
+        let _ = st;
+        Ok(SpawnSpec {
+            argv: sb.config.cmd.clone(),
+            env,
+            workdir: sb.config.workdir.clone(),
+            netns: sb.netns.as_ref().map(PathBuf::from),
+            hostname: match sb.config.network_mode {
+                NetworkMode::Host => None,
+                _ => Some(sb.config.hostname.clone()),
+            },
+            domainname: (!sb.config.domainname.is_empty()).then(|| sb.config.domainname.clone()),
+            binds,
+            rootfs: root,
+            log: self.cfg.sandbox_dir(&sb.id).join("output.log"),
+        })
+    }
+
+    /// Undoes a sandbox's networking: its endpoints, their addresses and its namespace.
+    pub(crate) async fn tear_down(&self, st: &mut State, sb: &Sandbox) {
+        for ep in &sb.endpoints {
+            if let Err(e) = self.bridge.leave(ep).await {
+                tracing::warn!(sandbox = %sb.name, error = %e, "endpoint not removed");
+            }
+            Self::release_endpoint(st, ep);
+        }
+        if let Some(p) = &sb.netns {
+            if matches!(sb.config.network_mode, NetworkMode::Networks | NetworkMode::None) {
+                if let Err(e) = netns::remove(Path::new(p)) {
+                    tracing::warn!(sandbox = %sb.name, error = %e, "netns not removed");
+                }
+            }
+        }
+    }
+
+    /// Watches a running sandbox's process and records its exit.
+    pub(crate) fn watch(self: std::sync::Arc<Self>, id: String, pid: u32) {
+        tokio::spawn(async move {
+            let code = match Pidfd::open(pid) {
+                Ok(fd) => fd.wait().await,
+                Err(_) => None,
+            };
+            self.on_exit(&id, pid, code).await;
+        });
+    }
+
+    async fn on_exit(&self, id: &str, pid: u32, code: Option<i32>) {
+        let mut st = self.lock().await;
+        let Some(mut sb) = st.sandbox(id).cloned() else { return };
+        if !sb.is_running() || sb.state.pid != Some(pid) {
+            return;
+        }
+        self.tear_down(&mut st, &sb).await;
+        let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
+        sb.endpoints.clear();
+        sb.netns = None;
+        sb.state.status = Status::Exited;
+        sb.state.pid = None;
+        sb.state.start_ticks = None;
+        sb.state.finished_at = Some(now_rfc3339());
+        sb.state.exit_code = Some(code.unwrap_or(255));
+        if code.is_none() {
+            sb.state.error = "exit status unknown: the process was adopted after a daemon restart".into();
+        }
+        tracing::info!(sandbox = %sb.name, code = ?code, "sandbox exited");
+        if sb.config.auto_remove {
+            st.remember_exit(id, sb.state.exit_code.unwrap_or(255));
+            let _ = self.remove_locked(&mut st, sb, &touched);
+        } else {
+            st.put_sandbox(sb.clone());
+            if let Ok(ops) = Self::sandbox_ops(&st, &sb, &touched) {
+                if let Err(e) = self.save(&ops) {
+                    tracing::error!(sandbox = %sb.name, error = %e, "exit not recorded");
+                }
+            }
+        }
+        self.exits.send_modify(|g| *g += 1);
+    }
+
+    /// `stop`: SIGTERM, then SIGKILL after `timeout`.
+    pub async fn stop_sandbox(&self, reference: &str, timeout: Duration) -> Result<(), FerryError> {
+        let (id, pid) = {
+            let st = self.lock().await;
+            let sb = st.find_sandbox(reference)?;
+            match (sb.is_running(), sb.state.pid) {
+                (true, Some(pid)) => (sb.id.clone(), pid),
+                _ => return Ok(()),
+            }
+        };
+        let sig = if timeout.is_zero() { libc::SIGKILL } else { libc::SIGTERM };
+        process::signal(pid, sig).map_err(kernel_err)?;
+        if self.wait_stopped(&id, pid, timeout).await {
+            return Ok(());
+        }
+        process::signal(pid, libc::SIGKILL).map_err(kernel_err)?;
+        if self.wait_stopped(&id, pid, Duration::from_secs(10)).await {
+            Ok(())
+        } else {
+            Err(FerryError::internal(format!("sandbox {reference} did not stop after SIGKILL")))
+        }
+    }
+
+    async fn wait_stopped(&self, id: &str, pid: u32, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout.max(Duration::from_millis(1));
+        let mut rx = self.exits.subscribe();
+        loop {
+            {
+                let st = self.lock().await;
+                match st.sandbox(id) {
+                    Some(sb) if sb.is_running() && sb.state.pid == Some(pid) => {}
+                    _ => return true,
+                }
+            }
+            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+                return false;
+            }
+        }
+    }
+
+    /// `restart`.
+    pub async fn restart_sandbox(&self, reference: &str, timeout: Duration) -> Result<(), FerryError> {
+        self.stop_sandbox(reference, timeout).await?;
+        self.start_sandbox(reference).await
+    }
+
+    /// `rm`: a running sandbox needs `force` (it is killed first).
+    pub async fn remove_sandbox(&self, reference: &str, force: bool) -> Result<(), FerryError> {
+        {
+            let st = self.lock().await;
+            let sb = st.find_sandbox(reference)?;
+            if sb.is_running() && !force {
+                return Err(FerryError::conflict(format!(
+                    "cannot remove running sandbox {}: stop it first or use rm -f",
+                    sb.name
+                )));
+            }
+            let shared = NetworkMode::Container(sb.id.clone());
+            let user = st
+                .sandboxes()
+                .find(|o| o.is_running() && o.config.network_mode == shared)
+                .map(|u| u.name.clone());
+            if let (Some(user), false) = (user, force) {
+                return Err(FerryError::conflict(format!(
+                    "sandbox {user} shares the network namespace of {}: remove it first or use rm -f",
+                    sb.name
+                )));
+            }
+        }
+        self.stop_sandbox(reference, Duration::ZERO).await?;
+        let mut st = self.lock().await;
+        let Ok(sb) = st.find_sandbox(reference).cloned() else {
+            return Ok(()); // removed on exit (--rm)
+        };
+        self.remove_locked(&mut st, sb, &[])
+    }
+
+    pub(crate) fn remove_locked(&self, st: &mut State, sb: Sandbox, touched: &[String]) -> Result<(), FerryError> {
+        let mut ops = vec![Op::delete(Table::Sandboxes, &sb.id)];
+        for id in touched {
+            if let Some(n) = st.network(id) {
+                let mut n = n.clone();
+                n.ipam_cursors = st.ipam_cursors(id);
+                ops.push(Self::put_network_op(&n)?);
+            }
+        }
+        self.save(&ops)?;
+        st.remove_sandbox(&sb.id);
+        let _ = std::fs::remove_dir_all(self.cfg.sandbox_dir(&sb.id));
+        tracing::info!(sandbox = %sb.name, "sandbox removed");
+        Ok(())
+    }
+
+    /// `wait`: blocks until the sandbox's process is not running and returns its exit code.
+    pub async fn wait_sandbox(&self, id: &str) -> Result<WaitResponse, FerryError> {
+        let mut rx = self.exits.subscribe();
+        loop {
+            {
+                let st = self.lock().await;
+                match st.sandbox(id) {
+                    Some(sb) if sb.is_running() => {}
+                    Some(sb) => {
+                        return Ok(WaitResponse {
+                            status_code: i64::from(sb.state.exit_code.unwrap_or(0)),
+                            error: (!sb.state.error.is_empty()).then(|| WaitError { message: sb.state.error.clone() }),
+                        })
+                    }
+                    None => {
+                        return match st.recent_exit(id) {
+                            Some(c) => Ok(WaitResponse { status_code: i64::from(c), error: None }),
+                            None => Err(FerryError::not_found(format!("no such sandbox: {id}"))),
+                        }
+                    }
+                }
+            }
+            if rx.changed().await.is_err() {
+                return Err(FerryError::internal("daemon is shutting down"));
+            }
+        }
+    }
+
+    /// Resolves a reference to a full ID.
+    pub async fn sandbox_id(&self, reference: &str) -> Result<String, FerryError> {
+        Ok(self.lock().await.find_sandbox(reference)?.id.clone())
+    }
+
+    /// `network connect`.
+    pub async fn connect(&self, network: &str, req: NetworkConnectRequest) -> Result<(), FerryError> {
+        let mut st = self.lock().await;
+        let net = st.find_network(network)?.clone();
+        let mut sb = st.find_sandbox(&req.container)?.clone();
+        if net.driver != DriverKind::Bridge {
+            return Err(FerryError::forbidden(format!(
+                "sandboxes cannot be connected to the {} network; start them with --network {} instead",
+                net.name, net.name
+            )));
+        }
+        match &sb.config.network_mode {
+            NetworkMode::Networks => {}
+            NetworkMode::Host => {
+                return Err(FerryError::forbidden(format!(
+                    "sandbox {} uses the host's network namespace and cannot be connected to networks",
+                    sb.name
+                )))
+            }
+            NetworkMode::None => {
+                return Err(FerryError::forbidden(format!(
+                    "sandbox {} runs with --network none and cannot be connected to networks",
+                    sb.name
+                )))
+            }
+            NetworkMode::Container(t) => {
+                let owner = st.sandbox(t).map(|s| s.name.clone()).unwrap_or_else(|| t.clone());
+                return Err(FerryError::forbidden(format!(
+                    "sandbox {} shares the network namespace of {owner}; connect {owner} instead",
+                    sb.name
+                )));
+            }
+        }
+        if sb.config.attachments.iter().any(|a| a.network_id == net.id) {
+            return Err(FerryError::forbidden(format!(
+                "sandbox {} is already connected to network {}",
+                sb.name, net.name
+            )));
+        }
+        let cfg = req.endpoint_config.unwrap_or_default();
+        let ipam = cfg.ipam_config.unwrap_or_default();
+        let att = Self::attachment(
+            &mut st,
+            &net,
+            cfg.aliases.unwrap_or_default(),
+            parse_opt_ip("--ip", &ipam.ipv4_address)?,
+            parse_opt_ip("--ip6", &ipam.ipv6_address)?,
+            parse_opt_mac(&cfg.mac_address)?,
+        )?;
+        let before = sb.clone();
+        sb.config.attachments.push(att.clone());
+        if !sb.is_running() {
+            self.save(&[Self::put_sandbox_op(&sb)?])?;
+            st.put_sandbox(sb);
+            return Ok(());
+        }
+        let netns_path = sb
+            .netns
+            .clone()
+            .ok_or_else(|| FerryError::internal(format!("running sandbox {} has no network namespace", sb.name)))?;
+        let used: Vec<&str> = sb.endpoints.iter().map(|e| e.ifname.as_str()).collect();
+        let ifname = (0..)
+            .map(|i| format!("eth{i}"))
+            .find(|n| !used.contains(&n.as_str()))
+            .unwrap_or_else(|| "eth0".into());
+        let ep = Self::allocate_endpoint(&mut st, &net, &att, ifname)?;
+        sb.endpoints.push(ep.clone());
+        let touched = [net.id.clone()];
+        if let Err(e) = self.save(&Self::sandbox_ops(&st, &sb, &touched)?) {
+            Self::release_endpoint(&mut st, &ep);
+            return Err(e);
+        }
+        st.put_sandbox(sb.clone());
+        let plugged = async {
+            let ns = Netlink::connect_in(Path::new(&netns_path)).map_err(kernel_err)?;
+            self.bridge.join(&net, &ep, Path::new(&netns_path), &ns).await?;
+            Self::apply_default_routes(&st, &sb, &ns).await?;
+            self.write_hosts(&st, &sb)
+        };
+        if let Err(e) = plugged.await {
+            let _ = self.bridge.leave(&ep).await;
+            Self::release_endpoint(&mut st, &ep);
+            st.put_sandbox(before.clone());
+            let _ = self.save(&Self::sandbox_ops(&st, &before, &touched)?);
+            return Err(e);
+        }
+        tracing::info!(sandbox = %sb.name, network = %net.name, "connected");
+        Ok(())
+    }
+
+    /// `network disconnect`.
+    pub async fn disconnect(&self, network: &str, req: NetworkDisconnectRequest) -> Result<(), FerryError> {
+        let mut st = self.lock().await;
+        let net = st.find_network(network)?.clone();
+        let mut sb = st.find_sandbox(&req.container)?.clone();
+        if !sb.config.attachments.iter().any(|a| a.network_id == net.id) {
+            return Err(FerryError::not_found(format!(
+                "sandbox {} is not connected to network {}",
+                sb.name, net.name
+            )));
+        }
+        sb.config.attachments.retain(|a| a.network_id != net.id);
+        let ep = sb.endpoint_on(&net.id).cloned();
+        sb.endpoints.retain(|e| e.network_id != net.id);
+        let Some(ep) = ep else {
+            self.save(&[Self::put_sandbox_op(&sb)?])?;
+            st.put_sandbox(sb);
+            return Ok(());
+        };
+        self.save(&Self::sandbox_ops(&st, &sb, &[])?)?;
+        self.bridge.leave(&ep).await?;
+        Self::release_endpoint(&mut st, &ep);
+        st.put_sandbox(sb.clone());
+        if let Some(p) = &sb.netns {
+            let ns = Netlink::connect_in(Path::new(p)).map_err(kernel_err)?;
+            Self::apply_default_routes(&st, &sb, &ns).await?;
+        }
+        self.write_hosts(&st, &sb)?;
+        tracing::info!(sandbox = %sb.name, network = %net.name, "disconnected");
+        Ok(())
+    }
+
+    /// `ps`.
+    pub async fn list_sandboxes(&self, all: bool) -> Vec<ContainerSummary> {
+        let st = self.lock().await;
+        let lookup = Self::lookup(&st);
+        let mut out: Vec<(String, ContainerSummary)> = st
+            .sandboxes()
+            .filter(|s| all || s.is_running())
+            .map(|s| (s.created.clone(), views::sandbox_summary(s, lookup)))
+            .collect();
+        out.sort_by(|a, b| b.0.cmp(&a.0));
+        out.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// `inspect`.
+    pub async fn inspect_sandbox(&self, reference: &str) -> Result<ContainerInspect, FerryError> {
+        let st = self.lock().await;
+        let sb = st.find_sandbox(reference)?;
+        Ok(views::sandbox_inspect(sb, &self.cfg.sandbox_dir(&sb.id), Self::lookup(&st)))
+    }
+
+    /// Where `logs` reads, and whether the process still runs.
+    pub async fn log_source(&self, reference: &str) -> Result<(String, PathBuf), FerryError> {
+        let st = self.lock().await;
+        let sb = st.find_sandbox(reference)?;
+        Ok((sb.id.clone(), self.cfg.sandbox_dir(&sb.id).join("output.log")))
+    }
+
+    /// Whether a sandbox's process runs (false once it is gone).
+    pub async fn is_running(&self, id: &str) -> bool {
+        self.lock().await.sandbox(id).is_some_and(|s| s.is_running())
+    }
+
+    /// A receiver that changes whenever a sandbox exits.
+    pub fn exit_events(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.exits.subscribe()
+    }
+
+    /// What `ferry exec` needs to enter a running sandbox.
+    pub async fn exec_target(&self, reference: &str) -> Result<ExecTarget, FerryError> {
+        let st = self.lock().await;
+        let sb = st.find_sandbox(reference)?;
+        let pid = match (sb.is_running(), sb.state.pid) {
+            (true, Some(p)) => p,
+            _ => {
+                return Err(FerryError::conflict(format!(
+                    "sandbox {} is not running: start it first",
+                    sb.name
+                )))
+            }
+        };
+        Ok(ExecTarget {
+            pid,
+            rootfs: sb.config.rootfs.clone().unwrap_or_default(),
+            env: sb.config.env.clone(),
+            working_dir: sb.config.workdir.clone().unwrap_or_default(),
+        })
+    }
+
+    /// Loads the sandboxes of the store into the state.
+    pub(crate) fn load_sandboxes(&self, st: &mut State) -> Result<(), FerryError> {
+        for sb in ferry_store::list_json::<Sandbox>(self.store.as_ref(), Table::Sandboxes).map_err(store_err)? {
+            st.put_sandbox(sb);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,169 @@
+//! The bridge driver: one Linux bridge per network holding the gateway addresses, one veth pair
+//! per endpoint whose sandbox end is created directly inside the sandbox's namespace.
+
+use super::{kernel_err, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX};
+use ferry_kernel::netlink::{Netlink, VethSpec};
+use ferry_kernel::{netns, sysctl};
+use ferry_types::{Endpoint, FerryError, Network};
+use ipnet::IpNet;
+use std::path::Path;
+
+/// The bridge driver, working in the daemon's (host) namespace.
+#[derive(Clone)]
+pub struct BridgeDriver {
+    nl: Netlink,
+    ip_forward: bool,
+}
+
+/// Host-side interface name of an endpoint's veth (at most 15 bytes).
+pub fn host_ifname(endpoint_id: &str) -> String {
+    format!("vf{}", &endpoint_id[..endpoint_id.len().min(11)])
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn mac_bytes(mac: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = mac.split(':');
+    for b in out.iter_mut() {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+impl BridgeDriver {
+    /// A driver using the host-namespace netlink connection.
+    pub fn new(nl: Netlink, ip_forward: bool) -> Self {
+        Self { nl, ip_forward }
+    }
+
+    /// Makes the network's bridge with its gateway addresses; idempotent, so reconcile can call
+    /// it for every network on start.
+    pub async fn create_network(&self, net: &Network) -> Result<(), FerryError> {
+        let br = net
+            .bridge
+            .as_ref()
+            .ok_or_else(|| FerryError::internal(format!("network {} has no bridge settings", net.name)))?;
+        let alias = format!("{NETWORK_ALIAS_PREFIX}{}", net.id);
+        if let Some(existing) = self.nl.link(&br.name).await.map_err(kernel_err)? {
+            if existing.alias.as_deref() != Some(alias.as_str()) {
+                return Err(FerryError::conflict(format!(
+                    "interface {} already exists on the host and is not this network's; choose another name with -o com.docker.network.bridge.name=NAME",
+                    br.name
+                )));
+            }
+        }
+        if self.ip_forward {
+            sysctl::set("net/ipv4/ip_forward", "1").map_err(kernel_err)?;
+            if net.enable_ipv6 {
+                sysctl::set("net/ipv6/conf/all/forwarding", "1").map_err(kernel_err)?;
+            }
+        }
+        let idx = self
+            .nl
+            .ensure_bridge(&br.name, br.mtu, &alias)
+            .await
+            .map_err(kernel_err)?;
+        if net.enable_ipv6 {
+            // The bridge must not sit out DAD for its gateway address, nor take router adverts.
+            sysctl::set(&format!("net/ipv6/conf/{}/accept_dad", br.name), "0").map_err(kernel_err)?;
+            sysctl::set(&format!("net/ipv6/conf/{}/accept_ra", br.name), "0").map_err(kernel_err)?;
+        }
+        for s in &net.subnets {
+            if let Some(gw) = s.gateway {
+                let addr = IpNet::new(gw, s.subnet.prefix_len())
+                    .map_err(|e| FerryError::internal(e.to_string()))?;
+                self.nl.add_address(idx, addr).await.map_err(kernel_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the network's bridge.
+    pub async fn delete_network(&self, net: &Network) -> Result<(), FerryError> {
+        if let Some(br) = &net.bridge {
+            self.nl
+                .delete_link_by_name(&br.name)
+                .await
+                .map_err(kernel_err)?;
+        }
+        Ok(())
+    }
+
+    /// Plugs an endpoint in: the veth pair, then, inside the sandbox, its addresses and link.
+    /// `ns` is a netlink connection inside the sandbox's namespace at `netns_path`.
+    pub async fn join(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        netns_path: &Path,
+        ns: &Netlink,
+    ) -> Result<(), FerryError> {
+        let br = net
+            .bridge
+            .as_ref()
+            .ok_or_else(|| FerryError::internal(format!("network {} has no bridge settings", net.name)))?;
+        let bridge = self
+            .nl
+            .link(&br.name)
+            .await
+            .map_err(kernel_err)?
+            .ok_or_else(|| {
+                FerryError::internal(format!(
+                    "bridge {} of network {} is missing; restart the daemon to restore it",
+                    br.name, net.name
+                ))
+            })?;
+        let mac = mac_bytes(&ep.mac)
+            .ok_or_else(|| FerryError::internal(format!("bad MAC {}", ep.mac)))?;
+        let alias = format!("{ENDPOINT_ALIAS_PREFIX}{}", ep.id);
+        self.nl
+            .create_veth(&VethSpec {
+                host_name: &ep.host_ifname,
+                alias: &alias,
+                peer_name: &ep.ifname,
+                peer_mac: mac,
+                mtu: br.mtu,
+                bridge_index: bridge.index,
+                peer_netns: netns_path,
+            })
+            .await
+            .map_err(kernel_err)?;
+        let inside = async {
+            if ep.ipv6.is_some() {
+                let key = format!("net/ipv6/conf/{}/accept_dad", ep.ifname);
+                netns::run_in(netns_path, move || sysctl::set(&key, "0")).map_err(kernel_err)?;
+            }
+            let idx = ns.set_up_by_name(&ep.ifname).await.map_err(kernel_err)?;
+            for a in ep.ipv4.iter().chain(ep.ipv6.iter()) {
+                ns.add_address(idx, *a).await.map_err(kernel_err)?;
+            }
+            Ok::<(), FerryError>(())
+        };
+        if let Err(e) = inside.await {
+            let _ = self.nl.delete_link_by_name(&ep.host_ifname).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Unplugs an endpoint: deleting the host end removes the pair.
+    pub async fn leave(&self, ep: &Endpoint) -> Result<(), FerryError> {
+        self.nl
+            .delete_link_by_name(&ep.host_ifname)
+            .await
+            .map_err(kernel_err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_macs() {
+        assert_eq!(host_ifname(&"a".repeat(64)), "vfaaaaaaaaaaa");
+        assert!(host_ifname(&"a".repeat(64)).len() <= 15);
+        assert_eq!(mac_bytes("02:42:ac:11:00:02"), Some([2, 0x42, 0xac, 0x11, 0, 2]));
+        assert_eq!(mac_bytes("02:42"), None);
+    }
+}

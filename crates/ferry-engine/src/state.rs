@@ -1,0 +1,221 @@
+//! The daemon's in-memory view of its store, with the indexes every operation needs so that no
+//! operation scans all networks or sandboxes (name lookups, members of a network, IPAM).
+
+use ferry_ipam::SubnetAllocator;
+use ferry_types::{FerryError, Network, Sandbox};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::net::IpAddr;
+
+/// How many exit codes of removed sandboxes are remembered for late `wait` calls.
+const RECENT_EXITS: usize = 1024;
+
+/// Everything the controller knows, indexed.
+#[derive(Default)]
+pub struct State {
+    networks: BTreeMap<String, Network>,
+    network_names: HashMap<String, String>,
+    ipam: HashMap<String, Vec<SubnetAllocator>>,
+    sandboxes: BTreeMap<String, Sandbox>,
+    sandbox_names: HashMap<String, String>,
+    members: HashMap<String, BTreeSet<String>>,
+    recent_exits: VecDeque<(String, i32)>,
+}
+
+/// Finds an object by full ID, then by name, then by a unique ID prefix (Docker's order).
+fn resolve<'a, T>(
+    kind: &str,
+    reference: &str,
+    by_id: &'a BTreeMap<String, T>,
+    by_name: &HashMap<String, String>,
+) -> Result<&'a T, FerryError> {
+    if let Some(v) = by_id.get(reference) {
+        return Ok(v);
+    }
+    if let Some(v) = by_name.get(reference).and_then(|id| by_id.get(id)) {
+        return Ok(v);
+    }
+    if ferry_types::ids::is_hex_prefix(reference) {
+        let mut hits = by_id
+            .range(reference.to_string()..)
+            .take_while(|(k, _)| k.starts_with(reference));
+        if let Some((_, first)) = hits.next() {
+            if hits.next().is_some() {
+                return Err(FerryError::invalid(format!(
+                    "{kind} {reference:?} is ambiguous: several IDs start with it; give more digits or the name"
+                )));
+            }
+            return Ok(first);
+        }
+    }
+    Err(FerryError::not_found(format!("{kind} {reference} not found")))
+}
+
+impl State {
+    /// All networks by ID.
+    pub fn networks(&self) -> impl Iterator<Item = &Network> {
+        self.networks.values()
+    }
+    /// Number of networks.
+    pub fn network_count(&self) -> usize {
+        self.networks.len()
+    }
+    /// A network by ID, name or unique ID prefix.
+    pub fn find_network(&self, reference: &str) -> Result<&Network, FerryError> {
+        resolve("network", reference, &self.networks, &self.network_names)
+    }
+    /// A network by exact ID.
+    pub fn network(&self, id: &str) -> Option<&Network> {
+        self.networks.get(id)
+    }
+    /// Whether a network name is taken.
+    pub fn network_name_taken(&self, name: &str) -> bool {
+        self.network_names.contains_key(name)
+    }
+
+    /// Adds or replaces a network and builds its address allocators.
+    pub fn put_network(&mut self, net: Network) -> Result<(), FerryError> {
+        let mut allocs = Vec::new();
+        for s in &net.subnets {
+            let mut reserved: Vec<(IpAddr, String)> = Vec::new();
+            if let Some(g) = s.gateway {
+                reserved.push((g, "the gateway".into()));
+            }
+            for (name, a) in &s.aux_addresses {
+                reserved.push((*a, format!("auxiliary address '{name}'")));
+            }
+            let mut a = SubnetAllocator::new(s.subnet, s.ip_range, &reserved)
+                .map_err(|e| FerryError::invalid(e.to_string()))?;
+            if let Some(c) = net.ipam_cursors.get(&s.subnet.to_string()) {
+                a.set_cursor(*c);
+            }
+            allocs.push(a);
+        }
+        if let Some(old) = self.networks.get(&net.id) {
+            self.network_names.remove(&old.name);
+            // Keep the addresses already handed out.
+            if let Some(prev) = self.ipam.get(&net.id) {
+                for (new, old) in allocs.iter_mut().zip(prev) {
+                    if new.subnet() == old.subnet() {
+                        *new = old.clone();
+                    }
+                }
+            }
+        }
+        self.network_names.insert(net.name.clone(), net.id.clone());
+        self.ipam.insert(net.id.clone(), allocs);
+        self.networks.insert(net.id.clone(), net);
+        Ok(())
+    }
+
+    /// Removes a network.
+    pub fn remove_network(&mut self, id: &str) -> Option<Network> {
+        let net = self.networks.remove(id)?;
+        self.network_names.remove(&net.name);
+        self.ipam.remove(id);
+        self.members.remove(id);
+        Some(net)
+    }
+
+    /// The address allocators of a network, one per subnet in the network's order.
+    pub fn ipam_mut(&mut self, network_id: &str) -> Option<&mut Vec<SubnetAllocator>> {
+        self.ipam.get_mut(network_id)
+    }
+
+    /// The serial cursors of a network's allocators, keyed by subnet, for persisting.
+    pub fn ipam_cursors(&self, network_id: &str) -> BTreeMap<String, u128> {
+        self.ipam
+            .get(network_id)
+            .map(|v| {
+                v.iter()
+                    .map(|a| (a.subnet().to_string(), a.cursor()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// All sandboxes by ID.
+    pub fn sandboxes(&self) -> impl Iterator<Item = &Sandbox> {
+        self.sandboxes.values()
+    }
+    /// Number of sandboxes.
+    pub fn sandbox_count(&self) -> usize {
+        self.sandboxes.len()
+    }
+    /// A sandbox by ID, name or unique ID prefix (a leading `/` is ignored, as in Docker).
+    pub fn find_sandbox(&self, reference: &str) -> Result<&Sandbox, FerryError> {
+        let r = reference.strip_prefix('/').unwrap_or(reference);
+        resolve("sandbox", r, &self.sandboxes, &self.sandbox_names)
+            .map_err(|e| match e.kind {
+                ferry_types::ErrorKind::NotFound => {
+                    FerryError::not_found(format!("no such sandbox: {reference}"))
+                }
+                _ => e,
+            })
+    }
+    /// A sandbox by exact ID.
+    pub fn sandbox(&self, id: &str) -> Option<&Sandbox> {
+        self.sandboxes.get(id)
+    }
+    /// Whether a sandbox name is taken.
+    pub fn sandbox_name_taken(&self, name: &str) -> bool {
+        self.sandbox_names.contains_key(name)
+    }
+
+    /// Adds or replaces a sandbox, keeping the network membership index true.
+    pub fn put_sandbox(&mut self, sb: Sandbox) {
+        if let Some(old) = self.sandboxes.get(&sb.id) {
+            for ep in &old.endpoints {
+                if let Some(m) = self.members.get_mut(&ep.network_id) {
+                    m.remove(&old.id);
+                }
+            }
+            self.sandbox_names.remove(&old.name);
+        }
+        for ep in &sb.endpoints {
+            self.members
+                .entry(ep.network_id.clone())
+                .or_default()
+                .insert(sb.id.clone());
+        }
+        self.sandbox_names.insert(sb.name.clone(), sb.id.clone());
+        self.sandboxes.insert(sb.id.clone(), sb);
+    }
+
+    /// Removes a sandbox.
+    pub fn remove_sandbox(&mut self, id: &str) -> Option<Sandbox> {
+        let sb = self.sandboxes.remove(id)?;
+        self.sandbox_names.remove(&sb.name);
+        for ep in &sb.endpoints {
+            if let Some(m) = self.members.get_mut(&ep.network_id) {
+                m.remove(id);
+            }
+        }
+        Some(sb)
+    }
+
+    /// IDs of the sandboxes with a live endpoint on a network.
+    pub fn members(&self, network_id: &str) -> impl Iterator<Item = &Sandbox> {
+        self.members
+            .get(network_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.sandboxes.get(id))
+    }
+
+    /// Remembers the exit code of a sandbox that is being removed.
+    pub fn remember_exit(&mut self, id: &str, code: i32) {
+        if self.recent_exits.len() >= RECENT_EXITS {
+            self.recent_exits.pop_front();
+        }
+        self.recent_exits.push_back((id.to_string(), code));
+    }
+
+    /// The remembered exit code of a removed sandbox.
+    pub fn recent_exit(&self, id: &str) -> Option<i32> {
+        self.recent_exits
+            .iter()
+            .rev()
+            .find(|(i, _)| i == id)
+            .map(|(_, c)| *c)
+    }
+}

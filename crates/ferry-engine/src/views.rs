@@ -1,0 +1,308 @@
+//! Docker-shaped views of ferry's objects (pure functions of the model).
+
+use ferry_types::api::{EndpointIpamConfig, IpamConfig};
+use ferry_types::docker::*;
+use ferry_types::time::{human_duration, now_secs, parse_rfc3339};
+use ferry_types::{Endpoint, Network, NetworkMode, Sandbox, Status};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Docker's zero time, shown for times that never happened.
+pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+/// `network inspect` of one network; `members` are the sandboxes with an endpoint on it.
+pub fn network_inspect<'a>(
+    net: &Network,
+    members: impl Iterator<Item = &'a Sandbox>,
+) -> NetworkInspect {
+    let mut containers = BTreeMap::new();
+    for sb in members {
+        if let Some(ep) = sb.endpoint_on(&net.id) {
+            containers.insert(
+                sb.id.clone(),
+                NetworkContainer {
+                    name: sb.name.clone(),
+                    endpoint_id: ep.id.clone(),
+                    mac_address: ep.mac.clone(),
+                    ipv4_address: ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+                    ipv6_address: ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+                },
+            );
+        }
+    }
+    NetworkInspect {
+        name: net.name.clone(),
+        id: net.id.clone(),
+        created: net.created.clone(),
+        scope: ferry_types::SCOPE_LOCAL.into(),
+        driver: net.driver.as_str().into(),
+        enable_ipv4: net.driver == ferry_types::DriverKind::Bridge,
+        enable_ipv6: net.enable_ipv6,
+        ipam: IpamInspect {
+            driver: "default".into(),
+            options: BTreeMap::new(),
+            config: net
+                .subnets
+                .iter()
+                .map(|s| IpamConfig {
+                    subnet: s.subnet.to_string(),
+                    ip_range: s.ip_range.map(|r| r.to_string()).unwrap_or_default(),
+                    gateway: s.gateway.map(|g| g.to_string()).unwrap_or_default(),
+                    auxiliary_addresses: s
+                        .aux_addresses
+                        .iter()
+                        .map(|(k, v)| (k.clone(), v.to_string()))
+                        .collect(),
+                })
+                .collect(),
+        },
+        internal: net.internal,
+        attachable: net.attachable,
+        ingress: false,
+        config_from: ConfigFrom::default(),
+        config_only: false,
+        containers,
+        options: net.options.clone(),
+        labels: net.labels.clone(),
+    }
+}
+
+/// The names a sandbox answers to on a network: its name, aliases, short ID, host name.
+pub fn dns_names(sb: &Sandbox, aliases: &[String]) -> Vec<String> {
+    let mut names = vec![sb.name.clone()];
+    for a in aliases {
+        if !names.contains(a) {
+            names.push(a.clone());
+        }
+    }
+    let short = ferry_types::ids::short(&sb.id).to_string();
+    if !names.contains(&short) {
+        names.push(short);
+    }
+    if !sb.config.hostname.is_empty() && !names.contains(&sb.config.hostname) {
+        names.push(sb.config.hostname.clone());
+    }
+    names
+}
+
+fn endpoint_settings(
+    sb: &Sandbox,
+    net: Option<&Network>,
+    network_id: &str,
+    att: Option<&ferry_types::Attachment>,
+    ep: Option<&Endpoint>,
+) -> EndpointSettings {
+    let aliases = att.map(|a| a.aliases.clone()).unwrap_or_default();
+    let ipam_config = att.and_then(|a| {
+        (a.ipv4.is_some() || a.ipv6.is_some()).then(|| EndpointIpamConfig {
+            ipv4_address: a.ipv4.map(|i| i.to_string()),
+            ipv6_address: a.ipv6.map(|i| i.to_string()),
+        })
+    });
+    let user_defined = net.is_some_and(|n| !n.builtin);
+    EndpointSettings {
+        ipam_config,
+        aliases: aliases.clone(),
+        mac_address: ep
+            .map(|e| e.mac.clone())
+            .or_else(|| att.and_then(|a| a.mac.clone()))
+            .unwrap_or_default(),
+        network_id: network_id.to_string(),
+        endpoint_id: ep.map(|e| e.id.clone()).unwrap_or_default(),
+        gateway: ep
+            .and_then(|e| e.gateway4)
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
+        ip_address: ep
+            .and_then(|e| e.ipv4)
+            .map(|a| a.addr().to_string())
+            .unwrap_or_default(),
+        ip_prefix_len: ep.and_then(|e| e.ipv4).map(|a| a.prefix_len()).unwrap_or(0),
+        ipv6_gateway: ep
+            .and_then(|e| e.gateway6)
+            .map(|g| g.to_string())
+            .unwrap_or_default(),
+        global_ipv6_address: ep
+            .and_then(|e| e.ipv6)
+            .map(|a| a.addr().to_string())
+            .unwrap_or_default(),
+        global_ipv6_prefix_len: ep.and_then(|e| e.ipv6).map(|a| a.prefix_len()).unwrap_or(0),
+        dns_names: if user_defined {
+            dns_names(sb, &aliases)
+        } else {
+            Vec::new()
+        },
+    }
+}
+
+/// NetworkSettings.Networks of a sandbox, by network name.
+pub fn sandbox_networks<'a>(
+    sb: &Sandbox,
+    network: impl Fn(&str) -> Option<&'a Network>,
+) -> BTreeMap<String, EndpointSettings> {
+    let mut out = BTreeMap::new();
+    match &sb.config.network_mode {
+        NetworkMode::Networks => {
+            for att in &sb.config.attachments {
+                let net = network(&att.network_id);
+                let name = net
+                    .map(|n| n.name.clone())
+                    .unwrap_or_else(|| att.network_id.clone());
+                let ep = sb.endpoint_on(&att.network_id);
+                out.insert(
+                    name,
+                    endpoint_settings(sb, net, &att.network_id, Some(att), ep),
+                );
+            }
+        }
+        NetworkMode::Host | NetworkMode::None => {
+            let wanted = if sb.config.network_mode == NetworkMode::Host {
+                ferry_types::HOST_NETWORK
+            } else {
+                ferry_types::NONE_NETWORK
+            };
+            // The builtin network of that name, if the caller can see it.
+            if let Some(net) = network(wanted) {
+                out.insert(
+                    net.name.clone(),
+                    endpoint_settings(sb, Some(net), &net.id, None, None),
+                );
+            }
+        }
+        NetworkMode::Container(_) => {}
+    }
+    out
+}
+
+/// The HostConfig.NetworkMode string.
+pub fn network_mode_string<'a>(
+    sb: &Sandbox,
+    network: impl Fn(&str) -> Option<&'a Network>,
+) -> String {
+    match &sb.config.network_mode {
+        NetworkMode::Host => "host".into(),
+        NetworkMode::None => "none".into(),
+        NetworkMode::Container(id) => format!("container:{id}"),
+        NetworkMode::Networks => sb
+            .config
+            .attachments
+            .first()
+            .and_then(|a| network(&a.network_id))
+            .map(|n| n.name.clone())
+            .unwrap_or_else(|| "bridge".into()),
+    }
+}
+
+/// `inspect` of a sandbox.
+pub fn sandbox_inspect<'a>(
+    sb: &Sandbox,
+    dir: &Path,
+    network: impl Fn(&str) -> Option<&'a Network> + Copy,
+) -> ContainerInspect {
+    let c = &sb.config;
+    ContainerInspect {
+        id: sb.id.clone(),
+        created: sb.created.clone(),
+        path: c.cmd.first().cloned().unwrap_or_default(),
+        args: c.cmd.iter().skip(1).cloned().collect(),
+        state: ContainerState {
+            status: sb.state.status.as_str().into(),
+            running: sb.is_running(),
+            paused: false,
+            restarting: false,
+            oom_killed: false,
+            dead: false,
+            pid: if sb.is_running() {
+                sb.state.pid.unwrap_or(0)
+            } else {
+                0
+            },
+            exit_code: sb.state.exit_code.unwrap_or(0),
+            error: sb.state.error.clone(),
+            started_at: sb
+                .state
+                .started_at
+                .clone()
+                .unwrap_or_else(|| ZERO_TIME.into()),
+            finished_at: sb
+                .state
+                .finished_at
+                .clone()
+                .unwrap_or_else(|| ZERO_TIME.into()),
+        },
+        name: format!("/{}", sb.name),
+        restart_count: 0,
+        resolv_conf_path: dir.join("resolv.conf").display().to_string(),
+        hostname_path: dir.join("hostname").display().to_string(),
+        hosts_path: dir.join("hosts").display().to_string(),
+        log_path: dir.join("output.log").display().to_string(),
+        config: ContainerConfig {
+            hostname: c.hostname.clone(),
+            domainname: c.domainname.clone(),
+            env: c.env.clone(),
+            cmd: c.cmd.clone(),
+            working_dir: c.workdir.clone().unwrap_or_default(),
+            rootfs: c.rootfs.clone().unwrap_or_default(),
+        },
+        host_config: HostConfig {
+            network_mode: network_mode_string(sb, network),
+            extra_hosts: c
+                .extra_hosts
+                .iter()
+                .map(|h| {
+                    format!(
+                        "{}:{}",
+                        h.name,
+                        h.addr
+                            .map(|a| a.to_string())
+                            .unwrap_or_else(|| "host-gateway".into())
+                    )
+                })
+                .collect(),
+            dns: c.dns.iter().map(|d| d.to_string()).collect(),
+            dns_search: c.dns_search.clone(),
+            dns_options: c.dns_options.clone(),
+            auto_remove: c.auto_remove,
+        },
+        network_settings: NetworkSettings {
+            sandbox_id: sb.id.clone(),
+            sandbox_key: sb.netns.clone().unwrap_or_default(),
+            ports: BTreeMap::new(),
+            networks: sandbox_networks(sb, network),
+        },
+    }
+}
+
+/// `ps` row of a sandbox.
+pub fn sandbox_summary<'a>(
+    sb: &Sandbox,
+    network: impl Fn(&str) -> Option<&'a Network> + Copy,
+) -> ContainerSummary {
+    let now = now_secs();
+    let since = |t: &Option<String>| {
+        t.as_deref()
+            .and_then(parse_rfc3339)
+            .map(|s| human_duration(now - s))
+            .unwrap_or_default()
+    };
+    let status = match sb.state.status {
+        Status::Created => "Created".to_string(),
+        Status::Running => format!("Up {}", since(&sb.state.started_at)),
+        Status::Exited => format!(
+            "Exited ({}) {} ago",
+            sb.state.exit_code.unwrap_or(0),
+            since(&sb.state.finished_at)
+        ),
+    };
+    ContainerSummary {
+        id: sb.id.clone(),
+        names: vec![format!("/{}", sb.name)],
+        command: sb.config.cmd.join(" "),
+        created: parse_rfc3339(&sb.created).unwrap_or(0),
+        state: sb.state.status.as_str().into(),
+        status,
+        network_settings: SummaryNetworkSettings {
+            networks: sandbox_networks(sb, network),
+        },
+    }
+}
