@@ -1,1 +1,10 @@
-//! ferry-api
+//! ferry's HTTP+JSON API on a unix socket: the server (routes in Docker Engine API shape, with
+//! or without a `/v1.NN` prefix) and the client the CLI uses.
+
+pub mod client;
+pub mod server;
+
+/// The Docker Engine API version ferry's routes follow.
+pub const API_VERSION: &str = "1.50";
+/// The oldest Docker Engine API version accepted.
+pub const MIN_API_VERSION: &str = "1.24";

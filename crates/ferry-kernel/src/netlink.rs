@@ -136,21 +136,36 @@ impl Netlink {
             self.set_up(l.index).await?;
             return Ok(l.index);
         }
-        let msg = LinkBridge::new(name).mtu(mtu).alias(alias).up().build();
+        let msg = LinkBridge::new(name).mtu(mtu).up().build();
         self.handle
             .link()
             .add(msg)
             .execute()
             .await
             .map_err(|e| nl_err(format!("create bridge {name}"), e))?;
-        self.link(name)
+        let index = self
+            .link(name)
             .await?
             .map(|l| l.index)
             .ok_or_else(|| KernelError::Netlink {
                 op: format!("create bridge {name}"),
                 message: "it vanished right after creation".into(),
                 errno: None,
-            })
+            })?;
+        self.set_alias(index, alias).await?;
+        Ok(index)
+    }
+
+    /// Sets a link's alias (the kernel ignores IFLA_IFALIAS when a link is created, so it is
+    /// set in a second request).
+    pub async fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).alias(alias).build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("set alias of link {index}"), e))
     }
 
     /// Creates a veth pair whose host end joins a bridge and whose other end is created
@@ -168,7 +183,6 @@ impl Netlink {
         let msg = LinkVeth::new(spec.host_name, spec.peer_name)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
             .mtu(spec.mtu)
-            .alias(spec.alias)
             .controller(spec.bridge_index)
             .up()
             .build();
@@ -177,7 +191,20 @@ impl Netlink {
             .add(msg)
             .execute()
             .await
-            .map_err(|e| nl_err(format!("create veth {}", spec.host_name), e))
+            .map_err(|e| nl_err(format!("create veth {}", spec.host_name), e))?;
+        let marked = match self.link(spec.host_name).await? {
+            Some(l) => self.set_alias(l.index, spec.alias).await,
+            None => Err(KernelError::Netlink {
+                op: format!("create veth {}", spec.host_name),
+                message: "it vanished right after creation".into(),
+                errno: None,
+            }),
+        };
+        if let Err(e) = marked {
+            let _ = self.delete_link_by_name(spec.host_name).await;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Sets a link up.

@@ -1,1 +1,135 @@
-fn main() {}
+//! `ferry`: the CLI of the ferry container networking engine, and (`ferry daemon`) the daemon.
+
+mod commands;
+mod daemon;
+mod output;
+
+use clap::{Parser, Subcommand};
+use commands::network::NetworkCmd;
+use commands::sandbox::{LogsArgs, PsArgs, RmArgs, RunArgs, StopArgs};
+use std::path::PathBuf;
+
+/// Default socket of the daemon.
+pub const DEFAULT_SOCKET: &str = "/run/ferry/ferry.sock";
+
+#[derive(Parser)]
+#[command(name = "ferry", version, about = "Container networking engine: isolated, named, reachable sandboxes")]
+struct Cli {
+    /// Daemon socket to talk to (unix://PATH); else $FERRY_HOST, else unix:///run/ferry/ferry.sock.
+    #[arg(short = 'H', long = "host", global = true, env = "FERRY_HOST")]
+    host: Option<String>,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the ferry daemon.
+    Daemon(daemon::DaemonArgs),
+    /// Show the daemon's settings.
+    Info,
+    /// Show the client's and the daemon's versions.
+    Version,
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// Run a command in a new sandbox.
+    Run(Box<RunArgs>),
+    /// Run a command inside a running sandbox.
+    Exec(commands::exec::ExecArgs),
+    /// List sandboxes.
+    Ps(PsArgs),
+    /// Print a sandbox's output.
+    Logs(LogsArgs),
+    /// Stop sandboxes.
+    Stop(StopArgs),
+    /// Start stopped sandboxes.
+    Start {
+        /// Sandboxes.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Restart sandboxes.
+    Restart(StopArgs),
+    /// Remove sandboxes.
+    Rm(RmArgs),
+    /// Show sandboxes in detail (JSON).
+    Inspect {
+        /// Sandboxes.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+}
+
+/// Resolves the socket from `-H`, `FERRY_HOST` or the default.
+fn socket_path(host: Option<&str>) -> anyhow::Result<PathBuf> {
+    let h = host.unwrap_or(DEFAULT_SOCKET);
+    if let Some(p) = h.strip_prefix("unix://") {
+        return Ok(PathBuf::from(p));
+    }
+    if h.starts_with('/') {
+        return Ok(PathBuf::from(h));
+    }
+    anyhow::bail!("unsupported host {h:?}: ferry listens on unix sockets; use -H unix:///path/to/ferry.sock")
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            1
+        }
+    };
+    std::process::exit(code);
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    if let Cmd::Daemon(args) = cli.cmd {
+        return daemon::run(args, cli.host.as_deref());
+    }
+    let socket = socket_path(cli.host.as_deref())?;
+    let client = ferry_api::client::Client::new(socket);
+    if let Cmd::Exec(args) = &cli.cmd {
+        // exec forks into the sandbox's namespaces: keep this process single-threaded.
+        return commands::exec::run(&client, args);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match cli.cmd {
+            Cmd::Info => commands::info(&client).await,
+            Cmd::Version => commands::version(&client).await,
+            Cmd::Network(c) => commands::network::run(&client, c).await,
+            Cmd::Run(a) => commands::sandbox::run(&client, *a).await,
+            Cmd::Ps(a) => commands::sandbox::ps(&client, a).await,
+            Cmd::Logs(a) => commands::sandbox::logs(&client, a).await,
+            Cmd::Stop(a) => commands::sandbox::stop(&client, a, "stop").await,
+            Cmd::Restart(a) => commands::sandbox::stop(&client, a, "restart").await,
+            Cmd::Start { names } => commands::sandbox::start(&client, names).await,
+            Cmd::Rm(a) => commands::sandbox::rm(&client, a).await,
+            Cmd::Inspect { names } => commands::sandbox::inspect(&client, names).await,
+            Cmd::Daemon(_) | Cmd::Exec(_) => unreachable!("handled above"),
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_paths() {
+        assert_eq!(socket_path(None).unwrap(), PathBuf::from(DEFAULT_SOCKET));
+        assert_eq!(socket_path(Some("unix:///tmp/x.sock")).unwrap(), PathBuf::from("/tmp/x.sock"));
+        assert!(socket_path(Some("tcp://1.2.3.4:2375")).is_err());
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,338 @@
+//! The API server: thin handlers that parse requests, call the controller, and shape replies
+//! with Docker's status codes and `{"message": ...}` error bodies.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::Router;
+use ferry_engine::filters;
+use ferry_engine::Controller;
+use ferry_types::api::{ErrorBody, NetworkPruneResponse};
+use ferry_types::docker::VersionInfo;
+use ferry_types::FerryError;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+type Ctl = Arc<Controller>;
+
+/// An error reply.
+pub struct ApiError(pub FerryError);
+
+impl From<FerryError> for ApiError {
+    fn from(e: FerryError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.0.kind.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %self.0.message, "request failed");
+        }
+        json_response(status, &ErrorBody { message: self.0.message })
+    }
+}
+
+fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
+    match serde_json::to_vec(v) {
+        Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+fn ok_json<T: serde::Serialize>(v: &T) -> Response {
+    json_response(StatusCode::OK, v)
+}
+
+/// Parses a JSON body with a precise message instead of axum's plain-text rejection.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(FerryError::invalid("request body is empty: a JSON object is expected").into());
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| FerryError::invalid(format!("invalid request body: {e}")).into())
+}
+
+type Res = Result<Response, ApiError>;
+
+/// Builds the router for a controller.
+pub fn router(ctl: Ctl) -> Router {
+    Router::new()
+        .route("/_ping", get(ping).head(ping))
+        .route("/version", get(version))
+        .route("/info", get(info))
+        .route("/networks", get(network_list))
+        .route("/networks/create", post(network_create))
+        .route("/networks/prune", post(network_prune))
+        .route("/networks/{id}", get(network_inspect).delete(network_remove))
+        .route("/networks/{id}/connect", post(network_connect))
+        .route("/networks/{id}/disconnect", post(network_disconnect))
+        .route("/containers/json", get(sandbox_list))
+        .route("/containers/create", post(sandbox_create))
+        .route("/containers/{id}", delete(sandbox_remove))
+        .route("/containers/{id}/json", get(sandbox_inspect))
+        .route("/containers/{id}/start", post(sandbox_start))
+        .route("/containers/{id}/stop", post(sandbox_stop))
+        .route("/containers/{id}/restart", post(sandbox_restart))
+        .route("/containers/{id}/wait", post(sandbox_wait))
+        .route("/containers/{id}/logs", get(sandbox_logs))
+        .route("/containers/{id}/exec-target", get(sandbox_exec_target))
+        .fallback(|| async {
+            ApiError(FerryError::not_found("page not found: ferry has no such API route"))
+        })
+        .with_state(ctl)
+}
+
+/// Strips a Docker client's `/v1.NN` prefix so that one set of routes serves both.
+pub fn strip_version<B>(mut req: Request<B>) -> Request<B> {
+    let path = req.uri().path();
+    if let Some(rest) = path.strip_prefix("/v") {
+        if let Some(i) = rest.find('/') {
+            if rest[..i].chars().all(|c| c.is_ascii_digit() || c == '.') && i > 0 {
+                let new_path = rest[i..].to_string();
+                let pq = match req.uri().query() {
+                    Some(q) => format!("{new_path}?{q}"),
+                    None => new_path,
+                };
+                if let Ok(uri) = pq.parse() {
+                    *req.uri_mut() = uri;
+                }
+            }
+        }
+    }
+    req
+}
+
+/// Serves the API on a unix socket until `shutdown` completes.
+pub async fn serve(
+    ctl: Ctl,
+    listener: tokio::net::UnixListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let svc = tower::ServiceBuilder::new()
+        .map_request(strip_version::<axum::body::Body>)
+        .service(router(ctl));
+    axum::serve(listener, tower::make::Shared::new(svc))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+async fn ping() -> Response {
+    (
+        [("API-Version", crate::API_VERSION), ("Content-Type", "text/plain")],
+        "OK",
+    )
+        .into_response()
+}
+
+async fn version() -> Response {
+    ok_json(&VersionInfo {
+        version: env!("CARGO_PKG_VERSION").into(),
+        api_version: crate::API_VERSION.into(),
+        min_api_version: crate::MIN_API_VERSION.into(),
+        os: "linux".into(),
+        arch: std::env::consts::ARCH.into(),
+        kernel_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default(),
+    })
+}
+
+async fn info(State(ctl): State<Ctl>) -> Response {
+    ok_json(&ctl.info().await)
+}
+
+#[derive(Deserialize)]
+struct FilterQuery {
+    #[serde(default)]
+    filters: String,
+}
+
+async fn network_list(State(ctl): State<Ctl>, Query(q): Query<FilterQuery>) -> Res {
+    let f = filters::parse(&q.filters)?;
+    Ok(ok_json(&ctl.list_networks(&f).await?))
+}
+
+async fn network_create(State(ctl): State<Ctl>, b: Bytes) -> Res {
+    let req = body(&b)?;
+    Ok(json_response(StatusCode::CREATED, &ctl.create_network(req).await?))
+}
+
+async fn network_prune(State(ctl): State<Ctl>, Query(q): Query<FilterQuery>) -> Res {
+    let f = filters::parse(&q.filters)?;
+    let networks_deleted = ctl.prune_networks(&f).await?;
+    Ok(ok_json(&NetworkPruneResponse { networks_deleted }))
+}
+
+async fn network_inspect(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    Ok(ok_json(&ctl.inspect_network(&id).await?))
+}
+
+async fn network_remove(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    ctl.remove_network(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn network_connect(State(ctl): State<Ctl>, Path(id): Path<String>, b: Bytes) -> Res {
+    ctl.connect(&id, body(&b)?).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn network_disconnect(State(ctl): State<Ctl>, Path(id): Path<String>, b: Bytes) -> Res {
+    ctl.disconnect(&id, body(&b)?).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+fn flag(q: &HashMap<String, String>, k: &str) -> bool {
+    q.get(k).is_some_and(|v| v == "1" || v == "true")
+}
+
+async fn sandbox_list(State(ctl): State<Ctl>, Query(q): Query<HashMap<String, String>>) -> Res {
+    Ok(ok_json(&ctl.list_sandboxes(flag(&q, "all")).await))
+}
+
+async fn sandbox_create(State(ctl): State<Ctl>, Query(q): Query<HashMap<String, String>>, b: Bytes) -> Res {
+    let mut req: ferry_types::api::SandboxCreateRequest = body(&b)?;
+    if let Some(n) = q.get("name") {
+        req.name = n.clone();
+    }
+    Ok(json_response(StatusCode::CREATED, &ctl.create_sandbox(req).await?))
+}
+
+async fn sandbox_remove(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
+    ctl.remove_sandbox(&id, flag(&q, "force")).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn sandbox_inspect(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    Ok(ok_json(&ctl.inspect_sandbox(&id).await?))
+}
+
+async fn sandbox_start(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    ctl.start_sandbox(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn timeout(q: &HashMap<String, String>) -> Result<Duration, ApiError> {
+    match q.get("t") {
+        None => Ok(Duration::from_secs(10)),
+        Some(t) => t
+            .parse::<u64>()
+            .map(Duration::from_secs)
+            .map_err(|_| FerryError::invalid(format!("invalid timeout t={t:?}: give whole seconds")).into()),
+    }
+}
+
+async fn sandbox_stop(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
+    ctl.stop_sandbox(&id, timeout(&q)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn sandbox_restart(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
+    ctl.restart_sandbox(&id, timeout(&q)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Replies with headers at once and the exit code when the process ends, so a client that
+/// waits before `start` cannot miss a short-lived process.
+async fn sandbox_wait(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    let id = ctl.sandbox_id(&id).await?;
+    let stream = futures::stream::once(async move {
+        let bytes = match ctl.wait_sandbox(&id).await {
+            Ok(w) => serde_json::to_vec(&w).unwrap_or_default(),
+            Err(e) => serde_json::to_vec(&ferry_types::api::WaitResponse {
+                status_code: -1,
+                error: Some(ferry_types::api::WaitError { message: e.message }),
+            })
+            .unwrap_or_default(),
+        };
+        Ok::<_, std::io::Error>(Bytes::from(bytes))
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
+}
+
+/// Streams the output log; with `follow`, keeps streaming until the process ends.
+async fn sandbox_logs(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
+    let (id, path) = ctl.log_source(&id).await?;
+    let follow = flag(&q, "follow");
+    let file = match tokio::fs::File::open(&path).await {
+        Ok(f) => Some(f),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(FerryError::internal(format!("open log {}: {e}", path.display())).into()),
+    };
+    struct Tail {
+        ctl: Ctl,
+        id: String,
+        path: std::path::PathBuf,
+        file: Option<tokio::fs::File>,
+        follow: bool,
+        done: bool,
+        events: tokio::sync::watch::Receiver<u64>,
+    }
+    let events = ctl.exit_events();
+    let tail = Tail { ctl, id, path, file, follow, done: false, events };
+    let stream = futures::stream::unfold(tail, |mut t| async move {
+        if t.done {
+            return None;
+        }
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            if t.file.is_none() {
+                t.file = tokio::fs::File::open(&t.path).await.ok();
+            }
+            let n = match t.file.as_mut() {
+                Some(f) => f.read(&mut buf).await.unwrap_or(0),
+                None => 0,
+            };
+            if n > 0 {
+                buf.truncate(n);
+                return Some((Ok::<_, std::io::Error>(Bytes::from(buf)), t));
+            }
+            if !t.follow {
+                return None;
+            }
+            if !t.ctl.is_running(&t.id).await {
+                // One last read catches output written just before the exit.
+                if let Some(f) = t.file.as_mut() {
+                    let _ = f.seek(std::io::SeekFrom::Current(0)).await;
+                    let n = f.read(&mut buf).await.unwrap_or(0);
+                    if n > 0 {
+                        buf.truncate(n);
+                        t.done = true;
+                        return Some((Ok(Bytes::from(buf)), t));
+                    }
+                }
+                return None;
+            }
+            let _ = tokio::time::timeout(Duration::from_millis(50), t.events.changed()).await;
+        }
+    });
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(stream)).into_response())
+}
+
+async fn sandbox_exec_target(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    Ok(ok_json(&ctl.exec_target(&id).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strips_docker_version_prefixes() {
+        let r = strip_version(Request::get("/v1.50/networks?filters=x").body(()).unwrap());
+        assert_eq!(r.uri().to_string(), "/networks?filters=x");
+        let r = strip_version(Request::get("/networks/v1").body(()).unwrap());
+        assert_eq!(r.uri().path(), "/networks/v1");
+        let r = strip_version(Request::get("/version").body(()).unwrap());
+        assert_eq!(r.uri().path(), "/version");
+    }
+}

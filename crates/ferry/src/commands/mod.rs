@@ -1,0 +1,42 @@
+//! The CLI's commands, each a thin client of the daemon's API.
+
+pub mod exec;
+pub mod network;
+pub mod sandbox;
+
+use ferry_api::client::Client;
+use ferry_types::docker::{DaemonInfo, VersionInfo};
+
+/// `ferry info`.
+pub async fn info(c: &Client) -> anyhow::Result<i32> {
+    let i: DaemonInfo = c.get("/info").await?;
+    println!("Server Version: {}", i.server_version);
+    println!("Sandboxes: {}", i.containers);
+    println!(" Running: {}", i.containers_running);
+    println!(" Stopped: {}", i.containers_stopped);
+    println!("Networks: {}", i.networks);
+    println!("Network Drivers: {}", i.network_drivers.join(" "));
+    println!("Data Root: {}", i.docker_root_dir);
+    println!("Exec Root: {}", i.exec_root);
+    println!("Socket: {}", i.socket);
+    println!("Store: {}", i.store);
+    println!("Default Bridge: {}", i.bip);
+    let pools: Vec<String> = i.default_address_pools.iter().map(|p| format!("{} (/{})", p.base, p.size)).collect();
+    println!("Default Address Pools: {}", pools.join(", "));
+    println!("MTU: {}", i.mtu);
+    println!("DNS: {}", if i.dns.is_empty() { "host's".into() } else { i.dns.join(" ") });
+    println!("ICC: {}  IP Masquerade: {}  IP Forward: {}", i.icc, i.ip_masq, i.ip_forward);
+    println!("Kernel Version: {}", i.kernel_version);
+    Ok(0)
+}
+
+/// `ferry version`.
+pub async fn version(c: &Client) -> anyhow::Result<i32> {
+    println!("Client:\n Version:     {}\n API version: {}", env!("CARGO_PKG_VERSION"), ferry_api::API_VERSION);
+    let v: VersionInfo = c.get("/version").await?;
+    println!(
+        "Server:\n Version:     {}\n API version: {} (minimum {})\n OS/Arch:     {}/{}\n Kernel:      {}",
+        v.version, v.api_version, v.min_api_version, v.os, v.arch, v.kernel_version
+    );
+    Ok(0)
+}

@@ -1,0 +1,30 @@
+//! Output helpers: docker-style aligned tables and JSON.
+
+use std::io::Write;
+
+/// Prints rows as columns separated by at least three spaces (the docker CLI's tabwriter
+/// settings).
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
+    let mut tw = tabwriter::TabWriter::new(std::io::stdout()).minwidth(10).padding(3);
+    writeln!(tw, "{}", header.join("\t"))?;
+    for r in rows {
+        writeln!(tw, "{}", r.join("\t"))?;
+    }
+    tw.flush()?;
+    Ok(())
+}
+
+/// Prints values as an indented JSON array, as `docker inspect` does.
+pub fn json_array(values: &[serde_json::Value]) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(values)?);
+    Ok(())
+}
+
+/// Shortens an ID unless `no_trunc`.
+pub fn id(id: &str, no_trunc: bool) -> String {
+    if no_trunc {
+        id.to_string()
+    } else {
+        ferry_types::ids::short(id).to_string()
+    }
+}
