@@ -243,10 +243,20 @@ async fn sandbox_restart(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q
 
 /// Replies with headers at once and the exit code when the process ends, so a client that
 /// waits before `start` cannot miss a short-lived process.
-async fn sandbox_wait(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+async fn sandbox_wait(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
     let id = ctl.sandbox_id(&id).await?;
+    let next_exit = match q.get("condition").map(String::as_str) {
+        None | Some("") | Some("not-running") => false,
+        Some("next-exit") | Some("removed") => true,
+        Some(other) => {
+            return Err(FerryError::invalid(format!(
+                "invalid wait condition {other:?}: use not-running, next-exit or removed"
+            ))
+            .into())
+        }
+    };
     let stream = futures::stream::once(async move {
-        let bytes = match ctl.wait_sandbox(&id).await {
+        let bytes = match ctl.wait_sandbox(&id, next_exit).await {
             Ok(w) => serde_json::to_vec(&w).unwrap_or_default(),
             Err(e) => serde_json::to_vec(&ferry_types::api::WaitResponse {
                 status_code: -1,
@@ -263,6 +273,12 @@ async fn sandbox_wait(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
 async fn sandbox_logs(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
     let (id, path) = ctl.log_source(&id).await?;
     let follow = flag(&q, "follow");
+    // With condition=next-exit (how `run` attaches before `start`) the stream lasts until the
+    // next run ends; otherwise until the process is not running.
+    let first_end = match q.get("condition").map(String::as_str) {
+        Some("next-exit") => Some(ctl.last_end(&id).await),
+        _ => None,
+    };
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => Some(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -274,11 +290,12 @@ async fn sandbox_logs(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): 
         path: std::path::PathBuf,
         file: Option<tokio::fs::File>,
         follow: bool,
+        first_end: Option<Option<Option<String>>>,
         done: bool,
         events: tokio::sync::watch::Receiver<u64>,
     }
     let events = ctl.exit_events();
-    let tail = Tail { ctl, id, path, file, follow, done: false, events };
+    let tail = Tail { ctl, id, path, file, follow, first_end, done: false, events };
     let stream = futures::stream::unfold(tail, |mut t| async move {
         if t.done {
             return None;
@@ -299,7 +316,11 @@ async fn sandbox_logs(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): 
             if !t.follow {
                 return None;
             }
-            if !t.ctl.is_running(&t.id).await {
+            let ended = match &t.first_end {
+                Some(first) => t.ctl.run_ended_since(&t.id, first).await,
+                None => !t.ctl.is_running(&t.id).await,
+            };
+            if ended {
                 // One last read catches output written just before the exit.
                 if let Some(f) = t.file.as_mut() {
                     let _ = f.seek(std::io::SeekFrom::Current(0)).await;

@@ -244,7 +244,9 @@ impl Controller {
             netns: None,
             endpoints: Vec::new(),
         };
-        std::fs::create_dir_all(self.cfg.sandbox_dir(&id))
+        let dir = self.cfg.sandbox_dir(&id);
+        std::fs::create_dir_all(&dir)
+            .and_then(|_| std::fs::File::create(dir.join("output.log")).map(|_| ()))
             .map_err(|e| FerryError::internal(format!("create sandbox directory: {e}")))?;
         self.save(&[Self::put_sandbox_op(&sb)?])?;
         st.put_sandbox(sb);
@@ -602,13 +604,17 @@ impl Controller {
     }
 
     /// `wait`: blocks until the sandbox's process is not running and returns its exit code.
-    pub async fn wait_sandbox(&self, id: &str) -> Result<WaitResponse, FerryError> {
+    /// With `next_exit`, a sandbox that is not running yet is waited for until a run of it ends
+    /// (how `run` waits, registering before `start`).
+    pub async fn wait_sandbox(&self, id: &str, next_exit: bool) -> Result<WaitResponse, FerryError> {
         let mut rx = self.exits.subscribe();
+        let first_end = self.lock().await.sandbox(id).map(|s| s.state.finished_at.clone());
         loop {
             {
                 let st = self.lock().await;
                 match st.sandbox(id) {
                     Some(sb) if sb.is_running() => {}
+                    Some(sb) if next_exit && Some(sb.state.finished_at.clone()) == first_end => {}
                     Some(sb) => {
                         return Ok(WaitResponse {
                             status_code: i64::from(sb.state.exit_code.unwrap_or(0)),
@@ -786,6 +792,22 @@ impl Controller {
     /// Whether a sandbox's process runs (false once it is gone).
     pub async fn is_running(&self, id: &str) -> bool {
         self.lock().await.sandbox(id).is_some_and(|s| s.is_running())
+    }
+
+    /// When the sandbox's last run ended (`None` inside when it never ended; `None` outside
+    /// when the sandbox is gone).
+    pub async fn last_end(&self, id: &str) -> Option<Option<String>> {
+        self.lock().await.sandbox(id).map(|s| s.state.finished_at.clone())
+    }
+
+    /// Whether a run ended since `first_end` was read (or the sandbox is gone).
+    pub async fn run_ended_since(&self, id: &str, first_end: &Option<Option<String>>) -> bool {
+        let st = self.lock().await;
+        match st.sandbox(id) {
+            None => true,
+            Some(sb) if sb.is_running() => false,
+            Some(sb) => Some(sb.state.finished_at.clone()) != *first_end,
+        }
     }
 
     /// A receiver that changes whenever a sandbox exits.

@@ -231,17 +231,19 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     // Wait is registered before start, so even an instant exit is seen.
-    let (status, wait_body) = c.send(Method::POST, &format!("/containers/{id}/wait"), None).await?;
+    let (status, wait_body) = c.send(Method::POST, &format!("/containers/{id}/wait?condition=next-exit"), None).await?;
     if !status.is_success() {
         anyhow::bail!("cannot wait for sandbox {id}: HTTP {status}");
     }
+    let (_, logs) = c
+        .send(Method::GET, &format!("/containers/{id}/logs?follow=1&condition=next-exit"), None)
+        .await?;
     if let Err(e) = c.post_empty::<()>(&format!("/containers/{id}/start"), None).await {
         if a.rm {
             let _ = c.delete(&format!("/containers/{id}?force=1")).await;
         }
         return Err(e.into());
     }
-    let (_, logs) = c.send(Method::GET, &format!("/containers/{id}/logs?follow=1"), None).await?;
     copy_body(logs).await?;
     let bytes = wait_body.collect().await?.to_bytes();
     let w: WaitResponse = serde_json::from_slice(&bytes)?;

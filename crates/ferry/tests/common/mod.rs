@@ -1,0 +1,291 @@
+//! A private "host" for one test: a network namespace of its own (kept by a bind mount in a
+//! temporary directory), private data and exec roots, and a ferry daemon running inside it.
+//! Everything the daemon makes lives in that namespace, so tests run in parallel and never
+//! touch the real host's network. Dropping the host tears it all down.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// The ferry binary under test.
+pub fn ferry_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_ferry")
+}
+
+/// One test host.
+pub struct Host {
+    pub dir: tempfile::TempDir,
+    pub netns: PathBuf,
+    daemon: Option<Child>,
+    extra_args: Vec<String>,
+}
+
+/// Result of a CLI call.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(o: Output) -> Self {
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Host {
+    /// A new host with a daemon running.
+    pub fn new() -> Self {
+        Self::with_args(&[])
+    }
+
+    /// A new host whose daemon gets extra flags.
+    pub fn with_args(args: &[&str]) -> Self {
+        let dir = tempfile::Builder::new().prefix("ferry-test-").tempdir().expect("tempdir");
+        let netns = dir.path().join("hostns");
+        ferry_kernel::netns::create_with(&netns, || Ok(())).expect("create host netns");
+        let mut h = Host { dir, netns, daemon: None, extra_args: args.iter().map(|s| s.to_string()).collect() };
+        h.sh("ip link set lo up");
+        h.start_daemon();
+        h
+    }
+
+    pub fn data_root(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    pub fn exec_root(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+    pub fn socket(&self) -> PathBuf {
+        self.exec_root().join("ferry.sock")
+    }
+
+    /// Starts the daemon inside the host namespace and waits until it answers.
+    pub fn start_daemon(&mut self) {
+        let conf = self.dir.path().join("daemon.json");
+        if !conf.exists() {
+            std::fs::write(&conf, "{}").expect("daemon.json");
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("daemon.log"))
+            .expect("log");
+        let child = Command::new("nsenter")
+            .arg(format!("--net={}", self.netns.display()))
+            .arg(ferry_bin())
+            .arg("daemon")
+            .arg("--data-root")
+            .arg(self.data_root())
+            .arg("--exec-root")
+            .arg(self.exec_root())
+            .arg("--config-file")
+            .arg(self.dir.path().join("daemon.json"))
+            .args(&self.extra_args)
+            .env("FERRY_HOST", format!("unix://{}", self.socket().display()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("start daemon");
+        self.daemon = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.ferry(&["info"]).code == 0 {
+                return;
+            }
+            if let Some(c) = self.daemon.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!("daemon exited with {st}: {}", self.daemon_log());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not come up: {}", self.daemon_log());
+    }
+
+    /// The daemon's log so far.
+    pub fn daemon_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("daemon.log")).unwrap_or_default()
+    }
+
+    /// Stops the daemon with SIGTERM (graceful) or SIGKILL.
+    pub fn stop_daemon(&mut self, kill: bool) {
+        if let Some(mut c) = self.daemon.take() {
+            let sig = if kill { libc::SIGKILL } else { libc::SIGTERM };
+            // nsenter execs the daemon, so the child is the daemon itself.
+            unsafe { libc::kill(c.id() as i32, sig) };
+            let _ = c.wait();
+        }
+    }
+
+    /// Runs the CLI against this host's daemon.
+    pub fn ferry(&self, args: &[&str]) -> Run {
+        self.ferry_stdin(args, None)
+    }
+
+    /// Runs the CLI with standard input.
+    pub fn ferry_stdin(&self, args: &[&str], input: Option<&str>) -> Run {
+        use std::io::Write;
+        let mut child = Command::new(ferry_bin())
+            .args(args)
+            .env("FERRY_HOST", format!("unix://{}", self.socket().display()))
+            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run ferry");
+        if let (Some(i), Some(mut s)) = (input, child.stdin.take()) {
+            let _ = s.write_all(i.as_bytes());
+        }
+        Run::from(child.wait_with_output().expect("wait ferry"))
+    }
+
+    /// Runs the CLI and insists on success; returns stdout, trimmed.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let r = self.ferry(args);
+        assert_eq!(r.code, 0, "ferry {args:?} failed: {}{}", r.stdout, r.stderr);
+        r.stdout.trim().to_string()
+    }
+
+    /// Runs the CLI and insists on failure; returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let r = self.ferry(args);
+        assert_ne!(r.code, 0, "ferry {args:?} unexpectedly succeeded: {}", r.stdout);
+        r.stderr
+    }
+
+    /// Runs a shell command inside the host namespace.
+    pub fn sh(&self, cmd: &str) -> Run {
+        Run::from(
+            Command::new("nsenter")
+                .arg(format!("--net={}", self.netns.display()))
+                .args(["sh", "-c", cmd])
+                .output()
+                .expect("nsenter"),
+        )
+    }
+
+    /// JSON of `inspect`.
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).expect("json");
+        v[0].clone()
+    }
+
+    /// IPv4 address of a sandbox on a network.
+    pub fn ip(&self, sandbox: &str, network: &str) -> String {
+        self.inspect(sandbox)["NetworkSettings"]["Networks"][network]["IPAddress"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Sends `ping` over TCP from one sandbox to `addr:port` and returns what came back.
+    pub fn tcp(&self, from: &str, addr: &str, port: u16) -> Run {
+        self.ferry_stdin(
+            &["exec", "-i", from, "--", "socat", "-T2", "-", &format!("TCP:{addr}:{port},connect-timeout=2")],
+            Some("ping\n"),
+        )
+    }
+
+    /// Sends `ping` over UDP and returns the reply.
+    pub fn udp(&self, from: &str, addr: &str, port: u16) -> Run {
+        self.ferry_stdin(
+            &["exec", "-i", from, "--", "socat", "-T2", "-", &format!("UDP:{addr}:{port}")],
+            Some("ping\n"),
+        )
+    }
+
+    /// Starts a sandbox that answers `pong` on TCP and UDP at `port`.
+    pub fn echo_server(&self, name: &str, net_args: &[&str], port: u16) {
+        let mut args = vec!["run", "-d", "--name", name];
+        args.extend_from_slice(net_args);
+        let script = format!(
+            "socat TCP-LISTEN:{port},reuseaddr,fork SYSTEM:'echo pong' & socat UDP-RECVFROM:{port},reuseaddr,fork SYSTEM:'echo pong' & wait"
+        );
+        args.extend_from_slice(&["--", "sh", "-c", &script]);
+        self.ok(&args);
+        self.wait_listening(name, port);
+    }
+
+    /// Waits until a TCP port listens inside a sandbox.
+    pub fn wait_listening(&self, name: &str, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let pat = format!(":{port} ");
+        while Instant::now() < deadline {
+            let r = self.ferry(&["exec", name, "--", "ss", "-ltn"]);
+            if r.stdout.contains(&pat) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("port {port} never listened in {name}");
+    }
+
+    /// Links of the host namespace (names).
+    pub fn links(&self) -> Vec<String> {
+        self.sh("ip -o link show")
+            .stdout
+            .lines()
+            .filter_map(|l| l.split(": ").nth(1))
+            .map(|n| n.split('@').next().unwrap_or(n).to_string())
+            .collect()
+    }
+
+    /// Entries of the exec root's netns directory.
+    pub fn netns_mounts(&self) -> Vec<String> {
+        std::fs::read_dir(self.exec_root().join("netns"))
+            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        if self.daemon.is_some() {
+            let ids = self.ferry(&["ps", "-aq", "--no-trunc"]).stdout;
+            for id in ids.lines().filter(|l| !l.is_empty()) {
+                let _ = self.ferry(&["rm", "-f", id]);
+            }
+        }
+        self.stop_daemon(true);
+        let dir = self.exec_root().join("netns");
+        for p in ferry_kernel::netns::list(&dir) {
+            for pid in ferry_kernel::netns::pids_in(&p) {
+                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+            }
+            let _ = ferry_kernel::netns::remove(&p);
+        }
+        for pid in ferry_kernel::netns::pids_in(&self.netns) {
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
+        let _ = ferry_kernel::netns::remove(&self.netns);
+    }
+}
+
+/// Polls `f` until it is true or `secs` pass.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+/// Whether a path is a mount point.
+pub fn is_mounted(p: &Path) -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(&*p.to_string_lossy()))
+}
