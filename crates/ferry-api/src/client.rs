@@ -42,15 +42,24 @@ pub struct Client {
 impl Client {
     /// A client for the socket at `socket`.
     pub fn new(socket: impl Into<PathBuf>) -> Self {
-        Self { socket: socket.into() }
+        Self {
+            socket: socket.into(),
+        }
     }
 
     /// Sends a request and returns the status and the body stream.
-    pub async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<(StatusCode, Incoming), ClientError> {
-        let stream = tokio::net::UnixStream::connect(&self.socket).await.map_err(|e| ClientError::NoDaemon {
-            socket: self.socket.display().to_string(),
-            reason: e.to_string(),
-        })?;
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(StatusCode, Incoming), ClientError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| ClientError::NoDaemon {
+                socket: self.socket.display().to_string(),
+                reason: e.to_string(),
+            })?;
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|e| ClientError::Transport(e.to_string()))?;
@@ -68,12 +77,20 @@ impl Client {
         let req = req
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|e| ClientError::Transport(e.to_string()))?;
-        let resp = sender.send_request(req).await.map_err(|e| ClientError::Transport(e.to_string()))?;
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| ClientError::Transport(e.to_string()))?;
         Ok((resp.status(), resp.into_body()))
     }
 
     /// Sends a request and reads the whole reply; error statuses become [`ClientError::Api`].
-    pub async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Bytes, ClientError> {
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, ClientError> {
         let (status, body) = self.send(method, path, body).await?;
         let bytes = body
             .collect()
@@ -86,26 +103,41 @@ impl Client {
         let message = serde_json::from_slice::<ferry_types::api::ErrorBody>(&bytes)
             .map(|b| b.message)
             .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-        Err(ClientError::Api { status: status.as_u16(), message })
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            message,
+        })
     }
 
     /// GET and decode JSON.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let b = self.call(Method::GET, path, None).await?;
-        serde_json::from_slice(&b).map_err(|e| ClientError::Transport(format!("bad reply to {path}: {e}")))
+        serde_json::from_slice(&b)
+            .map_err(|e| ClientError::Transport(format!("bad reply to {path}: {e}")))
     }
 
     /// POST a JSON body and decode a JSON reply.
-    pub async fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, ClientError> {
+    pub async fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
         let body = serde_json::to_vec(body).map_err(|e| ClientError::Transport(e.to_string()))?;
         let b = self.call(Method::POST, path, Some(body)).await?;
-        serde_json::from_slice(&b).map_err(|e| ClientError::Transport(format!("bad reply to {path}: {e}")))
+        serde_json::from_slice(&b)
+            .map_err(|e| ClientError::Transport(format!("bad reply to {path}: {e}")))
     }
 
     /// POST with an optional JSON body, ignoring the reply body.
-    pub async fn post_empty<B: Serialize>(&self, path: &str, body: Option<&B>) -> Result<(), ClientError> {
+    pub async fn post_empty<B: Serialize>(
+        &self,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(), ClientError> {
         let body = match body {
-            Some(b) => Some(serde_json::to_vec(b).map_err(|e| ClientError::Transport(e.to_string()))?),
+            Some(b) => {
+                Some(serde_json::to_vec(b).map_err(|e| ClientError::Transport(e.to_string()))?)
+            }
             None => None,
         };
         self.call(Method::POST, path, body).await.map(|_| ())

@@ -37,7 +37,12 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self.0.message, "request failed");
         }
-        json_response(status, &ErrorBody { message: self.0.message })
+        json_response(
+            status,
+            &ErrorBody {
+                message: self.0.message,
+            },
+        )
     }
 }
 
@@ -72,7 +77,10 @@ pub fn router(ctl: Ctl) -> Router {
         .route("/networks", get(network_list))
         .route("/networks/create", post(network_create))
         .route("/networks/prune", post(network_prune))
-        .route("/networks/{id}", get(network_inspect).delete(network_remove))
+        .route(
+            "/networks/{id}",
+            get(network_inspect).delete(network_remove),
+        )
         .route("/networks/{id}/connect", post(network_connect))
         .route("/networks/{id}/disconnect", post(network_disconnect))
         .route("/containers/json", get(sandbox_list))
@@ -86,7 +94,9 @@ pub fn router(ctl: Ctl) -> Router {
         .route("/containers/{id}/logs", get(sandbox_logs))
         .route("/containers/{id}/exec-target", get(sandbox_exec_target))
         .fallback(|| async {
-            ApiError(FerryError::not_found("page not found: ferry has no such API route"))
+            ApiError(FerryError::not_found(
+                "page not found: ferry has no such API route",
+            ))
         })
         .with_state(ctl)
 }
@@ -127,7 +137,10 @@ pub async fn serve(
 
 async fn ping() -> Response {
     (
-        [("API-Version", crate::API_VERSION), ("Content-Type", "text/plain")],
+        [
+            ("API-Version", crate::API_VERSION),
+            ("Content-Type", "text/plain"),
+        ],
         "OK",
     )
         .into_response()
@@ -163,7 +176,10 @@ async fn network_list(State(ctl): State<Ctl>, Query(q): Query<FilterQuery>) -> R
 
 async fn network_create(State(ctl): State<Ctl>, b: Bytes) -> Res {
     let req = body(&b)?;
-    Ok(json_response(StatusCode::CREATED, &ctl.create_network(req).await?))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &ctl.create_network(req).await?,
+    ))
 }
 
 async fn network_prune(State(ctl): State<Ctl>, Query(q): Query<FilterQuery>) -> Res {
@@ -199,15 +215,26 @@ async fn sandbox_list(State(ctl): State<Ctl>, Query(q): Query<HashMap<String, St
     Ok(ok_json(&ctl.list_sandboxes(flag(&q, "all")).await))
 }
 
-async fn sandbox_create(State(ctl): State<Ctl>, Query(q): Query<HashMap<String, String>>, b: Bytes) -> Res {
+async fn sandbox_create(
+    State(ctl): State<Ctl>,
+    Query(q): Query<HashMap<String, String>>,
+    b: Bytes,
+) -> Res {
     let mut req: ferry_types::api::SandboxCreateRequest = body(&b)?;
     if let Some(n) = q.get("name") {
         req.name = n.clone();
     }
-    Ok(json_response(StatusCode::CREATED, &ctl.create_sandbox(req).await?))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &ctl.create_sandbox(req).await?,
+    ))
 }
 
-async fn sandbox_remove(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
+async fn sandbox_remove(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
     ctl.remove_sandbox(&id, flag(&q, "force")).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -224,26 +251,37 @@ async fn sandbox_start(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
 fn timeout(q: &HashMap<String, String>) -> Result<Duration, ApiError> {
     match q.get("t") {
         None => Ok(Duration::from_secs(10)),
-        Some(t) => t
-            .parse::<u64>()
-            .map(Duration::from_secs)
-            .map_err(|_| FerryError::invalid(format!("invalid timeout t={t:?}: give whole seconds")).into()),
+        Some(t) => t.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+            FerryError::invalid(format!("invalid timeout t={t:?}: give whole seconds")).into()
+        }),
     }
 }
 
-async fn sandbox_stop(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
+async fn sandbox_stop(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
     ctl.stop_sandbox(&id, timeout(&q)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn sandbox_restart(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
+async fn sandbox_restart(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
     ctl.restart_sandbox(&id, timeout(&q)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// Replies with headers at once and the exit code when the process ends, so a client that
 /// waits before `start` cannot miss a short-lived process.
-async fn sandbox_wait(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
+async fn sandbox_wait(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
     let id = ctl.sandbox_id(&id).await?;
     let next_exit = match q.get("condition").map(String::as_str) {
         None | Some("") | Some("not-running") => false,
@@ -266,11 +304,19 @@ async fn sandbox_wait(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): 
         };
         Ok::<_, std::io::Error>(Bytes::from(bytes))
     });
-    Ok(([(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 /// Streams the output log; with `follow`, keeps streaming until the process ends.
-async fn sandbox_logs(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): Query<HashMap<String, String>>) -> Res {
+async fn sandbox_logs(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
     let (id, path) = ctl.log_source(&id).await?;
     let follow = flag(&q, "follow");
     // With condition=next-exit (how `run` attaches before `start`) the stream lasts until the
@@ -282,7 +328,9 @@ async fn sandbox_logs(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): 
     let file = match tokio::fs::File::open(&path).await {
         Ok(f) => Some(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(FerryError::internal(format!("open log {}: {e}", path.display())).into()),
+        Err(e) => {
+            return Err(FerryError::internal(format!("open log {}: {e}", path.display())).into())
+        }
     };
     struct Tail {
         ctl: Ctl,
@@ -295,7 +343,16 @@ async fn sandbox_logs(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): 
         events: tokio::sync::watch::Receiver<u64>,
     }
     let events = ctl.exit_events();
-    let tail = Tail { ctl, id, path, file, follow, first_end, done: false, events };
+    let tail = Tail {
+        ctl,
+        id,
+        path,
+        file,
+        follow,
+        first_end,
+        done: false,
+        events,
+    };
     let stream = futures::stream::unfold(tail, |mut t| async move {
         if t.done {
             return None;
@@ -336,7 +393,11 @@ async fn sandbox_logs(State(ctl): State<Ctl>, Path(id): Path<String>, Query(q): 
             let _ = tokio::time::timeout(Duration::from_millis(50), t.events.changed()).await;
         }
     });
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], Body::from_stream(stream)).into_response())
+    Ok((
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 async fn sandbox_exec_target(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {

@@ -115,8 +115,9 @@ impl DaemonJson {
     /// Reads daemon.json; a missing file gives the defaults.
     pub fn load(path: &Path, required: bool) -> Result<Self, FerryError> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text)
-                .map_err(|e| e.context(format!("config file {}", path.display()))),
+            Ok(text) => {
+                Self::parse(&text).map_err(|e| e.context(format!("config file {}", path.display())))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(Self::default()),
             Err(e) => Err(FerryError::invalid(format!(
                 "cannot read config file {}: {e}",

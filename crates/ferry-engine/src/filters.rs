@@ -25,7 +25,11 @@ pub fn parse(json: &str) -> Result<Filters, FerryError> {
                 .iter()
                 .filter_map(|x| x.as_str().map(String::from))
                 .collect(),
-            _ => return Err(FerryError::invalid(format!("invalid filter value for {k:?}"))),
+            _ => {
+                return Err(FerryError::invalid(format!(
+                    "invalid filter value for {k:?}"
+                )))
+            }
         };
         out.insert(k.clone(), list);
     }

@@ -47,7 +47,9 @@ fn resolve<'a, T>(
             return Ok(first);
         }
     }
-    Err(FerryError::not_found(format!("{kind} {reference} not found")))
+    Err(FerryError::not_found(format!(
+        "{kind} {reference} not found"
+    )))
 }
 
 impl State {
@@ -144,13 +146,12 @@ impl State {
     /// A sandbox by ID, name or unique ID prefix (a leading `/` is ignored, as in Docker).
     pub fn find_sandbox(&self, reference: &str) -> Result<&Sandbox, FerryError> {
         let r = reference.strip_prefix('/').unwrap_or(reference);
-        resolve("sandbox", r, &self.sandboxes, &self.sandbox_names)
-            .map_err(|e| match e.kind {
-                ferry_types::ErrorKind::NotFound => {
-                    FerryError::not_found(format!("no such sandbox: {reference}"))
-                }
-                _ => e,
-            })
+        resolve("sandbox", r, &self.sandboxes, &self.sandbox_names).map_err(|e| match e.kind {
+            ferry_types::ErrorKind::NotFound => {
+                FerryError::not_found(format!("no such sandbox: {reference}"))
+            }
+            _ => e,
+        })
     }
     /// A sandbox by exact ID.
     pub fn sandbox(&self, id: &str) -> Option<&Sandbox> {

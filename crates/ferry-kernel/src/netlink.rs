@@ -94,7 +94,12 @@ impl Netlink {
 
     /// Looks a link up by name.
     pub async fn link(&self, name: &str) -> Result<Option<Link>> {
-        let mut s = self.handle.link().get().match_name(name.to_string()).execute();
+        let mut s = self
+            .handle
+            .link()
+            .get()
+            .match_name(name.to_string())
+            .execute();
         match s.try_next().await {
             Ok(Some(m)) => Ok(Some(to_link(&m))),
             Ok(None) => Ok(None),
@@ -143,15 +148,15 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| nl_err(format!("create bridge {name}"), e))?;
-        let index = self
-            .link(name)
-            .await?
-            .map(|l| l.index)
-            .ok_or_else(|| KernelError::Netlink {
-                op: format!("create bridge {name}"),
-                message: "it vanished right after creation".into(),
-                errno: None,
-            })?;
+        let index =
+            self.link(name)
+                .await?
+                .map(|l| l.index)
+                .ok_or_else(|| KernelError::Netlink {
+                    op: format!("create bridge {name}"),
+                    message: "it vanished right after creation".into(),
+                    errno: None,
+                })?;
         self.set_alias(index, alias).await?;
         Ok(index)
     }
@@ -171,9 +176,8 @@ impl Netlink {
     /// Creates a veth pair whose host end joins a bridge and whose other end is created
     /// directly inside the sandbox's namespace (no rename dance, no name clash with the host).
     pub async fn create_veth(&self, spec: &VethSpec<'_>) -> Result<()> {
-        let ns = std::fs::File::open(spec.peer_netns).map_err(|e| {
-            KernelError::io(format!("open netns {}", spec.peer_netns.display()), e)
-        })?;
+        let ns = std::fs::File::open(spec.peer_netns)
+            .map_err(|e| KernelError::io(format!("open netns {}", spec.peer_netns.display()), e))?;
         let peer = LinkMessageBuilder::<LinkUnspec>::new()
             .name(spec.peer_name.to_string())
             .address(spec.peer_mac.to_vec())
@@ -278,8 +282,14 @@ impl Netlink {
     pub async fn route_destinations(&self) -> Result<Vec<IpNet>> {
         let mut out = Vec::new();
         for (ver, msg) in [
-            (IpVersion::V4, RouteMessageBuilder::<Ipv4Addr>::new().build()),
-            (IpVersion::V6, RouteMessageBuilder::<Ipv6Addr>::new().build()),
+            (
+                IpVersion::V4,
+                RouteMessageBuilder::<Ipv4Addr>::new().build(),
+            ),
+            (
+                IpVersion::V6,
+                RouteMessageBuilder::<Ipv6Addr>::new().build(),
+            ),
         ] {
             let mut s = self.handle.route().get(msg).execute();
             while let Some(m) = s.try_next().await.map_err(|e| nl_err("list routes", e))? {

@@ -12,13 +12,26 @@ use std::path::{Path, PathBuf};
 /// file there also unmounts it in the sandboxes' mount namespaces, which are slaves of the
 /// host's. Without it every sandbox would pin every other sandbox's namespace.
 pub fn prepare_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| KernelError::io(format!("create {}", dir.display()), e))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| KernelError::io(format!("create {}", dir.display()), e))?;
     if !is_mount_point(dir) {
-        mount(Some(dir), dir, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .map_err(|e| KernelError::errno(format!("bind-mount {} onto itself", dir.display()), e))?;
+        mount(
+            Some(dir),
+            dir,
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .map_err(|e| KernelError::errno(format!("bind-mount {} onto itself", dir.display()), e))?;
     }
-    mount(None::<&str>, dir, None::<&str>, MsFlags::MS_SHARED | MsFlags::MS_REC, None::<&str>)
-        .map_err(|e| KernelError::errno(format!("make {} a shared mount", dir.display()), e))
+    mount(
+        None::<&str>,
+        dir,
+        None::<&str>,
+        MsFlags::MS_SHARED | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .map_err(|e| KernelError::errno(format!("make {} a shared mount", dir.display()), e))
 }
 
 fn is_mount_point(dir: &Path) -> bool {
@@ -41,7 +54,8 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
-    let file = File::open(path).map_err(|e| KernelError::io(format!("open netns {}", path.display()), e))?;
+    let file = File::open(path)
+        .map_err(|e| KernelError::io(format!("open netns {}", path.display()), e))?;
     let shown = path.display().to_string();
     std::thread::spawn(move || {
         setns(&file, CloneFlags::CLONE_NEWNET)
@@ -62,7 +76,8 @@ where
     let path: PathBuf = path.to_path_buf();
     std::thread::spawn(move || {
         let shown = path.display().to_string();
-        File::create(&path).map_err(|e| KernelError::io(format!("create netns file {shown}"), e))?;
+        File::create(&path)
+            .map_err(|e| KernelError::io(format!("create netns file {shown}"), e))?;
         let made = (|| {
             unshare(CloneFlags::CLONE_NEWNET)
                 .map_err(|e| KernelError::errno(format!("unshare netns for {shown}"), e))?;
@@ -89,7 +104,12 @@ where
 pub fn remove(path: &Path) -> Result<()> {
     match umount2(path, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::errno::Errno::EINVAL) | Err(nix::errno::Errno::ENOENT) => {}
-        Err(e) => return Err(KernelError::errno(format!("unmount netns {}", path.display()), e)),
+        Err(e) => {
+            return Err(KernelError::errno(
+                format!("unmount netns {}", path.display()),
+                e,
+            ))
+        }
     }
     match std::fs::remove_file(path) {
         Ok(()) => Ok(()),

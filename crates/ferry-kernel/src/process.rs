@@ -126,9 +126,15 @@ pub fn spawn(spec: &SpawnSpec) -> Result<u32> {
             }
             if let Some(h) = &hostname {
                 check(libc::unshare(libc::CLONE_NEWUTS))?;
-                check(libc::sethostname(h.as_ptr() as *const libc::c_char, h.len()))?;
+                check(libc::sethostname(
+                    h.as_ptr() as *const libc::c_char,
+                    h.len(),
+                ))?;
                 if let Some(d) = &domainname {
-                    check(libc::setdomainname(d.as_ptr() as *const libc::c_char, d.len()))?;
+                    check(libc::setdomainname(
+                        d.as_ptr() as *const libc::c_char,
+                        d.len(),
+                    ))?;
                 }
             }
             if new_mounts {
@@ -186,7 +192,10 @@ pub fn is_same_process(pid: u32, ticks: u64) -> bool {
 fn is_zombie(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|s| s.rfind(')').and_then(|i| s.get(i + 2..i + 3).map(|c| c == "Z")))
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s.get(i + 2..i + 3).map(|c| c == "Z"))
+        })
         .unwrap_or(false)
 }
 

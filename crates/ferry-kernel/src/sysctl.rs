@@ -12,7 +12,8 @@ pub fn set(key: &str, value: &str) -> Result<()> {
             return Ok(());
         }
     }
-    std::fs::write(&path, value).map_err(|e| KernelError::io(format!("set sysctl {key}={value}"), e))
+    std::fs::write(&path, value)
+        .map_err(|e| KernelError::io(format!("set sysctl {key}={value}"), e))
 }
 
 /// Reads `/proc/sys/<key>`.

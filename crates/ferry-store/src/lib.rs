@@ -56,7 +56,11 @@ pub enum Op {
 
 impl Op {
     /// A put of a record encoded as JSON.
-    pub fn put_json<T: serde::Serialize>(table: Table, key: &str, value: &T) -> Result<Op, StoreError> {
+    pub fn put_json<T: serde::Serialize>(
+        table: Table,
+        key: &str,
+        value: &T,
+    ) -> Result<Op, StoreError> {
         Ok(Op::Put {
             table,
             key: key.to_string(),
@@ -165,10 +169,16 @@ pub(crate) mod contract {
             nets,
             vec![("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())]
         );
-        assert_eq!(store.get(Table::Sandboxes, "a").unwrap(), Some(b"s".to_vec()));
+        assert_eq!(
+            store.get(Table::Sandboxes, "a").unwrap(),
+            Some(b"s".to_vec())
+        );
         assert_eq!(store.get(Table::Meta, "a").unwrap(), None);
         store
-            .apply(&[Op::delete(Table::Networks, "a"), Op::delete(Table::Networks, "zz")])
+            .apply(&[
+                Op::delete(Table::Networks, "a"),
+                Op::delete(Table::Networks, "zz"),
+            ])
             .unwrap();
         assert_eq!(store.list(Table::Networks).unwrap().len(), 1);
     }

@@ -21,7 +21,9 @@ impl RedbStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let shown = path.display().to_string();
         let db = Database::create(path).map_err(|e| match e {
-            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked { path: shown.clone() },
+            DatabaseError::DatabaseAlreadyOpen => StoreError::Locked {
+                path: shown.clone(),
+            },
             other => StoreError::Backend {
                 path: shown.clone(),
                 message: other.to_string(),

@@ -123,10 +123,18 @@ pub struct EndpointSettingsRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EndpointIpamConfig {
     /// Static IPv4 address.
-    #[serde(default, rename = "IPv4Address", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "IPv4Address",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipv4_address: Option<String>,
     /// Static IPv6 address.
-    #[serde(default, rename = "IPv6Address", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        rename = "IPv6Address",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub ipv6_address: Option<String>,
 }
 

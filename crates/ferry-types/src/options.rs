@@ -48,7 +48,9 @@ pub fn parse_bridge_options(opts: &BTreeMap<String, String>) -> Result<BridgeOpt
             }
             ENABLE_ICC => out.icc = Some(parse_bool(k, v)?),
             ENABLE_IP_MASQUERADE => out.masquerade = Some(parse_bool(k, v)?),
-            DRIVER_MTU => out.mtu = Some(parse_mtu(v).map_err(|e| e.context(format!("option {k}")))?),
+            DRIVER_MTU => {
+                out.mtu = Some(parse_mtu(v).map_err(|e| e.context(format!("option {k}")))?)
+            }
             DEFAULT_BRIDGE => {
                 parse_bool(k, v)?;
             }
@@ -116,12 +118,11 @@ mod tests {
         assert!(e.message.contains("use true or false"), "{e}");
         let e = parse_bridge_options(&opts(&[(DRIVER_MTU, "10")])).unwrap_err();
         assert!(e.message.contains("68 to 65535"), "{e}");
-        let e =
-            parse_bridge_options(&opts(&[("com.docker.network.bridge.enable_iic", "true")]))
-                .unwrap_err();
-        assert!(e.message.contains("unknown bridge driver option"), "{e}");
-        let e = parse_bridge_options(&opts(&[(BRIDGE_NAME, "this-name-is-far-too-long")]))
+        let e = parse_bridge_options(&opts(&[("com.docker.network.bridge.enable_iic", "true")]))
             .unwrap_err();
+        assert!(e.message.contains("unknown bridge driver option"), "{e}");
+        let e =
+            parse_bridge_options(&opts(&[(BRIDGE_NAME, "this-name-is-far-too-long")])).unwrap_err();
         assert!(e.message.contains("15"), "{e}");
     }
 }

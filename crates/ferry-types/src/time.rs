@@ -90,7 +90,10 @@ mod tests {
     fn formats_and_parses_rfc3339() {
         assert_eq!(rfc3339(0, 0), "1970-01-01T00:00:00.000000000Z");
         assert_eq!(rfc3339(1_795_000_000, 5), "2026-11-18T11:06:40.000000005Z");
-        assert_eq!(parse_rfc3339("2026-11-18T11:06:40.000000005Z"), Some(1_795_000_000));
+        assert_eq!(
+            parse_rfc3339("2026-11-18T11:06:40.000000005Z"),
+            Some(1_795_000_000)
+        );
         assert_eq!(parse_rfc3339("garbage"), None);
     }
 

@@ -100,7 +100,10 @@ pub fn mac(s: &str) -> Result<String> {
 }
 
 fn same_family(a: &IpNet, b: IpAddr) -> bool {
-    matches!((a, b), (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_)))
+    matches!(
+        (a, b),
+        (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_))
+    )
 }
 
 /// True when two subnets share an address.
@@ -209,7 +212,12 @@ pub fn network_request(req: &NetworkCreateRequest) -> Result<CheckedNetworkReque
             "ingress networks are not supported on a single host",
         ));
     }
-    if req.config_only || req.config_from.as_ref().is_some_and(|c| !c.network.is_empty()) {
+    if req.config_only
+        || req
+            .config_from
+            .as_ref()
+            .is_some_and(|c| !c.network.is_empty())
+    {
         return Err(FerryError::invalid(
             "config-only networks and --config-from are not supported",
         ));
@@ -318,7 +326,10 @@ mod tests {
 
     #[test]
     fn cidrs() {
-        assert_eq!(cidr("subnet", "10.1.0.0/16").unwrap().to_string(), "10.1.0.0/16");
+        assert_eq!(
+            cidr("subnet", "10.1.0.0/16").unwrap().to_string(),
+            "10.1.0.0/16"
+        );
         let e = cidr("subnet", "10.1.2.3/16").unwrap_err();
         assert!(e.message.contains("did you mean 10.1.0.0/16"), "{e}");
         assert!(cidr("subnet", "10.1.0.0/33").is_err());
@@ -360,12 +371,21 @@ mod tests {
 
     #[test]
     fn rejects_overlaps_and_v6_without_flag() {
-        let e = network_request(&req("n", vec![sub("10.0.0.0/16"), sub("10.0.1.0/24")], false))
-            .unwrap_err();
+        let e = network_request(&req(
+            "n",
+            vec![sub("10.0.0.0/16"), sub("10.0.1.0/24")],
+            false,
+        ))
+        .unwrap_err();
         assert!(e.message.contains("overlap"), "{e}");
         let e = network_request(&req("n", vec![sub("fd00:1::/64")], false)).unwrap_err();
         assert!(e.message.contains("--ipv6"), "{e}");
-        assert!(network_request(&req("n", vec![sub("10.9.0.0/16"), sub("fd00:1::/64")], true)).is_ok());
+        assert!(network_request(&req(
+            "n",
+            vec![sub("10.9.0.0/16"), sub("fd00:1::/64")],
+            true
+        ))
+        .is_ok());
     }
 
     #[test]

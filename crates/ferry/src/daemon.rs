@@ -35,20 +35,40 @@ const DEFAULT_CONFIG: &str = "/etc/ferry/daemon.json";
 
 /// Runs the daemon; returns the exit code.
 pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
-    let file_path = a.config_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
+    let file_path = a
+        .config_file
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG));
     let json = DaemonJson::load(&file_path, a.config_file.is_some())?;
     let level = a
         .log_level
         .clone()
         .or(json.log_level.clone())
-        .unwrap_or_else(|| if json.debug == Some(true) { "debug".into() } else { "info".into() });
+        .unwrap_or_else(|| {
+            if json.debug == Some(true) {
+                "debug".into()
+            } else {
+                "info".into()
+            }
+        });
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&level).map_err(|e| anyhow::anyhow!("invalid --log-level {level:?}: {e}"))?)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&level)
+                .map_err(|e| anyhow::anyhow!("invalid --log-level {level:?}: {e}"))?,
+        )
         .with_writer(std::io::stderr)
         .init();
 
-    let data_root = a.data_root.clone().or(json.data_root.clone()).unwrap_or_else(|| "/var/lib/ferry".into());
-    let exec_root = a.exec_root.clone().or(json.exec_root.clone()).unwrap_or_else(|| "/run/ferry".into());
+    let data_root = a
+        .data_root
+        .clone()
+        .or(json.data_root.clone())
+        .unwrap_or_else(|| "/var/lib/ferry".into());
+    let exec_root = a
+        .exec_root
+        .clone()
+        .or(json.exec_root.clone())
+        .unwrap_or_else(|| "/run/ferry".into());
     let mut cfg = DaemonConfig::with_roots(data_root, exec_root);
     let host = host
         .map(String::from)
@@ -66,7 +86,8 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
     json.apply(&mut cfg)?;
 
     for d in [&cfg.data_root, &cfg.exec_root] {
-        std::fs::create_dir_all(d).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", d.display()))?;
+        std::fs::create_dir_all(d)
+            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", d.display()))?;
     }
     let _lock = lock_data_root(&cfg.data_root)?;
     let store = ferry_store::RedbStore::open(&cfg.data_root.join("ferry.db"))?;

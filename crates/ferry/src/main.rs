@@ -13,7 +13,11 @@ use std::path::PathBuf;
 pub const DEFAULT_SOCKET: &str = "/run/ferry/ferry.sock";
 
 #[derive(Parser)]
-#[command(name = "ferry", version, about = "Container networking engine: isolated, named, reachable sandboxes")]
+#[command(
+    name = "ferry",
+    version,
+    about = "Container networking engine: isolated, named, reachable sandboxes"
+)]
 struct Cli {
     /// Daemon socket to talk to (unix://PATH); else $FERRY_HOST, else unix:///run/ferry/ferry.sock.
     #[arg(short = 'H', long = "host", global = true, env = "FERRY_HOST")]
@@ -70,7 +74,9 @@ fn socket_path(host: Option<&str>) -> anyhow::Result<PathBuf> {
     if h.starts_with('/') {
         return Ok(PathBuf::from(h));
     }
-    anyhow::bail!("unsupported host {h:?}: ferry listens on unix sockets; use -H unix:///path/to/ferry.sock")
+    anyhow::bail!(
+        "unsupported host {h:?}: ferry listens on unix sockets; use -H unix:///path/to/ferry.sock"
+    )
 }
 
 fn main() {
@@ -123,7 +129,10 @@ mod tests {
     #[test]
     fn socket_paths() {
         assert_eq!(socket_path(None).unwrap(), PathBuf::from(DEFAULT_SOCKET));
-        assert_eq!(socket_path(Some("unix:///tmp/x.sock")).unwrap(), PathBuf::from("/tmp/x.sock"));
+        assert_eq!(
+            socket_path(Some("unix:///tmp/x.sock")).unwrap(),
+            PathBuf::from("/tmp/x.sock")
+        );
         assert!(socket_path(Some("tcp://1.2.3.4:2375")).is_err());
     }
 

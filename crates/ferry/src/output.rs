@@ -5,7 +5,9 @@ use std::io::Write;
 /// Prints rows as columns separated by at least three spaces (the docker CLI's tabwriter
 /// settings).
 pub fn table(header: &[&str], rows: &[Vec<String>]) -> anyhow::Result<()> {
-    let mut tw = tabwriter::TabWriter::new(std::io::stdout()).minwidth(10).padding(3);
+    let mut tw = tabwriter::TabWriter::new(std::io::stdout())
+        .minwidth(10)
+        .padding(3);
     writeln!(tw, "{}", header.join("\t"))?;
     for r in rows {
         writeln!(tw, "{}", r.join("\t"))?;

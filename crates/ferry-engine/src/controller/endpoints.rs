@@ -16,9 +16,9 @@ use std::path::Path;
 /// IPAM errors as API errors: a taken or exhausted resource is a conflict, the rest bad input.
 pub(crate) fn ipam_err(e: IpamError) -> FerryError {
     match e {
-        IpamError::InUse { .. } | IpamError::SubnetExhausted { .. } | IpamError::PoolsExhausted { .. } => {
-            FerryError::conflict(e.to_string())
-        }
+        IpamError::InUse { .. }
+        | IpamError::SubnetExhausted { .. }
+        | IpamError::PoolsExhausted { .. } => FerryError::conflict(e.to_string()),
         _ => FerryError::invalid(e.to_string()),
     }
 }
@@ -101,7 +101,10 @@ impl Controller {
                     .iter()
                     .find(|i| allocs[**i].subnet().contains(&ip))
                     .ok_or_else(|| {
-                        FerryError::invalid(format!("address {ip} is not in any subnet of network {}", net.name))
+                        FerryError::invalid(format!(
+                            "address {ip} is not in any subnet of network {}",
+                            net.name
+                        ))
                     })?;
                 allocs[i].allocate_specific(ip).map_err(ipam_err)?;
                 taken.push(ip);
@@ -117,7 +120,9 @@ impl Controller {
                     Err(e) => last = Some(e),
                 }
             }
-            Err(last.map(ipam_err).unwrap_or_else(|| FerryError::internal("no subnet")))
+            Err(last
+                .map(ipam_err)
+                .unwrap_or_else(|| FerryError::internal("no subnet")))
         };
         let v4 = pick(false, att.ipv4);
         let v6 = v4.as_ref().ok().map(|_| pick(true, att.ipv6));
@@ -141,7 +146,11 @@ impl Controller {
             ipv4,
             ipv6,
             gateway4: net.gateway_v4(),
-            gateway6: if net.enable_ipv6 { net.gateway_v6() } else { None },
+            gateway6: if net.enable_ipv6 {
+                net.gateway_v6()
+            } else {
+                None
+            },
             aliases: att.aliases.clone(),
         })
     }
@@ -220,14 +229,11 @@ impl Controller {
     /// The address `host-gateway` stands for: the gateway of the sandbox's first network, or
     /// the default bridge's gateway.
     fn host_gateway(&self, st: &State, sb: &Sandbox) -> Option<IpAddr> {
-        sb.endpoints
-            .first()
-            .and_then(|e| e.gateway4)
-            .or_else(|| {
-                st.find_network(ferry_types::DEFAULT_BRIDGE)
-                    .ok()
-                    .and_then(|n| n.gateway_v4())
-            })
+        sb.endpoints.first().and_then(|e| e.gateway4).or_else(|| {
+            st.find_network(ferry_types::DEFAULT_BRIDGE)
+                .ok()
+                .and_then(|n| n.gateway_v4())
+        })
     }
 }
 

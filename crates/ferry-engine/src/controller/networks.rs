@@ -23,7 +23,10 @@ impl Controller {
             .route_destinations()
             .await
             .map_err(crate::drivers::kernel_err)?;
-        taken.extend(st.networks().flat_map(|n| n.subnets.iter().map(|s| s.subnet)));
+        taken.extend(
+            st.networks()
+                .flat_map(|n| n.subnets.iter().map(|s| s.subnet)),
+        );
         Ok(taken)
     }
 
@@ -31,7 +34,9 @@ impl Controller {
     /// from the host ID, split into /64s (as Docker does).
     fn v6_pool(&self) -> PoolSpec {
         let h = self.host_id.as_bytes();
-        let hex = |i: usize| u16::from_str_radix(std::str::from_utf8(&h[i..i + 4]).unwrap_or("0"), 16).unwrap_or(0);
+        let hex = |i: usize| {
+            u16::from_str_radix(std::str::from_utf8(&h[i..i + 4]).unwrap_or("0"), 16).unwrap_or(0)
+        };
         let base = std::net::Ipv6Addr::new(0xfd00 | (hex(0) & 0xff), hex(4), hex(8), 0, 0, 0, 0, 0);
         PoolSpec {
             base: IpNet::V6(Ipv6Net::new(base, 48).unwrap_or_default()),
@@ -47,7 +52,11 @@ impl Controller {
         builtin: bool,
     ) -> Result<Network, FerryError> {
         let checked = validate::network_request(req)?;
-        let driver_name = if req.driver.is_empty() { "bridge" } else { req.driver.as_str() };
+        let driver_name = if req.driver.is_empty() {
+            "bridge"
+        } else {
+            req.driver.as_str()
+        };
         let driver = DriverKind::parse(driver_name).ok_or_else(|| {
             FerryError::invalid(format!(
                 "unknown network driver {driver_name:?}: ferry has bridge (host and none exist once, as networks `host` and `none`)"
@@ -80,18 +89,26 @@ impl Controller {
                 }
             }
             let need_v4 = !subnets.iter().any(|s| matches!(s.subnet, IpNet::V4(_)));
-            let need_v6 = checked.enable_ipv6 && !subnets.iter().any(|s| matches!(s.subnet, IpNet::V6(_)));
+            let need_v6 =
+                checked.enable_ipv6 && !subnets.iter().any(|s| matches!(s.subnet, IpNet::V6(_)));
             if need_v4 || need_v6 {
                 let taken = self.taken_subnets(st).await?;
                 if need_v4 {
-                    let net = ferry_ipam::next_free_subnet(&self.cfg.default_address_pools, &taken, false)
-                        .map_err(super::endpoints::ipam_err)?;
-                    subnets.insert(0, SubnetConfig {
-                        subnet: net,
-                        ip_range: None,
-                        gateway: Some(validate::first_host(&net)),
-                        aux_addresses: BTreeMap::new(),
-                    });
+                    let net = ferry_ipam::next_free_subnet(
+                        &self.cfg.default_address_pools,
+                        &taken,
+                        false,
+                    )
+                    .map_err(super::endpoints::ipam_err)?;
+                    subnets.insert(
+                        0,
+                        SubnetConfig {
+                            subnet: net,
+                            ip_range: None,
+                            gateway: Some(validate::first_host(&net)),
+                            aux_addresses: BTreeMap::new(),
+                        },
+                    );
                 }
                 if need_v6 {
                     let net = ferry_ipam::next_free_subnet(&[self.v6_pool()], &taken, true)
@@ -166,7 +183,10 @@ impl Controller {
     }
 
     /// `network create`.
-    pub async fn create_network(&self, req: NetworkCreateRequest) -> Result<CreateResponse, FerryError> {
+    pub async fn create_network(
+        &self,
+        req: NetworkCreateRequest,
+    ) -> Result<CreateResponse, FerryError> {
         let mut st = self.lock().await;
         let net = self.build_network(&st, &req, false).await?;
         let id = net.id.clone();
@@ -184,7 +204,10 @@ impl Controller {
             opts.insert(options::DEFAULT_BRIDGE.to_string(), "true".to_string());
             opts.insert(options::BRIDGE_NAME.to_string(), "ferry0".to_string());
             opts.insert(options::ENABLE_ICC.to_string(), self.cfg.icc.to_string());
-            opts.insert(options::ENABLE_IP_MASQUERADE.to_string(), self.cfg.ip_masq.to_string());
+            opts.insert(
+                options::ENABLE_IP_MASQUERADE.to_string(),
+                self.cfg.ip_masq.to_string(),
+            );
             opts.insert(options::DRIVER_MTU.to_string(), self.cfg.mtu.to_string());
             let ipam = self.cfg.bip.map(|bip| ferry_types::api::Ipam {
                 config: vec![ferry_types::api::IpamConfig {
@@ -224,7 +247,10 @@ impl Controller {
     }
 
     /// `network ls` with Docker's filters.
-    pub async fn list_networks(&self, filters: &Filters) -> Result<Vec<NetworkInspect>, FerryError> {
+    pub async fn list_networks(
+        &self,
+        filters: &Filters,
+    ) -> Result<Vec<NetworkInspect>, FerryError> {
         filters::check_network_keys(filters)?;
         let st = self.lock().await;
         let mut out: Vec<NetworkInspect> = st
@@ -300,7 +326,9 @@ impl Controller {
 
     /// Loads the networks of the store into the state.
     pub(crate) fn load_networks(&self, st: &mut State) -> Result<(), FerryError> {
-        for n in ferry_store::list_json::<Network>(self.store.as_ref(), Table::Networks).map_err(store_err)? {
+        for n in ferry_store::list_json::<Network>(self.store.as_ref(), Table::Networks)
+            .map_err(store_err)?
+        {
             st.put_network(n)?;
         }
         Ok(())

@@ -33,7 +33,10 @@ impl Controller {
             }
             // It ended (or never got going) while the daemon was away.
             if let Some(p) = &sb.netns {
-                if matches!(sb.config.network_mode, NetworkMode::Networks | NetworkMode::None) {
+                if matches!(
+                    sb.config.network_mode,
+                    NetworkMode::Networks | NetworkMode::None
+                ) {
                     for pid in netns::pids_in(Path::new(p)) {
                         let _ = process::signal(pid, libc::SIGKILL);
                     }
@@ -63,7 +66,8 @@ impl Controller {
             for ep in &sb.endpoints {
                 if let Some(allocs) = st.ipam_mut(&ep.network_id) {
                     for a in ep.ipv4.iter().chain(ep.ipv6.iter()) {
-                        if let Some(al) = allocs.iter_mut().find(|x| x.subnet().contains(&a.addr())) {
+                        if let Some(al) = allocs.iter_mut().find(|x| x.subnet().contains(&a.addr()))
+                        {
                             let _ = al.allocate_specific(a.addr());
                         }
                     }
@@ -78,7 +82,9 @@ impl Controller {
             .flat_map(|s| s.endpoints.iter().map(|e| e.id.clone()))
             .collect();
         for link in self.host_nl.links().await.map_err(kernel_err)? {
-            let Some(alias) = link.alias.as_deref() else { continue };
+            let Some(alias) = link.alias.as_deref() else {
+                continue;
+            };
             let orphan = match (
                 alias.strip_prefix(NETWORK_ALIAS_PREFIX),
                 alias.strip_prefix(ENDPOINT_ALIAS_PREFIX),
@@ -89,7 +95,10 @@ impl Controller {
             };
             if orphan {
                 tracing::info!(link = %link.name, "removing orphan interface");
-                self.host_nl.delete_link(link.index).await.map_err(kernel_err)?;
+                self.host_nl
+                    .delete_link(link.index)
+                    .await
+                    .map_err(kernel_err)?;
             }
         }
         let owned: HashSet<String> = alive.iter().filter_map(|s| s.netns.clone()).collect();
@@ -121,7 +130,13 @@ impl Controller {
                 let path = Path::new(&p);
                 let mut ns: Option<Netlink> = None;
                 for ep in &sb.endpoints {
-                    if self.host_nl.link(&ep.host_ifname).await.map_err(kernel_err)?.is_some() {
+                    if self
+                        .host_nl
+                        .link(&ep.host_ifname)
+                        .await
+                        .map_err(kernel_err)?
+                        .is_some()
+                    {
                         continue;
                     }
                     if ns.is_none() {
@@ -177,7 +192,10 @@ impl Controller {
                 .cfg
                 .default_address_pools
                 .iter()
-                .map(|p| PoolInfo { base: p.base.to_string(), size: p.size })
+                .map(|p| PoolInfo {
+                    base: p.base.to_string(),
+                    size: p.size,
+                })
                 .collect(),
             mtu: self.cfg.mtu,
             dns: self.cfg.dns.iter().map(|d| d.to_string()).collect(),

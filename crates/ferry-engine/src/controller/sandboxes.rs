@@ -7,18 +7,19 @@ use crate::sandbox::{etc_files, names};
 use crate::state::State;
 use crate::views;
 use ferry_kernel::netlink::Netlink;
-use ferry_kernel::process::{self, BindFile, Pidfd, SpawnSpec};
 use ferry_kernel::netns;
+use ferry_kernel::process::{self, BindFile, Pidfd, SpawnSpec};
 use ferry_store::{Op, Table};
 use ferry_types::api::{
-    CreateResponse, ExecTarget, NetworkConnectRequest, NetworkDisconnectRequest, SandboxCreateRequest,
-    WaitError, WaitResponse,
+    CreateResponse, ExecTarget, NetworkConnectRequest, NetworkDisconnectRequest,
+    SandboxCreateRequest, WaitError, WaitResponse,
 };
 use ferry_types::docker::{ContainerInspect, ContainerSummary};
 use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
 use ferry_types::{
-    Attachment, DriverKind, FerryError, Network, NetworkMode, Sandbox, SandboxConfig, SandboxState, Status,
+    Attachment, DriverKind, FerryError, Network, NetworkMode, Sandbox, SandboxConfig, SandboxState,
+    Status,
 };
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -83,10 +84,15 @@ impl Controller {
     }
 
     /// `create`: records a new sandbox (not started).
-    pub async fn create_sandbox(&self, req: SandboxCreateRequest) -> Result<CreateResponse, FerryError> {
+    pub async fn create_sandbox(
+        &self,
+        req: SandboxCreateRequest,
+    ) -> Result<CreateResponse, FerryError> {
         let mut st = self.lock().await;
         if req.cmd.is_empty() || req.cmd[0].is_empty() {
-            return Err(FerryError::invalid("no command given: put the program after --, e.g. ferry run -- sleep 60"));
+            return Err(FerryError::invalid(
+                "no command given: put the program after --, e.g. ferry run -- sleep 60",
+            ));
         }
         let name = if req.name.is_empty() {
             let mut n = 0;
@@ -143,7 +149,11 @@ impl Controller {
                         r.name
                     )));
                 }
-                if !r.aliases.is_empty() || r.ipv4_address.is_some() || r.ipv6_address.is_some() || r.mac_address.is_some() {
+                if !r.aliases.is_empty()
+                    || r.ipv4_address.is_some()
+                    || r.ipv6_address.is_some()
+                    || r.mac_address.is_some()
+                {
                     return Err(FerryError::invalid(format!(
                         "--network-alias, --ip, --ip6 and --mac-address cannot be used with --network {}",
                         r.name
@@ -153,8 +163,14 @@ impl Controller {
                 continue;
             }
             let net = st.find_network(&r.name)?.clone();
-            if attachments.iter().any(|a: &Attachment| a.network_id == net.id) {
-                return Err(FerryError::invalid(format!("network {} is given twice", net.name)));
+            if attachments
+                .iter()
+                .any(|a: &Attachment| a.network_id == net.id)
+            {
+                return Err(FerryError::invalid(format!(
+                    "network {} is given twice",
+                    net.name
+                )));
             }
             let att = Self::attachment(
                 &mut st,
@@ -178,13 +194,20 @@ impl Controller {
             .collect::<Result<Vec<_>, _>>()?;
         for e in &req.env {
             if !e.contains('=') || e.starts_with('=') {
-                return Err(FerryError::invalid(format!("invalid environment entry {e:?}: expected KEY=VALUE")));
+                return Err(FerryError::invalid(format!(
+                    "invalid environment entry {e:?}: expected KEY=VALUE"
+                )));
             }
         }
         let hostname = match (&mode, req.hostname.as_str()) {
-            (NetworkMode::Container(t), "") => st.sandbox(t).map(|t| t.config.hostname.clone()).unwrap_or_default(),
+            (NetworkMode::Container(t), "") => st
+                .sandbox(t)
+                .map(|t| t.config.hostname.clone())
+                .unwrap_or_default(),
             (NetworkMode::Container(_), _) => {
-                return Err(FerryError::invalid("--hostname cannot be used with --network container:NAME"))
+                return Err(FerryError::invalid(
+                    "--hostname cannot be used with --network container:NAME",
+                ))
             }
             (NetworkMode::Host, "") => nix::unistd::gethostname()
                 .ok()
@@ -192,8 +215,14 @@ impl Controller {
                 .unwrap_or_default(),
             (_, "") => ferry_types::ids::short(&id).to_string(),
             (_, h) => {
-                if h.len() > 64 || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') {
-                    return Err(FerryError::invalid(format!("invalid hostname {h:?}: use letters, digits, '-' and '.', at most 64")));
+                if h.len() > 64
+                    || !h
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+                {
+                    return Err(FerryError::invalid(format!(
+                        "invalid hostname {h:?}: use letters, digits, '-' and '.', at most 64"
+                    )));
                 }
                 h.to_string()
             }
@@ -202,7 +231,9 @@ impl Controller {
             if p.is_empty() {
                 Ok(None)
             } else if !p.starts_with('/') {
-                Err(FerryError::invalid(format!("{what} {p:?} must be an absolute path")))
+                Err(FerryError::invalid(format!(
+                    "{what} {p:?} must be an absolute path"
+                )))
             } else {
                 Ok(Some(p.to_string()))
             }
@@ -210,7 +241,9 @@ impl Controller {
         let rootfs = absolute("rootfs", &req.rootfs)?;
         if let Some(r) = &rootfs {
             if !Path::new(r).is_dir() {
-                return Err(FerryError::invalid(format!("rootfs {r} is not a directory")));
+                return Err(FerryError::invalid(format!(
+                    "rootfs {r} is not a directory"
+                )));
             }
         }
         let sb = Sandbox {
@@ -250,7 +283,10 @@ impl Controller {
             .map_err(|e| FerryError::internal(format!("create sandbox directory: {e}")))?;
         self.save(&[Self::put_sandbox_op(&sb)?])?;
         st.put_sandbox(sb);
-        Ok(CreateResponse { id, warning: String::new() })
+        Ok(CreateResponse {
+            id,
+            warning: String::new(),
+        })
     }
 
     /// `start`.
@@ -271,13 +307,19 @@ impl Controller {
         let mut sb = before.clone();
         // Phase 1, pure: allocate and record the intent, so a crash from here on leaves a
         // record that reconcile can clean up after.
-        let own_netns = matches!(sb.config.network_mode, NetworkMode::Networks | NetworkMode::None);
+        let own_netns = matches!(
+            sb.config.network_mode,
+            NetworkMode::Networks | NetworkMode::None
+        );
         let netns_path = self.cfg.netns_dir().join(&sb.id);
         let mut touched = Vec::new();
         let shared_netns: Option<String> = match &sb.config.network_mode {
             NetworkMode::Container(t) => {
                 let target = st.sandbox(t).ok_or_else(|| {
-                    FerryError::conflict(format!("the sandbox whose network namespace {} shares no longer exists", sb.name))
+                    FerryError::conflict(format!(
+                        "the sandbox whose network namespace {} shares no longer exists",
+                        sb.name
+                    ))
                 })?;
                 if !target.is_running() {
                     return Err(FerryError::conflict(format!(
@@ -317,7 +359,11 @@ impl Controller {
                 }
             }
         }
-        sb.netns = if own_netns { Some(netns_path.display().to_string()) } else { shared_netns };
+        sb.netns = if own_netns {
+            Some(netns_path.display().to_string())
+        } else {
+            shared_netns
+        };
         sb.state.status = Status::Running;
         sb.state.pid = None;
         sb.state.error.clear();
@@ -376,7 +422,10 @@ impl Controller {
         self.write_files(st, sb)?;
         let spec = self.spawn_spec(st, sb)?;
         let pid = process::spawn(&spec).map_err(|e| {
-            FerryError::invalid(format!("cannot start {:?}: {e}", sb.config.cmd.first().cloned().unwrap_or_default()))
+            FerryError::invalid(format!(
+                "cannot start {:?}: {e}",
+                sb.config.cmd.first().cloned().unwrap_or_default()
+            ))
         })?;
         sb.state.pid = Some(pid);
         sb.state.start_ticks = process::start_ticks(pid);
@@ -391,15 +440,32 @@ impl Controller {
             return Ok(());
         }
         let dir = self.cfg.sandbox_dir(&sb.id);
-        std::fs::create_dir_all(&dir).map_err(|e| FerryError::internal(format!("create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| FerryError::internal(format!("create {}: {e}", dir.display())))?;
         self.write_hosts(st, sb)?;
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
-        let servers = if sb.config.dns.is_empty() { &self.cfg.dns } else { &sb.config.dns };
-        let search = if sb.config.dns_search.is_empty() { &self.cfg.dns_search } else { &sb.config.dns_search };
-        let options = if sb.config.dns_options.is_empty() { &self.cfg.dns_opts } else { &sb.config.dns_options };
+        let servers = if sb.config.dns.is_empty() {
+            &self.cfg.dns
+        } else {
+            &sb.config.dns
+        };
+        let search = if sb.config.dns_search.is_empty() {
+            &self.cfg.dns_search
+        } else {
+            &sb.config.dns_search
+        };
+        let options = if sb.config.dns_options.is_empty() {
+            &self.cfg.dns_opts
+        } else {
+            &sb.config.dns_options
+        };
         let resolv = etc_files::render_resolv(
             &host_resolv,
-            &etc_files::DnsOverrides { servers, search, options },
+            &etc_files::DnsOverrides {
+                servers,
+                search,
+                options,
+            },
             sb.config.network_mode != NetworkMode::Host,
         );
         write_in_place(&dir.join("resolv.conf"), &resolv)?;
@@ -416,7 +482,10 @@ impl Controller {
         let root = sb.config.rootfs.as_deref().map(PathBuf::from);
         let binds = ["hosts", "resolv.conf", "hostname"]
             .iter()
-            .map(|f| BindFile { source: dir.join(f), target: PathBuf::from("/etc").join(f) })
+            .map(|f| BindFile {
+                source: dir.join(f),
+                target: PathBuf::from("/etc").join(f),
+            })
             .filter(|b| {
                 let t = match &root {
                     Some(r) => r.join(b.target.strip_prefix("/").unwrap_or(&b.target)),
@@ -458,7 +527,10 @@ impl Controller {
             Self::release_endpoint(st, ep);
         }
         if let Some(p) = &sb.netns {
-            if matches!(sb.config.network_mode, NetworkMode::Networks | NetworkMode::None) {
+            if matches!(
+                sb.config.network_mode,
+                NetworkMode::Networks | NetworkMode::None
+            ) {
                 if let Err(e) = netns::remove(Path::new(p)) {
                     tracing::warn!(sandbox = %sb.name, error = %e, "netns not removed");
                 }
@@ -479,7 +551,9 @@ impl Controller {
 
     async fn on_exit(&self, id: &str, pid: u32, code: Option<i32>) {
         let mut st = self.lock().await;
-        let Some(mut sb) = st.sandbox(id).cloned() else { return };
+        let Some(mut sb) = st.sandbox(id).cloned() else {
+            return;
+        };
         if !sb.is_running() || sb.state.pid != Some(pid) {
             return;
         }
@@ -493,7 +567,8 @@ impl Controller {
         sb.state.finished_at = Some(now_rfc3339());
         sb.state.exit_code = Some(code.unwrap_or(255));
         if code.is_none() {
-            sb.state.error = "exit status unknown: the process was adopted after a daemon restart".into();
+            sb.state.error =
+                "exit status unknown: the process was adopted after a daemon restart".into();
         }
         tracing::info!(sandbox = %sb.name, code = ?code, "sandbox exited");
         if sb.config.auto_remove {
@@ -520,7 +595,11 @@ impl Controller {
                 _ => return Ok(()),
             }
         };
-        let sig = if timeout.is_zero() { libc::SIGKILL } else { libc::SIGTERM };
+        let sig = if timeout.is_zero() {
+            libc::SIGKILL
+        } else {
+            libc::SIGTERM
+        };
         process::signal(pid, sig).map_err(kernel_err)?;
         if self.wait_stopped(&id, pid, timeout).await {
             return Ok(());
@@ -529,7 +608,9 @@ impl Controller {
         if self.wait_stopped(&id, pid, Duration::from_secs(10)).await {
             Ok(())
         } else {
-            Err(FerryError::internal(format!("sandbox {reference} did not stop after SIGKILL")))
+            Err(FerryError::internal(format!(
+                "sandbox {reference} did not stop after SIGKILL"
+            )))
         }
     }
 
@@ -544,14 +625,21 @@ impl Controller {
                     _ => return true,
                 }
             }
-            if tokio::time::timeout_at(deadline, rx.changed()).await.is_err() {
+            if tokio::time::timeout_at(deadline, rx.changed())
+                .await
+                .is_err()
+            {
                 return false;
             }
         }
     }
 
     /// `restart`.
-    pub async fn restart_sandbox(&self, reference: &str, timeout: Duration) -> Result<(), FerryError> {
+    pub async fn restart_sandbox(
+        &self,
+        reference: &str,
+        timeout: Duration,
+    ) -> Result<(), FerryError> {
         self.stop_sandbox(reference, timeout).await?;
         self.start_sandbox(reference).await
     }
@@ -587,7 +675,12 @@ impl Controller {
         self.remove_locked(&mut st, sb, &[])
     }
 
-    pub(crate) fn remove_locked(&self, st: &mut State, sb: Sandbox, touched: &[String]) -> Result<(), FerryError> {
+    pub(crate) fn remove_locked(
+        &self,
+        st: &mut State,
+        sb: Sandbox,
+        touched: &[String],
+    ) -> Result<(), FerryError> {
         let mut ops = vec![Op::delete(Table::Sandboxes, &sb.id)];
         for id in touched {
             if let Some(n) = st.network(id) {
@@ -606,9 +699,17 @@ impl Controller {
     /// `wait`: blocks until the sandbox's process is not running and returns its exit code.
     /// With `next_exit`, a sandbox that is not running yet is waited for until a run of it ends
     /// (how `run` waits, registering before `start`).
-    pub async fn wait_sandbox(&self, id: &str, next_exit: bool) -> Result<WaitResponse, FerryError> {
+    pub async fn wait_sandbox(
+        &self,
+        id: &str,
+        next_exit: bool,
+    ) -> Result<WaitResponse, FerryError> {
         let mut rx = self.exits.subscribe();
-        let first_end = self.lock().await.sandbox(id).map(|s| s.state.finished_at.clone());
+        let first_end = self
+            .lock()
+            .await
+            .sandbox(id)
+            .map(|s| s.state.finished_at.clone());
         loop {
             {
                 let st = self.lock().await;
@@ -618,12 +719,17 @@ impl Controller {
                     Some(sb) => {
                         return Ok(WaitResponse {
                             status_code: i64::from(sb.state.exit_code.unwrap_or(0)),
-                            error: (!sb.state.error.is_empty()).then(|| WaitError { message: sb.state.error.clone() }),
+                            error: (!sb.state.error.is_empty()).then(|| WaitError {
+                                message: sb.state.error.clone(),
+                            }),
                         })
                     }
                     None => {
                         return match st.recent_exit(id) {
-                            Some(c) => Ok(WaitResponse { status_code: i64::from(c), error: None }),
+                            Some(c) => Ok(WaitResponse {
+                                status_code: i64::from(c),
+                                error: None,
+                            }),
                             None => Err(FerryError::not_found(format!("no such sandbox: {id}"))),
                         }
                     }
@@ -641,7 +747,11 @@ impl Controller {
     }
 
     /// `network connect`.
-    pub async fn connect(&self, network: &str, req: NetworkConnectRequest) -> Result<(), FerryError> {
+    pub async fn connect(
+        &self,
+        network: &str,
+        req: NetworkConnectRequest,
+    ) -> Result<(), FerryError> {
         let mut st = self.lock().await;
         let net = st.find_network(network)?.clone();
         let mut sb = st.find_sandbox(&req.container)?.clone();
@@ -653,12 +763,10 @@ impl Controller {
         }
         match &sb.config.network_mode {
             NetworkMode::Networks => {}
-            NetworkMode::Host => {
-                return Err(FerryError::forbidden(format!(
-                    "sandbox {} uses the host's network namespace and cannot be connected to networks",
-                    sb.name
-                )))
-            }
+            NetworkMode::Host => return Err(FerryError::forbidden(format!(
+                "sandbox {} uses the host's network namespace and cannot be connected to networks",
+                sb.name
+            ))),
             NetworkMode::None => {
                 return Err(FerryError::forbidden(format!(
                     "sandbox {} runs with --network none and cannot be connected to networks",
@@ -666,7 +774,10 @@ impl Controller {
                 )))
             }
             NetworkMode::Container(t) => {
-                let owner = st.sandbox(t).map(|s| s.name.clone()).unwrap_or_else(|| t.clone());
+                let owner = st
+                    .sandbox(t)
+                    .map(|s| s.name.clone())
+                    .unwrap_or_else(|| t.clone());
                 return Err(FerryError::forbidden(format!(
                     "sandbox {} shares the network namespace of {owner}; connect {owner} instead",
                     sb.name
@@ -696,10 +807,12 @@ impl Controller {
             st.put_sandbox(sb);
             return Ok(());
         }
-        let netns_path = sb
-            .netns
-            .clone()
-            .ok_or_else(|| FerryError::internal(format!("running sandbox {} has no network namespace", sb.name)))?;
+        let netns_path = sb.netns.clone().ok_or_else(|| {
+            FerryError::internal(format!(
+                "running sandbox {} has no network namespace",
+                sb.name
+            ))
+        })?;
         let used: Vec<&str> = sb.endpoints.iter().map(|e| e.ifname.as_str()).collect();
         let ifname = (0..)
             .map(|i| format!("eth{i}"))
@@ -715,7 +828,9 @@ impl Controller {
         st.put_sandbox(sb.clone());
         let plugged = async {
             let ns = Netlink::connect_in(Path::new(&netns_path)).map_err(kernel_err)?;
-            self.bridge.join(&net, &ep, Path::new(&netns_path), &ns).await?;
+            self.bridge
+                .join(&net, &ep, Path::new(&netns_path), &ns)
+                .await?;
             Self::apply_default_routes(&st, &sb, &ns).await?;
             self.write_hosts(&st, &sb)
         };
@@ -731,7 +846,11 @@ impl Controller {
     }
 
     /// `network disconnect`.
-    pub async fn disconnect(&self, network: &str, req: NetworkDisconnectRequest) -> Result<(), FerryError> {
+    pub async fn disconnect(
+        &self,
+        network: &str,
+        req: NetworkDisconnectRequest,
+    ) -> Result<(), FerryError> {
         let mut st = self.lock().await;
         let net = st.find_network(network)?.clone();
         let mut sb = st.find_sandbox(&req.container)?.clone();
@@ -779,25 +898,38 @@ impl Controller {
     pub async fn inspect_sandbox(&self, reference: &str) -> Result<ContainerInspect, FerryError> {
         let st = self.lock().await;
         let sb = st.find_sandbox(reference)?;
-        Ok(views::sandbox_inspect(sb, &self.cfg.sandbox_dir(&sb.id), Self::lookup(&st)))
+        Ok(views::sandbox_inspect(
+            sb,
+            &self.cfg.sandbox_dir(&sb.id),
+            Self::lookup(&st),
+        ))
     }
 
     /// Where `logs` reads, and whether the process still runs.
     pub async fn log_source(&self, reference: &str) -> Result<(String, PathBuf), FerryError> {
         let st = self.lock().await;
         let sb = st.find_sandbox(reference)?;
-        Ok((sb.id.clone(), self.cfg.sandbox_dir(&sb.id).join("output.log")))
+        Ok((
+            sb.id.clone(),
+            self.cfg.sandbox_dir(&sb.id).join("output.log"),
+        ))
     }
 
     /// Whether a sandbox's process runs (false once it is gone).
     pub async fn is_running(&self, id: &str) -> bool {
-        self.lock().await.sandbox(id).is_some_and(|s| s.is_running())
+        self.lock()
+            .await
+            .sandbox(id)
+            .is_some_and(|s| s.is_running())
     }
 
     /// When the sandbox's last run ended (`None` inside when it never ended; `None` outside
     /// when the sandbox is gone).
     pub async fn last_end(&self, id: &str) -> Option<Option<String>> {
-        self.lock().await.sandbox(id).map(|s| s.state.finished_at.clone())
+        self.lock()
+            .await
+            .sandbox(id)
+            .map(|s| s.state.finished_at.clone())
     }
 
     /// Whether a run ended since `first_end` was read (or the sandbox is gone).
@@ -838,7 +970,9 @@ impl Controller {
 
     /// Loads the sandboxes of the store into the state.
     pub(crate) fn load_sandboxes(&self, st: &mut State) -> Result<(), FerryError> {
-        for sb in ferry_store::list_json::<Sandbox>(self.store.as_ref(), Table::Sandboxes).map_err(store_err)? {
+        for sb in ferry_store::list_json::<Sandbox>(self.store.as_ref(), Table::Sandboxes)
+            .map_err(store_err)?
+        {
             st.put_sandbox(sb);
         }
         Ok(())

@@ -39,10 +39,9 @@ impl BridgeDriver {
     /// Makes the network's bridge with its gateway addresses; idempotent, so reconcile can call
     /// it for every network on start.
     pub async fn create_network(&self, net: &Network) -> Result<(), FerryError> {
-        let br = net
-            .bridge
-            .as_ref()
-            .ok_or_else(|| FerryError::internal(format!("network {} has no bridge settings", net.name)))?;
+        let br = net.bridge.as_ref().ok_or_else(|| {
+            FerryError::internal(format!("network {} has no bridge settings", net.name))
+        })?;
         let alias = format!("{NETWORK_ALIAS_PREFIX}{}", net.id);
         if let Some(existing) = self.nl.link(&br.name).await.map_err(kernel_err)? {
             if existing.alias.as_deref() != Some(alias.as_str()) {
@@ -65,8 +64,10 @@ impl BridgeDriver {
             .map_err(kernel_err)?;
         if net.enable_ipv6 {
             // The bridge must not sit out DAD for its gateway address, nor take router adverts.
-            sysctl::set(&format!("net/ipv6/conf/{}/accept_dad", br.name), "0").map_err(kernel_err)?;
-            sysctl::set(&format!("net/ipv6/conf/{}/accept_ra", br.name), "0").map_err(kernel_err)?;
+            sysctl::set(&format!("net/ipv6/conf/{}/accept_dad", br.name), "0")
+                .map_err(kernel_err)?;
+            sysctl::set(&format!("net/ipv6/conf/{}/accept_ra", br.name), "0")
+                .map_err(kernel_err)?;
         }
         for s in &net.subnets {
             if let Some(gw) = s.gateway {
@@ -98,10 +99,9 @@ impl BridgeDriver {
         netns_path: &Path,
         ns: &Netlink,
     ) -> Result<(), FerryError> {
-        let br = net
-            .bridge
-            .as_ref()
-            .ok_or_else(|| FerryError::internal(format!("network {} has no bridge settings", net.name)))?;
+        let br = net.bridge.as_ref().ok_or_else(|| {
+            FerryError::internal(format!("network {} has no bridge settings", net.name))
+        })?;
         let bridge = self
             .nl
             .link(&br.name)
@@ -163,7 +163,10 @@ mod tests {
     fn names_and_macs() {
         assert_eq!(host_ifname(&"a".repeat(64)), "vfaaaaaaaaaaa");
         assert!(host_ifname(&"a".repeat(64)).len() <= 15);
-        assert_eq!(mac_bytes("02:42:ac:11:00:02"), Some([2, 0x42, 0xac, 0x11, 0, 2]));
+        assert_eq!(
+            mac_bytes("02:42:ac:11:00:02"),
+            Some([2, 0x42, 0xac, 0x11, 0, 2])
+        );
         assert_eq!(mac_bytes("02:42"), None);
     }
 }

@@ -70,8 +70,7 @@ impl ResolvConf {
             let mut words = line.split_whitespace();
             match words.next() {
                 Some("nameserver") => {
-                    if let Some(ip) = words.next().and_then(|w| w.split('%').next()?.parse().ok())
-                    {
+                    if let Some(ip) = words.next().and_then(|w| w.split('%').next()?.parse().ok()) {
                         r.nameservers.push(ip);
                     }
                 }
@@ -163,7 +162,8 @@ mod tests {
 
     #[test]
     fn resolv_drops_loopback_servers_in_own_netns() {
-        let host = "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\noptions edns0\n";
+        let host =
+            "nameserver 127.0.0.53\nnameserver 10.0.0.2\nsearch example.org\noptions edns0\n";
         let r = render_resolv(host, &DnsOverrides::default(), true);
         assert_eq!(
             r,

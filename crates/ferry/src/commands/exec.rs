@@ -31,23 +31,33 @@ pub struct ExecArgs {
 }
 
 fn same_ns(kind: &str, pid: u32) -> bool {
-    let a = std::fs::metadata(format!("/proc/self/ns/{kind}")).map(|m| m.ino()).ok();
-    let b = std::fs::metadata(format!("/proc/{pid}/ns/{kind}")).map(|m| m.ino()).ok();
+    let a = std::fs::metadata(format!("/proc/self/ns/{kind}"))
+        .map(|m| m.ino())
+        .ok();
+    let b = std::fs::metadata(format!("/proc/{pid}/ns/{kind}"))
+        .map(|m| m.ino())
+        .ok();
     a.is_some() && a == b
 }
 
 /// Runs `ferry exec`; returns the command's exit code.
 pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
     let target: ExecTarget = {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         rt.block_on(c.get(&format!("/containers/{}/exec-target", encode(&a.name))))?
     };
     let pid = target.pid;
     let mut fds = Vec::new();
     for kind in ["net", "uts", "mnt"] {
         if !same_ns(kind, pid) {
-            let f = File::open(format!("/proc/{pid}/ns/{kind}"))
-                .map_err(|e| anyhow::anyhow!("cannot open the {kind} namespace of sandbox {}: {e}", a.name))?;
+            let f = File::open(format!("/proc/{pid}/ns/{kind}")).map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open the {kind} namespace of sandbox {}: {e}",
+                    a.name
+                )
+            })?;
             fds.push(f);
         }
     }
@@ -57,7 +67,11 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
     let root_fd = root.as_raw_fd();
     let dot = std::ffi::CString::new(".")?;
     let workdir = a.workdir.clone().unwrap_or_else(|| {
-        if target.working_dir.is_empty() { "/".into() } else { target.working_dir.clone() }
+        if target.working_dir.is_empty() {
+            "/".into()
+        } else {
+            target.working_dir.clone()
+        }
     });
     let workdir = std::ffi::CString::new(workdir)?;
 
@@ -78,7 +92,13 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
     }
     unsafe {
         cmd.pre_exec(move || {
-            let check = |r: libc::c_int| if r < 0 { Err(std::io::Error::last_os_error()) } else { Ok(()) };
+            let check = |r: libc::c_int| {
+                if r < 0 {
+                    Err(std::io::Error::last_os_error())
+                } else {
+                    Ok(())
+                }
+            };
             for fd in &raw {
                 check(libc::setns(*fd, 0))?;
             }
@@ -91,5 +111,7 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
     let status = cmd
         .status()
         .map_err(|e| anyhow::anyhow!("cannot run {:?} in sandbox {}: {e}", a.cmd[0], a.name))?;
-    Ok(status.code().unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    Ok(status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
 }

@@ -21,18 +21,36 @@ pub async fn info(c: &Client) -> anyhow::Result<i32> {
     println!("Socket: {}", i.socket);
     println!("Store: {}", i.store);
     println!("Default Bridge: {}", i.bip);
-    let pools: Vec<String> = i.default_address_pools.iter().map(|p| format!("{} (/{})", p.base, p.size)).collect();
+    let pools: Vec<String> = i
+        .default_address_pools
+        .iter()
+        .map(|p| format!("{} (/{})", p.base, p.size))
+        .collect();
     println!("Default Address Pools: {}", pools.join(", "));
     println!("MTU: {}", i.mtu);
-    println!("DNS: {}", if i.dns.is_empty() { "host's".into() } else { i.dns.join(" ") });
-    println!("ICC: {}  IP Masquerade: {}  IP Forward: {}", i.icc, i.ip_masq, i.ip_forward);
+    println!(
+        "DNS: {}",
+        if i.dns.is_empty() {
+            "host's".into()
+        } else {
+            i.dns.join(" ")
+        }
+    );
+    println!(
+        "ICC: {}  IP Masquerade: {}  IP Forward: {}",
+        i.icc, i.ip_masq, i.ip_forward
+    );
     println!("Kernel Version: {}", i.kernel_version);
     Ok(0)
 }
 
 /// `ferry version`.
 pub async fn version(c: &Client) -> anyhow::Result<i32> {
-    println!("Client:\n Version:     {}\n API version: {}", env!("CARGO_PKG_VERSION"), ferry_api::API_VERSION);
+    println!(
+        "Client:\n Version:     {}\n API version: {}",
+        env!("CARGO_PKG_VERSION"),
+        ferry_api::API_VERSION
+    );
     let v: VersionInfo = c.get("/version").await?;
     println!(
         "Server:\n Version:     {}\n API version: {} (minimum {})\n OS/Arch:     {}/{}\n Kernel:      {}",

@@ -4,8 +4,8 @@ use crate::output;
 use clap::{Args, Subcommand};
 use ferry_api::client::{encode, Client};
 use ferry_types::api::{
-    CreateResponse, EndpointIpamConfig, EndpointSettingsRequest, Ipam, IpamConfig, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkDisconnectRequest, NetworkPruneResponse,
+    CreateResponse, EndpointIpamConfig, EndpointSettingsRequest, Ipam, IpamConfig,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkPruneResponse,
 };
 use ferry_types::docker::NetworkInspect;
 use std::collections::BTreeMap;
@@ -157,7 +157,10 @@ fn ipam(a: &CreateArgs) -> anyhow::Result<Option<Ipam>> {
     let mut config: Vec<IpamConfig> = a
         .subnet
         .iter()
-        .map(|s| IpamConfig { subnet: s.clone(), ..Default::default() })
+        .map(|s| IpamConfig {
+            subnet: s.clone(),
+            ..Default::default()
+        })
         .collect();
     let find = |cfgs: &[IpamConfig], addr: &str| -> anyhow::Result<usize> {
         let ip: std::net::IpAddr = addr
@@ -167,7 +170,11 @@ fn ipam(a: &CreateArgs) -> anyhow::Result<Option<Ipam>> {
             .parse()
             .map_err(|_| anyhow::anyhow!("invalid address {addr:?}"))?;
         cfgs.iter()
-            .position(|c| c.subnet.parse::<ipnet::IpNet>().is_ok_and(|n| n.contains(&ip)))
+            .position(|c| {
+                c.subnet
+                    .parse::<ipnet::IpNet>()
+                    .is_ok_and(|n| n.contains(&ip))
+            })
             .ok_or_else(|| anyhow::anyhow!("{addr} is not inside any --subnet given"))
     };
     for r in &a.ip_range {
@@ -189,7 +196,11 @@ fn ipam(a: &CreateArgs) -> anyhow::Result<Option<Ipam>> {
         let i = find(&config, &v)?;
         config[i].auxiliary_addresses.insert(k, v);
     }
-    Ok(Some(Ipam { driver: "default".into(), config, options: None }))
+    Ok(Some(Ipam {
+        driver: "default".into(),
+        config,
+        options: None,
+    }))
 }
 
 /// Builds Docker's filters JSON from `k=v` flags.
@@ -213,7 +224,11 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                 attachable: a.attachable,
                 ipam: ipam(&a)?,
                 enable_ipv6: a.ipv6.then_some(true),
-                options: a.opt.iter().map(|o| key_value("-o", o)).collect::<anyhow::Result<_>>()?,
+                options: a
+                    .opt
+                    .iter()
+                    .map(|o| key_value("-o", o))
+                    .collect::<anyhow::Result<_>>()?,
                 labels: labels(&a.label)?,
                 ..Default::default()
             };
@@ -222,8 +237,12 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         NetworkCmd::Ls(a) => {
-            let nets: Vec<NetworkInspect> =
-                c.get(&format!("/networks?filters={}", encode(&filters_json(&a.filter)?))).await?;
+            let nets: Vec<NetworkInspect> = c
+                .get(&format!(
+                    "/networks?filters={}",
+                    encode(&filters_json(&a.filter)?)
+                ))
+                .await?;
             if a.quiet {
                 for n in &nets {
                     println!("{}", output::id(&n.id, a.no_trunc));
@@ -249,7 +268,14 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                 None | Some("table") => {
                     let rows: Vec<Vec<String>> = nets
                         .iter()
-                        .map(|n| vec![output::id(&n.id, a.no_trunc), n.name.clone(), n.driver.clone(), n.scope.clone()])
+                        .map(|n| {
+                            vec![
+                                output::id(&n.id, a.no_trunc),
+                                n.name.clone(),
+                                n.driver.clone(),
+                                n.scope.clone(),
+                            ]
+                        })
                         .collect();
                     output::table(&["NETWORK ID", "NAME", "DRIVER", "SCOPE"], &rows)?;
                 }
@@ -261,7 +287,10 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
             let mut out = Vec::new();
             let mut code = 0;
             for n in names {
-                match c.get::<serde_json::Value>(&format!("/networks/{}", encode(&n))).await {
+                match c
+                    .get::<serde_json::Value>(&format!("/networks/{}", encode(&n)))
+                    .await
+                {
                     Ok(v) => out.push(v),
                     Err(e) => {
                         eprintln!("Error: {e}");
@@ -295,7 +324,13 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                 }
             }
             let r: NetworkPruneResponse = c
-                .post(&format!("/networks/prune?filters={}", encode(&filters_json(&filter)?)), &serde_json::json!({}))
+                .post(
+                    &format!(
+                        "/networks/prune?filters={}",
+                        encode(&filters_json(&filter)?)
+                    ),
+                    &serde_json::json!({}),
+                )
                 .await?;
             if !r.networks_deleted.is_empty() {
                 println!("Deleted Networks:");
@@ -309,18 +344,37 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
             let req = NetworkConnectRequest {
                 container: a.sandbox,
                 endpoint_config: Some(EndpointSettingsRequest {
-                    ipam_config: (a.ip.is_some() || a.ip6.is_some())
-                        .then_some(EndpointIpamConfig { ipv4_address: a.ip, ipv6_address: a.ip6 }),
+                    ipam_config: (a.ip.is_some() || a.ip6.is_some()).then_some(
+                        EndpointIpamConfig {
+                            ipv4_address: a.ip,
+                            ipv6_address: a.ip6,
+                        },
+                    ),
                     aliases: (!a.alias.is_empty()).then_some(a.alias),
                     mac_address: None,
                 }),
             };
-            c.post_empty(&format!("/networks/{}/connect", encode(&a.network)), Some(&req)).await?;
+            c.post_empty(
+                &format!("/networks/{}/connect", encode(&a.network)),
+                Some(&req),
+            )
+            .await?;
             Ok(0)
         }
-        NetworkCmd::Disconnect { force, network, sandbox } => {
-            let req = NetworkDisconnectRequest { container: sandbox, force };
-            c.post_empty(&format!("/networks/{}/disconnect", encode(&network)), Some(&req)).await?;
+        NetworkCmd::Disconnect {
+            force,
+            network,
+            sandbox,
+        } => {
+            let req = NetworkDisconnectRequest {
+                container: sandbox,
+                force,
+            };
+            c.post_empty(
+                &format!("/networks/{}/disconnect", encode(&network)),
+                Some(&req),
+            )
+            .await?;
             Ok(0)
         }
     }

@@ -129,7 +129,10 @@ pub struct RmArgs {
 /// Parses one `--network` value (short or long form).
 pub fn network_request(s: &str) -> anyhow::Result<NetworkRequest> {
     if !s.contains('=') {
-        return Ok(NetworkRequest { name: s.to_string(), ..Default::default() });
+        return Ok(NetworkRequest {
+            name: s.to_string(),
+            ..Default::default()
+        });
     }
     let mut r = NetworkRequest::default();
     for part in s.split(',') {
@@ -140,7 +143,9 @@ pub fn network_request(s: &str) -> anyhow::Result<NetworkRequest> {
             "ip" => r.ipv4_address = Some(v),
             "ip6" => r.ipv6_address = Some(v),
             "mac-address" => r.mac_address = Some(v),
-            other => anyhow::bail!("unknown --network option {other:?}: use name, alias, ip, ip6, mac-address"),
+            other => anyhow::bail!(
+                "unknown --network option {other:?}: use name, alias, ip, ip6, mac-address"
+            ),
         }
     }
     if r.name.is_empty() {
@@ -159,7 +164,8 @@ fn env_list(a: &RunArgs) -> anyhow::Result<Vec<String>> {
         }
     };
     for f in &a.env_file {
-        let text = std::fs::read_to_string(f).map_err(|e| anyhow::anyhow!("--env-file {}: {e}", f.display()))?;
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("--env-file {}: {e}", f.display()))?;
         for line in text.lines() {
             let l = line.trim();
             if !l.is_empty() && !l.starts_with('#') {
@@ -175,11 +181,19 @@ fn env_list(a: &RunArgs) -> anyhow::Result<Vec<String>> {
 
 /// Builds the create request from `run` flags.
 pub fn create_request(a: &RunArgs) -> anyhow::Result<SandboxCreateRequest> {
-    let mut networks = a.network.iter().map(|n| network_request(n)).collect::<anyhow::Result<Vec<_>>>()?;
-    let wants_first = !a.network_alias.is_empty() || a.ip.is_some() || a.ip6.is_some() || a.mac_address.is_some();
+    let mut networks = a
+        .network
+        .iter()
+        .map(|n| network_request(n))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let wants_first =
+        !a.network_alias.is_empty() || a.ip.is_some() || a.ip6.is_some() || a.mac_address.is_some();
     if wants_first {
         if networks.is_empty() {
-            networks.push(NetworkRequest { name: ferry_types::DEFAULT_BRIDGE.into(), ..Default::default() });
+            networks.push(NetworkRequest {
+                name: ferry_types::DEFAULT_BRIDGE.into(),
+                ..Default::default()
+            });
         }
         let first = &mut networks[0];
         first.aliases.extend(a.network_alias.iter().cloned());
@@ -221,7 +235,10 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
     let created: CreateResponse = c.post("/containers/create", &req).await?;
     let id = created.id;
     if a.detach {
-        if let Err(e) = c.post_empty::<()>(&format!("/containers/{id}/start"), None).await {
+        if let Err(e) = c
+            .post_empty::<()>(&format!("/containers/{id}/start"), None)
+            .await
+        {
             if a.rm {
                 let _ = c.delete(&format!("/containers/{id}?force=1")).await;
             }
@@ -231,14 +248,27 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     // Wait is registered before start, so even an instant exit is seen.
-    let (status, wait_body) = c.send(Method::POST, &format!("/containers/{id}/wait?condition=next-exit"), None).await?;
+    let (status, wait_body) = c
+        .send(
+            Method::POST,
+            &format!("/containers/{id}/wait?condition=next-exit"),
+            None,
+        )
+        .await?;
     if !status.is_success() {
         anyhow::bail!("cannot wait for sandbox {id}: HTTP {status}");
     }
     let (_, logs) = c
-        .send(Method::GET, &format!("/containers/{id}/logs?follow=1&condition=next-exit"), None)
+        .send(
+            Method::GET,
+            &format!("/containers/{id}/logs?follow=1&condition=next-exit"),
+            None,
+        )
         .await?;
-    if let Err(e) = c.post_empty::<()>(&format!("/containers/{id}/start"), None).await {
+    if let Err(e) = c
+        .post_empty::<()>(&format!("/containers/{id}/start"), None)
+        .await
+    {
         if a.rm {
             let _ = c.delete(&format!("/containers/{id}?force=1")).await;
         }
@@ -255,7 +285,9 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
 
 /// `ferry ps`.
 pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<i32> {
-    let list: Vec<ContainerSummary> = c.get(&format!("/containers/json?all={}", u8::from(a.all))).await?;
+    let list: Vec<ContainerSummary> = c
+        .get(&format!("/containers/json?all={}", u8::from(a.all)))
+        .await?;
     if a.quiet {
         for s in &list {
             println!("{}", output::id(&s.id, a.no_trunc));
@@ -275,19 +307,45 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<i32> {
                 .map(|s| {
                     let mut cmd = format!("\"{}\"", s.command);
                     if !a.no_trunc && cmd.len() > 22 {
-                        cmd = format!("{}…\"", &cmd[..cmd.char_indices().nth(20).map(|(i, _)| i).unwrap_or(cmd.len())]);
+                        cmd = format!(
+                            "{}…\"",
+                            &cmd[..cmd
+                                .char_indices()
+                                .nth(20)
+                                .map(|(i, _)| i)
+                                .unwrap_or(cmd.len())]
+                        );
                     }
                     vec![
                         output::id(&s.id, a.no_trunc),
                         cmd,
                         format!("{} ago", ferry_types::time::human_duration(now - s.created)),
                         s.status.clone(),
-                        s.network_settings.networks.keys().cloned().collect::<Vec<_>>().join(","),
-                        s.names.iter().map(|n| n.trim_start_matches('/')).collect::<Vec<_>>().join(","),
+                        s.network_settings
+                            .networks
+                            .keys()
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        s.names
+                            .iter()
+                            .map(|n| n.trim_start_matches('/'))
+                            .collect::<Vec<_>>()
+                            .join(","),
                     ]
                 })
                 .collect();
-            output::table(&["SANDBOX ID", "COMMAND", "CREATED", "STATUS", "NETWORKS", "NAMES"], &rows)?;
+            output::table(
+                &[
+                    "SANDBOX ID",
+                    "COMMAND",
+                    "CREATED",
+                    "STATUS",
+                    "NETWORKS",
+                    "NAMES",
+                ],
+                &rows,
+            )?;
         }
         Some(f) => anyhow::bail!("unsupported --format {f:?}: use table or json"),
     }
@@ -296,7 +354,11 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<i32> {
 
 /// `ferry logs`.
 pub async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<i32> {
-    let path = format!("/containers/{}/logs?follow={}", encode(&a.name), u8::from(a.follow));
+    let path = format!(
+        "/containers/{}/logs?follow={}",
+        encode(&a.name),
+        u8::from(a.follow)
+    );
     let (status, body) = c.send(Method::GET, &path, None).await?;
     if !status.is_success() {
         let b = body.collect().await?.to_bytes();
@@ -309,7 +371,10 @@ pub async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-async fn each(names: &[String], f: impl AsyncFn(&str) -> Result<(), ferry_api::client::ClientError>) -> i32 {
+async fn each(
+    names: &[String],
+    f: impl AsyncFn(&str) -> Result<(), ferry_api::client::ClientError>,
+) -> i32 {
     let mut code = 0;
     for n in names {
         match f(n).await {
@@ -326,20 +391,33 @@ async fn each(names: &[String], f: impl AsyncFn(&str) -> Result<(), ferry_api::c
 /// `ferry stop` / `ferry restart`.
 pub async fn stop(c: &Client, a: StopArgs, verb: &str) -> anyhow::Result<i32> {
     Ok(each(&a.names, async |n| {
-        c.post_empty::<()>(&format!("/containers/{}/{verb}?t={}", encode(n), a.time), None).await
+        c.post_empty::<()>(
+            &format!("/containers/{}/{verb}?t={}", encode(n), a.time),
+            None,
+        )
+        .await
     })
     .await)
 }
 
 /// `ferry start`.
 pub async fn start(c: &Client, names: Vec<String>) -> anyhow::Result<i32> {
-    Ok(each(&names, async |n| c.post_empty::<()>(&format!("/containers/{}/start", encode(n)), None).await).await)
+    Ok(each(&names, async |n| {
+        c.post_empty::<()>(&format!("/containers/{}/start", encode(n)), None)
+            .await
+    })
+    .await)
 }
 
 /// `ferry rm`.
 pub async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<i32> {
     Ok(each(&a.names, async |n| {
-        c.delete(&format!("/containers/{}?force={}", encode(n), u8::from(a.force))).await
+        c.delete(&format!(
+            "/containers/{}?force={}",
+            encode(n),
+            u8::from(a.force)
+        ))
+        .await
     })
     .await)
 }
@@ -349,7 +427,10 @@ pub async fn inspect(c: &Client, names: Vec<String>) -> anyhow::Result<i32> {
     let mut out = Vec::new();
     let mut code = 0;
     for n in names {
-        match c.get::<serde_json::Value>(&format!("/containers/{}/json", encode(&n))).await {
+        match c
+            .get::<serde_json::Value>(&format!("/containers/{}/json", encode(&n)))
+            .await
+        {
             Ok(v) => out.push(v),
             Err(e) => {
                 eprintln!("Error: {e}");
@@ -373,6 +454,9 @@ mod tests {
         assert_eq!(r.ipv4_address.as_deref(), Some("10.0.0.5"));
         assert!(network_request("alias=x").is_err());
         assert!(network_request("name=a,colour=red").is_err());
-        assert_eq!(network_request("container:web").unwrap().name, "container:web");
+        assert_eq!(
+            network_request("container:web").unwrap().name,
+            "container:web"
+        );
     }
 }

@@ -47,10 +47,18 @@ impl Host {
 
     /// A new host whose daemon gets extra flags.
     pub fn with_args(args: &[&str]) -> Self {
-        let dir = tempfile::Builder::new().prefix("ferry-test-").tempdir().expect("tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("ferry-test-")
+            .tempdir()
+            .expect("tempdir");
         let netns = dir.path().join("hostns");
         ferry_kernel::netns::create_with(&netns, || Ok(())).expect("create host netns");
-        let mut h = Host { dir, netns, daemon: None, extra_args: args.iter().map(|s| s.to_string()).collect() };
+        let mut h = Host {
+            dir,
+            netns,
+            daemon: None,
+            extra_args: args.iter().map(|s| s.to_string()).collect(),
+        };
         h.sh("ip link set lo up");
         h.start_daemon();
         h
@@ -136,7 +144,11 @@ impl Host {
         let mut child = Command::new(ferry_bin())
             .args(args)
             .env("FERRY_HOST", format!("unix://{}", self.socket().display()))
-            .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -157,7 +169,11 @@ impl Host {
     /// Runs the CLI and insists on failure; returns stderr.
     pub fn fails(&self, args: &[&str]) -> String {
         let r = self.ferry(args);
-        assert_ne!(r.code, 0, "ferry {args:?} unexpectedly succeeded: {}", r.stdout);
+        assert_ne!(
+            r.code, 0,
+            "ferry {args:?} unexpectedly succeeded: {}",
+            r.stdout
+        );
         r.stderr
     }
 
@@ -174,7 +190,8 @@ impl Host {
 
     /// JSON of `inspect`.
     pub fn inspect(&self, name: &str) -> serde_json::Value {
-        let v: serde_json::Value = serde_json::from_str(&self.ok(&["inspect", name])).expect("json");
+        let v: serde_json::Value =
+            serde_json::from_str(&self.ok(&["inspect", name])).expect("json");
         v[0].clone()
     }
 
@@ -189,7 +206,16 @@ impl Host {
     /// Sends `ping` over TCP from one sandbox to `addr:port` and returns what came back.
     pub fn tcp(&self, from: &str, addr: &str, port: u16) -> Run {
         self.ferry_stdin(
-            &["exec", "-i", from, "--", "socat", "-T2", "-", &format!("TCP:{addr}:{port},connect-timeout=2")],
+            &[
+                "exec",
+                "-i",
+                from,
+                "--",
+                "socat",
+                "-T2",
+                "-",
+                &format!("TCP:{addr}:{port},connect-timeout=2"),
+            ],
             Some("ping\n"),
         )
     }
@@ -197,7 +223,16 @@ impl Host {
     /// Sends `ping` over UDP and returns the reply.
     pub fn udp(&self, from: &str, addr: &str, port: u16) -> Run {
         self.ferry_stdin(
-            &["exec", "-i", from, "--", "socat", "-T2", "-", &format!("UDP:{addr}:{port}")],
+            &[
+                "exec",
+                "-i",
+                from,
+                "--",
+                "socat",
+                "-T2",
+                "-",
+                &format!("UDP:{addr}:{port}"),
+            ],
             Some("ping\n"),
         )
     }
@@ -241,7 +276,11 @@ impl Host {
     /// Entries of the exec root's netns directory.
     pub fn netns_mounts(&self) -> Vec<String> {
         std::fs::read_dir(self.exec_root().join("netns"))
-            .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }

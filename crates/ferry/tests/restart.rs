@@ -1,0 +1,167 @@
+//! Crash safety and live restore: restarts keep state and running sandboxes; a killed daemon
+//! leaves nothing behind once it is back.
+
+mod common;
+use common::{eventually, Host};
+
+#[test]
+fn a_restart_keeps_networks_addresses_and_running_sandboxes() {
+    let mut h = Host::new();
+    h.ok(&["network", "create", "--subnet", "10.81.0.0/24", "keep"]);
+    h.echo_server("srv", &["--network", "keep"], 7200);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c",
+        "--network",
+        "keep",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let ip = h.ip("srv", "keep");
+    let pid = h.inspect("srv")["State"]["Pid"].as_u64().unwrap();
+    for kill in [false, true] {
+        h.stop_daemon(kill);
+        // Sandboxes keep running and talking while the daemon is away.
+        assert_eq!(h.tcp("c", &ip, 7200).code, 1, "exec needs the daemon");
+        h.start_daemon();
+        assert_eq!(h.ip("srv", "keep"), ip);
+        assert_eq!(h.inspect("srv")["State"]["Pid"].as_u64().unwrap(), pid);
+        assert_eq!(h.tcp("c", &ip, 7200).stdout.trim(), "pong");
+    }
+    // Addresses in use stay taken after the restart: the next one is new.
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "d",
+        "--network",
+        "keep",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let d = h.ip("d", "keep");
+    assert!(d != ip && d != h.ip("c", "keep"), "{d}");
+    // The adopted process's exit is still noticed.
+    h.ok(&["stop", "-t", "1", "srv"]);
+    assert_eq!(h.inspect("srv")["State"]["Status"], "exited");
+    assert!(h.daemon_log().contains("adopted running sandbox"));
+}
+
+#[test]
+fn kill_9_then_restart_leaves_no_orphans() {
+    let mut h = Host::new();
+    h.ok(&["network", "create", "--subnet", "10.82.0.0/24", "n"]);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "gone",
+        "--network",
+        "n",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stays",
+        "--network",
+        "n",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let pid = h.inspect("gone")["State"]["Pid"].as_u64().unwrap();
+    h.stop_daemon(true);
+    // While the daemon is down: one sandbox dies, and debris of an interrupted operation
+    // appears (a marked veth and a netns mount that no record owns).
+    unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+    assert!(h.sh("ip link add vfdeadbeef01 type veth peer name tmp0 && ip link set vfdeadbeef01 alias ferry:ep:deadbeef").code == 0);
+    let orphan = h.exec_root().join("netns").join("orphan");
+    ferry_kernel::netns::create_with(&orphan, || Ok(())).unwrap();
+    assert_eq!(h.netns_mounts().len(), 3);
+    h.start_daemon();
+    let links = h.links();
+    assert!(!links.iter().any(|l| l == "vfdeadbeef01"), "{links:?}");
+    let veths = links.iter().filter(|l| l.starts_with("vf")).count();
+    assert_eq!(veths, 1, "only the live sandbox's veth remains: {links:?}");
+    assert_eq!(h.netns_mounts().len(), 1, "{:?}", h.netns_mounts());
+    let gone = h.inspect("gone");
+    assert_eq!(gone["State"]["Status"], "exited");
+    assert_eq!(gone["State"]["ExitCode"], 255);
+    assert_eq!(h.inspect("stays")["State"]["Status"], "running");
+    // Removing everything leaves only the default bridge.
+    h.ok(&["rm", "-f", "gone", "stays"]);
+    h.ok(&["network", "rm", "n"]);
+    assert!(eventually(5, || h.netns_mounts().is_empty()));
+    let links = h.links();
+    assert_eq!(
+        links
+            .iter()
+            .filter(|l| l.starts_with("vf") || l.starts_with("fr-"))
+            .count(),
+        0,
+        "{links:?}"
+    );
+    assert!(links.iter().any(|l| l == "ferry0"));
+}
+
+#[test]
+fn a_removed_bridge_is_restored_on_restart() {
+    let mut h = Host::new();
+    h.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.83.0.0/24",
+        "-o",
+        "com.docker.network.bridge.name=br-restore",
+        "r",
+    ]);
+    h.stop_daemon(false);
+    assert_eq!(h.sh("ip link del br-restore").code, 0);
+    h.start_daemon();
+    let a = h.sh("ip -o addr show dev br-restore").stdout;
+    assert!(a.contains("10.83.0.1/24"), "{a}");
+}
+
+#[test]
+fn a_second_daemon_on_the_same_data_root_refuses_to_start() {
+    let h = Host::new();
+    let r = std::process::Command::new(common::ferry_bin())
+        .args(["daemon", "--data-root"])
+        .arg(h.data_root())
+        .arg("--exec-root")
+        .arg(h.dir.path().join("run2"))
+        .arg("--config-file")
+        .arg(h.dir.path().join("daemon.json"))
+        .output()
+        .unwrap();
+    assert_ne!(r.status.code(), Some(0));
+    let e = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        e.contains("another ferry daemon") && e.contains("is using data root"),
+        "{e}"
+    );
+}
+
+#[test]
+fn the_cli_says_when_no_daemon_runs() {
+    let r = std::process::Command::new(common::ferry_bin())
+        .args(["-H", "unix:///nonexistent/ferry.sock", "network", "ls"])
+        .output()
+        .unwrap();
+    assert_ne!(r.status.code(), Some(0));
+    let e = String::from_utf8_lossy(&r.stderr);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(
+        e.contains("cannot connect to the ferry daemon at unix:///nonexistent/ferry.sock"),
+        "{e}"
+    );
+}
