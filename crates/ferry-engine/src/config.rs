@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 pub struct DaemonConfig {
     /// Persistent state (the store, sandbox files and logs).
     pub data_root: PathBuf,
-    /// Runtime state (socket, netns mounts).
+    /// Runtime state (the socket).
     pub exec_root: PathBuf,
     /// The API socket.
     pub socket: PathBuf,
@@ -57,10 +57,6 @@ impl DaemonConfig {
         }
     }
 
-    /// Directory of the netns mounts.
-    pub fn netns_dir(&self) -> PathBuf {
-        self.exec_root.join("netns")
-    }
     /// Directory of a sandbox's files.
     pub fn sandbox_dir(&self, id: &str) -> PathBuf {
         self.data_root.join("sandboxes").join(id)

@@ -1,5 +1,5 @@
-//! Network namespaces kept alive by bind mounts (as iproute2's `ip netns` does), and running
-//! code inside one on a helper thread.
+//! Network namespaces: made on a helper thread and held by a file (or by the processes inside
+//! them), identified by (device, inode), and entered by short-lived helper threads.
 
 use crate::error::{KernelError, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
@@ -7,45 +7,6 @@ use nix::sched::{setns, unshare, CloneFlags};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-
-/// Makes `dir` a shared mount point (binding it onto itself once), so that unmounting a netns
-/// file there also unmounts it in the sandboxes' mount namespaces, which are slaves of the
-/// host's. Without it every sandbox would pin every other sandbox's namespace.
-pub fn prepare_dir(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)
-        .map_err(|e| KernelError::io(format!("create {}", dir.display()), e))?;
-    if !is_mount_point(dir) {
-        mount(
-            Some(dir),
-            dir,
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .map_err(|e| KernelError::errno(format!("bind-mount {} onto itself", dir.display()), e))?;
-    }
-    mount(
-        None::<&str>,
-        dir,
-        None::<&str>,
-        MsFlags::MS_SHARED | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .map_err(|e| KernelError::errno(format!("make {} a shared mount", dir.display()), e))
-}
-
-fn is_mount_point(dir: &Path) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return false;
-    };
-    let Ok(canon) = dir.canonicalize() else {
-        return false;
-    };
-    let want = canon.to_string_lossy();
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .any(|mp| mp == want)
-}
 
 /// Runs `f` on a fresh thread that has joined the network namespace at `path`, and returns its
 /// result. The thread ends afterwards, so no thread is ever left in a foreign namespace.
@@ -66,35 +27,64 @@ where
     .map_err(|_| KernelError::io("netns helper thread", std::io::Error::other("panicked")))?
 }
 
-/// Creates a new network namespace and keeps it alive by bind-mounting it at `path`. Then runs
-/// `f` inside it on the same helper thread (for the first setup, e.g. bringing `lo` up).
-pub fn create_with<T, F>(path: &Path, f: F) -> Result<T>
+/// Creates a new network namespace held only by the returned file (no bind mount: nothing
+/// outlives the daemon or the sandbox by accident, and no mount is copied into every other
+/// sandbox's mount namespace). Runs `f` inside it on the same helper thread first. The
+/// namespace lives while the file, or a process inside it, does.
+pub fn create_held<T, F>(f: F) -> Result<(File, T)>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T> + Send + 'static,
 {
-    let path: PathBuf = path.to_path_buf();
+    std::thread::spawn(move || {
+        unshare(CloneFlags::CLONE_NEWNET).map_err(|e| KernelError::errno("unshare netns", e))?;
+        let file = File::open("/proc/thread-self/ns/net")
+            .map_err(|e| KernelError::io("open the new netns", e))?;
+        Ok((file, f()?))
+    })
+    .join()
+    .map_err(|_| KernelError::io("netns helper thread", std::io::Error::other("panicked")))?
+}
+
+/// A path that opens the namespace held by `file` while this process keeps it open.
+pub fn held_path(file: &File) -> PathBuf {
+    use std::os::fd::AsRawFd;
+    PathBuf::from(format!(
+        "/proc/{}/fd/{}",
+        std::process::id(),
+        file.as_raw_fd()
+    ))
+}
+
+/// The path of a process's network namespace.
+pub fn of_pid(pid: u32) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/ns/net"))
+}
+
+/// Creates a namespace kept alive by a bind mount at `path` (for test hosts and tools that
+/// need a namespace without a process in it).
+pub fn create_mounted(path: &Path) -> Result<()> {
+    let path = path.to_path_buf();
     std::thread::spawn(move || {
         let shown = path.display().to_string();
         File::create(&path)
             .map_err(|e| KernelError::io(format!("create netns file {shown}"), e))?;
-        let made = (|| {
-            unshare(CloneFlags::CLONE_NEWNET)
-                .map_err(|e| KernelError::errno(format!("unshare netns for {shown}"), e))?;
-            mount(
-                Some("/proc/thread-self/ns/net"),
-                &path,
-                None::<&str>,
-                MsFlags::MS_BIND,
-                None::<&str>,
-            )
-            .map_err(|e| KernelError::errno(format!("bind-mount netns at {shown}"), e))
-        })();
-        if let Err(e) = made {
+        let made = unshare(CloneFlags::CLONE_NEWNET)
+            .map_err(|e| KernelError::errno(format!("unshare netns for {shown}"), e))
+            .and_then(|_| {
+                mount(
+                    Some("/proc/thread-self/ns/net"),
+                    &path,
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .map_err(|e| KernelError::errno(format!("bind-mount netns at {shown}"), e))
+            });
+        if made.is_err() {
             let _ = std::fs::remove_file(&path);
-            return Err(e);
         }
-        f()
+        made
     })
     .join()
     .map_err(|_| KernelError::io("netns helper thread", std::io::Error::other("panicked")))?
@@ -118,13 +108,6 @@ pub fn remove(path: &Path) -> Result<()> {
     }
 }
 
-/// The namespace files in a directory.
-pub fn list(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir)
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-        .unwrap_or_default()
-}
-
 /// The (device, inode) pair that identifies a namespace.
 pub fn identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
@@ -132,9 +115,14 @@ pub fn identity(path: &Path) -> Option<(u64, u64)> {
 
 /// PIDs of the processes whose network namespace is the one at `path`.
 pub fn pids_in(path: &Path) -> Vec<u32> {
-    let Some(id) = identity(path) else {
-        return Vec::new();
-    };
+    match identity(path) {
+        Some(id) => pids_in_identity(id),
+        None => Vec::new(),
+    }
+}
+
+/// PIDs of the processes in the network namespace with this (device, inode) identity.
+pub fn pids_in_identity(id: (u64, u64)) -> Vec<u32> {
     let Ok(rd) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };

@@ -139,8 +139,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<u32> {
             }
             if new_mounts {
                 check(libc::unshare(libc::CLONE_NEWNS))?;
-                // Slave, not private: unmounts on the host (a removed sandbox's netns file)
-                // still reach this namespace, while our binds never leak out.
+                // Slave: the host's later mounts still reach this namespace, while the
+                // sandbox's own binds never leak out.
                 check(libc::mount(
                     std::ptr::null(),
                     root.as_ptr(),
@@ -184,6 +184,31 @@ pub fn start_ticks(pid: u32) -> Option<u64> {
     rest.split(' ').nth(19)?.parse().ok()
 }
 
+/// The process group of `pid` (field 5 of /proc/PID/stat).
+pub fn pgid_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    rest.split(' ').nth(2)?.parse().ok()
+}
+
+/// Kills every process of the group led by `pid` (a sandbox's process is a session and group
+/// leader, so this reaches what it left behind). A group already gone is not an error.
+pub fn kill_group(pid: u32) -> Result<()> {
+    signal_raw(-(pid as i64) as libc::pid_t, libc::SIGKILL)
+}
+
+fn signal_raw(target: libc::pid_t, sig: i32) -> Result<()> {
+    let r = unsafe { libc::kill(target, sig) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::ESRCH) {
+            return Ok(());
+        }
+        return Err(KernelError::io(format!("signal {sig} to {target}"), e));
+    }
+    Ok(())
+}
+
 /// True when `pid` is alive and is the very process that started at `ticks`.
 pub fn is_same_process(pid: u32, ticks: u64) -> bool {
     start_ticks(pid) == Some(ticks) && !is_zombie(pid)
@@ -201,15 +226,7 @@ fn is_zombie(pid: u32) -> bool {
 
 /// Sends a signal; a process already gone is not an error.
 pub fn signal(pid: u32, sig: i32) -> Result<()> {
-    let r = unsafe { libc::kill(pid as libc::pid_t, sig) };
-    if r < 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::ESRCH) {
-            return Ok(());
-        }
-        return Err(KernelError::io(format!("signal {sig} to pid {pid}"), e));
-    }
-    Ok(())
+    signal_raw(pid as libc::pid_t, sig)
 }
 
 /// A handle on a process that becomes readable when the process exits.

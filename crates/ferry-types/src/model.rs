@@ -296,8 +296,11 @@ pub struct Sandbox {
     pub config: SandboxConfig,
     /// Its process.
     pub state: SandboxState,
-    /// Path of its network namespace mount while it runs (host mode: none).
+    /// Path of its network namespace while it runs (`/proc/PID/ns/net`; host mode: none).
     pub netns: Option<String>,
+    /// (device, inode) of that namespace, to find the sandbox's processes after a restart.
+    #[serde(default)]
+    pub netns_identity: Option<(u64, u64)>,
     /// Live endpoints, in interface order.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,

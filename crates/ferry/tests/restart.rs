@@ -55,6 +55,7 @@ fn a_restart_keeps_networks_addresses_and_running_sandboxes() {
 fn kill_9_then_restart_leaves_no_orphans() {
     let mut h = Host::new();
     h.ok(&["network", "create", "--subnet", "10.82.0.0/24", "n"]);
+    // `gone` leaves a background process behind when its main process dies.
     h.ok(&[
         "run",
         "-d",
@@ -63,8 +64,9 @@ fn kill_9_then_restart_leaves_no_orphans() {
         "--network",
         "n",
         "--",
-        "sleep",
-        "600",
+        "sh",
+        "-c",
+        "sleep 600 & exec sleep 601",
     ]);
     h.ok(&[
         "run",
@@ -77,21 +79,28 @@ fn kill_9_then_restart_leaves_no_orphans() {
         "sleep",
         "600",
     ]);
-    let pid = h.inspect("gone")["State"]["Pid"].as_u64().unwrap();
+    let pid = h.inspect("gone")["State"]["Pid"].as_u64().unwrap() as u32;
+    let group = || ferry_kernel::netns::pids_in(&ferry_kernel::netns::of_pid(pid));
+    assert!(eventually(5, || group().len() == 2), "{:?}", group());
+    let child = *group().iter().find(|p| **p != pid).unwrap();
     h.stop_daemon(true);
-    // While the daemon is down: one sandbox dies, and debris of an interrupted operation
-    // appears (a marked veth and a netns mount that no record owns).
+    // While the daemon is down the main process dies, and debris of an interrupted operation
+    // appears: a veth with ferry's mark that no record owns.
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-    assert!(h.sh("ip link add vfdeadbeef01 type veth peer name tmp0 && ip link set vfdeadbeef01 alias ferry:ep:deadbeef").code == 0);
-    let orphan = h.exec_root().join("netns").join("orphan");
-    ferry_kernel::netns::create_with(&orphan, || Ok(())).unwrap();
-    assert_eq!(h.netns_mounts().len(), 3);
+    let made = h.sh("ip link add vfdeadbeef01 type veth peer name tmp0 && ip link set vfdeadbeef01 alias ferry:ep:deadbeef");
+    assert_eq!(made.code, 0, "{}", made.stderr);
     h.start_daemon();
     let links = h.links();
     assert!(!links.iter().any(|l| l == "vfdeadbeef01"), "{links:?}");
-    let veths = links.iter().filter(|l| l.starts_with("vf")).count();
-    assert_eq!(veths, 1, "only the live sandbox's veth remains: {links:?}");
-    assert_eq!(h.netns_mounts().len(), 1, "{:?}", h.netns_mounts());
+    assert_eq!(
+        h.veths(),
+        1,
+        "only the live sandbox's veth remains: {links:?}"
+    );
+    assert!(
+        eventually(5, || !common::is_alive(child)),
+        "the leftover process was killed"
+    );
     let gone = h.inspect("gone");
     assert_eq!(gone["State"]["Status"], "exited");
     assert_eq!(gone["State"]["ExitCode"], 255);
@@ -99,7 +108,6 @@ fn kill_9_then_restart_leaves_no_orphans() {
     // Removing everything leaves only the default bridge.
     h.ok(&["rm", "-f", "gone", "stays"]);
     h.ok(&["network", "rm", "n"]);
-    assert!(eventually(5, || h.netns_mounts().is_empty()));
     let links = h.links();
     assert_eq!(
         links
@@ -110,6 +118,28 @@ fn kill_9_then_restart_leaves_no_orphans() {
         "{links:?}"
     );
     assert!(links.iter().any(|l| l == "ferry0"));
+}
+
+#[test]
+fn a_sandbox_s_leftover_processes_end_with_it() {
+    let h = Host::new();
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "p",
+        "--",
+        "sh",
+        "-c",
+        "sleep 600 & exec sleep 601",
+    ]);
+    let pid = h.inspect("p")["State"]["Pid"].as_u64().unwrap() as u32;
+    let ns = ferry_kernel::netns::identity(&ferry_kernel::netns::of_pid(pid)).unwrap();
+    assert!(eventually(5, || ferry_kernel::netns::pids_in_identity(ns)
+        .len()
+        == 2));
+    h.ok(&["stop", "-t", "1", "p"]);
+    assert!(eventually(5, || ferry_kernel::netns::pids_in_identity(ns).is_empty()));
 }
 
 #[test]

@@ -23,6 +23,19 @@ pub(crate) fn ipam_err(e: IpamError) -> FerryError {
     }
 }
 
+/// The MAC of an endpoint without a static one: derived from its IPv4 address as Docker does
+/// (`02:42:` + the address), so an address that comes back keeps its MAC and peers' ARP caches
+/// stay right; random (locally administered) without IPv4.
+fn mac_for(ipv4: Option<IpNet>) -> String {
+    match ipv4.map(|n| n.addr()) {
+        Some(IpAddr::V4(a)) => {
+            let o = a.octets();
+            format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+        }
+        _ => random_mac(),
+    }
+}
+
 /// A random locally administered unicast MAC.
 fn random_mac() -> String {
     let mut b: [u8; 6] = random_bytes();
@@ -142,7 +155,7 @@ impl Controller {
             id,
             network_id: net.id.clone(),
             ifname,
-            mac: att.mac.clone().unwrap_or_else(random_mac),
+            mac: att.mac.clone().unwrap_or_else(|| mac_for(ipv4)),
             ipv4,
             ipv6,
             gateway4: net.gateway_v4(),
@@ -248,4 +261,18 @@ pub(crate) fn write_in_place(path: &Path, text: &str) -> Result<(), FerryError> 
         .map_err(|e| FerryError::internal(format!("write {}: {e}", path.display())))?;
     f.write_all(text.as_bytes())
         .map_err(|e| FerryError::internal(format!("write {}: {e}", path.display())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs_follow_ipv4_addresses() {
+        let a: IpNet = "172.18.0.2/16".parse().unwrap();
+        assert_eq!(mac_for(Some(a)), "02:42:ac:12:00:02");
+        let r = mac_for(None);
+        let first = u8::from_str_radix(&r[..2], 16).unwrap();
+        assert_eq!(first & 0x03, 0x02, "locally administered unicast: {r}");
+    }
 }

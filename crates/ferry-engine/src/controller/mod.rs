@@ -41,7 +41,6 @@ impl Controller {
         std::fs::create_dir_all(cfg.data_root.join("sandboxes")).map_err(|e| {
             FerryError::internal(format!("create {}: {e}", cfg.data_root.display()))
         })?;
-        ferry_kernel::netns::prepare_dir(&cfg.netns_dir()).map_err(crate::drivers::kernel_err)?;
         let host_nl = Netlink::connect().map_err(crate::drivers::kernel_err)?;
         let host_id = match store.get(Table::Meta, "host-id").map_err(store_err)? {
             Some(v) => String::from_utf8_lossy(&v).into_owned(),

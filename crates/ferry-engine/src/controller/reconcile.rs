@@ -9,7 +9,7 @@ use ferry_kernel::netlink::Netlink;
 use ferry_kernel::{netns, process};
 use ferry_types::docker::{DaemonInfo, PoolInfo};
 use ferry_types::time::now_rfc3339;
-use ferry_types::{DriverKind, FerryError, NetworkMode, Status};
+use ferry_types::{DriverKind, FerryError, Status};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -31,14 +31,13 @@ impl Controller {
                 alive.push(sb);
                 continue;
             }
-            // It ended (or never got going) while the daemon was away.
-            if let Some(p) = &sb.netns {
-                if matches!(
-                    sb.config.network_mode,
-                    NetworkMode::Networks | NetworkMode::None
-                ) {
-                    for pid in netns::pids_in(Path::new(p)) {
-                        let _ = process::signal(pid, libc::SIGKILL);
+            // It ended (or never got going) while the daemon was away. Processes it left
+            // behind are those of its process group still in its namespace (both checked, so
+            // a recycled PID or namespace inode never points at a stranger).
+            if let (Some(pid), Some(id)) = (sb.state.pid, sb.netns_identity) {
+                for p in netns::pids_in_identity(id) {
+                    if process::pgid_of(p) == Some(pid) {
+                        let _ = process::signal(p, libc::SIGKILL);
                     }
                 }
             }
@@ -47,6 +46,7 @@ impl Controller {
             let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
             sb.endpoints.clear();
             sb.netns = None;
+            sb.netns_identity = None;
             sb.state.status = Status::Exited;
             sb.state.pid = None;
             sb.state.start_ticks = None;
@@ -101,18 +101,6 @@ impl Controller {
                     .map_err(kernel_err)?;
             }
         }
-        let owned: HashSet<String> = alive.iter().filter_map(|s| s.netns.clone()).collect();
-        for path in netns::list(&self.cfg.netns_dir()) {
-            if owned.contains(&path.display().to_string()) {
-                continue;
-            }
-            tracing::info!(netns = %path.display(), "removing orphan network namespace");
-            for pid in netns::pids_in(&path) {
-                let _ = process::signal(pid, libc::SIGKILL);
-            }
-            netns::remove(&path).map_err(kernel_err)?;
-        }
-
         // Networks: make sure every bridge is there with its addresses.
         self.ensure_default_networks(&mut st).await?;
         let bridges: Vec<_> = st

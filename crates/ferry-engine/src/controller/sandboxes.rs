@@ -275,6 +275,7 @@ impl Controller {
                 error: String::new(),
             },
             netns: None,
+            netns_identity: None,
             endpoints: Vec::new(),
         };
         let dir = self.cfg.sandbox_dir(&id);
@@ -311,7 +312,6 @@ impl Controller {
             sb.config.network_mode,
             NetworkMode::Networks | NetworkMode::None
         );
-        let netns_path = self.cfg.netns_dir().join(&sb.id);
         let mut touched = Vec::new();
         let shared_netns: Option<String> = match &sb.config.network_mode {
             NetworkMode::Container(t) => {
@@ -359,11 +359,8 @@ impl Controller {
                 }
             }
         }
-        sb.netns = if own_netns {
-            Some(netns_path.display().to_string())
-        } else {
-            shared_netns
-        };
+        // An own namespace gets its path once its process holds it (see bring_up).
+        sb.netns = if own_netns { None } else { shared_netns };
         sb.state.status = Status::Running;
         sb.state.pid = None;
         sb.state.error.clear();
@@ -375,7 +372,7 @@ impl Controller {
         }
         st.put_sandbox(sb.clone());
         // Phase 2: the kernel and the process.
-        match self.bring_up(st, &mut sb, own_netns, &netns_path).await {
+        match self.bring_up(st, &mut sb, own_netns).await {
             Ok(()) => {
                 st.put_sandbox(sb.clone());
                 self.save(&[Self::put_sandbox_op(&sb)?])?;
@@ -401,24 +398,30 @@ impl Controller {
         st: &State,
         sb: &mut Sandbox,
         own_netns: bool,
-        netns_path: &Path,
     ) -> Result<(), FerryError> {
-        if own_netns {
+        // A new namespace is held by this file until the sandbox's process holds it: a crash
+        // in between frees it, and its veth ends with it.
+        let held = if own_netns {
             let rt = tokio::runtime::Handle::current();
-            let ns = netns::create_with(netns_path, move || {
+            let (file, ns) = netns::create_held(move || {
                 let _g = rt.enter();
                 Netlink::connect()
             })
             .map_err(kernel_err)?;
+            let path = netns::held_path(&file);
             ns.set_up_by_name("lo").await.map_err(kernel_err)?;
             for ep in sb.endpoints.clone() {
                 let net = st
                     .network(&ep.network_id)
                     .ok_or_else(|| FerryError::internal("network vanished"))?;
-                self.bridge.join(net, &ep, netns_path, &ns).await?;
+                self.bridge.join(net, &ep, &path, &ns).await?;
             }
             Self::apply_default_routes(st, sb, &ns).await?;
-        }
+            sb.netns = Some(path.display().to_string());
+            Some(file)
+        } else {
+            None
+        };
         self.write_files(st, sb)?;
         let spec = self.spawn_spec(st, sb)?;
         let pid = process::spawn(&spec).map_err(|e| {
@@ -427,6 +430,14 @@ impl Controller {
                 sb.config.cmd.first().cloned().unwrap_or_default()
             ))
         })?;
+        if held.is_some() {
+            sb.netns = Some(netns::of_pid(pid).display().to_string());
+        }
+        sb.netns_identity = sb
+            .netns
+            .as_deref()
+            .and_then(|p| netns::identity(Path::new(p)));
+        drop(held);
         sb.state.pid = Some(pid);
         sb.state.start_ticks = process::start_ticks(pid);
         sb.state.started_at = Some(now_rfc3339());
@@ -518,23 +529,14 @@ impl Controller {
         })
     }
 
-    /// Undoes a sandbox's networking: its endpoints, their addresses and its namespace.
+    /// Undoes a sandbox's networking: its endpoints and their addresses. Its namespace ends
+    /// with the last process in it.
     pub(crate) async fn tear_down(&self, st: &mut State, sb: &Sandbox) {
         for ep in &sb.endpoints {
             if let Err(e) = self.bridge.leave(ep).await {
                 tracing::warn!(sandbox = %sb.name, error = %e, "endpoint not removed");
             }
             Self::release_endpoint(st, ep);
-        }
-        if let Some(p) = &sb.netns {
-            if matches!(
-                sb.config.network_mode,
-                NetworkMode::Networks | NetworkMode::None
-            ) {
-                if let Err(e) = netns::remove(Path::new(p)) {
-                    tracing::warn!(sandbox = %sb.name, error = %e, "netns not removed");
-                }
-            }
         }
     }
 
@@ -557,10 +559,15 @@ impl Controller {
         if !sb.is_running() || sb.state.pid != Some(pid) {
             return;
         }
+        // What the process left behind in its group goes with it, as in a container.
+        if let Err(e) = process::kill_group(pid) {
+            tracing::warn!(sandbox = %sb.name, error = %e, "leftover processes not killed");
+        }
         self.tear_down(&mut st, &sb).await;
         let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
         sb.endpoints.clear();
         sb.netns = None;
+        sb.netns_identity = None;
         sb.state.status = Status::Exited;
         sb.state.pid = None;
         sb.state.start_ticks = None;
@@ -763,10 +770,12 @@ impl Controller {
         }
         match &sb.config.network_mode {
             NetworkMode::Networks => {}
-            NetworkMode::Host => return Err(FerryError::forbidden(format!(
+            NetworkMode::Host => {
+                return Err(FerryError::forbidden(format!(
                 "sandbox {} uses the host's network namespace and cannot be connected to networks",
                 sb.name
-            ))),
+            )))
+            }
             NetworkMode::None => {
                 return Err(FerryError::forbidden(format!(
                     "sandbox {} runs with --network none and cannot be connected to networks",

@@ -52,7 +52,7 @@ impl Host {
             .tempdir()
             .expect("tempdir");
         let netns = dir.path().join("hostns");
-        ferry_kernel::netns::create_with(&netns, || Ok(())).expect("create host netns");
+        ferry_kernel::netns::create_mounted(&netns).expect("create host netns");
         let mut h = Host {
             dir,
             netns,
@@ -212,7 +212,8 @@ impl Host {
                 from,
                 "--",
                 "socat",
-                "-T2",
+                "-t5",
+                "-T5",
                 "-",
                 &format!("TCP:{addr}:{port},connect-timeout=2"),
             ],
@@ -229,7 +230,8 @@ impl Host {
                 from,
                 "--",
                 "socat",
-                "-T2",
+                "-t5",
+                "-T5",
                 "-",
                 &format!("UDP:{addr}:{port}"),
             ],
@@ -273,15 +275,9 @@ impl Host {
             .collect()
     }
 
-    /// Entries of the exec root's netns directory.
-    pub fn netns_mounts(&self) -> Vec<String> {
-        std::fs::read_dir(self.exec_root().join("netns"))
-            .map(|rd| {
-                rd.filter_map(|e| e.ok())
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
+    /// Host ends of sandbox veths in the host namespace.
+    pub fn veths(&self) -> usize {
+        self.links().iter().filter(|l| l.starts_with("vf")).count()
     }
 }
 
@@ -294,17 +290,9 @@ impl Drop for Host {
             }
         }
         self.stop_daemon(true);
-        let dir = self.exec_root().join("netns");
-        for p in ferry_kernel::netns::list(&dir) {
-            for pid in ferry_kernel::netns::pids_in(&p) {
-                unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-            }
-            let _ = ferry_kernel::netns::remove(&p);
-        }
         for pid in ferry_kernel::netns::pids_in(&self.netns) {
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
-        let _ = nix::mount::umount2(&dir, nix::mount::MntFlags::MNT_DETACH);
         let _ = ferry_kernel::netns::remove(&self.netns);
     }
 }
@@ -327,4 +315,15 @@ pub fn is_mounted(p: &Path) -> bool {
         .unwrap_or_default()
         .lines()
         .any(|l| l.split(' ').nth(4) == Some(&*p.to_string_lossy()))
+}
+
+/// Whether a process exists and is not a zombie.
+pub fn is_alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rfind(')')
+                .and_then(|i| s.get(i + 2..i + 3).map(|c| c != "Z"))
+        })
+        .unwrap_or(false)
 }
