@@ -53,8 +53,6 @@ pub struct Link {
 pub struct VethSpec<'a> {
     /// Name of the host end.
     pub host_name: &'a str,
-    /// Alias of the host end (marks it as ferry's).
-    pub alias: &'a str,
     /// Name of the sandbox end inside its namespace (eth0, ...).
     pub peer_name: &'a str,
     /// MAC of the sandbox end.
@@ -195,20 +193,7 @@ impl Netlink {
             .add(msg)
             .execute()
             .await
-            .map_err(|e| nl_err(format!("create veth {}", spec.host_name), e))?;
-        let marked = match self.link(spec.host_name).await? {
-            Some(l) => self.set_alias(l.index, spec.alias).await,
-            None => Err(KernelError::Netlink {
-                op: format!("create veth {}", spec.host_name),
-                message: "it vanished right after creation".into(),
-                errno: None,
-            }),
-        };
-        if let Err(e) = marked {
-            let _ = self.delete_link_by_name(spec.host_name).await;
-            return Err(e);
-        }
-        Ok(())
+            .map_err(|e| nl_err(format!("create veth {}", spec.host_name), e))
     }
 
     /// Sets a link up.

@@ -108,7 +108,8 @@ fn container_mode_shares_localhost_and_ports() {
         "sleep",
         "600",
     ]);
-    assert_eq!(h.tcp("side", "127.0.0.1", 9000).stdout.trim(), "pong");
+    let t = h.tcp("side", "127.0.0.1", 9000);
+    assert_eq!(t.stdout.trim(), "pong", "{}", t.stderr);
     // A port taken by one is taken for the other.
     let r = h.ferry(&["exec", "side", "--", "socat", "TCP-LISTEN:9000", "-"]);
     assert_ne!(r.code, 0);

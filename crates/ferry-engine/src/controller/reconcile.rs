@@ -4,7 +4,7 @@
 //! inside them).
 
 use super::Controller;
-use crate::drivers::{kernel_err, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX};
+use crate::drivers::{kernel_err, NETWORK_ALIAS_PREFIX, VETH_PREFIX};
 use ferry_kernel::netlink::Netlink;
 use ferry_kernel::{netns, process};
 use ferry_types::docker::{DaemonInfo, PoolInfo};
@@ -77,21 +77,22 @@ impl Controller {
 
         // Kernel sweep: what carries ferry's mark but belongs to no record goes.
         let nets: HashSet<String> = st.networks().map(|n| n.id.clone()).collect();
-        let eps: HashSet<String> = alive
+        let veths: HashSet<String> = alive
             .iter()
-            .flat_map(|s| s.endpoints.iter().map(|e| e.id.clone()))
+            .flat_map(|s| s.endpoints.iter().map(|e| e.host_ifname.clone()))
             .collect();
         for link in self.host_nl.links().await.map_err(kernel_err)? {
-            let Some(alias) = link.alias.as_deref() else {
-                continue;
-            };
-            let orphan = match (
-                alias.strip_prefix(NETWORK_ALIAS_PREFIX),
-                alias.strip_prefix(ENDPOINT_ALIAS_PREFIX),
-            ) {
-                (Some(id), _) => !nets.contains(id),
-                (_, Some(id)) => !eps.contains(id),
-                _ => false,
+            let orphan = match link
+                .alias
+                .as_deref()
+                .and_then(|a| a.strip_prefix(NETWORK_ALIAS_PREFIX))
+            {
+                Some(id) => !nets.contains(id),
+                None => {
+                    link.kind.as_deref() == Some("veth")
+                        && link.name.starts_with(VETH_PREFIX)
+                        && !veths.contains(&link.name)
+                }
             };
             if orphan {
                 tracing::info!(link = %link.name, "removing orphan interface");
@@ -101,6 +102,7 @@ impl Controller {
                     .map_err(kernel_err)?;
             }
         }
+
         // Networks: make sure every bridge is there with its addresses.
         self.ensure_default_networks(&mut st).await?;
         let bridges: Vec<_> = st

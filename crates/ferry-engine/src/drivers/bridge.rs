@@ -1,7 +1,7 @@
 //! The bridge driver: one Linux bridge per network holding the gateway addresses, one veth pair
 //! per endpoint whose sandbox end is created directly inside the sandbox's namespace.
 
-use super::{kernel_err, ENDPOINT_ALIAS_PREFIX, NETWORK_ALIAS_PREFIX};
+use super::{kernel_err, NETWORK_ALIAS_PREFIX};
 use ferry_kernel::netlink::{Netlink, VethSpec};
 use ferry_kernel::{netns, sysctl};
 use ferry_types::{Endpoint, FerryError, Network};
@@ -15,9 +15,15 @@ pub struct BridgeDriver {
     ip_forward: bool,
 }
 
-/// Host-side interface name of an endpoint's veth (at most 15 bytes).
+/// Host-side interface name of an endpoint's veth (at most 15 bytes). The `vf` prefix marks
+/// ferry's veths (no alias is set on them: that would cost one more netlink request per
+/// endpoint, and requests get slower as a namespace fills with interfaces).
 pub fn host_ifname(endpoint_id: &str) -> String {
-    format!("vf{}", &endpoint_id[..endpoint_id.len().min(11)])
+    format!(
+        "{}{}",
+        super::VETH_PREFIX,
+        &endpoint_id[..endpoint_id.len().min(11)]
+    )
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff`.
@@ -115,11 +121,9 @@ impl BridgeDriver {
             })?;
         let mac = mac_bytes(&ep.mac)
             .ok_or_else(|| FerryError::internal(format!("bad MAC {}", ep.mac)))?;
-        let alias = format!("{ENDPOINT_ALIAS_PREFIX}{}", ep.id);
         self.nl
             .create_veth(&VethSpec {
                 host_name: &ep.host_ifname,
-                alias: &alias,
                 peer_name: &ep.ifname,
                 peer_mac: mac,
                 mtu: br.mtu,

@@ -9,8 +9,8 @@ use ferry_types::FerryError;
 
 /// Alias ferry puts on the bridges it makes, followed by the network ID.
 pub const NETWORK_ALIAS_PREFIX: &str = "ferry:net:";
-/// Alias ferry puts on the host end of its veths, followed by the endpoint ID.
-pub const ENDPOINT_ALIAS_PREFIX: &str = "ferry:ep:";
+/// Name prefix of the host end of ferry's veths.
+pub const VETH_PREFIX: &str = "vf";
 
 /// A kernel failure as an API error (500), keeping its context.
 pub fn kernel_err(e: KernelError) -> FerryError {
