@@ -328,3 +328,55 @@ fn stop_start_restart_keep_the_configuration() {
     let ps = h.ok(&["ps"]);
     assert!(ps.contains(" s\n") || ps.ends_with(" s"), "{ps}");
 }
+
+#[test]
+fn ipv6_networks_carry_traffic_and_get_ula_subnets_automatically() {
+    let h = Host::new();
+    h.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--subnet",
+        "10.76.0.0/24",
+        "--subnet",
+        "fd00:76::/64",
+        "dual",
+    ]);
+    h.echo_server("srv6", &["--network", "dual", "--ip6", "fd00:76::50"], 7300);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c6",
+        "--network",
+        "dual",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let ins = h.inspect("srv6");
+    let ep = &ins["NetworkSettings"]["Networks"]["dual"];
+    assert_eq!(ep["GlobalIPv6Address"], "fd00:76::50");
+    assert_eq!(ep["GlobalIPv6PrefixLen"], 64);
+    assert_eq!(ep["IPv6Gateway"], "fd00:76::1");
+    assert!(ep["IPAddress"].as_str().unwrap().starts_with("10.76.0."));
+    let t = h.tcp("c6", "[fd00:76::50]", 7300);
+    assert_eq!(t.stdout.trim(), "pong", "{}", t.stderr);
+    let route = h.ok(&["exec", "c6", "--", "ip", "-6", "route", "show", "default"]);
+    assert!(route.contains("fd00:76::1"), "{route}");
+    // --ipv6 without an IPv6 subnet takes a /64 from the host's ULA pool.
+    h.ok(&["network", "create", "--ipv6", "auto6"]);
+    let n: serde_json::Value =
+        serde_json::from_str(&h.ok(&["network", "inspect", "auto6"])).unwrap();
+    let subnets: Vec<&str> = n[0]["IPAM"]["Config"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["Subnet"].as_str().unwrap())
+        .collect();
+    assert_eq!(subnets.len(), 2, "{subnets:?}");
+    assert!(
+        subnets[1].starts_with("fd") && subnets[1].ends_with("::/64"),
+        "{subnets:?}"
+    );
+}

@@ -244,7 +244,7 @@ impl Host {
         let mut args = vec!["run", "-d", "--name", name];
         args.extend_from_slice(net_args);
         let script = format!(
-            "socat TCP-LISTEN:{port},reuseaddr,fork SYSTEM:'read x; echo pong' & socat UDP-RECVFROM:{port},reuseaddr,fork SYSTEM:'read x; echo pong' & wait"
+            "socat TCP-LISTEN:{port},pf=ip6,reuseaddr,fork SYSTEM:'read x; echo pong' & socat UDP-RECVFROM:{port},pf=ip6,reuseaddr,fork SYSTEM:'read x; echo pong' & wait"
         );
         args.extend_from_slice(&["--", "sh", "-c", &script]);
         self.ok(&args);
