@@ -30,3 +30,25 @@ pub fn id(id: &str, no_trunc: bool) -> String {
         ferry_types::ids::short(id).to_string()
     }
 }
+
+/// `inspect` of several objects: fetches each from `path(name)`, prints the JSON array of those
+/// found and an error line for each one not found; the exit code is 1 when any failed.
+pub async fn inspect_all(
+    c: &ferry_api::client::Client,
+    names: &[String],
+    path: impl Fn(&str) -> String,
+) -> anyhow::Result<i32> {
+    let mut out = Vec::new();
+    let mut code = 0;
+    for n in names {
+        match c.get::<serde_json::Value>(&path(n)).await {
+            Ok(v) => out.push(v),
+            Err(e) => {
+                eprintln!("Error: {e}");
+                code = 1;
+            }
+        }
+    }
+    json_array(&out)?;
+    Ok(code)
+}

@@ -8,8 +8,7 @@ use crate::drivers::{kernel_err, NETWORK_ALIAS_PREFIX, VETH_PREFIX};
 use ferry_kernel::netlink::Netlink;
 use ferry_kernel::{netns, process};
 use ferry_types::docker::{DaemonInfo, PoolInfo};
-use ferry_types::time::now_rfc3339;
-use ferry_types::{DriverKind, FerryError, Status};
+use ferry_types::{DriverKind, FerryError};
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -41,25 +40,9 @@ impl Controller {
                     }
                 }
             }
-            self.tear_down(&mut st, &sb).await;
-            let mut sb = sb;
-            let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
-            sb.endpoints.clear();
-            sb.netns = None;
-            sb.netns_identity = None;
-            sb.state.status = Status::Exited;
-            sb.state.pid = None;
-            sb.state.start_ticks = None;
-            sb.state.exit_code = Some(255);
-            sb.state.finished_at = Some(now_rfc3339());
-            sb.state.error = "the process ended while the daemon was not running".into();
             tracing::info!(sandbox = %sb.name, "sandbox ended while the daemon was down");
-            if sb.config.auto_remove {
-                let _ = self.remove_locked(&mut st, sb, &touched);
-            } else {
-                st.put_sandbox(sb.clone());
-                self.save(&Self::sandbox_ops(&st, &sb, &touched)?)?;
-            }
+            let error = "the process ended while the daemon was not running".to_string();
+            self.finish_exit(&mut st, sb, 255, Some(error)).await;
         }
         // The addresses of the live endpoints are taken again.
         for sb in &alive {

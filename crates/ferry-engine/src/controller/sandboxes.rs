@@ -553,7 +553,7 @@ impl Controller {
 
     async fn on_exit(&self, id: &str, pid: u32, code: Option<i32>) {
         let mut st = self.lock().await;
-        let Some(mut sb) = st.sandbox(id).cloned() else {
+        let Some(sb) = st.sandbox(id).cloned() else {
             return;
         };
         if !sb.is_running() || sb.state.pid != Some(pid) {
@@ -563,7 +563,25 @@ impl Controller {
         if let Err(e) = process::kill_group(pid) {
             tracing::warn!(sandbox = %sb.name, error = %e, "leftover processes not killed");
         }
-        self.tear_down(&mut st, &sb).await;
+        let error = code.is_none().then(|| {
+            "exit status unknown: the process was adopted after a daemon restart".to_string()
+        });
+        tracing::info!(sandbox = %sb.name, code = ?code, "sandbox exited");
+        self.finish_exit(&mut st, sb, code.unwrap_or(255), error)
+            .await;
+        self.exits.send_modify(|g| *g += 1);
+    }
+
+    /// Records that a sandbox's process ended: its networking is undone, its state becomes
+    /// exited, and it is removed (`--rm`) or saved.
+    pub(crate) async fn finish_exit(
+        &self,
+        st: &mut State,
+        mut sb: Sandbox,
+        code: i32,
+        error: Option<String>,
+    ) {
+        self.tear_down(st, &sb).await;
         let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
         sb.endpoints.clear();
         sb.netns = None;
@@ -572,24 +590,20 @@ impl Controller {
         sb.state.pid = None;
         sb.state.start_ticks = None;
         sb.state.finished_at = Some(now_rfc3339());
-        sb.state.exit_code = Some(code.unwrap_or(255));
-        if code.is_none() {
-            sb.state.error =
-                "exit status unknown: the process was adopted after a daemon restart".into();
+        sb.state.exit_code = Some(code);
+        if let Some(e) = error {
+            sb.state.error = e;
         }
-        tracing::info!(sandbox = %sb.name, code = ?code, "sandbox exited");
-        if sb.config.auto_remove {
-            st.remember_exit(id, sb.state.exit_code.unwrap_or(255));
-            let _ = self.remove_locked(&mut st, sb, &touched);
+        let saved = if sb.config.auto_remove {
+            st.remember_exit(&sb.id, code);
+            self.remove_locked(st, sb.clone(), &touched)
         } else {
             st.put_sandbox(sb.clone());
-            if let Ok(ops) = Self::sandbox_ops(&st, &sb, &touched) {
-                if let Err(e) = self.save(&ops) {
-                    tracing::error!(sandbox = %sb.name, error = %e, "exit not recorded");
-                }
-            }
+            Self::sandbox_ops(st, &sb, &touched).and_then(|ops| self.save(&ops))
+        };
+        if let Err(e) = saved {
+            tracing::error!(sandbox = %sb.name, error = %e, "exit not recorded");
         }
-        self.exits.send_modify(|g| *g += 1);
     }
 
     /// `stop`: SIGTERM, then SIGKILL after `timeout`.

@@ -284,22 +284,7 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         NetworkCmd::Inspect { names } => {
-            let mut out = Vec::new();
-            let mut code = 0;
-            for n in names {
-                match c
-                    .get::<serde_json::Value>(&format!("/networks/{}", encode(&n)))
-                    .await
-                {
-                    Ok(v) => out.push(v),
-                    Err(e) => {
-                        eprintln!("Error: {e}");
-                        code = 1;
-                    }
-                }
-            }
-            output::json_array(&out)?;
-            Ok(code)
+            output::inspect_all(c, &names, |n| format!("/networks/{}", encode(n))).await
         }
         NetworkCmd::Rm { names } => {
             let mut code = 0;

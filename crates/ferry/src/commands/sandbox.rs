@@ -424,22 +424,7 @@ pub async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<i32> {
 
 /// `ferry inspect`.
 pub async fn inspect(c: &Client, names: Vec<String>) -> anyhow::Result<i32> {
-    let mut out = Vec::new();
-    let mut code = 0;
-    for n in names {
-        match c
-            .get::<serde_json::Value>(&format!("/containers/{}/json", encode(&n)))
-            .await
-        {
-            Ok(v) => out.push(v),
-            Err(e) => {
-                eprintln!("Error: {e}");
-                code = 1;
-            }
-        }
-    }
-    output::json_array(&out)?;
-    Ok(code)
+    output::inspect_all(c, &names, |n| format!("/containers/{}/json", encode(n))).await
 }
 
 #[cfg(test)]
