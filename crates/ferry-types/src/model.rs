@@ -9,6 +9,9 @@ use std::net::IpAddr;
 /// Scope of an object: `local` objects live on this host only.
 pub const SCOPE_LOCAL: &str = "local";
 
+/// PATH of a sandbox's processes when its environment sets none (Docker's default).
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
 /// Names of the networks every daemon has.
 pub const DEFAULT_BRIDGE: &str = "bridge";
 /// The network whose sandboxes share the host's network namespace.

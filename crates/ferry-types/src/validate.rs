@@ -3,6 +3,7 @@
 use crate::api::{IpamConfig, NetworkCreateRequest};
 use crate::error::{FerryError, Result};
 use crate::model::SubnetConfig;
+use ferry_ipam::overlaps;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -67,24 +68,23 @@ pub fn ip(what: &str, s: &str) -> Result<IpAddr> {
     })
 }
 
+/// Parses `aa:bb:cc:dd:ee:ff` (six pairs of hex digits) into bytes.
+pub fn mac_bytes(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in out.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
 /// Parses and normalises a MAC address (`02:42:ac:11:00:02`); must be unicast.
 pub fn mac(s: &str) -> Result<String> {
-    let parts: Vec<&str> = s.split(':').collect();
-    let bytes: Option<Vec<u8>> = if parts.len() == 6 {
-        parts
-            .iter()
-            .map(|p| {
-                if p.len() == 2 {
-                    u8::from_str_radix(p, 16).ok()
-                } else {
-                    None
-                }
-            })
-            .collect()
-    } else {
-        None
-    };
-    match bytes {
+    match mac_bytes(s) {
         Some(b) if b[0] & 1 == 0 => Ok(b
             .iter()
             .map(|x| format!("{x:02x}"))
@@ -104,11 +104,6 @@ fn same_family(a: &IpNet, b: IpAddr) -> bool {
         (a, b),
         (IpNet::V4(_), IpAddr::V4(_)) | (IpNet::V6(_), IpAddr::V6(_))
     )
-}
-
-/// True when two subnets share an address.
-pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
-    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// Checks one user subnet entry and fills in the gateway (the first host address) when absent.
@@ -391,6 +386,11 @@ mod tests {
     #[test]
     fn macs_and_hosts() {
         assert_eq!(mac("02:42:AC:11:00:02").unwrap(), "02:42:ac:11:00:02");
+        assert_eq!(
+            mac_bytes("02:42:ac:11:00:02"),
+            Some([2, 0x42, 0xac, 0x11, 0, 2])
+        );
+        assert_eq!(mac_bytes("02:42"), None);
         assert!(mac("01:00:5e:00:00:01").is_err());
         assert!(mac("02:42").is_err());
         let h = extra_host("db:10.0.0.5").unwrap();

@@ -25,8 +25,6 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
 fn parse_opt_ip(what: &str, s: &Option<String>) -> Result<Option<IpAddr>, FerryError> {
     match s.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
@@ -507,7 +505,7 @@ impl Controller {
             .collect();
         let mut env = sb.config.env.clone();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
-            env.push(format!("PATH={DEFAULT_PATH}"));
+            env.push(format!("PATH={}", ferry_types::DEFAULT_PATH));
         }
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
             env.push(format!("HOSTNAME={}", sb.config.hostname));

@@ -26,16 +26,6 @@ pub fn host_ifname(endpoint_id: &str) -> String {
     )
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff`.
-pub fn mac_bytes(mac: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = mac.split(':');
-    for b in out.iter_mut() {
-        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
-}
-
 impl BridgeDriver {
     /// A driver using the host-namespace netlink connection.
     pub fn new(nl: Netlink, ip_forward: bool) -> Self {
@@ -119,7 +109,7 @@ impl BridgeDriver {
                     br.name, net.name
                 ))
             })?;
-        let mac = mac_bytes(&ep.mac)
+        let mac = ferry_types::validate::mac_bytes(&ep.mac)
             .ok_or_else(|| FerryError::internal(format!("bad MAC {}", ep.mac)))?;
         self.nl
             .create_veth(&VethSpec {
@@ -164,13 +154,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_and_macs() {
+    fn host_interface_names() {
         assert_eq!(host_ifname(&"a".repeat(64)), "vfaaaaaaaaaaa");
         assert!(host_ifname(&"a".repeat(64)).len() <= 15);
-        assert_eq!(
-            mac_bytes("02:42:ac:11:00:02"),
-            Some([2, 0x42, 0xac, 0x11, 0, 2])
-        );
-        assert_eq!(mac_bytes("02:42"), None);
     }
 }

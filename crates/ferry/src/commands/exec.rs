@@ -80,7 +80,7 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
     let mut env: Vec<String> = target.env.clone();
     env.extend(a.env.iter().cloned());
     if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.push("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+        env.push(format!("PATH={}", ferry_types::DEFAULT_PATH));
     }
     for kv in &env {
         if let Some((k, v)) = kv.split_once('=') {
