@@ -7,7 +7,7 @@ use ipnet::IpNet;
 use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{
-    Handle, IpVersion, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
 };
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
@@ -266,15 +266,9 @@ impl Netlink {
     /// excluded): the subnets in use on this host.
     pub async fn route_destinations(&self) -> Result<Vec<IpNet>> {
         let mut out = Vec::new();
-        for (ver, msg) in [
-            (
-                IpVersion::V4,
-                RouteMessageBuilder::<Ipv4Addr>::new().build(),
-            ),
-            (
-                IpVersion::V6,
-                RouteMessageBuilder::<Ipv6Addr>::new().build(),
-            ),
+        for msg in [
+            RouteMessageBuilder::<Ipv4Addr>::new().build(),
+            RouteMessageBuilder::<Ipv6Addr>::new().build(),
         ] {
             let mut s = self.handle.route().get(msg).execute();
             while let Some(m) = s.try_next().await.map_err(|e| nl_err("list routes", e))? {
@@ -296,7 +290,6 @@ impl Netlink {
                     out.push(net.trunc());
                 }
             }
-            let _ = ver;
         }
         Ok(out)
     }

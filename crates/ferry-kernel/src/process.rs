@@ -7,7 +7,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use tokio::io::unix::AsyncFd;
 
@@ -283,9 +283,4 @@ impl Pidfd {
             _ => None,
         }
     }
-}
-
-/// Checks a path exists before it is used as a bind target.
-pub fn exists(p: &Path) -> bool {
-    p.exists()
 }

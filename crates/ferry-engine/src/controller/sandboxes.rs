@@ -421,7 +421,7 @@ impl Controller {
             None
         };
         self.write_files(st, sb)?;
-        let spec = self.spawn_spec(st, sb)?;
+        let spec = self.spawn_spec(sb);
         let pid = process::spawn(&spec).map_err(|e| {
             FerryError::invalid(format!(
                 "cannot start {:?}: {e}",
@@ -481,7 +481,7 @@ impl Controller {
         write_in_place(&dir.join("hostname"), &format!("{}\n", sb.config.hostname))
     }
 
-    fn spawn_spec(&self, st: &State, sb: &Sandbox) -> Result<SpawnSpec, FerryError> {
+    fn spawn_spec(&self, sb: &Sandbox) -> SpawnSpec {
         // Files come from the sandbox itself, or from the one whose namespace it shares.
         let files_of = match &sb.config.network_mode {
             NetworkMode::Container(t) => t.clone(),
@@ -510,8 +510,7 @@ impl Controller {
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
             env.push(format!("HOSTNAME={}", sb.config.hostname));
         }
-        let _ = st;
-        Ok(SpawnSpec {
+        SpawnSpec {
             argv: sb.config.cmd.clone(),
             env,
             workdir: sb.config.workdir.clone(),
@@ -524,7 +523,7 @@ impl Controller {
             binds,
             rootfs: root,
             log: self.cfg.sandbox_dir(&sb.id).join("output.log"),
-        })
+        }
     }
 
     /// Undoes a sandbox's networking: its endpoints and their addresses. Its namespace ends
@@ -926,7 +925,7 @@ impl Controller {
         ))
     }
 
-    /// Where `logs` reads, and whether the process still runs.
+    /// The sandbox's full ID and the path of its output log.
     pub async fn log_source(&self, reference: &str) -> Result<(String, PathBuf), FerryError> {
         let st = self.lock().await;
         let sb = st.find_sandbox(reference)?;
