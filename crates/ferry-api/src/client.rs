@@ -92,21 +92,23 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<Bytes, ClientError> {
         let (status, body) = self.send(method, path, body).await?;
-        let bytes = body
-            .collect()
-            .await
-            .map_err(|e| ClientError::Transport(e.to_string()))?
-            .to_bytes();
+        let bytes = read_all(body).await?;
         if status.is_success() {
-            return Ok(bytes);
+            Ok(bytes)
+        } else {
+            Err(api_error(status, &bytes))
         }
-        let message = serde_json::from_slice::<ferry_types::api::ErrorBody>(&bytes)
-            .map(|b| b.message)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
-        Err(ClientError::Api {
-            status: status.as_u16(),
-            message,
-        })
+    }
+
+    /// Sends a bodiless request whose reply is read as it arrives (logs, wait); an error
+    /// status becomes [`ClientError::Api`].
+    pub async fn stream(&self, method: Method, path: &str) -> Result<Incoming, ClientError> {
+        let (status, body) = self.send(method, path, None).await?;
+        if status.is_success() {
+            Ok(body)
+        } else {
+            Err(api_error(status, &read_all(body).await?))
+        }
     }
 
     /// GET and decode JSON.
@@ -146,6 +148,25 @@ impl Client {
     /// DELETE.
     pub async fn delete(&self, path: &str) -> Result<(), ClientError> {
         self.call(Method::DELETE, path, None).await.map(|_| ())
+    }
+}
+
+async fn read_all(body: Incoming) -> Result<Bytes, ClientError> {
+    Ok(body
+        .collect()
+        .await
+        .map_err(|e| ClientError::Transport(e.to_string()))?
+        .to_bytes())
+}
+
+/// The daemon's `{"message": ...}` error body as an error (plain text if it is not JSON).
+fn api_error(status: StatusCode, bytes: &[u8]) -> ClientError {
+    let message = serde_json::from_slice::<ferry_types::api::ErrorBody>(bytes)
+        .map(|b| b.message)
+        .unwrap_or_else(|_| String::from_utf8_lossy(bytes).into_owned());
+    ClientError::Api {
+        status: status.as_u16(),
+        message,
     }
 }
 

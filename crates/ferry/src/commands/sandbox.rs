@@ -248,21 +248,16 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     // Wait is registered before start, so even an instant exit is seen.
-    let (status, wait_body) = c
-        .send(
+    let wait_body = c
+        .stream(
             Method::POST,
             &format!("/containers/{id}/wait?condition=next-exit"),
-            None,
         )
         .await?;
-    if !status.is_success() {
-        anyhow::bail!("cannot wait for sandbox {id}: HTTP {status}");
-    }
-    let (_, logs) = c
-        .send(
+    let logs = c
+        .stream(
             Method::GET,
             &format!("/containers/{id}/logs?follow=1&condition=next-exit"),
-            None,
         )
         .await?;
     if let Err(e) = c
@@ -359,14 +354,7 @@ pub async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<i32> {
         encode(&a.name),
         u8::from(a.follow)
     );
-    let (status, body) = c.send(Method::GET, &path, None).await?;
-    if !status.is_success() {
-        let b = body.collect().await?.to_bytes();
-        let msg = serde_json::from_slice::<ferry_types::api::ErrorBody>(&b)
-            .map(|e| e.message)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&b).into_owned());
-        anyhow::bail!("{msg}");
-    }
+    let body = c.stream(Method::GET, &path).await?;
     copy_body(body).await?;
     Ok(0)
 }
