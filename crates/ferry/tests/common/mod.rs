@@ -205,35 +205,20 @@ impl Host {
 
     /// Sends `ping` over TCP from one sandbox to `addr:port` and returns what came back.
     pub fn tcp(&self, from: &str, addr: &str, port: u16) -> Run {
-        self.ferry_stdin(
-            &[
-                "exec",
-                "-i",
-                from,
-                "--",
-                "socat",
-                "-t5",
-                "-T5",
-                "-",
-                &format!("TCP:{addr}:{port},connect-timeout=2"),
-            ],
-            Some("ping\n"),
-        )
+        self.ping_over(from, &format!("TCP:{addr}:{port},connect-timeout=2"))
     }
 
     /// Sends `ping` over UDP and returns the reply.
     pub fn udp(&self, from: &str, addr: &str, port: u16) -> Run {
+        self.ping_over(from, &format!("UDP:{addr}:{port}"))
+    }
+
+    /// Sends `ping` from inside a sandbox to a socat address and returns the reply. The
+    /// timeouts are long enough for a loaded machine (socat waits 0.5 s by default).
+    fn ping_over(&self, from: &str, address: &str) -> Run {
         self.ferry_stdin(
             &[
-                "exec",
-                "-i",
-                from,
-                "--",
-                "socat",
-                "-t5",
-                "-T5",
-                "-",
-                &format!("UDP:{addr}:{port}"),
+                "exec", "-i", from, "--", "socat", "-t5", "-T5", "-", address,
             ],
             Some("ping\n"),
         )
