@@ -89,9 +89,13 @@ fn kill_9_then_restart_leaves_no_orphans() {
     unsafe { libc::kill(pid as i32, libc::SIGKILL) };
     let made = h.sh("ip link add vfdeadbeef01 type veth peer name tmp0");
     assert_eq!(made.code, 0, "{}", made.stderr);
+    let made =
+        h.sh("ip link add fr-orphan type bridge && ip link set fr-orphan alias ferry:net:deadbeef");
+    assert_eq!(made.code, 0, "{}", made.stderr);
     h.start_daemon();
     let links = h.links();
     assert!(!links.iter().any(|l| l == "vfdeadbeef01"), "{links:?}");
+    assert!(!links.iter().any(|l| l == "fr-orphan"), "{links:?}");
     assert_eq!(
         h.veths(),
         1,
