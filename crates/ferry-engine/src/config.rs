@@ -36,6 +36,39 @@ pub struct DaemonConfig {
     pub ip_masq: bool,
     /// Enable IP forwarding on the host.
     pub ip_forward: bool,
+    /// Who manages packet filtering and NAT.
+    pub firewall: FirewallMode,
+}
+
+/// Who manages packet filtering and NAT for ferry's networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FirewallMode {
+    /// ferry's own nftables tables (`inet ferry`, `bridge ferry`).
+    Nftables,
+    /// Nobody, as far as ferry knows: it touches no rules (the host's firewall is managed
+    /// elsewhere), so there is no isolation, masquerading or port publishing.
+    None,
+}
+
+impl FirewallMode {
+    /// The name `ferry info` and daemon.json use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FirewallMode::Nftables => "nftables",
+            FirewallMode::None => "none",
+        }
+    }
+
+    /// Parses `nftables` or `none`.
+    pub fn parse(s: &str) -> Result<Self, FerryError> {
+        match s {
+            "nftables" => Ok(FirewallMode::Nftables),
+            "none" => Ok(FirewallMode::None),
+            _ => Err(FerryError::invalid(format!(
+                "invalid firewall {s:?}: use nftables, or none when the host's firewall is managed elsewhere"
+            ))),
+        }
+    }
 }
 
 impl DaemonConfig {
@@ -54,6 +87,7 @@ impl DaemonConfig {
             icc: true,
             ip_masq: true,
             ip_forward: true,
+            firewall: FirewallMode::Nftables,
         }
     }
 
@@ -85,6 +119,10 @@ pub struct DaemonJson {
     pub ip_masq: Option<bool>,
     /// `ip-forward`.
     pub ip_forward: Option<bool>,
+    /// `firewall`: `nftables` (the default) or `none`.
+    pub firewall: Option<String>,
+    /// `iptables`: Docker's switch; `false` means `"firewall": "none"`.
+    pub iptables: Option<bool>,
     /// `data-root`.
     pub data_root: Option<PathBuf>,
     /// `exec-root`.
@@ -189,6 +227,17 @@ impl DaemonJson {
         if let Some(v) = self.ip_forward {
             cfg.ip_forward = v;
         }
+        if let Some(f) = &self.firewall {
+            cfg.firewall = FirewallMode::parse(f)?;
+        }
+        if self.iptables == Some(false) {
+            if self.firewall.as_deref() == Some("nftables") {
+                return Err(FerryError::invalid(
+                    "\"iptables\": false contradicts \"firewall\": \"nftables\"; keep one of them",
+                ));
+            }
+            cfg.firewall = FirewallMode::None;
+        }
         Ok(())
     }
 }
@@ -227,6 +276,8 @@ mod tests {
             r#"{"mtu":10}"#,
             r#"{"default-address-pools":[{"base":"10.0.0.0/16","size":8}]}"#,
             r#"{"dns":["not-an-ip"]}"#,
+            r#"{"firewall":"iptables"}"#,
+            r#"{"firewall":"nftables","iptables":false}"#,
         ] {
             let j = DaemonJson::parse(bad).unwrap();
             assert!(j.apply(&mut c).is_err(), "{bad} accepted");

@@ -6,9 +6,11 @@ pub mod config;
 pub mod controller;
 pub mod drivers;
 pub mod filters;
+pub mod firewall;
+pub mod ports;
 pub mod sandbox;
 pub mod state;
 pub mod views;
 
-pub use config::{DaemonConfig, DaemonJson};
+pub use config::{DaemonConfig, DaemonJson, FirewallMode};
 pub use controller::Controller;

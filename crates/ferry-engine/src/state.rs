@@ -19,6 +19,8 @@ pub struct State {
     sandbox_names: HashMap<String, String>,
     members: HashMap<String, BTreeSet<String>>,
     recent_exits: VecDeque<(String, i32)>,
+    /// Host ports published by running sandboxes.
+    pub ports: crate::ports::PortTable,
 }
 
 /// Finds an object by full ID, then by name, then by a unique ID prefix (Docker's order).

@@ -243,6 +243,12 @@ pub fn sandbox_inspect<'a>(
             cmd: c.cmd.clone(),
             working_dir: c.workdir.clone().unwrap_or_default(),
             rootfs: c.rootfs.clone().unwrap_or_default(),
+            exposed_ports: c
+                .exposed
+                .iter()
+                .chain(c.ports.iter().map(|p| &p.container))
+                .map(|k| (k.to_string(), Default::default()))
+                .collect(),
         },
         host_config: HostConfig {
             network_mode: network_mode_string(sb, network),
@@ -263,11 +269,13 @@ pub fn sandbox_inspect<'a>(
             dns_search: c.dns_search.clone(),
             dns_options: c.dns_options.clone(),
             auto_remove: c.auto_remove,
+            port_bindings: ferry_types::ports::to_bindings(&c.ports),
+            publish_all_ports: c.publish_all,
         },
         network_settings: NetworkSettings {
             sandbox_id: sb.id.clone(),
             sandbox_key: sb.netns.clone().unwrap_or_default(),
-            ports: BTreeMap::new(),
+            ports: ports_view(sb),
             networks: sandbox_networks(sb, network),
         },
     }
@@ -301,8 +309,42 @@ pub fn sandbox_summary<'a>(
         created: parse_rfc3339(&sb.created).unwrap_or(0),
         state: sb.state.status.as_str().into(),
         status,
+        ports: sb
+            .ports
+            .iter()
+            .map(|p| SummaryPort {
+                ip: p.host_ip.to_string(),
+                private_port: p.container.port,
+                public_port: Some(p.host_port),
+                kind: p.container.proto.as_str().into(),
+            })
+            .collect(),
         network_settings: SummaryNetworkSettings {
             networks: sandbox_networks(sb, network),
         },
     }
+}
+
+/// `NetworkSettings.Ports`: every declared or requested sandbox port, with its host
+/// bindings while the sandbox runs (`null` when it has none).
+pub fn ports_view(sb: &Sandbox) -> BTreeMap<String, Option<Vec<PortBinding>>> {
+    let mut out: BTreeMap<String, Option<Vec<PortBinding>>> = BTreeMap::new();
+    for k in sb
+        .config
+        .exposed
+        .iter()
+        .chain(sb.config.ports.iter().map(|p| &p.container))
+    {
+        out.insert(k.to_string(), None);
+    }
+    for p in &sb.ports {
+        out.entry(p.container.to_string())
+            .or_default()
+            .get_or_insert_with(Vec::new)
+            .push(PortBinding {
+                host_ip: p.host_ip.to_string(),
+                host_port: p.host_port.to_string(),
+            });
+    }
+    out
 }

@@ -22,6 +22,33 @@ pub enum KernelError {
         /// The errno, when the kernel gave one.
         errno: Option<i32>,
     },
+    /// A program ferry runs (nft, ...) is not installed.
+    #[error("{tool} not found (searched {searched}): {hint}")]
+    ToolMissing {
+        /// The program's name.
+        tool: String,
+        /// Where it was looked for.
+        searched: String,
+        /// What the user can do about it.
+        hint: String,
+    },
+    /// `nft` rejected a ruleset or a command.
+    #[error("{op}: nft failed: {message}{}", nft_line(.line))]
+    Nft {
+        /// What was being done.
+        op: String,
+        /// nft's error output, trimmed.
+        message: String,
+        /// The script line nft complained about (1-based number, text), when it named one.
+        line: Option<(usize, String)>,
+    },
+}
+
+fn nft_line(line: &Option<(usize, String)>) -> String {
+    match line {
+        Some((n, text)) => format!(" (script line {n}: {})", text.trim()),
+        None => String::new(),
+    }
 }
 
 impl KernelError {
@@ -41,11 +68,34 @@ impl KernelError {
         }
     }
 
+    /// The same error with `outer` put in front of what was being done.
+    pub fn context(self, outer: &str) -> Self {
+        match self {
+            KernelError::Io { op, source } => KernelError::Io {
+                op: format!("{outer}: {op}"),
+                source,
+            },
+            KernelError::Netlink { op, message, errno } => KernelError::Netlink {
+                op: format!("{outer}: {op}"),
+                message,
+                errno,
+            },
+            KernelError::Nft { op, message, line } => KernelError::Nft {
+                op: format!("{outer}: {op}"),
+                message,
+                line,
+            },
+            // Its message already says what is missing and what to do.
+            e @ KernelError::ToolMissing { .. } => e,
+        }
+    }
+
     /// The errno behind the error, if known.
     pub fn raw_errno(&self) -> Option<i32> {
         match self {
             KernelError::Io { source, .. } => source.raw_os_error(),
             KernelError::Netlink { errno, .. } => *errno,
+            KernelError::ToolMissing { .. } | KernelError::Nft { .. } => None,
         }
     }
 }

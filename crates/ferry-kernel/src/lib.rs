@@ -1,14 +1,19 @@
 //! ferry's kernel layer: the only crate that touches the kernel. Network namespaces, netlink
-//! (links, addresses, routes), sysctls, and sandbox processes (spawned into namespaces,
-//! watched through pidfds).
+//! (links, addresses, routes), sysctls, sandbox processes (spawned into namespaces, watched
+//! through pidfds), nftables rulesets, host port reservations and conntrack flushes.
 //!
 //! Namespaces are per thread, so nothing here ever moves a tokio worker into another namespace:
 //! work inside a namespace runs on a short-lived helper thread that joined it.
 
+pub mod conntrack;
 pub mod error;
 pub mod netlink;
 pub mod netns;
+pub mod nft;
+pub mod port_reservation;
 pub mod process;
 pub mod sysctl;
+#[cfg(test)]
+mod testns;
 
 pub use error::{KernelError, Result};

@@ -211,6 +211,15 @@ pub struct SandboxCreateRequest {
     /// Remove when the process exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Ports to publish, in Docker's shape (`{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`).
+    #[serde(default)]
+    pub port_bindings: crate::ports::PortBindings,
+    /// Ports the sandbox listens on (`{"80/tcp": {}}`).
+    #[serde(default)]
+    pub exposed_ports: BTreeMap<String, serde_json::Value>,
+    /// Publish every exposed port on an ephemeral host port.
+    #[serde(default)]
+    pub publish_all_ports: bool,
 }
 
 /// Reply of `POST /containers/create` and `POST /networks/create`.

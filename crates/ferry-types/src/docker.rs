@@ -168,7 +168,14 @@ pub struct ContainerConfig {
     pub working_dir: String,
     /// Root filesystem (ferry's stand-in for an image).
     pub rootfs: String,
+    /// Ports the sandbox declares (`{"80/tcp": {}}`).
+    #[serde(default)]
+    pub exposed_ports: BTreeMap<String, Empty>,
 }
+
+/// An empty JSON object, as Docker uses for set members (`{"80/tcp": {}}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Empty {}
 
 /// The HostConfig part of a container inspect.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,6 +193,12 @@ pub struct HostConfig {
     pub dns_options: Vec<String>,
     /// Remove on exit.
     pub auto_remove: bool,
+    /// Ports to publish, as requested.
+    #[serde(default)]
+    pub port_bindings: crate::ports::PortBindings,
+    /// Publish every exposed port (`-P`).
+    #[serde(default)]
+    pub publish_all_ports: bool,
 }
 
 /// Docker's NetworkSettings.
@@ -197,7 +210,8 @@ pub struct NetworkSettings {
     pub sandbox_id: String,
     /// Path of the network namespace.
     pub sandbox_key: String,
-    /// Published ports (none yet).
+    /// Sandbox ports with their host bindings while running; `null` for a port that is
+    /// exposed but not published.
     pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
     /// Endpoints by network name.
     pub networks: BTreeMap<String, EndpointSettings>,
@@ -263,8 +277,32 @@ pub struct ContainerSummary {
     pub state: String,
     /// "Up 5 seconds", "Exited (0) 2 minutes ago".
     pub status: String,
+    /// Published ports.
+    #[serde(default)]
+    pub ports: Vec<SummaryPort>,
     /// Networks.
     pub network_settings: SummaryNetworkSettings,
+}
+
+/// A port in [`ContainerSummary`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SummaryPort {
+    /// Host address.
+    #[serde(rename = "IP", default, skip_serializing_if = "String::is_empty")]
+    pub ip: String,
+    /// Sandbox port.
+    #[serde(rename = "PrivatePort")]
+    pub private_port: u16,
+    /// Host port.
+    #[serde(
+        rename = "PublicPort",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub public_port: Option<u16>,
+    /// tcp | udp | sctp.
+    #[serde(rename = "Type")]
+    pub kind: String,
 }
 
 /// Networks part of [`ContainerSummary`].
@@ -336,6 +374,9 @@ pub struct DaemonInfo {
     pub ip_masq: bool,
     /// Whether ferry enables IP forwarding.
     pub ip_forward: bool,
+    /// Who manages packet filtering and NAT: `nftables` (ferry's own tables) or `none`.
+    #[serde(default)]
+    pub firewall: String,
     /// Kernel release.
     pub kernel_version: String,
     /// Network drivers.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod model;
 pub mod options;
+pub mod ports;
 pub mod time;
 pub mod validate;
 

@@ -77,6 +77,9 @@ pub struct BridgeSettings {
     pub icc: bool,
     /// Masquerade traffic leaving the bridge's subnets.
     pub masquerade: bool,
+    /// Host address ports are published on when `-p` names none (every address when unset).
+    #[serde(default)]
+    pub host_binding_ipv4: Option<IpAddr>,
 }
 
 /// A network (CNM Network).
@@ -263,6 +266,15 @@ pub struct SandboxConfig {
     /// Remove the sandbox when its process exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Ports to publish (`-p`).
+    #[serde(default)]
+    pub ports: Vec<crate::ports::PortRequest>,
+    /// Ports the sandbox declares it listens on (`--expose`).
+    #[serde(default)]
+    pub exposed: Vec<crate::ports::PortKey>,
+    /// Publish every exposed port on an ephemeral host port (`-P`).
+    #[serde(default)]
+    pub publish_all: bool,
 }
 
 /// The state of a sandbox's process.
@@ -307,6 +319,9 @@ pub struct Sandbox {
     /// Live endpoints, in interface order.
     #[serde(default)]
     pub endpoints: Vec<Endpoint>,
+    /// Ports published while it runs.
+    #[serde(default)]
+    pub ports: Vec<crate::ports::PublishedPort>,
 }
 
 impl Sandbox {

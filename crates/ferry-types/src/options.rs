@@ -13,6 +13,8 @@ pub const ENABLE_IP_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masq
 pub const DRIVER_MTU: &str = "com.docker.network.driver.mtu";
 /// `com.docker.network.bridge.default_bridge`: marks the default bridge.
 pub const DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
+/// `com.docker.network.bridge.host_binding_ipv4`: default host address of published ports.
+pub const HOST_BINDING_IPV4: &str = "com.docker.network.bridge.host_binding_ipv4";
 
 const KNOWN: &[&str] = &[
     BRIDGE_NAME,
@@ -20,6 +22,7 @@ const KNOWN: &[&str] = &[
     ENABLE_IP_MASQUERADE,
     DRIVER_MTU,
     DEFAULT_BRIDGE,
+    HOST_BINDING_IPV4,
 ];
 
 /// Bridge options parsed from `-o`; `None` means "use the default".
@@ -33,6 +36,8 @@ pub struct BridgeOptions {
     pub masquerade: Option<bool>,
     /// MTU.
     pub mtu: Option<u32>,
+    /// Default host address of published ports.
+    pub host_binding_ipv4: Option<std::net::IpAddr>,
 }
 
 /// Parses bridge driver options. Docker's own option namespace is checked strictly (a typo
@@ -50,6 +55,14 @@ pub fn parse_bridge_options(opts: &BTreeMap<String, String>) -> Result<BridgeOpt
             ENABLE_IP_MASQUERADE => out.masquerade = Some(parse_bool(k, v)?),
             DRIVER_MTU => {
                 out.mtu = Some(parse_mtu(v).map_err(|e| e.context(format!("option {k}")))?)
+            }
+            HOST_BINDING_IPV4 => {
+                let ip = v.parse::<std::net::IpAddr>().map_err(|_| {
+                    FerryError::invalid(format!(
+                        "invalid value {v:?} for option {k}: give an IP address"
+                    ))
+                })?;
+                out.host_binding_ipv4 = Some(ip);
             }
             DEFAULT_BRIDGE => {
                 parse_bool(k, v)?;

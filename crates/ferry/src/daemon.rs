@@ -29,6 +29,12 @@ pub struct DaemonArgs {
     /// Default MTU (overrides daemon.json).
     #[arg(long)]
     mtu: Option<u32>,
+    /// Who manages packet filtering and NAT: nftables (ferry's own tables) or none.
+    #[arg(long, value_parser = ["nftables", "none"])]
+    firewall: Option<String>,
+    /// Docker's switch: --iptables=false is --firewall=none.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    iptables: Option<bool>,
 }
 
 const DEFAULT_CONFIG: &str = "/etc/ferry/daemon.json";
@@ -82,6 +88,16 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
     }
     if let Some(m) = a.mtu {
         json.mtu = Some(m);
+    }
+    if let Some(f) = a.firewall {
+        json.firewall = Some(f);
+        json.iptables = None;
+    }
+    if let Some(i) = a.iptables {
+        json.iptables = Some(i);
+        if !i {
+            json.firewall = None;
+        }
     }
     json.apply(&mut cfg)?;
 

@@ -39,6 +39,15 @@ enum Cmd {
     Network(NetworkCmd),
     /// Run a command in a new sandbox.
     Run(Box<RunArgs>),
+    /// Create a sandbox without starting it (same flags as run).
+    Create(Box<RunArgs>),
+    /// List a sandbox's published ports, or the host bindings of one port.
+    Port {
+        /// The sandbox.
+        name: String,
+        /// A sandbox port, PORT[/PROTO].
+        port: Option<String>,
+    },
     /// Run a command inside a running sandbox.
     Exec(commands::exec::ExecArgs),
     /// List sandboxes.
@@ -111,6 +120,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Cmd::Network(c) => commands::network::run(&client, c).await,
             Cmd::Run(a) => commands::sandbox::run(&client, *a).await,
             Cmd::Ps(a) => commands::sandbox::ps(&client, a).await,
+            Cmd::Create(a) => commands::sandbox::create(&client, *a).await,
+            Cmd::Port { name, port } => {
+                commands::sandbox::port(&client, &name, port.as_deref()).await
+            }
             Cmd::Logs(a) => commands::sandbox::logs(&client, a).await,
             Cmd::Stop(a) => commands::sandbox::stop(&client, a, "stop").await,
             Cmd::Restart(a) => commands::sandbox::stop(&client, a, "restart").await,

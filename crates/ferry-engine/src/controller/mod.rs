@@ -4,15 +4,19 @@
 
 mod endpoints;
 mod networks;
+mod publish;
 mod reconcile;
 mod sandboxes;
 
 use crate::config::DaemonConfig;
 use crate::drivers::bridge::BridgeDriver;
+use crate::firewall::Firewall;
 use crate::state::State;
 use ferry_kernel::netlink::Netlink;
+use ferry_kernel::port_reservation::PortReservation;
 use ferry_store::{Op, Store, Table};
 use ferry_types::{FerryError, Network, Sandbox};
+use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use tokio::sync::{watch, Mutex, MutexGuard};
 
@@ -22,6 +26,9 @@ pub struct Controller {
     store: Arc<dyn Store>,
     host_nl: Netlink,
     bridge: BridgeDriver,
+    firewall: Firewall,
+    /// Sockets holding the host ports of running sandboxes, by sandbox ID.
+    held_ports: std::sync::Mutex<HashMap<String, Vec<PortReservation>>>,
     state: Mutex<State>,
     /// Bumped whenever a sandbox's process exits, so waiters re-check.
     exits: watch::Sender<u64>,
@@ -57,12 +64,22 @@ impl Controller {
             }
         };
         let (exits, _) = watch::channel(0u64);
+        let mut state = State::default();
+        if let Some(r) = ferry_kernel::sysctl::get("net/ipv4/ip_local_port_range")
+            .ok()
+            .and_then(|t| crate::ports::parse_ephemeral_range(&t))
+        {
+            state.ports = crate::ports::PortTable::new(r);
+        }
+        let firewall = Firewall::new(cfg.firewall);
         let ctl = Arc::new_cyclic(|me| Controller {
-            bridge: BridgeDriver::new(host_nl.clone(), cfg.ip_forward),
+            bridge: BridgeDriver::new(host_nl.clone(), cfg.ip_forward, firewall.enabled()),
+            firewall,
+            held_ports: std::sync::Mutex::new(HashMap::new()),
             host_nl,
             cfg,
             store,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(state),
             exits,
             host_id,
             me: me.clone(),

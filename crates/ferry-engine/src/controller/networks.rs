@@ -142,6 +142,7 @@ impl Controller {
                 mtu: o.mtu.unwrap_or(self.cfg.mtu),
                 icc: o.icc.unwrap_or(true),
                 masquerade: o.masquerade.unwrap_or(true),
+                host_binding_ipv4: o.host_binding_ipv4,
             })
         } else {
             None
@@ -172,7 +173,16 @@ impl Controller {
             return Err(e);
         }
         if net.driver == DriverKind::Bridge {
-            if let Err(e) = self.bridge.create_network(&net).await {
+            let made = match self.bridge.create_network(&net).await {
+                Ok(()) => self
+                    .firewall
+                    .apply(ferry_firewall::Changes::new().add_network(&net)),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = made {
+                let _ = self
+                    .firewall
+                    .apply(ferry_firewall::Changes::new().remove_network(&net));
                 let _ = self.bridge.delete_network(&net).await;
                 st.remove_network(&net.id);
                 let _ = self.save(&[Op::delete(Table::Networks, &net.id)]);
@@ -291,6 +301,13 @@ impl Controller {
     async fn delete_network(&self, st: &mut State, net: &Network) -> Result<(), FerryError> {
         self.save(&[Op::delete(Table::Networks, &net.id)])?;
         st.remove_network(&net.id);
+        if let Err(e) = self
+            .firewall
+            .apply(ferry_firewall::Changes::new().remove_network(net))
+        {
+            // The next start rebuilds the tables from the store, without this network.
+            tracing::warn!(network = %net.name, error = %e, "firewall elements not removed");
+        }
         if let Err(e) = self.bridge.delete_network(net).await {
             // The record is gone; the bridge is an orphan that the next start removes.
             tracing::warn!(network = %net.name, error = %e, "bridge not removed");

@@ -17,6 +17,9 @@ impl Controller {
         let mut st = self.lock().await;
         self.load_networks(&mut st)?;
         self.load_sandboxes(&mut st)?;
+        // ferry's tables are replaced by what the store says, in one transaction, before any
+        // element is added or removed below.
+        self.firewall.rebuild(&st)?;
 
         // Sandboxes first: which are alive decides which kernel objects are owned.
         let mut alive = Vec::new();
@@ -27,6 +30,7 @@ impl Controller {
                 _ => false,
             };
             if live {
+                self.readopt_ports(&mut st, &sb);
                 alive.push(sb);
                 continue;
             }
@@ -177,6 +181,7 @@ impl Controller {
             icc: self.cfg.icc,
             ip_masq: self.cfg.ip_masq,
             ip_forward: self.cfg.ip_forward,
+            firewall: self.cfg.firewall.as_str().into(),
             kernel_version: kernel,
             network_drivers: vec!["bridge".into(), "host".into(), "null".into()],
         }

@@ -180,6 +180,7 @@ impl Controller {
             )?;
             attachments.push(att);
         }
+        let port_config = self.port_config(&st, &req, &mode, &attachments)?;
         let extra_hosts = req
             .extra_hosts
             .iter()
@@ -262,6 +263,9 @@ impl Controller {
                 dns_search: req.dns_search.clone(),
                 dns_options: req.dns_options.clone(),
                 auto_remove: req.auto_remove,
+                ports: port_config.ports,
+                exposed: port_config.exposed,
+                publish_all: port_config.publish_all,
             },
             state: SandboxState {
                 status: Status::Created,
@@ -275,6 +279,7 @@ impl Controller {
             netns: None,
             netns_identity: None,
             endpoints: Vec::new(),
+            ports: Vec::new(),
         };
         let dir = self.cfg.sandbox_dir(&id);
         std::fs::create_dir_all(&dir)
@@ -284,7 +289,7 @@ impl Controller {
         st.put_sandbox(sb);
         Ok(CreateResponse {
             id,
-            warning: String::new(),
+            warning: port_config.warning.unwrap_or_default(),
         })
     }
 
@@ -357,6 +362,18 @@ impl Controller {
                 }
             }
         }
+        let reservations = match self.publish(st, &sb) {
+            Ok((published, held)) => {
+                sb.ports = published;
+                held
+            }
+            Err(e) => {
+                for ep in &sb.endpoints {
+                    Self::release_endpoint(st, ep);
+                }
+                return Err(e);
+            }
+        };
         // An own namespace gets its path once its process holds it (see bring_up).
         sb.netns = if own_netns { None } else { shared_netns };
         sb.state.status = Status::Running;
@@ -366,12 +383,20 @@ impl Controller {
             for ep in &sb.endpoints {
                 Self::release_endpoint(st, ep);
             }
+            self.unpublish(st, &sb.id);
             return Err(e);
         }
         st.put_sandbox(sb.clone());
-        // Phase 2: the kernel and the process.
-        match self.bring_up(st, &mut sb, own_netns).await {
+        // Phase 2: the kernel and the process. The firewall knows the endpoints (anti-spoofing)
+        // and ports before any veth exists.
+        let up = match self.firewall.apply(&Self::sandbox_changes(st, &sb, true)) {
+            Ok(()) => self.bring_up(st, &mut sb, own_netns).await,
+            Err(e) => Err(e),
+        };
+        match up {
             Ok(()) => {
+                self.hold(&sb.id, reservations);
+                Self::flush_udp(&sb.ports);
                 st.put_sandbox(sb.clone());
                 self.save(&[Self::put_sandbox_op(&sb)?])?;
                 if let (Some(me), Some(pid)) = (self.arc(), sb.state.pid) {
@@ -529,6 +554,12 @@ impl Controller {
     /// Undoes a sandbox's networking: its endpoints and their addresses. Its namespace ends
     /// with the last process in it.
     pub(crate) async fn tear_down(&self, st: &mut State, sb: &Sandbox) {
+        if let Err(e) = self.firewall.apply(&Self::sandbox_changes(st, sb, false)) {
+            // The next start rebuilds the tables from the store, without these elements.
+            tracing::warn!(sandbox = %sb.name, error = %e, "firewall elements not removed");
+        }
+        Self::flush_udp(&sb.ports);
+        self.unpublish(st, &sb.id);
         for ep in &sb.endpoints {
             if let Err(e) = self.bridge.leave(ep).await {
                 tracing::warn!(sandbox = %sb.name, error = %e, "endpoint not removed");
@@ -581,6 +612,7 @@ impl Controller {
         self.tear_down(st, &sb).await;
         let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
         sb.endpoints.clear();
+        sb.ports.clear();
         sb.netns = None;
         sb.netns_identity = None;
         sb.state.status = Status::Exited;
@@ -847,6 +879,8 @@ impl Controller {
         }
         st.put_sandbox(sb.clone());
         let plugged = async {
+            self.firewall
+                .apply(ferry_firewall::Changes::new().add_endpoint(&net, &ep))?;
             let ns = Netlink::connect_in(Path::new(&netns_path)).map_err(kernel_err)?;
             self.bridge
                 .join(&net, &ep, Path::new(&netns_path), &ns)
@@ -855,6 +889,9 @@ impl Controller {
             self.write_hosts(&st, &sb)
         };
         if let Err(e) = plugged.await {
+            let _ = self
+                .firewall
+                .apply(ferry_firewall::Changes::new().remove_endpoint(&net, &ep));
             let _ = self.bridge.leave(&ep).await;
             Self::release_endpoint(&mut st, &ep);
             st.put_sandbox(before.clone());
@@ -888,7 +925,31 @@ impl Controller {
             st.put_sandbox(sb);
             return Ok(());
         };
+        // Ports lead to an address of this endpoint: they go with it.
+        let addrs: Vec<IpAddr> = ep
+            .ipv4
+            .iter()
+            .chain(ep.ipv6.iter())
+            .map(|a| a.addr())
+            .collect();
+        let ports: Vec<_> = if sb.ports.iter().any(|p| addrs.contains(&p.target)) {
+            std::mem::take(&mut sb.ports)
+        } else {
+            Vec::new()
+        };
         self.save(&Self::sandbox_ops(&st, &sb, &[])?)?;
+        let mut changes = ferry_firewall::Changes::new();
+        changes.remove_endpoint(&net, &ep);
+        for p in &ports {
+            changes.remove_port(p);
+        }
+        if let Err(e) = self.firewall.apply(&changes) {
+            tracing::warn!(sandbox = %sb.name, error = %e, "firewall elements not removed");
+        }
+        if !ports.is_empty() {
+            Self::flush_udp(&ports);
+            self.unpublish(&mut st, &sb.id);
+        }
         self.bridge.leave(&ep).await?;
         Self::release_endpoint(&mut st, &ep);
         st.put_sandbox(sb.clone());
@@ -899,6 +960,41 @@ impl Controller {
         self.write_hosts(&st, &sb)?;
         tracing::info!(sandbox = %sb.name, network = %net.name, "disconnected");
         Ok(())
+    }
+
+    /// The firewall elements of a sandbox's endpoints and ports, added or removed.
+    fn sandbox_changes(st: &State, sb: &Sandbox, add: bool) -> ferry_firewall::Changes {
+        let mut c = ferry_firewall::Changes::new();
+        for ep in &sb.endpoints {
+            if let Some(net) = st.network(&ep.network_id) {
+                if add {
+                    c.add_endpoint(net, ep);
+                } else {
+                    c.remove_endpoint(net, ep);
+                }
+            }
+        }
+        for p in &sb.ports {
+            if add {
+                c.add_port(p);
+            } else {
+                c.remove_port(p);
+            }
+        }
+        c
+    }
+
+    /// Forgets UDP flows to published host ports, so that datagrams of a flow that began
+    /// before a mapping changed go to the new backend instead of following a stale entry.
+    fn flush_udp(ports: &[ferry_types::ports::PublishedPort]) {
+        let mut done = std::collections::HashSet::new();
+        for p in ports {
+            if p.container.proto == ferry_types::ports::Proto::Udp && done.insert(p.host_port) {
+                if let Err(e) = ferry_kernel::conntrack::flush_udp_dport(p.host_port) {
+                    tracing::warn!(port = p.host_port, error = %e, "conntrack entries not flushed");
+                }
+            }
+        }
     }
 
     /// `ps`.

@@ -13,6 +13,7 @@ use std::path::Path;
 pub struct BridgeDriver {
     nl: Netlink,
     ip_forward: bool,
+    firewall: bool,
 }
 
 /// Host-side interface name of an endpoint's veth (at most 15 bytes). The `vf` prefix marks
@@ -28,8 +29,12 @@ pub fn host_ifname(endpoint_id: &str) -> String {
 
 impl BridgeDriver {
     /// A driver using the host-namespace netlink connection.
-    pub fn new(nl: Netlink, ip_forward: bool) -> Self {
-        Self { nl, ip_forward }
+    pub fn new(nl: Netlink, ip_forward: bool, firewall: bool) -> Self {
+        Self {
+            nl,
+            ip_forward,
+            firewall,
+        }
     }
 
     /// Makes the network's bridge with its gateway addresses; idempotent, so reconcile can call
@@ -58,6 +63,13 @@ impl BridgeDriver {
             .ensure_bridge(&br.name, br.mtu, &alias)
             .await
             .map_err(kernel_err)?;
+        if self.firewall {
+            // The host reaches ports published on 127.0.0.1 through DNAT to a sandbox, which
+            // sends the packet out of this bridge with a loopback source until it is
+            // masqueraded. ferry's raw_prerouting chain keeps sandboxes off the host's loopback.
+            sysctl::set(&format!("net/ipv4/conf/{}/route_localnet", br.name), "1")
+                .map_err(kernel_err)?;
+        }
         if net.enable_ipv6 {
             // The bridge must not sit out DAD for its gateway address, nor take router adverts.
             sysctl::set(&format!("net/ipv6/conf/{}/accept_dad", br.name), "0")

@@ -40,6 +40,14 @@ pub async fn info(c: &Client) -> anyhow::Result<i32> {
         "ICC: {}  IP Masquerade: {}  IP Forward: {}",
         i.icc, i.ip_masq, i.ip_forward
     );
+    println!(
+        "Firewall: {}",
+        if i.firewall == "none" {
+            "none (ferry touches no rules: no isolation, masquerading or published ports)"
+        } else {
+            i.firewall.as_str()
+        }
+    );
     println!("Kernel Version: {}", i.kernel_version);
     Ok(0)
 }

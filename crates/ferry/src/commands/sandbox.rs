@@ -5,7 +5,8 @@ use crate::output;
 use clap::Args;
 use ferry_api::client::{encode, Client};
 use ferry_types::api::{CreateResponse, NetworkRequest, SandboxCreateRequest, WaitResponse};
-use ferry_types::docker::ContainerSummary;
+use ferry_types::docker::{ContainerInspect, ContainerSummary};
+use ferry_types::ports;
 use http_body_util::BodyExt;
 use hyper::Method;
 use std::io::Write;
@@ -72,6 +73,16 @@ pub struct RunArgs {
     /// Remove the sandbox when its command exits.
     #[arg(long)]
     rm: bool,
+    /// Publish a sandbox port (repeatable):
+    /// [HOST_IP:][HOST_PORT[-END]:]PORT[-END][/tcp|/udp|/sctp], IPv6 host addresses in brackets.
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Publish every exposed port on an ephemeral host port.
+    #[arg(short = 'P', long = "publish-all")]
+    publish_all: bool,
+    /// Declare a port the sandbox listens on, PORT[-END][/PROTO] (published by -P).
+    #[arg(long)]
+    expose: Vec<String>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -201,6 +212,16 @@ pub fn create_request(a: &RunArgs) -> anyhow::Result<SandboxCreateRequest> {
         first.ipv6_address = a.ip6.clone().or(first.ipv6_address.take());
         first.mac_address = a.mac_address.clone().or(first.mac_address.take());
     }
+    let mut publish = Vec::new();
+    for spec in &a.publish {
+        publish.extend(ports::parse_publish(spec)?);
+    }
+    let mut exposed_ports = std::collections::BTreeMap::new();
+    for spec in &a.expose {
+        for k in ports::parse_expose(spec)? {
+            exposed_ports.insert(k.to_string(), serde_json::json!({}));
+        }
+    }
     Ok(SandboxCreateRequest {
         name: a.name.clone().unwrap_or_default(),
         cmd: a.cmd.clone(),
@@ -215,6 +236,9 @@ pub fn create_request(a: &RunArgs) -> anyhow::Result<SandboxCreateRequest> {
         dns_search: a.dns_search.clone(),
         dns_options: a.dns_option.clone(),
         auto_remove: a.rm,
+        port_bindings: ports::to_bindings(&publish),
+        exposed_ports,
+        publish_all_ports: a.publish_all,
     })
 }
 
@@ -233,6 +257,9 @@ async fn copy_body(mut body: hyper::body::Incoming) -> anyhow::Result<()> {
 pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
     let req = create_request(&a)?;
     let created: CreateResponse = c.post("/containers/create", &req).await?;
+    if !created.warning.is_empty() {
+        eprintln!("WARNING: {}", created.warning);
+    }
     let id = created.id;
     if a.detach {
         if let Err(e) = c
@@ -316,6 +343,7 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<i32> {
                         cmd,
                         format!("{} ago", ferry_types::time::human_duration(now - s.created)),
                         s.status.clone(),
+                        summary_ports(s),
                         s.network_settings
                             .networks
                             .keys()
@@ -336,6 +364,7 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<i32> {
                     "COMMAND",
                     "CREATED",
                     "STATUS",
+                    "PORTS",
                     "NETWORKS",
                     "NAMES",
                 ],
@@ -411,6 +440,66 @@ pub async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<i32> {
 }
 
 /// `ferry inspect`.
+/// Docker's PORTS column: `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp`.
+fn summary_ports(s: &ContainerSummary) -> String {
+    s.ports
+        .iter()
+        .map(|p| {
+            let host = match (p.ip.as_str(), p.public_port) {
+                (ip, Some(port)) if ip.contains(':') => format!("[{ip}]:{port}->"),
+                (ip, Some(port)) => format!("{ip}:{port}->"),
+                _ => String::new(),
+            };
+            format!("{host}{}/{}", p.private_port, p.kind)
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `ferry create`: records a sandbox without starting it and prints its ID.
+pub async fn create(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
+    let req = create_request(&a)?;
+    let created: CreateResponse = c.post("/containers/create", &req).await?;
+    if !created.warning.is_empty() {
+        eprintln!("WARNING: {}", created.warning);
+    }
+    println!("{}", created.id);
+    Ok(0)
+}
+
+/// `ferry port SANDBOX [PORT[/PROTO]]`: the host bindings of a sandbox's published ports.
+pub async fn port(c: &Client, name: &str, filter: Option<&str>) -> anyhow::Result<i32> {
+    let info: ContainerInspect = c.get(&format!("/containers/{}/json", encode(name))).await?;
+    let want = filter.map(ports::PortKey::parse).transpose()?;
+    let mut found = false;
+    for (key, bindings) in &info.network_settings.ports {
+        let k = ports::PortKey::parse(key)?;
+        if want.is_some_and(|w| w != k) {
+            continue;
+        }
+        for b in bindings.iter().flatten() {
+            found = true;
+            let host = if b.host_ip.contains(':') {
+                format!("[{}]:{}", b.host_ip, b.host_port)
+            } else {
+                format!("{}:{}", b.host_ip, b.host_port)
+            };
+            if want.is_some() {
+                println!("{host}");
+            } else {
+                println!("{k} -> {host}");
+            }
+        }
+    }
+    if let (Some(w), false) = (want, found) {
+        anyhow::bail!(
+            "no public port '{w}' published for {}",
+            info.name.trim_start_matches('/')
+        );
+    }
+    Ok(0)
+}
+
 pub async fn inspect(c: &Client, names: Vec<String>) -> anyhow::Result<i32> {
     output::inspect_all(c, &names, |n| format!("/containers/{}/json", encode(n))).await
 }

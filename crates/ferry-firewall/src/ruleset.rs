@@ -1,0 +1,155 @@
+//! The fixed shape of ferry's two tables. Nothing in here changes when networks, sandboxes or
+//! ports come and go: those are elements of the sets and maps declared here.
+
+/// Name of ferry's tables (`inet ferry` and `bridge ferry`).
+pub const TABLE: &str = "ferry";
+
+/// Set and map names, shared by the ruleset and the element changes so they cannot drift.
+pub(crate) mod names {
+    /// inet: every ferry bridge.
+    pub const BRIDGES: &str = "bridges";
+    /// inet: bridges of `--internal` networks.
+    pub const INTERNAL: &str = "internal";
+    /// inet: `bridge . bridge`, traffic that stays on one bridge (seen here with br_netfilter).
+    pub const BRIDGE_PAIRS: &str = "bridge_pairs";
+    /// inet: sandbox addresses whose traffic is masqueraded when it leaves the host.
+    pub const MASQ4: &str = "masq4";
+    /// inet: the IPv6 ones.
+    pub const MASQ6: &str = "masq6";
+    /// inet: `bridge . sandbox address`, to masquerade hairpin traffic to a published port.
+    pub const MEMBERS4: &str = "members4";
+    /// inet: the IPv6 ones.
+    pub const MEMBERS6: &str = "members6";
+    /// inet: `host address . proto . port : sandbox address . port`.
+    pub const PORTS4: &str = "ports4";
+    /// inet: `proto . port : sandbox address . port`, on every local address.
+    pub const PORTS4_ANY: &str = "ports4_any";
+    /// inet: the IPv6 ones.
+    pub const PORTS6: &str = "ports6";
+    /// inet: the IPv6 ones, on every local address.
+    pub const PORTS6_ANY: &str = "ports6_any";
+    /// bridge: host ends of sandbox veths.
+    pub const PORTS: &str = "ports";
+    /// bridge: `port . MAC` of each sandbox interface.
+    pub const MACS: &str = "macs";
+    /// bridge: `port . MAC . IPv4 address`.
+    pub const ADDRS4: &str = "addrs4";
+    /// bridge: `port . MAC . IPv6 address`.
+    pub const ADDRS6: &str = "addrs6";
+    /// bridge: ports of networks with inter-container communication off.
+    pub const ISOLATED: &str = "isolated";
+}
+
+/// The whole ruleset, replacing ferry's tables (and only them) in one transaction: each table
+/// is first added (so the delete cannot fail), deleted, then declared anew without elements.
+pub fn ruleset() -> String {
+    format!(
+        "add table inet {TABLE}\ndelete table inet {TABLE}\n{INET}add table bridge {TABLE}\ndelete table bridge {TABLE}\n{BRIDGE}"
+    )
+}
+
+/// Routing, NAT and isolation between networks (IPv4 and IPv6 in one table).
+const INET: &str = r#"table inet ferry {
+	set bridges { type ifname; }
+	set internal { type ifname; }
+	set bridge_pairs { type ifname . ifname; }
+	set masq4 { type ipv4_addr; }
+	set masq6 { type ipv6_addr; }
+	set members4 { type ifname . ipv4_addr; }
+	set members6 { type ifname . ipv6_addr; }
+	map ports4 { type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service; }
+	map ports4_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
+	map ports6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
+	map ports6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
+
+	# Bridges get route_localnet so the host can reach ports published on 127.0.0.1; that
+	# must not let sandboxes reach the host's loopback services through their gateway.
+	chain raw_prerouting {
+		type filter hook prerouting priority raw; policy accept;
+		iifname @bridges ip daddr 127.0.0.0/8 drop
+	}
+
+	# Published ports, for traffic from other hosts and from sandboxes. A packet that arrives
+	# from outside for 127.0.0.0/8 is never translated, so loopback-published ports stay local.
+	chain nat_prerouting {
+		type nat hook prerouting priority dstnat; policy accept;
+		ip daddr 127.0.0.0/8 return
+		fib daddr type local jump published
+	}
+
+	# Published ports, for the host's own traffic (loopback included): no userland proxy.
+	chain nat_output {
+		type nat hook output priority -100; policy accept;
+		fib daddr type local jump published
+	}
+
+	chain published {
+		meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @ports4
+		meta nfproto ipv4 dnat ip to meta l4proto . th dport map @ports4_any
+		meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @ports6
+		meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @ports6_any
+	}
+
+	# Isolation: nothing is routed into or out of an internal network, and nothing is routed
+	# into any network but replies and published ports.
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		iifname . oifname @bridge_pairs accept
+		iifname @internal drop
+		oifname @internal drop
+		oifname @bridges jump into_bridge
+	}
+
+	chain into_bridge {
+		ct state established,related accept
+		ct status dnat accept
+		drop
+	}
+
+	# Hairpin (a sandbox reaching a published port of its own bridge) and loopback clients
+	# are masqueraded so replies come back through the host; egress is masqueraded when it
+	# leaves the host, not when it crosses to another ferry bridge.
+	chain nat_postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		ct status dnat oifname . ip saddr @members4 masquerade
+		ct status dnat oifname . ip6 saddr @members6 masquerade
+		ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade
+		ct status dnat oifname @bridges ip6 saddr ::1 masquerade
+		oifname != @bridges ip saddr @masq4 masquerade
+		oifname != @bridges ip6 saddr @masq6 masquerade
+	}
+}
+"#;
+
+/// Anti-spoofing and inter-container isolation, where frames cross a bridge.
+const BRIDGE: &str = r#"table bridge ferry {
+	set ports { type ifname; }
+	set macs { type ifname . ether_addr; }
+	set addrs4 { type ifname . ether_addr . ipv4_addr; }
+	set addrs6 { type ifname . ether_addr . ipv6_addr; }
+	set isolated { type ifname; }
+
+	chain prerouting {
+		type filter hook prerouting priority filter; policy accept;
+		iifname @ports jump from_sandbox
+	}
+
+	# A sandbox sends only from its own MAC and addresses; link-local IPv6 and the
+	# unspecified address (duplicate address detection, ARP probes) are its own by nature.
+	chain from_sandbox {
+		iifname . ether saddr != @macs drop
+		arp saddr ip 0.0.0.0 accept
+		iifname . arp saddr ether . arp saddr ip @addrs4 accept
+		iifname . ether saddr . ip saddr @addrs4 accept
+		ip6 saddr fe80::/10 accept
+		ip6 saddr :: accept
+		iifname . ether saddr . ip6 saddr @addrs6 accept
+		drop
+	}
+
+	chain forward {
+		type filter hook forward priority filter; policy accept;
+		iifname @isolated oifname @isolated drop
+	}
+}
+"#;

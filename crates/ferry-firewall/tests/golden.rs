@@ -1,0 +1,179 @@
+//! Golden tests: the nft text ferry renders, compared with the expected files in
+//! `tests/golden/`. Run with `FERRY_UPDATE_GOLDEN=1` to rewrite them after a deliberate change,
+//! then review the diff. When run as root with `nft` installed, the rendered scripts are also
+//! applied inside a private network namespace, so the kernel itself checks them.
+
+use ferry_firewall::{full, ruleset, Changes};
+use ferry_types::ports::{PortKey, Proto, PublishedPort};
+use ferry_types::{BridgeSettings, DriverKind, Endpoint, Network, SubnetConfig};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn network(name: &str, bridge: &str, subnet: &str, internal: bool, icc: bool) -> Network {
+    let subnet: ipnet::IpNet = subnet.parse().unwrap();
+    Network {
+        id: format!("{name:0>64}"),
+        name: name.into(),
+        driver: DriverKind::Bridge,
+        created: String::new(),
+        enable_ipv6: false,
+        internal,
+        attachable: false,
+        subnets: vec![SubnetConfig {
+            subnet,
+            ip_range: None,
+            gateway: None,
+            aux_addresses: BTreeMap::new(),
+        }],
+        user_subnets: true,
+        options: BTreeMap::new(),
+        labels: BTreeMap::new(),
+        bridge: Some(BridgeSettings {
+            name: bridge.into(),
+            mtu: 1500,
+            icc,
+            masquerade: true,
+            host_binding_ipv4: None,
+        }),
+        builtin: false,
+        ipam_cursors: BTreeMap::new(),
+    }
+}
+
+fn endpoint(net: &Network, host_ifname: &str, v4: &str, v6: Option<&str>) -> Endpoint {
+    Endpoint {
+        id: "e".repeat(64),
+        network_id: net.id.clone(),
+        ifname: "eth0".into(),
+        host_ifname: host_ifname.into(),
+        mac: "02:42:AC:11:00:02".into(),
+        ipv4: Some(v4.parse().unwrap()),
+        ipv6: v6.map(|a| a.parse().unwrap()),
+        gateway4: None,
+        gateway6: None,
+        aliases: vec![],
+    }
+}
+
+fn port(host_ip: &str, host_port: u16, target: &str, port: u16, proto: Proto) -> PublishedPort {
+    PublishedPort {
+        container: PortKey { port, proto },
+        host_ip: host_ip.parse().unwrap(),
+        host_port,
+        target: target.parse().unwrap(),
+    }
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("FERRY_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with FERRY_UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(
+        actual, expected,
+        "{name} differs from its golden file; if the change is intended, rerun with FERRY_UPDATE_GOLDEN=1 and review the diff"
+    );
+}
+
+/// Applies scripts in order inside a fresh network namespace, when the kernel can be asked.
+fn kernel_accepts(scripts: &[&str]) {
+    let root = nix_is_root();
+    let nft = Command::new("nft").arg("--version").output().is_ok();
+    if !root || !nft {
+        eprintln!("not root or no nft: kernel check skipped, golden comparison still done");
+        return;
+    }
+    let mut sh = String::new();
+    for s in scripts {
+        sh.push_str(&format!("nft -f - <<'EOF_NFT'\n{s}EOF_NFT\n"));
+    }
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-e", "-c", &sh])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "nft rejected the script: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn nix_is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn ruleset_has_its_fixed_shape() {
+    let r = ruleset();
+    golden("ruleset.nft", &r);
+    kernel_accepts(&[&r]);
+}
+
+#[test]
+fn network_endpoint_and_port_changes() {
+    let net = network("web", "fr-web", "172.18.0.0/16", false, true);
+    let internal = network("db", "fr-db", "172.19.0.0/16", true, false);
+    let ep = endpoint(&net, "vf0123456789a", "172.18.0.2/16", Some("fd00::2/64"));
+    let iep = endpoint(&internal, "vfbbbbbbbbbbb", "172.19.0.2/16", None);
+    let ports = [
+        port("0.0.0.0", 8080, "172.18.0.2", 80, Proto::Tcp),
+        port("::", 8080, "fd00::2", 80, Proto::Tcp),
+        port("127.0.0.1", 5353, "172.18.0.2", 53, Proto::Udp),
+        port("::1", 9000, "fd00::2", 9000, Proto::Sctp),
+    ];
+
+    let mut add = Changes::new();
+    add.add_network(&net).add_network(&internal);
+    golden("networks_add.nft", add.render());
+
+    let mut eps = Changes::new();
+    eps.add_endpoint(&net, &ep).add_endpoint(&internal, &iep);
+    for p in &ports {
+        eps.add_port(p);
+    }
+    golden("endpoints_add.nft", eps.render());
+
+    let mut rm = Changes::new();
+    for p in &ports {
+        rm.remove_port(p);
+    }
+    rm.remove_endpoint(&net, &ep)
+        .remove_endpoint(&internal, &iep);
+    golden("endpoints_remove.nft", rm.render());
+
+    let mut rm_nets = Changes::new();
+    rm_nets.remove_network(&net).remove_network(&internal);
+
+    // Removing twice must not fail: the second removal finds nothing and changes nothing.
+    kernel_accepts(&[
+        &ruleset(),
+        add.render(),
+        eps.render(),
+        rm.render(),
+        rm.render(),
+        rm_nets.render(),
+    ]);
+}
+
+#[test]
+fn full_state_replaces_the_tables() {
+    let net = network("bridge", "ferry0", "172.17.0.0/16", false, false);
+    let ep = endpoint(&net, "vfccccccccccc", "172.17.0.2/16", None);
+    let p = port("0.0.0.0", 80, "172.17.0.2", 8080, Proto::Tcp);
+    let text = full([&net], [(&net, &ep)], [&p]);
+    golden("full.nft", &text);
+    // Applying it twice is how a restart rebuilds the tables from the store.
+    kernel_accepts(&[&text, &text]);
+}

@@ -1,0 +1,40 @@
+//! Test helper: runs a test body on a thread inside a fresh network namespace with `lo` up, so
+//! tests never touch the host's interfaces, nftables or conntrack tables.
+
+use nix::sched::{unshare, CloneFlags};
+
+/// Runs `f` on a new thread that unshared its network namespace and brought `lo` up. Returns
+/// `None` (after printing a note) when not running as root; a panic in `f` fails the test.
+pub(crate) fn in_fresh_netns<T, F>(f: F) -> Option<T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("note: not root, skipping a test that needs its own network namespace");
+        return None;
+    }
+    let joined = std::thread::spawn(move || {
+        unshare(CloneFlags::CLONE_NEWNET).expect("unshare(CLONE_NEWNET)");
+        lo_up();
+        f()
+    })
+    .join();
+    match joined {
+        Ok(v) => Some(v),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Brings `lo` up through rtnetlink, on the calling thread (a socket opened here belongs to
+/// this thread's namespace).
+fn lo_up() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async {
+        let nl = crate::netlink::Netlink::connect().expect("netlink");
+        nl.set_up_by_name("lo").await.expect("set lo up");
+    });
+}
