@@ -4,7 +4,10 @@
 use crate::error::{KernelError, Result};
 use futures::TryStreamExt;
 use ipnet::IpNet;
-use netlink_packet_route::link::{InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo};
+use netlink_packet_route::link::{
+    AfSpecInet6, AfSpecUnspec, In6AddrGenMode, InfoData, InfoKind, InfoVeth, LinkAttribute,
+    LinkInfo,
+};
 use netlink_packet_route::route::{RouteAddress, RouteAttribute};
 use rtnetlink::{
     Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
@@ -139,7 +142,13 @@ impl Netlink {
             self.set_up(l.index).await?;
             return Ok(l.index);
         }
-        let msg = LinkBridge::new(name).mtu(mtu).up().build();
+        // Without a multicast querier a snooping bridge floods anyway; snooping off spares
+        // re-arming two query timers on every port each time a port comes up (O(ports)).
+        let msg = LinkBridge::new(name)
+            .mtu(mtu)
+            .mcast_snooping(false)
+            .up()
+            .build();
         self.handle
             .link()
             .add(msg)
@@ -182,18 +191,62 @@ impl Netlink {
             .mtu(spec.mtu)
             .setns_by_fd(ns.as_raw_fd())
             .build();
+        // The host end is a bridge port and needs no IPv6 of its own. Left on, each new port
+        // runs DAD and MLD (flooded to every port of the bridge, under the RTNL lock) and adds
+        // a multicast route whose carrier changes walk the whole IPv6 route table: per-start
+        // costs that grow with the number of sandboxes. So it is made down, IPv6 is disabled
+        // on it (a sysctl: there is no netlink attribute for it), then it is set up.
         let msg = LinkVeth::new(spec.host_name, spec.peer_name)
             .set_info_data(InfoData::Veth(InfoVeth::Peer(peer)))
             .mtu(spec.mtu)
             .controller(spec.bridge_index)
-            .up()
             .build();
         self.handle
             .link()
             .add(msg)
             .execute()
             .await
-            .map_err(|e| nl_err(format!("create veth {}", spec.host_name), e))
+            .map_err(|e| nl_err(format!("create veth {}", spec.host_name), e))?;
+        match crate::sysctl::set(
+            &format!("net/ipv6/conf/{}/disable_ipv6", spec.host_name),
+            "1",
+        ) {
+            Err(KernelError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound => {} // IPv6 is off host-wide
+            other => other?,
+        }
+        let up = LinkUnspec::new_with_name(spec.host_name).up().build();
+        self.handle
+            .link()
+            .set(up)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("set {} up", spec.host_name), e))
+    }
+
+    /// Sets a sandbox's interface up. Without IPv6 addresses of its own it gets no link-local
+    /// address either (address generation off, set in the same request), so it sends no DAD
+    /// or MLD packets, which its bridge would flood to every other sandbox.
+    pub async fn set_endpoint_up(&self, name: &str, ipv6: bool) -> Result<u32> {
+        let l = self.link(name).await?.ok_or_else(|| KernelError::Netlink {
+            op: format!("set {name} up"),
+            message: "no such interface".into(),
+            errno: Some(ENODEV),
+        })?;
+        let mut msg = LinkUnspec::new_with_index(l.index).up();
+        if !ipv6 {
+            msg =
+                msg.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
+                    vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
+                )]));
+        }
+        self.handle
+            .link()
+            .set(msg.build())
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("set {name} up"), e))?;
+        Ok(l.index)
     }
 
     /// Sets a link up.

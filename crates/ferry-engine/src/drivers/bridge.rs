@@ -139,7 +139,10 @@ impl BridgeDriver {
                 let key = format!("net/ipv6/conf/{}/accept_dad", ep.ifname);
                 netns::run_in(netns_path, move || sysctl::set(&key, "0")).map_err(kernel_err)?;
             }
-            let idx = ns.set_up_by_name(&ep.ifname).await.map_err(kernel_err)?;
+            let idx = ns
+                .set_endpoint_up(&ep.ifname, ep.ipv6.is_some())
+                .await
+                .map_err(kernel_err)?;
             for a in ep.ipv4.iter().chain(ep.ipv6.iter()) {
                 ns.add_address(idx, *a).await.map_err(kernel_err)?;
             }

@@ -179,13 +179,39 @@ impl Host {
 
     /// Runs a shell command inside the host namespace.
     pub fn sh(&self, cmd: &str) -> Run {
-        Run::from(
-            Command::new("nsenter")
-                .arg(format!("--net={}", self.netns.display()))
-                .args(["sh", "-c", cmd])
-                .output()
-                .expect("nsenter"),
-        )
+        ns_sh(&self.netns, cmd, None)
+    }
+
+    /// Runs a shell command inside the host namespace with standard input.
+    pub fn sh_stdin(&self, cmd: &str, input: &str) -> Run {
+        ns_sh(&self.netns, cmd, Some(input))
+    }
+
+    /// Starts a command in the background inside the host namespace (killed when the host
+    /// is dropped, like everything in its namespace).
+    pub fn spawn(&self, cmd: &str) {
+        ns_spawn(&self.netns, cmd);
+    }
+
+    /// Makes a second namespace, "outside" the host, linked to it by a veth pair:
+    /// the host side is `HOST_LINK_ADDR`/24 (and `HOST_LINK_ADDR6`/64) and the outside side
+    /// `OUTSIDE_ADDR`/24 (and `OUTSIDE_ADDR6`/64). The outside
+    /// namespace has no route to the sandbox subnets, so a reply to a sandbox can only come
+    /// back if ferry masquerades it. One per host.
+    pub fn outside(&self) -> Outside {
+        let netns = self.dir.path().join("outside");
+        ferry_kernel::netns::create_mounted(&netns).expect("create outside netns");
+        let o = Outside { netns };
+        let r = self.sh(&format!(
+            "ip link add xo0 type veth peer name eth0 netns {} && ip addr add {HOST_LINK_ADDR}/24 dev xo0 && ip addr add {HOST_LINK_ADDR6}/64 dev xo0 nodad && ip link set xo0 up",
+            o.netns.display()
+        ));
+        assert_eq!(r.code, 0, "host side of the outside link: {}", r.stderr);
+        let r = o.sh(&format!(
+            "ip link set lo up && ip addr add {OUTSIDE_ADDR}/24 dev eth0 && ip addr add {OUTSIDE_ADDR6}/64 dev eth0 nodad && ip link set eth0 up"
+        ));
+        assert_eq!(r.code, 0, "outside side of the outside link: {}", r.stderr);
+        o
     }
 
     /// JSON of `inspect`.
@@ -280,6 +306,115 @@ impl Drop for Host {
         }
         let _ = ferry_kernel::netns::remove(&self.netns);
     }
+}
+
+/// The host namespace's address on its link to the outside namespace (TEST-NET-1; it exists
+/// only inside the test's namespaces).
+pub const HOST_LINK_ADDR: &str = "192.0.2.1";
+/// The outside namespace's address.
+pub const OUTSIDE_ADDR: &str = "192.0.2.2";
+/// The host namespace's IPv6 address on that link (documentation prefix).
+pub const HOST_LINK_ADDR6: &str = "2001:db8::1";
+/// The outside namespace's IPv6 address.
+pub const OUTSIDE_ADDR6: &str = "2001:db8::2";
+
+/// Another machine on the host's network: a namespace of its own, linked to the host
+/// namespace by a veth pair. Its processes are killed and the namespace removed on drop.
+pub struct Outside {
+    pub netns: PathBuf,
+}
+
+impl Outside {
+    /// Its address.
+    pub fn addr(&self) -> &'static str {
+        OUTSIDE_ADDR
+    }
+
+    /// Runs a shell command in it.
+    pub fn sh(&self, cmd: &str) -> Run {
+        ns_sh(&self.netns, cmd, None)
+    }
+
+    /// Runs a shell command in it with standard input.
+    pub fn sh_stdin(&self, cmd: &str, input: &str) -> Run {
+        ns_sh(&self.netns, cmd, Some(input))
+    }
+
+    /// Starts a command in the background in it.
+    pub fn spawn(&self, cmd: &str) {
+        ns_spawn(&self.netns, cmd);
+    }
+
+    /// Starts TCP and UDP servers on `port` that read a line and answer with the address
+    /// they saw the client come from (`SOCAT_PEERADDR`), and waits until both listen.
+    pub fn echo_server(&self, port: u16) {
+        self.spawn(&format!(
+            "socat TCP-LISTEN:{port},reuseaddr,fork SYSTEM:'read x; echo $SOCAT_PEERADDR'"
+        ));
+        self.spawn(&format!(
+            "socat UDP-RECVFROM:{port},reuseaddr,fork SYSTEM:'read x; echo $SOCAT_PEERADDR'"
+        ));
+        let pat = format!(":{port} ");
+        assert!(
+            eventually(10, || {
+                self.sh("ss -ltn").stdout.contains(&pat) && self.sh("ss -lun").stdout.contains(&pat)
+            }),
+            "outside echo server on port {port} never listened"
+        );
+    }
+
+    /// Sends `ping` over TCP to `addr:port` and returns what came back.
+    pub fn tcp(&self, addr: &str, port: u16) -> Run {
+        self.sh_stdin(
+            &format!("socat -t5 -T5 - TCP:{addr}:{port},connect-timeout=2"),
+            "ping\n",
+        )
+    }
+
+    /// Sends `ping` over UDP to `addr:port` and returns the reply.
+    pub fn udp(&self, addr: &str, port: u16) -> Run {
+        self.sh_stdin(&format!("socat -t5 -T5 - UDP:{addr}:{port}"), "ping\n")
+    }
+}
+
+impl Drop for Outside {
+    fn drop(&mut self) {
+        for pid in ferry_kernel::netns::pids_in(&self.netns) {
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let _ = ferry_kernel::netns::remove(&self.netns);
+    }
+}
+
+/// Runs `sh -c cmd` inside the namespace at `netns`, with optional standard input.
+pub fn ns_sh(netns: &Path, cmd: &str, input: Option<&str>) -> Run {
+    use std::io::Write;
+    let mut child = Command::new("nsenter")
+        .arg(format!("--net={}", netns.display()))
+        .args(["sh", "-c", cmd])
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nsenter");
+    if let (Some(i), Some(mut s)) = (input, child.stdin.take()) {
+        let _ = s.write_all(i.as_bytes());
+    }
+    Run::from(child.wait_with_output().expect("wait nsenter"))
+}
+
+/// Starts `sh -c cmd` in the background inside the namespace at `netns`, its output discarded.
+pub fn ns_spawn(netns: &Path, cmd: &str) {
+    let r = ns_sh(
+        netns,
+        &format!("({cmd}) >/dev/null 2>&1 </dev/null &"),
+        None,
+    );
+    assert_eq!(r.code, 0, "spawn {cmd}: {}", r.stderr);
 }
 
 /// Polls `f` until it is true or `secs` pass.
