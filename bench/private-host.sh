@@ -25,7 +25,8 @@ private_host_up() {
   mkdir -p "$root"
   export FERRY_HOST=unix://$root/run/ferry.sock
   echo '{}' >"$root/daemon.json"
-  in_host "$FERRY_BIN" daemon --data-root "$root/data" --exec-root "$root/run" \
+  # Started directly (not through a shell function) so that $! is the daemon itself.
+  ip netns exec "$BENCH_NS" "$FERRY_BIN" daemon --data-root "$root/data" --exec-root "$root/run" \
     --config-file "$root/daemon.json" ${FERRY_DAEMON_ARGS:-} >"$root/daemon.log" 2>&1 &
   PRIVATE_DAEMON_PID=$!
   for _ in $(seq 1 200); do
@@ -40,10 +41,13 @@ private_host_down() {
   local ids
   ids=$("$FERRY_BIN" ps -aq --no-trunc 2>/dev/null || true)
   for id in $ids; do "$FERRY_BIN" rm -f "$id" >/dev/null 2>&1 || true; done
-  [ -n "$PRIVATE_DAEMON_PID" ] && kill -TERM "$PRIVATE_DAEMON_PID" 2>/dev/null && wait "$PRIVATE_DAEMON_PID" 2>/dev/null
+  if [ -n "$PRIVATE_DAEMON_PID" ]; then
+    kill -TERM "$PRIVATE_DAEMON_PID" 2>/dev/null || true
+    wait "$PRIVATE_DAEMON_PID" 2>/dev/null || true
+  fi
   PRIVATE_DAEMON_PID=
   local pids
   pids=$(ip netns pids "$BENCH_NS" 2>/dev/null || true)
-  [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
+  if [ -n "$pids" ]; then kill -KILL $pids 2>/dev/null || true; fi
   ip netns del "$BENCH_NS" 2>/dev/null || true
 }

@@ -77,9 +77,13 @@ const INET: &str = r#"table inet ferry {
 		fib daddr type local jump published
 	}
 
-	# Published ports, for the host's own traffic (loopback included): no userland proxy.
+	# Published ports, for the host's own traffic (127.0.0.1 included): no userland proxy.
+	# IPv6 has no route_localnet: a reply to ::1 arriving on a bridge is dropped by the
+	# kernel, so ::1 is left untranslated and meets ferry's reserving socket, which refuses
+	# the connection at once (clients then try 127.0.0.1) instead of letting it hang.
 	chain nat_output {
 		type nat hook output priority -100; policy accept;
+		ip6 daddr ::1 return
 		fib daddr type local jump published
 	}
 
@@ -114,7 +118,6 @@ const INET: &str = r#"table inet ferry {
 		ct status dnat oifname . ip saddr @members4 masquerade
 		ct status dnat oifname . ip6 saddr @members6 masquerade
 		ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade
-		ct status dnat oifname @bridges ip6 saddr ::1 masquerade
 		oifname != @bridges ip saddr @masq4 masquerade
 		oifname != @bridges ip6 saddr @masq6 masquerade
 	}

@@ -131,7 +131,7 @@ fn network_endpoint_and_port_changes() {
         port("0.0.0.0", 8080, "172.18.0.2", 80, Proto::Tcp),
         port("::", 8080, "fd00::2", 80, Proto::Tcp),
         port("127.0.0.1", 5353, "172.18.0.2", 53, Proto::Udp),
-        port("::1", 9000, "fd00::2", 9000, Proto::Sctp),
+        port("fd00::1", 9000, "fd00::2", 9000, Proto::Sctp),
     ];
 
     let mut add = Changes::new();

@@ -91,6 +91,14 @@ impl Controller {
             )));
         }
         for p in &ports {
+            if let Some(IpAddr::V6(a)) = p.host_ip {
+                if a.is_loopback() {
+                    return Err(FerryError::invalid(format!(
+                        "port {} cannot be published on ::1: the kernel never routes a reply to ::1 in from a bridge (IPv6 has no route_localnet), so only a userland proxy could serve it; publish on 127.0.0.1 instead",
+                        p.container
+                    )));
+                }
+            }
             if let Some(ip @ IpAddr::V6(_)) = p.host_ip {
                 if !net.enable_ipv6 {
                     return Err(FerryError::invalid(format!(

@@ -345,35 +345,50 @@ impl Outside {
         ns_spawn(&self.netns, cmd);
     }
 
-    /// Starts TCP and UDP servers on `port` that read a line and answer with the address
-    /// they saw the client come from (`SOCAT_PEERADDR`), and waits until both listen.
+    /// Starts TCP and UDP servers on `port` (IPv4 and IPv6) that read a line and answer with
+    /// the address they saw the client come from (`SOCAT_PEERADDR`, IPv6 in brackets), and
+    /// waits until all four listen.
     pub fn echo_server(&self, port: u16) {
-        self.spawn(&format!(
-            "socat TCP-LISTEN:{port},reuseaddr,fork SYSTEM:'read x; echo $SOCAT_PEERADDR'"
-        ));
-        self.spawn(&format!(
-            "socat UDP-RECVFROM:{port},reuseaddr,fork SYSTEM:'read x; echo $SOCAT_PEERADDR'"
-        ));
+        for (tcp, udp) in [
+            ("TCP4-LISTEN", "UDP4-RECVFROM"),
+            ("TCP6-LISTEN", "UDP6-RECVFROM"),
+        ] {
+            for kind in [tcp, udp] {
+                let v6only = if kind.contains('6') {
+                    ",ipv6only=1"
+                } else {
+                    ""
+                };
+                self.spawn(&format!(
+                    "socat {kind}:{port},reuseaddr,fork{v6only} SYSTEM:'read x; echo $SOCAT_PEERADDR'"
+                ));
+            }
+        }
         let pat = format!(":{port} ");
+        let count = |cmd: &str| self.sh(cmd).stdout.matches(&pat).count();
         assert!(
-            eventually(10, || {
-                self.sh("ss -ltn").stdout.contains(&pat) && self.sh("ss -lun").stdout.contains(&pat)
-            }),
+            eventually(10, || count("ss -ltnH") == 2 && count("ss -lunH") == 2),
             "outside echo server on port {port} never listened"
         );
     }
 
     /// Sends `ping` over TCP to `addr:port` and returns what came back.
     pub fn tcp(&self, addr: &str, port: u16) -> Run {
+        let addr = if addr.contains(':') {
+            format!("[{addr}]")
+        } else {
+            addr.to_string()
+        };
         self.sh_stdin(
             &format!("socat -t5 -T5 - TCP:{addr}:{port},connect-timeout=2"),
             "ping\n",
         )
     }
 
-    /// Sends `ping` over UDP to `addr:port` and returns the reply.
+    /// Sends `ping` over UDP to `addr:port` and returns the reply (netcat ends at the first
+    /// datagram back; socat would wait out its timeout).
     pub fn udp(&self, addr: &str, port: u16) -> Run {
-        self.sh_stdin(&format!("socat -t5 -T5 - UDP:{addr}:{port}"), "ping\n")
+        self.sh_stdin(&format!("nc -u -W1 -w5 {addr} {port}"), "ping\n")
     }
 }
 
