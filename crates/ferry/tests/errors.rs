@@ -436,3 +436,82 @@ fn bip_moves_the_default_bridge() {
     let u: serde_json::Value = serde_json::from_str(&h.ok(&["network", "inspect", "u"])).unwrap();
     assert_eq!(u[0]["IPAM"]["Config"][0]["Subnet"], "172.17.0.0/16");
 }
+
+#[test]
+fn port_publishing_errors_are_precise_and_leave_nothing() {
+    let h = Host::new();
+    // Malformed PortBindings through the API: 400 with the reason, and no sandbox made.
+    for (body, why) in [
+        (
+            r#"{"Name":"p1","Cmd":["sleep","60"],"PortBindings":{"80/icmp":[]}}"#,
+            "tcp, udp or sctp",
+        ),
+        (
+            r#"{"Name":"p1","Cmd":["sleep","60"],"PortBindings":{"80/tcp":[{"HostIp":"","HostPort":"99999"}]}}"#,
+            "1 to 65535",
+        ),
+        (
+            r#"{"Name":"p1","Cmd":["sleep","60"],"PortBindings":{"80/tcp":[{"HostIp":"not-an-ip","HostPort":"80"}]}}"#,
+            "invalid host address",
+        ),
+        (
+            r#"{"Name":"p1","Cmd":["sleep","60"],"ExposedPorts":{"abc":{}},"PublishAllPorts":true}"#,
+            "container port",
+        ),
+    ] {
+        let (code, v) = api(&h, "POST", "/containers/create", Some(body));
+        assert_eq!(code, 400, "{body}: {v}");
+        assert!(message(&v).contains(why), "{body}: {v}");
+    }
+    assert!(h.ok(&["ps", "-aq"]).is_empty(), "nothing half-made");
+    // The CLI checks the syntax before it calls the daemon.
+    let e = h.fails(&["run", "-d", "-p", "8000-8001:80-82", "--", "sleep", "60"]);
+    assert!(e.contains("differ in size"), "{e}");
+    // Modes that cannot carry published ports say why.
+    let e = h.fails(&[
+        "run",
+        "-d",
+        "--network",
+        "none",
+        "-p",
+        "80",
+        "--",
+        "sleep",
+        "60",
+    ]);
+    assert!(e.contains("--network none"), "{e}");
+    // host mode publishes nothing, with Docker's warning.
+    let r = h.ferry(&[
+        "create",
+        "--network",
+        "host",
+        "-p",
+        "80",
+        "--",
+        "sleep",
+        "60",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("discarded"), "{}", r.stderr);
+
+    // create + start publishes; a failed start (port taken) leaves the sandbox created and
+    // the first sandbox's port untouched.
+    h.ok(&[
+        "create", "--name", "c1", "-p", "18080:80", "--", "sleep", "600",
+    ]);
+    h.ok(&[
+        "create", "--name", "c2", "-p", "18080:80", "--", "sleep", "600",
+    ]);
+    h.ok(&["start", "c1"]);
+    assert_eq!(h.ok(&["port", "c1", "80"]), "0.0.0.0:18080");
+    let e = h.fails(&["start", "c2"]);
+    assert!(e.contains("already published by sandbox c1"), "{e}");
+    let c2 = h.inspect("c2");
+    assert_eq!(c2["State"]["Status"], "created");
+    assert_eq!(h.ok(&["port", "c1", "80"]), "0.0.0.0:18080");
+    let e = h.fails(&["port", "c1", "81"]);
+    assert!(e.contains("no public port '81/tcp'"), "{e}");
+    h.ok(&["rm", "-f", "c1"]);
+    h.ok(&["start", "c2"]);
+    assert_eq!(h.ok(&["port", "c2"]), "80/tcp -> 0.0.0.0:18080");
+}

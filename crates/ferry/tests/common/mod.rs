@@ -140,23 +140,10 @@ impl Host {
 
     /// Runs the CLI with standard input.
     pub fn ferry_stdin(&self, args: &[&str], input: Option<&str>) -> Run {
-        use std::io::Write;
-        let mut child = Command::new(ferry_bin())
-            .args(args)
-            .env("FERRY_HOST", format!("unix://{}", self.socket().display()))
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("run ferry");
-        if let (Some(i), Some(mut s)) = (input, child.stdin.take()) {
-            let _ = s.write_all(i.as_bytes());
-        }
-        Run::from(child.wait_with_output().expect("wait ferry"))
+        let mut cmd = Command::new(ferry_bin());
+        cmd.args(args)
+            .env("FERRY_HOST", format!("unix://{}", self.socket().display()));
+        run_with_input(cmd, input)
     }
 
     /// Runs the CLI and insists on success; returns stdout, trimmed.
@@ -403,10 +390,16 @@ impl Drop for Outside {
 
 /// Runs `sh -c cmd` inside the namespace at `netns`, with optional standard input.
 pub fn ns_sh(netns: &Path, cmd: &str, input: Option<&str>) -> Run {
+    let mut c = Command::new("nsenter");
+    c.arg(format!("--net={}", netns.display()))
+        .args(["sh", "-c", cmd]);
+    run_with_input(c, input)
+}
+
+/// Runs a command to completion, feeding it `input` (or nothing) on standard input.
+fn run_with_input(mut cmd: Command, input: Option<&str>) -> Run {
     use std::io::Write;
-    let mut child = Command::new("nsenter")
-        .arg(format!("--net={}", netns.display()))
-        .args(["sh", "-c", cmd])
+    let mut child = cmd
         .stdin(if input.is_some() {
             Stdio::piped()
         } else {
@@ -415,11 +408,11 @@ pub fn ns_sh(netns: &Path, cmd: &str, input: Option<&str>) -> Run {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("nsenter");
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
     if let (Some(i), Some(mut s)) = (input, child.stdin.take()) {
         let _ = s.write_all(i.as_bytes());
     }
-    Run::from(child.wait_with_output().expect("wait nsenter"))
+    Run::from(child.wait_with_output().expect("wait for child"))
 }
 
 /// Starts `sh -c cmd` in the background inside the namespace at `netns`, its output discarded.
