@@ -7,6 +7,7 @@
 
 pub mod conntrack;
 pub mod error;
+mod libnftables;
 pub mod netlink;
 pub mod netns;
 pub mod nft;

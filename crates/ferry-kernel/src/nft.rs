@@ -1,9 +1,11 @@
-//! nftables rulesets applied as text through the `nft` binary. Each `nft -f -` invocation is one
-//! netfilter transaction: the whole script takes effect, or none of it does.
+//! nftables rulesets applied as text: through libnftables in-process when it can be loaded
+//! (see `libnftables.rs`), else through the `nft` binary (`nft -f -`). Either way one script is
+//! one netfilter transaction: the whole script takes effect, or none of it does.
 //!
-//! `nft` acts in the network namespace of the thread that starts it (a child process inherits
-//! the calling thread's namespace, not the main thread's). So every function here works in the
-//! caller thread's namespace; use [`apply_in`] for another namespace.
+//! Both act in the network namespace of the calling thread (a libnftables context opens its
+//! socket there; a child process inherits the calling thread's namespace, not the main
+//! thread's). So every function here works in the caller thread's namespace; use [`apply_in`]
+//! for another namespace.
 
 use crate::error::{KernelError, Result};
 use std::io::Write;
@@ -52,9 +54,9 @@ fn binary() -> Result<&'static Path> {
         })
 }
 
-/// Whether the `nft` binary is installed.
+/// Whether nftables can be driven: libnftables loads, or the `nft` binary is installed.
 pub fn available() -> bool {
-    binary().is_ok()
+    crate::libnftables::loadable() || binary().is_ok()
 }
 
 /// What one `nft` run produced.
@@ -110,10 +112,14 @@ fn run(args: &[&str], stdin: Option<&str>) -> Result<Output> {
     })
 }
 
-/// The 1-based script line of the first error nft names (`/dev/stdin:3:1-5: Error: ...`).
+/// The 1-based script line of the first error nft names (`/dev/stdin:3:1-5: Error: ...`, or
+/// `/proc/self/fd/7:3:1-5: Error: ...` in-process).
 fn error_line_number(stderr: &str) -> Option<usize> {
     stderr.lines().find_map(|l| {
-        let rest = l.strip_prefix("/dev/stdin:")?;
+        let (file, rest) = l.split_once(':')?;
+        if !file.starts_with('/') || !l.contains("Error") {
+            return None;
+        }
         let (num, _) = rest.split_once(':')?;
         num.parse().ok()
     })
@@ -141,6 +147,18 @@ fn failure(op: &str, out: &Output, script: Option<&str>) -> KernelError {
 }
 
 fn run_script(op: &str, args: &[&str], script: &str) -> Result<()> {
+    match crate::libnftables::run(script, args.contains(&"-c")) {
+        crate::libnftables::Run::Applied => return Ok(()),
+        crate::libnftables::Run::Failed(stderr) => {
+            let out = Output {
+                success: false,
+                stdout: String::new(),
+                stderr,
+            };
+            return Err(failure(op, &out, Some(script)));
+        }
+        crate::libnftables::Run::Unavailable => {}
+    }
     let out = run(args, Some(script))?;
     if out.success {
         Ok(())
