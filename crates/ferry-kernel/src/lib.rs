@@ -7,6 +7,7 @@
 
 pub mod conntrack;
 pub mod error;
+pub mod fds;
 mod libnftables;
 pub mod netlink;
 pub mod netns;

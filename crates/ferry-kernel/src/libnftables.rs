@@ -112,6 +112,14 @@ pub(crate) fn run(script: &str, check: bool) -> Run {
     let Some(lib) = LIB.get_or_init(load) else {
         return Run::Unavailable;
     };
+    let _guard = CALLS.lock().unwrap_or_else(|p| p.into_inner());
+    // libnftables waits on its socket with select(): a descriptor number at or above 1024
+    // would abort the process. Long-lived descriptors live above 1024 (fds.rs), so low
+    // numbers are normally free; when they are not, the binary is used instead.
+    if crate::fds::lowest_free().is_none_or(|n| n >= 1000) {
+        tracing::debug!("no low descriptor free: nft binary used for this transaction");
+        return Run::Unavailable;
+    }
     // The script goes in through a memory file rather than nft_run_cmd_from_buffer: errors
     // then name the file and the line (libnftables 1.0.6 shows the buffer's first line for an
     // error on any line of a buffer).
@@ -122,7 +130,6 @@ pub(crate) fn run(script: &str, check: bool) -> Run {
     let Ok(path) = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())) else {
         return Run::Failed("bad script path".into());
     };
-    let _guard = CALLS.lock().unwrap_or_else(|p| p.into_inner());
     // SAFETY: the context is created, used and freed here on one thread; the error buffer
     // is copied before the context is freed.
     unsafe {

@@ -161,7 +161,7 @@ pub fn reserve(proto: SocketProto, ip: IpAddr, port: u16) -> Result<PortReservat
         return Err(fail("create socket", io::Error::last_os_error()));
     }
     // SAFETY: `raw` is a fresh descriptor that nothing else owns.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+    let fd = crate::fds::move_high(unsafe { OwnedFd::from_raw_fd(raw) });
     if ip.is_ipv6() {
         set_int_opt(&fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, 1)
             .map_err(|e| fail("set IPV6_V6ONLY", e))?;

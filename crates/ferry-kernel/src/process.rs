@@ -245,7 +245,7 @@ impl Pidfd {
                 std::io::Error::last_os_error(),
             ));
         }
-        let fd = unsafe { OwnedFd::from_raw_fd(r as RawFd) };
+        let fd = crate::fds::move_high(unsafe { OwnedFd::from_raw_fd(r as RawFd) });
         // SAFETY: the OwnedFd is moved into the AsyncFd, which deregisters it before closing it.
         let fd = unsafe { AsyncFd::register_with_interest(fd, tokio::io::Interest::READABLE) }
             .map_err(|e| KernelError::io("register pidfd", e.into()))?;

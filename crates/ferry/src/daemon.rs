@@ -106,6 +106,12 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
             .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", d.display()))?;
     }
     let _lock = lock_data_root(&cfg.data_root)?;
+    // A pidfd per sandbox and a socket per published port: the default soft limit of 1024
+    // would stop the daemon at a few hundred sandboxes.
+    match ferry_kernel::fds::raise_nofile_limit() {
+        Ok(n) => tracing::debug!(limit = n, "open files limit"),
+        Err(e) => tracing::warn!(error = %e, "open files limit not raised"),
+    }
     let store = ferry_store::RedbStore::open(&cfg.data_root.join("ferry.db"))?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
