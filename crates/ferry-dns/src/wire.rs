@@ -26,6 +26,8 @@ pub enum Rcode {
     NoError = 0,
     /// The query could not be parsed.
     FormErr = 1,
+    /// No upstream server answered.
+    ServFail = 2,
     /// The name does not exist.
     NxDomain = 3,
     /// The opcode is not supported.

@@ -8,6 +8,7 @@ pub mod drivers;
 pub mod filters;
 pub mod firewall;
 pub mod ports;
+pub mod resolver;
 pub mod sandbox;
 pub mod state;
 pub mod views;

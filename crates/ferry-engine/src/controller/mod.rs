@@ -2,6 +2,7 @@
 //! state lock, checks and allocates, writes the desired state to the store, then changes the
 //! kernel; a failure undoes what the operation made, in the kernel and in the store.
 
+mod dns;
 mod endpoints;
 mod networks;
 mod publish;
@@ -27,6 +28,7 @@ pub struct Controller {
     host_nl: Netlink,
     bridge: BridgeDriver,
     firewall: Firewall,
+    resolver: Arc<crate::resolver::Resolver>,
     /// Sockets holding the host ports of running sandboxes, by sandbox ID.
     held_ports: std::sync::Mutex<HashMap<String, Vec<PortReservation>>>,
     state: Mutex<State>,
@@ -75,6 +77,7 @@ impl Controller {
         let ctl = Arc::new_cyclic(|me| Controller {
             bridge: BridgeDriver::new(host_nl.clone(), cfg.ip_forward, firewall.enabled()),
             firewall,
+            resolver: crate::resolver::Resolver::new(),
             held_ports: std::sync::Mutex::new(HashMap::new()),
             host_nl,
             cfg,

@@ -189,6 +189,7 @@ impl Controller {
                 return Err(e);
             }
         }
+        self.dns_add_network(&net);
         tracing::info!(network = %net.name, id = %ferry_types::ids::short(&net.id), "network created");
         Ok(())
     }
@@ -301,6 +302,7 @@ impl Controller {
     async fn delete_network(&self, st: &mut State, net: &Network) -> Result<(), FerryError> {
         self.save(&[Op::delete(Table::Networks, &net.id)])?;
         st.remove_network(&net.id);
+        self.dns_remove_network(net);
         if let Err(e) = self
             .firewall
             .apply(ferry_firewall::Changes::new().remove_network(net))

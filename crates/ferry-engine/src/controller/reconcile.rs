@@ -17,6 +17,9 @@ impl Controller {
         let mut st = self.lock().await;
         self.load_networks(&mut st)?;
         self.load_sandboxes(&mut st)?;
+        for n in st.networks() {
+            self.dns_add_network(n);
+        }
         // ferry's tables are replaced by what the store says, in one transaction, before any
         // element is added or removed below.
         self.firewall.rebuild(&st)?;
@@ -128,6 +131,12 @@ impl Controller {
                 }
                 if let Some(ns) = &ns {
                     Self::apply_default_routes(&st, &sb, ns).await?;
+                }
+            }
+            if let Some(p) = sb.netns.clone() {
+                // The resolver is back before the API answers anything.
+                if let Err(e) = self.dns_start(&st, &sb, Path::new(&p)) {
+                    tracing::warn!(sandbox = %sb.name, error = %e, "embedded DNS not restored");
                 }
             }
             if let (Some(me), Some(pid)) = (self.arc(), sb.state.pid) {

@@ -440,6 +440,7 @@ impl Controller {
                 self.bridge.join(net, &ep, &path, &ns).await?;
             }
             Self::apply_default_routes(st, sb, &ns).await?;
+            self.dns_start(st, sb, &path)?;
             sb.netns = Some(path.display().to_string());
             Some(file)
         } else {
@@ -493,15 +494,20 @@ impl Controller {
         } else {
             &sb.config.dns_options
         };
-        let resolv = etc_files::render_resolv(
-            &host_resolv,
-            &etc_files::DnsOverrides {
-                servers,
-                search,
-                options,
-            },
-            sb.config.network_mode != NetworkMode::Host,
-        );
+        let overrides = etc_files::DnsOverrides {
+            servers,
+            search,
+            options,
+        };
+        let resolv = if Self::uses_dns(st, sb) {
+            etc_files::render_resolv_embedded(&host_resolv, &overrides, &self.upstreams(sb))
+        } else {
+            etc_files::render_resolv(
+                &host_resolv,
+                &overrides,
+                sb.config.network_mode != NetworkMode::Host,
+            )
+        };
         write_in_place(&dir.join("resolv.conf"), &resolv)?;
         write_in_place(&dir.join("hostname"), &format!("{}\n", sb.config.hostname))
     }
@@ -560,6 +566,7 @@ impl Controller {
         }
         Self::flush_udp(&sb.ports);
         self.unpublish(st, &sb.id);
+        self.dns_stop(sb);
         for ep in &sb.endpoints {
             if let Err(e) = self.bridge.leave(ep).await {
                 tracing::warn!(sandbox = %sb.name, error = %e, "endpoint not removed");
@@ -898,6 +905,7 @@ impl Controller {
             let _ = self.save(&Self::sandbox_ops(&st, &before, &touched)?);
             return Err(e);
         }
+        self.dns_add_endpoint(&net, &sb, &ep);
         tracing::info!(sandbox = %sb.name, network = %net.name, "connected");
         Ok(())
     }
@@ -950,6 +958,7 @@ impl Controller {
             Self::flush_udp(&ports);
             self.unpublish(&mut st, &sb.id);
         }
+        self.dns_remove_endpoint(&net.id, &sb.id);
         self.bridge.leave(&ep).await?;
         Self::release_endpoint(&mut st, &ep);
         st.put_sandbox(sb.clone());

@@ -132,9 +132,51 @@ pub fn render_resolv(host: &str, o: &DnsOverrides<'_>, own_netns: bool) -> Strin
     r.render()
 }
 
+/// The resolv.conf of a sandbox served by the embedded resolver: 127.0.0.11 as the only
+/// server (the upstreams it forwards to are listed in a comment, as Docker does), the search
+/// domains, and `ndots:0` unless the options set ndots.
+pub fn render_resolv_embedded(host: &str, o: &DnsOverrides<'_>, upstreams: &[IpAddr]) -> String {
+    let mut r = ResolvConf::parse(host);
+    r.nameservers = vec![IpAddr::from([127, 0, 0, 11])];
+    if !o.search.is_empty() {
+        r.search = if o.search == ["."] {
+            Vec::new()
+        } else {
+            o.search.to_vec()
+        };
+    }
+    if !o.options.is_empty() {
+        r.options = o.options.to_vec();
+    }
+    if !r.options.iter().any(|x| x.starts_with("ndots:")) {
+        r.options.insert(0, "ndots:0".into());
+    }
+    let ext: Vec<String> = upstreams.iter().map(|a| a.to_string()).collect();
+    format!("{}# ExtServers: [{}]\n", r.render(), ext.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn embedded_resolv_names_127_0_0_11_and_sets_ndots() {
+        let host = "nameserver 127.0.0.53\nsearch example.com\noptions edns0\n";
+        let up = ["127.0.0.53".parse().unwrap()];
+        let r = render_resolv_embedded(host, &DnsOverrides::default(), &up);
+        assert!(r.contains("nameserver 127.0.0.11\n"), "{r}");
+        assert!(!r.contains("nameserver 127.0.0.53"), "{r}");
+        assert!(r.contains("search example.com"), "{r}");
+        assert!(r.contains("options ndots:0 edns0"), "{r}");
+        assert!(r.contains("# ExtServers: [127.0.0.53]"), "{r}");
+        let opts = ["ndots:3".to_string()];
+        let o = DnsOverrides {
+            options: &opts,
+            ..Default::default()
+        };
+        let r = render_resolv_embedded(host, &o, &up);
+        assert!(r.contains("options ndots:3\n"), "{r}");
+    }
 
     #[test]
     fn hosts_has_own_addresses_and_extras() {

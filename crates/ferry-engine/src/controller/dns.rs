@@ -1,0 +1,108 @@
+//! The controller's side of the embedded resolver: which networks have names (user-defined
+//! bridge networks, as in Docker), what a sandbox is called on them, and when its listeners
+//! open and close.
+
+use super::Controller;
+use crate::resolver::Entry;
+use crate::state::State;
+use ferry_types::{DriverKind, Endpoint, FerryError, Network, Sandbox};
+use std::net::IpAddr;
+use std::path::Path;
+
+/// User-defined bridge networks have embedded DNS; the default `bridge` does not.
+pub(crate) fn has_dns(net: &Network) -> bool {
+    net.driver == DriverKind::Bridge && !net.builtin
+}
+
+impl Controller {
+    /// Records a network in the resolver's directory.
+    pub(crate) fn dns_add_network(&self, net: &Network) {
+        if has_dns(net) {
+            self.resolver
+                .update(|d| d.add_network(&net.id, &net.name, net.internal));
+        }
+    }
+
+    /// Forgets a network.
+    pub(crate) fn dns_remove_network(&self, net: &Network) {
+        self.resolver.update(|d| d.remove_network(&net.id));
+    }
+
+    /// Makes a sandbox's names on one network resolvable, at once.
+    pub(crate) fn dns_add_endpoint(&self, net: &Network, sb: &Sandbox, ep: &Endpoint) {
+        if !has_dns(net) {
+            return;
+        }
+        let mut names = vec![sb.name.clone()];
+        names.extend(ep.aliases.iter().cloned());
+        names.push(ferry_types::ids::short(&sb.id).to_string());
+        if !names.contains(&sb.config.hostname) && !sb.config.hostname.is_empty() {
+            names.push(sb.config.hostname.clone());
+        }
+        let entry = Entry {
+            sandbox: sb.id.clone(),
+            names,
+            addrs: ep
+                .ipv4
+                .iter()
+                .chain(ep.ipv6.iter())
+                .map(|a| a.addr())
+                .collect(),
+        };
+        self.resolver
+            .update(|d| d.add_entry(&net.id, &net.name, &entry));
+    }
+
+    /// Removes a sandbox's names from one network, at once.
+    pub(crate) fn dns_remove_endpoint(&self, network_id: &str, sandbox_id: &str) {
+        self.resolver
+            .update(|d| d.remove_entry(network_id, sandbox_id));
+    }
+
+    /// True when the sandbox has an endpoint on a network with names.
+    pub(crate) fn uses_dns(st: &State, sb: &Sandbox) -> bool {
+        sb.endpoints
+            .iter()
+            .any(|e| st.network(&e.network_id).is_some_and(has_dns))
+    }
+
+    /// The servers the resolver forwards a sandbox's other queries to: its `--dns`, else the
+    /// daemon's, else the host's (loopback ones included: they are dialled from the host).
+    pub(crate) fn upstreams(&self, sb: &Sandbox) -> Vec<IpAddr> {
+        if !sb.config.dns.is_empty() {
+            return sb.config.dns.clone();
+        }
+        if !self.cfg.dns.is_empty() {
+            return self.cfg.dns.clone();
+        }
+        let host = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        crate::sandbox::etc_files::ResolvConf::parse(&host).nameservers
+    }
+
+    /// Registers a sandbox's names and opens its resolver inside the namespace at `netns`,
+    /// before its process starts, so its first query is answered.
+    pub(crate) fn dns_start(
+        &self,
+        st: &State,
+        sb: &Sandbox,
+        netns: &Path,
+    ) -> Result<(), FerryError> {
+        if !Self::uses_dns(st, sb) {
+            return Ok(());
+        }
+        for ep in &sb.endpoints {
+            if let Some(net) = st.network(&ep.network_id) {
+                self.dns_add_endpoint(net, sb, ep);
+            }
+        }
+        self.resolver.serve(&sb.id, netns, self.upstreams(sb))
+    }
+
+    /// Closes a sandbox's resolver and removes its names.
+    pub(crate) fn dns_stop(&self, sb: &Sandbox) {
+        for ep in &sb.endpoints {
+            self.dns_remove_endpoint(&ep.network_id, &sb.id);
+        }
+        self.resolver.stop(&sb.id);
+    }
+}
