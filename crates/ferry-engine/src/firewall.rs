@@ -51,7 +51,13 @@ impl Firewall {
             .sandboxes()
             .filter(|s| s.is_running())
             .flat_map(|s| s.ports.iter());
-        let text = ferry_firewall::full(st.networks(), endpoints, ports);
+        let text = ferry_firewall::full(
+            st.networks(),
+            endpoints,
+            ports,
+            std::iter::empty(),
+            std::iter::empty(),
+        );
         ferry_kernel::nft::apply(&text)
             .map_err(kernel_err)
             .map_err(|e| e.context("rebuild ferry's nftables tables"))

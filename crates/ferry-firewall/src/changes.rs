@@ -1,10 +1,23 @@
-//! Element changes: what a network, an endpoint or a published port adds to ferry's sets and
-//! maps. One operation's changes render as one nft script, applied as one transaction.
+//! Element changes: what a network, an endpoint, a published port or a service adds to
+//! ferry's sets and maps. One operation's changes render as one nft script, applied as one
+//! transaction.
+//!
+//! What the kernel does with the lines (checked with nft 1.0.6 on Linux 6.18), which the
+//! scripts rely on:
+//! - `add element` of an element already there, same value: nothing, no error.
+//! - `add element` of a key already there with another value: the transaction fails
+//!   (`EEXIST`); a map value is never overwritten in place.
+//! - `delete element` of a missing key: the transaction fails (`ENOENT`).
+//! - `delete element` matches the key only; the value written after it is not compared.
+//! - `delete` then `add` of one key in one transaction replaces its value.
+//!
+//! So a removal adds the element first (a no-op when present, harmless when gone), and a map
+//! element whose value changes is removed that way, then added with its new value.
 
-use crate::ruleset::{names, TABLE};
-use ferry_types::ports::PublishedPort;
+use crate::ruleset::{names, LB_SLOTS, TABLE};
+use ferry_types::ports::{Proto, PublishedPort};
 use ferry_types::{Endpoint, Network};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 /// Which of ferry's tables an element lives in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,6 +148,36 @@ fn port_element(p: &PublishedPort) -> Element {
     Element::inet(set, value)
 }
 
+/// One load-balanced port of a service, as [`full`] rebuilds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LbEntry {
+    /// The service's virtual IP on one network (the port is served there), or `None` for
+    /// the routing mesh (the port is published on every host address).
+    pub vip: Option<Ipv4Addr>,
+    /// The protocol.
+    pub proto: Proto,
+    /// The VIP's port, or the published port.
+    pub port: u16,
+    /// The live replicas: address and target port, in any order.
+    pub backends: Vec<(Ipv4Addr, u16)>,
+}
+
+/// The backend of every slot, `LB_SLOTS` long (empty without backends): slot `i` goes to
+/// `backends[i % n]` over the backends sorted and deduplicated, so the table depends only on
+/// the set of backends, never on the order the caller lists them in, and a caller that
+/// remembers the backends it applied can compute the slots it applied.
+fn lb_slots(backends: &[(Ipv4Addr, u16)]) -> Vec<(Ipv4Addr, u16)> {
+    let mut sorted = backends.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    if sorted.is_empty() {
+        return Vec::new();
+    }
+    (0..LB_SLOTS as usize)
+        .map(|i| sorted[i % sorted.len()])
+        .collect()
+}
+
 /// The element changes of one operation, rendered as one nft script.
 #[derive(Debug, Default, Clone)]
 pub struct Changes {
@@ -192,6 +235,73 @@ impl Changes {
         self.remove([port_element(p)]);
         self
     }
+    /// A service VIP (a /32 the daemon puts on its network's bridge) is served: connections
+    /// to it are translated through its ports' slots, or refused when a port has none.
+    pub fn add_vip(&mut self, vip: Ipv4Addr) -> &mut Self {
+        self.add([Element::inet(names::VIPS4, vip.to_string())]);
+        self
+    }
+    /// A service VIP is no longer served. Its ports' slots should go in the same transaction
+    /// (`set_vip_backends(.., &[])`); left alone they are dead elements, never looked up.
+    pub fn remove_vip(&mut self, vip: Ipv4Addr) -> &mut Self {
+        self.remove([Element::inet(names::VIPS4, vip.to_string())]);
+        self
+    }
+    /// The backends of `vip`'s `proto` `port` change from `old` (what was applied, in any
+    /// order; empty when the port is new) to `new` (empty to stop serving it). Only the slots
+    /// whose backend changes are written, each removed with its old value and added with its
+    /// new one, so the transaction cannot fail when `old` is what was applied (nor when
+    /// elements of `old` are already gone). Existing connections keep their backend:
+    /// conntrack holds the translation, the map is read for new connections only.
+    pub fn set_vip_backends(
+        &mut self,
+        vip: Ipv4Addr,
+        proto: Proto,
+        port: u16,
+        old: &[(Ipv4Addr, u16)],
+        new: &[(Ipv4Addr, u16)],
+    ) -> &mut Self {
+        let key = format!("{vip} . {} . {port}", proto.as_str());
+        self.set_backends(names::LB4, &key, old, new);
+        self
+    }
+    /// The backends of the routing mesh's `proto` `published_port` (on every host address)
+    /// change from `old` to `new`, as in [`Changes::set_vip_backends`].
+    pub fn set_mesh_backends(
+        &mut self,
+        proto: Proto,
+        published_port: u16,
+        old: &[(Ipv4Addr, u16)],
+        new: &[(Ipv4Addr, u16)],
+    ) -> &mut Self {
+        let key = format!("{} . {published_port}", proto.as_str());
+        self.set_backends(names::MESH4, &key, old, new);
+        self
+    }
+    fn set_backends(
+        &mut self,
+        map: &'static str,
+        key: &str,
+        old: &[(Ipv4Addr, u16)],
+        new: &[(Ipv4Addr, u16)],
+    ) {
+        let (old, new) = (lb_slots(old), lb_slots(new));
+        let element = |slot: usize, (addr, port): (Ipv4Addr, u16)| {
+            Element::inet(map, format!("{key} . {slot} : {addr} . {port}"))
+        };
+        for slot in 0..LB_SLOTS as usize {
+            let (o, n) = (old.get(slot).copied(), new.get(slot).copied());
+            if o == n {
+                continue;
+            }
+            if let Some(o) = o {
+                self.remove([element(slot, o)]);
+            }
+            if let Some(n) = n {
+                self.add([element(slot, n)]);
+            }
+        }
+    }
     /// True when there is nothing to apply.
     pub fn is_empty(&self) -> bool {
         self.script.is_empty()
@@ -204,10 +314,14 @@ impl Changes {
 
 /// The whole ruleset with every element the given state owns: what the daemon applies on
 /// start, replacing ferry's tables (and whatever was left in them) in one transaction.
+/// `vips` are the service VIPs served; `lb` the load-balanced ports, of those VIPs or of the
+/// routing mesh.
 pub fn full<'a>(
     networks: impl IntoIterator<Item = &'a Network>,
     endpoints: impl IntoIterator<Item = (&'a Network, &'a Endpoint)>,
     ports: impl IntoIterator<Item = &'a PublishedPort>,
+    vips: impl IntoIterator<Item = Ipv4Addr>,
+    lb: impl IntoIterator<Item = &'a LbEntry>,
 ) -> String {
     let mut c = Changes::new();
     for n in networks {
@@ -219,5 +333,133 @@ pub fn full<'a>(
     for p in ports {
         c.add_port(p);
     }
+    for v in vips {
+        c.add_vip(v);
+    }
+    for e in lb {
+        match e.vip {
+            Some(vip) => c.set_vip_backends(vip, e.proto, e.port, &[], &e.backends),
+            None => c.set_mesh_backends(e.proto, e.port, &[], &e.backends),
+        };
+    }
     format!("{}{}", crate::ruleset::ruleset(), c.render())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backends(n: u8) -> Vec<(Ipv4Addr, u16)> {
+        (0..n)
+            .map(|i| (Ipv4Addr::new(10, 0, 0, 10 + i), 8080))
+            .collect()
+    }
+
+    /// Every backend gets ⌊SLOTS/n⌋ or ⌈SLOTS/n⌉ slots: its share is within one slot of 1/n.
+    #[test]
+    fn slots_balance_within_one_slot() {
+        for n in 1..=LB_SLOTS as u8 {
+            let b = backends(n);
+            let slots = lb_slots(&b);
+            assert_eq!(slots.len(), LB_SLOTS as usize);
+            for backend in &b {
+                let got = slots.iter().filter(|s| *s == backend).count() as u32;
+                assert!(
+                    got == LB_SLOTS / n as u32 || got == LB_SLOTS.div_ceil(n as u32),
+                    "{n} backends: {backend:?} has {got} slots"
+                );
+            }
+        }
+        assert!(lb_slots(&[]).is_empty());
+        // Past LB_SLOTS backends, the extra ones get no slot rather than unbalancing the rest.
+        let many = backends(LB_SLOTS as u8 + 3);
+        assert!(lb_slots(&many)
+            .iter()
+            .all(|s| many[..LB_SLOTS as usize].contains(s)));
+    }
+
+    /// The slots depend on the set of backends only: order and duplicates do not matter.
+    #[test]
+    fn slots_are_deterministic() {
+        let b = backends(5);
+        let mut shuffled = vec![b[3], b[0], b[4], b[1], b[2], b[0]];
+        assert_eq!(lb_slots(&b), lb_slots(&shuffled));
+        shuffled.reverse();
+        assert_eq!(lb_slots(&b), lb_slots(&shuffled));
+        // The same address on another port is another backend.
+        let mut other_port = b.clone();
+        other_port.push((b[0].0, 9090));
+        assert_ne!(lb_slots(&b), lb_slots(&other_port));
+    }
+
+    fn lines(c: &Changes, verb: &str) -> usize {
+        c.render()
+            .lines()
+            .filter(|l| l.starts_with(&format!("{verb} ")))
+            .count()
+    }
+
+    /// Only the slots whose backend changes are written, three lines each (add the old value,
+    /// delete, add the new one); nothing at all when the backends are the same.
+    #[test]
+    fn backend_changes_write_only_changed_slots() {
+        let vip = Ipv4Addr::new(10, 0, 0, 100);
+        let b = backends(4);
+        let mut same = Changes::new();
+        let reordered = [b[2], b[0], b[1]];
+        same.set_vip_backends(vip, Proto::Tcp, 80, &b[..3], &reordered);
+        assert!(same.is_empty());
+
+        for (from, to) in [(3, 2), (2, 4), (1, 2), (4, 3), (2, 1)] {
+            let (old, new) = (lb_slots(&b[..from]), lb_slots(&b[..to]));
+            let changed = (0..LB_SLOTS as usize).filter(|&i| old[i] != new[i]).count();
+            let mut c = Changes::new();
+            c.set_vip_backends(vip, Proto::Tcp, 80, &b[..from], &b[..to]);
+            assert_eq!(lines(&c, "delete"), changed, "{from} -> {to}");
+            assert_eq!(lines(&c, "add"), 2 * changed, "{from} -> {to}");
+            assert!(
+                changed < LB_SLOTS as usize,
+                "{from} -> {to} keeps some slots"
+            );
+        }
+
+        // From nothing: one add per slot. To nothing: an add and a delete per slot.
+        let mut up = Changes::new();
+        up.set_mesh_backends(Proto::Udp, 53, &[], &b[..2]);
+        assert_eq!(lines(&up, "add"), LB_SLOTS as usize);
+        assert_eq!(lines(&up, "delete"), 0);
+        let mut down = Changes::new();
+        down.set_mesh_backends(Proto::Udp, 53, &b[..2], &[]);
+        assert_eq!(lines(&down, "add"), LB_SLOTS as usize);
+        assert_eq!(lines(&down, "delete"), LB_SLOTS as usize);
+    }
+
+    /// Without services, `full` is what it was before them (the engine's call until it has
+    /// services passes empty iterators, as here).
+    #[test]
+    fn full_without_services_adds_no_service_element() {
+        let text = full([], [], [], std::iter::empty(), std::iter::empty());
+        assert_eq!(text, crate::ruleset::ruleset());
+    }
+
+    /// A changed slot is removed with its old value, then added with its new one.
+    #[test]
+    fn changed_slot_is_replaced_in_order() {
+        let vip = Ipv4Addr::new(10, 0, 0, 100);
+        let (a, b) = (
+            (Ipv4Addr::new(10, 0, 0, 2), 80),
+            (Ipv4Addr::new(10, 0, 0, 3), 80),
+        );
+        let mut c = Changes::new();
+        c.set_vip_backends(vip, Proto::Tcp, 80, &[a], &[a, b]);
+        let first: Vec<_> = c.render().lines().take(3).collect();
+        assert_eq!(
+            first,
+            [
+                "add element inet ferry lb4 { 10.0.0.100 . tcp . 80 . 1 : 10.0.0.2 . 80 }",
+                "delete element inet ferry lb4 { 10.0.0.100 . tcp . 80 . 1 : 10.0.0.2 . 80 }",
+                "add element inet ferry lb4 { 10.0.0.100 . tcp . 80 . 1 : 10.0.0.3 . 80 }",
+            ]
+        );
+    }
 }

@@ -1,8 +1,24 @@
-//! The fixed shape of ferry's two tables. Nothing in here changes when networks, sandboxes or
-//! ports come and go: those are elements of the sets and maps declared here.
+//! The fixed shape of ferry's two tables. Nothing in here changes when networks, sandboxes,
+//! ports or services come and go: those are elements of the sets and maps declared here,
+//! service backends included (one element per slot, no chain per service).
 
 /// Name of ferry's tables (`inet ferry` and `bridge ferry`).
 pub const TABLE: &str = "ferry";
+
+/// Slots per load-balanced port. A new connection to a service draws
+/// `numgen random mod LB_SLOTS`, and that slot's map element names its backend; slot `i` goes
+/// to backend `i % n` of the `n` backends in sorted order (see [`crate::Changes::set_vip_backends`]).
+///
+/// - Balance: each backend gets ⌊64/n⌋ or ⌈64/n⌉ slots, so its share is within 1/64 (1.6
+///   points) of 1/n: 34.4/32.8/32.8 % for three backends, below the noise of random choice
+///   over a few hundred connections.
+/// - Scale: at most 64 backends per port are balanced; past that the extra ones get no slot
+///   (no traffic). More than 64 replicas of one service on one network of one host is not a
+///   case for a single-host engine.
+/// - Cost: a port holds 64 elements in the kernel, and a change of its backends rewrites at
+///   most 64 of them (three script lines each), about 200 lines; 128 slots would halve the
+///   error and double both, for a gain nobody could measure.
+pub const LB_SLOTS: u32 = 64;
 
 /// Set and map names, shared by the ruleset and the element changes so they cannot drift.
 pub(crate) mod names {
@@ -16,7 +32,8 @@ pub(crate) mod names {
     pub const MASQ4: &str = "masq4";
     /// inet: the IPv6 ones.
     pub const MASQ6: &str = "masq6";
-    /// inet: `bridge . sandbox address`, to masquerade hairpin traffic to a published port.
+    /// inet: `bridge . sandbox address`, to masquerade hairpin traffic to a published port
+    /// or a service VIP.
     pub const MEMBERS4: &str = "members4";
     /// inet: the IPv6 ones.
     pub const MEMBERS6: &str = "members6";
@@ -28,6 +45,12 @@ pub(crate) mod names {
     pub const PORTS6: &str = "ports6";
     /// inet: the IPv6 ones, on every local address.
     pub const PORTS6_ANY: &str = "ports6_any";
+    /// inet: service virtual IPs (each a /32 on its network's bridge).
+    pub const VIPS4: &str = "vips4";
+    /// inet: `VIP . proto . port . slot : backend address . port`.
+    pub const LB4: &str = "lb4";
+    /// inet: `proto . published port . slot : backend address . port`, the routing mesh.
+    pub const MESH4: &str = "mesh4";
     /// bridge: host ends of sandbox veths.
     pub const PORTS: &str = "ports";
     /// bridge: `port . MAC` of each sandbox interface.
@@ -61,6 +84,11 @@ const INET: &str = r#"table inet ferry {
 	map ports4_any { type inet_proto . inet_service : ipv4_addr . inet_service; }
 	map ports6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
 	map ports6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
+	# Services, IPv4 only (as Docker's): every VIP port and every routing-mesh port holds
+	# LB_SLOTS elements, one per value of `numgen random`, each naming a backend.
+	set vips4 { type ipv4_addr; }
+	map lb4 { typeof ip daddr . meta l4proto . th dport . numgen random mod 64 : ip daddr . th dport; }
+	map mesh4 { typeof meta l4proto . th dport . numgen random mod 64 : ip daddr . th dport; }
 
 	# Bridges get route_localnet so the host can reach ports published on 127.0.0.1; that
 	# must not let sandboxes reach the host's loopback services through their gateway.
@@ -71,9 +99,15 @@ const INET: &str = r#"table inet ferry {
 
 	# Published ports, for traffic from other hosts and from sandboxes. A packet that arrives
 	# from outside for 127.0.0.0/8 is never translated, so loopback-published ports stay local.
+	# Service VIPs come before the published ports: a VIP is a local address (a /32 on its
+	# bridge), so `fib daddr type local` would take it too. A VIP port with no backend misses
+	# the map and returns untranslated: delivered locally, it is refused in `input`, never
+	# sent to a published port or accepted by a host socket bound to the wildcard address.
 	chain nat_prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		ip daddr 127.0.0.0/8 return
+		ip daddr @vips4 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 64 map @lb4
+		ip daddr @vips4 return
 		fib daddr type local jump published
 	}
 
@@ -81,21 +115,43 @@ const INET: &str = r#"table inet ferry {
 	# IPv6 has no route_localnet: a reply to ::1 arriving on a bridge is dropped by the
 	# kernel, so ::1 is left untranslated and meets ferry's reserving socket, which refuses
 	# the connection at once (clients then try 127.0.0.1) instead of letting it hang.
+	# Service VIPs likewise, before the published ports.
 	chain nat_output {
 		type nat hook output priority -100; policy accept;
 		ip6 daddr ::1 return
+		ip daddr @vips4 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 64 map @lb4
+		ip daddr @vips4 return
 		fib daddr type local jump published
 	}
 
+	# The routing mesh (a service's port published on every host address) comes after the
+	# sandbox ports: a host port in both would go to the sandbox, so the daemon reserves a
+	# mesh port as it does a sandbox's. A mesh port without backends misses and meets that
+	# reserving socket, as an unmapped published port does.
 	chain published {
 		meta nfproto ipv4 dnat ip to ip daddr . meta l4proto . th dport map @ports4
 		meta nfproto ipv4 dnat ip to meta l4proto . th dport map @ports4_any
 		meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @ports6
 		meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @ports6_any
+		meta nfproto ipv4 dnat ip to meta l4proto . th dport . numgen random mod 64 map @mesh4
+	}
+
+	# A new connection reaching a VIP untranslated is for a port with no backend (or none
+	# at all): refuse it at once (RST, or ICMP port unreachable) rather than let a host socket
+	# on the wildcard address take it or let it hang. Replies to the host's own translated
+	# connections (source VIP) are established and pass; ping is answered.
+	chain input {
+		type filter hook input priority filter; policy accept;
+		ip daddr @vips4 ct state new meta l4proto tcp reject with tcp reset
+		ip daddr @vips4 ct state new meta l4proto != icmp reject with icmp port-unreachable
 	}
 
 	# Isolation: nothing is routed into or out of an internal network, and nothing is routed
 	# into any network but replies and published ports.
+	# Service traffic to a VIP is translated to a backend on the VIP's own bridge, so it
+	# leaves by the bridge it came in on and `bridge_pairs` accepts it first, internal
+	# networks included. The same traffic from anywhere else (another network, another host)
+	# is dropped in `into_bridge`: a VIP serves its own network, like the backends' addresses.
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		iifname . oifname @bridge_pairs accept
@@ -106,13 +162,17 @@ const INET: &str = r#"table inet ferry {
 
 	chain into_bridge {
 		ct state established,related accept
+		ct original ip daddr @vips4 drop
 		ct status dnat accept
 		drop
 	}
 
-	# Hairpin (a sandbox reaching a published port of its own bridge) and loopback clients
-	# are masqueraded so replies come back through the host; egress is masqueraded when it
-	# leaves the host, not when it crosses to another ferry bridge.
+	# Hairpin (a sandbox reaching a published port or a service VIP of its own bridge, the
+	# backend on that bridge too) and loopback clients are masqueraded so replies come back
+	# through the host, where conntrack turns the source back into the VIP; without it (and
+	# without br_netfilter) the backend would answer the client directly, from an address the
+	# client never called. Egress is masqueraded when it leaves the host, not when it crosses
+	# to another ferry bridge.
 	chain nat_postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		ct status dnat oifname . ip saddr @members4 masquerade
@@ -156,3 +216,17 @@ const BRIDGE: &str = r#"table bridge ferry {
 	}
 }
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ruleset text spells the slot count out; it must be the one `Changes` fills.
+    #[test]
+    fn ruleset_draws_lb_slots() {
+        let r = ruleset();
+        let draw = format!("numgen random mod {LB_SLOTS} ");
+        assert_eq!(r.matches("numgen random mod ").count(), 5);
+        assert_eq!(r.matches(&draw).count(), 5);
+    }
+}

@@ -3,10 +3,11 @@
 //! then review the diff. When run as root with `nft` installed, the rendered scripts are also
 //! applied inside a private network namespace, so the kernel itself checks them.
 
-use ferry_firewall::{full, ruleset, Changes};
+use ferry_firewall::{full, ruleset, Changes, LbEntry};
 use ferry_types::ports::{PortKey, Proto, PublishedPort};
 use ferry_types::{BridgeSettings, DriverKind, Endpoint, Network, SubnetConfig};
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
@@ -172,8 +173,88 @@ fn full_state_replaces_the_tables() {
     let net = network("bridge", "ferry0", "172.17.0.0/16", false, false);
     let ep = endpoint(&net, "vfccccccccccc", "172.17.0.2/16", None);
     let p = port("0.0.0.0", 80, "172.17.0.2", 8080, Proto::Tcp);
-    let text = full([&net], [(&net, &ep)], [&p]);
+    let vip: Ipv4Addr = "172.17.0.100".parse().unwrap();
+    let lb = [
+        LbEntry {
+            vip: Some(vip),
+            proto: Proto::Tcp,
+            port: 80,
+            backends: vec![
+                ("172.17.0.3".parse().unwrap(), 8080),
+                ("172.17.0.2".parse().unwrap(), 8080),
+            ],
+        },
+        LbEntry {
+            vip: None,
+            proto: Proto::Udp,
+            port: 5353,
+            backends: vec![("172.17.0.2".parse().unwrap(), 53)],
+        },
+    ];
+    let text = full([&net], [(&net, &ep)], [&p], [vip], &lb);
     golden("full.nft", &text);
     // Applying it twice is how a restart rebuilds the tables from the store.
     kernel_accepts(&[&text, &text]);
+}
+
+fn backends(last_octets: &[u8], port: u16) -> Vec<(Ipv4Addr, u16)> {
+    last_octets
+        .iter()
+        .map(|&o| (Ipv4Addr::new(172, 18, 0, o), port))
+        .collect()
+}
+
+#[test]
+fn service_backend_changes() {
+    let net = network("web", "fr-web", "172.18.0.0/16", false, true);
+    let vip = Ipv4Addr::new(172, 18, 0, 100);
+    let three = backends(&[4, 2, 3], 8080);
+    let two = backends(&[2, 3], 8080);
+    let four = backends(&[2, 3, 5, 6], 8080);
+
+    let mut nets = Changes::new();
+    nets.add_network(&net);
+
+    let mut add = Changes::new();
+    add.add_vip(vip)
+        .set_vip_backends(vip, Proto::Tcp, 80, &[], &three);
+    golden("services_add.nft", add.render());
+
+    // Only the slots whose backend changes are written.
+    let mut down = Changes::new();
+    down.set_vip_backends(vip, Proto::Tcp, 80, &three, &two);
+    golden("services_scale_3_to_2.nft", down.render());
+
+    let mut up = Changes::new();
+    up.set_vip_backends(vip, Proto::Tcp, 80, &two, &four);
+    golden("services_scale_2_to_4.nft", up.render());
+
+    let mut rm = Changes::new();
+    rm.set_vip_backends(vip, Proto::Tcp, 80, &four, &[])
+        .remove_vip(vip);
+    golden("services_remove.nft", rm.render());
+
+    let mut mesh = Changes::new();
+    mesh.set_mesh_backends(Proto::Tcp, 8000, &[], &two)
+        .set_mesh_backends(Proto::Udp, 8000, &[], &backends(&[7], 53));
+    golden("mesh_add.nft", mesh.render());
+
+    let mut mesh_rm = Changes::new();
+    mesh_rm
+        .set_mesh_backends(Proto::Tcp, 8000, &two, &[])
+        .set_mesh_backends(Proto::Udp, 8000, &backends(&[7], 53), &[]);
+
+    // Removing twice must not fail: the second removal finds nothing and changes nothing.
+    kernel_accepts(&[
+        &ruleset(),
+        nets.render(),
+        add.render(),
+        down.render(),
+        up.render(),
+        rm.render(),
+        rm.render(),
+        mesh.render(),
+        mesh_rm.render(),
+        mesh_rm.render(),
+    ]);
 }
