@@ -39,7 +39,8 @@ pub enum Outcome {
     Drop,
 }
 
-fn limit(q: &Query, t: Transport) -> usize {
+/// The largest reply a client may get for `q` over `t`.
+pub fn reply_limit(q: &Query, t: Transport) -> usize {
     match t {
         Transport::Tcp => 65535,
         Transport::Udp => match q.edns {
@@ -102,7 +103,7 @@ pub fn respond(
         }
         Err(_) => return Outcome::Drop,
     };
-    let lim = limit(&q, transport);
+    let lim = reply_limit(&q, transport);
     let edns = q.edns.is_some();
     let finish = |rcode: Rcode, out: &mut Vec<u8>| {
         Reply::start(out, &q, packet, rcode, rcode != Rcode::Refused, lim).finish(edns);

@@ -146,6 +146,15 @@ pub fn is_query_header(p: &[u8]) -> bool {
     p.len() >= HEADER_LEN && p[2] & 0x80 == 0
 }
 
+/// Reads the first question of a packet (query or reply): its name (as in [`Query::name`]),
+/// type, class, and the offset after it.
+pub fn parse_question(p: &[u8]) -> Result<(String, u16, u16, usize), ParseError> {
+    let (name, at) = read_name(p, HEADER_LEN)?;
+    let qtype = u16_at(p, at)?;
+    let qclass = u16_at(p, at + 2)?;
+    Ok((name, qtype, qclass, at + 4))
+}
+
 /// Parses a query.
 pub fn parse_query(p: &[u8]) -> Result<Query, ParseError> {
     if p.len() < HEADER_LEN {
@@ -164,10 +173,7 @@ pub fn parse_query(p: &[u8]) -> Result<Query, ParseError> {
     let ancount = u16_at(p, 6)?;
     let nscount = u16_at(p, 8)?;
     let arcount = u16_at(p, 10)?;
-    let (name, at) = read_name(p, HEADER_LEN)?;
-    let qtype = u16_at(p, at)?;
-    let qclass = u16_at(p, at + 2)?;
-    let question_end = at + 4;
+    let (name, qtype, qclass, question_end) = parse_question(p)?;
     // Records after the question: only an OPT in the additional section matters. The count
     // is bounded by the packet's length, since every record takes at least 11 bytes.
     let mut at = question_end;

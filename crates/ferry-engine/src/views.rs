@@ -249,6 +249,7 @@ pub fn sandbox_inspect<'a>(
                 .chain(c.ports.iter().map(|p| &p.container))
                 .map(|k| (k.to_string(), Default::default()))
                 .collect(),
+            labels: c.labels.clone(),
         },
         host_config: HostConfig {
             network_mode: network_mode_string(sb, network),
@@ -271,6 +272,11 @@ pub fn sandbox_inspect<'a>(
             auto_remove: c.auto_remove,
             port_bindings: ferry_types::ports::to_bindings(&c.ports),
             publish_all_ports: c.publish_all,
+            links: c
+                .links
+                .iter()
+                .map(|l| format!("/{}:/{}/{}", l.name, sb.name, l.alias))
+                .collect(),
         },
         network_settings: NetworkSettings {
             sandbox_id: sb.id.clone(),

@@ -220,6 +220,12 @@ pub struct SandboxCreateRequest {
     /// Publish every exposed port on an ephemeral host port.
     #[serde(default)]
     pub publish_all_ports: bool,
+    /// User labels (compose records its project, service and configuration hash here).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Legacy links on the default bridge: `NAME[:ALIAS]`, written into /etc/hosts.
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 /// Reply of `POST /containers/create` and `POST /networks/create`.

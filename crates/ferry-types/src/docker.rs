@@ -171,6 +171,9 @@ pub struct ContainerConfig {
     /// Ports the sandbox declares (`{"80/tcp": {}}`).
     #[serde(default)]
     pub exposed_ports: BTreeMap<String, Empty>,
+    /// User labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// An empty JSON object, as Docker uses for set members (`{"80/tcp": {}}`).
@@ -199,6 +202,9 @@ pub struct HostConfig {
     /// Publish every exposed port (`-P`).
     #[serde(default)]
     pub publish_all_ports: bool,
+    /// Legacy links, as Docker shows them: `/TARGET:/SANDBOX/ALIAS`.
+    #[serde(default)]
+    pub links: Vec<String>,
 }
 
 /// Docker's NetworkSettings.

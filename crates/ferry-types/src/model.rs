@@ -275,6 +275,24 @@ pub struct SandboxConfig {
     /// Publish every exposed port on an ephemeral host port (`-P`).
     #[serde(default)]
     pub publish_all: bool,
+    /// User labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// `--link` entries on the default bridge.
+    #[serde(default)]
+    pub links: Vec<Link>,
+}
+
+/// A legacy `--link NAME[:ALIAS]`: the linked sandbox's ID, and the names it gets in
+/// /etc/hosts (its name, the alias, its host name).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// The linked sandbox's ID.
+    pub target: String,
+    /// Its name when the link was made.
+    pub name: String,
+    /// The alias given (the target's name when none was).
+    pub alias: String,
 }
 
 /// The state of a sandbox's process.

@@ -287,10 +287,41 @@ pub fn extra_host(s: &str) -> Result<crate::model::ExtraHost> {
     })
 }
 
+/// Parses a `--link NAME[:ALIAS]` entry into the target's name and the alias (the name when
+/// no alias is given).
+pub fn link(s: &str) -> Result<(String, String)> {
+    let (name, alias) = match s.split_once(':') {
+        Some((n, a)) => (n, a),
+        None => (s, s),
+    };
+    let name = name.trim_start_matches('/');
+    let ok = |n: &str| {
+        !n.is_empty()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
+    };
+    if !ok(name) || !ok(alias) {
+        return Err(FerryError::invalid(format!(
+            "invalid --link {s:?}: expected NAME or NAME:ALIAS, e.g. db or db:database"
+        )));
+    }
+    Ok((name.to_string(), alias.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::Ipam;
+
+    #[test]
+    fn links_take_an_optional_alias() {
+        assert_eq!(link("db").unwrap(), ("db".into(), "db".into()));
+        assert_eq!(link("/db:data").unwrap(), ("db".into(), "data".into()));
+        for bad in ["", ":x", "db:", "d b", "db:a:b"] {
+            let e = link(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid --link"), "{bad}: {e}");
+        }
+    }
 
     fn req(name: &str, cfg: Vec<IpamConfig>, v6: bool) -> NetworkCreateRequest {
         NetworkCreateRequest {

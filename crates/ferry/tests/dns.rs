@@ -29,12 +29,14 @@ fn names_are_scoped_and_changes_are_immediate() {
     let h = Host::new();
     h.ok(&["network", "create", "appnet"]);
     h.ok(&["network", "create", "other"]);
+    sleeper(&h, "cli", &["--network", "appnet"]);
+    // The seeds' walk: no such name yet, then it resolves, later it is gone again.
+    assert_eq!(resolve(&h, "cli", "web"), None);
     sleeper(
         &h,
         "web",
         &["--network", "appnet", "--network-alias", "www"],
     );
-    sleeper(&h, "cli", &["--network", "appnet"]);
     sleeper(&h, "far", &["--network", "other"]);
     let web = h.ip("web", "appnet");
     let resolv = h.ok(&["exec", "cli", "--", "cat", "/etc/resolv.conf"]);
@@ -86,42 +88,72 @@ fn names_are_scoped_and_changes_are_immediate() {
     assert!(!resolv.contains("127.0.0.11"), "{resolv}");
 }
 
-/// A fake upstream on the host's loopback (127.0.0.53, like systemd-resolved) answering every
-/// A query with 192.0.2.99.
+/// A fake upstream on the host's loopback: `upstream.py ADDR MODE LOG` answers every A query
+/// with 192.0.2.99 (TTL 60; TTL 0 for names starting with "nocache"), or with SERVFAIL when
+/// MODE is `servfail`, and appends each name and type it is asked for to LOG.
 const UPSTREAM: &str = r#"
-import socket
+import socket, sys
+addr, mode, log = sys.argv[1], sys.argv[2], sys.argv[3]
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.53", 53))
+s.bind((addr, 53))
 while True:
     q, a = s.recvfrom(512)
-    i = 12
+    i, labels = 12, []
     while q[i]:
+        labels.append(q[i + 1:i + 1 + q[i]].decode())
         i += q[i] + 1
+    name = ".".join(labels)
+    qtype = int.from_bytes(q[i + 1:i + 3], "big")
+    with open(log, "a") as f:
+        f.write("%s %d\n" % (name, qtype))
     end = i + 5
-    r = q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00" + q[12:end]
-    r += b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes([192, 0, 2, 99])
+    if mode == "servfail":
+        r = q[:2] + b"\x81\x82" + q[4:6] + b"\x00\x00\x00\x00\x00\x00" + q[12:end]
+    else:
+        ttl = 0 if name.startswith("nocache") else 60
+        r = q[:2] + b"\x81\x80" + q[4:6] + b"\x00\x01\x00\x00\x00\x00" + q[12:end]
+        r += b"\xc0\x0c\x00\x01\x00\x01" + ttl.to_bytes(4, "big") + b"\x00\x04" + bytes([192, 0, 2, 99])
     s.sendto(r, a)
 "#;
+
+/// Starts a fake upstream on `addr` in the test's host namespace; returns its query log.
+fn upstream(h: &Host, addr: &str, mode: &str) -> std::path::PathBuf {
+    let script = h.dir.path().join("upstream.py");
+    std::fs::write(&script, UPSTREAM).unwrap();
+    let log = h.dir.path().join(format!("queries-{addr}.log"));
+    h.spawn(&format!(
+        "python3 {} {addr} {mode} {}",
+        script.display(),
+        log.display()
+    ));
+    assert!(eventually(5, || h
+        .sh(&format!("ss -lun | grep -q {addr}:53"))
+        .code
+        == 0));
+    log
+}
+
+/// How many times the upstream logging to `log` was asked for `name`'s A record.
+fn asked(log: &std::path::Path, name: &str) -> usize {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.eq_ignore_ascii_case(&format!("{name} 1")))
+        .count()
+}
+
+/// Restarts the daemon with `daemon.json` set to `json`.
+fn with_daemon_json(h: &mut Host, json: &str) {
+    h.stop_daemon(false);
+    std::fs::write(h.dir.path().join("daemon.json"), json).unwrap();
+    h.start_daemon();
+}
 
 #[test]
 fn other_names_are_forwarded_from_the_host_but_not_from_internal_networks() {
     let mut h = Host::new();
-    std::fs::write(h.dir.path().join("upstream.py"), UPSTREAM).unwrap();
-    h.spawn(&format!(
-        "python3 {}",
-        h.dir.path().join("upstream.py").display()
-    ));
-    assert!(eventually(5, || h
-        .sh("ss -lun | grep -q 127.0.0.53:53")
-        .code
-        == 0));
-    h.stop_daemon(false);
-    std::fs::write(
-        h.dir.path().join("daemon.json"),
-        r#"{"dns": ["127.0.0.53"]}"#,
-    )
-    .unwrap();
-    h.start_daemon();
+    upstream(&h, "127.0.0.53", "answer");
+    with_daemon_json(&mut h, r#"{"dns": ["127.0.0.53"]}"#);
     h.ok(&["network", "create", "appnet"]);
     h.ok(&["network", "create", "--internal", "private"]);
     sleeper(&h, "cli", &["--network", "appnet"]);
@@ -151,4 +183,182 @@ fn other_names_are_forwarded_from_the_host_but_not_from_internal_networks() {
     );
     sleeper(&h, "peer", &["--network", "appnet"]);
     assert_eq!(resolve(&h, "cli", "peer"), Some(h.ip("peer", "appnet")));
+}
+
+#[test]
+fn forwarded_answers_are_cached_for_their_ttl_and_failover_skips_dead_and_failing_servers() {
+    let mut h = Host::new();
+    // 127.0.0.52 has no server (port unreachable), 127.0.0.54 answers SERVFAIL; 127.0.0.53
+    // answers. Each query walks down the list until an answer comes.
+    let failing = upstream(&h, "127.0.0.54", "servfail");
+    let good = upstream(&h, "127.0.0.53", "answer");
+    with_daemon_json(
+        &mut h,
+        r#"{"dns": ["127.0.0.52", "127.0.0.54", "127.0.0.53"]}"#,
+    );
+    h.ok(&["network", "create", "appnet"]);
+    sleeper(&h, "cli", &["--network", "appnet"]);
+    for _ in 0..3 {
+        assert_eq!(
+            resolve(&h, "cli", "cached.example.test"),
+            Some("192.0.2.99".into())
+        );
+    }
+    assert_eq!(asked(&failing, "cached.example.test"), 1, "tried once");
+    assert_eq!(
+        asked(&good, "cached.example.test"),
+        1,
+        "answered once, then from the cache"
+    );
+    // A TTL of 0 is never cached.
+    for _ in 0..2 {
+        assert_eq!(
+            resolve(&h, "cli", "nocache.example.test"),
+            Some("192.0.2.99".into())
+        );
+    }
+    assert_eq!(asked(&good, "nocache.example.test"), 2);
+    // A cached answer counts its TTL down.
+    let dig = h.ok(&[
+        "exec",
+        "cli",
+        "--",
+        "dig",
+        "+noall",
+        "+answer",
+        "@127.0.0.11",
+        "cached.example.test",
+    ]);
+    let ttl: u32 = dig.split_whitespace().nth(1).unwrap().parse().unwrap();
+    assert!(ttl <= 60 && ttl > 0, "{dig}");
+}
+
+#[test]
+fn big_answers_truncate_over_udp_then_come_whole_over_tcp() {
+    let h = Host::new();
+    h.ok(&["network", "create", "--subnet", "10.77.0.0/24", "appnet"]);
+    // 40 holders of one alias: 40 A records do not fit in 512 bytes.
+    for i in 0..40 {
+        sleeper(
+            &h,
+            &format!("m{i}"),
+            &["--network", "appnet", "--network-alias", "many"],
+        );
+    }
+    sleeper(&h, "cli", &["--network", "appnet"]);
+    let udp = h.ok(&[
+        "exec",
+        "cli",
+        "--",
+        "dig",
+        "+ignore",
+        "+noedns",
+        "+notcp",
+        "@127.0.0.11",
+        "many",
+    ]);
+    assert!(udp.contains(" tc "), "TC bit over UDP: {udp}");
+    let tcp = h.ok(&[
+        "exec",
+        "cli",
+        "--",
+        "dig",
+        "+tcp",
+        "+noall",
+        "+answer",
+        "@127.0.0.11",
+        "many",
+    ]);
+    assert_eq!(
+        tcp.lines().filter(|l| l.contains("\tA\t")).count(),
+        40,
+        "{tcp}"
+    );
+    // Without +ignore dig retries over TCP by itself, as stub resolvers do.
+    let auto = h.ok(&[
+        "exec",
+        "cli",
+        "--",
+        "dig",
+        "+noedns",
+        "+noall",
+        "+answer",
+        "@127.0.0.11",
+        "many",
+    ]);
+    assert_eq!(
+        auto.lines().filter(|l| l.contains("\tA\t")).count(),
+        40,
+        "{auto}"
+    );
+}
+
+#[test]
+fn idle_and_trickling_tcp_clients_do_not_delay_anyone() {
+    let h = Host::new();
+    h.ok(&["network", "create", "appnet"]);
+    sleeper(&h, "web", &["--network", "appnet"]);
+    sleeper(&h, "cli", &["--network", "appnet"]);
+    // 70 connections that send nothing (more than one sandbox's 64 TCP slots), and one that
+    // sends a byte a second: the aardvark-dns flaw (CVE-2024-8418) stalled every client.
+    let pid = h.inspect("cli")["State"]["Pid"].as_u64().unwrap();
+    h.spawn(&format!(
+        "nsenter --net=/proc/{pid}/ns/net python3 -c '
+import socket, time
+idle = [socket.create_connection((\"127.0.0.11\", 53)) for _ in range(70)]
+t = socket.create_connection((\"127.0.0.11\", 53))
+for b in b\"\\x00\\x20abcdefghijklmnopqrstuvwxyz\": t.send(bytes([b])); time.sleep(1)
+'"
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let web = h.ip("web", "appnet");
+    let started = std::time::Instant::now();
+    // UDP clients are never held up.
+    assert_eq!(resolve(&h, "cli", "web"), Some(web.clone()));
+    // A TCP client is served within the idle deadline at worst (slots free after 5 s).
+    let tcp = h.ok(&[
+        "exec",
+        "cli",
+        "--",
+        "dig",
+        "+tcp",
+        "+tries=1",
+        "+time=12",
+        "+short",
+        "@127.0.0.11",
+        "web",
+    ]);
+    assert_eq!(tcp.trim(), web);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "served while slow clients hold connections"
+    );
+    let log = h.daemon_log();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+#[test]
+fn links_on_the_default_bridge_name_their_target_in_etc_hosts() {
+    let h = Host::new();
+    sleeper(&h, "db", &[]);
+    sleeper(&h, "app", &["--link", "db:database"]);
+    let db = h.ip("db", "bridge");
+    let hosts = h.ok(&["exec", "app", "--", "cat", "/etc/hosts"]);
+    assert!(hosts.contains(&format!("{db}\tdatabase db")), "{hosts}");
+    assert_eq!(resolve(&h, "app", "database"), Some(db.clone()));
+    h.ok(&["exec", "app", "--", "ping", "-c1", "-W2", "database"]);
+    let links = &h.inspect("app")["HostConfig"]["Links"];
+    assert_eq!(links[0], "/db:/app/database", "{links}");
+    // Errors: unknown target, bad syntax, and starting while the target is stopped.
+    let e = h.fails(&["run", "-d", "--link", "nosuch", "--", "sleep", "1"]);
+    assert!(e.contains("no such sandbox"), "{e}");
+    let e = h.fails(&["run", "-d", "--link", "db:", "--", "sleep", "1"]);
+    assert!(e.contains("invalid --link"), "{e}");
+    h.ok(&["stop", "-t", "0", "app"]);
+    h.ok(&["stop", "-t", "0", "db"]);
+    let e = h.fails(&["start", "app"]);
+    assert!(
+        e.contains("cannot link to sandbox db: it is not running"),
+        "{e}"
+    );
 }

@@ -231,6 +231,7 @@ impl Controller {
                     &own,
                     &sb.config.hostname,
                     &sb.name,
+                    &Self::linked_hosts(st, sb),
                     &sb.config.extra_hosts,
                     gw,
                 )

@@ -4,6 +4,7 @@
 
 mod dns;
 mod endpoints;
+mod links;
 mod networks;
 mod publish;
 mod reconcile;

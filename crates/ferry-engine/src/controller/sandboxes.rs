@@ -237,6 +237,7 @@ impl Controller {
                 Ok(Some(p.to_string()))
             }
         };
+        let links = Self::links(&st, &req.links, &mode)?;
         let rootfs = absolute("rootfs", &req.rootfs)?;
         if let Some(r) = &rootfs {
             if !Path::new(r).is_dir() {
@@ -266,6 +267,8 @@ impl Controller {
                 ports: port_config.ports,
                 exposed: port_config.exposed,
                 publish_all: port_config.publish_all,
+                labels: req.labels.clone(),
+                links,
             },
             state: SandboxState {
                 status: Status::Created,
@@ -307,6 +310,23 @@ impl Controller {
             .ok_or_else(|| FerryError::not_found(format!("no such sandbox: {id}")))?;
         if before.is_running() {
             return Ok(());
+        }
+        for link in &before.config.links {
+            match st.sandbox(&link.target) {
+                Some(t) if t.is_running() => {}
+                Some(t) => {
+                    return Err(FerryError::conflict(format!(
+                        "cannot link to sandbox {}: it is not running; start it first",
+                        t.name
+                    )))
+                }
+                None => {
+                    return Err(FerryError::conflict(format!(
+                        "cannot start {}: its --link target {} no longer exists",
+                        before.name, link.alias
+                    )))
+                }
+            }
         }
         let mut sb = before.clone();
         // Phase 1, pure: allocate and record the intent, so a crash from here on leaves a

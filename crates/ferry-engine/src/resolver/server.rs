@@ -3,16 +3,17 @@
 
 use super::Directory;
 use crate::drivers::kernel_err;
-use ferry_dns::respond::Transport;
+use ferry_dns::respond::{reply_limit, Transport};
 use ferry_dns::wire::{self, Rcode};
-use ferry_dns::{respond, Outcome};
+use ferry_dns::{respond, Cache, Outcome, Query};
 use ferry_types::FerryError;
 use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
@@ -28,6 +29,8 @@ const TCP_IDLE: Duration = Duration::from_secs(5);
 const MAX_FORWARDS: usize = 1024;
 /// TCP connections served at once per sandbox; beyond that new ones wait to be accepted.
 const MAX_TCP_PER_SANDBOX: usize = 64;
+/// Upstream replies kept, daemon-wide.
+const CACHE_ENTRIES: usize = 4096;
 
 /// The embedded resolver.
 pub struct Resolver {
@@ -35,6 +38,8 @@ pub struct Resolver {
     tasks: Mutex<HashMap<String, Vec<JoinHandle<()>>>>,
     rotation: AtomicUsize,
     forwards: Arc<Semaphore>,
+    cache: Mutex<Cache>,
+    clock: Instant,
 }
 
 /// What one sandbox's listeners need.
@@ -42,6 +47,9 @@ struct Ctx {
     resolver: Arc<Resolver>,
     sandbox: String,
     upstreams: Arc<Vec<SocketAddr>>,
+    /// Identifies the upstream list in the cache: sandboxes with other `--dns` servers do
+    /// not share replies.
+    scope: u64,
 }
 
 impl Resolver {
@@ -52,6 +60,8 @@ impl Resolver {
             tasks: Mutex::new(HashMap::new()),
             rotation: AtomicUsize::new(0),
             forwards: Arc::new(Semaphore::new(MAX_FORWARDS)),
+            cache: Mutex::new(Cache::new(CACHE_ENTRIES)),
+            clock: Instant::now(),
         })
     }
 
@@ -88,15 +98,17 @@ impl Resolver {
         );
         let tcp = TcpListener::from_std(tcp)
             .map_err(|e| FerryError::internal(format!("dns tcp: {e}")))?;
+        let upstreams: Vec<SocketAddr> = upstreams
+            .into_iter()
+            .map(|a| SocketAddr::new(a, 53))
+            .collect();
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        upstreams.hash(&mut h);
         let ctx = Arc::new(Ctx {
             resolver: self.clone(),
             sandbox: sandbox.to_string(),
-            upstreams: Arc::new(
-                upstreams
-                    .into_iter()
-                    .map(|a| SocketAddr::new(a, 53))
-                    .collect(),
-            ),
+            upstreams: Arc::new(upstreams),
+            scope: h.finish(),
         });
         let handles = vec![
             tokio::spawn(serve_udp(ctx.clone(), udp)),
@@ -129,6 +141,24 @@ impl Resolver {
         let d = self.dir.read().unwrap_or_else(|p| p.into_inner());
         respond(packet, &d.view(sandbox), t, rot, out)
     }
+
+    fn now(&self) -> u64 {
+        self.clock.elapsed().as_secs()
+    }
+
+    /// A fresh cached reply to a query that would be forwarded.
+    fn cached(&self, ctx: &Ctx, q: &Query, packet: &[u8], t: Transport, out: &mut Vec<u8>) -> bool {
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.lookup(ctx.scope, q, packet, self.now(), reply_limit(q, t), out)
+    }
+
+    /// Forwards a query and keeps the reply when it may be cached.
+    async fn forward(&self, ctx: &Ctx, q: &Query, packet: &[u8], t: Transport) -> Vec<u8> {
+        let reply = forward(&ctx.upstreams, packet, t).await;
+        let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
+        c.insert(ctx.scope, q, &reply, self.now());
+        reply
+    }
 }
 
 async fn serve_udp(ctx: Arc<Ctx>, sock: Arc<UdpSocket>) {
@@ -150,13 +180,23 @@ async fn serve_udp(ctx: Arc<Ctx>, sock: Arc<UdpSocket>) {
                 let _ = sock.send_to(&out, peer).await;
             }
             Outcome::Drop => {}
-            Outcome::Forward(_) => {
+            Outcome::Forward(q) => {
+                if ctx
+                    .resolver
+                    .cached(&ctx, &q, &buf[..n], Transport::Udp, &mut out)
+                {
+                    let _ = sock.send_to(&out, peer).await;
+                    continue;
+                }
                 let packet = buf[..n].to_vec();
                 match ctx.resolver.forwards.clone().try_acquire_owned() {
                     Ok(permit) => {
                         let (ctx, sock) = (ctx.clone(), sock.clone());
                         tokio::spawn(async move {
-                            let reply = forward(&ctx.upstreams, &packet).await;
+                            let reply = ctx
+                                .resolver
+                                .forward(&ctx, &q, &packet, Transport::Udp)
+                                .await;
                             let _ = sock.send_to(&reply, peer).await;
                             drop(permit);
                         });
@@ -203,7 +243,13 @@ async fn serve_conn(ctx: &Ctx, mut s: TcpStream) -> std::io::Result<()> {
         {
             Outcome::Reply => std::mem::take(&mut out),
             Outcome::Drop => continue,
-            Outcome::Forward(_) => forward(&ctx.upstreams, &msg).await,
+            Outcome::Forward(q) => {
+                if ctx.resolver.cached(ctx, &q, &msg, Transport::Tcp, &mut out) {
+                    std::mem::take(&mut out)
+                } else {
+                    ctx.resolver.forward(ctx, &q, &msg, Transport::Tcp).await
+                }
+            }
         };
         let mut framed = Vec::with_capacity(reply.len() + 2);
         framed.extend_from_slice(&(reply.len() as u16).to_be_bytes());
@@ -213,36 +259,24 @@ async fn serve_conn(ctx: &Ctx, mut s: TcpStream) -> std::io::Result<()> {
 }
 
 /// Sends a query to each upstream in turn until one answers with something other than
-/// SERVFAIL or REFUSED; SERVFAIL when none does.
-async fn forward(upstreams: &[SocketAddr], packet: &[u8]) -> Vec<u8> {
+/// SERVFAIL or REFUSED; SERVFAIL when none does. A truncated UDP reply is asked again over
+/// TCP when the client came over TCP (a UDP client gets the TC bit and retries over TCP).
+async fn forward(upstreams: &[SocketAddr], packet: &[u8], t: Transport) -> Vec<u8> {
     let mut buf = vec![0u8; 65535];
     for up in upstreams {
-        let bind: SocketAddr = if up.is_ipv4() {
-            (Ipv4Addr::UNSPECIFIED, 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        let Ok(sock) = UdpSocket::bind(bind).await else {
-            continue;
-        };
-        if sock.connect(up).await.is_err() || sock.send(packet).await.is_err() {
-            continue;
-        }
-        let got = tokio::time::timeout(UPSTREAM_TIMEOUT, async {
-            loop {
-                let n = sock.recv(&mut buf).await?;
-                // Only the answer to this query (same ID) counts.
-                if n >= wire::HEADER_LEN && buf[..2] == packet[..2] {
-                    return Ok::<usize, std::io::Error>(n);
+        let reply = match forward_udp(*up, packet, &mut buf).await {
+            Some(n) if buf[2] & 0x02 != 0 && t == Transport::Tcp => {
+                match forward_tcp(*up, packet).await {
+                    Some(r) => r,
+                    None => buf[..n].to_vec(),
                 }
             }
-        })
-        .await;
-        if let Ok(Ok(n)) = got {
-            let rcode = buf[3] & 0x0F;
-            if rcode != Rcode::ServFail as u8 && rcode != Rcode::Refused as u8 {
-                return buf[..n].to_vec();
-            }
+            Some(n) => buf[..n].to_vec(),
+            None => continue,
+        };
+        let rcode = reply[3] & 0x0F;
+        if rcode != Rcode::ServFail as u8 && rcode != Rcode::Refused as u8 {
+            return reply;
         }
     }
     let mut out = Vec::new();
@@ -250,4 +284,47 @@ async fn forward(upstreams: &[SocketAddr], packet: &[u8]) -> Vec<u8> {
         wire::header_reply(packet, Rcode::ServFail, &mut out);
     }
     out
+}
+
+/// One UDP exchange with an upstream: the reply's length in `buf`, or None on timeout.
+async fn forward_udp(up: SocketAddr, packet: &[u8], buf: &mut [u8]) -> Option<usize> {
+    let bind: SocketAddr = if up.is_ipv4() {
+        (Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = UdpSocket::bind(bind).await.ok()?;
+    sock.connect(up).await.ok()?;
+    sock.send(packet).await.ok()?;
+    tokio::time::timeout(UPSTREAM_TIMEOUT, async {
+        loop {
+            let n = sock.recv(buf).await.ok()?;
+            // Only the answer to this query (same ID, a response) counts.
+            if n >= wire::HEADER_LEN && buf[..2] == packet[..2] && buf[2] & 0x80 != 0 {
+                return Some(n);
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// One TCP exchange with an upstream, within the upstream timeout.
+async fn forward_tcp(up: SocketAddr, packet: &[u8]) -> Option<Vec<u8>> {
+    tokio::time::timeout(UPSTREAM_TIMEOUT, async {
+        let mut s = TcpStream::connect(up).await.ok()?;
+        let mut framed = Vec::with_capacity(packet.len() + 2);
+        framed.extend_from_slice(&(packet.len() as u16).to_be_bytes());
+        framed.extend_from_slice(packet);
+        s.write_all(&framed).await.ok()?;
+        let mut len = [0u8; 2];
+        s.read_exact(&mut len).await.ok()?;
+        let mut reply = vec![0u8; usize::from(u16::from_be_bytes(len))];
+        s.read_exact(&mut reply).await.ok()?;
+        (reply.len() >= wire::HEADER_LEN && reply[..2] == packet[..2]).then_some(reply)
+    })
+    .await
+    .ok()
+    .flatten()
 }

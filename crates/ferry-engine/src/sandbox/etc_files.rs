@@ -8,12 +8,13 @@ use std::net::IpAddr;
 const HOSTS_HEADER: &str = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n";
 
 /// The hosts file of a sandbox with its own network stack: localhost, its own addresses under
-/// its host name (and `name`), then the `--add-host` entries. `host_gateway` stands in for
-/// `host-gateway` entries.
+/// its host name (and `name`), its `--link` targets, then the `--add-host` entries.
+/// `host_gateway` stands in for `host-gateway` entries.
 pub fn render_hosts(
     own: &[IpAddr],
     hostname: &str,
     name: &str,
+    links: &[(IpAddr, Vec<String>)],
     extra: &[ExtraHost],
     host_gateway: Option<IpAddr>,
 ) -> String {
@@ -24,6 +25,9 @@ pub fn render_hosts(
         } else {
             s.push_str(&format!("{ip}\t{hostname} {name}\n"));
         }
+    }
+    for (ip, names) in links {
+        s.push_str(&format!("{ip}\t{}\n", names.join(" ")));
     }
     push_extra(&mut s, extra, host_gateway);
     s
@@ -184,6 +188,10 @@ mod tests {
             &["172.18.0.2".parse().unwrap()],
             "abc123",
             "web",
+            &[(
+                "172.17.0.9".parse().unwrap(),
+                vec!["data".into(), "db1".into()],
+            )],
             &[
                 ExtraHost {
                     name: "db".into(),
@@ -198,6 +206,7 @@ mod tests {
         );
         assert!(h.starts_with("127.0.0.1\tlocalhost\n"));
         assert!(h.contains("172.18.0.2\tabc123 web\n"));
+        assert!(h.contains("172.17.0.9\tdata db1\n"), "{h}");
         assert!(h.contains("10.0.0.5\tdb\n"));
         assert!(h.contains("172.18.0.1\tgw\n"));
     }

@@ -6,6 +6,18 @@ pub mod sandbox;
 
 use ferry_api::client::Client;
 use ferry_types::docker::{DaemonInfo, VersionInfo};
+use std::collections::BTreeMap;
+
+/// `--label KEY[=VALUE]` flags as a map (a bare key gets an empty value, as in docker).
+pub fn parse_labels(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
+    list.iter()
+        .map(|l| match l.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            None if !l.is_empty() => Ok((l.clone(), String::new())),
+            _ => anyhow::bail!("invalid label {l:?}: expected KEY=VALUE"),
+        })
+        .collect()
+}
 
 /// `ferry info`.
 pub async fn info(c: &Client) -> anyhow::Result<i32> {

@@ -135,16 +135,6 @@ pub fn key_value(what: &str, s: &str) -> anyhow::Result<(String, String)> {
     }
 }
 
-fn labels(list: &[String]) -> anyhow::Result<BTreeMap<String, String>> {
-    list.iter()
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) => Ok((k.to_string(), v.to_string())),
-            None if !l.is_empty() => Ok((l.clone(), String::new())),
-            None => anyhow::bail!("empty label"),
-        })
-        .collect()
-}
-
 /// Builds the IPAM config from docker's flags: ranges, gateways and aux addresses attach to the
 /// subnet that contains them.
 fn ipam(a: &CreateArgs) -> anyhow::Result<Option<Ipam>> {
@@ -229,7 +219,7 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                     .iter()
                     .map(|o| key_value("-o", o))
                     .collect::<anyhow::Result<_>>()?,
-                labels: labels(&a.label)?,
+                labels: super::parse_labels(&a.label)?,
                 ..Default::default()
             };
             let r: CreateResponse = c.post("/networks/create", &req).await?;

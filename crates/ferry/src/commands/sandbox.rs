@@ -83,6 +83,12 @@ pub struct RunArgs {
     /// Declare a port the sandbox listens on, PORT[-END][/PROTO] (published by -P).
     #[arg(long)]
     expose: Vec<String>,
+    /// Add a link to another sandbox, NAME[:ALIAS] (written into /etc/hosts).
+    #[arg(long)]
+    link: Vec<String>,
+    /// Set a label, KEY=VALUE (repeatable).
+    #[arg(short = 'l', long = "label")]
+    label: Vec<String>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -239,6 +245,8 @@ pub fn create_request(a: &RunArgs) -> anyhow::Result<SandboxCreateRequest> {
         port_bindings: ports::to_bindings(&publish),
         exposed_ports,
         publish_all_ports: a.publish_all,
+        labels: crate::commands::parse_labels(&a.label)?,
+        links: a.link.clone(),
     })
 }
 
