@@ -93,6 +93,14 @@ pub fn router(ctl: Ctl) -> Router {
         .route("/containers/{id}/wait", post(sandbox_wait))
         .route("/containers/{id}/logs", get(sandbox_logs))
         .route("/containers/{id}/exec-target", get(sandbox_exec_target))
+        .route("/services", get(service_list))
+        .route("/services/create", post(service_create))
+        .route(
+            "/services/{id}",
+            get(service_inspect).delete(service_remove),
+        )
+        .route("/services/{id}/update", post(service_update))
+        .route("/services/{id}/tasks", get(service_tasks))
         .fallback(|| async {
             ApiError(FerryError::not_found(
                 "page not found: ferry has no such API route",
@@ -212,7 +220,39 @@ fn flag(q: &HashMap<String, String>, k: &str) -> bool {
 }
 
 async fn sandbox_list(State(ctl): State<Ctl>, Query(q): Query<HashMap<String, String>>) -> Res {
-    Ok(ok_json(&ctl.list_sandboxes(flag(&q, "all")).await))
+    let f = filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
+    Ok(ok_json(&ctl.list_sandboxes(flag(&q, "all"), &f).await?))
+}
+
+async fn service_list(State(ctl): State<Ctl>) -> Res {
+    Ok(ok_json(&ctl.list_services().await))
+}
+
+async fn service_create(State(ctl): State<Ctl>, b: Bytes) -> Res {
+    let req: ferry_types::service::ServiceCreateRequest = body(&b)?;
+    Ok(json_response(
+        StatusCode::CREATED,
+        &ctl.create_service(req).await?,
+    ))
+}
+
+async fn service_inspect(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    Ok(ok_json(&ctl.inspect_service(&id).await?))
+}
+
+async fn service_update(State(ctl): State<Ctl>, Path(id): Path<String>, b: Bytes) -> Res {
+    let req: ferry_types::service::ServiceUpdateRequest = body(&b)?;
+    ctl.update_service(&id, req).await?;
+    Ok(ok_json(&ctl.inspect_service(&id).await?))
+}
+
+async fn service_remove(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    ctl.remove_service(&id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn service_tasks(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    Ok(ok_json(&ctl.service_tasks(&id).await?))
 }
 
 async fn sandbox_create(

@@ -1,7 +1,8 @@
-//! `--filter` of `network ls` and `network prune`, in Docker's JSON form
-//! (`{"name":{"web":true},"label":{"env=prod":true}}`), applied to networks (pure).
+//! `--filter` of `network ls`, `network prune` and `ps`, in Docker's JSON form
+//! (`{"name":{"web":true},"label":{"env=prod":true}}`), applied to networks and sandboxes
+//! (pure).
 
-use ferry_types::{FerryError, Network};
+use ferry_types::{FerryError, Network, Sandbox};
 use std::collections::BTreeMap;
 
 /// Parsed filters: key → accepted values (any value of a key may match; all keys must).
@@ -34,6 +35,41 @@ pub fn parse(json: &str) -> Result<Filters, FerryError> {
         out.insert(k.clone(), list);
     }
     Ok(out)
+}
+
+/// Checks that every filter key is one `ps` knows.
+pub fn check_sandbox_keys(f: &Filters) -> Result<(), FerryError> {
+    const KNOWN: &[&str] = &["name", "id", "label", "status"];
+    for k in f.keys() {
+        if !KNOWN.contains(&k.as_str()) {
+            return Err(FerryError::invalid(format!(
+                "invalid filter {k:?}: sandbox filters are {}",
+                KNOWN.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// True when a label filter value (`KEY` or `KEY=VALUE`) matches a label set.
+fn label_matches(labels: &BTreeMap<String, String>, v: &str) -> bool {
+    match v.split_once('=') {
+        Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
+        None => labels.contains_key(v),
+    }
+}
+
+/// Whether a sandbox passes `ps` filters (`status` is created, running or exited).
+pub fn sandbox_matches(f: &Filters, sb: &Sandbox) -> bool {
+    f.iter().all(|(k, vals)| {
+        vals.iter().any(|v| match k.as_str() {
+            "name" => sb.name.contains(v.trim_start_matches('/')),
+            "id" => sb.id.starts_with(v.as_str()),
+            "label" => label_matches(&sb.config.labels, v),
+            "status" => format!("{:?}", sb.state.status).eq_ignore_ascii_case(v),
+            _ => false,
+        })
+    })
 }
 
 /// Checks that every filter key is one `network ls` knows.
@@ -69,10 +105,7 @@ pub fn network_matches(f: &Filters, net: &Network, in_use: bool) -> bool {
             "scope" => v == ferry_types::SCOPE_LOCAL,
             "type" => (v == "builtin") == net.builtin,
             "dangling" => (v == "true" || v == "1") != in_use,
-            "label" => match v.split_once('=') {
-                Some((lk, lv)) => net.labels.get(lk).is_some_and(|x| x == lv),
-                None => net.labels.contains_key(v.as_str()),
-            },
+            "label" => label_matches(&net.labels, v),
             _ => false,
         })
     })

@@ -37,7 +37,12 @@ impl Firewall {
 
     /// Replaces ferry's tables with the ruleset and every element the state owns: what a
     /// start does, so a table deleted by hand, or elements left by a crash, are set right.
-    pub fn rebuild(&self, st: &State) -> Result<(), FerryError> {
+    pub fn rebuild(
+        &self,
+        st: &State,
+        vips: Vec<std::net::Ipv4Addr>,
+        lb: &[ferry_firewall::LbEntry],
+    ) -> Result<(), FerryError> {
         if !self.enabled() {
             tracing::info!("firewall is none: ferry leaves every nftables rule alone");
             return Ok(());
@@ -51,13 +56,7 @@ impl Firewall {
             .sandboxes()
             .filter(|s| s.is_running())
             .flat_map(|s| s.ports.iter());
-        let text = ferry_firewall::full(
-            st.networks(),
-            endpoints,
-            ports,
-            std::iter::empty(),
-            std::iter::empty(),
-        );
+        let text = ferry_firewall::full(st.networks(), endpoints, ports, vips, lb);
         ferry_kernel::nft::apply(&text)
             .map_err(kernel_err)
             .map_err(|e| e.context("rebuild ferry's nftables tables"))

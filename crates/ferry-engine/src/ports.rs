@@ -85,6 +85,22 @@ impl PortTable {
             .push((proto, port, ip));
     }
 
+    /// Frees one port `owner` holds on `ip`.
+    pub fn release_one(&mut self, proto: Proto, ip: IpAddr, port: u16, owner: &str) {
+        if let Some(v) = self.used.get_mut(&(proto, port)) {
+            v.retain(|h| !(h.owner == owner && h.ip == ip));
+            if v.is_empty() {
+                self.used.remove(&(proto, port));
+            }
+        }
+        if let Some(v) = self.by_owner.get_mut(owner) {
+            v.retain(|e| *e != (proto, port, ip));
+            if v.is_empty() {
+                self.by_owner.remove(owner);
+            }
+        }
+    }
+
     /// Frees every port `owner` holds.
     pub fn release(&mut self, owner: &str) {
         for (proto, port, ip) in self.by_owner.remove(owner).unwrap_or_default() {

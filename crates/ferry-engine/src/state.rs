@@ -2,6 +2,7 @@
 //! operation scans all networks or sandboxes (name lookups, members of a network, IPAM).
 
 use ferry_ipam::SubnetAllocator;
+use ferry_types::service::Service;
 use ferry_types::{FerryError, Network, Sandbox};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
@@ -19,8 +20,15 @@ pub struct State {
     sandbox_names: HashMap<String, String>,
     members: HashMap<String, BTreeSet<String>>,
     recent_exits: VecDeque<(String, i32)>,
-    /// Host ports published by running sandboxes.
+    services: BTreeMap<String, Service>,
+    service_names: HashMap<String, String>,
+    /// Service ID → slot → replica sandbox ID.
+    replicas: HashMap<String, BTreeMap<u32, String>>,
+    /// Host ports published by running sandboxes (and by services' routing mesh).
     pub ports: crate::ports::PortTable,
+    /// The load-balancer elements applied to the kernel, per service, so a change writes
+    /// only what differs.
+    pub lb_applied: HashMap<String, Vec<ferry_firewall::LbEntry>>,
 }
 
 /// Finds an object by full ID, then by name, then by a unique ID prefix (Docker's order).
@@ -180,6 +188,12 @@ impl State {
                 .or_default()
                 .insert(sb.id.clone());
         }
+        if let Some(r) = &sb.config.replica_of {
+            self.replicas
+                .entry(r.service.clone())
+                .or_default()
+                .insert(r.slot, sb.id.clone());
+        }
         self.sandbox_names.insert(sb.name.clone(), sb.id.clone());
         self.sandboxes.insert(sb.id.clone(), sb);
     }
@@ -188,6 +202,13 @@ impl State {
     pub fn remove_sandbox(&mut self, id: &str) -> Option<Sandbox> {
         let sb = self.sandboxes.remove(id)?;
         self.sandbox_names.remove(&sb.name);
+        if let Some(r) = &sb.config.replica_of {
+            if let Some(slots) = self.replicas.get_mut(&r.service) {
+                if slots.get(&r.slot) == Some(&sb.id) {
+                    slots.remove(&r.slot);
+                }
+            }
+        }
         for ep in &sb.endpoints {
             if let Some(m) = self.members.get_mut(&ep.network_id) {
                 m.remove(id);
@@ -203,6 +224,60 @@ impl State {
             .into_iter()
             .flatten()
             .filter_map(|id| self.sandboxes.get(id))
+    }
+
+    /// All services by ID.
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.services.values()
+    }
+    /// A service by ID, name or unique ID prefix.
+    pub fn find_service(&self, reference: &str) -> Result<&Service, FerryError> {
+        resolve("service", reference, &self.services, &self.service_names).map_err(|e| {
+            match e.kind {
+                ferry_types::ErrorKind::NotFound => {
+                    FerryError::not_found(format!("no such service: {reference}"))
+                }
+                _ => e,
+            }
+        })
+    }
+    /// A service by exact ID.
+    pub fn service(&self, id: &str) -> Option<&Service> {
+        self.services.get(id)
+    }
+    /// Whether a service name is taken.
+    pub fn service_name_taken(&self, name: &str) -> bool {
+        self.service_names.contains_key(name)
+    }
+    /// Adds or replaces a service.
+    pub fn put_service(&mut self, svc: Service) {
+        if let Some(old) = self.services.get(&svc.id) {
+            self.service_names.remove(&old.name);
+        }
+        self.service_names.insert(svc.name.clone(), svc.id.clone());
+        self.services.insert(svc.id.clone(), svc);
+    }
+    /// Removes a service.
+    pub fn remove_service(&mut self, id: &str) -> Option<Service> {
+        let svc = self.services.remove(id)?;
+        self.service_names.remove(&svc.name);
+        self.lb_applied.remove(id);
+        Some(svc)
+    }
+    /// A service's replicas: slot → sandbox.
+    pub fn replicas(&self, service_id: &str) -> impl Iterator<Item = (u32, &Sandbox)> {
+        self.replicas
+            .get(service_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|(slot, id)| self.sandboxes.get(id).map(|sb| (*slot, sb)))
+    }
+    /// Services with a VIP or replicas on a network.
+    pub fn services_on(&self, network_id: &str) -> impl Iterator<Item = &Service> {
+        let network_id = network_id.to_string();
+        self.services
+            .values()
+            .filter(move |s| s.spec.networks.iter().any(|n| n.network_id == network_id))
     }
 
     /// Remembers the exit code of a sandbox that is being removed.

@@ -328,6 +328,7 @@ pub fn sandbox_summary<'a>(
         network_settings: SummaryNetworkSettings {
             networks: sandbox_networks(sb, network),
         },
+        labels: sb.config.labels.clone(),
     }
 }
 

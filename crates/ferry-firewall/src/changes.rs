@@ -156,7 +156,7 @@ pub struct LbEntry {
     pub vip: Option<Ipv4Addr>,
     /// The protocol.
     pub proto: Proto,
-    /// The VIP's port, or the published port.
+    /// The VIP's port (0: every port, kept as it is), or the published port.
     pub port: u16,
     /// The live replicas: address and target port, in any order.
     pub backends: Vec<(Ipv4Addr, u16)>,
@@ -261,8 +261,14 @@ impl Changes {
         old: &[(Ipv4Addr, u16)],
         new: &[(Ipv4Addr, u16)],
     ) -> &mut Self {
+        if port == 0 {
+            // Every port of the VIP: backends by address, the destination port kept.
+            let key = vip.to_string();
+            self.set_backends(names::VIPALL4, &key, old, new, false);
+            return self;
+        }
         let key = format!("{vip} . {} . {port}", proto.as_str());
-        self.set_backends(names::LB4, &key, old, new);
+        self.set_backends(names::LB4, &key, old, new, true);
         self
     }
     /// The backends of the routing mesh's `proto` `published_port` (on every host address)
@@ -275,7 +281,7 @@ impl Changes {
         new: &[(Ipv4Addr, u16)],
     ) -> &mut Self {
         let key = format!("{} . {published_port}", proto.as_str());
-        self.set_backends(names::MESH4, &key, old, new);
+        self.set_backends(names::MESH4, &key, old, new, true);
         self
     }
     fn set_backends(
@@ -284,10 +290,16 @@ impl Changes {
         key: &str,
         old: &[(Ipv4Addr, u16)],
         new: &[(Ipv4Addr, u16)],
+        with_port: bool,
     ) {
         let (old, new) = (lb_slots(old), lb_slots(new));
         let element = |slot: usize, (addr, port): (Ipv4Addr, u16)| {
-            Element::inet(map, format!("{key} . {slot} : {addr} . {port}"))
+            let value = if with_port {
+                format!("{key} . {slot} : {addr} . {port}")
+            } else {
+                format!("{key} . {slot} : {addr}")
+            };
+            Element::inet(map, value)
         };
         for slot in 0..LB_SLOTS as usize {
             let (o, n) = (old.get(slot).copied(), new.get(slot).copied());

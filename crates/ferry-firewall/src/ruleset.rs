@@ -49,6 +49,8 @@ pub(crate) mod names {
     pub const VIPS4: &str = "vips4";
     /// inet: `VIP . proto . port . slot : backend address . port`.
     pub const LB4: &str = "lb4";
+    /// inet: `VIP . slot : backend address`, every port of a VIP (the port is kept).
+    pub const VIPALL4: &str = "vipall4";
     /// inet: `proto . published port . slot : backend address . port`, the routing mesh.
     pub const MESH4: &str = "mesh4";
     /// bridge: host ends of sandbox veths.
@@ -85,9 +87,12 @@ const INET: &str = r#"table inet ferry {
 	map ports6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
 	map ports6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
 	# Services, IPv4 only (as Docker's): every VIP port and every routing-mesh port holds
-	# LB_SLOTS elements, one per value of `numgen random`, each naming a backend.
+	# LB_SLOTS elements, one per value of `numgen random`, each naming a backend. A VIP
+	# balances either given ports (lb4, which may change the port) or all of its ports
+	# (vipall4: as Docker's VIPs, VIP:P goes to a replica's P), the given ports first.
 	set vips4 { type ipv4_addr; }
 	map lb4 { typeof ip daddr . meta l4proto . th dport . numgen random mod 64 : ip daddr . th dport; }
+	map vipall4 { typeof ip daddr . numgen random mod 64 : ip daddr; }
 	map mesh4 { typeof meta l4proto . th dport . numgen random mod 64 : ip daddr . th dport; }
 
 	# Bridges get route_localnet so the host can reach ports published on 127.0.0.1; that
@@ -107,6 +112,7 @@ const INET: &str = r#"table inet ferry {
 		type nat hook prerouting priority dstnat; policy accept;
 		ip daddr 127.0.0.0/8 return
 		ip daddr @vips4 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 64 map @lb4
+		ip daddr @vips4 dnat ip to ip daddr . numgen random mod 64 map @vipall4
 		ip daddr @vips4 return
 		fib daddr type local jump published
 	}
@@ -120,6 +126,7 @@ const INET: &str = r#"table inet ferry {
 		type nat hook output priority -100; policy accept;
 		ip6 daddr ::1 return
 		ip daddr @vips4 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 64 map @lb4
+		ip daddr @vips4 dnat ip to ip daddr . numgen random mod 64 map @vipall4
 		ip daddr @vips4 return
 		fib daddr type local jump published
 	}
@@ -226,7 +233,7 @@ mod tests {
     fn ruleset_draws_lb_slots() {
         let r = ruleset();
         let draw = format!("numgen random mod {LB_SLOTS} ");
-        assert_eq!(r.matches("numgen random mod ").count(), 5);
-        assert_eq!(r.matches(&draw).count(), 5);
+        assert_eq!(r.matches("numgen random mod ").count(), 8);
+        assert_eq!(r.matches(&draw).count(), 8);
     }
 }

@@ -234,6 +234,13 @@ fn service_backend_changes() {
         .remove_vip(vip);
     golden("services_remove.nft", rm.render());
 
+    // Every port of the VIP (port 0): backends by address, the destination port kept.
+    let mut all = Changes::new();
+    all.set_vip_backends(vip, Proto::Tcp, 0, &[], &two);
+    golden("services_all_ports.nft", all.render());
+    let mut all_rm = Changes::new();
+    all_rm.set_vip_backends(vip, Proto::Tcp, 0, &two, &[]);
+
     let mut mesh = Changes::new();
     mesh.set_mesh_backends(Proto::Tcp, 8000, &[], &two)
         .set_mesh_backends(Proto::Udp, 8000, &[], &backends(&[7], 53));
@@ -253,6 +260,9 @@ fn service_backend_changes() {
         up.render(),
         rm.render(),
         rm.render(),
+        all.render(),
+        all_rm.render(),
+        all_rm.render(),
         mesh.render(),
         mesh_rm.render(),
         mesh_rm.render(),

@@ -292,6 +292,41 @@ impl Netlink {
         }
     }
 
+    /// Deletes an address from a link (already gone, or the link gone, is fine).
+    pub async fn delete_address(&self, index: u32, addr: IpNet) -> Result<()> {
+        use futures::TryStreamExt;
+        let mut found = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .set_address_filter(addr.addr())
+            .set_prefix_length_filter(addr.prefix_len())
+            .execute();
+        let msg = match found.try_next().await {
+            Ok(Some(m)) => m,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let err = nl_err(format!("find address {addr} on link {index}"), e);
+                return if err.raw_errno() == Some(ENODEV) {
+                    Ok(())
+                } else {
+                    Err(err)
+                };
+            }
+        };
+        match self.handle.address().del(msg).execute().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = nl_err(format!("delete address {addr} from link {index}"), e);
+                match err.raw_errno() {
+                    Some(ENODEV) | Some(libc::EADDRNOTAVAIL) => Ok(()),
+                    _ => Err(err),
+                }
+            }
+        }
+    }
+
     /// Deletes a link (already gone is fine).
     pub async fn delete_link(&self, index: u32) -> Result<()> {
         match self.handle.link().del(index).execute().await {

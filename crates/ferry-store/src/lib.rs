@@ -17,11 +17,18 @@ pub enum Table {
     Sandboxes,
     /// Daemon-wide values (host ID, schema version).
     Meta,
+    /// Services by ID.
+    Services,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 3] = [Table::Networks, Table::Sandboxes, Table::Meta];
+    pub const ALL: [Table; 4] = [
+        Table::Networks,
+        Table::Sandboxes,
+        Table::Meta,
+        Table::Services,
+    ];
 
     /// The table's name in the backend.
     pub fn name(self) -> &'static str {
@@ -29,6 +36,7 @@ impl Table {
             Table::Networks => "networks",
             Table::Sandboxes => "sandboxes",
             Table::Meta => "meta",
+            Table::Services => "services",
         }
     }
 }

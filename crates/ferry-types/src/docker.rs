@@ -288,6 +288,9 @@ pub struct ContainerSummary {
     pub ports: Vec<SummaryPort>,
     /// Networks.
     pub network_settings: SummaryNetworkSettings,
+    /// User labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A port in [`ContainerSummary`].

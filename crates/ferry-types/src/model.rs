@@ -281,6 +281,9 @@ pub struct SandboxConfig {
     /// `--link` entries on the default bridge.
     #[serde(default)]
     pub links: Vec<Link>,
+    /// The service this sandbox is a replica of, if any.
+    #[serde(default)]
+    pub replica_of: Option<crate::service::ReplicaOf>,
 }
 
 /// A legacy `--link NAME[:ALIAS]`: the linked sandbox's ID, and the names it gets in

@@ -37,6 +37,9 @@ enum Cmd {
     /// Manage networks.
     #[command(subcommand)]
     Network(NetworkCmd),
+    /// Manage services: replicated sandboxes behind a VIP or DNS round robin.
+    #[command(subcommand)]
+    Service(commands::service::ServiceCmd),
     /// Run a command in a new sandbox.
     Run(Box<RunArgs>),
     /// Create a sandbox without starting it (same flags as run).
@@ -118,6 +121,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Cmd::Info => commands::info(&client).await,
             Cmd::Version => commands::version(&client).await,
             Cmd::Network(c) => commands::network::run(&client, c).await,
+            Cmd::Service(c) => commands::service::run(&client, c).await,
             Cmd::Run(a) => commands::sandbox::run(&client, *a).await,
             Cmd::Ps(a) => commands::sandbox::ps(&client, a).await,
             Cmd::Create(a) => commands::sandbox::create(&client, *a).await,

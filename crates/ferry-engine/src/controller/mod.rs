@@ -9,6 +9,7 @@ mod networks;
 mod publish;
 mod reconcile;
 mod sandboxes;
+mod services;
 
 use crate::config::DaemonConfig;
 use crate::drivers::bridge::BridgeDriver;
@@ -33,6 +34,8 @@ pub struct Controller {
     /// Sockets holding the host ports of running sandboxes, by sandbox ID.
     held_ports: std::sync::Mutex<HashMap<String, Vec<PortReservation>>>,
     state: Mutex<State>,
+    /// Restart history of service replicas, by (service ID, slot).
+    restarts: std::sync::Mutex<HashMap<(String, u32), services::Restarts>>,
     /// Bumped whenever a sandbox's process exits, so waiters re-check.
     exits: watch::Sender<u64>,
     host_id: String,
@@ -80,6 +83,7 @@ impl Controller {
             firewall,
             resolver: crate::resolver::Resolver::new(),
             held_ports: std::sync::Mutex::new(HashMap::new()),
+            restarts: std::sync::Mutex::new(HashMap::new()),
             host_nl,
             cfg,
             store,
@@ -89,6 +93,7 @@ impl Controller {
             me: me.clone(),
         });
         ctl.reconcile().await?;
+        ctl.clone().supervise();
         Ok(ctl)
     }
 

@@ -288,6 +288,12 @@ impl Controller {
                 net.name
             )));
         }
+        if let Some(service) = Self::service_on_network(st, net) {
+            return Err(FerryError::conflict(format!(
+                "network {} is used by service {service}; remove the service first",
+                net.name
+            )));
+        }
         let users: Vec<&str> = st.members(&net.id).map(|s| s.name.as_str()).collect();
         if !users.is_empty() {
             return Err(FerryError::conflict(format!(
@@ -332,7 +338,11 @@ impl Controller {
         let mut st = self.lock().await;
         let victims: Vec<Network> = st
             .networks()
-            .filter(|n| !n.builtin && st.members(&n.id).next().is_none())
+            .filter(|n| {
+                !n.builtin
+                    && st.members(&n.id).next().is_none()
+                    && st.services_on(&n.id).next().is_none()
+            })
             .filter(|n| filters::network_matches(filters, n, false))
             .cloned()
             .collect();

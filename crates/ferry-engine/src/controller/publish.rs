@@ -18,7 +18,7 @@ pub(super) struct PortConfig {
     pub warning: Option<String>,
 }
 
-fn socket_proto(p: Proto) -> SocketProto {
+pub(super) fn socket_proto(p: Proto) -> SocketProto {
     match p {
         Proto::Tcp => SocketProto::Tcp,
         Proto::Udp => SocketProto::Udp,

@@ -17,12 +17,14 @@ impl Controller {
         let mut st = self.lock().await;
         self.load_networks(&mut st)?;
         self.load_sandboxes(&mut st)?;
+        self.load_services(&mut st)?;
         for n in st.networks() {
             self.dns_add_network(n);
         }
         // ferry's tables are replaced by what the store says, in one transaction, before any
         // element is added or removed below.
-        self.firewall.rebuild(&st)?;
+        let (vips, lb) = Self::lb_full(&mut st);
+        self.firewall.rebuild(&st, vips, &lb)?;
 
         // Sandboxes first: which are alive decides which kernel objects are owned.
         let mut alive = Vec::new();
@@ -103,6 +105,9 @@ impl Controller {
         for n in bridges {
             self.bridge.create_network(&n).await?;
         }
+
+        // Services: VIPs on their bridges, their names, their mesh ports.
+        self.restore_services(&mut st).await;
 
         // Live sandboxes: re-plug any endpoint whose veth is missing, then watch the process.
         for sb in alive {

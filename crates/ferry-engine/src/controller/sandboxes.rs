@@ -87,6 +87,16 @@ impl Controller {
         req: SandboxCreateRequest,
     ) -> Result<CreateResponse, FerryError> {
         let mut st = self.lock().await;
+        self.create_locked(&mut st, req, None)
+    }
+
+    /// `create`, with the state locked; `replica_of` marks a service's replica.
+    pub(crate) fn create_locked(
+        &self,
+        st: &mut State,
+        req: SandboxCreateRequest,
+        replica_of: Option<ferry_types::service::ReplicaOf>,
+    ) -> Result<CreateResponse, FerryError> {
         if req.cmd.is_empty() || req.cmd[0].is_empty() {
             return Err(FerryError::invalid(
                 "no command given: put the program after --, e.g. ferry run -- sleep 60",
@@ -171,7 +181,7 @@ impl Controller {
                 )));
             }
             let att = Self::attachment(
-                &mut st,
+                st,
                 &net,
                 r.aliases.clone(),
                 parse_opt_ip("--ip", &r.ipv4_address)?,
@@ -180,7 +190,7 @@ impl Controller {
             )?;
             attachments.push(att);
         }
-        let port_config = self.port_config(&st, &req, &mode, &attachments)?;
+        let port_config = self.port_config(st, &req, &mode, &attachments)?;
         let extra_hosts = req
             .extra_hosts
             .iter()
@@ -237,7 +247,7 @@ impl Controller {
                 Ok(Some(p.to_string()))
             }
         };
-        let links = Self::links(&st, &req.links, &mode)?;
+        let links = Self::links(st, &req.links, &mode)?;
         let rootfs = absolute("rootfs", &req.rootfs)?;
         if let Some(r) = &rootfs {
             if !Path::new(r).is_dir() {
@@ -269,6 +279,7 @@ impl Controller {
                 publish_all: port_config.publish_all,
                 labels: req.labels.clone(),
                 links,
+                replica_of,
             },
             state: SandboxState {
                 status: Status::Created,
@@ -303,7 +314,7 @@ impl Controller {
         self.start_locked(&mut st, &id).await
     }
 
-    async fn start_locked(&self, st: &mut State, id: &str) -> Result<(), FerryError> {
+    pub(crate) async fn start_locked(&self, st: &mut State, id: &str) -> Result<(), FerryError> {
         let before = st
             .sandbox(id)
             .cloned()
@@ -419,6 +430,9 @@ impl Controller {
                 Self::flush_udp(&sb.ports);
                 st.put_sandbox(sb.clone());
                 self.save(&[Self::put_sandbox_op(&sb)?])?;
+                if let Some(r) = &sb.config.replica_of {
+                    self.lb_refresh(st, &r.service, None);
+                }
                 if let (Some(me), Some(pid)) = (self.arc(), sb.state.pid) {
                     me.watch(sb.id.clone(), pid);
                 }
@@ -580,6 +594,10 @@ impl Controller {
     /// Undoes a sandbox's networking: its endpoints and their addresses. Its namespace ends
     /// with the last process in it.
     pub(crate) async fn tear_down(&self, st: &mut State, sb: &Sandbox) {
+        // A replica leaves its service's load balancer first, so no new connection meets it.
+        if let Some(r) = &sb.config.replica_of {
+            self.lb_refresh(st, &r.service, Some(&sb.id));
+        }
         if let Err(e) = self.firewall.apply(&Self::sandbox_changes(st, sb, false)) {
             // The next start rebuilds the tables from the store, without these elements.
             tracing::warn!(sandbox = %sb.name, error = %e, "firewall elements not removed");
@@ -1027,16 +1045,22 @@ impl Controller {
     }
 
     /// `ps`.
-    pub async fn list_sandboxes(&self, all: bool) -> Vec<ContainerSummary> {
+    pub async fn list_sandboxes(
+        &self,
+        all: bool,
+        filters: &crate::filters::Filters,
+    ) -> Result<Vec<ContainerSummary>, FerryError> {
+        crate::filters::check_sandbox_keys(filters)?;
         let st = self.lock().await;
         let lookup = Self::lookup(&st);
         let mut out: Vec<(String, ContainerSummary)> = st
             .sandboxes()
             .filter(|s| all || s.is_running())
+            .filter(|s| crate::filters::sandbox_matches(filters, s))
             .map(|s| (s.created.clone(), views::sandbox_summary(s, lookup)))
             .collect();
         out.sort_by(|a, b| b.0.cmp(&a.0));
-        out.into_iter().map(|(_, s)| s).collect()
+        Ok(out.into_iter().map(|(_, s)| s).collect())
     }
 
     /// `inspect`.

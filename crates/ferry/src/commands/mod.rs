@@ -3,6 +3,7 @@
 pub mod exec;
 pub mod network;
 pub mod sandbox;
+pub mod service;
 
 use ferry_api::client::Client;
 use ferry_types::docker::{DaemonInfo, VersionInfo};

@@ -1,0 +1,1002 @@
+//! Services: the controller keeps each service's replicas running (restarting a replica whose
+//! process ends, with backoff), gives the service a virtual IP on each of its networks, names
+//! it in DNS, and keeps the kernel's load-balancer maps equal to the set of live replicas.
+//!
+//! Placement is separate from the local driver: `desired_slots` says which replicas should
+//! exist, `converge` makes them exist on this host, and the load balancer only ever reads
+//! which replicas run and where. A multi-host placement can replace `converge` and keep the
+//! rest.
+
+use super::{store_err, Controller};
+use crate::drivers::kernel_err;
+use crate::resolver::Entry;
+use crate::state::State;
+use ferry_firewall::{Changes, LbEntry};
+use ferry_kernel::port_reservation;
+use ferry_store::{Op, Table};
+use ferry_types::api::{CreateResponse, NetworkRequest, SandboxCreateRequest};
+use ferry_types::ports::Proto;
+use ferry_types::service::{
+    self as svc, EndpointMode, PublishMode, ReplicaOf, Service, ServiceCreateRequest,
+    ServiceNetwork, ServicePort, ServiceSpec, ServiceUpdateRequest, ServiceVip,
+};
+use ferry_types::time::now_rfc3339;
+use ferry_types::{validate, DriverKind, FerryError, Network, Sandbox};
+use ipnet::IpNet;
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+/// The first delay before a crashed replica is started again; it doubles with each crash in
+/// a row, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest delay between restarts of a replica that keeps crashing.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A replica that ran this long before it ended starts its backoff afresh.
+const STABLE_RUN: Duration = Duration::from_secs(10);
+
+/// How long to wait before restarting a replica that ended `crashes` times in a row.
+pub(crate) fn backoff(crashes: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(crashes.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    FIRST_BACKOFF.saturating_mul(factor).min(MAX_BACKOFF)
+}
+
+/// The restart history of one replica slot.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Restarts {
+    crashes: u32,
+    last_start: Instant,
+}
+
+/// The key of a service's DNS entry for its VIP in the resolver's directory.
+fn vip_entry_key(service_id: &str) -> String {
+    format!("service:{service_id}")
+}
+
+/// The host-port table's owner key of a service's mesh ports.
+fn mesh_owner(service_id: &str) -> String {
+    format!("service:{service_id}")
+}
+
+fn v4(a: IpNet) -> Option<Ipv4Addr> {
+    match a.addr() {
+        IpAddr::V4(a) => Some(a),
+        IpAddr::V6(_) => None,
+    }
+}
+
+impl Controller {
+    /// `service create`: records the service, gives it its VIPs and mesh ports, then starts
+    /// its replicas.
+    pub async fn create_service(
+        &self,
+        req: ServiceCreateRequest,
+    ) -> Result<CreateResponse, FerryError> {
+        let id = {
+            let mut st = self.lock().await;
+            self.create_service_locked(&mut st, req).await?
+        };
+        self.converge(&id).await;
+        Ok(CreateResponse {
+            id,
+            warning: String::new(),
+        })
+    }
+
+    async fn create_service_locked(
+        &self,
+        st: &mut State,
+        req: ServiceCreateRequest,
+    ) -> Result<String, FerryError> {
+        validate::object_name("service", &req.name)?;
+        if st.service_name_taken(&req.name) {
+            return Err(FerryError::conflict(format!(
+                "a service named {} already exists; remove it or choose another name",
+                req.name
+            )));
+        }
+        if req.cmd.first().is_none_or(|c| c.is_empty()) {
+            return Err(FerryError::invalid(
+                "no command given: put the program after --, e.g. ferry service create --name web -- sleep 600",
+            ));
+        }
+        let replicas = svc::replicas(req.replicas.unwrap_or(1))?;
+        let endpoint_mode = if req.endpoint_mode.is_empty() {
+            EndpointMode::Vip
+        } else {
+            EndpointMode::parse(&req.endpoint_mode)?
+        };
+        let ports = Self::service_ports(&req.ports, replicas)?;
+        if !ports.is_empty() && !self.firewall.enabled() {
+            return Err(FerryError::invalid(
+                "cannot publish service ports: the daemon runs with firewall none, so nothing would carry the traffic",
+            ));
+        }
+        let requests = if req.networks.is_empty() {
+            vec![NetworkRequest {
+                name: ferry_types::DEFAULT_BRIDGE.into(),
+                ..Default::default()
+            }]
+        } else {
+            req.networks.clone()
+        };
+        let mut networks: Vec<ServiceNetwork> = Vec::new();
+        for r in &requests {
+            let net = st.find_network(&r.name)?;
+            if net.driver != DriverKind::Bridge {
+                return Err(FerryError::invalid(format!(
+                    "a service cannot use network {}: services run on bridge networks",
+                    net.name
+                )));
+            }
+            if networks.iter().any(|n| n.network_id == net.id) {
+                return Err(FerryError::invalid(format!(
+                    "network {} is given twice",
+                    net.name
+                )));
+            }
+            if !r.aliases.is_empty() && net.builtin {
+                return Err(FerryError::invalid(format!(
+                    "network-scoped aliases are supported only on user-defined networks, not on {}",
+                    net.name
+                )));
+            }
+            if r.ipv4_address.is_some() || r.ipv6_address.is_some() || r.mac_address.is_some() {
+                return Err(FerryError::invalid(
+                    "a service's replicas get their addresses from the network: no static address or MAC",
+                ));
+            }
+            networks.push(ServiceNetwork {
+                network_id: net.id.clone(),
+                aliases: r.aliases.clone(),
+            });
+        }
+        // The replicas' settings are checked now, not at their first start.
+        for e in &req.env {
+            if !e.contains('=') || e.starts_with('=') {
+                return Err(FerryError::invalid(format!(
+                    "invalid environment entry {e:?}: expected KEY=VALUE"
+                )));
+            }
+        }
+        for h in &req.extra_hosts {
+            validate::extra_host(h)?;
+        }
+        for d in &req.dns {
+            validate::ip("--dns server", d)?;
+        }
+        if let Some(p) = &req.replica_prefix {
+            validate::object_name("replica prefix", p)?;
+        }
+        let id = super::new_id();
+        let now = now_rfc3339();
+        let mut service = Service {
+            id: id.clone(),
+            name: req.name.clone(),
+            created: now.clone(),
+            updated: now,
+            version: 1,
+            spec: ServiceSpec {
+                replicas,
+                networks,
+                ports: Vec::new(),
+                endpoint_mode,
+                cmd: req.cmd,
+                env: req.env,
+                working_dir: req.working_dir,
+                dns: req.dns,
+                dns_search: req.dns_search,
+                dns_options: req.dns_options,
+                extra_hosts: req.extra_hosts,
+                labels: req.labels,
+                replica_prefix: req.replica_prefix,
+            },
+            vips: Vec::new(),
+        };
+        // VIPs come from each network's own addresses, as a sandbox's do.
+        if endpoint_mode == EndpointMode::Vip {
+            for n in service.spec.networks.clone() {
+                match Self::allocate_vip(st, &n.network_id) {
+                    Ok(addr) => service.vips.push(ServiceVip {
+                        network_id: n.network_id.clone(),
+                        addr,
+                    }),
+                    Err(e) => {
+                        Self::release_vips(st, &service);
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        // Mesh ports are held like a sandbox's published ports.
+        if let Err(e) = self.hold_mesh_ports(st, &service, &ports) {
+            Self::release_vips(st, &service);
+            return Err(e);
+        }
+        service.spec.ports = ports;
+        if let Err(e) = self.save(&self.service_ops(st, &service)?) {
+            self.release_mesh_ports(st, &service.id);
+            Self::release_vips(st, &service);
+            return Err(e);
+        }
+        st.put_service(service.clone());
+        if let Err(e) = self.plumb_service(st, &service).await {
+            // Undo: the kernel objects, then the record.
+            self.unplumb_service(st, &service).await;
+            self.release_mesh_ports(st, &service.id);
+            Self::release_vips(st, &service);
+            st.remove_service(&service.id);
+            let _ = self.save(&[Op::delete(Table::Services, &service.id)]);
+            return Err(e);
+        }
+        tracing::info!(service = %service.name, replicas, "service created");
+        Ok(id)
+    }
+
+    /// Parses and checks a service's `--publish` values.
+    fn service_ports(specs: &[String], replicas: u32) -> Result<Vec<ServicePort>, FerryError> {
+        let mut ports: Vec<ServicePort> = Vec::new();
+        for spec in specs {
+            let p = svc::parse_service_port(spec)?;
+            if ports
+                .iter()
+                .any(|o| o.published == p.published && o.proto == p.proto)
+            {
+                return Err(FerryError::invalid(format!(
+                    "host port {}/{} is published twice",
+                    p.published,
+                    p.proto.as_str()
+                )));
+            }
+            if p.mode == PublishMode::Host && replicas > 1 {
+                return Err(FerryError::invalid(format!(
+                    "mode=host publishes port {} on each replica, and only one can hold it on this host: use mode=ingress (the routing mesh) or one replica",
+                    p.published
+                )));
+            }
+            ports.push(p);
+        }
+        Ok(ports)
+    }
+
+    /// The next free address of a network for a VIP (IPv4: service VIPs are IPv4).
+    fn allocate_vip(st: &mut State, network_id: &str) -> Result<IpNet, FerryError> {
+        let allocs = st
+            .ipam_mut(network_id)
+            .ok_or_else(|| FerryError::internal("network has no address allocator"))?;
+        let a = allocs
+            .iter_mut()
+            .find(|a| a.subnet().addr().is_ipv4())
+            .ok_or_else(|| {
+                FerryError::invalid("a service VIP needs a network with an IPv4 subnet")
+            })?;
+        let prefix = a.subnet().prefix_len();
+        let ip = a.allocate().map_err(super::endpoints::ipam_err)?;
+        IpNet::new(ip, prefix).map_err(|e| FerryError::internal(e.to_string()))
+    }
+
+    fn release_vips(st: &mut State, service: &Service) {
+        for v in &service.vips {
+            if let Some(allocs) = st.ipam_mut(&v.network_id) {
+                for a in allocs.iter_mut() {
+                    a.release(v.addr.addr());
+                }
+            }
+        }
+    }
+
+    /// Holds the routing-mesh ports of a service on every host address.
+    fn hold_mesh_ports(
+        &self,
+        st: &mut State,
+        service: &Service,
+        ports: &[ServicePort],
+    ) -> Result<(), FerryError> {
+        let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let owner = mesh_owner(&service.id);
+        let mut held = Vec::new();
+        let mut taken = Vec::new();
+        let undo = |st: &mut State, taken: &[(Proto, u16)]| {
+            for (proto, port) in taken {
+                st.ports.release_one(*proto, any, *port, &owner);
+            }
+        };
+        for p in ports.iter().filter(|p| p.mode == PublishMode::Ingress) {
+            if let Some(holder) = st.ports.holder(p.proto, any, p.published) {
+                let holder = st
+                    .sandbox(holder)
+                    .map(|s| format!("sandbox {}", s.name))
+                    .or_else(|| {
+                        holder
+                            .strip_prefix("service:")
+                            .and_then(|id| st.service(id))
+                            .map(|s| format!("service {}", s.name))
+                    })
+                    .unwrap_or_else(|| holder.to_string());
+                undo(st, &taken);
+                return Err(FerryError::conflict(format!(
+                    "host port {}/{} is already published by {holder}; remove it or publish another port",
+                    p.published,
+                    p.proto.as_str()
+                )));
+            }
+            match port_reservation::reserve(super::publish::socket_proto(p.proto), any, p.published)
+            {
+                Ok(r) => held.push(r),
+                Err(port_reservation::ReserveError::Unsupported { .. }) => {}
+                Err(e) => {
+                    undo(st, &taken);
+                    return Err(FerryError::conflict(e.to_string()));
+                }
+            }
+            st.ports.take(p.proto, any, p.published, &owner);
+            taken.push((p.proto, p.published));
+        }
+        if !held.is_empty() {
+            if let Ok(mut h) = self.held_ports.lock() {
+                h.entry(owner).or_default().extend(held);
+            }
+        }
+        Ok(())
+    }
+
+    fn release_mesh_ports(&self, st: &mut State, service_id: &str) {
+        self.unpublish(st, &mesh_owner(service_id));
+    }
+
+    /// Store operations for a service plus the IPAM cursors of its networks.
+    fn service_ops(&self, st: &State, service: &Service) -> Result<Vec<Op>, FerryError> {
+        let mut ops = vec![Op::put_json(Table::Services, &service.id, service).map_err(store_err)?];
+        for n in &service.spec.networks {
+            if let Some(net) = st.network(&n.network_id) {
+                let mut net = net.clone();
+                net.ipam_cursors = st.ipam_cursors(&n.network_id);
+                ops.push(Op::put_json(Table::Networks, &net.id, &net).map_err(store_err)?);
+            }
+        }
+        Ok(ops)
+    }
+
+    /// Puts a service's VIPs on their bridges, in the firewall and in DNS (idempotent).
+    pub(crate) async fn plumb_service(
+        &self,
+        st: &mut State,
+        service: &Service,
+    ) -> Result<(), FerryError> {
+        let mut changes = Changes::new();
+        for v in &service.vips {
+            let Some(net) = st.network(&v.network_id) else {
+                continue;
+            };
+            if let Some(br) = &net.bridge {
+                let link = self
+                    .host_nl
+                    .link(&br.name)
+                    .await
+                    .map_err(kernel_err)?
+                    .ok_or_else(|| {
+                        FerryError::internal(format!(
+                            "bridge {} of network {} is missing",
+                            br.name, net.name
+                        ))
+                    })?;
+                // A /32: the host answers ARP for it on the bridge, no route is added.
+                let host = IpNet::new(v.addr.addr(), 32)
+                    .map_err(|e| FerryError::internal(e.to_string()))?;
+                self.host_nl
+                    .add_address(link.index, host)
+                    .await
+                    .map_err(kernel_err)?;
+            }
+            if let Some(a) = v4(v.addr) {
+                changes.add_vip(a);
+            }
+        }
+        self.firewall.apply(&changes)?;
+        self.dns_add_service(st, service);
+        self.lb_refresh(st, &service.id, None);
+        Ok(())
+    }
+
+    /// Takes a service's VIPs out of the kernel and DNS (what is already gone is fine).
+    async fn unplumb_service(&self, st: &mut State, service: &Service) {
+        let mut changes = Changes::new();
+        for e in st.lb_applied.remove(&service.id).unwrap_or_default() {
+            match e.vip {
+                Some(vip) => changes.set_vip_backends(vip, e.proto, e.port, &e.backends, &[]),
+                None => changes.set_mesh_backends(e.proto, e.port, &e.backends, &[]),
+            };
+        }
+        for v in &service.vips {
+            if let Some(a) = v4(v.addr) {
+                changes.remove_vip(a);
+            }
+        }
+        if let Err(e) = self.firewall.apply(&changes) {
+            tracing::warn!(service = %service.name, error = %e, "load balancer elements not removed");
+        }
+        for v in &service.vips {
+            let bridge = st.network(&v.network_id).and_then(|n| n.bridge.clone());
+            if let Some(br) = bridge {
+                if let Ok(Some(link)) = self.host_nl.link(&br.name).await {
+                    if let Ok(host) = IpNet::new(v.addr.addr(), 32) {
+                        if let Err(e) = self.host_nl.delete_address(link.index, host).await {
+                            tracing::warn!(service = %service.name, error = %e, "VIP not removed from its bridge");
+                        }
+                    }
+                }
+            }
+        }
+        for n in &service.spec.networks {
+            self.dns_remove_endpoint(&n.network_id, &vip_entry_key(&service.id));
+        }
+    }
+
+    /// Names a service's VIPs in DNS on each of its networks (VIP mode): the service's name
+    /// and its aliases there answer the VIP.
+    fn dns_add_service(&self, st: &State, service: &Service) {
+        for v in &service.vips {
+            let Some(net) = st.network(&v.network_id) else {
+                continue;
+            };
+            if !super::dns::has_dns(net) {
+                continue;
+            }
+            let mut names = vec![service.name.clone()];
+            if let Some(n) = service
+                .spec
+                .networks
+                .iter()
+                .find(|n| n.network_id == v.network_id)
+            {
+                names.extend(n.aliases.iter().cloned());
+            }
+            let entry = Entry {
+                sandbox: vip_entry_key(&service.id),
+                names,
+                addrs: vec![v.addr.addr()],
+            };
+            self.resolver
+                .update(|d| d.add_entry(&net.id, &net.name, &entry));
+        }
+    }
+
+    /// What the load balancer should hold for a service: each VIP balanced (every port) over
+    /// the live replicas' addresses on its network, and each mesh port over the live
+    /// replicas' addresses on the service's first network. `exclude` is a replica going away.
+    fn lb_desired(st: &State, service: &Service, exclude: Option<&str>) -> Vec<LbEntry> {
+        let live: Vec<&Sandbox> = st
+            .replicas(&service.id)
+            .filter(|(slot, sb)| {
+                *slot <= service.spec.replicas && sb.is_running() && Some(sb.id.as_str()) != exclude
+            })
+            .map(|(_, sb)| sb)
+            .collect();
+        let addr_on = |sb: &Sandbox, network_id: &str| {
+            sb.endpoint_on(network_id).and_then(|e| e.ipv4).and_then(v4)
+        };
+        let mut out = Vec::new();
+        for v in &service.vips {
+            if let Some(vip) = v4(v.addr) {
+                out.push(LbEntry {
+                    vip: Some(vip),
+                    proto: Proto::Tcp,
+                    port: 0,
+                    backends: live
+                        .iter()
+                        .filter_map(|sb| addr_on(sb, &v.network_id))
+                        .map(|a| (a, 0))
+                        .collect(),
+                });
+            }
+        }
+        if let Some(first) = service.spec.networks.first() {
+            for p in service
+                .spec
+                .ports
+                .iter()
+                .filter(|p| p.mode == PublishMode::Ingress)
+            {
+                out.push(LbEntry {
+                    vip: None,
+                    proto: p.proto,
+                    port: p.published,
+                    backends: live
+                        .iter()
+                        .filter_map(|sb| addr_on(sb, &first.network_id))
+                        .map(|a| (a, p.target))
+                        .collect(),
+                });
+            }
+        }
+        out
+    }
+
+    /// Makes the kernel's load-balancer maps for a service equal to its live replicas,
+    /// writing only the slots that change. Called whenever a replica starts or stops, so a
+    /// dead replica leaves the balancer at once; conntrack keeps established connections.
+    pub(crate) fn lb_refresh(&self, st: &mut State, service_id: &str, exclude: Option<&str>) {
+        let Some(service) = st.service(service_id) else {
+            return;
+        };
+        let desired = Self::lb_desired(st, service, exclude);
+        let applied = st.lb_applied.get(service_id).cloned().unwrap_or_default();
+        let same_key =
+            |a: &LbEntry, b: &LbEntry| a.vip == b.vip && a.proto == b.proto && a.port == b.port;
+        let mut changes = Changes::new();
+        let mut set = |e: &LbEntry, old: &[(Ipv4Addr, u16)], new: &[(Ipv4Addr, u16)]| {
+            match e.vip {
+                Some(vip) => changes.set_vip_backends(vip, e.proto, e.port, old, new),
+                None => changes.set_mesh_backends(e.proto, e.port, old, new),
+            };
+        };
+        for d in &desired {
+            let old = applied
+                .iter()
+                .find(|a| same_key(a, d))
+                .map(|a| a.backends.clone())
+                .unwrap_or_default();
+            set(d, &old, &d.backends);
+        }
+        for a in applied
+            .iter()
+            .filter(|a| !desired.iter().any(|d| same_key(a, d)))
+        {
+            set(a, &a.backends, &[]);
+        }
+        match self.firewall.apply(&changes) {
+            Ok(()) => {
+                st.lb_applied.insert(service_id.to_string(), desired);
+            }
+            // The next daemon start rebuilds the maps from the state.
+            Err(e) => {
+                tracing::error!(service = %service_id, error = %e, "load balancer not updated")
+            }
+        }
+    }
+
+    /// The request that creates a service's replica in `slot`.
+    fn replica_request(st: &State, service: &Service, slot: u32) -> SandboxCreateRequest {
+        let s = &service.spec;
+        let networks = s
+            .networks
+            .iter()
+            .map(|n| {
+                let builtin = st.network(&n.network_id).is_some_and(|net| net.builtin);
+                // Replicas answer `tasks.NAME`; in dnsrr mode the service's own names too.
+                let aliases = if builtin {
+                    Vec::new()
+                } else {
+                    let mut a = vec![format!("tasks.{}", service.name)];
+                    if s.endpoint_mode == EndpointMode::Dnsrr {
+                        a.push(service.name.clone());
+                        a.extend(n.aliases.iter().cloned());
+                    }
+                    a
+                };
+                NetworkRequest {
+                    name: n.network_id.clone(),
+                    aliases,
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let mut labels = s.labels.clone();
+        labels.insert("com.docker.swarm.service.id".into(), service.id.clone());
+        labels.insert("com.docker.swarm.service.name".into(), service.name.clone());
+        labels.insert("com.docker.swarm.task.slot".into(), slot.to_string());
+        let host_ports: Vec<_> = s
+            .ports
+            .iter()
+            .filter(|p| p.mode == PublishMode::Host)
+            .map(|p| ferry_types::ports::PortRequest {
+                container: ferry_types::ports::PortKey {
+                    port: p.target,
+                    proto: p.proto,
+                },
+                host_ip: None,
+                host_ports: Some(ferry_types::ports::PortRange::single(p.published)),
+            })
+            .collect();
+        SandboxCreateRequest {
+            name: service.replica_name(slot),
+            cmd: s.cmd.clone(),
+            env: s.env.clone(),
+            working_dir: s.working_dir.clone(),
+            networks,
+            extra_hosts: s.extra_hosts.clone(),
+            dns: s.dns.clone(),
+            dns_search: s.dns_search.clone(),
+            dns_options: s.dns_options.clone(),
+            port_bindings: ferry_types::ports::to_bindings(&host_ports),
+            labels,
+            ..Default::default()
+        }
+    }
+
+    /// Makes a service's replicas match its spec on this host: creates missing ones, starts
+    /// ended ones (after their backoff), removes those above the replica count.
+    pub(crate) async fn converge(&self, service_id: &str) {
+        let surplus = {
+            let mut st = self.lock().await;
+            let Some(service) = st.service(service_id).cloned() else {
+                return;
+            };
+            for slot in 1..=service.spec.replicas {
+                let existing = st
+                    .replicas(service_id)
+                    .find(|(s, _)| *s == slot)
+                    .map(|(_, sb)| (sb.id.clone(), sb.is_running()));
+                let id = match existing {
+                    Some((_, true)) => continue,
+                    Some((id, false)) => {
+                        if !self.restart_due(service_id, slot) {
+                            continue;
+                        }
+                        id
+                    }
+                    None => {
+                        // Creation failures (a name taken by a stranger) back off as well.
+                        if !self.restart_due(service_id, slot) {
+                            continue;
+                        }
+                        self.note_start(service_id, slot);
+                        let req = Self::replica_request(&st, &service, slot);
+                        let of = ReplicaOf {
+                            service: service_id.to_string(),
+                            slot,
+                        };
+                        match self.create_locked(&mut st, req, Some(of)) {
+                            Ok(r) => r.id,
+                            Err(e) => {
+                                tracing::warn!(service = %service.name, slot, error = %e, "replica not created");
+                                continue;
+                            }
+                        }
+                    }
+                };
+                self.note_start(service_id, slot);
+                if let Err(e) = self.start_locked(&mut st, &id).await {
+                    tracing::warn!(service = %service.name, slot, error = %e, "replica not started");
+                }
+            }
+            let surplus: Vec<String> = st
+                .replicas(service_id)
+                .filter(|(slot, _)| *slot > service.spec.replicas)
+                .map(|(_, sb)| sb.id.clone())
+                .collect();
+            // They leave the balancer before they are stopped.
+            self.lb_refresh(&mut st, service_id, None);
+            surplus
+        };
+        for id in surplus {
+            if let Err(e) = self.remove_sandbox(&id, true).await {
+                tracing::warn!(sandbox = %id, error = %e, "surplus replica not removed");
+            }
+        }
+    }
+
+    fn restart_due(&self, service_id: &str, slot: u32) -> bool {
+        let r = self.restarts.lock().unwrap_or_else(|p| p.into_inner());
+        match r.get(&(service_id.to_string(), slot)) {
+            Some(h) => h.last_start.elapsed() >= backoff(h.crashes),
+            None => true,
+        }
+    }
+
+    fn note_start(&self, service_id: &str, slot: u32) {
+        let mut r = self.restarts.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (service_id.to_string(), slot);
+        let crashes = match r.get(&key) {
+            // A replica that ran for a while before it ended starts its backoff afresh.
+            Some(h) if h.last_start.elapsed() < STABLE_RUN + backoff(h.crashes) => h.crashes + 1,
+            _ => 0,
+        };
+        r.insert(
+            key,
+            Restarts {
+                crashes,
+                last_start: Instant::now(),
+            },
+        );
+    }
+
+    /// Keeps every service's replicas running: wakes when a sandbox exits and on a short tick
+    /// (for backoff timers), and converges the services that have a replica down.
+    pub(crate) fn supervise(self: std::sync::Arc<Self>) {
+        tokio::spawn(async move {
+            let mut exits = self.exits.subscribe();
+            loop {
+                let _ = tokio::time::timeout(Duration::from_millis(250), exits.changed()).await;
+                let needy: Vec<String> = {
+                    let st = self.lock().await;
+                    st.services()
+                        .filter(|s| {
+                            let running = st
+                                .replicas(&s.id)
+                                .filter(|(slot, sb)| *slot <= s.spec.replicas && sb.is_running())
+                                .count();
+                            running as u32 != s.spec.replicas
+                        })
+                        .map(|s| s.id.clone())
+                        .collect()
+                };
+                for id in needy {
+                    self.converge(&id).await;
+                }
+            }
+        });
+    }
+
+    /// `service update`: the replica count and published ports.
+    pub async fn update_service(
+        &self,
+        reference: &str,
+        req: ServiceUpdateRequest,
+    ) -> Result<(), FerryError> {
+        let id = {
+            let mut st = self.lock().await;
+            let mut service = st.find_service(reference)?.clone();
+            if let Some(n) = req.replicas {
+                service.spec.replicas = svc::replicas(n)?;
+            }
+            let mut ports = service.spec.ports.clone();
+            let mut removed = Vec::new();
+            for spec in &req.publish_rm {
+                let (port, proto) = svc::parse_publish_rm(spec)?;
+                let before = ports.len();
+                ports.retain(|p| !(p.published == port && p.proto == proto));
+                if ports.len() == before {
+                    return Err(FerryError::not_found(format!(
+                        "service {} does not publish {port}/{}",
+                        service.name,
+                        proto.as_str()
+                    )));
+                }
+                removed.push((port, proto));
+            }
+            let added = Self::service_ports(&req.publish_add, service.spec.replicas)?;
+            for p in &added {
+                if ports
+                    .iter()
+                    .any(|o| o.published == p.published && o.proto == p.proto)
+                {
+                    return Err(FerryError::conflict(format!(
+                        "service {} already publishes {}/{}; remove it first with --publish-rm",
+                        service.name,
+                        p.published,
+                        p.proto.as_str()
+                    )));
+                }
+            }
+            if !added.is_empty() && !self.firewall.enabled() {
+                return Err(FerryError::invalid(
+                    "cannot publish service ports: the daemon runs with firewall none",
+                ));
+            }
+            if ports
+                .iter()
+                .chain(&added)
+                .any(|p| p.mode == PublishMode::Host)
+                && service.spec.replicas > 1
+            {
+                return Err(FerryError::invalid(
+                    "a service with a mode=host port can have only one replica on this host",
+                ));
+            }
+            self.hold_mesh_ports(&mut st, &service, &added)?;
+            for (port, proto) in &removed {
+                st.ports.release_one(
+                    *proto,
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    *port,
+                    &mesh_owner(&service.id),
+                );
+                if let Ok(mut h) = self.held_ports.lock() {
+                    if let Some(v) = h.get_mut(&mesh_owner(&service.id)) {
+                        let proto = super::publish::socket_proto(*proto);
+                        v.retain(|r| !(r.addr().port() == *port && r.proto() == proto));
+                    }
+                }
+            }
+            ports.extend(added);
+            service.spec.ports = ports;
+            service.version += 1;
+            service.updated = now_rfc3339();
+            self.save(&self.service_ops(&st, &service)?)?;
+            st.put_service(service.clone());
+            self.lb_refresh(&mut st, &service.id, None);
+            service.id
+        };
+        self.converge(&id).await;
+        Ok(())
+    }
+
+    /// `service rm`: its replicas go first (the spec is set to none, so nothing restarts
+    /// them, even across a crash), then its VIPs, ports and record.
+    pub async fn remove_service(&self, reference: &str) -> Result<(), FerryError> {
+        let (id, replicas) = {
+            let mut st = self.lock().await;
+            let mut service = st.find_service(reference)?.clone();
+            service.spec.replicas = 0;
+            service.version += 1;
+            self.save(&self.service_ops(&st, &service)?)?;
+            st.put_service(service.clone());
+            self.lb_refresh(&mut st, &service.id, None);
+            let replicas: Vec<String> = st
+                .replicas(&service.id)
+                .map(|(_, sb)| sb.id.clone())
+                .collect();
+            (service.id, replicas)
+        };
+        for r in replicas {
+            self.remove_sandbox(&r, true).await?;
+        }
+        let mut st = self.lock().await;
+        let Some(service) = st.service(&id).cloned() else {
+            return Ok(());
+        };
+        self.unplumb_service(&mut st, &service).await;
+        self.release_mesh_ports(&mut st, &service.id);
+        Self::release_vips(&mut st, &service);
+        let mut ops = self.service_ops(&st, &service)?;
+        ops[0] = Op::delete(Table::Services, &service.id);
+        self.save(&ops)?;
+        st.remove_service(&service.id);
+        self.restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(s, _), _| s != &service.id);
+        tracing::info!(service = %service.name, "service removed");
+        Ok(())
+    }
+
+    /// `service ls`.
+    pub async fn list_services(&self) -> Vec<svc::ServiceView> {
+        let st = self.lock().await;
+        st.services().map(|s| Self::service_view(&st, s)).collect()
+    }
+
+    /// `service inspect`.
+    pub async fn inspect_service(&self, reference: &str) -> Result<svc::ServiceView, FerryError> {
+        let st = self.lock().await;
+        let s = st.find_service(reference)?;
+        Ok(Self::service_view(&st, s))
+    }
+
+    /// `service ps`: the replicas, by slot.
+    pub async fn service_tasks(&self, reference: &str) -> Result<Vec<svc::TaskView>, FerryError> {
+        let st = self.lock().await;
+        let s = st.find_service(reference)?;
+        Ok(st
+            .replicas(&s.id)
+            .map(|(slot, sb)| svc::TaskView {
+                id: sb.id.clone(),
+                name: sb.name.clone(),
+                service_id: s.id.clone(),
+                slot,
+                desired_state: if slot <= s.spec.replicas {
+                    "Running"
+                } else {
+                    "Shutdown"
+                }
+                .into(),
+                state: format!("{:?}", sb.state.status).to_lowercase(),
+                error: sb.state.error.clone(),
+                exit_code: sb.state.exit_code,
+                addresses: sb
+                    .endpoints
+                    .iter()
+                    .flat_map(|e| e.ipv4.iter().chain(e.ipv6.iter()))
+                    .map(|a| a.to_string())
+                    .collect(),
+            })
+            .collect())
+    }
+
+    fn service_view(st: &State, s: &Service) -> svc::ServiceView {
+        let running = st
+            .replicas(&s.id)
+            .filter(|(slot, sb)| *slot <= s.spec.replicas && sb.is_running())
+            .count() as u32;
+        let net_name = |id: &str| st.network(id).map(|n| n.name.clone()).unwrap_or_default();
+        svc::ServiceView::new(s, running, &net_name)
+    }
+
+    /// Loads the services of the store at start: their VIP addresses are taken again.
+    pub(crate) fn load_services(&self, st: &mut State) -> Result<(), FerryError> {
+        for s in ferry_store::list_json::<Service>(self.store.as_ref(), Table::Services)
+            .map_err(store_err)?
+        {
+            for v in &s.vips {
+                if let Some(allocs) = st.ipam_mut(&v.network_id) {
+                    if let Some(a) = allocs
+                        .iter_mut()
+                        .find(|a| a.subnet().contains(&v.addr.addr()))
+                    {
+                        let _ = a.allocate_specific(v.addr.addr());
+                    }
+                }
+            }
+            let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+            for p in s
+                .spec
+                .ports
+                .iter()
+                .filter(|p| p.mode == PublishMode::Ingress)
+            {
+                st.ports.take(p.proto, any, p.published, &mesh_owner(&s.id));
+            }
+            st.put_service(s);
+        }
+        Ok(())
+    }
+
+    /// What the firewall rebuild at start needs: every VIP served, and every service's
+    /// load-balancer entries as the state says (recorded as applied).
+    pub(crate) fn lb_full(st: &mut State) -> (Vec<Ipv4Addr>, Vec<LbEntry>) {
+        let mut vips = Vec::new();
+        let mut entries = Vec::new();
+        let mut applied = BTreeMap::new();
+        for s in st.services() {
+            vips.extend(s.vips.iter().filter_map(|v| v4(v.addr)));
+            let desired = Self::lb_desired(st, s, None);
+            entries.extend(desired.iter().cloned());
+            applied.insert(s.id.clone(), desired);
+        }
+        st.lb_applied = applied.into_iter().collect();
+        (vips, entries)
+    }
+
+    /// Restores what a service needs outside the store after a start: VIPs on bridges, DNS
+    /// names and held mesh ports.
+    pub(crate) async fn restore_services(&self, st: &mut State) {
+        let services: Vec<Service> = st.services().cloned().collect();
+        for s in services {
+            if let Err(e) = self.plumb_service(st, &s).await {
+                tracing::warn!(service = %s.name, error = %e, "service VIPs not restored");
+            }
+            let mut held = Vec::new();
+            for p in s
+                .spec
+                .ports
+                .iter()
+                .filter(|p| p.mode == PublishMode::Ingress)
+            {
+                match port_reservation::reserve(
+                    super::publish::socket_proto(p.proto),
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                    p.published,
+                ) {
+                    Ok(r) => held.push(r),
+                    Err(e) => {
+                        tracing::warn!(service = %s.name, error = %e, "mesh port not held again")
+                    }
+                }
+            }
+            self.hold(&mesh_owner(&s.id), held);
+        }
+    }
+
+    /// The network a service blocks from removal, if any.
+    pub(crate) fn service_on_network<'a>(st: &'a State, net: &Network) -> Option<&'a str> {
+        st.services_on(&net.id).next().map(|s| s.name.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_ceiling() {
+        assert_eq!(backoff(0), Duration::from_millis(100));
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(2), Duration::from_millis(200));
+        assert_eq!(backoff(5), Duration::from_millis(1600));
+        assert_eq!(backoff(8), MAX_BACKOFF);
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+}

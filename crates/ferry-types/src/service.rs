@@ -1,0 +1,605 @@
+//! Services: a named set of replicas (sandboxes the daemon keeps running), reachable through a
+//! virtual IP per network (VIP mode) or by DNS round robin (dnsrr mode), with ports published
+//! on every host address (the routing mesh). The model, the API bodies and the parsing of
+//! `--publish published=P,target=T,...` live here; placement and load balancing do not.
+
+use crate::error::FerryError;
+use crate::ports::Proto;
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+type Result<T> = std::result::Result<T, FerryError>;
+
+/// How clients reach a service's replicas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndpointMode {
+    /// One virtual IP per network, load-balanced over the replicas by the kernel.
+    #[default]
+    Vip,
+    /// The service name answers every replica's address, in shuffled order.
+    Dnsrr,
+}
+
+impl EndpointMode {
+    /// Parses `vip` or `dnsrr`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "vip" => Ok(EndpointMode::Vip),
+            "dnsrr" => Ok(EndpointMode::Dnsrr),
+            _ => Err(FerryError::invalid(format!(
+                "invalid endpoint mode {s:?}: expected vip or dnsrr"
+            ))),
+        }
+    }
+    /// `vip` or `dnsrr`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointMode::Vip => "vip",
+            EndpointMode::Dnsrr => "dnsrr",
+        }
+    }
+}
+
+/// Where a published service port listens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishMode {
+    /// The routing mesh: every host address, balanced over all replicas. Clients from other
+    /// hosts keep their source address (only hairpin and loopback clients are masqueraded).
+    #[default]
+    Ingress,
+    /// Published by each replica itself, as `-p` does: one replica per host port.
+    Host,
+}
+
+/// One published port of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServicePort {
+    /// Port on the host.
+    pub published: u16,
+    /// Port the replicas listen on.
+    pub target: u16,
+    /// Protocol.
+    pub proto: Proto,
+    /// Routing mesh or per-replica.
+    pub mode: PublishMode,
+}
+
+impl ServicePort {
+    /// `published:target/proto`, as `service ls` shows it.
+    pub fn describe(&self) -> String {
+        format!(
+            "*:{}->{}/{}",
+            self.published,
+            self.target,
+            self.proto.as_str()
+        )
+    }
+}
+
+/// Parses one `--publish` value: the long form `published=P,target=T[,protocol=udp]
+/// [,mode=ingress|host]` or the short form `P:T[/proto]`.
+pub fn parse_service_port(spec: &str) -> Result<ServicePort> {
+    let bad = |why: &str| {
+        FerryError::invalid(format!(
+            "invalid --publish {spec:?}: {why}; expected published=P,target=T[,protocol=tcp|udp][,mode=ingress|host] or P:T[/udp]"
+        ))
+    };
+    let port = |what: &str, v: &str| -> Result<u16> {
+        match v.parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(bad(&format!("{what} {v:?} is not a port number (1-65535)"))),
+        }
+    };
+    if !spec.contains('=') {
+        let (ports, proto) = match spec.split_once('/') {
+            Some((p, proto)) => (p, Proto::parse(proto)?),
+            None => (spec, Proto::Tcp),
+        };
+        let (published, target) = ports
+            .split_once(':')
+            .ok_or_else(|| bad("both ports are needed"))?;
+        return Ok(ServicePort {
+            published: port("published port", published)?,
+            target: port("target port", target)?,
+            proto,
+            mode: PublishMode::Ingress,
+        });
+    }
+    let (mut published, mut target, mut proto, mut mode) = (None, None, Proto::Tcp, None);
+    for field in spec.split(',') {
+        let (k, v) = field
+            .split_once('=')
+            .ok_or_else(|| bad(&format!("{field:?} is not KEY=VALUE")))?;
+        match k.trim() {
+            "published" => published = Some(port("published port", v)?),
+            "target" => target = Some(port("target port", v)?),
+            "protocol" => proto = Proto::parse(v)?,
+            "mode" => {
+                mode = Some(match v {
+                    "ingress" => PublishMode::Ingress,
+                    "host" => PublishMode::Host,
+                    _ => return Err(bad(&format!("mode {v:?} is not ingress or host"))),
+                })
+            }
+            other => return Err(bad(&format!("unknown key {other:?}"))),
+        }
+    }
+    let target = target.ok_or_else(|| bad("target is missing"))?;
+    Ok(ServicePort {
+        published: published.ok_or_else(|| bad("published is missing"))?,
+        target,
+        proto,
+        mode: mode.unwrap_or_default(),
+    })
+}
+
+/// A service network: which network, and the extra names the service has there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceNetwork {
+    /// Network ID.
+    pub network_id: String,
+    /// Extra DNS names of the service on this network.
+    #[serde(default)]
+    pub aliases: Vec<String>,
+}
+
+/// The virtual IP a service has on one network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceVip {
+    /// Network ID.
+    pub network_id: String,
+    /// The address, with the network's prefix length.
+    pub addr: IpNet,
+}
+
+/// What a service is asked to be.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    /// How many replicas run.
+    pub replicas: u32,
+    /// Networks, in order (the first carries the default route).
+    pub networks: Vec<ServiceNetwork>,
+    /// Published ports.
+    #[serde(default)]
+    pub ports: Vec<ServicePort>,
+    /// VIP or DNS round robin.
+    #[serde(default)]
+    pub endpoint_mode: EndpointMode,
+    /// Program and arguments of every replica.
+    pub cmd: Vec<String>,
+    /// Environment of every replica.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Working directory.
+    #[serde(default)]
+    pub working_dir: String,
+    /// DNS servers, search domains and options of every replica.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// Search domains.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// resolv.conf options.
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// `--add-host` entries.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    /// Labels of the service (replicas carry them too).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Replicas are named `PREFIX-SLOT` (compose's style) instead of `NAME.SLOT`.
+    #[serde(default)]
+    pub replica_prefix: Option<String>,
+}
+
+/// A service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Service {
+    /// 64 hex digits.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// RFC 3339 creation time.
+    pub created: String,
+    /// RFC 3339 time of the last change.
+    pub updated: String,
+    /// Bumped by every change.
+    pub version: u64,
+    /// What it is asked to be.
+    pub spec: ServiceSpec,
+    /// Its virtual IPs (VIP mode).
+    #[serde(default)]
+    pub vips: Vec<ServiceVip>,
+}
+
+impl Service {
+    /// The name of the replica in `slot` (1-based).
+    pub fn replica_name(&self, slot: u32) -> String {
+        match &self.spec.replica_prefix {
+            Some(p) => format!("{p}-{slot}"),
+            None => format!("{}.{slot}", self.name),
+        }
+    }
+    /// Its VIP on a network, if it has one there.
+    pub fn vip_on(&self, network_id: &str) -> Option<IpNet> {
+        self.vips
+            .iter()
+            .find(|v| v.network_id == network_id)
+            .map(|v| v.addr)
+    }
+}
+
+/// Which service a replica sandbox belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaOf {
+    /// The service's ID.
+    pub service: String,
+    /// The replica's slot, from 1.
+    pub slot: u32,
+}
+
+/// `POST /services/create`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ServiceCreateRequest {
+    /// Unique name.
+    pub name: String,
+    /// Replicas (1 when absent).
+    #[serde(default)]
+    pub replicas: Option<u32>,
+    /// Networks (names or IDs), with aliases.
+    #[serde(default)]
+    pub networks: Vec<crate::api::NetworkRequest>,
+    /// Published ports, `--publish` syntax.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// `vip` (default) or `dnsrr`.
+    #[serde(default)]
+    pub endpoint_mode: String,
+    /// Program and arguments.
+    pub cmd: Vec<String>,
+    /// Environment.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Working directory.
+    #[serde(default)]
+    pub working_dir: String,
+    /// DNS servers.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// DNS search domains.
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    /// resolv.conf options.
+    #[serde(default)]
+    pub dns_options: Vec<String>,
+    /// `--add-host` entries.
+    #[serde(default)]
+    pub extra_hosts: Vec<String>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Compose-style replica names (`PREFIX-SLOT`).
+    #[serde(default)]
+    pub replica_prefix: Option<String>,
+}
+
+/// `POST /services/{id}/update`: only what is given changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ServiceUpdateRequest {
+    /// New replica count.
+    #[serde(default)]
+    pub replicas: Option<u32>,
+    /// Ports to publish, `--publish` syntax.
+    #[serde(default)]
+    pub publish_add: Vec<String>,
+    /// Published ports to remove: `P`, `P/udp` or a whole `--publish` value.
+    #[serde(default)]
+    pub publish_rm: Vec<String>,
+}
+
+/// `service inspect` and `service ls`, in the shape of Docker's service object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceView {
+    /// ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// `{"Index": N}`.
+    pub version: ServiceVersion,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339.
+    pub updated_at: String,
+    /// What it is asked to be.
+    pub spec: ServiceSpecView,
+    /// Where it is reachable.
+    pub endpoint: EndpointView,
+    /// Running and desired replicas.
+    pub service_status: ServiceStatus,
+}
+
+/// Docker's `Version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceVersion {
+    /// Bumped by every change.
+    pub index: u64,
+}
+
+/// Docker's service `Spec`, the parts ferry has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceSpecView {
+    /// Name.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// `{"ContainerSpec": {"Command": [...], "Env": [...]}}`.
+    pub task_template: serde_json::Value,
+    /// `{"Replicated": {"Replicas": N}}`.
+    pub mode: serde_json::Value,
+    /// Networks: `[{"Target": NAME, "Aliases": [...]}]`.
+    pub task_networks: Vec<serde_json::Value>,
+    /// Endpoint mode and ports.
+    pub endpoint_spec: EndpointSpecView,
+}
+
+/// Docker's `EndpointSpec`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSpecView {
+    /// `vip` or `dnsrr`.
+    pub mode: String,
+    /// Published ports.
+    pub ports: Vec<PortView>,
+}
+
+/// One published port, as Docker shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PortView {
+    /// tcp, udp or sctp.
+    pub protocol: String,
+    /// Port the replicas listen on.
+    pub target_port: u16,
+    /// Port on the host.
+    pub published_port: u16,
+    /// ingress or host.
+    pub publish_mode: String,
+}
+
+/// Docker's service `Endpoint`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointView {
+    /// Published ports.
+    pub ports: Vec<PortView>,
+    /// One VIP per network (VIP mode).
+    #[serde(rename = "VirtualIPs")]
+    pub virtual_ips: Vec<VipView>,
+}
+
+/// A VIP, as Docker shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VipView {
+    /// Network ID.
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    /// The network's name.
+    pub network_name: String,
+    /// `address/prefix`.
+    pub addr: String,
+}
+
+/// Running and desired replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ServiceStatus {
+    /// Replicas running now.
+    pub running_tasks: u32,
+    /// Replicas asked for.
+    pub desired_tasks: u32,
+}
+
+impl ServiceView {
+    /// The view of a service with `running` replicas up; `network_name` names a network ID.
+    pub fn new(s: &Service, running: u32, network_name: &dyn Fn(&str) -> String) -> Self {
+        let ports: Vec<PortView> = s
+            .spec
+            .ports
+            .iter()
+            .map(|p| PortView {
+                protocol: p.proto.as_str().into(),
+                target_port: p.target,
+                published_port: p.published,
+                publish_mode: match p.mode {
+                    PublishMode::Ingress => "ingress".into(),
+                    PublishMode::Host => "host".into(),
+                },
+            })
+            .collect();
+        ServiceView {
+            id: s.id.clone(),
+            version: ServiceVersion { index: s.version },
+            created_at: s.created.clone(),
+            updated_at: s.updated.clone(),
+            spec: ServiceSpecView {
+                name: s.name.clone(),
+                labels: s.spec.labels.clone(),
+                task_template: serde_json::json!({
+                    "ContainerSpec": {
+                        "Command": s.spec.cmd,
+                        "Env": s.spec.env,
+                        "Dir": s.spec.working_dir,
+                        "DNSConfig": {
+                            "Nameservers": s.spec.dns,
+                            "Search": s.spec.dns_search,
+                            "Options": s.spec.dns_options,
+                        },
+                        "Hosts": s.spec.extra_hosts,
+                    }
+                }),
+                mode: serde_json::json!({"Replicated": {"Replicas": s.spec.replicas}}),
+                task_networks: s
+                    .spec
+                    .networks
+                    .iter()
+                    .map(|n| serde_json::json!({"Target": network_name(&n.network_id), "Aliases": n.aliases}))
+                    .collect(),
+                endpoint_spec: EndpointSpecView {
+                    mode: s.spec.endpoint_mode.as_str().into(),
+                    ports: ports.clone(),
+                },
+            },
+            endpoint: EndpointView {
+                ports,
+                virtual_ips: s
+                    .vips
+                    .iter()
+                    .map(|v| VipView {
+                        network_id: v.network_id.clone(),
+                        network_name: network_name(&v.network_id),
+                        addr: v.addr.to_string(),
+                    })
+                    .collect(),
+            },
+            service_status: ServiceStatus {
+                running_tasks: running,
+                desired_tasks: s.spec.replicas,
+            },
+        }
+    }
+}
+
+/// One replica, as `service ps` shows it (Docker's task, simplified).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TaskView {
+    /// The replica sandbox's ID.
+    #[serde(rename = "ID")]
+    pub id: String,
+    /// The replica's name.
+    pub name: String,
+    /// The service's ID.
+    #[serde(rename = "ServiceID")]
+    pub service_id: String,
+    /// Its slot.
+    pub slot: u32,
+    /// Running, or Shutdown for a replica being removed.
+    pub desired_state: String,
+    /// created, running or exited.
+    pub state: String,
+    /// Why its last start failed, if it did.
+    pub error: String,
+    /// Exit code of its last run.
+    pub exit_code: Option<i32>,
+    /// Its addresses.
+    pub addresses: Vec<String>,
+}
+
+/// The largest replica count one service may ask for on one host.
+pub const MAX_REPLICAS: u32 = 1000;
+
+/// Checks a replica count.
+pub fn replicas(n: u32) -> Result<u32> {
+    if n > MAX_REPLICAS {
+        return Err(FerryError::invalid(format!(
+            "{n} replicas is more than the {MAX_REPLICAS} one service may have on a host"
+        )));
+    }
+    Ok(n)
+}
+
+/// Parses `--publish-rm` values: which (port, proto) pairs to remove.
+pub fn parse_publish_rm(spec: &str) -> Result<(u16, Proto)> {
+    if spec.contains('=') || spec.contains(':') {
+        let p = parse_service_port(spec)?;
+        return Ok((p.published, p.proto));
+    }
+    let (port, proto) = match spec.split_once('/') {
+        Some((p, proto)) => (p, Proto::parse(proto)?),
+        None => (spec, Proto::Tcp),
+    };
+    let port = port.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+        FerryError::invalid(format!(
+            "invalid --publish-rm {spec:?}: expected a published port, e.g. 8080 or 53/udp"
+        ))
+    })?;
+    Ok((port, proto))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_and_short_publish_forms() {
+        let p = parse_service_port("published=8080,target=80").unwrap();
+        assert_eq!((p.published, p.target, p.proto), (8080, 80, Proto::Tcp));
+        assert_eq!(p.mode, PublishMode::Ingress);
+        let p = parse_service_port("published=53,target=5353,protocol=udp,mode=host").unwrap();
+        assert_eq!((p.proto, p.mode), (Proto::Udp, PublishMode::Host));
+        let p = parse_service_port("8080:80/udp").unwrap();
+        assert_eq!((p.published, p.target, p.proto), (8080, 80, Proto::Udp));
+        assert_eq!(p.describe(), "*:8080->80/udp");
+    }
+
+    #[test]
+    fn bad_publish_values_say_what_is_wrong() {
+        for (spec, why) in [
+            ("published=8080", "target is missing"),
+            ("target=80", "published is missing"),
+            ("published=0,target=80", "not a port number"),
+            ("published=8080,target=80,mode=bridge", "mode \"bridge\""),
+            ("published=8080,target=80,colour=red", "unknown key"),
+            ("8080", "both ports are needed"),
+            ("x:80", "not a port number"),
+        ] {
+            let e = parse_service_port(spec).unwrap_err().to_string();
+            assert!(e.contains(why), "{spec}: {e}");
+        }
+        assert!(parse_service_port("1:2/icmp").is_err());
+    }
+
+    #[test]
+    fn publish_rm_and_replica_names() {
+        assert_eq!(parse_publish_rm("8080").unwrap(), (8080, Proto::Tcp));
+        assert_eq!(parse_publish_rm("53/udp").unwrap(), (53, Proto::Udp));
+        assert_eq!(parse_publish_rm("8080:80").unwrap(), (8080, Proto::Tcp));
+        assert!(parse_publish_rm("web").is_err());
+        assert!(replicas(MAX_REPLICAS + 1).is_err());
+        let mut s = Service {
+            id: "a".repeat(64),
+            name: "web".into(),
+            created: String::new(),
+            updated: String::new(),
+            version: 1,
+            spec: ServiceSpec {
+                replicas: 2,
+                networks: vec![],
+                ports: vec![],
+                endpoint_mode: EndpointMode::Vip,
+                cmd: vec!["sleep".into()],
+                env: vec![],
+                working_dir: String::new(),
+                dns: vec![],
+                dns_search: vec![],
+                dns_options: vec![],
+                extra_hosts: vec![],
+                labels: BTreeMap::new(),
+                replica_prefix: None,
+            },
+            vips: vec![],
+        };
+        assert_eq!(s.replica_name(2), "web.2");
+        s.spec.replica_prefix = Some("proj-web".into());
+        assert_eq!(s.replica_name(2), "proj-web-2");
+    }
+}

@@ -1,0 +1,317 @@
+//! `ferry service`: replicated services with a VIP (or DNS round robin) and the routing mesh.
+
+use crate::output;
+use clap::{Args, Subcommand};
+use ferry_api::client::{encode, Client};
+use ferry_types::api::CreateResponse;
+use ferry_types::service::{ServiceCreateRequest, ServiceUpdateRequest, ServiceView, TaskView};
+use http_body_util::BodyExt;
+use hyper::Method;
+use std::io::Write;
+
+/// `ferry service` subcommands.
+#[derive(Subcommand)]
+pub enum ServiceCmd {
+    /// Create a service and start its replicas.
+    Create(Box<CreateArgs>),
+    /// List services.
+    #[command(alias = "list")]
+    Ls {
+        /// Only IDs.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// List a service's replicas.
+    Ps {
+        /// Service name or ID.
+        service: String,
+    },
+    /// Show services as JSON.
+    Inspect {
+        /// Services.
+        #[arg(required = true)]
+        services: Vec<String>,
+    },
+    /// Change replica counts: `service scale web=3 api=2`.
+    Scale {
+        /// SERVICE=REPLICAS pairs.
+        #[arg(required = true)]
+        pairs: Vec<String>,
+    },
+    /// Change a service's replicas or published ports.
+    Update(UpdateArgs),
+    /// Remove services and their replicas.
+    #[command(alias = "remove")]
+    Rm {
+        /// Services.
+        #[arg(required = true)]
+        services: Vec<String>,
+    },
+    /// Print the output of every replica, each line prefixed with the replica's name.
+    Logs {
+        /// Service name or ID.
+        service: String,
+    },
+}
+
+/// `service create` flags.
+#[derive(Args)]
+pub struct CreateArgs {
+    /// Service name.
+    #[arg(long)]
+    name: String,
+    /// Number of replicas.
+    #[arg(long, default_value_t = 1)]
+    replicas: u32,
+    /// Networks (repeatable; NAME or name=NAME,alias=A).
+    #[arg(long)]
+    network: Vec<String>,
+    /// Publish a port: published=P,target=T[,protocol=udp][,mode=ingress|host] or P:T[/udp].
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// vip (a virtual IP per network, the default) or dnsrr (the name answers every replica).
+    #[arg(long = "endpoint-mode", default_value = "vip")]
+    endpoint_mode: String,
+    /// Environment, KEY=VALUE.
+    #[arg(short, long)]
+    env: Vec<String>,
+    /// Working directory of the replicas.
+    #[arg(short, long)]
+    workdir: Option<String>,
+    /// DNS servers.
+    #[arg(long)]
+    dns: Vec<String>,
+    /// DNS search domains.
+    #[arg(long = "dns-search")]
+    dns_search: Vec<String>,
+    /// resolv.conf options.
+    #[arg(long = "dns-option", alias = "dns-opt")]
+    dns_option: Vec<String>,
+    /// Extra /etc/hosts entries, NAME:IP.
+    #[arg(long = "add-host")]
+    add_host: Vec<String>,
+    /// Labels, KEY=VALUE.
+    #[arg(short = 'l', long = "label")]
+    label: Vec<String>,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
+    cmd: Vec<String>,
+}
+
+/// `service update` flags.
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// New number of replicas.
+    #[arg(long)]
+    replicas: Option<u32>,
+    /// Publish another port (same syntax as create).
+    #[arg(long = "publish-add")]
+    publish_add: Vec<String>,
+    /// Stop publishing a port: P, P/udp, or the published=.. form.
+    #[arg(long = "publish-rm")]
+    publish_rm: Vec<String>,
+    /// Service name or ID.
+    service: String,
+}
+
+/// Parses `service scale` arguments.
+fn scale_pair(s: &str) -> anyhow::Result<(String, u32)> {
+    let (name, n) = s
+        .split_once('=')
+        .ok_or_else(|| anyhow::anyhow!("invalid scale {s:?}: expected SERVICE=REPLICAS"))?;
+    let n = n
+        .parse::<u32>()
+        .map_err(|_| anyhow::anyhow!("invalid scale {s:?}: {n:?} is not a replica count"))?;
+    if name.is_empty() {
+        anyhow::bail!("invalid scale {s:?}: no service name");
+    }
+    Ok((name.to_string(), n))
+}
+
+/// Runs a `ferry service` subcommand.
+pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
+    match cmd {
+        ServiceCmd::Create(a) => {
+            let networks = a
+                .network
+                .iter()
+                .map(|n| super::sandbox::network_request(n))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let req = ServiceCreateRequest {
+                name: a.name.clone(),
+                replicas: Some(a.replicas),
+                networks,
+                ports: a.publish.clone(),
+                endpoint_mode: a.endpoint_mode.clone(),
+                cmd: a.cmd.clone(),
+                env: a.env.clone(),
+                working_dir: a.workdir.clone().unwrap_or_default(),
+                dns: a.dns.clone(),
+                dns_search: a.dns_search.clone(),
+                dns_options: a.dns_option.clone(),
+                extra_hosts: a.add_host.clone(),
+                labels: super::parse_labels(&a.label)?,
+                replica_prefix: None,
+            };
+            let r: CreateResponse = c.post("/services/create", &req).await?;
+            println!("{}", r.id);
+            Ok(0)
+        }
+        ServiceCmd::Ls { quiet } => {
+            let list: Vec<ServiceView> = c.get("/services").await?;
+            if quiet {
+                for s in &list {
+                    println!("{}", output::id(&s.id, false));
+                }
+                return Ok(0);
+            }
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|s| {
+                    vec![
+                        output::id(&s.id, false),
+                        s.spec.name.clone(),
+                        s.spec.endpoint_spec.mode.clone(),
+                        format!(
+                            "{}/{}",
+                            s.service_status.running_tasks, s.service_status.desired_tasks
+                        ),
+                        s.endpoint
+                            .virtual_ips
+                            .iter()
+                            .map(|v| format!("{}@{}", v.addr, v.network_name))
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        s.endpoint
+                            .ports
+                            .iter()
+                            .map(|p| {
+                                format!("*:{}->{}/{}", p.published_port, p.target_port, p.protocol)
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    ]
+                })
+                .collect();
+            output::table(&["ID", "NAME", "MODE", "REPLICAS", "VIPS", "PORTS"], &rows)?;
+            Ok(0)
+        }
+        ServiceCmd::Ps { service } => {
+            let tasks: Vec<TaskView> = c
+                .get(&format!("/services/{}/tasks", encode(&service)))
+                .await?;
+            let rows: Vec<Vec<String>> = tasks
+                .iter()
+                .map(|t| {
+                    vec![
+                        output::id(&t.id, false),
+                        t.name.clone(),
+                        t.desired_state.clone(),
+                        match t.exit_code {
+                            Some(code) if t.state == "exited" => format!("exited ({code})"),
+                            _ => t.state.clone(),
+                        },
+                        t.addresses.join(", "),
+                        t.error.clone(),
+                    ]
+                })
+                .collect();
+            output::table(
+                &[
+                    "ID",
+                    "NAME",
+                    "DESIRED STATE",
+                    "CURRENT STATE",
+                    "ADDRESSES",
+                    "ERROR",
+                ],
+                &rows,
+            )?;
+            Ok(0)
+        }
+        ServiceCmd::Inspect { services } => {
+            output::inspect_all(c, &services, |n| format!("/services/{}", encode(n))).await
+        }
+        ServiceCmd::Scale { pairs } => {
+            let pairs = pairs
+                .iter()
+                .map(|p| scale_pair(p))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let mut code = 0;
+            for (name, n) in pairs {
+                let req = ServiceUpdateRequest {
+                    replicas: Some(n),
+                    ..Default::default()
+                };
+                match c
+                    .post::<_, ServiceView>(&format!("/services/{}/update", encode(&name)), &req)
+                    .await
+                {
+                    Ok(_) => println!("{name} scaled to {n}"),
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        code = 1;
+                    }
+                }
+            }
+            Ok(code)
+        }
+        ServiceCmd::Update(a) => {
+            let req = ServiceUpdateRequest {
+                replicas: a.replicas,
+                publish_add: a.publish_add.clone(),
+                publish_rm: a.publish_rm.clone(),
+            };
+            let _: ServiceView = c
+                .post(&format!("/services/{}/update", encode(&a.service)), &req)
+                .await?;
+            println!("{}", a.service);
+            Ok(0)
+        }
+        ServiceCmd::Rm { services } => {
+            let mut code = 0;
+            for s in services {
+                match c.delete(&format!("/services/{}", encode(&s))).await {
+                    Ok(()) => println!("{s}"),
+                    Err(e) => {
+                        eprintln!("Error: {e}");
+                        code = 1;
+                    }
+                }
+            }
+            Ok(code)
+        }
+        ServiceCmd::Logs { service } => {
+            let tasks: Vec<TaskView> = c
+                .get(&format!("/services/{}/tasks", encode(&service)))
+                .await?;
+            let mut out = std::io::stdout();
+            for t in tasks {
+                let body = c
+                    .stream(
+                        Method::GET,
+                        &format!("/containers/{}/logs?follow=0", encode(&t.id)),
+                    )
+                    .await?;
+                let bytes = body.collect().await?.to_bytes();
+                for line in String::from_utf8_lossy(&bytes).lines() {
+                    writeln!(out, "{}    | {line}", t.name)?;
+                }
+            }
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_pairs() {
+        assert_eq!(scale_pair("web=3").unwrap(), ("web".into(), 3));
+        for bad in ["web", "web=x", "=3", "web=-1"] {
+            assert!(scale_pair(bad).is_err(), "{bad}");
+        }
+    }
+}
