@@ -8,6 +8,7 @@
 //! length is checked, and label compression pointers are followed a bounded number of times.
 
 pub mod cache;
+pub mod fuzzing;
 pub mod respond;
 pub mod wire;
 
