@@ -4,7 +4,7 @@
 use crate::error::ComposeError;
 use crate::model::{
     labels, replica_name, waves, Dependency, DependencyCondition, EndpointMode, NetworkMode,
-    PortMode, Project, ProjectNetwork, ProjectPort, ProjectService, ServiceNetwork,
+    Project, ProjectNetwork, ProjectPort, ProjectService, PublishMode, ServiceNetwork,
 };
 use crate::node::{
     boolean, check_keys, closest, index, int, join, kind, list, list_or_map, map, opt_scalar,
@@ -1508,10 +1508,10 @@ fn service_networks(path: &str, v: &Value) -> R<Vec<ServiceNetwork>> {
 
 /// One `ports:` entry as a `-p` specification (short syntax as written, long syntax
 /// rebuilt) and its mode.
-fn port_spec(path: &str, v: &Value) -> R<(String, PortMode)> {
+fn port_spec(path: &str, v: &Value) -> R<(String, PublishMode)> {
     let m = match v {
         Value::Object(m) => m,
-        other => return Ok((scalar(path, other)?, PortMode::Ingress)),
+        other => return Ok((scalar(path, other)?, PublishMode::Ingress)),
     };
     check_keys(
         path,
@@ -1553,15 +1553,15 @@ fn port_spec(path: &str, v: &Value) -> R<(String, PortMode)> {
     };
     let mode = match m.get("mode").filter(|x| !x.is_null()) {
         Some(mode) => match scalar(&join(path, "mode"), mode)?.as_str() {
-            "ingress" => PortMode::Ingress,
-            "host" => PortMode::Host,
+            "ingress" => PublishMode::Ingress,
+            "host" => PublishMode::Host,
             other => {
                 return Err(format!(
                     "{path}.mode: {other:?} is not a port mode: use ingress or host"
                 ))
             }
         },
-        None => PortMode::Ingress,
+        None => PublishMode::Ingress,
     };
     let mut spec = String::new();
     if !host_ip.is_empty() {
@@ -1807,7 +1807,7 @@ fn check_replicas(svcs: &BTreeMap<String, SvcDef>) -> R<()> {
                 continue;
             }
             let example = port.request.container.port;
-            if range.len() == 1 && port.mode == PortMode::Ingress {
+            if range.len() == 1 && port.mode == PublishMode::Ingress {
                 // Fixed, ingress, but with a host address: the mesh listens on every address.
                 return Err(format!(
                     "{}: {:?} names a host address, but the routing mesh that publishes one port for {} replicas listens on every address: remove the address, or use mode: host with a range of one host port per replica",

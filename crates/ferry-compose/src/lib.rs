@@ -106,8 +106,8 @@ mod tests;
 
 pub use error::ComposeError;
 pub use model::{
-    labels, Dependency, DependencyCondition, EndpointMode, NetworkMode, PortMode, Project,
-    ProjectNetwork, ProjectPort, ProjectService, ServiceNetwork,
+    labels, Dependency, DependencyCondition, EndpointMode, NetworkMode, Project, ProjectNetwork,
+    ProjectPort, ProjectService, PublishMode, ServiceNetwork,
 };
 
 use std::collections::BTreeMap;

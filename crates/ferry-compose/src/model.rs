@@ -2,6 +2,7 @@
 
 use ferry_types::api::{NetworkCreateRequest, SandboxCreateRequest};
 use ferry_types::ports::{to_bindings, PortBindings, PortKey, PortRequest};
+pub use ferry_types::service::{EndpointMode, PublishMode};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -64,47 +65,13 @@ pub struct ProjectNetwork {
     pub config_hash: String,
 }
 
-/// How clients reach the replicas of a service by its name (`deploy.endpoint_mode`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum EndpointMode {
-    /// One virtual IP per network, balanced over the replicas (Compose's default).
-    #[default]
-    Vip,
-    /// DNS round robin: the service's name answers with every replica's address.
-    Dnsrr,
-}
-
-/// How a port is published (`ports[].mode`; the short syntax means `ingress`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PortMode {
-    /// Published once for the whole service. With one replica, the replica publishes it, as
-    /// in Compose; with several, ferry's routing mesh publishes it and balances connections
-    /// over the replicas (see [`ProjectService::mesh_ports`]).
-    #[default]
-    Ingress,
-    /// Published by each replica itself, so replicas need distinct host ports.
-    Host,
-}
-
-impl PortMode {
-    /// The name as written in a compose file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PortMode::Ingress => "ingress",
-            PortMode::Host => "host",
-        }
-    }
-}
-
 /// One published port of a service.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProjectPort {
     /// The port, parsed (a container range gives one entry per port).
     pub request: PortRequest,
     /// How it is published.
-    pub mode: PortMode,
+    pub mode: PublishMode,
 }
 
 impl ProjectPort {
@@ -113,19 +80,9 @@ impl ProjectPort {
     /// more than one replica. Every other port is published by each replica itself.
     pub fn is_mesh(&self, replicas: u32) -> bool {
         replicas > 1
-            && self.mode == PortMode::Ingress
+            && self.mode == PublishMode::Ingress
             && self.request.host_ip.is_none()
             && self.request.host_ports.is_some_and(|r| r.len() == 1)
-    }
-}
-
-impl EndpointMode {
-    /// The name as written in a compose file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EndpointMode::Vip => "vip",
-            EndpointMode::Dnsrr => "dnsrr",
-        }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Tests of the whole pipeline: text in, plan or message out.
 
 use crate::{labels, load, load_with_options, parse, LoadOptions, NetworkMode, Project};
-use crate::{DependencyCondition, EndpointMode, PortMode};
+use crate::{DependencyCondition, EndpointMode, PublishMode};
 use ferry_types::{ErrorKind, FerryError};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -171,7 +171,7 @@ fn seed_replicas_behind_one_host_port_use_the_routing_mesh() {
     // 8080 is published once, for the service, and balanced over both replicas.
     let mesh = s.mesh_ports();
     assert_eq!(mesh.len(), 1);
-    assert_eq!(mesh[0].mode, PortMode::Ingress);
+    assert_eq!(mesh[0].mode, PublishMode::Ingress);
     assert_eq!(mesh[0].request.container.port, 80);
     assert_eq!(mesh[0].request.host_ports.map(|r| r.start), Some(8080));
     // So no replica binds it itself, while the template keeps Compose's single-container view.

@@ -12,7 +12,9 @@ use std::collections::BTreeMap;
 type Result<T> = std::result::Result<T, FerryError>;
 
 /// How clients reach a service's replicas.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum EndpointMode {
     /// One virtual IP per network, load-balanced over the replicas by the kernel.
@@ -43,7 +45,9 @@ impl EndpointMode {
 }
 
 /// Where a published service port listens.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum PublishMode {
     /// The routing mesh: every host address, balanced over all replicas. Clients from other
@@ -52,6 +56,16 @@ pub enum PublishMode {
     Ingress,
     /// Published by each replica itself, as `-p` does: one replica per host port.
     Host,
+}
+
+impl PublishMode {
+    /// `ingress` or `host`, as written in `--publish` and compose files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PublishMode::Ingress => "ingress",
+            PublishMode::Host => "host",
+        }
+    }
 }
 
 /// One published port of a service.
@@ -419,10 +433,7 @@ impl ServiceView {
                 protocol: p.proto.as_str().into(),
                 target_port: p.target,
                 published_port: p.published,
-                publish_mode: match p.mode {
-                    PublishMode::Ingress => "ingress".into(),
-                    PublishMode::Host => "host".into(),
-                },
+                publish_mode: p.mode.as_str().into(),
             })
             .collect();
         ServiceView {
