@@ -321,6 +321,7 @@ fn dnsrr_names_every_replica_and_the_mesh_keeps_the_client_address() {
     // The port is held: neither a sandbox nor a host process can take it.
     let e = h.fails(&["run", "-d", "-p", "8080:80", "--", "sleep", "5"]);
     assert!(e.contains("8080"), "{e}");
+    assert!(e.contains("published by service www"), "{e}");
     let e = h.fails(&[
         "service", "create", "--name", "www2", "-p", "8080:80", "--", "sleep", "5",
     ]);

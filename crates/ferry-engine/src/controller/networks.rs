@@ -288,10 +288,10 @@ impl Controller {
                 net.name
             )));
         }
-        if let Some(service) = Self::service_on_network(st, net) {
+        if let Some(service) = st.services_on(&net.id).next() {
             return Err(FerryError::conflict(format!(
-                "network {} is used by service {service}; remove the service first",
-                net.name
+                "network {} is used by service {}; remove the service first",
+                net.name, service.name
             )));
         }
         let users: Vec<&str> = st.members(&net.id).map(|s| s.name.as_str()).collect();

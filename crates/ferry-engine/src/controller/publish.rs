@@ -220,14 +220,10 @@ impl Controller {
                 .find_map(|(ip, _)| st.ports.holder(proto, *ip, port).map(|o| (*ip, o)))
             {
                 if fixed.is_some() {
-                    let owner = st
-                        .sandbox(owner)
-                        .map(|s| s.name.clone())
-                        .unwrap_or_else(|| owner.to_string());
-                    let owner = if owner == sb.name {
+                    let owner = if owner == sb.id {
                         "this sandbox itself".to_string()
                     } else {
-                        format!("sandbox {owner}")
+                        Self::port_owner(st, owner)
                     };
                     return Err(FerryError::conflict(format!(
                         "host port {port}/{} on {ip} is already published by {owner}; stop it or publish another host port",
@@ -290,6 +286,18 @@ impl Controller {
             }
         }
         Ok(out)
+    }
+
+    /// Who holds a host port, for messages: `sandbox NAME` or `service NAME` (the routing
+    /// mesh holds a service's ports under `service:ID`).
+    pub(super) fn port_owner(st: &State, owner: &str) -> String {
+        if let Some(sb) = st.sandbox(owner) {
+            return format!("sandbox {}", sb.name);
+        }
+        match owner.strip_prefix("service:").and_then(|id| st.service(id)) {
+            Some(s) => format!("service {}", s.name),
+            None => owner.to_string(),
+        }
     }
 
     /// Frees a sandbox's host ports (table entries and held sockets).

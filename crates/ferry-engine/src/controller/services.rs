@@ -21,7 +21,7 @@ use ferry_types::service::{
     ServiceNetwork, ServicePort, ServiceSpec, ServiceUpdateRequest, ServiceVip,
 };
 use ferry_types::time::now_rfc3339;
-use ferry_types::{validate, DriverKind, FerryError, Network, Sandbox};
+use ferry_types::{validate, DriverKind, FerryError, Sandbox};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -305,16 +305,7 @@ impl Controller {
         };
         for p in ports.iter().filter(|p| p.mode == PublishMode::Ingress) {
             if let Some(holder) = st.ports.holder(p.proto, any, p.published) {
-                let holder = st
-                    .sandbox(holder)
-                    .map(|s| format!("sandbox {}", s.name))
-                    .or_else(|| {
-                        holder
-                            .strip_prefix("service:")
-                            .and_then(|id| st.service(id))
-                            .map(|s| format!("service {}", s.name))
-                    })
-                    .unwrap_or_else(|| holder.to_string());
+                let holder = Self::port_owner(st, holder);
                 undo(st, &taken);
                 return Err(FerryError::conflict(format!(
                     "host port {}/{} is already published by {holder}; remove it or publish another port",
@@ -978,11 +969,6 @@ impl Controller {
             }
             self.hold(&mesh_owner(&s.id), held);
         }
-    }
-
-    /// The network a service blocks from removal, if any.
-    pub(crate) fn service_on_network<'a>(st: &'a State, net: &Network) -> Option<&'a str> {
-        st.services_on(&net.id).next().map(|s| s.name.as_str())
     }
 }
 
