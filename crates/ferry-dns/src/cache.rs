@@ -195,8 +195,12 @@ impl Cache {
         };
         let age = now.saturating_sub(e.stored_at);
         if age >= u64::from(e.ttl) {
-            // Expired: its slot in `order` is dropped when it comes to the front.
+            // Expired: gone from the order too, so a name asked again and again never
+            // leaves stale places behind (rare: once per TTL at most, a scan of `capacity`).
             self.entries.remove(&key);
+            if let Some(i) = self.order.iter().position(|k| *k == key) {
+                self.order.remove(i);
+            }
             return false;
         }
         if e.reply.len() > limit {
@@ -365,5 +369,18 @@ mod tests {
         assert!(!c.lookup(0, &parse_query(&first).unwrap(), &first, 1, 512, &mut out));
         c.purge(1000);
         assert!(c.is_empty());
+    }
+
+    #[test]
+    fn a_name_that_keeps_expiring_leaves_no_places_behind() {
+        let mut c = Cache::new(8);
+        let mut out = Vec::new();
+        let p = query(1, "short.test", TYPE_A, None);
+        let q = parse_query(&p).unwrap();
+        for round in 0..100u64 {
+            c.insert(0, &q, &reply(&p, 0, &[(1, [1, 2, 3, 4])], None), round * 2);
+            assert!(!c.lookup(0, &q, &p, round * 2 + 1, 512, &mut out));
+        }
+        assert!(c.order.is_empty(), "{} stale places", c.order.len());
     }
 }
