@@ -36,6 +36,8 @@ pub struct Controller {
     state: Mutex<State>,
     /// Restart history of service replicas, by (service ID, slot).
     restarts: std::sync::Mutex<HashMap<(String, u32), services::Restarts>>,
+    /// Wakes the service supervisor when a converge leaves a replica down.
+    supervisor: tokio::sync::Notify,
     /// Bumped whenever a sandbox's process exits, so waiters re-check.
     exits: watch::Sender<u64>,
     host_id: String,
@@ -84,6 +86,7 @@ impl Controller {
             resolver: crate::resolver::Resolver::new(),
             held_ports: std::sync::Mutex::new(HashMap::new()),
             restarts: std::sync::Mutex::new(HashMap::new()),
+            supervisor: tokio::sync::Notify::new(),
             host_nl,
             cfg,
             store,

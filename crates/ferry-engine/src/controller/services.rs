@@ -454,17 +454,25 @@ impl Controller {
         }
     }
 
+    /// The replicas of a service that run and are wanted (their slot within the replica
+    /// count), but `exclude` (a replica going away).
+    fn live_replicas<'a>(
+        st: &'a State,
+        service: &'a Service,
+        exclude: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Sandbox> {
+        st.replicas(&service.id)
+            .filter(move |(slot, sb)| {
+                *slot <= service.spec.replicas && sb.is_running() && Some(sb.id.as_str()) != exclude
+            })
+            .map(|(_, sb)| sb)
+    }
+
     /// What the load balancer should hold for a service: each VIP balanced (every port) over
     /// the live replicas' addresses on its network, and each mesh port over the live
     /// replicas' addresses on the service's first network. `exclude` is a replica going away.
     fn lb_desired(st: &State, service: &Service, exclude: Option<&str>) -> Vec<LbEntry> {
-        let live: Vec<&Sandbox> = st
-            .replicas(&service.id)
-            .filter(|(slot, sb)| {
-                *slot <= service.spec.replicas && sb.is_running() && Some(sb.id.as_str()) != exclude
-            })
-            .map(|(_, sb)| sb)
-            .collect();
+        let live: Vec<&Sandbox> = Self::live_replicas(st, service, exclude).collect();
         let addr_on = |sb: &Sandbox, network_id: &str| {
             sb.endpoint_on(network_id).and_then(|e| e.ipv4).and_then(v4)
         };
@@ -658,6 +666,9 @@ impl Controller {
                 .filter(|(slot, _)| *slot > service.spec.replicas)
                 .map(|(_, sb)| sb.id.clone())
                 .collect();
+            if Self::live_replicas(&st, &service, None).count() as u32 != service.spec.replicas {
+                self.supervisor.notify_one();
+            }
             // They leave the balancer before they are stopped.
             self.lb_refresh(&mut st, service_id, None);
             surplus
@@ -694,28 +705,38 @@ impl Controller {
         );
     }
 
-    /// Keeps every service's replicas running: wakes when a sandbox exits and on a short tick
-    /// (for backoff timers), and converges the services that have a replica down.
+    /// Keeps every service's replicas running: converges the services that have a replica
+    /// down, then sleeps until a sandbox exits, or, while a replica waits out its backoff (or
+    /// could not be started), for a short tick at most. A converge that leaves a replica down
+    /// wakes it too.
     pub(crate) fn supervise(self: std::sync::Arc<Self>) {
         tokio::spawn(async move {
             let mut exits = self.exits.subscribe();
             loop {
-                let _ = tokio::time::timeout(Duration::from_millis(250), exits.changed()).await;
                 let needy: Vec<String> = {
                     let st = self.lock().await;
                     st.services()
                         .filter(|s| {
-                            let running = st
-                                .replicas(&s.id)
-                                .filter(|(slot, sb)| *slot <= s.spec.replicas && sb.is_running())
-                                .count();
-                            running as u32 != s.spec.replicas
+                            Self::live_replicas(&st, s, None).count() as u32 != s.spec.replicas
                         })
                         .map(|s| s.id.clone())
                         .collect()
                 };
-                for id in needy {
-                    self.converge(&id).await;
+                for id in &needy {
+                    self.converge(id).await;
+                }
+                let woken = async {
+                    tokio::select! {
+                        r = exits.changed() => r.is_ok(),
+                        _ = self.supervisor.notified() => true,
+                    }
+                };
+                if needy.is_empty() {
+                    if !woken.await {
+                        return;
+                    }
+                } else {
+                    let _ = tokio::time::timeout(Duration::from_millis(250), woken).await;
                 }
             }
         });
@@ -888,10 +909,7 @@ impl Controller {
     }
 
     fn service_view(st: &State, s: &Service) -> svc::ServiceView {
-        let running = st
-            .replicas(&s.id)
-            .filter(|(slot, sb)| *slot <= s.spec.replicas && sb.is_running())
-            .count() as u32;
+        let running = Self::live_replicas(st, s, None).count() as u32;
         let net_name = |id: &str| st.network(id).map(|n| n.name.clone()).unwrap_or_default();
         svc::ServiceView::new(s, running, &net_name)
     }
