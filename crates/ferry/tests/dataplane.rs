@@ -108,14 +108,6 @@ fn no_reply(cases: &[(At, P, &str, u16)]) {
     }
 }
 
-/// Starts a sandbox that only sleeps.
-fn sleeper(h: &Host, name: &str, args: &[&str]) {
-    let mut a = vec!["run", "-d", "--name", name];
-    a.extend_from_slice(args);
-    a.extend_from_slice(&["--", "sleep", "600"]);
-    h.ok(&a);
-}
-
 /// Starts a sandbox with TCP and UDP servers (IPv4) on each of `ports`, answering with what
 /// `reply` prints (a shell expression run per request), and waits until they listen.
 fn server(h: &Host, name: &str, args: &[&str], ports: &[u16], reply: &str) {
@@ -229,9 +221,9 @@ fn egress_is_masqueraded() {
         "com.docker.network.bridge.enable_ip_masquerade=false",
         "nomasq",
     ]);
-    sleeper(&h, "a", &[]);
-    sleeper(&h, "b", &["--network", "usernet"]);
-    sleeper(&h, "c", &["--network", "nomasq"]);
+    h.sleeper("a", &[]);
+    h.sleeper("b", &["--network", "usernet"]);
+    h.sleeper("c", &["--network", "nomasq"]);
     for sb in ["a", "b"] {
         for p in [Tcp, Udp] {
             assert_eq!(
@@ -264,9 +256,9 @@ fn networks_are_isolated() {
     h.ok(&["network", "create", "netb"]);
     server(&h, "sa", &["--network", "neta"], &[7000], "echo pong");
     server(&h, "sb", &["--network", "netb"], &[7000], "echo pong");
-    sleeper(&h, "ca", &["--network", "neta"]);
-    sleeper(&h, "cb", &["--network", "netb"]);
-    sleeper(&h, "cab", &["--network", "neta", "--network", "netb"]);
+    h.sleeper("ca", &["--network", "neta"]);
+    h.sleeper("cb", &["--network", "netb"]);
+    h.sleeper("cab", &["--network", "neta", "--network", "netb"]);
     let ipa = h.ip("sa", "neta");
     let ipb = h.ip("sb", "netb");
     for (from, to) in [("ca", &ipa), ("cb", &ipb), ("cab", &ipa), ("cab", &ipb)] {
@@ -334,8 +326,8 @@ fn internal_network() {
         &[7000],
         "echo pong",
     );
-    sleeper(&h, "s2", &["--network", "internalnet"]);
-    sleeper(&h, "free", &[]);
+    h.sleeper("s2", &["--network", "internalnet"]);
+    h.sleeper("free", &[]);
     let ip1 = h.ip("s1", "internalnet");
     for p in [Tcp, Udp, Icmp] {
         assert_eq!(reply(At::Sb(&h, "s2"), p, &ip1, 7000), "pong", "{p:?}");
@@ -394,8 +386,8 @@ fn published_port_reachability() {
     let o = h.outside();
     h.ok(&["network", "create", "other"]);
     peer_server(&h, "web", &["-p", "8080:7000", "-p", "8080:7000/udp"], 7000);
-    sleeper(&h, "same", &[]);
-    sleeper(&h, "far", &["--network", "other"]);
+    h.sleeper("same", &[]);
+    h.sleeper("far", &["--network", "other"]);
     let gw = gateway(&h, "web", "bridge");
     let far_ip = h.ip("far", "other");
     let out = At::Out(&o);
@@ -486,7 +478,7 @@ fn loopback_published_port_is_local_only() {
         }),
         "the host's UDP service hears the host"
     );
-    sleeper(&h, "sneaky", &[]);
+    h.sleeper("sneaky", &[]);
     let r = h.ferry(&[
         "exec",
         "sneaky",
@@ -696,7 +688,7 @@ fn publish_all_and_ranges() {
     assert_eq!(reply(host, Tcp, "127.0.0.1", 9000), "7000");
     assert_eq!(reply(host, Tcp, "127.0.0.1", 9001), "7001");
 
-    sleeper(&h, "first", &["-p", "9100:7000"]);
+    h.sleeper("first", &["-p", "9100:7000"]);
     server(
         &h,
         "second",
@@ -711,7 +703,7 @@ fn publish_all_and_ranges() {
 #[test]
 fn port_conflicts() {
     let h = Host::new();
-    sleeper(&h, "first", &["-p", "8088:7000"]);
+    h.sleeper("first", &["-p", "8088:7000"]);
     let e = h.fails(&[
         "run",
         "-d",
@@ -749,10 +741,10 @@ fn port_conflicts() {
 
     // A stopped sandbox frees its port.
     h.ok(&["stop", "-t", "1", "first"]);
-    sleeper(&h, "fourth", &["-p", "8088:7000"]);
+    h.sleeper("fourth", &["-p", "8088:7000"]);
 
     // A published port cannot be taken by a host process.
-    sleeper(&h, "fifth", &["-p", "8095:7000"]);
+    h.sleeper("fifth", &["-p", "8095:7000"]);
     for opts in ["", ",reuseaddr"] {
         let r = h.sh(&format!("timeout 3 socat TCP-LISTEN:8095{opts} -"));
         assert_ne!(r.code, 0, "a host process bound 8095{opts}");
@@ -789,7 +781,7 @@ fn anti_spoofing() {
     let h = Host::new();
     h.ok(&["network", "create", "--subnet", "10.73.0.0/24", "spoofnet"]);
     peer_server(&h, "srv", &["--network", "spoofnet"], 7000);
-    sleeper(&h, "c", &["--network", "spoofnet"]);
+    h.sleeper("c", &["--network", "spoofnet"]);
     let srv = h.ip("srv", "spoofnet");
     let c_ip = h.ip("c", "spoofnet");
     let c = At::Sb(&h, "c");
@@ -856,7 +848,7 @@ fn firewall_none() {
     h.ok(&["network", "create", "neta"]);
     h.ok(&["network", "create", "netb"]);
     server(&h, "sa", &["--network", "neta"], &[7000], "echo pong");
-    sleeper(&h, "cb", &["--network", "netb"]);
+    h.sleeper("cb", &["--network", "netb"]);
     let ipa = h.ip("sa", "neta");
     for p in [Tcp, Udp, Icmp] {
         assert_eq!(reply(At::Sb(&h, "cb"), p, &ipa, 7000), "pong", "{p:?}");
@@ -876,7 +868,7 @@ fn table_deleted_by_hand_is_restored() {
         &[7000],
         "echo pong",
     );
-    sleeper(&h, "cb", &["--network", "netb"]);
+    h.sleeper("cb", &["--network", "netb"]);
     let ipa = h.ip("sa", "neta");
     let (host, cb) = (At::Host(&h), At::Sb(&h, "cb"));
     assert_eq!(reply(host, Tcp, "127.0.0.1", 8080), "pong");
@@ -924,7 +916,7 @@ fn rules_are_fixed_only_elements_grow() {
     let bridge = rule_count(&h, "bridge");
     assert!(inet > 0 && bridge > 0);
     for i in 0..3u16 {
-        sleeper(&h, &format!("s{i}"), &["-p", &format!("{}:7000", 8200 + i)]);
+        h.sleeper(&format!("s{i}"), &["-p", &format!("{}:7000", 8200 + i)]);
     }
     assert_eq!(rule_count(&h, "inet"), inet);
     assert_eq!(rule_count(&h, "bridge"), bridge);

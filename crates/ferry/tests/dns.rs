@@ -17,27 +17,16 @@ fn resolve(h: &Host, from: &str, name: &str) -> Option<String> {
     })
 }
 
-fn sleeper(h: &Host, name: &str, args: &[&str]) {
-    let mut a = vec!["run", "-d", "--name", name];
-    a.extend_from_slice(args);
-    a.extend_from_slice(&["--", "sleep", "600"]);
-    h.ok(&a);
-}
-
 #[test]
 fn names_are_scoped_and_changes_are_immediate() {
     let h = Host::new();
     h.ok(&["network", "create", "appnet"]);
     h.ok(&["network", "create", "other"]);
-    sleeper(&h, "cli", &["--network", "appnet"]);
+    h.sleeper("cli", &["--network", "appnet"]);
     // The seeds' walk: no such name yet, then it resolves, later it is gone again.
     assert_eq!(resolve(&h, "cli", "web"), None);
-    sleeper(
-        &h,
-        "web",
-        &["--network", "appnet", "--network-alias", "www"],
-    );
-    sleeper(&h, "far", &["--network", "other"]);
+    h.sleeper("web", &["--network", "appnet", "--network-alias", "www"]);
+    h.sleeper("far", &["--network", "other"]);
     let web = h.ip("web", "appnet");
     let resolv = h.ok(&["exec", "cli", "--", "cat", "/etc/resolv.conf"]);
     assert!(resolv.contains("nameserver 127.0.0.11"), "{resolv}");
@@ -60,30 +49,22 @@ fn names_are_scoped_and_changes_are_immediate() {
     // rm: gone at once; recreated under the same name: the new address.
     h.ok(&["rm", "-f", "web"]);
     assert_eq!(resolve(&h, "cli", "web"), None);
-    sleeper(&h, "blocker", &["--network", "appnet"]);
-    sleeper(&h, "web", &["--network", "appnet"]);
+    h.sleeper("blocker", &["--network", "appnet"]);
+    h.sleeper("web", &["--network", "appnet"]);
     let new_web = h.ip("web", "appnet");
     assert_ne!(new_web, web, "serial allocation gives a new address");
     assert_eq!(resolve(&h, "cli", "web"), Some(new_web));
 
     // A shared alias answers with every holder's address.
-    sleeper(
-        &h,
-        "a1",
-        &["--network", "appnet", "--network-alias", "pool"],
-    );
-    sleeper(
-        &h,
-        "a2",
-        &["--network", "appnet", "--network-alias", "pool"],
-    );
+    h.sleeper("a1", &["--network", "appnet", "--network-alias", "pool"]);
+    h.sleeper("a2", &["--network", "appnet", "--network-alias", "pool"]);
     let all = h.ok(&["exec", "cli", "--", "getent", "ahostsv4", "pool"]);
     for sb in ["a1", "a2"] {
         assert!(all.contains(&h.ip(sb, "appnet")), "{sb} missing: {all}");
     }
 
     // The default bridge has no embedded DNS, as in Docker.
-    sleeper(&h, "plain", &[]);
+    h.sleeper("plain", &[]);
     let resolv = h.ok(&["exec", "plain", "--", "cat", "/etc/resolv.conf"]);
     assert!(!resolv.contains("127.0.0.11"), "{resolv}");
 }
@@ -156,8 +137,8 @@ fn other_names_are_forwarded_from_the_host_but_not_from_internal_networks() {
     with_daemon_json(&mut h, r#"{"dns": ["127.0.0.53"]}"#);
     h.ok(&["network", "create", "appnet"]);
     h.ok(&["network", "create", "--internal", "private"]);
-    sleeper(&h, "cli", &["--network", "appnet"]);
-    sleeper(&h, "inner", &["--network", "private"]);
+    h.sleeper("cli", &["--network", "appnet"]);
+    h.sleeper("inner", &["--network", "private"]);
     assert_eq!(
         resolve(&h, "cli", "example.test"),
         Some("192.0.2.99".into()),
@@ -181,7 +162,7 @@ fn other_names_are_forwarded_from_the_host_but_not_from_internal_networks() {
         resolve(&h, "cli", "example.test"),
         Some("192.0.2.99".into())
     );
-    sleeper(&h, "peer", &["--network", "appnet"]);
+    h.sleeper("peer", &["--network", "appnet"]);
     assert_eq!(resolve(&h, "cli", "peer"), Some(h.ip("peer", "appnet")));
 }
 
@@ -197,7 +178,7 @@ fn forwarded_answers_are_cached_for_their_ttl_and_failover_skips_dead_and_failin
         r#"{"dns": ["127.0.0.52", "127.0.0.54", "127.0.0.53"]}"#,
     );
     h.ok(&["network", "create", "appnet"]);
-    sleeper(&h, "cli", &["--network", "appnet"]);
+    h.sleeper("cli", &["--network", "appnet"]);
     for _ in 0..3 {
         assert_eq!(
             resolve(&h, "cli", "cached.example.test"),
@@ -239,13 +220,12 @@ fn big_answers_truncate_over_udp_then_come_whole_over_tcp() {
     h.ok(&["network", "create", "--subnet", "10.77.0.0/24", "appnet"]);
     // 40 holders of one alias: 40 A records do not fit in 512 bytes.
     for i in 0..40 {
-        sleeper(
-            &h,
+        h.sleeper(
             &format!("m{i}"),
             &["--network", "appnet", "--network-alias", "many"],
         );
     }
-    sleeper(&h, "cli", &["--network", "appnet"]);
+    h.sleeper("cli", &["--network", "appnet"]);
     let udp = h.ok(&[
         "exec",
         "cli",
@@ -297,8 +277,8 @@ fn big_answers_truncate_over_udp_then_come_whole_over_tcp() {
 fn idle_and_trickling_tcp_clients_do_not_delay_anyone() {
     let h = Host::new();
     h.ok(&["network", "create", "appnet"]);
-    sleeper(&h, "web", &["--network", "appnet"]);
-    sleeper(&h, "cli", &["--network", "appnet"]);
+    h.sleeper("web", &["--network", "appnet"]);
+    h.sleeper("cli", &["--network", "appnet"]);
     // 70 connections that send nothing (more than one sandbox's 64 TCP slots), and one that
     // sends a byte a second: the aardvark-dns flaw (CVE-2024-8418) stalled every client.
     let pid = h.inspect("cli")["State"]["Pid"].as_u64().unwrap();
@@ -340,8 +320,8 @@ for b in b\"\\x00\\x20abcdefghijklmnopqrstuvwxyz\": t.send(bytes([b])); time.sle
 #[test]
 fn links_on_the_default_bridge_name_their_target_in_etc_hosts() {
     let h = Host::new();
-    sleeper(&h, "db", &[]);
-    sleeper(&h, "app", &["--link", "db:database"]);
+    h.sleeper("db", &[]);
+    h.sleeper("app", &["--link", "db:database"]);
     let db = h.ip("db", "bridge");
     let hosts = h.ok(&["exec", "app", "--", "cat", "/etc/hosts"]);
     assert!(hosts.contains(&format!("{db}\tdatabase db")), "{hosts}");

@@ -78,17 +78,7 @@ fn create_web(h: &Host, extra: &[&str]) {
 fn a_vip_balances_connections_over_live_replicas() {
     let h = Host::new();
     h.ok(&["network", "create", "--subnet", "10.88.0.0/24", "appnet"]);
-    h.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "cli",
-        "--network",
-        "appnet",
-        "--",
-        "sleep",
-        "600",
-    ]);
+    h.sleeper("cli", &["--network", "appnet"]);
     create_web(&h, &["--replicas", "3"]);
     assert!(eventually(10, || running(&h, "web") == 3));
     let vip = service(&h, "web")["Endpoint"]["VirtualIPs"][0]["Addr"]
@@ -234,28 +224,8 @@ fn dnsrr_names_every_replica_and_the_mesh_keeps_the_client_address() {
     let h = Host::new();
     h.ok(&["network", "create", "appnet"]);
     h.ok(&["network", "create", "other"]);
-    h.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "cli",
-        "--network",
-        "appnet",
-        "--",
-        "sleep",
-        "600",
-    ]);
-    h.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "far",
-        "--network",
-        "other",
-        "--",
-        "sleep",
-        "600",
-    ]);
+    h.sleeper("cli", &["--network", "appnet"]);
+    h.sleeper("far", &["--network", "other"]);
     h.ok(&[
         "service",
         "create",
@@ -353,17 +323,7 @@ fn dnsrr_names_every_replica_and_the_mesh_keeps_the_client_address() {
 fn services_survive_a_daemon_crash_and_bad_input_is_refused() {
     let mut h = Host::new();
     h.ok(&["network", "create", "appnet"]);
-    h.ok(&[
-        "run",
-        "-d",
-        "--name",
-        "cli",
-        "--network",
-        "appnet",
-        "--",
-        "sleep",
-        "600",
-    ]);
+    h.sleeper("cli", &["--network", "appnet"]);
     create_web(&h, &["--replicas", "2", "-p", "9090:80"]);
     assert!(eventually(10, || running(&h, "web") == 2));
     let before = service(&h, "web");

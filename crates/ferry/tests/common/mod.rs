@@ -201,6 +201,14 @@ impl Host {
         o
     }
 
+    /// Starts a sandbox that only sleeps, with extra `run` flags.
+    pub fn sleeper(&self, name: &str, args: &[&str]) {
+        let mut a = vec!["run", "-d", "--name", name];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["--", "sleep", "600"]);
+        self.ok(&a);
+    }
+
     /// JSON of `inspect`.
     pub fn inspect(&self, name: &str) -> serde_json::Value {
         let v: serde_json::Value =
