@@ -99,6 +99,7 @@ mod interpolate;
 mod model;
 mod node;
 mod output;
+pub mod plan;
 mod text;
 
 #[cfg(test)]

@@ -208,6 +208,19 @@ pub struct ServiceSpec {
     /// Replicas are named `PREFIX-SLOT` (compose's style) instead of `NAME.SLOT`.
     #[serde(default)]
     pub replica_prefix: Option<String>,
+    /// Host name of every replica (empty: the replica's short ID).
+    #[serde(default)]
+    pub hostname: String,
+    /// Directory each replica's program runs chrooted in (empty: the host's root).
+    #[serde(default)]
+    pub rootfs: String,
+    /// `--link` entries of every replica.
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// Ports every replica publishes itself (Docker's `PortBindings`), besides the service's
+    /// `ports`: a host range gives each replica a free port of it.
+    #[serde(default)]
+    pub replica_ports: crate::ports::PortBindings,
 }
 
 /// A service.
@@ -300,6 +313,18 @@ pub struct ServiceCreateRequest {
     /// Compose-style replica names (`PREFIX-SLOT`).
     #[serde(default)]
     pub replica_prefix: Option<String>,
+    /// Host name of every replica.
+    #[serde(default)]
+    pub hostname: String,
+    /// Directory each replica's program runs chrooted in.
+    #[serde(default)]
+    pub rootfs: String,
+    /// `--link` entries of every replica.
+    #[serde(default)]
+    pub links: Vec<String>,
+    /// Ports every replica publishes itself (Docker's `PortBindings`).
+    #[serde(default)]
+    pub replica_ports: crate::ports::PortBindings,
 }
 
 /// `POST /services/{id}/update`: only what is given changes.

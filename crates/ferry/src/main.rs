@@ -40,6 +40,8 @@ enum Cmd {
     /// Manage services: replicated sandboxes behind a VIP or DNS round robin.
     #[command(subcommand)]
     Service(commands::service::ServiceCmd),
+    /// Run a compose project: its networks, sandboxes and replicated services.
+    Compose(commands::compose::ComposeArgs),
     /// Run a command in a new sandbox.
     Run(Box<RunArgs>),
     /// Create a sandbox without starting it (same flags as run).
@@ -122,6 +124,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Cmd::Version => commands::version(&client).await,
             Cmd::Network(c) => commands::network::run(&client, c).await,
             Cmd::Service(c) => commands::service::run(&client, c).await,
+            Cmd::Compose(a) => commands::compose::run(&client, a).await,
             Cmd::Run(a) => commands::sandbox::run(&client, *a).await,
             Cmd::Ps(a) => commands::sandbox::ps(&client, a).await,
             Cmd::Create(a) => commands::sandbox::create(&client, *a).await,

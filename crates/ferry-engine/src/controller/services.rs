@@ -60,6 +60,28 @@ fn mesh_owner(service_id: &str) -> String {
     format!("service:{service_id}")
 }
 
+/// Refuses replica-published ports that cannot serve `replicas` replicas: each replica binds
+/// its own host port, so a host range needs a port per replica.
+fn check_replica_ports(
+    bindings: &ferry_types::ports::PortBindings,
+    replicas: u32,
+) -> Result<(), FerryError> {
+    let ports = ferry_types::ports::from_bindings(bindings)?;
+    match ports
+        .iter()
+        .find(|p| p.host_ports.is_some_and(|r| r.len() < replicas))
+    {
+        Some(p) => Err(FerryError::invalid(format!(
+            "{} replicas cannot each publish port {}/{} on host ports {}: give a host range with a port per replica, or publish it through the service (--publish)",
+            replicas,
+            p.container.port,
+            p.container.proto.as_str(),
+            p.host_ports.map(|r| r.to_string()).unwrap_or_default()
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn v4(a: IpNet) -> Option<Ipv4Addr> {
     match a.addr() {
         IpAddr::V4(a) => Some(a),
@@ -170,6 +192,7 @@ impl Controller {
         if let Some(p) = &req.replica_prefix {
             validate::object_name("replica prefix", p)?;
         }
+        check_replica_ports(&req.replica_ports, replicas)?;
         let id = super::new_id();
         let now = now_rfc3339();
         let mut service = Service {
@@ -192,6 +215,10 @@ impl Controller {
                 extra_hosts: req.extra_hosts,
                 labels: req.labels,
                 replica_prefix: req.replica_prefix,
+                hostname: req.hostname,
+                rootfs: req.rootfs,
+                links: req.links,
+                replica_ports: req.replica_ports,
             },
             vips: Vec::new(),
         };
@@ -586,21 +613,27 @@ impl Controller {
         labels.insert("com.docker.swarm.service.id".into(), service.id.clone());
         labels.insert("com.docker.swarm.service.name".into(), service.name.clone());
         labels.insert("com.docker.swarm.task.slot".into(), slot.to_string());
-        let host_ports: Vec<_> = s
-            .ports
-            .iter()
-            .filter(|p| p.mode == PublishMode::Host)
-            .map(|p| ferry_types::ports::PortRequest {
-                container: ferry_types::ports::PortKey {
-                    port: p.target,
-                    proto: p.proto,
-                },
-                host_ip: None,
-                host_ports: Some(ferry_types::ports::PortRange::single(p.published)),
-            })
-            .collect();
+        // Checked at create, so only a record edited by hand can fail here.
+        let mut host_ports =
+            ferry_types::ports::from_bindings(&s.replica_ports).unwrap_or_default();
+        host_ports.extend(
+            s.ports
+                .iter()
+                .filter(|p| p.mode == PublishMode::Host)
+                .map(|p| ferry_types::ports::PortRequest {
+                    container: ferry_types::ports::PortKey {
+                        port: p.target,
+                        proto: p.proto,
+                    },
+                    host_ip: None,
+                    host_ports: Some(ferry_types::ports::PortRange::single(p.published)),
+                }),
+        );
         SandboxCreateRequest {
             name: service.replica_name(slot),
+            hostname: s.hostname.clone(),
+            rootfs: s.rootfs.clone(),
+            links: s.links.clone(),
             cmd: s.cmd.clone(),
             env: s.env.clone(),
             working_dir: s.working_dir.clone(),
@@ -753,6 +786,7 @@ impl Controller {
             let mut service = st.find_service(reference)?.clone();
             if let Some(n) = req.replicas {
                 service.spec.replicas = svc::replicas(n)?;
+                check_replica_ports(&service.spec.replica_ports, service.spec.replicas)?;
             }
             let mut ports = service.spec.ports.clone();
             let mut removed = Vec::new();

@@ -1,5 +1,6 @@
 //! The CLI's commands, each a thin client of the daemon's API.
 
+pub mod compose;
 pub mod exec;
 pub mod network;
 pub mod sandbox;

@@ -449,7 +449,7 @@ pub async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<i32> {
 
 /// `ferry inspect`.
 /// Docker's PORTS column: `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp`.
-fn summary_ports(s: &ContainerSummary) -> String {
+pub(crate) fn summary_ports(s: &ContainerSummary) -> String {
     s.ports
         .iter()
         .map(|p| {

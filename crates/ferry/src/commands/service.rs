@@ -151,7 +151,7 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
                 dns_options: a.dns_option.clone(),
                 extra_hosts: a.add_host.clone(),
                 labels: super::parse_labels(&a.label)?,
-                replica_prefix: None,
+                ..Default::default()
             };
             let r: CreateResponse = c.post("/services/create", &req).await?;
             println!("{}", r.id);
