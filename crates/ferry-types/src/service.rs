@@ -170,7 +170,7 @@ pub struct ServiceVip {
 }
 
 /// What a service is asked to be.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceSpec {
     /// How many replicas run.
     pub replicas: u32,
@@ -630,7 +630,7 @@ mod tests {
                 dns_options: vec![],
                 extra_hosts: vec![],
                 labels: BTreeMap::new(),
-                replica_prefix: None,
+                ..Default::default()
             },
             vips: vec![],
         };
