@@ -329,3 +329,65 @@ fn bad_files_and_taken_names_are_refused_and_leave_nothing() {
     let e = compose(&h, &file, &["logs", "nope"]).stderr;
     assert!(e.contains("no such service: nope"), "{e}");
 }
+
+#[test]
+fn replicas_with_their_own_ports_and_dns_round_robin() {
+    let h = Host::new();
+    let dir = h.dir.path().join("rr");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("compose.yaml");
+    std::fs::write(
+        &file,
+        r#"
+services:
+  w:
+    command: [socat, "TCP-LISTEN:80,fork,reuseaddr", "SYSTEM:echo $$HOSTNAME"]
+    ports: ["8090-8091:80"]
+    deploy: {replicas: 2, endpoint_mode: dnsrr}
+  c:
+    command: sleep 600
+"#,
+    )
+    .unwrap();
+    compose_ok(&h, &file, &["up", "-d"]);
+    // No VIP: the name answers both replicas.
+    let svc: serde_json::Value =
+        serde_json::from_str(&h.ok(&["service", "inspect", "rr-w"])).unwrap();
+    assert_eq!(svc[0]["Endpoint"]["VirtualIPs"], serde_json::json!([]));
+    assert!(eventually(20, || {
+        let r = h.ferry(&["exec", "rr-c-1", "--", "getent", "ahostsv4", "w"]);
+        let addrs: BTreeSet<&str> = r
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        addrs.len() == 2
+    }));
+    // Each replica publishes one port of the range itself.
+    let hostname = |port: u16| {
+        h.sh(&format!(
+            "socat -T2 - TCP:127.0.0.1:{port},connect-timeout=2 </dev/null"
+        ))
+        .stdout
+        .trim()
+        .to_string()
+    };
+    assert!(eventually(20, || {
+        let (a, b) = (hostname(8090), hostname(8091));
+        !a.is_empty() && !b.is_empty() && a != b
+    }));
+    // A third replica would have no port of the range left: refused, and nothing changes.
+    let three = dir.join("three.yaml");
+    std::fs::write(
+        &three,
+        std::fs::read_to_string(&file)
+            .unwrap()
+            .replace("replicas: 2", "replicas: 3"),
+    )
+    .unwrap();
+    let r = compose(&h, &three, &["-p", "rr", "up", "-d"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("8090-8091"), "{}", r.stderr);
+    compose_ok(&h, &file, &["down"]);
+    assert!(sandboxes(&h).is_empty());
+}
