@@ -20,6 +20,11 @@ def med(engine, what, key):
 
 
 engines = sorted({e for e, _ in rows})
+for e in engines:
+    if (e, "vip-unavailable") in rows:
+        print(f"NOTE: {e}'s VIPs and mesh did not answer (no IPVS in this kernel): only its direct path")
+        print("      is measured, and its scale changes count until the new task answers on its own address.")
+        print()
 print("connections (median of runs; rate in conn/s, latency connect-to-EOF in us)")
 print(f"{'engine':8} {'path':16} {'conn/s':>8} {'p50':>6} {'p90':>6} {'p99':>6} {'failed':>6}")
 for e in engines:

@@ -31,7 +31,12 @@ fn main() {
 
 type Result<T> = std::result::Result<T, String>;
 
-fn arg<T: std::str::FromStr>(args: &[String], i: usize, what: &str, default: Option<T>) -> Result<T> {
+fn arg<T: std::str::FromStr>(
+    args: &[String],
+    i: usize,
+    what: &str,
+    default: Option<T>,
+) -> Result<T> {
     match args.get(i) {
         Some(s) => s.parse().map_err(|_| format!("invalid {what}: {s:?}")),
         None => default.ok_or_else(|| format!("missing {what}")),

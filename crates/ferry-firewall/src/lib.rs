@@ -6,8 +6,8 @@
 //! Rules never change after start: every operation is a handful of `add element` or
 //! `delete element` lines, applied as one transaction, so its cost does not grow with the
 //! number of sandboxes, ports, networks or services. A service's load balancing is data too: a
-//! connection to a VIP port (or a routing-mesh port) draws one of [`LB_SLOTS`] slots at random,
-//! and the slot's map element names the backend; conntrack keeps the connection on it.
+//! connection to a VIP port (or a routing-mesh port) picks one of [`LB_SLOTS`] slots by a hash
+//! of its client address and port, and the slot's map element names the backend; conntrack keeps the connection on it.
 //! Service VIPs and the mesh are IPv4 only, as Docker's. Nothing here does I/O;
 //! `ferry_kernel::nft` applies the text.
 

@@ -5,9 +5,17 @@
 /// Name of ferry's tables (`inet ferry` and `bridge ferry`).
 pub const TABLE: &str = "ferry";
 
-/// Slots per load-balanced port. A new connection to a service draws
-/// `numgen random mod LB_SLOTS`, and that slot's map element names its backend; slot `i` goes
-/// to backend `i % n` of the `n` backends in sorted order (see [`crate::Changes::set_vip_backends`]).
+/// Slots per load-balanced port. A new connection to a service hashes its client address and
+/// port (`jhash ip saddr . th sport mod LB_SLOTS`, seeded at random by the kernel), and that
+/// slot's map element names its backend; slot `i` goes to backend `i % n` of the `n` backends
+/// in sorted order (see [`crate::Changes::set_vip_backends`]).
+///
+/// - Why a hash of the client and not `numgen random`: a client that reuses a source port
+///   reaches the same replica again. With a random draw, a reused port could land on another
+///   replica, conntrack forgot the old mapping, and masqueraded clients (hairpin, loopback)
+///   then hit the server's TIME_WAIT socket of a different connection on that replica: its
+///   PAWS check refused the SYN, and the client paid a reset and a retransmitted SYN. Under
+///   connection churn that cut a VIP's rate to a few hundred connections a second.
 ///
 /// - Balance: each backend gets ⌊64/n⌋ or ⌈64/n⌉ slots, so its share is within 1/64 (1.6
 ///   points) of 1/n: 34.4/32.8/32.8 % for three backends, below the noise of random choice
@@ -87,13 +95,13 @@ const INET: &str = r#"table inet ferry {
 	map ports6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
 	map ports6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
 	# Services, IPv4 only (as Docker's): every VIP port and every routing-mesh port holds
-	# LB_SLOTS elements, one per value of `numgen random`, each naming a backend. A VIP
+	# LB_SLOTS elements, one per value of the client's hash, each naming a backend. A VIP
 	# balances either given ports (lb4, which may change the port) or all of its ports
 	# (vipall4: as Docker's VIPs, VIP:P goes to a replica's P), the given ports first.
 	set vips4 { type ipv4_addr; }
-	map lb4 { typeof ip daddr . meta l4proto . th dport . numgen random mod 64 : ip daddr . th dport; }
-	map vipall4 { typeof ip daddr . numgen random mod 64 : ip daddr; }
-	map mesh4 { typeof meta l4proto . th dport . numgen random mod 64 : ip daddr . th dport; }
+	map lb4 { typeof ip daddr . meta l4proto . th dport . jhash ip saddr . th sport mod 64 : ip daddr . th dport; }
+	map vipall4 { typeof ip daddr . jhash ip saddr . th sport mod 64 : ip daddr; }
+	map mesh4 { typeof meta l4proto . th dport . jhash ip saddr . th sport mod 64 : ip daddr . th dport; }
 
 	# Bridges get route_localnet so the host can reach ports published on 127.0.0.1; that
 	# must not let sandboxes reach the host's loopback services through their gateway.
@@ -111,8 +119,8 @@ const INET: &str = r#"table inet ferry {
 	chain nat_prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		ip daddr 127.0.0.0/8 return
-		ip daddr @vips4 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 64 map @lb4
-		ip daddr @vips4 dnat ip to ip daddr . numgen random mod 64 map @vipall4
+		ip daddr @vips4 dnat ip to ip daddr . meta l4proto . th dport . jhash ip saddr . th sport mod 64 map @lb4
+		ip daddr @vips4 dnat ip to ip daddr . jhash ip saddr . th sport mod 64 map @vipall4
 		ip daddr @vips4 return
 		fib daddr type local jump published
 	}
@@ -125,8 +133,8 @@ const INET: &str = r#"table inet ferry {
 	chain nat_output {
 		type nat hook output priority -100; policy accept;
 		ip6 daddr ::1 return
-		ip daddr @vips4 dnat ip to ip daddr . meta l4proto . th dport . numgen random mod 64 map @lb4
-		ip daddr @vips4 dnat ip to ip daddr . numgen random mod 64 map @vipall4
+		ip daddr @vips4 dnat ip to ip daddr . meta l4proto . th dport . jhash ip saddr . th sport mod 64 map @lb4
+		ip daddr @vips4 dnat ip to ip daddr . jhash ip saddr . th sport mod 64 map @vipall4
 		ip daddr @vips4 return
 		fib daddr type local jump published
 	}
@@ -140,7 +148,7 @@ const INET: &str = r#"table inet ferry {
 		meta nfproto ipv4 dnat ip to meta l4proto . th dport map @ports4_any
 		meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @ports6
 		meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @ports6_any
-		meta nfproto ipv4 dnat ip to meta l4proto . th dport . numgen random mod 64 map @mesh4
+		meta nfproto ipv4 dnat ip to meta l4proto . th dport . jhash ip saddr . th sport mod 64 map @mesh4
 	}
 
 	# A new connection reaching a VIP untranslated is for a port with no backend (or none
@@ -232,8 +240,8 @@ mod tests {
     #[test]
     fn ruleset_draws_lb_slots() {
         let r = ruleset();
-        let draw = format!("numgen random mod {LB_SLOTS} ");
-        assert_eq!(r.matches("numgen random mod ").count(), 8);
+        let draw = format!("jhash ip saddr . th sport mod {LB_SLOTS} ");
+        assert_eq!(r.matches("jhash ip saddr . th sport mod ").count(), 8);
         assert_eq!(r.matches(&draw).count(), 8);
     }
 }

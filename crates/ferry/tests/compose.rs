@@ -141,7 +141,8 @@ fn two_networks_joined_by_a_broker() {
     assert!(out.contains("up to date"), "{out}");
     assert_eq!(sandboxes(&h), before);
 
-    compose_ok(&h, &file, &["down"]);
+    // Without the file, the project name is enough: its objects are found by label.
+    h.ok(&["compose", "-p", "two-networks", "down"]);
     let left: Vec<String> = sandboxes(&h).into_iter().map(|(n, _)| n).collect();
     assert_eq!(left, ["bystander"]);
     let nets = network_names(&h);
@@ -390,4 +391,66 @@ services:
     assert!(r.stderr.contains("8090-8091"), "{}", r.stderr);
     compose_ok(&h, &file, &["down"]);
     assert!(sandboxes(&h).is_empty());
+}
+
+#[test]
+fn network_modes_and_dependency_conditions() {
+    let h = Host::new();
+    let dir = h.dir.path().join("modes");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("compose.yaml");
+    let text = r#"
+services:
+  init:
+    command: sh -c "exit $${INIT_STATUS:-0}"
+    environment: [INIT_STATUS]
+  srv:
+    command: ["socat", "TCP-LISTEN:7000,fork,reuseaddr", "SYSTEM:echo shared"]
+    depends_on:
+      init: {condition: service_completed_successfully}
+  side:
+    command: sleep 600
+    network_mode: service:srv
+  lonely:
+    command: sleep 600
+    network_mode: none
+"#;
+    std::fs::write(&file, text).unwrap();
+    compose_ok(&h, &file, &["up", "-d"]);
+    // side shares srv's namespace: srv's port is on side's loopback.
+    assert!(eventually(10, || {
+        h.ferry(&[
+            "exec",
+            "modes-side-1",
+            "--",
+            "sh",
+            "-c",
+            "socat -T2 - TCP:127.0.0.1:7000 </dev/null",
+        ])
+        .stdout
+        .contains("shared")
+    }));
+    let links = h.ok(&["exec", "modes-lonely-1", "--", "ip", "-o", "link"]);
+    assert_eq!(links.lines().count(), 1, "none has loopback only: {links}");
+    compose_ok(&h, &file, &["down"]);
+
+    // A dependency that fails stops `up` before its dependents start, with its status.
+    let mut cmd = std::process::Command::new(common::ferry_bin());
+    let out = cmd
+        .args(["compose", "-f", file.to_str().unwrap(), "up", "-d"])
+        .env("FERRY_HOST", format!("unix://{}", h.socket().display()))
+        .env("INIT_STATUS", "3")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains(
+            "srv depends on init completing successfully, but modes-init-1 exited with status 3"
+        ),
+        "{err}"
+    );
+    let names: Vec<String> = sandboxes(&h).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["modes-init-1", "modes-lonely-1"]);
+    compose_ok(&h, &file, &["down"]);
 }

@@ -195,6 +195,14 @@ for s, name in conns:
     assert_eq!(h.inspect("web.1")["State"]["Pid"].as_u64().unwrap(), pid1);
     assert_eq!(spread(&h, "cli", "web", 80, 400).len(), 4);
 
+    // A slot removed by a scale-down and brought back at once is created by the scale
+    // itself: it is new, not a crashing replica waiting out a backoff.
+    for _ in 0..3 {
+        h.ok(&["service", "scale", "web=3"]);
+        h.ok(&["service", "scale", "web=4"]);
+        assert!(h.inspect("web.4")["State"]["Running"].as_bool().unwrap());
+    }
+
     // A replica whose process dies is out of the balancer at once and restarted.
     let victim = h.inspect("web.2")["State"]["Pid"].as_u64().unwrap();
     unsafe { libc::kill(victim as i32, libc::SIGKILL) };

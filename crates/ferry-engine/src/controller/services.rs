@@ -674,7 +674,6 @@ impl Controller {
                         if !self.restart_due(service_id, slot) {
                             continue;
                         }
-                        self.note_start(service_id, slot);
                         let req = Self::replica_request(&st, &service, slot);
                         let of = ReplicaOf {
                             service: service_id.to_string(),
@@ -683,6 +682,7 @@ impl Controller {
                         match self.create_locked(&mut st, req, Some(of)) {
                             Ok(r) => r.id,
                             Err(e) => {
+                                self.note_start(service_id, slot);
                                 tracing::warn!(service = %service.name, slot, error = %e, "replica not created");
                                 continue;
                             }
@@ -699,6 +699,12 @@ impl Controller {
                 .filter(|(slot, _)| *slot > service.spec.replicas)
                 .map(|(_, sb)| sb.id.clone())
                 .collect();
+            // A slot above the count is gone, not crashing: when a scale-up brings it back,
+            // its new replica starts at once, not after the old one's backoff.
+            self.restarts
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(s, slot), _| s != service_id || *slot <= service.spec.replicas);
             if Self::live_replicas(&st, &service, None).count() as u32 != service.spec.replicas {
                 self.supervisor.notify_one();
             }

@@ -72,7 +72,26 @@ pub enum ComposeCmd {
 
 /// Runs a `ferry compose` subcommand.
 pub async fn run(c: &Client, a: ComposeArgs) -> anyhow::Result<i32> {
-    let project = load(&a)?;
+    let project = match load(&a) {
+        // As with Docker Compose, `-p NAME down|ps|logs` works without the file: the
+        // project's objects are found by their labels.
+        Err(ferry_compose::ComposeError::Read { source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound
+                && a.file.is_none()
+                && matches!(
+                    a.cmd,
+                    ComposeCmd::Down { .. } | ComposeCmd::Ps(_) | ComposeCmd::Logs(_)
+                ) =>
+        {
+            match &a.project_name {
+                Some(name) => bare_project(name),
+                None => anyhow::bail!(
+                    "no compose file in this directory: give one with -f, or name the project with -p"
+                ),
+            }
+        }
+        r => r?,
+    };
     for w in &project.warnings {
         eprintln!("WARN {w}");
     }
@@ -108,11 +127,27 @@ pub async fn run(c: &Client, a: ComposeArgs) -> anyhow::Result<i32> {
     }
 }
 
+/// A project known only by name: no services or networks of its own in a file, so every
+/// object is found by its labels.
+fn bare_project(name: &str) -> Project {
+    Project {
+        name: name.to_string(),
+        working_dir: None,
+        config_file: None,
+        networks: Vec::new(),
+        services: Vec::new(),
+        warnings: Vec::new(),
+    }
+}
+
 /// Reads and resolves the compose file.
-fn load(a: &ComposeArgs) -> anyhow::Result<Project> {
+fn load(a: &ComposeArgs) -> Result<Project, ferry_compose::ComposeError> {
     let path = match &a.file {
         Some(f) => f.clone(),
-        None => std::env::current_dir()?,
+        None => std::env::current_dir().map_err(|source| ferry_compose::ComposeError::Read {
+            path: PathBuf::from("."),
+            source,
+        })?,
     };
     let opts = LoadOptions {
         project_name: a.project_name.clone(),
@@ -120,7 +155,7 @@ fn load(a: &ComposeArgs) -> anyhow::Result<Project> {
         profiles: a.profile.clone(),
         ..Default::default()
     };
-    Ok(ferry_compose::load_with_options(&path, opts)?)
+    ferry_compose::load_with_options(&path, opts)
 }
 
 /// The filters query that selects a project's objects by label.
