@@ -38,7 +38,10 @@ private_host_up() {
 }
 
 private_host_down() {
-  local ids
+  local ids svcs
+  # Services first, or their supervisor would restart the replicas removed below.
+  svcs=$("$FERRY_BIN" service ls -q 2>/dev/null || true)
+  for id in $svcs; do "$FERRY_BIN" service rm "$id" >/dev/null 2>&1 || true; done
   ids=$("$FERRY_BIN" ps -aq --no-trunc 2>/dev/null || true)
   for id in $ids; do "$FERRY_BIN" rm -f "$id" >/dev/null 2>&1 || true; done
   if [ -n "$PRIVATE_DAEMON_PID" ]; then
@@ -50,4 +53,12 @@ private_host_down() {
   pids=$(ip netns pids "$BENCH_NS" 2>/dev/null || true)
   if [ -n "$pids" ]; then kill -KILL $pids 2>/dev/null || true; fi
   ip netns del "$BENCH_NS" 2>/dev/null || true
+  # The daemon's cgroup (connect-time balancing of VIPs), now empty.
+  local cg=$BENCH_ROOT/private/run/cgroup
+  if [ -f "$cg" ]; then
+    local left
+    left=$(cat "$(cat "$cg")/cgroup.procs" 2>/dev/null || true)
+    if [ -n "$left" ]; then kill -KILL $left 2>/dev/null || true; sleep 0.2; fi
+    rmdir "$(cat "$cg")" 2>/dev/null || true
+  fi
 }

@@ -26,23 +26,25 @@ for e in engines:
         print("      is measured, and its scale changes count until the new task answers on its own address.")
         print()
 print("connections (median of runs; rate in conn/s, latency connect-to-EOF in us)")
-print(f"{'engine':8} {'path':16} {'conn/s':>8} {'p50':>6} {'p90':>6} {'p99':>6} {'failed':>6}")
+print(f"{'engine':8} {'path':18} {'conn/s':>8} {'p50':>6} {'p90':>6} {'p99':>6} {'failed':>6}")
 for e in engines:
-    for what in ["direct-t1", "vip-t1", "direct-t2", "vip-t2", "host-direct-t1", "mesh-t1"]:
+    for what in ["direct-t1", "vip-t1", "vip-host-path-t1", "direct-t2", "vip-t2", "vip-host-path-t2", "host-direct-t1", "mesh-t1"]:
         if (e, what) not in rows:
             continue
         print(
-            f"{e:8} {what:16} {med(e, what, 'per_sec'):8.0f} {med(e, what, 'p50_us'):6.0f} "
+            f"{e:8} {what:18} {med(e, what, 'per_sec'):8.0f} {med(e, what, 'p50_us'):6.0f} "
             f"{med(e, what, 'p90_us'):6.0f} {med(e, what, 'p99_us'):6.0f} {med(e, what, 'failed'):6.0f}"
         )
 print()
 print("VIP and mesh vs direct (rate ratio; added p50 latency)")
 for e in engines:
-    for via, direct in [("vip-t1", "direct-t1"), ("vip-t2", "direct-t2"), ("mesh-t1", "host-direct-t1")]:
+    for via, direct in [("vip-t1", "direct-t1"), ("vip-t2", "direct-t2"),
+                        ("vip-host-path-t1", "direct-t1"), ("vip-host-path-t2", "direct-t2"),
+                        ("mesh-t1", "host-direct-t1")]:
         if (e, via) in rows and (e, direct) in rows:
             ratio = med(e, via, "per_sec") / med(e, direct, "per_sec")
             added = med(e, via, "p50_us") - med(e, direct, "p50_us")
-            print(f"{e:8} {via:8} vs {direct:15} rate x{ratio:.3f} ({(1 - ratio) * 100:+.1f}% loss)  p50 {added:+.0f} us")
+            print(f"{e:8} {via:16} vs {direct:15} rate x{ratio:.3f} ({(1 - ratio) * 100:+.1f}% loss)  p50 {added:+.0f} us")
 print()
 print("scale changes (median ms: the command; until the new replica answers through the VIP)")
 for e in engines:

@@ -3,6 +3,7 @@
 //! the drivers. Every front end (CLI, Docker API clients) goes through it.
 
 pub mod config;
+pub mod connect_lb;
 pub mod controller;
 pub mod drivers;
 pub mod filters;

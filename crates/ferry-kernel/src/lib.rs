@@ -5,6 +5,7 @@
 //! Namespaces are per thread, so nothing here ever moves a tokio worker into another namespace:
 //! work inside a namespace runs on a short-lived helper thread that joined it.
 
+pub mod bpf;
 pub mod conntrack;
 pub mod error;
 pub mod fds;
@@ -14,6 +15,7 @@ pub mod netns;
 pub mod nft;
 pub mod port_reservation;
 pub mod process;
+pub mod sock_lb;
 pub mod sysctl;
 #[cfg(test)]
 mod testns;

@@ -30,6 +30,8 @@ pub struct Controller {
     host_nl: Netlink,
     bridge: BridgeDriver,
     firewall: Firewall,
+    /// The connect-time fast path of service VIPs.
+    connect_lb: crate::connect_lb::ConnectLb,
     resolver: Arc<crate::resolver::Resolver>,
     /// Sockets holding the host ports of running sandboxes, by sandbox ID.
     held_ports: std::sync::Mutex<HashMap<String, Vec<PortReservation>>>,
@@ -80,9 +82,16 @@ impl Controller {
             state.ports = crate::ports::PortTable::new(r);
         }
         let firewall = Firewall::new(cfg.firewall);
+        // Before any sandbox starts, so that all of them are born in the daemon's cgroup.
+        let connect_lb = if firewall.enabled() {
+            crate::connect_lb::ConnectLb::start(&cfg.data_root, &cfg.exec_root)
+        } else {
+            crate::connect_lb::ConnectLb::default()
+        };
         let ctl = Arc::new_cyclic(|me| Controller {
             bridge: BridgeDriver::new(host_nl.clone(), cfg.ip_forward, firewall.enabled()),
             firewall,
+            connect_lb,
             resolver: crate::resolver::Resolver::new(),
             held_ports: std::sync::Mutex::new(HashMap::new()),
             restarts: std::sync::Mutex::new(HashMap::new()),

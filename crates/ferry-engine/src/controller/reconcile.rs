@@ -25,6 +25,7 @@ impl Controller {
         // element is added or removed below.
         let (vips, lb) = Self::lb_full(&mut st);
         self.firewall.rebuild(&st, vips, &lb)?;
+        self.connect_lb.apply(&[], &lb);
 
         // Sandboxes first: which are alive decides which kernel objects are owned.
         let mut alive = Vec::new();

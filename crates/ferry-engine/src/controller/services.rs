@@ -574,6 +574,7 @@ impl Controller {
         }
         match self.firewall.apply(&changes) {
             Ok(()) => {
+                self.connect_lb.apply(&applied, &desired);
                 st.lb_applied.insert(service_id.to_string(), desired);
             }
             // The next daemon start rebuilds the maps from the state.

@@ -49,6 +49,11 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
         rt.block_on(c.get(&format!("/containers/{}/exec-target", encode(&a.name))))?
     };
     let pid = target.pid;
+    // Like the sandbox's own processes: in its cgroup, where the daemon's connect-time
+    // balancing of service VIPs applies. Without it the host balances, with the same result.
+    if let Err(e) = ferry_kernel::sock_lb::join_cgroup_of(pid) {
+        tracing::debug!(error = %e, "exec stays in the caller's cgroup");
+    }
     let mut fds = Vec::new();
     for kind in ["net", "uts", "mnt"] {
         if !same_ns(kind, pid) {

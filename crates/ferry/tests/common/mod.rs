@@ -290,6 +290,11 @@ impl Host {
 impl Drop for Host {
     fn drop(&mut self) {
         if self.daemon.is_some() {
+            // Services first, or their supervisor would restart the replicas removed below.
+            let services = self.ferry(&["service", "ls", "-q"]).stdout;
+            for id in services.lines().filter(|l| !l.is_empty()) {
+                let _ = self.ferry(&["service", "rm", id]);
+            }
             let ids = self.ferry(&["ps", "-aq", "--no-trunc"]).stdout;
             for id in ids.lines().filter(|l| !l.is_empty()) {
                 let _ = self.ferry(&["rm", "-f", id]);
@@ -300,6 +305,19 @@ impl Drop for Host {
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
         let _ = ferry_kernel::netns::remove(&self.netns);
+        // The daemon's cgroup (connect-time balancing) holds everything it started: whatever
+        // is still there goes, then the cgroup.
+        if let Ok(dir) = std::fs::read_to_string(self.exec_root().join("cgroup")) {
+            let dir = PathBuf::from(dir);
+            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            for pid in procs.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+            eventually(5, || {
+                std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
+            });
+            let _ = std::fs::remove_dir(&dir);
+        }
     }
 }
 
