@@ -385,3 +385,60 @@ fn services_survive_a_daemon_crash_and_bad_input_is_refused() {
     // Nothing half-made: still exactly one service.
     assert_eq!(h.ok(&["service", "ls", "-q"]).lines().count(), 1);
 }
+
+#[test]
+fn a_vip_connect_goes_straight_to_a_replica_and_the_host_path_is_the_fallback() {
+    let h = Host::new();
+    h.ok(&["network", "create", "appnet"]);
+    h.sleeper("cli", &["--network", "appnet"]);
+    h.ok(&[
+        "service",
+        "create",
+        "--name",
+        "peer",
+        "--replicas",
+        "2",
+        "--network",
+        "appnet",
+        "--",
+        "socat",
+        "TCP-LISTEN:80,fork,reuseaddr",
+        "SYSTEM:echo $SOCAT_PEERADDR",
+    ]);
+    assert!(eventually(10, || running(&h, "peer") == 2));
+    let vip = service(&h, "peer")["Endpoint"]["VirtualIPs"][0]["Addr"]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let cli = h.ip("cli", "appnet");
+    let gateway = h.inspect("cli")["NetworkSettings"]["Networks"]["appnet"]["Gateway"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ask = "socat -T2 - TCP:VIP:80,connect-timeout=2 </dev/null".replace("VIP", &vip);
+
+    // A process of the sandbox (exec joins its cgroup) connects to a replica itself: the
+    // replica sees the client's own address, as no translation happened on the way.
+    let fast = h.ok(&["exec", "cli", "--", "sh", "-c", &ask]);
+    assert_eq!(fast.trim(), cli);
+
+    // A process in the sandbox's namespace but outside its cgroup takes the host's path:
+    // translated on the host and masqueraded back into the bridge, so the replica sees the
+    // gateway. Same service, same replicas.
+    let pid = h.inspect("cli")["State"]["Pid"].as_u64().unwrap();
+    let slow = common::ns_sh(
+        std::path::Path::new(&format!("/proc/{pid}/ns/net")),
+        &ask,
+        None,
+    );
+    assert_eq!(slow.stdout.trim(), gateway, "{}", slow.stderr);
+
+    // Without live replicas neither path connects: the fast path has no entry and the host
+    // refuses.
+    h.ok(&["service", "scale", "peer=0"]);
+    let r = h.ferry(&["exec", "cli", "--", "sh", "-c", &ask]);
+    assert!(r.stdout.trim().is_empty(), "{}", r.stdout);
+}
