@@ -56,9 +56,11 @@ private_host_down() {
   # The daemon's cgroup (connect-time balancing of VIPs), now empty.
   local cg=$BENCH_ROOT/private/run/cgroup
   if [ -f "$cg" ]; then
-    local left
-    left=$(cat "$(cat "$cg")/cgroup.procs" 2>/dev/null || true)
+    local mnt dir left
+    mnt=$(awk '$0 ~ / - cgroup2 / {print $5; exit}' /proc/self/mountinfo)
+    dir=$mnt$(cat "$cg")
+    left=$(cat "$dir/cgroup.procs" 2>/dev/null || true)
     if [ -n "$left" ]; then kill -KILL $left 2>/dev/null || true; sleep 0.2; fi
-    rmdir "$(cat "$cg")" 2>/dev/null || true
+    rmdir "$dir" 2>/dev/null || true
   fi
 }

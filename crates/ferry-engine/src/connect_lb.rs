@@ -31,12 +31,19 @@ pub fn cgroup_for(parent: &Path, data_root: &Path) -> PathBuf {
 
 impl ConnectLb {
     /// Enters the daemon's cgroup and links the program; on any failure, logs it and
-    /// returns the disabled fast path. Writes the cgroup's path to `exec_root/cgroup`, for
-    /// whoever cleans up after the daemon and its sandboxes are gone.
+    /// returns the disabled fast path. Mounts the cgroup v2 hierarchy under `exec_root` when
+    /// the daemon's mount namespace has none. Writes the cgroup's path, from the hierarchy's
+    /// root, to `exec_root/cgroup`, for whoever cleans up after the daemon and its sandboxes.
     pub fn start(data_root: &Path, exec_root: &Path) -> Self {
-        let Some(mount) = sock_lb::cgroup2_mount() else {
-            tracing::warn!("no cgroup v2 hierarchy mounted: service VIPs are balanced by the host only (connect-time balancing off)");
-            return ConnectLb::default();
+        let mount = match sock_lb::cgroup2_mount() {
+            Some(m) => m,
+            None => match sock_lb::mount_cgroup2(&exec_root.join("cgroup2")) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no cgroup v2 hierarchy: service VIPs are balanced by the host only (connect-time balancing off)");
+                    return ConnectLb::default();
+                }
+            },
         };
         // Below the daemon's own cgroup, so a service manager still counts its sandboxes
         // as the daemon's.
@@ -53,8 +60,9 @@ impl ConnectLb {
         let attached = sock_lb::enter_cgroup(&dir).and_then(|()| SockLb::attach(&dir));
         match attached {
             Ok(lb) => {
-                let _ =
-                    std::fs::write(exec_root.join("cgroup"), dir.as_os_str().as_encoded_bytes());
+                // Relative to the hierarchy's root: the daemon's mount may be private.
+                let rel = dir.strip_prefix(&mount).unwrap_or(&dir);
+                let _ = std::fs::write(exec_root.join("cgroup"), format!("/{}", rel.display()));
                 tracing::info!(cgroup = %dir.display(), "connect-time balancing of service VIPs on");
                 ConnectLb { lb: Some(lb) }
             }

@@ -181,6 +181,23 @@ pub fn cgroup2_mount() -> Option<PathBuf> {
     })
 }
 
+/// Mounts the cgroup v2 hierarchy at `dir`, for a daemon whose mount namespace has none
+/// (`ip netns exec` remounts `/sys` without it). The same hierarchy may be mounted any
+/// number of times; this mount lives and dies with the daemon's mount namespace.
+pub fn mount_cgroup2(dir: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| KernelError::io(format!("create {}", dir.display()), e))?;
+    nix::mount::mount(
+        Some("cgroup2"),
+        dir,
+        Some("cgroup2"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .map_err(|e| KernelError::io(format!("mount cgroup2 on {}", dir.display()), e.into()))?;
+    Ok(dir.to_path_buf())
+}
+
 /// Creates the cgroup `dir` (if needed) and moves the calling process, with all its threads,
 /// into it; processes it starts afterwards are born there.
 pub fn enter_cgroup(dir: &Path) -> Result<()> {

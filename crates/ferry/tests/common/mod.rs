@@ -307,8 +307,11 @@ impl Drop for Host {
         let _ = ferry_kernel::netns::remove(&self.netns);
         // The daemon's cgroup (connect-time balancing) holds everything it started: whatever
         // is still there goes, then the cgroup.
-        if let Ok(dir) = std::fs::read_to_string(self.exec_root().join("cgroup")) {
-            let dir = PathBuf::from(dir);
+        if let (Ok(rel), Some(mount)) = (
+            std::fs::read_to_string(self.exec_root().join("cgroup")),
+            ferry_kernel::sock_lb::cgroup2_mount(),
+        ) {
+            let dir = mount.join(rel.trim_start_matches('/'));
             let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
             for pid in procs.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
                 unsafe { libc::kill(pid, libc::SIGKILL) };
