@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Services: new TCP connections per second and their latency through a service's VIP (at
-# connect time, and through the host's nftables path) vs straight to a replica, through the routing mesh (a published port) from the host, and the
+# connect time, and through the host's nftables path) vs straight to a replica (the client
+# picking one of the replicas' addresses at random, so the servers share the load alike), through the routing mesh (a published port) from the host, and the
 # time a scale change takes to take effect (the command, then the first answer of the new
 # replica through the VIP), at 3 replicas and at 60.
 #
@@ -41,29 +42,38 @@ ferry_bench() {
   fe network create bsvc >/dev/null
   fe service create --name web --replicas 3 --network bsvc -p 8080:80 -- "$CONNRATE" serve 80 2 >/dev/null
   fe run -d --name cl --network bsvc -- sleep 3600 >/dev/null
-  local vip r1 r1host
+  local vip r1 r1host all clpid
   vip=$(fe service inspect web | jqr '.[0].Endpoint.VirtualIPs[0].Addr | split("/")[0]')
   r1=$(fe inspect web.1 | jqr '.[0].NetworkSettings.Networks.bsvc.IPAddress')
   r1host=$(fe inspect web.1 | jqr '.[0].Config.Hostname')
+  # "direct": the client picks one of the replicas' addresses itself, at random, so the
+  # servers share the load as behind the VIP and only the VIP's own cost differs.
+  all=$(for i in 1 2 3; do fe inspect "web.$i" | jqr '.[0].NetworkSettings.Networks.bsvc.IPAddress + ":80"'; done | paste -sd,)
   fe exec cl -- "$CONNRATE" until "$r1:80" "$r1host" 10 >/dev/null
-  # The host's own connections to a replica come from the bridge's address, which is also
-  # what hairpin and loopback clients are masqueraded to; the host's connect() does not know
-  # of conntrack's mappings, so it runs first, before any masqueraded connection leaves a
-  # TIME_WAIT on the replicas (the reverse order measures port collisions, not the path).
-  for _ in $(seq "$RUNS"); do
-    record ferry host-direct-t1 "$(in_host "$CONNRATE" run "$r1:80" "$SECS" 1)"
-  done
   # `ferry exec` runs in the sandbox's cgroup, where connects to a VIP are balanced at
   # connect time; nsenter from here (outside that cgroup) takes the host's nftables path.
-  local clpid
   clpid=$(fe inspect cl | jqr '.[0].State.Pid')
   for _ in $(seq "$RUNS"); do
     for t in 1 2; do
       record ferry "vip-t$t" "$(fe exec cl -- "$CONNRATE" run "$vip:80" "$SECS" "$t")"
+      record ferry "direct-t$t" "$(fe exec cl -- "$CONNRATE" run "$all" "$SECS" "$t")"
+    done
+  done
+  # The host's path: hairpin (masqueraded back into the bridge) and loopback mesh clients.
+  for _ in $(seq "$RUNS"); do
+    for t in 1 2; do
       record ferry "vip-host-path-t$t" "$(nsenter -t "$clpid" -n "$CONNRATE" run "$vip:80" "$SECS" "$t")"
-      record ferry "direct-t$t" "$(fe exec cl -- "$CONNRATE" run "$r1:80" "$SECS" "$t")"
     done
     record ferry mesh-t1 "$(in_host "$CONNRATE" run 127.0.0.1:8080 "$SECS" 1)"
+  done
+  # The host's own connections to the replicas come from the bridge's address, which is also
+  # what hairpin and loopback clients are masqueraded to, and the host's connect() knows
+  # nothing of conntrack's mappings: within conntrack's TIME_WAIT (120 s) of masqueraded
+  # connections, either kind collides with the other's. So the host's direct baseline waits
+  # them out.
+  sleep 125
+  for _ in $(seq "$RUNS"); do
+    record ferry host-direct-t1 "$(in_host "$CONNRATE" run "$all" "$SECS" 1)"
   done
   for base in 3 60; do
     fe service scale "web=$base" >/dev/null
@@ -113,7 +123,7 @@ docker_cleanup() {
 docker_task() { de ps -q --filter "name=dweb.$1." | head -n1; }
 
 docker_bench() {
-  de info --format '{{.Swarm.LocalNodeState}}' | grep -q active ||
+  de info --format '{{.Swarm.LocalNodeState}}' | grep -qx active ||
     de swarm init --advertise-addr 127.0.0.1 >/dev/null
   docker_image
   docker_cleanup
@@ -127,6 +137,8 @@ docker_bench() {
     '.[0].Endpoint.VirtualIPs[] | select(.NetworkID == $n) | .Addr | split("/")[0]')
   c1=$(docker_task 1)
   r1=$(de inspect "$c1" | jq -r '.[0].NetworkSettings.Networks.dbsvc.IPAddress')
+  local all
+  all=$(for i in 1 2 3; do de inspect "$(docker_task "$i")" | jq -r '.[0].NetworkSettings.Networks.dbsvc.IPAddress + ":80"'; done | paste -sd,)
   de exec dcl /connrate until "$r1:80" "$(de inspect -f '{{.Config.Hostname}}' "$c1")" 10 >/dev/null
   # Swarm's VIPs and ingress mesh are IPVS; a kernel without IPVS leaves them dead. Then only
   # the direct path is measured, and a scale change counts until the new task answers on its
@@ -140,7 +152,7 @@ docker_bench() {
   for _ in $(seq "$RUNS"); do
     for t in 1 2; do
       [ $via_vip = 1 ] && record docker "vip-t$t" "$(de exec dcl /connrate run "$vip:80" "$SECS" "$t")"
-      record docker "direct-t$t" "$(de exec dcl /connrate run "$r1:80" "$SECS" "$t")"
+      record docker "direct-t$t" "$(de exec dcl /connrate run "$all" "$SECS" "$t")"
     done
     [ $via_vip = 1 ] && record docker mesh-t1 "$("$CONNRATE" run 127.0.0.1:8080 "$SECS" 1)"
   done

@@ -44,7 +44,11 @@ for e in engines:
         if (e, via) in rows and (e, direct) in rows:
             ratio = med(e, via, "per_sec") / med(e, direct, "per_sec")
             added = med(e, via, "p50_us") - med(e, direct, "p50_us")
-            print(f"{e:8} {via:16} vs {direct:15} rate x{ratio:.3f} ({(1 - ratio) * 100:+.1f}% loss)  p50 {added:+.0f} us")
+            # Runs alternate, so the i-th runs of both were measured side by side.
+            a, b = rows[(e, via)]["per_sec"], rows[(e, direct)]["per_sec"]
+            paired = statistics.median(x / y for x, y in zip(a, b) if y)
+            print(f"{e:8} {via:16} vs {direct:15} rate x{ratio:.3f} ({(1 - ratio) * 100:+.1f}% loss; "
+                  f"median of paired runs x{paired:.3f})  p50 {added:+.0f} us")
 print()
 print("scale changes (median ms: the command; until the new replica answers through the VIP)")
 for e in engines:

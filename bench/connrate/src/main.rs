@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! connrate serve PORT [THREADS]          answer each connection with the host name, then close
-//! connrate run ADDR:PORT SECS [THREADS]  connect, read the answer to EOF, close; repeat
+//! connrate run ADDR:PORT[,...] SECS [THREADS]  connect (to one of the addresses, at random),
+//!                                        read the answer to EOF, close; repeat
 //! connrate until ADDR:PORT TEXT SECS     connect until an answer is TEXT; print the wait
 //! ```
 //!
@@ -21,7 +22,7 @@ fn main() {
         Some("serve") => serve(&args[1..]),
         Some("run") => run(&args[1..]),
         Some("until") => until(&args[1..]),
-        _ => Err("usage: connrate serve PORT [THREADS] | run ADDR:PORT SECS [THREADS] | until ADDR:PORT TEXT SECS".into()),
+        _ => Err("usage: connrate serve PORT [THREADS] | run ADDR:PORT[,ADDR:PORT...] SECS [THREADS] | until ADDR:PORT TEXT SECS".into()),
     };
     if let Err(e) = r {
         eprintln!("connrate: {e}");
@@ -81,17 +82,31 @@ fn once(addr: SocketAddr) -> std::io::Result<String> {
 }
 
 fn run(args: &[String]) -> Result<()> {
-    let addr: SocketAddr = arg(args, 0, "ADDR:PORT", None)?;
+    // One address, or several (comma-separated), one picked at random per connection: the
+    // same spread over servers as a load balancer's, without one.
+    let list: String = arg(args, 0, "ADDR:PORT[,ADDR:PORT...]", None)?;
+    let addrs: Vec<SocketAddr> = list
+        .split(',')
+        .map(|a| a.parse().map_err(|_| format!("invalid address {a:?}")))
+        .collect::<Result<_>>()?;
     let secs: f64 = arg(args, 1, "duration", None)?;
     let threads: usize = arg(args, 2, "thread count", Some(1))?;
     let end = Instant::now() + Duration::from_secs_f64(secs);
     let start = Instant::now();
     let handles: Vec<_> = (0..threads)
-        .map(|_| {
+        .map(|i| {
+            let addrs = addrs.clone();
             std::thread::spawn(move || {
                 let mut lat = Vec::with_capacity(1 << 16);
                 let mut failed = 0u64;
+                // xorshift: cheap, and a different sequence per thread.
+                let mut x: u64 =
+                    0x9e37_79b9_7f4a_7c15 ^ (i as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
                 while Instant::now() < end {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let addr = addrs[(x % addrs.len() as u64) as usize];
                     let t = Instant::now();
                     match once(addr) {
                         Ok(a) if !a.is_empty() => lat.push(t.elapsed().as_micros() as u64),
