@@ -182,6 +182,12 @@ docker_bench() {
   done
   docker_cleanup
   trap - EXIT
+  # Let dockerd finish tearing the tasks down before anything else is measured.
+  for _ in $(seq 120); do
+    [ -z "$(de ps -aq)" ] && break
+    sleep 1
+  done
+  sleep 10
 }
 
 for e in ${ENGINES:-}; do
