@@ -1,6 +1,7 @@
 //! ferry's kernel layer: the only crate that touches the kernel. Network namespaces, netlink
 //! (links, addresses, routes), sysctls, sandbox processes (spawned into namespaces, watched
-//! through pidfds), nftables rulesets, host port reservations and conntrack flushes.
+//! through pidfds), nftables rulesets, host port reservations, conntrack flushes, and the
+//! connect-time load balancer of service VIPs (a BPF program on a cgroup).
 //!
 //! Namespaces are per thread, so nothing here ever moves a tokio worker into another namespace:
 //! work inside a namespace runs on a short-lived helper thread that joined it.

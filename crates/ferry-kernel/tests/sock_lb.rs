@@ -34,7 +34,10 @@ fn ask(addr: &str) -> std::io::Result<String> {
 
 #[test]
 fn connects_to_a_vip_reach_its_backends() {
-    let mount = cgroup2_mount().expect("a cgroup v2 hierarchy");
+    // As the daemon does: the host's hierarchy, or one mounted here when there is none.
+    let own_mount = std::env::temp_dir().join(format!("ferry-test-cgroup2-{}", std::process::id()));
+    let mount = cgroup2_mount()
+        .unwrap_or_else(|| ferry_kernel::sock_lb::mount_cgroup2(&own_mount).unwrap());
     let cg = mount.join(format!("ferry-test-sock-lb-{}", std::process::id()));
     enter_cgroup(&cg).unwrap();
     let lb = SockLb::attach(&cg).unwrap();
@@ -67,4 +70,8 @@ fn connects_to_a_vip_reach_its_backends() {
     drop(lb);
     std::fs::write(mount.join("cgroup.procs"), std::process::id().to_string()).unwrap();
     std::fs::remove_dir(&cg).unwrap();
+    if mount == own_mount {
+        let _ = nix::mount::umount(&own_mount);
+        let _ = std::fs::remove_dir(&own_mount);
+    }
 }
