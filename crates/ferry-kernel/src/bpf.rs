@@ -60,6 +60,15 @@ fn bpf(cmd: libc::c_long, attr: &mut Attr) -> std::io::Result<libc::c_long> {
     }
 }
 
+/// A map's or program's name as the kernel takes it: at most 15 bytes and a NUL.
+fn object_name(name: &str) -> [u8; 16] {
+    let mut n = [0u8; 16];
+    for (d, s) in n.iter_mut().zip(name.bytes().take(15)) {
+        *d = s;
+    }
+    n
+}
+
 fn fd(r: libc::c_long) -> OwnedFd {
     // SAFETY: the kernel just returned this descriptor to us, and nothing else owns it.
     unsafe { OwnedFd::from_raw_fd(r as RawFd) }
@@ -77,10 +86,7 @@ impl HashMap {
     /// Creates a hash map of `max_entries` entries with fixed key and value sizes.
     pub fn create(name: &str, key_size: u32, value_size: u32, max_entries: u32) -> Result<Self> {
         let mut a = Attr::new();
-        let mut n = [0u8; 16];
-        for (d, s) in n.iter_mut().zip(name.bytes().take(15)) {
-            *d = s;
-        }
+        let n = object_name(name);
         a.u32(0, MAP_TYPE_HASH)
             .u32(4, key_size)
             .u32(8, value_size)
@@ -140,10 +146,7 @@ pub fn load_program(
     let code: Vec<u8> = insns.iter().flat_map(|i| i.0).collect();
     let license = CString::new("Apache-2.0").unwrap_or_default();
     let mut log = vec![0u8; 64 * 1024];
-    let mut n = [0u8; 16];
-    for (d, s) in n.iter_mut().zip(name.bytes().take(15)) {
-        *d = s;
-    }
+    let n = object_name(name);
     let mut a = Attr::new();
     a.u32(0, prog_type)
         .u32(4, insns.len() as u32)
