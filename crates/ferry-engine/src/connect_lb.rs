@@ -56,7 +56,13 @@ impl ConnectLb {
                 })
             })
             .unwrap_or_default();
-        let dir = cgroup_for(&mount.join(own), data_root);
+        let own = mount.join(own);
+        // A daemon started from inside its own cgroup (by one of its sandboxes, say) stays
+        // there rather than nesting a second one below it.
+        let dir = match cgroup_for(&own, data_root) {
+            d if own.file_name() == d.file_name() => own,
+            d => d,
+        };
         let attached = sock_lb::enter_cgroup(&dir).and_then(|()| SockLb::attach(&dir));
         match attached {
             Ok(lb) => {
