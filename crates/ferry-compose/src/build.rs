@@ -263,6 +263,15 @@ struct Builder<'a> {
     warnings: Vec<String>,
 }
 
+/// Parses an optional key with `parse`, or gives the type's empty value when it is absent.
+fn or_default<T: Default>(
+    path: &str,
+    v: Option<&Value>,
+    parse: impl FnOnce(&str, &Value) -> R<T>,
+) -> R<T> {
+    v.map_or_else(|| Ok(T::default()), |v| parse(path, v))
+}
+
 fn err<T>(msg: impl Into<String>) -> Res<T> {
     Err(E::Msg(msg.into()))
 }
@@ -749,18 +758,9 @@ impl Builder<'_> {
             ));
         }
 
-        let entrypoint = match get("entrypoint") {
-            Some(v) => words(&sub("entrypoint"), v)?,
-            None => Vec::new(),
-        };
-        let command = match get("command") {
-            Some(v) => words(&sub("command"), v)?,
-            None => Vec::new(),
-        };
-        let image = match get("image") {
-            Some(v) => opt_scalar(&sub("image"), v)?,
-            None => None,
-        };
+        let entrypoint = or_default(&sub("entrypoint"), get("entrypoint"), words)?;
+        let command = or_default(&sub("command"), get("command"), words)?;
+        let image = or_default(&sub("image"), get("image"), opt_scalar)?;
         let rootfs = match get("x-ferry-rootfs") {
             Some(v) => {
                 let p = PathBuf::from(scalar(&sub("x-ferry-rootfs"), v)?);
@@ -834,18 +834,9 @@ impl Builder<'_> {
             }
             None => String::new(),
         };
-        let labels = match get("labels") {
-            Some(v) => labels_from(&sub("labels"), v)?,
-            None => BTreeMap::new(),
-        };
-        let hostname = match get("hostname") {
-            Some(v) => host_name(&sub("hostname"), v)?,
-            None => String::new(),
-        };
-        let domainname = match get("domainname") {
-            Some(v) => host_name(&sub("domainname"), v)?,
-            None => String::new(),
-        };
+        let labels = or_default(&sub("labels"), get("labels"), labels_from)?;
+        let hostname = or_default(&sub("hostname"), get("hostname"), host_name)?;
+        let domainname = or_default(&sub("domainname"), get("domainname"), host_name)?;
         let dns = match get("dns") {
             Some(v) => {
                 let dp = sub("dns");
@@ -871,14 +862,8 @@ impl Builder<'_> {
             }
             None => Vec::new(),
         };
-        let dns_opt = match get("dns_opt") {
-            Some(v) => string_or_list(&sub("dns_opt"), v)?,
-            None => Vec::new(),
-        };
-        let extra_hosts = match get("extra_hosts") {
-            Some(v) => extra_hosts(&sub("extra_hosts"), v)?,
-            None => Vec::new(),
-        };
+        let dns_opt = or_default(&sub("dns_opt"), get("dns_opt"), string_or_list)?;
+        let extra_hosts = or_default(&sub("extra_hosts"), get("extra_hosts"), extra_hosts)?;
 
         let network_mode = match get("network_mode") {
             Some(v) => Some(network_mode(&sub("network_mode"), v)?),

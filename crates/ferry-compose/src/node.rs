@@ -120,34 +120,28 @@ pub(crate) fn boolean(path: &str, v: &Value) -> R<bool> {
     }
 }
 
+/// The text of a number: a number, or a string (numbers may come from interpolation).
+fn number_text(path: &str, v: &Value) -> R<String> {
+    match v {
+        Value::Number(n) => Ok(n.to_string()),
+        Value::String(s) => Ok(s.trim().to_string()),
+        other => Err(format!(
+            "{path} must be a whole number, but it is {}",
+            kind(other)
+        )),
+    }
+}
+
 /// A non-negative integer (a number, or a string of digits after interpolation).
 pub(crate) fn uint(path: &str, v: &Value) -> R<u64> {
-    let text = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_string(),
-        other => {
-            return Err(format!(
-                "{path} must be a whole number, but it is {}",
-                kind(other)
-            ))
-        }
-    };
+    let text = number_text(path, v)?;
     text.parse::<u64>()
         .map_err(|_| format!("{path} must be a whole number of 0 or more, not {text}"))
 }
 
 /// A signed integer (priorities may be negative).
 pub(crate) fn int(path: &str, v: &Value) -> R<i64> {
-    let text = match v {
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => s.trim().to_string(),
-        other => {
-            return Err(format!(
-                "{path} must be a whole number, but it is {}",
-                kind(other)
-            ))
-        }
-    };
+    let text = number_text(path, v)?;
     text.parse::<i64>()
         .map_err(|_| format!("{path} must be a whole number, not {text}"))
 }
