@@ -47,16 +47,7 @@ impl ConnectLb {
         };
         // Below the daemon's own cgroup, so a service manager still counts its sandboxes
         // as the daemon's.
-        let own = std::fs::read_to_string("/proc/self/cgroup")
-            .ok()
-            .and_then(|t| {
-                t.lines().find_map(|l| {
-                    l.strip_prefix("0::")
-                        .map(|p| p.trim_start_matches('/').to_string())
-                })
-            })
-            .unwrap_or_default();
-        let own = mount.join(own);
+        let own = mount.join(sock_lb::cgroup_of("self").unwrap_or_default());
         // A daemon started from inside its own cgroup (by one of its sandboxes, say) stays
         // there rather than nesting a second one below it.
         let dir = match cgroup_for(&own, data_root) {

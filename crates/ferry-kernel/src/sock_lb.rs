@@ -50,16 +50,15 @@ fn program(map_fd: std::os::fd::RawFd) -> Vec<Insn> {
         bpf::st(Size::B, R10, -1, 0),
     ];
     lookup(&mut v);
-    // Found: skip the second lookup (6 instructions: 2 stores, 4 of the lookup... + jump).
+    // Found: skip the second lookup (its 2 stores and the 5 instructions of `lookup`).
     v.push(bpf::jeq_imm(R0, 0, 1));
     v.push(bpf::ja(7));
     // Not found: the VIP's every-port entry (port 0, protocol 0).
     v.push(bpf::st(Size::H, R10, -4, 0));
     v.push(bpf::st(Size::B, R10, -2, 0));
     lookup(&mut v);
-    let allow_from = |v: &Vec<Insn>| v.len();
     // Still nothing: allow as is.
-    let jump_at = allow_from(&v);
+    let jump_at = v.len();
     v.push(bpf::jeq_imm(R0, 0, 0)); // patched below
     v.push(bpf::mov(R7, R0));
     v.push(bpf::call(bpf::HELPER_GET_PRANDOM_U32));
@@ -207,6 +206,17 @@ pub fn enter_cgroup(dir: &Path) -> Result<()> {
         .map_err(|e| KernelError::io(format!("join cgroup {}", dir.display()), e))
 }
 
+/// The cgroup v2 group of a process (`self` or a PID), relative to the hierarchy's root.
+pub fn cgroup_of(pid: &str) -> Result<PathBuf> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .map_err(|e| KernelError::io(format!("read the cgroup of process {pid}"), e))?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|rel| PathBuf::from(rel.trim_start_matches('/')))
+        .unwrap_or_default())
+}
+
 /// Moves the calling process into the cgroup v2 group of process `pid`, so that what it
 /// starts runs as that process's own children would (`ferry exec` uses it).
 pub fn join_cgroup_of(pid: u32) -> Result<()> {
@@ -216,12 +226,7 @@ pub fn join_cgroup_of(pid: u32) -> Result<()> {
             std::io::Error::from(std::io::ErrorKind::NotFound),
         )
     })?;
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
-        .map_err(|e| KernelError::io(format!("read the cgroup of process {pid}"), e))?;
-    let Some(rel) = text.lines().find_map(|l| l.strip_prefix("0::")) else {
-        return Ok(());
-    };
-    let dir = mount.join(rel.trim_start_matches('/'));
+    let dir = mount.join(cgroup_of(&pid.to_string())?);
     std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
         .map_err(|e| KernelError::io(format!("join cgroup {}", dir.display()), e))
 }

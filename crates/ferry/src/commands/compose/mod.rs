@@ -206,15 +206,10 @@ async fn observe(c: &Client) -> anyhow::Result<Observed> {
         services: services
             .into_iter()
             .map(|s| ObservedService {
-                replicas: replicas_of(&s),
+                replicas: s.service_status.desired_tasks,
                 name: s.spec.name,
                 labels: s.spec.labels,
             })
             .collect(),
     })
-}
-
-/// The desired replica count of a service view.
-fn replicas_of(s: &ServiceView) -> u32 {
-    s.service_status.desired_tasks
 }
