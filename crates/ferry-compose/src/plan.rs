@@ -8,7 +8,6 @@
 
 use crate::model::{labels, Project, ProjectService};
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 
 /// A network the daemon holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,13 +131,6 @@ impl Step {
             Step::CreateService { name, .. } => ("Service", name, "Creating", "Created"),
             Step::ScaleService { name, .. } => ("Service", name, "Scaling", "Scaled"),
         }
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (kind, name, doing, _) = self.describe();
-        write!(f, "{kind} {name}  {doing}")
     }
 }
 

@@ -70,11 +70,6 @@ impl ConnectLb {
         }
     }
 
-    /// Whether the fast path is on.
-    pub fn enabled(&self) -> bool {
-        self.lb.is_some()
-    }
-
     /// Makes the map hold `new` where `old` was: VIP entries only (the routing mesh is for
     /// clients the program never sees). Failures are logged: the host path still balances.
     pub fn apply(&self, old: &[LbEntry], new: &[LbEntry]) {

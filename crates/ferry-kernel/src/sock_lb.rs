@@ -114,7 +114,6 @@ pub struct SockLb {
     map: bpf::HashMap,
     _prog: OwnedFd,
     _link: OwnedFd,
-    cgroup: PathBuf,
 }
 
 impl SockLb {
@@ -135,13 +134,7 @@ impl SockLb {
             map,
             _prog: prog,
             _link: link,
-            cgroup: cgroup.to_path_buf(),
         })
-    }
-
-    /// The cgroup it applies to.
-    pub fn cgroup(&self) -> &Path {
-        &self.cgroup
     }
 
     /// Sets the replicas of a VIP port (`port` 0, `proto` 0: all its ports); no replicas
