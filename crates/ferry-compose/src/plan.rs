@@ -118,6 +118,14 @@ pub enum Step {
 }
 
 impl Step {
+    /// Why a removal happens (`recreate`, `orphan`, `scale`, `down`), for progress lines.
+    pub fn reason(&self) -> Option<&'static str> {
+        match self {
+            Step::RemoveSandbox { why, .. } | Step::RemoveService { why, .. } => Some(why),
+            _ => None,
+        }
+    }
+
     /// The object's kind and name, and the verbs for doing and done, for progress lines.
     pub fn describe(&self) -> (&'static str, &str, &'static str, &'static str) {
         match self {

@@ -65,7 +65,8 @@ async fn run_steps(c: &Client, project: &Project, steps: &[Step]) -> anyhow::Res
     let total = steps.len();
     for (i, step) in steps.iter().enumerate() {
         let (kind, name, doing, done) = step.describe();
-        eprintln!("[{}/{total}] {kind} {name}  {doing}", i + 1);
+        let why = step.reason().map(|r| format!(" ({r})")).unwrap_or_default();
+        eprintln!("[{}/{total}] {kind} {name}  {doing}{why}", i + 1);
         let t = Instant::now();
         match run_step(c, project, step).await {
             Ok(()) => eprintln!(
