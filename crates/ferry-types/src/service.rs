@@ -182,45 +182,97 @@ pub struct ServiceSpec {
     /// VIP or DNS round robin.
     #[serde(default)]
     pub endpoint_mode: EndpointMode,
-    /// Program and arguments of every replica.
-    pub cmd: Vec<String>,
-    /// Environment of every replica.
-    #[serde(default)]
-    pub env: Vec<String>,
-    /// Working directory.
-    #[serde(default)]
-    pub working_dir: String,
-    /// DNS servers, search domains and options of every replica.
-    #[serde(default)]
-    pub dns: Vec<String>,
-    /// Search domains.
-    #[serde(default)]
-    pub dns_search: Vec<String>,
-    /// resolv.conf options.
-    #[serde(default)]
-    pub dns_options: Vec<String>,
-    /// `--add-host` entries.
-    #[serde(default)]
-    pub extra_hosts: Vec<String>,
-    /// Labels of the service (replicas carry them too).
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
     /// Replicas are named `PREFIX-SLOT` (compose's style) instead of `NAME.SLOT`.
     #[serde(default)]
     pub replica_prefix: Option<String>,
-    /// Host name of every replica (empty: the replica's short ID).
-    #[serde(default)]
+    /// What every replica runs, and how.
+    #[serde(flatten)]
+    pub template: ReplicaTemplate,
+}
+
+/// What every replica of a service runs, and how: the part of a sandbox's create request a
+/// service fills in for each replica. The same type in the API request (`Cmd`, `Env`, ...)
+/// and in the store (which also reads the snake_case keys records were once written with).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct ReplicaTemplate {
+    /// Program and arguments.
+    #[serde(default, alias = "cmd")]
+    pub cmd: Vec<String>,
+    /// Environment, `KEY=VALUE`.
+    #[serde(default, alias = "env")]
+    pub env: Vec<String>,
+    /// Working directory.
+    #[serde(default, alias = "working_dir")]
+    pub working_dir: String,
+    /// Host name (empty: the replica's short ID).
+    #[serde(default, alias = "hostname")]
     pub hostname: String,
-    /// Directory each replica's program runs chrooted in (empty: the host's root).
-    #[serde(default)]
+    /// Directory the program runs chrooted in (empty: the host's root).
+    #[serde(default, alias = "rootfs")]
     pub rootfs: String,
-    /// `--link` entries of every replica.
-    #[serde(default)]
+    /// DNS servers.
+    #[serde(default, alias = "dns")]
+    pub dns: Vec<String>,
+    /// DNS search domains.
+    #[serde(default, alias = "dns_search")]
+    pub dns_search: Vec<String>,
+    /// resolv.conf options.
+    #[serde(default, alias = "dns_options")]
+    pub dns_options: Vec<String>,
+    /// `--add-host` entries.
+    #[serde(default, alias = "extra_hosts")]
+    pub extra_hosts: Vec<String>,
+    /// `--link` entries.
+    #[serde(default, alias = "links")]
     pub links: Vec<String>,
+    /// Labels of the service, which its replicas carry too.
+    #[serde(default, alias = "labels")]
+    pub labels: BTreeMap<String, String>,
     /// Ports every replica publishes itself (Docker's `PortBindings`), besides the service's
-    /// `ports`: a host range gives each replica a free port of it.
-    #[serde(default)]
+    /// published ports: a host range gives each replica a free port of it.
+    #[serde(default, alias = "replica_ports")]
     pub replica_ports: crate::ports::PortBindings,
+}
+
+impl ReplicaTemplate {
+    /// The template of a sandbox create request: its program, environment, names, DNS,
+    /// hosts, links and labels (not its name, networks or ports).
+    pub fn of_sandbox(req: &crate::api::SandboxCreateRequest) -> Self {
+        ReplicaTemplate {
+            cmd: req.cmd.clone(),
+            env: req.env.clone(),
+            working_dir: req.working_dir.clone(),
+            hostname: req.hostname.clone(),
+            rootfs: req.rootfs.clone(),
+            dns: req.dns.clone(),
+            dns_search: req.dns_search.clone(),
+            dns_options: req.dns_options.clone(),
+            extra_hosts: req.extra_hosts.clone(),
+            links: req.links.clone(),
+            labels: req.labels.clone(),
+            replica_ports: Default::default(),
+        }
+    }
+
+    /// A sandbox create request named `name` with this template (no networks or ports yet).
+    pub fn sandbox_request(&self, name: String) -> crate::api::SandboxCreateRequest {
+        crate::api::SandboxCreateRequest {
+            name,
+            cmd: self.cmd.clone(),
+            env: self.env.clone(),
+            working_dir: self.working_dir.clone(),
+            hostname: self.hostname.clone(),
+            rootfs: self.rootfs.clone(),
+            dns: self.dns.clone(),
+            dns_search: self.dns_search.clone(),
+            dns_options: self.dns_options.clone(),
+            extra_hosts: self.extra_hosts.clone(),
+            links: self.links.clone(),
+            labels: self.labels.clone(),
+            ..Default::default()
+        }
+    }
 }
 
 /// A service.
@@ -271,7 +323,7 @@ pub struct ReplicaOf {
 
 /// `POST /services/create`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(rename_all = "PascalCase")]
 pub struct ServiceCreateRequest {
     /// Unique name.
     pub name: String,
@@ -287,44 +339,29 @@ pub struct ServiceCreateRequest {
     /// `vip` (default) or `dnsrr`.
     #[serde(default)]
     pub endpoint_mode: String,
-    /// Program and arguments.
-    pub cmd: Vec<String>,
-    /// Environment.
-    #[serde(default)]
-    pub env: Vec<String>,
-    /// Working directory.
-    #[serde(default)]
-    pub working_dir: String,
-    /// DNS servers.
-    #[serde(default)]
-    pub dns: Vec<String>,
-    /// DNS search domains.
-    #[serde(default)]
-    pub dns_search: Vec<String>,
-    /// resolv.conf options.
-    #[serde(default)]
-    pub dns_options: Vec<String>,
-    /// `--add-host` entries.
-    #[serde(default)]
-    pub extra_hosts: Vec<String>,
-    /// Labels.
-    #[serde(default)]
-    pub labels: BTreeMap<String, String>,
     /// Compose-style replica names (`PREFIX-SLOT`).
     #[serde(default)]
     pub replica_prefix: Option<String>,
-    /// Host name of every replica.
-    #[serde(default)]
-    pub hostname: String,
-    /// Directory each replica's program runs chrooted in.
-    #[serde(default)]
-    pub rootfs: String,
-    /// `--link` entries of every replica.
-    #[serde(default)]
-    pub links: Vec<String>,
-    /// Ports every replica publishes itself (Docker's `PortBindings`).
-    #[serde(default)]
-    pub replica_ports: crate::ports::PortBindings,
+    /// What every replica runs, and how (its keys sit beside the others: `Cmd`, `Env`, ...).
+    #[serde(flatten)]
+    pub template: ReplicaTemplate,
+    /// Keys neither this request nor its template knows; [`ServiceCreateRequest::check_keys`]
+    /// refuses them (serde cannot, beside a flattened template).
+    #[serde(flatten, skip_serializing)]
+    pub unknown: BTreeMap<String, serde_json::Value>,
+}
+
+impl ServiceCreateRequest {
+    /// Refuses a request with a key the API does not know, naming it, as the other requests'
+    /// `deny_unknown_fields` do.
+    pub fn check_keys(&self) -> crate::error::Result<()> {
+        match self.unknown.keys().next() {
+            Some(k) => Err(crate::error::FerryError::invalid(format!(
+                "invalid request body: unknown field `{k}`"
+            ))),
+            None => Ok(()),
+        }
+    }
 }
 
 /// `POST /services/{id}/update`: only what is given changes.
@@ -468,18 +505,18 @@ impl ServiceView {
             updated_at: s.updated.clone(),
             spec: ServiceSpecView {
                 name: s.name.clone(),
-                labels: s.spec.labels.clone(),
+                labels: s.spec.template.labels.clone(),
                 task_template: serde_json::json!({
                     "ContainerSpec": {
-                        "Command": s.spec.cmd,
-                        "Env": s.spec.env,
-                        "Dir": s.spec.working_dir,
+                        "Command": s.spec.template.cmd,
+                        "Env": s.spec.template.env,
+                        "Dir": s.spec.template.working_dir,
                         "DNSConfig": {
-                            "Nameservers": s.spec.dns,
-                            "Search": s.spec.dns_search,
-                            "Options": s.spec.dns_options,
+                            "Nameservers": s.spec.template.dns,
+                            "Search": s.spec.template.dns_search,
+                            "Options": s.spec.template.dns_options,
                         },
-                        "Hosts": s.spec.extra_hosts,
+                        "Hosts": s.spec.template.extra_hosts,
                     }
                 }),
                 mode: serde_json::json!({"Replicated": {"Replicas": s.spec.replicas}}),
@@ -622,14 +659,10 @@ mod tests {
                 networks: vec![],
                 ports: vec![],
                 endpoint_mode: EndpointMode::Vip,
-                cmd: vec!["sleep".into()],
-                env: vec![],
-                working_dir: String::new(),
-                dns: vec![],
-                dns_search: vec![],
-                dns_options: vec![],
-                extra_hosts: vec![],
-                labels: BTreeMap::new(),
+                template: ReplicaTemplate {
+                    cmd: vec!["sleep".into()],
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             vips: vec![],
@@ -637,5 +670,53 @@ mod tests {
         assert_eq!(s.replica_name(2), "web.2");
         s.spec.replica_prefix = Some("proj-web".into());
         assert_eq!(s.replica_name(2), "proj-web-2");
+    }
+
+    #[test]
+    fn create_requests_take_the_template_beside_their_keys_and_refuse_unknown_ones() {
+        let r: ServiceCreateRequest = serde_json::from_str(
+            r#"{"Name":"web","Replicas":2,"Cmd":["sleep","9"],"Env":["A=1"]}"#,
+        )
+        .unwrap();
+        assert_eq!(r.replicas, Some(2));
+        assert_eq!(r.template.cmd, ["sleep", "9"]);
+        assert_eq!(r.template.env, ["A=1"]);
+        assert!(r.check_keys().is_ok());
+        let bogus: ServiceCreateRequest =
+            serde_json::from_str(r#"{"Name":"web","Bogus":1}"#).unwrap();
+        let e = bogus.check_keys().unwrap_err().to_string();
+        assert!(e.contains("unknown field `Bogus`"), "{e}");
+    }
+
+    #[test]
+    fn a_template_round_trips_through_a_sandbox_request() {
+        let t = ReplicaTemplate {
+            cmd: vec!["sleep".into(), "9".into()],
+            env: vec!["A=1".into()],
+            working_dir: "/w".into(),
+            hostname: "h".into(),
+            rootfs: "/r".into(),
+            dns: vec!["10.0.0.53".into()],
+            dns_search: vec!["example.test".into()],
+            dns_options: vec!["ndots:1".into()],
+            extra_hosts: vec!["db:10.0.0.9".into()],
+            links: vec!["db".into()],
+            labels: BTreeMap::from([("k".to_string(), "v".to_string())]),
+            replica_ports: Default::default(),
+        };
+        let req = t.sandbox_request("web.1".into());
+        assert_eq!(req.name, "web.1");
+        assert_eq!(ReplicaTemplate::of_sandbox(&req), t);
+    }
+
+    #[test]
+    fn stored_specs_of_either_spelling_load() {
+        let old = r#"{"replicas":1,"networks":[],"cmd":["sleep"],"working_dir":"/w","replica_prefix":"p"}"#;
+        let s: ServiceSpec = serde_json::from_str(old).unwrap();
+        assert_eq!(s.template.cmd, ["sleep"]);
+        assert_eq!(s.template.working_dir, "/w");
+        assert_eq!(s.replica_prefix.as_deref(), Some("p"));
+        let again: ServiceSpec = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
     }
 }

@@ -112,6 +112,7 @@ impl Controller {
         st: &mut State,
         req: ServiceCreateRequest,
     ) -> Result<String, FerryError> {
+        req.check_keys()?;
         validate::object_name("service", &req.name)?;
         if st.service_name_taken(&req.name) {
             return Err(FerryError::conflict(format!(
@@ -119,7 +120,7 @@ impl Controller {
                 req.name
             )));
         }
-        if req.cmd.first().is_none_or(|c| c.is_empty()) {
+        if req.template.cmd.first().is_none_or(|c| c.is_empty()) {
             return Err(FerryError::invalid(
                 "no command given: put the program after --, e.g. ferry service create --name web -- sleep 600",
             ));
@@ -176,23 +177,23 @@ impl Controller {
             });
         }
         // The replicas' settings are checked now, not at their first start.
-        for e in &req.env {
+        for e in &req.template.env {
             if !e.contains('=') || e.starts_with('=') {
                 return Err(FerryError::invalid(format!(
                     "invalid environment entry {e:?}: expected KEY=VALUE"
                 )));
             }
         }
-        for h in &req.extra_hosts {
+        for h in &req.template.extra_hosts {
             validate::extra_host(h)?;
         }
-        for d in &req.dns {
+        for d in &req.template.dns {
             validate::ip("--dns server", d)?;
         }
         if let Some(p) = &req.replica_prefix {
             validate::object_name("replica prefix", p)?;
         }
-        check_replica_ports(&req.replica_ports, replicas)?;
+        check_replica_ports(&req.template.replica_ports, replicas)?;
         let id = super::new_id();
         let now = now_rfc3339();
         let mut service = Service {
@@ -206,19 +207,8 @@ impl Controller {
                 networks,
                 ports: Vec::new(),
                 endpoint_mode,
-                cmd: req.cmd,
-                env: req.env,
-                working_dir: req.working_dir,
-                dns: req.dns,
-                dns_search: req.dns_search,
-                dns_options: req.dns_options,
-                extra_hosts: req.extra_hosts,
-                labels: req.labels,
                 replica_prefix: req.replica_prefix,
-                hostname: req.hostname,
-                rootfs: req.rootfs,
-                links: req.links,
-                replica_ports: req.replica_ports,
+                template: req.template,
             },
             vips: Vec::new(),
         };
@@ -610,13 +600,14 @@ impl Controller {
                 }
             })
             .collect();
-        let mut labels = s.labels.clone();
+        let mut req = s.template.sandbox_request(service.replica_name(slot));
+        let labels = &mut req.labels;
         labels.insert("com.docker.swarm.service.id".into(), service.id.clone());
         labels.insert("com.docker.swarm.service.name".into(), service.name.clone());
         labels.insert("com.docker.swarm.task.slot".into(), slot.to_string());
         // Checked at create, so only a record edited by hand can fail here.
         let mut host_ports =
-            ferry_types::ports::from_bindings(&s.replica_ports).unwrap_or_default();
+            ferry_types::ports::from_bindings(&s.template.replica_ports).unwrap_or_default();
         host_ports.extend(
             s.ports
                 .iter()
@@ -630,23 +621,9 @@ impl Controller {
                     host_ports: Some(ferry_types::ports::PortRange::single(p.published)),
                 }),
         );
-        SandboxCreateRequest {
-            name: service.replica_name(slot),
-            hostname: s.hostname.clone(),
-            rootfs: s.rootfs.clone(),
-            links: s.links.clone(),
-            cmd: s.cmd.clone(),
-            env: s.env.clone(),
-            working_dir: s.working_dir.clone(),
-            networks,
-            extra_hosts: s.extra_hosts.clone(),
-            dns: s.dns.clone(),
-            dns_search: s.dns_search.clone(),
-            dns_options: s.dns_options.clone(),
-            port_bindings: ferry_types::ports::to_bindings(&host_ports),
-            labels,
-            ..Default::default()
-        }
+        req.networks = networks;
+        req.port_bindings = ferry_types::ports::to_bindings(&host_ports);
+        req
     }
 
     /// Makes a service's replicas match its spec on this host: creates missing ones, starts
@@ -793,7 +770,7 @@ impl Controller {
             let mut service = st.find_service(reference)?.clone();
             if let Some(n) = req.replicas {
                 service.spec.replicas = svc::replicas(n)?;
-                check_replica_ports(&service.spec.replica_ports, service.spec.replicas)?;
+                check_replica_ports(&service.spec.template.replica_ports, service.spec.replicas)?;
             }
             let mut ports = service.spec.ports.clone();
             let mut removed = Vec::new();

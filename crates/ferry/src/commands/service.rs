@@ -4,7 +4,9 @@ use crate::output;
 use clap::{Args, Subcommand};
 use ferry_api::client::{encode, Client};
 use ferry_types::api::CreateResponse;
-use ferry_types::service::{ServiceCreateRequest, ServiceUpdateRequest, ServiceView, TaskView};
+use ferry_types::service::{
+    ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest, ServiceView, TaskView,
+};
 use http_body_util::BodyExt;
 use hyper::Method;
 use std::io::Write;
@@ -143,14 +145,17 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
                 networks,
                 ports: a.publish.clone(),
                 endpoint_mode: a.endpoint_mode.clone(),
-                cmd: a.cmd.clone(),
-                env: a.env.clone(),
-                working_dir: a.workdir.clone().unwrap_or_default(),
-                dns: a.dns.clone(),
-                dns_search: a.dns_search.clone(),
-                dns_options: a.dns_option.clone(),
-                extra_hosts: a.add_host.clone(),
-                labels: super::parse_labels(&a.label)?,
+                template: ReplicaTemplate {
+                    cmd: a.cmd.clone(),
+                    env: a.env.clone(),
+                    working_dir: a.workdir.clone().unwrap_or_default(),
+                    dns: a.dns.clone(),
+                    dns_search: a.dns_search.clone(),
+                    dns_options: a.dns_option.clone(),
+                    extra_hosts: a.add_host.clone(),
+                    labels: super::parse_labels(&a.label)?,
+                    ..Default::default()
+                },
                 ..Default::default()
             };
             let r: CreateResponse = c.post("/services/create", &req).await?;

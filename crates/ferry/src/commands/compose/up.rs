@@ -8,7 +8,9 @@ use ferry_api::client::{encode, Client};
 use ferry_compose::plan::{self, Step};
 use ferry_compose::{DependencyCondition, Project, ProjectService};
 use ferry_types::api::{CreateResponse, NetworkRequest, WaitResponse};
-use ferry_types::service::{ServiceCreateRequest, ServiceUpdateRequest, ServiceView};
+use ferry_types::service::{
+    ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest, ServiceView,
+};
 use http_body_util::BodyExt;
 use hyper::Method;
 use std::time::Instant;
@@ -223,19 +225,12 @@ pub(super) fn service_request(
         networks,
         ports,
         endpoint_mode: s.endpoint_mode.as_str().to_string(),
-        cmd: t.cmd.clone(),
-        env: t.env.clone(),
-        working_dir: t.working_dir.clone(),
-        dns: t.dns.clone(),
-        dns_search: t.dns_search.clone(),
-        dns_options: t.dns_options.clone(),
-        extra_hosts: t.extra_hosts.clone(),
-        labels: t.labels.clone(),
         replica_prefix: Some(name.to_string()),
-        hostname: t.hostname.clone(),
-        rootfs: t.rootfs.clone(),
-        links: t.links.clone(),
-        replica_ports: s.replica_port_bindings(),
+        template: ReplicaTemplate {
+            replica_ports: s.replica_port_bindings(),
+            ..ReplicaTemplate::of_sandbox(t)
+        },
+        ..Default::default()
     })
 }
 
