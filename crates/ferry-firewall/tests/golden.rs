@@ -5,42 +5,13 @@
 
 use ferry_firewall::{full, ruleset, Changes, LbEntry};
 use ferry_types::ports::{PortKey, Proto, PublishedPort};
-use ferry_types::{BridgeSettings, DriverKind, Endpoint, Network, SubnetConfig};
-use std::collections::BTreeMap;
+use ferry_types::{Endpoint, Network};
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-fn network(name: &str, bridge: &str, subnet: &str, internal: bool, icc: bool) -> Network {
-    let subnet: ipnet::IpNet = subnet.parse().unwrap();
-    Network {
-        id: format!("{name:0>64}"),
-        name: name.into(),
-        driver: DriverKind::Bridge,
-        created: String::new(),
-        enable_ipv6: false,
-        internal,
-        attachable: false,
-        subnets: vec![SubnetConfig {
-            subnet,
-            ip_range: None,
-            gateway: None,
-            aux_addresses: BTreeMap::new(),
-        }],
-        user_subnets: true,
-        options: BTreeMap::new(),
-        labels: BTreeMap::new(),
-        bridge: Some(BridgeSettings {
-            name: bridge.into(),
-            mtu: 1500,
-            icc,
-            masquerade: true,
-            host_binding_ipv4: None,
-        }),
-        builtin: false,
-        ipam_cursors: BTreeMap::new(),
-    }
-}
+mod fixture;
+use fixture::network;
 
 fn endpoint(net: &Network, host_ifname: &str, v4: &str, v6: Option<&str>) -> Endpoint {
     Endpoint {

@@ -12,8 +12,7 @@
 
 use ferry_firewall::{full, Changes, LbEntry};
 use ferry_types::ports::Proto;
-use ferry_types::{BridgeSettings, DriverKind, Endpoint, Network, SubnetConfig};
-use std::collections::BTreeMap;
+use ferry_types::{Endpoint, Network};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -22,6 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread;
 use std::time::Duration;
+
+mod fixture;
+use fixture::network;
 
 const GATEWAY: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 1);
 const VIP: Ipv4Addr = Ipv4Addr::new(10, 77, 0, 100);
@@ -276,36 +278,6 @@ fn mac(addr: Ipv4Addr) -> String {
     format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
 }
 
-fn network(name: &str, bridge: &str, subnet: &str, internal: bool) -> Network {
-    Network {
-        id: format!("{name:0>64}"),
-        name: name.into(),
-        driver: DriverKind::Bridge,
-        created: String::new(),
-        enable_ipv6: false,
-        internal,
-        attachable: false,
-        subnets: vec![SubnetConfig {
-            subnet: subnet.parse().unwrap(),
-            ip_range: None,
-            gateway: None,
-            aux_addresses: BTreeMap::new(),
-        }],
-        user_subnets: true,
-        options: BTreeMap::new(),
-        labels: BTreeMap::new(),
-        bridge: Some(BridgeSettings {
-            name: bridge.into(),
-            mtu: 1500,
-            icc: true,
-            masquerade: true,
-            host_binding_ipv4: None,
-        }),
-        builtin: false,
-        ipam_cursors: BTreeMap::new(),
-    }
-}
-
 fn endpoint(net: &Network, name: &str, addr: Ipv4Addr) -> Endpoint {
     Endpoint {
         id: format!("{name:e>64}"),
@@ -374,8 +346,8 @@ fn scenario(br_netfilter: bool) {
 
     // ferry's state: two networks, their endpoints (members4 makes the hairpin masquerade),
     // one VIP with three backends on port 80, and a mesh port with the same backends.
-    let net = network("web", "br0", "10.77.0.0/24", false);
-    let other = network("other", "br1", "10.78.0.0/24", false);
+    let net = network("web", "br0", "10.77.0.0/24", false, true);
+    let other = network("other", "br1", "10.78.0.0/24", false, true);
     let mut endpoints: Vec<Endpoint> = BACKENDS
         .iter()
         .map(|(name, addr)| endpoint(&net, name, *addr))
@@ -489,7 +461,7 @@ fn scenario(br_netfilter: bool) {
 
     // An internal network still carries its own VIP traffic: it never leaves the bridge.
     let mut internal = Changes::new();
-    internal.add_network(&network("web", "br0", "10.77.0.0/24", true));
+    internal.add_network(&network("web", "br0", "10.77.0.0/24", true, true));
     lab.nft(internal.render());
     let names = connections(&client, vip, 20).unwrap();
     assert_eq!(names.len(), 20);
