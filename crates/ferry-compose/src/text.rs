@@ -122,35 +122,11 @@ pub(crate) fn dotenv(text: &str, lookup: &BTreeMap<String, String>) -> Result<Do
         };
         let value = if let Some(rest) = value.strip_prefix('\'') {
             // Single-quoted values may span lines; they end at the next quote.
-            let mut acc = rest.to_string();
-            loop {
-                if let Some(end) = acc.find('\'') {
-                    acc.truncate(end);
-                    break acc;
-                }
-                match lines.next() {
-                    Some((_, more)) => {
-                        acc.push('\n');
-                        acc.push_str(more);
-                    }
-                    None => return Err(format!("line {line_no}: unclosed single quote")),
-                }
-            }
+            quoted(rest, &mut lines, |s| s.find('\''))
+                .ok_or_else(|| format!("line {line_no}: unclosed single quote"))?
         } else if let Some(rest) = value.strip_prefix('"') {
-            let mut acc = rest.to_string();
-            let body = loop {
-                if let Some(end) = closing_double_quote(&acc) {
-                    acc.truncate(end);
-                    break acc;
-                }
-                match lines.next() {
-                    Some((_, more)) => {
-                        acc.push('\n');
-                        acc.push_str(more);
-                    }
-                    None => return Err(format!("line {line_no}: unclosed double quote")),
-                }
-            };
+            let body = quoted(rest, &mut lines, closing_double_quote)
+                .ok_or_else(|| format!("line {line_no}: unclosed double quote"))?;
             let unescaped = unescape_double(&body);
             interpolate::string(&unescaped, &scope, &mut unset)
                 .map_err(|e| format!("line {line_no}: {e}"))?
@@ -167,6 +143,25 @@ pub(crate) fn dotenv(text: &str, lookup: &BTreeMap<String, String>) -> Result<Do
         out.push((key.to_string(), value));
     }
     Ok(DotEnv { vars: out, unset })
+}
+
+/// A quoted value from `first` (the text after the opening quote) and, while `close` finds
+/// no closing quote, the lines after it; `None` when the text ends first.
+fn quoted<'a>(
+    first: &str,
+    lines: &mut impl Iterator<Item = (usize, &'a str)>,
+    close: impl Fn(&str) -> Option<usize>,
+) -> Option<String> {
+    let mut acc = first.to_string();
+    loop {
+        if let Some(end) = close(&acc) {
+            acc.truncate(end);
+            return Some(acc);
+        }
+        let (_, more) = lines.next()?;
+        acc.push('\n');
+        acc.push_str(more);
+    }
 }
 
 fn closing_double_quote(s: &str) -> Option<usize> {
