@@ -2,7 +2,7 @@
 //! makes raw system calls only, on data the parent prepared: no allocation, no locks, no
 //! panics. A failure is written to the parent's pipe as (stage, errno) and the child exits.
 
-use super::mounts::Step;
+use super::mounts::{Step, MAX_BINDS};
 use std::ffi::c_char;
 
 /// Where the child failed (sent to the parent as a number).
@@ -196,7 +196,7 @@ macro_rules! check {
 
 const NULL: *const c_char = std::ptr::null();
 
-unsafe fn mount_step(step: &Step) -> Result<(), i32> {
+unsafe fn mount_step(step: &Step, trees: &mut [i32; MAX_BINDS]) -> Result<(), i32> {
     let p = |o: &Option<std::ffi::CString>| o.as_ref().map_or(NULL, |c| c.as_ptr());
     let (r, optional) = match step {
         Step::Mount {
@@ -255,6 +255,31 @@ unsafe fn mount_step(step: &Step) -> Result<(), i32> {
             false,
         ),
         Step::Symlink { target, link } => (libc::symlink(target.as_ptr(), link.as_ptr()), false),
+        Step::CloneTree { source, slot } => {
+            let fd = libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                source.as_ptr(),
+                (1u32 /* OPEN_TREE_CLONE */ | libc::O_CLOEXEC as u32 | 0x8000/* AT_RECURSIVE */)
+                    as libc::c_uint,
+            );
+            if fd < 0 {
+                return Err(errno());
+            }
+            trees[*slot] = fd as i32;
+            (0, false)
+        }
+        Step::AttachTree { slot, target } => (
+            libc::syscall(
+                libc::SYS_move_mount,
+                trees[*slot],
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                0x4u32, /* MOVE_MOUNT_F_EMPTY_PATH */
+            ) as i32,
+            false,
+        ),
         Step::PivotRoot { new_root } => {
             let dot = c".".as_ptr();
             if libc::chdir(new_root.as_ptr()) < 0
@@ -396,8 +421,9 @@ pub unsafe fn run(plan: &ChildPlan, steps: &[Step], pipe: i32) -> ! {
     }
     // Device nodes and mount points get exactly the modes asked for.
     let old_umask = libc::umask(0);
+    let mut trees = [-1i32; MAX_BINDS];
     for (i, step) in steps.iter().enumerate() {
-        if let Err(e) = mount_step(step) {
+        if let Err(e) = mount_step(step, &mut trees) {
             fail(pipe, Stage::Mount(i), e);
         }
     }

@@ -63,8 +63,12 @@ pub fn run(argv: &[String]) -> i32 {
         let mut cmd = std::process::Command::new(program);
         cmd.args(&argv[1..]);
         cmd.pre_exec(|| {
-            // The program leads a process group of its own, as under a shell.
+            // The program leads a process group of its own, as under a shell, and gets none
+            // of the signals the init blocked for itself.
             libc::setpgid(0, 0);
+            let mut none: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut none);
+            libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
             Ok(())
         });
         let child = match cmd.spawn() {

@@ -11,12 +11,16 @@
 use std::ffi::CString;
 use std::path::{Path, PathBuf};
 
-/// A file or directory bind-mounted into the sandbox. Its source is an open descriptor
-/// (`O_PATH`), so a source under a hidden directory (ferry's own socket, say) stays reachable.
+/// The most binds one sandbox can have (the child keeps their trees in a fixed array).
+pub const MAX_BINDS: usize = 64;
+
+/// A file or directory bind-mounted into the sandbox. Its source is copied as a detached
+/// mount tree first thing, so a source under a directory hidden afterwards (ferry's own
+/// socket, say) stays reachable, and a source outside a root filesystem too.
 #[derive(Debug, Clone)]
 pub struct PlannedBind {
-    /// Descriptor of the source, open in the daemon.
-    pub fd: i32,
+    /// The host path.
+    pub source: PathBuf,
     /// Where it appears, relative to the sandbox's root.
     pub target: PathBuf,
     /// Read-only (recursively).
@@ -101,6 +105,20 @@ pub enum Step {
         /// The link.
         link: CString,
     },
+    /// A detached copy of the mount tree at `source` (recursive), kept in slot `slot`.
+    CloneTree {
+        /// The host path.
+        source: CString,
+        /// Where the child keeps it.
+        slot: usize,
+    },
+    /// The tree in slot `slot` attached at `target`.
+    AttachTree {
+        /// Slot.
+        slot: usize,
+        /// Target.
+        target: CString,
+    },
     /// `pivot_root` into `new_root` and detach the old root.
     PivotRoot {
         /// The new root (a mount point).
@@ -129,6 +147,8 @@ impl Step {
             Step::Mknod { path, .. } => format!("create device {}", s(path)),
             Step::Symlink { link, .. } => format!("create link {}", s(link)),
             Step::PivotRoot { new_root } => format!("pivot into {}", s(new_root)),
+            Step::CloneTree { source, .. } => format!("copy the mount tree of {}", s(source)),
+            Step::AttachTree { target, .. } => format!("bind onto {}", s(target)),
         }
     }
 }
@@ -217,6 +237,12 @@ pub fn plan(req: &MountRequest) -> Vec<Step> {
             false,
         ),
     ];
+    for (slot, b) in req.binds.iter().enumerate().take(MAX_BINDS) {
+        steps.push(Step::CloneTree {
+            source: c(&b.source),
+            slot,
+        });
+    }
     if let Some(r) = &req.rootfs {
         // pivot_root needs the new root to be a mount point.
         steps.push(Step::Mount {
@@ -325,7 +351,7 @@ pub fn plan(req: &MountRequest) -> Vec<Step> {
             });
         }
     }
-    for b in &req.binds {
+    for (slot, b) in req.binds.iter().enumerate().take(MAX_BINDS) {
         let target = under(&root, &b.target);
         if let Some(h) = hidden.iter().find(|h| target.starts_with(h)) {
             // The mount point is made inside the (still writable) hiding tmpfs.
@@ -350,13 +376,9 @@ pub fn plan(req: &MountRequest) -> Vec<Step> {
                 Step::Touch { path: c(&target) }
             });
         }
-        steps.push(Step::Mount {
-            source: Some(cs(&format!("/proc/self/fd/{}", b.fd))),
+        steps.push(Step::AttachTree {
+            slot,
             target: c(&target),
-            fstype: None,
-            flags: libc::MS_BIND | libc::MS_REC,
-            data: None,
-            optional: false,
         });
         if b.read_only {
             steps.push(Step::ReadOnlyTree {
@@ -528,7 +550,7 @@ mod tests {
             read_only: true,
             hide: vec!["/run/ferry".into()],
             binds: vec![PlannedBind {
-                fd: 7,
+                source: "/data/hosts".into(),
                 target: "/etc/hosts".into(),
                 read_only: false,
                 is_dir: false,
@@ -539,7 +561,7 @@ mod tests {
         assert_eq!(d[1], "bind /srv/root on /srv/root");
         assert!(d.contains(&"make /srv/root read-only".to_string()));
         assert!(d.contains(&"mount proc on /srv/root/proc".to_string()));
-        assert!(d.contains(&"bind /proc/self/fd/7 on /srv/root/etc/hosts".to_string()));
+        assert!(d.contains(&"bind onto /srv/root/etc/hosts".to_string()));
         // Nothing of the host is hidden: after the pivot it is not there at all.
         assert!(!d.iter().any(|s| s.contains("/run/ferry")));
         assert_eq!(d.last().map(String::as_str), Some("pivot into /srv/root"));
@@ -553,7 +575,7 @@ mod tests {
             own_pid_ns: true,
             hide: vec!["/run/ferry".into()],
             binds: vec![PlannedBind {
-                fd: 9,
+                source: "/run/ferry/ferry.sock".into(),
                 target: "/run/ferry/sub/ferry.sock".into(),
                 read_only: false,
                 is_dir: false,
@@ -575,9 +597,9 @@ mod tests {
             .unwrap();
         let bind = d
             .iter()
-            .position(|s| s == "bind /proc/self/fd/9 on /run/ferry/sub/ferry.sock")
+            .position(|s| s == "bind onto /run/ferry/sub/ferry.sock")
             .unwrap();
-        assert!(hide < mkdir && mkdir < touch && touch < bind);
+        assert!(copy < hide && hide < mkdir && mkdir < touch && touch < bind);
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// How a process gets one kind of namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -154,14 +154,6 @@ fn cstr(what: &str, s: &str) -> Result<CString> {
     })
 }
 
-fn open_path(p: &Path) -> Result<File> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-        .open(p)
-        .map_err(|e| KernelError::io(format!("open bind source {}", p.display()), e))
-}
-
 /// The places the program may be, in `PATH` order, as `execvp` would try them.
 fn candidates(program: &str, env: &[String]) -> Vec<String> {
     if program.contains('/') {
@@ -235,15 +227,23 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
             req.own_pid_ns = spec.pid == Ns::New;
             req.own_ipc_ns = spec.ipc == Ns::New;
             req.own_net_ns = spec.net != Ns::Host;
+            if binds.len() > mounts::MAX_BINDS {
+                return Err(KernelError::io(
+                    "plan mounts",
+                    std::io::Error::other(format!(
+                        "{} binds, at most {} are supported",
+                        binds.len(),
+                        mounts::MAX_BINDS
+                    )),
+                ));
+            }
             for b in binds {
-                let f = open_path(&b.source)?;
                 req.binds.push(PlannedBind {
-                    fd: f.as_raw_fd(),
+                    source: b.source.clone(),
                     target: b.target.clone(),
                     read_only: b.read_only,
                     is_dir: b.source.is_dir(),
                 });
-                files.push(f);
             }
             steps = mounts::plan(&req);
         }
