@@ -7,6 +7,7 @@
 //! work inside a namespace runs on a short-lived helper thread that joined it.
 
 pub mod bpf;
+pub mod caps;
 pub mod conntrack;
 pub mod error;
 pub mod fds;
@@ -16,6 +17,7 @@ pub mod netns;
 pub mod nft;
 pub mod port_reservation;
 pub mod process;
+pub mod seccomp;
 pub mod sock_lb;
 pub mod sysctl;
 #[cfg(test)]
