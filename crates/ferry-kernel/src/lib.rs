@@ -9,6 +9,7 @@
 pub mod bpf;
 pub mod caps;
 pub mod conntrack;
+pub mod devices;
 pub mod error;
 pub mod fds;
 mod libnftables;
