@@ -7,7 +7,11 @@
 //! Dropping from the bounding set needs `CAP_SETPCAP`, and `setuid`/`setgid` need
 //! `CAP_SETUID`/`CAP_SETGID`, so the child, still root with every capability, does:
 //!
-//! 1. (the seccomp filter, while it still holds `CAP_SYS_ADMIN`: see [`crate::seccomp`]);
+//! 0. everything that needs privilege: joining namespaces, mounts, `chroot`, `sethostname`
+//!    (the default seccomp filter refuses `mount` and `sethostname` to a sandbox without
+//!    `CAP_SYS_ADMIN`);
+//! 1. the seccomp filter ([`crate::seccomp::install`]), while it still holds
+//!    `CAP_SYS_ADMIN`, which the kernel requires unless `no_new_privs` is set;
 //! 2. [`bound`]: drops every capability not kept from the bounding set, clears the ambient
 //!    set and the inheritable set;
 //! 3. for a root process, [`restrict`]: effective = permitted = the kept set. For a non-root
@@ -385,7 +389,7 @@ mod tests {
     fn docker_default_is_fourteen_capabilities() {
         let d = CapSet::docker_default();
         // The value Docker containers show as CapBnd in /proc/self/status.
-        assert_eq!(d.0, 0xa8_0425_fb);
+        assert_eq!(d.0, 0xa804_25fb);
         assert_eq!(d.names().len(), 14);
         assert!(d.has_named("MKNOD") && !d.has_named("SYS_ADMIN") && !d.has_named("NET_ADMIN"));
     }

@@ -53,7 +53,8 @@ impl Access {
     }
 }
 
-/// One allow rule; `None` matches any.
+/// One allow rule; `None` matches any. Numbers are below 2^31 (Linux's majors have 12 bits,
+/// its minors 20).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
     /// Block or character (`None`: both).

@@ -1,7 +1,9 @@
 //! ferry's kernel layer: the only crate that touches the kernel. Network namespaces, netlink
 //! (links, addresses, routes), sysctls, sandbox processes (spawned into namespaces, watched
-//! through pidfds), nftables rulesets, host port reservations, conntrack flushes, and the
-//! connect-time load balancer of service VIPs (a BPF program on a cgroup).
+//! through pidfds), nftables rulesets, host port reservations, conntrack flushes, the
+//! connect-time load balancer of service VIPs (a BPF program on a cgroup), and what confines
+//! a sandbox's process: capabilities (`caps`), seccomp filters (`seccomp`) and the device
+//! filter of its cgroup (`devices`).
 //!
 //! Namespaces are per thread, so nothing here ever moves a tokio worker into another namespace:
 //! work inside a namespace runs on a short-lived helper thread that joined it.

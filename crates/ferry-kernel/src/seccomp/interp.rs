@@ -51,7 +51,12 @@ pub fn run(prog: &[sock_filter], call: &Call) -> u32 {
         };
         pc = match i.code {
             0x20 => {
-                assert!(i.k % 4 == 0 && i.k < 64, "load at {} of {}", pc, i.k);
+                assert!(
+                    i.k.is_multiple_of(4) && i.k < 64,
+                    "load at {} of {}",
+                    pc,
+                    i.k
+                );
                 a = call.word(i.k);
                 pc + 1
             }

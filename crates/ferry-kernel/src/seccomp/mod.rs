@@ -26,7 +26,7 @@ pub mod syscalls;
 
 pub use cbpf::{AUDIT_ARCH_X86_64, MAX_INSNS};
 pub use default::{default_profile, CLONE_NEW_FLAGS};
-pub use profile::{Action, ArchMap, Arg, Filter as Include, Op, Profile, Syscall};
+pub use profile::{Action, ArchMap, Arg, Filter, Op, Profile, Syscall};
 pub use rules::{resolve, Cond, KernelVersion, Rules, Table, Target, Verdict};
 
 use std::fmt;
