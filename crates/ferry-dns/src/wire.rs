@@ -360,6 +360,14 @@ pub fn header_reply(packet: &[u8], rcode: Rcode, out: &mut Vec<u8>) {
     out.extend_from_slice(&[0; 8]);
 }
 
+/// A reply to `q` with no records and `rcode` (SERVFAIL when no upstream answers or the
+/// sandbox has its share of forwards in flight). The question is echoed, since stub resolvers
+/// such as glibc's drop a reply whose question does not match theirs and wait out their
+/// timeout instead of moving on.
+pub fn error_reply(q: &Query, packet: &[u8], rcode: Rcode, limit: usize, out: &mut Vec<u8>) {
+    Reply::start(out, q, packet, rcode, false, limit).finish(q.edns.is_some());
+}
+
 /// FORMERR for a query whose OPT records are at fault ([`ParseError::is_opt_fault`]): the
 /// question echoed when it can be read, and an OPT record, as RFC 6891 section 7 asks.
 pub fn opt_formerr_reply(packet: &[u8], out: &mut Vec<u8>) {
@@ -425,6 +433,22 @@ pub(crate) mod tests {
         assert_eq!((out[5], out[11]), (1, 1), "one question, one OPT");
         assert_eq!(&out[12..18], &p[12..18], "question echoed");
         assert_eq!(&out[out.len() - 11..out.len() - 8], &[0, 0, 41]);
+    }
+
+    #[test]
+    fn error_replies_echo_the_question() {
+        let p = query(9, "example.com", TYPE_A, Some(1232));
+        let q = parse_query(&p).unwrap();
+        let mut out = Vec::new();
+        error_reply(&q, &p, Rcode::ServFail, 512, &mut out);
+        assert_eq!(&out[..2], &[0, 9]);
+        assert_eq!(out[3] & 0x0F, Rcode::ServFail as u8);
+        assert_eq!(
+            (out[5], out[7], out[11]),
+            (1, 0, 1),
+            "question, no answer, OPT"
+        );
+        assert_eq!(&out[12..q.question_end], &p[12..q.question_end]);
     }
 
     #[test]

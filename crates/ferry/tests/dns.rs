@@ -71,7 +71,8 @@ fn names_are_scoped_and_changes_are_immediate() {
 
 /// A fake upstream on the host's loopback: `upstream.py ADDR MODE LOG` answers every A query
 /// with 192.0.2.99 (TTL 60; TTL 0 for names starting with "nocache"), or with SERVFAIL when
-/// MODE is `servfail`, and appends each name and type it is asked for to LOG.
+/// MODE is `servfail`, and appends each name and type it is asked for to LOG. Names starting
+/// with "hole" are never answered nor logged (a server that drops them).
 const UPSTREAM: &str = r#"
 import socket, sys
 addr, mode, log = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -85,6 +86,8 @@ while True:
         i += q[i] + 1
     name = ".".join(labels)
     qtype = int.from_bytes(q[i + 1:i + 3], "big")
+    if name.startswith("hole"):
+        continue
     with open(log, "a") as f:
         f.write("%s %d\n" % (name, qtype))
     end = i + 5
@@ -341,4 +344,84 @@ fn links_on_the_default_bridge_name_their_target_in_etc_hosts() {
         e.contains("cannot link to sandbox db: it is not running"),
         "{e}"
     );
+}
+
+/// Floods 127.0.0.11 from inside a sandbox with queries for names the upstream never answers,
+/// 100 every 50 ms (about 2000 a second: with the 2 s upstream timeout, far more than 1024 are
+/// outstanding), until the file STOP exists or 200000 are sent. Writes READY once the first
+/// SERVFAIL comes back, that is once the resolver refuses the flood's excess.
+const FLOOD: &str = r#"
+import os, socket, sys, threading, time
+stop, ready = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.11", 53))
+def reader():
+    while True:
+        r = s.recv(4096)
+        if r[3] & 0x0F == 2 and not os.path.exists(ready):
+            open(ready, "w").write("servfail\n")
+threading.Thread(target=reader, daemon=True).start()
+sent = 0
+while not os.path.exists(stop) and sent < 200000:
+    for _ in range(100):
+        name = b"\x0ahole%06d" % (sent % 1000000) + b"\x07example\x04test\x00"
+        s.send((sent % 65536).to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + name + b"\x00\x01\x00\x01")
+        sent += 1
+    time.sleep(0.05)
+"#;
+
+#[test]
+fn one_sandbox_flooding_a_dead_upstream_does_not_starve_the_others() {
+    let mut h = Host::new();
+    let log = upstream(&h, "127.0.0.53", "answer");
+    with_daemon_json(&mut h, r#"{"dns": ["127.0.0.53"]}"#);
+    h.ok(&["network", "create", "appnet"]);
+    h.sleeper("flooder", &["--network", "appnet"]);
+    h.sleeper("victim", &["--network", "appnet"]);
+    let script = h.dir.path().join("flood.py");
+    std::fs::write(&script, FLOOD).unwrap();
+    let (stop, ready) = (h.dir.path().join("stop"), h.dir.path().join("ready"));
+    // The flood ends with the test, even a failed one.
+    struct Stop(std::path::PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = std::fs::write(&self.0, "");
+        }
+    }
+    let stopper = Stop(stop);
+    let pid = h.inspect("flooder")["State"]["Pid"].as_u64().unwrap();
+    h.spawn(&format!(
+        "nsenter --net=/proc/{pid}/ns/net python3 {} {} {}",
+        script.display(),
+        stopper.0.display(),
+        ready.display()
+    ));
+    assert!(
+        eventually(60, || ready.exists()),
+        "the flood never met its bound"
+    );
+    // While the flood goes on, another sandbox's forwarded names still resolve (each a new
+    // name, so none comes from the cache).
+    for i in 0..5 {
+        let name = format!("ext{i}.example.test");
+        assert_eq!(
+            resolve(&h, "victim", &name),
+            Some("192.0.2.99".into()),
+            "{name} while another sandbox floods"
+        );
+        assert_eq!(asked(&log, &name), 1, "{name} forwarded once");
+    }
+    drop(stopper);
+    // The flooder's slots come back once its forwards time out.
+    assert!(eventually(30, || resolve(
+        &h,
+        "flooder",
+        "after.example.test"
+    ) == Some("192.0.2.99".into())));
+    let daemon_log = h.daemon_log();
+    assert!(
+        daemon_log.contains("the sandbox has its share of queries being forwarded"),
+        "{daemon_log}"
+    );
+    assert!(!daemon_log.contains("panicked"), "{daemon_log}");
 }
