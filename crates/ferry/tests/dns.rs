@@ -425,3 +425,51 @@ fn one_sandbox_flooding_a_dead_upstream_does_not_starve_the_others() {
     );
     assert!(!daemon_log.contains("panicked"), "{daemon_log}");
 }
+
+#[test]
+fn badvers_any_and_zone_transfers_are_answered_by_ferry_not_forwarded() {
+    let mut h = Host::new();
+    let log = upstream(&h, "127.0.0.53", "answer");
+    with_daemon_json(&mut h, r#"{"dns": ["127.0.0.53"]}"#);
+    h.ok(&["network", "create", "appnet"]);
+    h.sleeper("web", &["--network", "appnet"]);
+    h.sleeper("cli", &["--network", "appnet"]);
+    let dig = |args: &[&str]| {
+        let mut a = vec!["exec", "cli", "--", "dig", "@127.0.0.11"];
+        a.extend_from_slice(args);
+        h.ok(&a)
+    };
+    // EDNS version 1: BADVERS, with an OPT record of version 0.
+    let r = dig(&["+edns=1", "+noednsnegotiation", "example.test"]);
+    assert!(r.contains("status: BADVERS"), "{r}");
+    assert!(r.contains("EDNS: version: 0"), "{r}");
+    // ANY: one synthesized HINFO for an outside name (RFC 8482), the addresses of a local one.
+    let r = dig(&["+noall", "+answer", "ANY", "example.test"]);
+    assert_eq!(r.lines().count(), 1, "{r}");
+    assert!(r.contains("HINFO\t\"RFC8482\" \"\""), "{r}");
+    let r = dig(&["+noall", "+answer", "ANY", "web"]);
+    assert!(r.contains(&format!("A\t{}", h.ip("web", "appnet"))), "{r}");
+    // Zone transfers (over TCP, as they are asked) are refused: the reply's RCODE is 5.
+    for qtype in [252, 251] {
+        let ask = format!(
+            "import socket; s = socket.create_connection(('127.0.0.11', 53)); \
+             q = b'\\x00\\x07\\x00\\x00\\x00\\x01' + bytes(6) + b'\\x06appnet\\x00' + ({qtype}).to_bytes(2, 'big') + b'\\x00\\x01'; \
+             s.sendall(len(q).to_bytes(2, 'big') + q); r = s.recv(4096); print(r[5] & 15)"
+        );
+        let rcode = h.ok(&["exec", "cli", "--", "python3", "-c", &ask]);
+        assert_eq!(rcode, "5", "qtype {qtype}");
+    }
+    // None of them reached the upstream; an ordinary query still does.
+    assert_eq!(
+        resolve(&h, "cli", "plain.example.test"),
+        Some("192.0.2.99".into())
+    );
+    let asked_for = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        asked_for
+            .lines()
+            .all(|l| l.starts_with("plain.example.test ")),
+        "{asked_for}"
+    );
+    assert_eq!(asked(&log, "plain.example.test"), 1, "{asked_for}");
+}
