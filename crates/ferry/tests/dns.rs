@@ -473,3 +473,95 @@ fn badvers_any_and_zone_transfers_are_answered_by_ferry_not_forwarded() {
     );
     assert_eq!(asked(&log, "plain.example.test"), 1, "{asked_for}");
 }
+
+#[test]
+fn a_default_bridge_sandbox_connected_to_a_user_network_gets_the_resolver_and_keeps_it() {
+    let mut h = Host::new();
+    upstream(&h, "127.0.0.53", "answer");
+    with_daemon_json(&mut h, r#"{"dns": ["127.0.0.53"]}"#);
+    h.ok(&["network", "create", "appnet"]);
+    h.sleeper("peer", &["--network", "appnet"]);
+    h.sleeper("plain", &[]);
+    let resolv = |h: &Host| h.ok(&["exec", "plain", "--", "cat", "/etc/resolv.conf"]);
+    assert!(!resolv(&h).contains("127.0.0.11"), "{}", resolv(&h));
+    assert_eq!(resolve(&h, "plain", "peer"), None);
+
+    // Docker's walk: connect, the peer resolves by name; names outside are forwarded to the
+    // host's (loopback) server, listed as ExtServers.
+    h.ok(&["network", "connect", "appnet", "plain"]);
+    let r = resolv(&h);
+    assert!(r.contains("nameserver 127.0.0.11"), "{r}");
+    assert!(r.contains("ExtServers: [127.0.0.53]"), "{r}");
+    assert!(r.contains("ndots:0"), "{r}");
+    let peer = h.ip("peer", "appnet");
+    assert_eq!(resolve(&h, "plain", "peer"), Some(peer.clone()));
+    assert_eq!(resolve(&h, "plain", "peer.appnet"), Some(peer.clone()));
+    assert_eq!(
+        resolve(&h, "plain", "one.example.test"),
+        Some("192.0.2.99".into())
+    );
+    // The peer finds it too.
+    assert_eq!(resolve(&h, "peer", "plain"), Some(h.ip("plain", "appnet")));
+
+    // A restart keeps its resolver.
+    h.stop_daemon(false);
+    h.start_daemon();
+    assert_eq!(resolve(&h, "plain", "peer"), Some(peer.clone()));
+
+    // Disconnected from its only user network: 127.0.0.11 stays, as in Docker, and names
+    // outside still resolve through the default bridge's way out; the peer's name is no
+    // longer local, so it is forwarded like any other (and the fake upstream answers all).
+    h.ok(&["network", "disconnect", "appnet", "plain"]);
+    assert!(
+        resolv(&h).contains("nameserver 127.0.0.11"),
+        "{}",
+        resolv(&h)
+    );
+    assert_eq!(resolve(&h, "plain", "peer"), Some("192.0.2.99".into()));
+    assert_eq!(
+        resolve(&h, "plain", "two.example.test"),
+        Some("192.0.2.99".into())
+    );
+    // And after another restart.
+    h.stop_daemon(false);
+    h.start_daemon();
+    assert_eq!(
+        resolve(&h, "plain", "three.example.test"),
+        Some("192.0.2.99".into())
+    );
+    // A new run starts afresh, with the host's servers again, as Docker does.
+    h.ok(&["restart", "-t", "0", "plain"]);
+    assert!(!resolv(&h).contains("127.0.0.11"), "{}", resolv(&h));
+}
+
+#[test]
+fn connecting_a_sandbox_whose_program_holds_port_53_is_refused_and_changes_nothing() {
+    let h = Host::new();
+    h.ok(&["network", "create", "appnet"]);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dnsd",
+        "--",
+        "socat",
+        "UDP4-RECVFROM:53,fork",
+        "SYSTEM:true",
+    ]);
+    assert!(eventually(10, || h
+        .ferry(&["exec", "dnsd", "--", "ss", "-lun"])
+        .stdout
+        .contains(":53 ")));
+    let before = h.ok(&["exec", "dnsd", "--", "cat", "/etc/resolv.conf"]);
+    let r = h.ferry(&["network", "connect", "appnet", "dnsd"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("127.0.0.11:53 is in use"), "{}", r.stderr);
+    let nets = &h.inspect("dnsd")["NetworkSettings"]["Networks"];
+    assert!(nets.get("appnet").is_none(), "{nets}");
+    let links = h.ok(&["exec", "dnsd", "--", "ip", "-o", "link"]);
+    assert_eq!(links.lines().count(), 2, "lo and eth0 only: {links}");
+    assert_eq!(
+        h.ok(&["exec", "dnsd", "--", "cat", "/etc/resolv.conf"]),
+        before
+    );
+}

@@ -97,8 +97,20 @@ impl Resolver {
             }
             Ok((udp, tcp))
         })
-        .map_err(kernel_err)
-        .map_err(|e| e.context("embedded DNS"))?;
+        .map_err(|e| match &e {
+            // A program of the sandbox holds port 53 there (possible when a running sandbox is
+            // connected to its first network with names).
+            ferry_kernel::KernelError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                FerryError::conflict(
+                    "embedded DNS: 127.0.0.11:53 is in use in the sandbox's network namespace \
+                     (a program there listens on port 53); stop it or bind it to another \
+                     address, then try again",
+                )
+            }
+            _ => kernel_err(e).context("embedded DNS"),
+        })?;
         let udp = Arc::new(
             UdpSocket::from_std(udp).map_err(|e| FerryError::internal(format!("dns udp: {e}")))?,
         );
