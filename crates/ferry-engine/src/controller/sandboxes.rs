@@ -297,6 +297,7 @@ impl Controller {
             netns_identity: None,
             endpoints: Vec::new(),
             ports: Vec::new(),
+            embedded_dns: false,
         };
         let dir = self.cfg.sandbox_dir(&id);
         std::fs::create_dir_all(&dir)
@@ -396,6 +397,9 @@ impl Controller {
                 }
             }
         }
+        // The embedded resolver serves this run if it starts on a network with names; a
+        // connect to one while it runs turns it on later.
+        sb.embedded_dns = Self::uses_dns(st, &sb);
         let reservations = match self.publish(st, &sb) {
             Ok((published, held)) => {
                 sb.ports = published;
@@ -518,6 +522,14 @@ impl Controller {
         std::fs::create_dir_all(&dir)
             .map_err(|e| FerryError::internal(format!("create {}: {e}", dir.display())))?;
         self.write_hosts(st, sb)?;
+        self.write_resolv(st, sb)?;
+        write_in_place(&dir.join("hostname"), &format!("{}\n", sb.config.hostname))
+    }
+
+    /// (Re)writes a sandbox's resolv.conf in place (it is bind-mounted, like /etc/hosts):
+    /// 127.0.0.11 when the embedded resolver serves it, else the host's servers.
+    fn write_resolv(&self, st: &State, sb: &Sandbox) -> Result<(), FerryError> {
+        let dir = self.cfg.sandbox_dir(&sb.id);
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let servers = if sb.config.dns.is_empty() {
             &self.cfg.dns
@@ -539,7 +551,7 @@ impl Controller {
             search,
             options,
         };
-        let resolv = if Self::uses_dns(st, sb) {
+        let resolv = if Self::serves_dns(st, sb) {
             etc_files::render_resolv_embedded(&host_resolv, &overrides, &self.upstreams(sb))
         } else {
             etc_files::render_resolv(
@@ -548,8 +560,7 @@ impl Controller {
                 sb.config.network_mode != NetworkMode::Host,
             )
         };
-        write_in_place(&dir.join("resolv.conf"), &resolv)?;
-        write_in_place(&dir.join("hostname"), &format!("{}\n", sb.config.hostname))
+        write_in_place(&dir.join("resolv.conf"), &resolv)
     }
 
     fn spawn_spec(&self, st: &State, sb: &Sandbox) -> Result<SpawnSpec, FerryError> {
@@ -1017,6 +1028,13 @@ impl Controller {
             .unwrap_or_else(|| "eth0".into());
         let ep = Self::allocate_endpoint(&mut st, &net, &att, ifname)?;
         sb.endpoints.push(ep.clone());
+        // A sandbox not served by the embedded resolver yet (one on the default bridge) gets
+        // it with its first network with names, as in Docker: listeners in its namespace and
+        // 127.0.0.11 in its resolv.conf, for the rest of this run.
+        let opens_resolver = super::dns::has_dns(&net) && !Self::serves_dns(&st, &before);
+        if opens_resolver {
+            sb.embedded_dns = true;
+        }
         let touched = [net.id.clone()];
         if let Err(e) = self.save(&Self::sandbox_ops(&st, &sb, &touched)?) {
             Self::release_endpoint(&mut st, &ep);
@@ -1031,9 +1049,20 @@ impl Controller {
                 .join(&net, &ep, Path::new(&netns_path), &ns)
                 .await?;
             Self::apply_default_routes(&st, &sb, &ns).await?;
-            self.write_hosts(&st, &sb)
+            self.write_hosts(&st, &sb)?;
+            if opens_resolver {
+                self.dns_start(&st, &sb, Path::new(&netns_path))?;
+                self.write_resolv(&st, &sb)?;
+            }
+            Ok::<(), FerryError>(())
         };
         if let Err(e) = plugged.await {
+            if opens_resolver {
+                self.dns_stop(&sb);
+                if let Err(e) = self.write_resolv(&st, &before) {
+                    tracing::warn!(sandbox = %sb.name, error = %e, "resolv.conf not restored");
+                }
+            }
             let _ = self
                 .firewall
                 .apply(ferry_firewall::Changes::new().remove_endpoint(&net, &ep));
@@ -1043,7 +1072,9 @@ impl Controller {
             let _ = self.save(&Self::sandbox_ops(&st, &before, &touched)?);
             return Err(e);
         }
-        self.dns_add_endpoint(&net, &sb, &ep);
+        if !opens_resolver && Self::serves_dns(&st, &sb) {
+            self.dns_add_endpoint(&net, &sb, &ep);
+        }
         tracing::info!(sandbox = %sb.name, network = %net.name, "connected");
         Ok(())
     }
@@ -1064,6 +1095,11 @@ impl Controller {
             )));
         }
         sb.config.attachments.retain(|a| a.network_id != net.id);
+        // A served sandbox stays served without its last network with names (Docker keeps
+        // 127.0.0.11 too), its other queries forwarded while it can reach the outside.
+        if sb.is_running() && Self::serves_dns(&st, &sb) {
+            sb.embedded_dns = true;
+        }
         let ep = sb.endpoint_on(&net.id).cloned();
         sb.endpoints.retain(|e| e.network_id != net.id);
         let Some(ep) = ep else {
