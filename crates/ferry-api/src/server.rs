@@ -596,6 +596,61 @@ async fn sandbox_exec_target(State(ctl): State<Ctl>, Path(id): Path<String>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
+
+    fn request(limits: Limits, body: Body) -> Request<Body> {
+        let mut r = Request::post("/networks/create").body(body).unwrap();
+        r.extensions_mut().insert(limits);
+        r
+    }
+
+    async fn reply(e: ApiError) -> (StatusCode, Option<String>, serde_json::Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let connection = resp
+            .headers()
+            .get(header::CONNECTION)
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, connection, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_get_413_in_json() {
+        let limits = Limits {
+            max_body: 4,
+            ..Limits::default()
+        };
+        let ok = RawBody::from_request(request(limits, Body::from("1234")), &())
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(ok.0, "1234");
+        let Err(e) = RawBody::from_request(request(limits, Body::from("12345")), &()).await else {
+            panic!("a body over the limit was read");
+        };
+        let (status, connection, body) = reply(e).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(connection.as_deref(), Some("close"));
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("at most 4 bytes"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_ends_gets_408() {
+        let limits = Limits {
+            read_timeout: Duration::from_millis(1),
+            ..Limits::default()
+        };
+        let never = Body::from_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
+        let Err(e) = RawBody::from_request(request(limits, never), &()).await else {
+            panic!("a body that never ends was read");
+        };
+        let (status, connection, body) = reply(e).await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(connection.as_deref(), Some("close"));
+        assert!(body["message"].as_str().unwrap().contains("did not arrive"));
+    }
 
     #[test]
     fn strips_docker_version_prefixes() {

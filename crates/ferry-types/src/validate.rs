@@ -512,13 +512,9 @@ pub fn extra_host(s: &str) -> Result<crate::model::ExtraHost> {
                 "invalid --add-host {s:?}: expected NAME:IP, e.g. db:10.0.0.5 or gw:host-gateway"
             ))
         })?;
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-    {
+    if let Some(why) = dns_name_problem(name, b"-_") {
         return Err(FerryError::invalid(format!(
-            "invalid host name {name:?} in --add-host {s:?}"
+            "invalid host name {name:?} in --add-host {s:?}: {why}; use a DNS name (letters, digits, '-' and '_' in labels of at most 63 characters)"
         )));
     }
     let addr = addr.trim_start_matches('[').trim_end_matches(']');
@@ -551,6 +547,12 @@ pub fn link(s: &str) -> Result<(String, String)> {
             "invalid --link {s:?}: expected NAME or NAME:ALIAS, e.g. db or db:database"
         )));
     }
+    // The alias is written into /etc/hosts as a host name.
+    if let Some(why) = dns_name_problem(alias, b"-_") {
+        return Err(FerryError::invalid(format!(
+            "invalid --link {s:?}: the alias {why}; use a DNS name (labels of at most 63 characters)"
+        )));
+    }
     Ok((name.to_string(), alias.to_string()))
 }
 
@@ -563,7 +565,8 @@ mod tests {
     fn links_take_an_optional_alias() {
         assert_eq!(link("db").unwrap(), ("db".into(), "db".into()));
         assert_eq!(link("/db:data").unwrap(), ("db".into(), "data".into()));
-        for bad in ["", ":x", "db:", "d b", "db:a:b"] {
+        let long = format!("db:{}", "a".repeat(64));
+        for bad in ["", ":x", "db:", "d b", "db:a:b", "db:a..b", &long] {
             let e = link(bad).unwrap_err().to_string();
             assert!(e.contains("invalid --link"), "{bad}: {e}");
         }
@@ -843,12 +846,13 @@ mod tests {
     fn sandbox_requests_refuse_nul_and_bad_names() {
         assert!(sandbox_request(&sandbox(&["sleep", "60"])).is_ok());
         assert!(sandbox_request(&sandbox(&[])).is_err());
-        let e = sandbox_request(&sandbox(&["sleep", "6\00"])).unwrap_err();
+        let e = sandbox_request(&sandbox(&["sleep", "6\x000"])).unwrap_err();
         assert!(e.message.contains("command argument 1"), "{e}");
         assert!(e.message.contains("NUL"), "{e}");
         let e = sandbox_request(&sandbox(&["sl\0eep"])).unwrap_err();
         assert!(e.message.contains("program"), "{e}");
-        let checks: Vec<(fn(&mut SandboxCreateRequest), &str)> = vec![
+        type Change = fn(&mut SandboxCreateRequest);
+        let checks: Vec<(Change, &str)> = vec![
             (|r| r.env = vec!["A=b\0c".into()], "environment entry"),
             (|r| r.env = vec!["novalue".into()], "KEY=VALUE"),
             (|r| r.working_dir = "/tmp\0x".into(), "working directory"),
@@ -907,5 +911,13 @@ mod tests {
             Some("::1".parse().unwrap())
         );
         assert!(extra_host("nocolon").is_err());
+        for bad in [
+            "a b:10.0.0.1",
+            "a..b:10.0.0.1",
+            &format!("{}:10.0.0.1", "a".repeat(64)),
+        ] {
+            let e = extra_host(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid host name"), "{bad}: {e}");
+        }
     }
 }
