@@ -98,11 +98,7 @@ impl Controller {
         req: SandboxCreateRequest,
         replica_of: Option<ferry_types::service::ReplicaOf>,
     ) -> Result<CreateResponse, FerryError> {
-        if req.cmd.is_empty() || req.cmd[0].is_empty() {
-            return Err(FerryError::invalid(
-                "no command given: put the program after --, e.g. ferry run -- sleep 60",
-            ));
-        }
+        validate::sandbox_request(&req)?;
         let name = if req.name.is_empty() {
             let mut n = 0;
             loop {
@@ -202,13 +198,6 @@ impl Controller {
             .iter()
             .map(|d| validate::ip("--dns server", d))
             .collect::<Result<Vec<_>, _>>()?;
-        for e in &req.env {
-            if !e.contains('=') || e.starts_with('=') {
-                return Err(FerryError::invalid(format!(
-                    "invalid environment entry {e:?}: expected KEY=VALUE"
-                )));
-            }
-        }
         let hostname = match (&mode, req.hostname.as_str()) {
             (NetworkMode::Container(t), "") => st
                 .sandbox(t)
@@ -224,18 +213,8 @@ impl Controller {
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_default(),
             (_, "") => ferry_types::ids::short(&id).to_string(),
-            (_, h) => {
-                if h.len() > 64
-                    || !h
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-                {
-                    return Err(FerryError::invalid(format!(
-                        "invalid hostname {h:?}: use letters, digits, '-' and '.', at most 64"
-                    )));
-                }
-                h.to_string()
-            }
+            // Checked by validate::sandbox_request.
+            (_, h) => h.to_string(),
         };
         let absolute = |what: &str, p: &str| -> Result<Option<String>, FerryError> {
             if p.is_empty() {
@@ -999,6 +978,9 @@ impl Controller {
             )));
         }
         let cfg = req.endpoint_config.unwrap_or_default();
+        for a in cfg.aliases.iter().flatten() {
+            validate::alias(a)?;
+        }
         let ipam = cfg.ipam_config.unwrap_or_default();
         let att = Self::attachment(
             &mut st,
