@@ -643,7 +643,7 @@ impl Controller {
             cgroupns: Ns::New,
             hostname: Some(sb.config.hostname.clone()),
             domainname: (!sb.config.domainname.is_empty()).then(|| sb.config.domainname.clone()),
-            cgroup: self.cgroups.sandbox(&sb.id),
+            cgroup: self.cgroups.sandbox_for(&sb.id, sec.privileged),
             mounts: Mounts::New {
                 request: process::mounts::MountRequest {
                     rootfs: root,

@@ -44,7 +44,10 @@ impl Handoff {
     pub fn encode(&self) -> String {
         let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
         let mut s = String::new();
-        s += &format!("root {}\n", opt(self.root.as_ref().map(|r| r.display().to_string())));
+        s += &format!(
+            "root {}\n",
+            opt(self.root.as_ref().map(|r| r.display().to_string()))
+        );
         s += &format!("caps {}\n", opt(self.caps.map(|c| format!("{c:x}"))));
         s += &format!("lastcap {}\n", self.last_cap);
         s += &format!("nnp {}\n", u8::from(self.no_new_privs));
@@ -69,7 +72,12 @@ impl Handoff {
             let some = |v: &str| (v != "-").then(|| v.to_string());
             match k {
                 "root" => h.root = some(v).map(PathBuf::from),
-                "caps" => h.caps = some(v).map(|c| u64::from_str_radix(&c, 16)).transpose().ok()?,
+                "caps" => {
+                    h.caps = some(v)
+                        .map(|c| u64::from_str_radix(&c, 16))
+                        .transpose()
+                        .ok()?
+                }
                 "lastcap" => h.last_cap = v.parse().ok()?,
                 "nnp" => h.no_new_privs = v == "1",
                 "user" => {
@@ -146,7 +154,9 @@ fn report(pipe: &mut Option<std::fs::File>, stage: Stage, errno: i32) -> i32 {
 }
 
 fn last_errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO)
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
 }
 
 /// Pivots into `root` and detaches the host's.
@@ -210,7 +220,9 @@ pub fn run(args: &[String]) -> i32 {
     let mut text = String::new();
     let handoff = {
         let mut f = unsafe { std::fs::File::from_raw_fd(handoff_fd) };
-        f.read_to_string(&mut text).ok().and_then(|_| Handoff::decode(&text))
+        f.read_to_string(&mut text)
+            .ok()
+            .and_then(|_| Handoff::decode(&text))
     };
     let Some(h) = handoff else {
         return report(&mut pipe, Stage::Setup, libc::EINVAL);
@@ -274,7 +286,11 @@ pub fn run(args: &[String]) -> i32 {
         let child = match cmd.spawn() {
             Ok(c) => c.id() as libc::pid_t,
             Err(e) => {
-                return report(&mut pipe, Stage::Exec, e.raw_os_error().unwrap_or(libc::ENOENT));
+                return report(
+                    &mut pipe,
+                    Stage::Exec,
+                    e.raw_os_error().unwrap_or(libc::ENOENT),
+                );
             }
         };
         // Closing the pipe tells the daemon the program runs.

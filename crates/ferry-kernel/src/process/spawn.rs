@@ -226,7 +226,9 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
         Mounts::New { request, binds } => {
             flags |= libc::CLONE_NEWNS as u64;
             let mut req = request.clone();
-            req.own_pid_ns = spec.pid == Ns::New;
+            // A PID namespace other than the host's (its own, or another sandbox's) gets a
+            // /proc that shows it.
+            req.own_pid_ns = spec.pid != Ns::Host;
             req.own_ipc_ns = spec.ipc == Ns::New;
             req.own_net_ns = spec.net != Ns::Host;
             if binds.len() > mounts::MAX_BINDS {
