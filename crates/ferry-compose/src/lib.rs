@@ -94,6 +94,7 @@
 #![warn(missing_docs)]
 
 mod build;
+mod confine;
 mod error;
 mod interpolate;
 mod model;
@@ -107,8 +108,8 @@ mod tests;
 
 pub use error::ComposeError;
 pub use model::{
-    labels, Dependency, DependencyCondition, EndpointMode, NetworkMode, Project, ProjectNetwork,
-    ProjectPort, ProjectService, PublishMode, ServiceNetwork,
+    labels, Dependency, DependencyCondition, EndpointMode, NamespaceShare, NetworkMode, Project,
+    ProjectNetwork, ProjectPort, ProjectService, PublishMode, ServiceNetwork,
 };
 
 use std::collections::BTreeMap;
@@ -235,7 +236,7 @@ fn find_file(path: &Path) -> Result<PathBuf, ComposeError> {
 
 /// Removes `.` and `a/..` from a path without touching the file system (as Go's
 /// `filepath.Clean`, which Compose uses), so labels hold `/srv/app`, not `/srv/x/../app`.
-fn clean(path: &Path) -> PathBuf {
+pub(crate) fn clean(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in path.components() {
