@@ -1,7 +1,9 @@
 //! From the YAML text to the [`Project`]: interpolation, the project name, networks, services,
 //! and the checks that need the whole project (references, cycles, addresses, ports).
 
+use crate::confine::{self, SecDef};
 use crate::error::ComposeError;
+use crate::model::NamespaceShare;
 use crate::model::{
     labels, replica_name, waves, Dependency, DependencyCondition, EndpointMode, NetworkMode,
     Project, ProjectNetwork, ProjectPort, ProjectService, PublishMode, ServiceNetwork,
@@ -10,8 +12,6 @@ use crate::node::{
     boolean, check_keys, closest, index, int, join, kind, list, list_or_map, map, opt_scalar,
     parse_yaml, scalar, scalar_list, string_or_list, uint, R,
 };
-use crate::confine::{self, SecDef};
-use crate::model::NamespaceShare;
 use crate::{interpolate, text, LoadOptions};
 use ferry_types::api::{
     Ipam, IpamConfig, NetworkCreateRequest, NetworkRequest, SandboxCreateRequest,
@@ -103,7 +103,10 @@ const IGNORED_SERVICE_KEYS: &[(&str, &str)] = &[
         "volumes_from",
         "ferry does not copy mounts: repeat the other service's volumes",
     ),
-    ("tmpfs", "ferry mounts no tmpfs: bind a host directory with volumes"),
+    (
+        "tmpfs",
+        "ferry mounts no tmpfs: bind a host directory with volumes",
+    ),
     ("restart", "ferry does not restart exited sandboxes"),
     (
         "group_add",
@@ -135,14 +138,23 @@ const IGNORED_SERVICE_KEYS: &[(&str, &str)] = &[
     ("oom_score_adj", "ferry sets no resource limits"),
     ("pids_limit", "ferry sets no resource limits"),
     ("blkio_config", "ferry sets no resource limits"),
-    ("devices", "ferry passes no devices (privileged: true gives all)"),
+    (
+        "devices",
+        "ferry passes no devices (privileged: true gives all)",
+    ),
     (
         "device_cgroup_rules",
         "ferry passes no devices (privileged: true gives all)",
     ),
-    ("gpus", "ferry passes no devices (privileged: true gives all)"),
+    (
+        "gpus",
+        "ferry passes no devices (privileged: true gives all)",
+    ),
     ("cgroup", "each sandbox has a cgroup namespace of its own"),
-    ("cgroup_parent", "ferry places each sandbox in a cgroup of its own"),
+    (
+        "cgroup_parent",
+        "ferry places each sandbox in a cgroup of its own",
+    ),
     ("userns_mode", "sandboxes share the host's user namespace"),
     ("secrets", "ferry manages no secrets"),
     ("configs", "ferry manages no configs"),
@@ -161,7 +173,10 @@ const IGNORED_SERVICE_KEYS: &[(&str, &str)] = &[
     ("pre_stop", "ferry runs no lifecycle hooks"),
     ("models", "ferry runs no models"),
     ("provider", "ferry runs no providers"),
-    ("use_api_socket", "ferry does not show its socket to sandboxes"),
+    (
+        "use_api_socket",
+        "ferry does not show its socket to sandboxes",
+    ),
 ];
 
 /// Service keys that change what the service is or how it is reached, which ferry cannot do:
@@ -380,11 +395,16 @@ impl Builder<'_> {
         if top.contains_key("include") {
             return err("include: ferry does not support include: merge the files into one");
         }
-        for key in ["volumes", "secrets", "configs"] {
+        for (key, why) in [
+            (
+                "volumes",
+                "ferry has only bind mounts, given as host paths in each service's volumes",
+            ),
+            ("secrets", "ferry manages no secrets"),
+            ("configs", "ferry manages no configs"),
+        ] {
             if top.get(key).is_some_and(|v| !v.is_null()) {
-                self.warn(format!(
-                    "top-level {key} is ignored: ferry sandboxes use the host's file system"
-                ));
+                self.warn(format!("top-level {key} is ignored: {why}"));
             }
         }
         let name_key = match top.get("name") {
@@ -1316,10 +1336,13 @@ impl Builder<'_> {
                 continue;
             };
             let shared = [
-                ("network_mode", s.network_mode.as_ref().and_then(|m| match m {
-                    NetworkMode::Service(t) => Some(t.as_str()),
-                    _ => None,
-                })),
+                (
+                    "network_mode",
+                    s.network_mode.as_ref().and_then(|m| match m {
+                        NetworkMode::Service(t) => Some(t.as_str()),
+                        _ => None,
+                    }),
+                ),
                 ("pid", s.sec.pid.as_ref().and_then(NamespaceShare::service)),
                 ("ipc", s.sec.ipc.as_ref().and_then(NamespaceShare::service)),
             ];

@@ -1795,7 +1795,11 @@ fn confinement_refusals_say_what_to_do() {
     );
     f(
         "    volumes: [/data]\n",
-        &["services.web.volumes[0]", "anonymous volume", "HOST-PATH:/data"],
+        &[
+            "services.web.volumes[0]",
+            "anonymous volume",
+            "HOST-PATH:/data",
+        ],
     );
     f(
         "    volumes: [{source: ./a, target: /a}]\n",
@@ -1838,9 +1842,7 @@ fn confinement_refusals_say_what_to_do() {
     );
     f(
         "    volumes: [\"./a:/x\", \"./b:/x/\"]\n",
-        &[
-            "services.web.volumes[1]: /x is already the target of services.web.volumes[0]",
-        ],
+        &["services.web.volumes[1]: /x is already the target of services.web.volumes[0]"],
     );
     f(
         "    volumes: [\"./a:/x:ro:rw\"]\n",
@@ -1855,7 +1857,10 @@ fn confinement_refusals_say_what_to_do() {
         &svc("    volumes: [\"~/a:/a\"]\n"),
         &["starts with ~, but HOME is not set"],
     );
-    f("    volumes: [\"~bob/a:/a\"]\n", &["~USER is not supported"]);
+    f(
+        "    volumes: [\"~bob/a:/a\"]\n",
+        &["~USER is not supported"],
+    );
     // The other keys.
     f(
         "    user: \"a b\"\n",
@@ -1878,9 +1883,7 @@ fn confinement_refusals_say_what_to_do() {
     f("    ipc: \"container:\"\n", &["is not an IPC mode"]);
     f(
         "    pid: service:db\n",
-        &[
-            "services.web.pid: shares the PID namespace of \"db\", which is not a service",
-        ],
+        &["services.web.pid: shares the PID namespace of \"db\", which is not a service"],
     );
     f(
         "    ipc: service:web\n",
@@ -1958,25 +1961,41 @@ fn seccomp_profiles_are_read_from_the_project_directory() {
         [format!("seccomp={profile}")]
     );
     let shown = format!("seccomp={}", root.join("sec/profile.json").display());
-    assert_eq!(a.security_opt, [shown.clone()]);
+    assert_eq!(a.security_opt, [shown.as_str()]);
     assert!(p.to_yaml().contains(&shown), "{}", p.to_yaml());
     // The older key:value spelling too.
     write("seccomp:./sec/../sec/profile.json");
-    assert_eq!(load().unwrap().service("a").unwrap().config_hash, a.config_hash);
+    assert_eq!(
+        load().unwrap().service("a").unwrap().config_hash,
+        a.config_hash
+    );
     // A changed profile recreates the service.
-    std::fs::write(root.join("sec/profile.json"), r#"{"defaultAction": "SCMP_ACT_ERRNO"}"#)
-        .unwrap();
-    assert_ne!(load().unwrap().service("a").unwrap().config_hash, a.config_hash);
+    std::fs::write(
+        root.join("sec/profile.json"),
+        r#"{"defaultAction": "SCMP_ACT_ERRNO"}"#,
+    )
+    .unwrap();
+    assert_ne!(
+        load().unwrap().service("a").unwrap().config_hash,
+        a.config_hash
+    );
     // A profile that is not JSON, or not there.
     std::fs::write(root.join("sec/profile.json"), "[1]").unwrap();
     let e = load().unwrap_err().to_string();
-    assert!(e.contains("services.a.security_opt[0]") && e.contains("is not a seccomp profile"), "{e}");
+    assert!(
+        e.contains("services.a.security_opt[0]") && e.contains("is not a seccomp profile"),
+        "{e}"
+    );
     std::fs::write(root.join("sec/profile.json"), "{").unwrap();
     let e = load().unwrap_err().to_string();
     assert!(e.contains("invalid JSON"), "{e}");
     write("seccomp=missing.json");
     let e = load().unwrap_err();
-    assert!(e.to_string().contains(&root.join("missing.json").display().to_string()), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&root.join("missing.json").display().to_string()),
+        "{e}"
+    );
     assert_eq!(FerryError::from(e).kind, ErrorKind::NotFound);
 }
 
@@ -2012,11 +2031,23 @@ fn config_hashes_cover_confinement() {
         assert_eq!(after[2], before[2], "{change}");
     }
     // A changed mount mode or host path is a change too.
-    let v = |spec: &str| hashes(&base.replace("    cap_add: [NET_ADMIN]\n", &format!("    volumes: [\"{spec}\"]\n")))[0].clone();
+    let v = |spec: &str| {
+        hashes(&base.replace(
+            "    cap_add: [NET_ADMIN]\n",
+            &format!("    volumes: [\"{spec}\"]\n"),
+        ))[0]
+            .clone()
+    };
     assert_ne!(v("./d:/d"), v("./d:/d:ro"));
     assert_ne!(v("./d:/d"), v("./e:/d"));
     // The same mount in either syntax is the same configuration.
-    assert_eq!(v("/srv/app/d:/d:ro"), hashes(&base.replace("    cap_add: [NET_ADMIN]\n", "    volumes: [{type: bind, source: ./d, target: /d, read_only: true}]\n"))[0]);
+    assert_eq!(
+        v("/srv/app/d:/d:ro"),
+        hashes(&base.replace(
+            "    cap_add: [NET_ADMIN]\n",
+            "    volumes: [{type: bind, source: ./d, target: /d, read_only: true}]\n"
+        ))[0]
+    );
     // The keys of another service change nothing here.
     let c = hashes(&base.replace("    command: z\n", "    command: z\n    read_only: true\n"));
     assert_eq!(c[..2], before[..2]);
