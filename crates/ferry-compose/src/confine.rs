@@ -325,8 +325,12 @@ fn long_volume(
     match text("type")?.as_deref() {
         Some("bind") => {}
         Some("volume") => {
-            let name = text("source")?.unwrap_or_default();
-            return Err(named_volume(at, &name));
+            return Err(match text("source")? {
+                Some(name) => named_volume(at, &name),
+                None => format!(
+                    "{at}: a volume without a source is an anonymous volume, and ferry has only bind mounts: use type: bind with a host path as source"
+                ),
+            });
         }
         Some(t) => {
             return Err(format!(

@@ -249,8 +249,8 @@ pub struct ProjectService {
     /// request carries the file's JSON, as the docker CLI sends it).
     pub security_opt: Vec<String>,
     /// SHA-256 (hex) of everything that, when changed, requires new sandboxes: the resolved
-    /// request (without Compose's own labels), the hashes of its networks and of the service
-    /// whose namespace it shares. Replicas and `depends_on` are not part of it.
+    /// request (without Compose's own labels), the hashes of its networks and of the services
+    /// whose network, PID or IPC namespace it shares. Replicas and `depends_on` are not part of it.
     pub config_hash: String,
     /// The request for replica 1, with Compose's labels and every published port, as Compose
     /// creates a single container. Use [`Project::sandbox_request`] for any replica: it leaves

@@ -1787,6 +1787,10 @@ fn confinement_refusals_say_what_to_do() {
         ],
     );
     f(
+        "    volumes: [{type: volume, target: /data}]\n",
+        &["services.web.volumes[0]: a volume without a source is an anonymous volume"],
+    );
+    f(
         "    volumes: [{type: tmpfs, target: /tmp}]\n",
         &[
             "services.web.volumes[0].type: tmpfs mounts are not supported",
