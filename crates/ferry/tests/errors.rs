@@ -1,45 +1,7 @@
 //! Bad input gets a precise message and the right status, and leaves nothing half-made.
 
 mod common;
-use common::Host;
-
-/// Calls the API directly; returns (status, body).
-fn api(h: &Host, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
-    let mut args = vec![
-        "-s".to_string(),
-        "-o".into(),
-        "/dev/stdout".into(),
-        "-w".into(),
-        "\n%{http_code}".into(),
-        "--unix-socket".into(),
-        h.socket().display().to_string(),
-        "-X".into(),
-        method.into(),
-    ];
-    if let Some(b) = body {
-        args.extend([
-            "-H".into(),
-            "Content-Type: application/json".into(),
-            "-d".into(),
-            b.into(),
-        ]);
-    }
-    args.push(format!("http://ferry{path}"));
-    let out = std::process::Command::new("curl")
-        .args(&args)
-        .output()
-        .expect("curl");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
-    (
-        code.trim().parse().unwrap_or(0),
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
-}
-
-fn message(v: &serde_json::Value) -> String {
-    v["message"].as_str().unwrap_or_default().to_string()
-}
+use common::{api, message, Host};
 
 #[test]
 fn network_create_errors_have_clear_messages_and_codes() {

@@ -285,14 +285,7 @@ unsafe fn mount_step(step: &Step, trees: &mut [i32; MAX_BINDS]) -> Result<(), i3
             false,
         ),
         Step::PivotRoot { new_root } => {
-            let dot = c".".as_ptr();
-            if libc::chdir(new_root.as_ptr()) < 0
-                || libc::syscall(libc::SYS_pivot_root, dot, dot) < 0
-                || libc::umount2(dot, libc::MNT_DETACH) < 0
-                || libc::chdir(c"/".as_ptr()) < 0
-            {
-                return Err(errno());
-            }
+            pivot_root(new_root)?;
             (0, false)
         }
     };
@@ -301,6 +294,23 @@ unsafe fn mount_step(step: &Step, trees: &mut [i32; MAX_BINDS]) -> Result<(), i3
         if !(optional && e == libc::ENOENT) {
             return Err(e);
         }
+    }
+    Ok(())
+}
+
+/// Makes `new_root` (a mount point) the root and detaches the old one, so nothing of it stays
+/// reachable (unlike `chroot`, which `CAP_SYS_CHROOT` can walk out of).
+///
+/// # Safety
+/// Changes the root of the calling process's mount namespace for good.
+pub unsafe fn pivot_root(new_root: &std::ffi::CStr) -> Result<(), i32> {
+    let dot = c".".as_ptr();
+    if libc::chdir(new_root.as_ptr()) < 0
+        || libc::syscall(libc::SYS_pivot_root, dot, dot) < 0
+        || libc::umount2(dot, libc::MNT_DETACH) < 0
+        || libc::chdir(c"/".as_ptr()) < 0
+    {
+        return Err(errno());
     }
     Ok(())
 }

@@ -159,19 +159,6 @@ fn last_errno() -> i32 {
         .unwrap_or(libc::EIO)
 }
 
-/// Pivots into `root` and detaches the host's.
-unsafe fn pivot(root: &std::ffi::CStr) -> std::result::Result<(), i32> {
-    let dot = c".".as_ptr();
-    if libc::chdir(root.as_ptr()) < 0
-        || libc::syscall(libc::SYS_pivot_root, dot, dot) < 0
-        || libc::umount2(dot, libc::MNT_DETACH) < 0
-        || libc::chdir(c"/".as_ptr()) < 0
-    {
-        return Err(last_errno());
-    }
-    Ok(())
-}
-
 /// Signals passed on to the program.
 const FORWARDED: &[libc::c_int] = &[
     libc::SIGHUP,
@@ -231,7 +218,7 @@ pub fn run(args: &[String]) -> i32 {
         let Ok(root) = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()) else {
             return report(&mut pipe, Stage::Root, libc::EINVAL);
         };
-        if let Err(e) = unsafe { pivot(&root) } {
+        if let Err(e) = unsafe { super::child::pivot_root(&root) } {
             return report(&mut pipe, Stage::Root, e);
         }
     }

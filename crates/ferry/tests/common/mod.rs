@@ -480,3 +480,45 @@ pub fn is_alive(pid: u32) -> bool {
         })
         .unwrap_or(false)
 }
+
+/// Calls the API with curl, the body read from a file (so it may be larger than one argument
+/// can be); returns (status, body).
+pub fn api(h: &Host, method: &str, path: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let file = h.dir.path().join("request.json");
+    let mut args = vec![
+        "-s".to_string(),
+        "-o".into(),
+        "/dev/stdout".into(),
+        "-w".into(),
+        "\n%{http_code}".into(),
+        "--unix-socket".into(),
+        h.socket().display().to_string(),
+        "-X".into(),
+        method.into(),
+    ];
+    if let Some(b) = body {
+        std::fs::write(&file, b).expect("request body file");
+        args.extend([
+            "-H".into(),
+            "Content-Type: application/json".into(),
+            "--data-binary".into(),
+            format!("@{}", file.display()),
+        ]);
+    }
+    args.push(format!("http://ferry{path}"));
+    let out = std::process::Command::new("curl")
+        .args(&args)
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    (
+        code.trim().parse().unwrap_or(0),
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The `message` of a Docker-style error body.
+pub fn message(v: &serde_json::Value) -> String {
+    v["message"].as_str().unwrap_or_default().to_string()
+}
