@@ -53,14 +53,17 @@ private_host_down() {
   pids=$(ip netns pids "$BENCH_NS" 2>/dev/null || true)
   if [ -n "$pids" ]; then kill -KILL $pids 2>/dev/null || true; fi
   ip netns del "$BENCH_NS" 2>/dev/null || true
-  # The daemon's cgroup (connect-time balancing of VIPs), now empty.
+  # The daemon's cgroup tree (its own and every sandbox's): whatever is left goes, then the
+  # tree, deepest first.
   local cg=$BENCH_ROOT/private/run/cgroup
   if [ -f "$cg" ]; then
-    local mnt dir left
+    local mnt dir
     mnt=$(awk '$0 ~ / - cgroup2 / {print $5; exit}' /proc/self/mountinfo)
     dir=$mnt$(cat "$cg")
-    left=$(cat "$dir/cgroup.procs" 2>/dev/null || true)
-    if [ -n "$left" ]; then kill -KILL $left 2>/dev/null || true; sleep 0.2; fi
-    rmdir "$dir" 2>/dev/null || true
+    if [ -d "$dir" ]; then
+      echo 1 >"$dir/cgroup.kill" 2>/dev/null || true
+      sleep 0.2
+      find "$dir" -depth -type d -exec rmdir {} + 2>/dev/null || true
+    fi
   fi
 }
