@@ -16,8 +16,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// How many times the daemon is killed.
-const KILLS: usize = 60;
+/// How many rounds of operations end with the daemon killed (some rounds kill the start
+/// that follows as well).
+const ROUNDS: usize = 60;
 /// Names the operations draw from: networks `cn0..`, sandboxes `cs0..`, services `cv0..`.
 const NETWORKS: usize = 4;
 const SANDBOXES: usize = 8;
@@ -431,6 +432,8 @@ struct Churn<'a> {
     /// What the checks looked at, summed over the rounds: processes, veths, nftables
     /// elements, DNS answers, ports.
     looked: [usize; 5],
+    /// Every sandbox seen so far: short ID → name.
+    names: BTreeMap<String, String>,
 }
 
 impl Churn<'_> {
@@ -474,6 +477,7 @@ impl Churn<'_> {
 
     fn check(&mut self) {
         let snap = self.settle();
+        self.remember(&snap);
         self.check_processes(&snap);
         self.check_replicas(&snap);
         self.check_links(&snap);
@@ -482,6 +486,13 @@ impl Churn<'_> {
         self.check_addresses(&snap);
         self.check_dns(&snap);
         self.check_ports(&snap);
+    }
+
+    fn remember(&mut self, snap: &Snapshot) {
+        for s in &snap.sandboxes {
+            let id = s["Id"].as_str().unwrap_or_default();
+            self.names.insert(id[..12.min(id.len())].to_string(), name_of(s));
+        }
     }
 
     /// Every sandbox process belongs to a running sandbox the daemon knows, and every running
@@ -502,10 +513,28 @@ impl Churn<'_> {
             }
         }
         for (pid, cmd) in procs.iter().filter(|(p, _)| !known.contains(p)) {
+            // Its host name is its sandbox's short ID (replicas and `run` set no other).
+            let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            let host = String::from_utf8_lossy(&env)
+                .split('\0')
+                .find_map(|v| v.strip_prefix("HOSTNAME=").map(String::from))
+                .unwrap_or_default();
+            let whose = match self.names.get(&host) {
+                Some(n) => {
+                    let now = snap
+                        .sandboxes
+                        .iter()
+                        .find(|s| s["Id"].as_str().is_some_and(|i| i.starts_with(&host)))
+                        .map(|s| s["State"].as_str().unwrap_or_default().to_string())
+                        .unwrap_or_else(|| "removed".into());
+                    format!("sandbox {n} ({host}), now {now}")
+                }
+                None => format!("a sandbox never seen ({host})"),
+            };
             self.flag(
                 "untracked_process",
                 pid.to_string(),
-                format!("PID {pid} ({cmd}) belongs to no running sandbox"),
+                format!("PID {pid} ({cmd}) of {whose} belongs to no running sandbox"),
             );
             unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
         }
@@ -1166,11 +1195,12 @@ fn random_kills_during_every_operation_leave_nothing_behind() {
     let mut kills = 0usize;
     let mut found = Findings::default();
     let mut looked = [0usize; 5];
+    let mut names = BTreeMap::new();
     // Operations that succeeded, were refused, were cut short by the kill, came after it.
     let mut outcomes = [0usize; 4];
     // Each round: a thread runs a batch of operations while this one kills the daemon after
     // a random delay; then the daemon is started again and what it left is checked.
-    for round in 1..=KILLS {
+    for round in 1..=ROUNDS {
         let snap = Snapshot::take(&h);
         let mut churn = Churn {
             h: &h,
@@ -1178,9 +1208,12 @@ fn random_kills_during_every_operation_leave_nothing_behind() {
             found,
             round,
             looked,
+            names,
         };
+        churn.remember(&snap);
         let batch = churn.operations(&mut rng, &snap);
         found = std::mem::take(&mut churn.found);
+        names = std::mem::take(&mut churn.names);
         ops_run += batch.len();
         // The kill lands during a chosen operation of the batch, at a random moment of it
         // (operations take tens to hundreds of milliseconds).
@@ -1228,6 +1261,15 @@ fn random_kills_during_every_operation_leave_nothing_behind() {
                 Err(_) => outcomes[1] += 1,
             }
         }
+        // Now and then the next start is killed too, at a random moment of its reconcile.
+        if rng.chance(25) {
+            let delay = rng.below(150);
+            println!("    and {delay} ms into the start that follows");
+            h.spawn_daemon(&[]);
+            std::thread::sleep(Duration::from_millis(delay));
+            h.stop_daemon(true);
+            kills += 1;
+        }
         h.start_daemon();
         let mut churn = Churn {
             h: &h,
@@ -1235,10 +1277,12 @@ fn random_kills_during_every_operation_leave_nothing_behind() {
             found,
             round,
             looked,
+            names,
         };
         churn.check();
         found = churn.found;
         looked = churn.looked;
+        names = churn.names;
     }
 
     let total: usize = found.by_kind.values().map(Vec::len).sum();
@@ -1257,6 +1301,6 @@ fn random_kills_during_every_operation_leave_nothing_behind() {
         }
     }
     println!("{summary}");
-    assert!(kills >= KILLS);
+    assert!(kills >= ROUNDS);
     assert_eq!(total, 0, "{summary}");
 }

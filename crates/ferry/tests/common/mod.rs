@@ -109,6 +109,24 @@ impl Host {
 
     /// Starts the daemon with extra environment variables and waits until it answers.
     pub fn start_daemon_env(&mut self, env: &[(&str, &str)]) {
+        self.spawn_daemon(env);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.ferry(&["info"]).code == 0 {
+                return;
+            }
+            if let Some(c) = self.daemon.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    panic!("daemon exited with {st}: {}", self.daemon_log());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("daemon did not come up: {}", self.daemon_log());
+    }
+
+    /// Starts the daemon without waiting for it to answer (to kill it while it starts).
+    pub fn spawn_daemon(&mut self, env: &[(&str, &str)]) {
         let conf = self.dir.path().join("daemon.json");
         if !conf.exists() {
             std::fs::write(&conf, "{}").expect("daemon.json");
@@ -137,19 +155,6 @@ impl Host {
             .spawn()
             .expect("start daemon");
         self.daemon = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.ferry(&["info"]).code == 0 {
-                return;
-            }
-            if let Some(c) = self.daemon.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    panic!("daemon exited with {st}: {}", self.daemon_log());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("daemon did not come up: {}", self.daemon_log());
     }
 
     /// The daemon's log so far.
