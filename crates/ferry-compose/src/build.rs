@@ -2095,6 +2095,7 @@ fn service_plan(project: &Project, s: SvcDef, hashes: &BTreeMap<String, String>)
         publish_all_ports: false,
         labels: s.labels.clone(),
         links,
+        security: Default::default(),
     };
 
     #[derive(Serialize)]

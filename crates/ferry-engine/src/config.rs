@@ -38,6 +38,8 @@ pub struct DaemonConfig {
     pub ip_forward: bool,
     /// Who manages packet filtering and NAT.
     pub firewall: FirewallMode,
+    /// Sandboxes run ferry's init as PID 1 unless they say otherwise (`--init`).
+    pub init: bool,
 }
 
 /// Who manages packet filtering and NAT for ferry's networks.
@@ -88,6 +90,7 @@ impl DaemonConfig {
             ip_masq: true,
             ip_forward: true,
             firewall: FirewallMode::Nftables,
+            init: true,
         }
     }
 
@@ -123,6 +126,8 @@ pub struct DaemonJson {
     pub firewall: Option<String>,
     /// `iptables`: Docker's switch; `false` means `"firewall": "none"`.
     pub iptables: Option<bool>,
+    /// `init`: run ferry's init as every sandbox's PID 1 (default true; Docker's is false).
+    pub init: Option<bool>,
     /// `data-root`.
     pub data_root: Option<PathBuf>,
     /// `exec-root`.
@@ -226,6 +231,9 @@ impl DaemonJson {
         }
         if let Some(v) = self.ip_forward {
             cfg.ip_forward = v;
+        }
+        if let Some(v) = self.init {
+            cfg.init = v;
         }
         if let Some(f) = &self.firewall {
             cfg.firewall = FirewallMode::parse(f)?;

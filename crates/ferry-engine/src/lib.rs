@@ -2,6 +2,7 @@
 //! validates and allocates, records desired state in the store, and drives the kernel through
 //! the drivers. Every front end (CLI, Docker API clients) goes through it.
 
+pub mod cgroups;
 pub mod config;
 pub mod connect_lb;
 pub mod controller;

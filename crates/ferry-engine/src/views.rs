@@ -250,6 +250,7 @@ pub fn sandbox_inspect<'a>(
                 .map(|k| (k.to_string(), Default::default()))
                 .collect(),
             labels: c.labels.clone(),
+            user: c.security.user.clone(),
         },
         host_config: HostConfig {
             network_mode: network_mode_string(sb, network),
@@ -277,6 +278,18 @@ pub fn sandbox_inspect<'a>(
                 .iter()
                 .map(|l| format!("/{}:/{}/{}", l.name, sb.name, l.alias))
                 .collect(),
+            cap_add: c.security.cap_add.clone(),
+            cap_drop: c.security.cap_drop.clone(),
+            privileged: c.security.privileged,
+            security_opt: c.security.security_opt.clone(),
+            pid_mode: c.security.pid.docker(str::to_string),
+            ipc_mode: match c.security.ipc.docker(str::to_string) {
+                m if m.is_empty() => "private".into(),
+                m => m,
+            },
+            init: c.security.init,
+            binds: c.security.binds.iter().map(|b| b.spec()).collect(),
+            readonly_rootfs: c.security.read_only,
         },
         network_settings: NetworkSettings {
             sandbox_id: sb.id.clone(),

@@ -226,6 +226,10 @@ pub struct SandboxCreateRequest {
     /// Legacy links on the default bridge: `NAME[:ALIAS]`, written into /etc/hosts.
     #[serde(default)]
     pub links: Vec<String>,
+    /// How the sandbox is confined (capabilities, seccomp, user, PID and IPC namespaces,
+    /// init, binds, read-only root).
+    #[serde(default)]
+    pub security: crate::security::SecurityRequest,
 }
 
 /// Reply of `POST /containers/create` and `POST /networks/create`.
@@ -288,4 +292,16 @@ pub struct ExecTarget {
     /// Default working directory.
     #[serde(default)]
     pub working_dir: String,
+    /// Capabilities an exec'd process keeps (a bit set); `None` keeps them all.
+    #[serde(default)]
+    pub caps: Option<u64>,
+    /// Its seccomp filter, as the sandbox's: `None` for none.
+    #[serde(default)]
+    pub seccomp: Option<crate::security::Seccomp>,
+    /// Set `no_new_privs`.
+    #[serde(default)]
+    pub no_new_privileges: bool,
+    /// The sandbox's user, as given to `--user`.
+    #[serde(default)]
+    pub user: String,
 }

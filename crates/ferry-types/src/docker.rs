@@ -174,6 +174,9 @@ pub struct ContainerConfig {
     /// User labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// `--user`, as given.
+    #[serde(default)]
+    pub user: String,
 }
 
 /// An empty JSON object, as Docker uses for set members (`{"80/tcp": {}}`).
@@ -205,6 +208,33 @@ pub struct HostConfig {
     /// Legacy links, as Docker shows them: `/TARGET:/SANDBOX/ALIAS`.
     #[serde(default)]
     pub links: Vec<String>,
+    /// Capabilities added to the default set.
+    #[serde(default)]
+    pub cap_add: Vec<String>,
+    /// Capabilities dropped from it.
+    #[serde(default)]
+    pub cap_drop: Vec<String>,
+    /// Every capability, the host's devices, nothing filtered or masked.
+    #[serde(default)]
+    pub privileged: bool,
+    /// `seccomp=...`, `no-new-privileges=...`.
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+    /// `""` (its own), `host` or `container:NAME`.
+    #[serde(default)]
+    pub pid_mode: String,
+    /// `private`, `host` or `container:NAME`.
+    #[serde(default)]
+    pub ipc_mode: String,
+    /// ferry's init runs as PID 1.
+    #[serde(default)]
+    pub init: bool,
+    /// Bind mounts, `HOST:SANDBOX[:ro]`.
+    #[serde(default)]
+    pub binds: Vec<String>,
+    /// Read-only root filesystem.
+    #[serde(default)]
+    pub readonly_rootfs: bool,
 }
 
 /// Docker's NetworkSettings.

@@ -10,6 +10,7 @@ pub mod ids;
 pub mod model;
 pub mod options;
 pub mod ports;
+pub mod security;
 pub mod service;
 pub mod time;
 pub mod validate;

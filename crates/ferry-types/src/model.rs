@@ -284,6 +284,9 @@ pub struct SandboxConfig {
     /// The service this sandbox is a replica of, if any.
     #[serde(default)]
     pub replica_of: Option<crate::service::ReplicaOf>,
+    /// How it is confined. Records written before confinement existed read as the default.
+    #[serde(default)]
+    pub security: crate::security::Security,
 }
 
 /// A legacy `--link NAME[:ALIAS]`: the linked sandbox's ID, and the names it gets in

@@ -233,6 +233,9 @@ pub struct ReplicaTemplate {
     /// published ports: a host range gives each replica a free port of it.
     #[serde(default, alias = "replica_ports")]
     pub replica_ports: crate::ports::PortBindings,
+    /// How every replica is confined.
+    #[serde(default, alias = "security")]
+    pub security: crate::security::SecurityRequest,
 }
 
 impl ReplicaTemplate {
@@ -252,6 +255,7 @@ impl ReplicaTemplate {
             links: req.links.clone(),
             labels: req.labels.clone(),
             replica_ports: Default::default(),
+            security: req.security.clone(),
         }
     }
 
@@ -270,6 +274,7 @@ impl ReplicaTemplate {
             extra_hosts: self.extra_hosts.clone(),
             links: self.links.clone(),
             labels: self.labels.clone(),
+            security: self.security.clone(),
             ..Default::default()
         }
     }

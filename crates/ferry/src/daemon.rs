@@ -140,7 +140,8 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
             }
             tracing::info!("shutting down; sandboxes keep running");
         };
-        ferry_api::server::serve(ctl, listener, shutdown).await?;
+        ferry_api::server::serve(ctl.clone(), listener, shutdown).await?;
+        ctl.shutdown();
         let _ = std::fs::remove_file(&cfg.socket);
         Ok::<_, anyhow::Error>(())
     })?;

@@ -94,6 +94,11 @@ fn socket_path(host: Option<&str>) -> anyhow::Result<PathBuf> {
 }
 
 fn main() {
+    // Started as a sandbox's init (by name, from an open descriptor of this program).
+    let args: Vec<String> = std::env::args().collect();
+    if args.first().map(String::as_str) == Some(ferry_kernel::process::INIT_ARG0) {
+        std::process::exit(ferry_kernel::process::init::run(&args[1..]));
+    }
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,

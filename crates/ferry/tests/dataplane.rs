@@ -781,7 +781,7 @@ fn anti_spoofing() {
     let h = Host::new();
     h.ok(&["network", "create", "--subnet", "10.73.0.0/24", "spoofnet"]);
     peer_server(&h, "srv", &["--network", "spoofnet"], 7000);
-    h.sleeper("c", &["--network", "spoofnet"]);
+    h.sleeper("c", &["--network", "spoofnet", "--cap-add", "NET_ADMIN"]);
     let srv = h.ip("srv", "spoofnet");
     let c_ip = h.ip("c", "spoofnet");
     let c = At::Sb(&h, "c");

@@ -32,6 +32,10 @@ pub struct Controller {
     firewall: Firewall,
     /// The connect-time fast path of service VIPs.
     connect_lb: crate::connect_lb::ConnectLb,
+    /// The daemon's cgroup tree: a cgroup per sandbox.
+    cgroups: crate::cgroups::DaemonCgroup,
+    /// This program, open, for sandboxes whose first process is ferry's init.
+    init_binary: Option<Arc<std::fs::File>>,
     resolver: Arc<crate::resolver::Resolver>,
     /// Sockets holding the host ports of running sandboxes, by sandbox ID.
     held_ports: std::sync::Mutex<HashMap<String, Vec<PortReservation>>>,
@@ -84,16 +88,27 @@ impl Controller {
             state.ports = crate::ports::PortTable::new(r);
         }
         let firewall = Firewall::new(cfg.firewall);
-        // Before any sandbox starts, so that all of them are born in the daemon's cgroup.
+        // Before any sandbox starts, so that all of them are born in the daemon's tree.
+        let cgroups = crate::cgroups::DaemonCgroup::setup(&cfg.data_root, &cfg.exec_root);
         let connect_lb = if firewall.enabled() {
-            crate::connect_lb::ConnectLb::start(&cfg.data_root, &cfg.exec_root)
+            crate::connect_lb::ConnectLb::start(&cgroups)
         } else {
             crate::connect_lb::ConnectLb::default()
+        };
+        // Open now: the file on disk may be replaced while the daemon runs.
+        let init_binary = match std::fs::File::open("/proc/self/exe") {
+            Ok(f) => Some(Arc::new(f)),
+            Err(e) => {
+                tracing::warn!(error = %e, "this program cannot be opened: sandboxes run without ferry's init");
+                None
+            }
         };
         let ctl = Arc::new_cyclic(|me| Controller {
             bridge: BridgeDriver::new(host_nl.clone(), cfg.ip_forward, firewall.enabled()),
             firewall,
             connect_lb,
+            cgroups,
+            init_binary,
             resolver: crate::resolver::Resolver::new(),
             held_ports: std::sync::Mutex::new(HashMap::new()),
             restarts: std::sync::Mutex::new(HashMap::new()),
@@ -111,6 +126,12 @@ impl Controller {
         ctl.remove_unwanted().await;
         ctl.clone().supervise();
         Ok(ctl)
+    }
+
+    /// On a clean exit: the daemon leaves its cgroup tree, which goes unless sandboxes
+    /// still run in it.
+    pub fn shutdown(&self) {
+        self.cgroups.leave();
     }
 
     /// The settings in force.

@@ -40,10 +40,14 @@ impl Controller {
                 alive.push(sb);
                 continue;
             }
-            // It ended (or never got going) while the daemon was away. Processes it left
-            // behind are those of its process group still in its namespace (both checked, so
-            // a recycled PID or namespace inode never points at a stranger).
-            if let (Some(pid), Some(id)) = (sb.state.pid, sb.netns_identity) {
+            // It ended, or never got going, while the daemon was away: whatever it started
+            // is in its cgroup (a start the daemon died in the middle of included). Without
+            // a cgroup tree, processes it left behind are those of its process group still in
+            // its namespace (both checked, so a recycled PID or inode never points at a
+            // stranger).
+            if let Some(dir) = self.cgroups.sandbox(&sb.id) {
+                process::cgroup::kill_and_remove(&dir, std::time::Duration::from_secs(1));
+            } else if let (Some(pid), Some(id)) = (sb.state.pid, sb.netns_identity) {
                 for p in netns::pids_in_identity(id) {
                     if process::pgid_of(p) == Some(pid) {
                         let _ = process::signal(p, libc::SIGKILL);
@@ -53,6 +57,19 @@ impl Controller {
             tracing::info!(sandbox = %sb.name, "sandbox ended while the daemon was down");
             let error = "the process ended while the daemon was not running".to_string();
             self.finish_exit(&mut st, sb, 255, Some(error)).await;
+        }
+        // Cgroups of sandboxes that are not running, or no longer exist: whatever runs there
+        // is nothing the store wants.
+        let live: HashSet<&str> = alive.iter().map(|s| s.id.as_str()).collect();
+        for id in self.cgroups.sandbox_ids() {
+            if !live.contains(id.as_str()) {
+                if let Some(dir) = self.cgroups.sandbox(&id) {
+                    if process::cgroup::populated(&dir) {
+                        tracing::info!(sandbox = %id, "killing processes no running sandbox owns");
+                    }
+                    process::cgroup::kill_and_remove(&dir, std::time::Duration::from_secs(1));
+                }
+            }
         }
         // The addresses of the live endpoints are taken again.
         for sb in &alive {

@@ -8,13 +8,14 @@ use crate::state::State;
 use crate::views;
 use ferry_kernel::netlink::Netlink;
 use ferry_kernel::netns;
-use ferry_kernel::process::{self, BindFile, Pidfd, SpawnSpec};
+use ferry_kernel::process::{self, BindMount, Mounts, Ns, Pidfd, SpawnSpec};
 use ferry_store::{Op, Table};
 use ferry_types::api::{
     CreateResponse, ExecTarget, NetworkConnectRequest, NetworkDisconnectRequest,
     SandboxCreateRequest, WaitError, WaitResponse,
 };
 use ferry_types::docker::{ContainerInspect, ContainerSummary};
+use ferry_types::security::NamespaceMode;
 use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
 use ferry_types::{
@@ -248,6 +249,7 @@ impl Controller {
             }
         };
         let links = Self::links(st, &req.links, &mode)?;
+        let security = crate::sandbox::confine::parse_request(st, &req, self.cfg.init)?;
         let rootfs = absolute("rootfs", &req.rootfs)?;
         if let Some(r) = &rootfs {
             if !Path::new(r).is_dir() {
@@ -280,6 +282,7 @@ impl Controller {
                 labels: req.labels.clone(),
                 links,
                 replica_of,
+                security,
             },
             state: SandboxState {
                 status: Status::Created,
@@ -485,12 +488,15 @@ impl Controller {
             None
         };
         self.write_files(st, sb)?;
-        let spec = self.spawn_spec(sb);
+        let spec = self.spawn_spec(st, sb)?;
+        if let Some(dir) = &spec.cgroup {
+            process::cgroup::create(dir).map_err(kernel_err)?;
+        }
         let pid = process::spawn(&spec).map_err(|e| {
-            FerryError::invalid(format!(
-                "cannot start {:?}: {e}",
-                sb.config.cmd.first().cloned().unwrap_or_default()
-            ))
+            if let Some(dir) = &spec.cgroup {
+                process::cgroup::remove(dir);
+            }
+            FerryError::invalid(format!("cannot start sandbox {}: {e}", sb.name))
         })?;
         if held.is_some() {
             sb.netns = Some(netns::of_pid(pid).display().to_string());
@@ -550,7 +556,7 @@ impl Controller {
         write_in_place(&dir.join("hostname"), &format!("{}\n", sb.config.hostname))
     }
 
-    fn spawn_spec(&self, sb: &Sandbox) -> SpawnSpec {
+    fn spawn_spec(&self, st: &State, sb: &Sandbox) -> Result<SpawnSpec, FerryError> {
         // Files come from the sandbox itself, or from the one whose namespace it shares.
         let files_of = match &sb.config.network_mode {
             NetworkMode::Container(t) => t.clone(),
@@ -558,20 +564,46 @@ impl Controller {
         };
         let dir = self.cfg.sandbox_dir(&files_of);
         let root = sb.config.rootfs.as_deref().map(PathBuf::from);
-        let binds = ["hosts", "resolv.conf", "hostname"]
+        let sec = &sb.config.security;
+        let in_root = |t: &Path| match &root {
+            Some(r) => r.join(t.strip_prefix("/").unwrap_or(t)),
+            None => t.to_path_buf(),
+        };
+        let mut binds: Vec<BindMount> = ["hosts", "resolv.conf", "hostname"]
             .iter()
-            .map(|f| BindFile {
+            .map(|f| BindMount {
                 source: dir.join(f),
                 target: PathBuf::from("/etc").join(f),
+                read_only: false,
             })
-            .filter(|b| {
-                let t = match &root {
-                    Some(r) => r.join(b.target.strip_prefix("/").unwrap_or(&b.target)),
-                    None => b.target.clone(),
-                };
-                b.source.exists() && t.exists()
-            })
+            .filter(|b| b.source.exists() && in_root(&b.target).exists())
             .collect();
+        for b in &sec.binds {
+            let target = PathBuf::from(&b.target);
+            if root.is_some() && !in_root(&target).exists() {
+                // As Docker makes a volume's mount point in the container's filesystem.
+                let t = in_root(&target);
+                let made = if Path::new(&b.source).is_dir() {
+                    std::fs::create_dir_all(&t)
+                } else {
+                    t.parent()
+                        .map_or(Ok(()), std::fs::create_dir_all)
+                        .and_then(|()| std::fs::File::create(&t).map(|_| ()))
+                };
+                made.map_err(|e| {
+                    FerryError::invalid(format!(
+                        "volume {}: cannot make its mount point {} in the root filesystem: {e}",
+                        b.spec(),
+                        t.display()
+                    ))
+                })?;
+            }
+            binds.push(BindMount {
+                source: PathBuf::from(&b.source),
+                target,
+                read_only: b.read_only,
+            });
+        }
         let mut env = sb.config.env.clone();
         if !env.iter().any(|e| e.starts_with("PATH=")) {
             env.push(format!("PATH={}", ferry_types::DEFAULT_PATH));
@@ -579,20 +611,72 @@ impl Controller {
         if !env.iter().any(|e| e.starts_with("HOSTNAME=")) {
             env.push(format!("HOSTNAME={}", sb.config.hostname));
         }
-        SpawnSpec {
+        let shared = |mode: &NamespaceMode, kind: &str| -> Result<Ns, FerryError> {
+            Ok(match mode {
+                NamespaceMode::Private => Ns::New,
+                NamespaceMode::Host => Ns::Host,
+                NamespaceMode::Sandbox(id) => {
+                    let pid = st
+                        .sandbox(id)
+                        .filter(|t| t.is_running())
+                        .and_then(|t| t.state.pid)
+                        .ok_or_else(|| {
+                            FerryError::conflict(format!(
+                                "the sandbox whose {kind} namespace {} shares is not running; start it first",
+                                sb.name
+                            ))
+                        })?;
+                    Ns::Join(PathBuf::from(format!("/proc/{pid}/ns/{kind}")))
+                }
+            })
+        };
+        let (net, uts) = match &sb.config.network_mode {
+            NetworkMode::Host => (Ns::Host, Ns::Host),
+            _ => (
+                sb.netns
+                    .as_ref()
+                    .map_or(Ns::Host, |p| Ns::Join(PathBuf::from(p))),
+                Ns::New,
+            ),
+        };
+        // ferry's own state: a sandbox on the host's root must not reach the daemon.
+        let mut hide = vec![self.cfg.data_root.clone(), self.cfg.exec_root.clone()];
+        if !hide.iter().any(|h| self.cfg.socket.starts_with(h)) {
+            hide.push(self.cfg.socket.clone());
+        }
+        let confinement =
+            crate::sandbox::confine::confinement(sec, root.as_deref().unwrap_or(Path::new("/")))?;
+        Ok(SpawnSpec {
             argv: sb.config.cmd.clone(),
             env,
             workdir: sb.config.workdir.clone(),
-            netns: sb.netns.as_ref().map(PathBuf::from),
-            hostname: match sb.config.network_mode {
-                NetworkMode::Host => None,
-                _ => Some(sb.config.hostname.clone()),
-            },
+            net,
+            pid: shared(&sec.pid, "pid")?,
+            ipc: shared(&sec.ipc, "ipc")?,
+            uts,
+            cgroupns: Ns::New,
+            hostname: Some(sb.config.hostname.clone()),
             domainname: (!sb.config.domainname.is_empty()).then(|| sb.config.domainname.clone()),
-            binds,
-            rootfs: root,
-            log: self.cfg.sandbox_dir(&sb.id).join("output.log"),
-        }
+            cgroup: self.cgroups.sandbox(&sb.id),
+            mounts: Mounts::New {
+                request: process::mounts::MountRequest {
+                    rootfs: root,
+                    privileged: sec.privileged,
+                    read_only: sec.read_only,
+                    hide,
+                    ..Default::default()
+                },
+                binds,
+            },
+            confinement,
+            init: if sec.init {
+                self.init_binary.clone()
+            } else {
+                None
+            },
+            new_session: true,
+            stdio: process::Stdio::Log(self.cfg.sandbox_dir(&sb.id).join("output.log")),
+        })
     }
 
     /// Undoes a sandbox's networking: its endpoints and their addresses. Its namespace ends
@@ -636,10 +720,8 @@ impl Controller {
         if !sb.is_running() || sb.state.pid != Some(pid) {
             return;
         }
-        // What the process left behind in its group goes with it, as in a container.
-        if let Err(e) = process::kill_group(pid) {
-            tracing::warn!(sandbox = %sb.name, error = %e, "leftover processes not killed");
-        }
+        // What the process left behind goes with it, as in a container.
+        self.kill_leftovers(&sb.id, pid);
         let error = code.is_none().then(|| {
             "exit status unknown: the process was adopted after a daemon restart".to_string()
         });
@@ -647,6 +729,24 @@ impl Controller {
         self.finish_exit(&mut st, sb, code.unwrap_or(255), error)
             .await;
         self.exits.send_modify(|g| *g += 1);
+    }
+
+    /// Kills whatever a sandbox whose first process `pid` ended left running (its cgroup, or
+    /// its process group without a cgroup tree) and removes its cgroup.
+    pub(crate) fn kill_leftovers(&self, id: &str, pid: u32) {
+        match self.cgroups.sandbox(id) {
+            Some(dir) => {
+                if !process::cgroup::kill_and_remove(&dir, Duration::from_millis(200)) {
+                    // Processes stuck in the kernel leave later; a daemon start sweeps it.
+                    tracing::debug!(cgroup = %dir.display(), "sandbox cgroup not removed yet");
+                }
+            }
+            None => {
+                if let Err(e) = process::kill_group(pid) {
+                    tracing::warn!(sandbox = %id, error = %e, "leftover processes not killed");
+                }
+            }
+        }
     }
 
     /// Records that a sandbox's process ended: its networking is undone, its state becomes
@@ -1140,6 +1240,15 @@ impl Controller {
             rootfs: sb.config.rootfs.clone().unwrap_or_default(),
             env: sb.config.env.clone(),
             working_dir: sb.config.workdir.clone().unwrap_or_default(),
+            // An exec'd process is confined as the sandbox's own are: a weaker one would be
+            // a way out for them (ptrace it, use its capabilities).
+            caps: crate::sandbox::confine::capabilities(&sb.config.security)?,
+            seccomp: match &sb.config.security.seccomp {
+                ferry_types::security::Seccomp::Unconfined => None,
+                s => Some(s.clone()),
+            },
+            no_new_privileges: sb.config.security.no_new_privileges,
+            user: sb.config.security.user.clone(),
         })
     }
 

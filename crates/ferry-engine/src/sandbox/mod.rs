@@ -1,4 +1,5 @@
 //! Sandboxes: the files they see and how their processes are named.
 
+pub mod confine;
 pub mod etc_files;
 pub mod names;

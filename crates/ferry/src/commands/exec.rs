@@ -1,15 +1,15 @@
-//! `ferry exec`: runs a command in a running sandbox's namespaces. The CLI joins the
-//! namespaces itself (in the forked child, before exec), so standard input, output and the exit
-//! code pass straight through, as with `nsenter`.
+//! `ferry exec`: runs a command in a running sandbox. The CLI starts it itself, in the
+//! sandbox's namespaces, cgroup and root, confined as the sandbox's own processes are
+//! (capabilities, seccomp, `no_new_privs`, user), so standard input, output and the exit code
+//! pass straight through, as with `nsenter`.
 
 use clap::Args;
 use ferry_api::client::{encode, Client};
+use ferry_kernel::process::{self, Confinement, Mounts, Ns, SpawnSpec, Stdio};
 use ferry_types::api::ExecTarget;
-use std::fs::File;
-use std::os::fd::AsRawFd;
+use ferry_types::security::Seccomp;
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 
 /// `exec` flags.
 #[derive(Args)]
@@ -23,6 +23,9 @@ pub struct ExecArgs {
     /// Working directory.
     #[arg(short, long)]
     workdir: Option<String>,
+    /// Run as UID[:GID] or NAME[:GROUP] (default: the sandbox's user).
+    #[arg(short, long)]
+    user: Option<String>,
     /// Sandbox.
     name: String,
     /// The command and its arguments.
@@ -30,14 +33,16 @@ pub struct ExecArgs {
     cmd: Vec<String>,
 }
 
-fn same_ns(kind: &str, pid: u32) -> bool {
-    let a = std::fs::metadata(format!("/proc/self/ns/{kind}"))
-        .map(|m| m.ino())
-        .ok();
-    let b = std::fs::metadata(format!("/proc/{pid}/ns/{kind}"))
-        .map(|m| m.ino())
-        .ok();
-    a.is_some() && a == b
+/// The sandbox's namespace of `kind`, or `Host` when it is the caller's own already.
+fn ns_of(kind: &str, pid: u32) -> Ns {
+    let ino = |p: String| std::fs::metadata(p).map(|m| m.ino()).ok();
+    let mine = ino(format!("/proc/self/ns/{kind}"));
+    let theirs = ino(format!("/proc/{pid}/ns/{kind}"));
+    if mine.is_some() && mine == theirs {
+        Ns::Host
+    } else {
+        Ns::Join(PathBuf::from(format!("/proc/{pid}/ns/{kind}")))
+    }
 }
 
 /// Runs `ferry exec`; returns the command's exit code.
@@ -49,28 +54,11 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
         rt.block_on(c.get(&format!("/containers/{}/exec-target", encode(&a.name))))?
     };
     let pid = target.pid;
-    // Like the sandbox's own processes: in its cgroup, where the daemon's connect-time
-    // balancing of service VIPs applies. Without it the host balances, with the same result.
-    if let Err(e) = ferry_kernel::sock_lb::join_cgroup_of(pid) {
-        tracing::debug!(error = %e, "exec stays in the caller's cgroup");
+    let mut env: Vec<String> = target.env.clone();
+    env.extend(a.env.iter().cloned());
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.push(format!("PATH={}", ferry_types::DEFAULT_PATH));
     }
-    let mut fds = Vec::new();
-    for kind in ["net", "uts", "mnt"] {
-        if !same_ns(kind, pid) {
-            let f = File::open(format!("/proc/{pid}/ns/{kind}")).map_err(|e| {
-                anyhow::anyhow!(
-                    "cannot open the {kind} namespace of sandbox {}: {e}",
-                    a.name
-                )
-            })?;
-            fds.push(f);
-        }
-    }
-    let root = File::open(format!("/proc/{pid}/root"))
-        .map_err(|e| anyhow::anyhow!("cannot open the root of sandbox {}: {e}", a.name))?;
-    let raw: Vec<i32> = fds.iter().map(|f| f.as_raw_fd()).collect();
-    let root_fd = root.as_raw_fd();
-    let dot = std::ffi::CString::new(".")?;
     let workdir = a.workdir.clone().unwrap_or_else(|| {
         if target.working_dir.is_empty() {
             "/".into()
@@ -78,45 +66,69 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
             target.working_dir.clone()
         }
     });
-    let workdir = std::ffi::CString::new(workdir)?;
-
-    let mut cmd = Command::new(&a.cmd[0]);
-    cmd.args(&a.cmd[1..]).env_clear();
-    let mut env: Vec<String> = target.env.clone();
-    env.extend(a.env.iter().cloned());
-    if !env.iter().any(|e| e.starts_with("PATH=")) {
-        env.push(format!("PATH={}", ferry_types::DEFAULT_PATH));
-    }
-    for kv in &env {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    // Like the sandbox's own processes: in its cgroup, where the daemon's connect-time
+    // balancing of service VIPs applies. Without one the host balances, with the same result.
+    let cgroup = ferry_kernel::sock_lb::cgroup2_mount().and_then(|m| {
+        let rel = ferry_kernel::sock_lb::cgroup_of(&pid.to_string()).ok()?;
+        Some(m.join(rel)).filter(|d| d.is_dir())
+    });
+    let user_spec = a.user.clone().unwrap_or(target.user.clone());
+    let (user, groups) = if user_spec.is_empty() {
+        (None, Vec::new())
+    } else {
+        let read =
+            |f: &str| std::fs::read_to_string(format!("/proc/{pid}/root/{f}")).unwrap_or_default();
+        let (u, g) = ferry_engine::sandbox::confine::user(
+            &user_spec,
+            &read("etc/passwd"),
+            &read("etc/group"),
+        )
+        .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        (Some(u), g)
+    };
+    let seccomp = match &target.seccomp {
+        None | Some(Seccomp::Unconfined) => None,
+        Some(s) => ferry_engine::sandbox::confine::seccomp_program(s, target.caps)
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?,
+    };
+    let spec = SpawnSpec {
+        argv: a.cmd.clone(),
+        env,
+        workdir: Some(workdir),
+        net: ns_of("net", pid),
+        pid: ns_of("pid", pid),
+        ipc: ns_of("ipc", pid),
+        uts: ns_of("uts", pid),
+        cgroupns: ns_of("cgroup", pid),
+        hostname: None,
+        domainname: None,
+        cgroup,
+        mounts: Mounts::JoinOf(pid),
+        confinement: Confinement {
+            caps: target.caps,
+            seccomp,
+            no_new_privs: target.no_new_privileges,
+            user,
+            groups,
+        },
+        init: None,
+        new_session: false,
+        stdio: Stdio::Inherit {
+            stdin: a.interactive,
+        },
+    };
+    let child = process::spawn(&spec)
+        .map_err(|e| anyhow::anyhow!("cannot run {:?} in sandbox {}: {e}", a.cmd[0], a.name))?;
+    let mut status = 0;
+    loop {
+        let r = unsafe { libc::waitpid(child as libc::pid_t, &mut status, 0) };
+        if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+            break;
         }
     }
-    if !a.interactive {
-        cmd.stdin(Stdio::null());
-    }
-    unsafe {
-        cmd.pre_exec(move || {
-            let check = |r: libc::c_int| {
-                if r < 0 {
-                    Err(std::io::Error::last_os_error())
-                } else {
-                    Ok(())
-                }
-            };
-            for fd in &raw {
-                check(libc::setns(*fd, 0))?;
-            }
-            check(libc::fchdir(root_fd))?;
-            check(libc::chroot(dot.as_ptr()))?;
-            check(libc::chdir(workdir.as_ptr()))?;
-            Ok(())
-        });
-    }
-    let status = cmd
-        .status()
-        .map_err(|e| anyhow::anyhow!("cannot run {:?} in sandbox {}: {e}", a.cmd[0], a.name))?;
-    Ok(status
-        .code()
-        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0)))
+    Ok(if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        128 + libc::WTERMSIG(status)
+    })
 }

@@ -4,6 +4,7 @@ pub mod compose;
 pub mod exec;
 pub mod network;
 pub mod sandbox;
+pub mod security;
 pub mod service;
 
 use ferry_api::client::Client;

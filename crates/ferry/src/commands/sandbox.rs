@@ -89,6 +89,8 @@ pub struct RunArgs {
     /// Set a label, KEY=VALUE (repeatable).
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
+    #[command(flatten)]
+    security: crate::commands::security::SecurityArgs,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -247,6 +249,7 @@ pub fn create_request(a: &RunArgs) -> anyhow::Result<SandboxCreateRequest> {
         publish_all_ports: a.publish_all,
         labels: crate::commands::parse_labels(&a.label)?,
         links: a.link.clone(),
+        security: a.security.request()?,
     })
 }
 

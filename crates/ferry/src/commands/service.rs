@@ -95,6 +95,8 @@ pub struct CreateArgs {
     /// Labels, KEY=VALUE.
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
+    #[command(flatten)]
+    security: super::security::SecurityArgs,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
@@ -154,6 +156,7 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
                     dns_options: a.dns_option.clone(),
                     extra_hosts: a.add_host.clone(),
                     labels: super::parse_labels(&a.label)?,
+                    security: a.security.request()?,
                     ..Default::default()
                 },
                 ..Default::default()

@@ -1,0 +1,516 @@
+//! The child side of a sandbox start. It runs in a process forked from a threaded one, so it
+//! makes raw system calls only, on data the parent prepared: no allocation, no locks, no
+//! panics. A failure is written to the parent's pipe as (stage, errno) and the child exits.
+
+use super::mounts::{Step, MAX_BINDS};
+use std::ffi::c_char;
+
+/// Where the child failed (sent to the parent as a number).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Resetting signals and the session.
+    Setup,
+    /// Joining a namespace of another process.
+    Join,
+    /// A cgroup namespace of its own.
+    CgroupNs,
+    /// Host and domain name.
+    Hostname,
+    /// Mount step `i` of the plan.
+    Mount(usize),
+    /// Entering a running sandbox's root.
+    Root,
+    /// Standard streams.
+    Stdio,
+    /// The capability bounding set.
+    Bounding,
+    /// The seccomp filter.
+    Seccomp,
+    /// Groups and user.
+    User,
+    /// Capability sets.
+    Caps,
+    /// `no_new_privs`.
+    NoNewPrivs,
+    /// The working directory.
+    Workdir,
+    /// Running the program.
+    Exec,
+}
+
+const MOUNT_BASE: u32 = 1000;
+
+impl Stage {
+    fn code(self) -> u32 {
+        match self {
+            Stage::Setup => 1,
+            Stage::Join => 2,
+            Stage::CgroupNs => 3,
+            Stage::Hostname => 4,
+            Stage::Root => 5,
+            Stage::Stdio => 6,
+            Stage::Bounding => 7,
+            Stage::Seccomp => 8,
+            Stage::User => 9,
+            Stage::Caps => 10,
+            Stage::NoNewPrivs => 11,
+            Stage::Workdir => 12,
+            Stage::Exec => 13,
+            Stage::Mount(i) => MOUNT_BASE + i as u32,
+        }
+    }
+
+    /// The stage a code names.
+    pub fn from_code(c: u32) -> Stage {
+        match c {
+            1 => Stage::Setup,
+            2 => Stage::Join,
+            3 => Stage::CgroupNs,
+            4 => Stage::Hostname,
+            5 => Stage::Root,
+            6 => Stage::Stdio,
+            7 => Stage::Bounding,
+            8 => Stage::Seccomp,
+            9 => Stage::User,
+            10 => Stage::Caps,
+            11 => Stage::NoNewPrivs,
+            12 => Stage::Workdir,
+            c if c >= MOUNT_BASE => Stage::Mount((c - MOUNT_BASE) as usize),
+            _ => Stage::Exec,
+        }
+    }
+
+    /// What was being done.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Stage::Setup => "reset signals and start a session",
+            Stage::Join => "join the sandbox's namespaces",
+            Stage::CgroupNs => "make a cgroup namespace",
+            Stage::Hostname => "set the host name",
+            Stage::Mount(_) => "mount",
+            Stage::Root => "enter the sandbox's root",
+            Stage::Stdio => "set up standard streams",
+            Stage::Bounding => "drop capabilities from the bounding set",
+            Stage::Seccomp => "install the seccomp filter",
+            Stage::User => "switch user",
+            Stage::Caps => "set capabilities",
+            Stage::NoNewPrivs => "set no_new_privs",
+            Stage::Workdir => "change to the working directory",
+            Stage::Exec => "run the program",
+        }
+    }
+}
+
+/// What the child does, prepared by the parent. Pointers point into strings the parent keeps
+/// alive until the child has exec'd.
+pub struct ChildPlan {
+    /// Namespaces to join: (descriptor, `CLONE_NEW*` kind).
+    pub joins: Vec<(i32, libc::c_int)>,
+    /// A cgroup namespace of its own, rooted at the cgroup it was born in.
+    pub unshare_cgroup: bool,
+    /// Host name (pointer, length), when set.
+    pub hostname: (*const c_char, usize),
+    /// Domain name (pointer, length), when set.
+    pub domainname: (*const c_char, usize),
+    /// A running sandbox's root to enter (`-1`: none).
+    pub root_fd: i32,
+    /// Descriptors for standard input, output and error (`-1`: keep).
+    pub stdio: [i32; 3],
+    /// Start a new session.
+    pub new_session: bool,
+    /// Capabilities to keep; `None` keeps all.
+    pub caps: Option<u64>,
+    /// The highest capability number of this kernel.
+    pub last_cap: u32,
+    /// Set `no_new_privs`.
+    pub no_new_privs: bool,
+    /// (uid, gid) to switch to.
+    pub user: Option<(u32, u32)>,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// Seccomp filter.
+    pub seccomp: Option<Vec<libc::sock_filter>>,
+    /// Working directory.
+    pub workdir: *const c_char,
+    /// Arguments, null-terminated.
+    pub argv: Vec<*const c_char>,
+    /// Environment, null-terminated.
+    pub envp: Vec<*const c_char>,
+    /// Paths to try, in order, for the program.
+    pub candidates: Vec<*const c_char>,
+    /// Run this open executable instead (ferry's init), `-1` for none.
+    pub exec_fd: i32,
+}
+
+impl Default for ChildPlan {
+    fn default() -> Self {
+        ChildPlan {
+            joins: Vec::new(),
+            unshare_cgroup: false,
+            hostname: (std::ptr::null(), 0),
+            domainname: (std::ptr::null(), 0),
+            root_fd: -1,
+            stdio: [-1; 3],
+            new_session: false,
+            caps: None,
+            last_cap: 40,
+            no_new_privs: false,
+            user: None,
+            groups: Vec::new(),
+            seccomp: None,
+            workdir: std::ptr::null(),
+            argv: Vec::new(),
+            envp: Vec::new(),
+            candidates: Vec::new(),
+            exec_fd: -1,
+        }
+    }
+}
+
+// SAFETY: the pointers are read-only views of strings owned beside the plan, which outlives
+// every thread that reads it.
+unsafe impl Send for ChildPlan {}
+unsafe impl Sync for ChildPlan {}
+
+fn errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+unsafe fn fail(pipe: i32, stage: Stage, err: i32) -> ! {
+    let mut buf = [0u8; 8];
+    buf[..4].copy_from_slice(&stage.code().to_ne_bytes());
+    buf[4..].copy_from_slice(&err.to_ne_bytes());
+    libc::write(pipe, buf.as_ptr() as *const libc::c_void, buf.len());
+    libc::_exit(127)
+}
+
+macro_rules! check {
+    ($pipe:expr, $stage:expr, $call:expr) => {
+        if $call < 0 {
+            fail($pipe, $stage, errno());
+        }
+    };
+}
+
+const NULL: *const c_char = std::ptr::null();
+
+unsafe fn mount_step(step: &Step, trees: &mut [i32; MAX_BINDS]) -> Result<(), i32> {
+    let p = |o: &Option<std::ffi::CString>| o.as_ref().map_or(NULL, |c| c.as_ptr());
+    let (r, optional) = match step {
+        Step::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+            optional,
+        } => (
+            libc::mount(
+                p(source),
+                target.as_ptr(),
+                p(fstype),
+                *flags,
+                p(data) as *const libc::c_void,
+            ),
+            *optional,
+        ),
+        Step::ReadOnlyTree { target, optional } => {
+            // struct mount_attr { attr_set, attr_clr, propagation, userns_fd }
+            let attr: [u64; 4] = [0x1 /* MOUNT_ATTR_RDONLY */, 0, 0, 0];
+            let r = libc::syscall(
+                libc::SYS_mount_setattr,
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                0x8000u32, /* AT_RECURSIVE */
+                attr.as_ptr(),
+                std::mem::size_of_val(&attr),
+            );
+            (r as i32, *optional)
+        }
+        Step::Mkdir { path, mode } => {
+            if libc::mkdir(path.as_ptr(), *mode) < 0 && errno() != libc::EEXIST {
+                return Err(errno());
+            }
+            (0, false)
+        }
+        Step::Touch { path } => {
+            let fd = libc::open(
+                path.as_ptr(),
+                libc::O_CREAT | libc::O_WRONLY | libc::O_CLOEXEC,
+                0o644,
+            );
+            if fd >= 0 {
+                libc::close(fd);
+            }
+            (fd.min(0), false)
+        }
+        Step::Mknod { path, major, minor } => (
+            libc::mknod(
+                path.as_ptr(),
+                libc::S_IFCHR | 0o666,
+                libc::makedev(*major, *minor),
+            ),
+            false,
+        ),
+        Step::Symlink { target, link } => (libc::symlink(target.as_ptr(), link.as_ptr()), false),
+        Step::CloneTree { source, slot } => {
+            let fd = libc::syscall(
+                libc::SYS_open_tree,
+                libc::AT_FDCWD,
+                source.as_ptr(),
+                (1u32 /* OPEN_TREE_CLONE */ | libc::O_CLOEXEC as u32 | 0x8000/* AT_RECURSIVE */)
+                    as libc::c_uint,
+            );
+            if fd < 0 {
+                return Err(errno());
+            }
+            trees[*slot] = fd as i32;
+            (0, false)
+        }
+        Step::AttachTree { slot, target } => (
+            libc::syscall(
+                libc::SYS_move_mount,
+                trees[*slot],
+                c"".as_ptr(),
+                libc::AT_FDCWD,
+                target.as_ptr(),
+                0x4u32, /* MOVE_MOUNT_F_EMPTY_PATH */
+            ) as i32,
+            false,
+        ),
+        Step::PivotRoot { new_root } => {
+            let dot = c".".as_ptr();
+            if libc::chdir(new_root.as_ptr()) < 0
+                || libc::syscall(libc::SYS_pivot_root, dot, dot) < 0
+                || libc::umount2(dot, libc::MNT_DETACH) < 0
+                || libc::chdir(c"/".as_ptr()) < 0
+            {
+                return Err(errno());
+            }
+            (0, false)
+        }
+    };
+    if r < 0 {
+        let e = errno();
+        if !(optional && e == libc::ENOENT) {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// Drops every capability not in `keep` from the bounding set (needs CAP_SETPCAP, so this
+/// comes before the capability sets shrink).
+unsafe fn drop_bounding(keep: u64, last_cap: u32) -> Result<(), i32> {
+    for cap in 0..=last_cap.min(63) {
+        if keep & (1u64 << cap) == 0
+            && libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) < 0
+            && errno() != libc::EINVAL
+        {
+            return Err(errno());
+        }
+    }
+    Ok(())
+}
+
+/// Sets effective and permitted to `keep`, inheritable and ambient to nothing (inheritable
+/// is cleared as Docker does since CVE-2022-24769).
+unsafe fn set_caps(keep: u64) -> Result<(), i32> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    let mut header = Header {
+        version: 0x2008_0522, // _LINUX_CAPABILITY_VERSION_3
+        pid: 0,
+    };
+    let lo = keep as u32;
+    let hi = (keep >> 32) as u32;
+    let data = [
+        Data {
+            effective: lo,
+            permitted: lo,
+            inheritable: 0,
+        },
+        Data {
+            effective: hi,
+            permitted: hi,
+            inheritable: 0,
+        },
+    ];
+    if libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) < 0 {
+        return Err(errno());
+    }
+    if libc::prctl(
+        libc::PR_CAP_AMBIENT,
+        libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong,
+        0,
+        0,
+        0,
+    ) < 0
+        && errno() != libc::EINVAL
+    {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+unsafe fn install_seccomp(prog: &[libc::sock_filter]) -> Result<(), i32> {
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    if libc::syscall(
+        libc::SYS_seccomp,
+        1u32, /* SECCOMP_SET_MODE_FILTER */
+        0u32,
+        &fprog as *const libc::sock_fprog,
+    ) < 0
+    {
+        return Err(errno());
+    }
+    Ok(())
+}
+
+/// Runs the plan and execs; never returns.
+///
+/// # Safety
+/// Only in a child just forked (cloned without `CLONE_VM`) by `spawn`.
+pub unsafe fn run(plan: &ChildPlan, steps: &[Step], pipe: i32) -> ! {
+    // Signals: the daemon's mask and ignored SIGPIPE must not reach the program.
+    let mut set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut set);
+    check!(
+        pipe,
+        Stage::Setup,
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut())
+    );
+    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    if plan.new_session {
+        check!(pipe, Stage::Setup, libc::setsid());
+    }
+    for (fd, kind) in &plan.joins {
+        check!(pipe, Stage::Join, libc::setns(*fd, *kind));
+    }
+    if plan.unshare_cgroup {
+        check!(pipe, Stage::CgroupNs, libc::unshare(libc::CLONE_NEWCGROUP));
+    }
+    if !plan.hostname.0.is_null() {
+        check!(
+            pipe,
+            Stage::Hostname,
+            libc::sethostname(plan.hostname.0, plan.hostname.1)
+        );
+    }
+    if !plan.domainname.0.is_null() {
+        check!(
+            pipe,
+            Stage::Hostname,
+            libc::setdomainname(plan.domainname.0, plan.domainname.1)
+        );
+    }
+    // Device nodes and mount points get exactly the modes asked for.
+    let old_umask = libc::umask(0);
+    let mut trees = [-1i32; MAX_BINDS];
+    for (i, step) in steps.iter().enumerate() {
+        if let Err(e) = mount_step(step, &mut trees) {
+            fail(pipe, Stage::Mount(i), e);
+        }
+    }
+    libc::umask(old_umask);
+    if plan.root_fd >= 0 {
+        check!(pipe, Stage::Root, libc::fchdir(plan.root_fd));
+        check!(pipe, Stage::Root, libc::chroot(c".".as_ptr()));
+    }
+    for (target, fd) in plan.stdio.iter().enumerate() {
+        if *fd >= 0 {
+            check!(pipe, Stage::Stdio, libc::dup2(*fd, target as i32));
+        }
+    }
+    // Nothing of the caller's but the standard streams reaches the program (the pipe and the
+    // init binary close on exec, which is what they are for).
+    libc::syscall(
+        libc::SYS_close_range,
+        3u32,
+        u32::MAX,
+        libc::CLOSE_RANGE_CLOEXEC,
+    );
+    if let Some(keep) = plan.caps {
+        if let Err(e) = drop_bounding(keep, plan.last_cap) {
+            fail(pipe, Stage::Bounding, e);
+        }
+    }
+    // Without no_new_privs a filter needs CAP_SYS_ADMIN, so it goes in before the user and
+    // capabilities change (the filter must then allow those calls, as Docker's does).
+    if let (Some(prog), false) = (&plan.seccomp, plan.no_new_privs) {
+        if let Err(e) = install_seccomp(prog) {
+            fail(pipe, Stage::Seccomp, e);
+        }
+    }
+    if let Some((uid, gid)) = plan.user {
+        check!(
+            pipe,
+            Stage::User,
+            libc::setgroups(plan.groups.len(), plan.groups.as_ptr())
+        );
+        check!(pipe, Stage::User, libc::setresgid(gid, gid, gid));
+        // A non-root user loses every capability here, as in Docker.
+        check!(pipe, Stage::User, libc::setresuid(uid, uid, uid));
+    }
+    if let Some(keep) = plan.caps {
+        if plan.user.is_none_or(|(uid, _)| uid == 0) {
+            if let Err(e) = set_caps(keep) {
+                fail(pipe, Stage::Caps, e);
+            }
+        }
+    }
+    if plan.no_new_privs {
+        check!(
+            pipe,
+            Stage::NoNewPrivs,
+            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        );
+        if let Some(prog) = &plan.seccomp {
+            if let Err(e) = install_seccomp(prog) {
+                fail(pipe, Stage::Seccomp, e);
+            }
+        }
+    }
+    if !plan.workdir.is_null() {
+        check!(pipe, Stage::Workdir, libc::chdir(plan.workdir));
+    }
+    if plan.exec_fd >= 0 {
+        libc::syscall(
+            libc::SYS_execveat,
+            plan.exec_fd,
+            c"".as_ptr(),
+            plan.argv.as_ptr(),
+            plan.envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        fail(pipe, Stage::Exec, errno());
+    }
+    let mut err = libc::ENOENT;
+    for path in &plan.candidates {
+        libc::execve(*path, plan.argv.as_ptr(), plan.envp.as_ptr());
+        let e = errno();
+        // As execvp: a permission problem is worth reporting over "not found".
+        if e != libc::ENOENT && e != libc::ENOTDIR {
+            err = e;
+            if e != libc::EACCES {
+                break;
+            }
+        }
+    }
+    fail(pipe, Stage::Exec, err)
+}
