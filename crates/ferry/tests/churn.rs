@@ -290,33 +290,57 @@ const KINDS: &[&str] = &[
     "port_not_answering",
 ];
 
-/// Group-leader processes carrying the test's token: the sandboxes' main processes (socat's
-/// children for each connection share its group). PID → command line.
+/// A process's command line (arguments joined by spaces) and parent PID, unless it is gone
+/// or a zombie.
+fn process(pid: u32) -> Option<(String, u32)> {
+    let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let f: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    if f.first() == Some(&"Z") {
+        return None;
+    }
+    let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+    Some((cmd.trim().to_string(), f.get(1)?.parse().ok()?))
+}
+
+/// The first process of each sandbox of this test: those whose command line carries the
+/// test's token and whose parent's does not (ferry's init and the program it runs both
+/// carry it; so do socat's children for each connection). PID → command line.
 fn token_processes(token: &str) -> BTreeMap<u32, String> {
     let mut out = BTreeMap::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
             continue;
         };
-        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+        let Some((cmd, ppid)) = process(pid) else {
             continue;
         };
-        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
-        if !cmd.contains(token) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            continue;
-        };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
-            continue;
-        };
-        let f: Vec<&str> = rest.split_whitespace().collect();
-        if f.first() != Some(&"Z") && f.get(2) == Some(&pid.to_string().as_str()) {
-            out.insert(pid, cmd.trim().to_string());
+        if cmd.contains(token) && !process(ppid).is_some_and(|(c, _)| c.contains(token)) {
+            out.insert(pid, cmd);
         }
     }
     out
+}
+
+/// The populated sandbox cgroups of the daemon's tree: sandbox ID → PIDs.
+fn sandbox_cgroups(h: &Host) -> BTreeMap<String, Vec<u32>> {
+    let (Ok(rel), Some(mount)) = (
+        std::fs::read_to_string(h.exec_root().join("cgroup")),
+        ferry_kernel::sock_lb::cgroup2_mount(),
+    ) else {
+        return BTreeMap::new();
+    };
+    let dir = mount.join(rel.trim().trim_start_matches('/')).join("sandboxes");
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let procs = std::fs::read_to_string(e.path().join("cgroup.procs")).ok()?;
+            let pids: Vec<u32> = procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            (!pids.is_empty()).then(|| (e.file_name().to_string_lossy().into_owned(), pids))
+        })
+        .collect()
 }
 
 /// An nftables element in a canonical text form: `a . b` for concatenations, `k : v` for
@@ -510,6 +534,39 @@ impl Churn<'_> {
                     format!("{name}/{pid}"),
                     format!("{name} is running with PID {pid}, which is not its process"),
                 );
+            }
+        }
+        // Every populated sandbox cgroup is a running sandbox's, and holds its process.
+        let running_ids: BTreeMap<&str, (&str, u32)> = snap
+            .inspect
+            .iter()
+            .map(|(n, i)| {
+                (
+                    i["Id"].as_str().unwrap_or_default(),
+                    (n.as_str(), i["State"]["Pid"].as_u64().unwrap_or(0) as u32),
+                )
+            })
+            .collect();
+        for (id, pids) in sandbox_cgroups(self.h) {
+            match running_ids.get(id.as_str()) {
+                Some((_, pid)) if pids.contains(pid) => {}
+                Some((name, pid)) => self.flag(
+                    "sandbox_without_process",
+                    format!("{name}/{pid}/cgroup"),
+                    format!("{name}'s process {pid} is not in its cgroup, which holds {pids:?}"),
+                ),
+                None => {
+                    let whose = self
+                        .names
+                        .get(&id[..12.min(id.len())])
+                        .map(|n| format!("of {n}"))
+                        .unwrap_or_else(|| "of a sandbox never seen".into());
+                    self.flag(
+                        "untracked_process",
+                        format!("cgroup/{id}"),
+                        format!("cgroup {id} ({whose}) holds {pids:?} but is no running sandbox's"),
+                    );
+                }
             }
         }
         for (pid, cmd) in procs.iter().filter(|(p, _)| !known.contains(p)) {
