@@ -617,7 +617,7 @@ impl Churn<'_> {
             };
             self.flag(
                 "surplus_replica",
-                format!("{}/{}", s["Id"].as_str().unwrap_or_default(), s["State"]),
+                s["Id"].as_str().unwrap_or_default().to_string(),
                 format!("{name} ({}): {why}", s["State"].as_str().unwrap_or_default()),
             );
         }

@@ -63,6 +63,10 @@ fn kill_9_then_restart_leaves_no_orphans() {
         "gone",
         "--network",
         "n",
+        // No init and no PID namespace of its own: nothing but ferry ends the leftover.
+        "--pid",
+        "host",
+        "--init=false",
         "--",
         "sh",
         "-c",
@@ -132,6 +136,10 @@ fn a_sandbox_s_leftover_processes_end_with_it() {
         "-d",
         "--name",
         "p",
+        // No init and no PID namespace of its own: nothing but ferry ends the leftover.
+        "--pid",
+        "host",
+        "--init=false",
         "--",
         "sh",
         "-c",
