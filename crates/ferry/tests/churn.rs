@@ -159,7 +159,10 @@ impl Snapshot {
             let r = h.ferry(&args);
             if let Ok(Value::Array(v)) = serde_json::from_str::<Value>(&r.stdout) {
                 for i in v {
-                    let n = i["Name"].as_str().unwrap_or_default().trim_start_matches('/');
+                    let n = i["Name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .trim_start_matches('/');
                     s.inspect.insert(n.to_string(), i.clone());
                 }
             }
@@ -330,14 +333,19 @@ fn sandbox_cgroups(h: &Host) -> BTreeMap<String, Vec<u32>> {
     ) else {
         return BTreeMap::new();
     };
-    let dir = mount.join(rel.trim().trim_start_matches('/')).join("sandboxes");
+    let dir = mount
+        .join(rel.trim().trim_start_matches('/'))
+        .join("sandboxes");
     std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| {
             let procs = std::fs::read_to_string(e.path().join("cgroup.procs")).ok()?;
-            let pids: Vec<u32> = procs.lines().filter_map(|l| l.trim().parse().ok()).collect();
+            let pids: Vec<u32> = procs
+                .lines()
+                .filter_map(|l| l.trim().parse().ok())
+                .collect();
             (!pids.is_empty()).then(|| (e.file_name().to_string_lossy().into_owned(), pids))
         })
         .collect()
@@ -468,9 +476,9 @@ impl Churn<'_> {
     /// Waits (bounded) until every service runs its replica count, then looks.
     fn settle(&mut self) -> Snapshot {
         let converged = |s: &Snapshot| {
-            s.services.values().all(|v| {
-                v["ServiceStatus"]["RunningTasks"] == v["ServiceStatus"]["DesiredTasks"]
-            })
+            s.services
+                .values()
+                .all(|v| v["ServiceStatus"]["RunningTasks"] == v["ServiceStatus"]["DesiredTasks"])
         };
         let mut snap = Snapshot::take(self.h);
         if !converged(&snap) {
@@ -515,7 +523,8 @@ impl Churn<'_> {
     fn remember(&mut self, snap: &Snapshot) {
         for s in &snap.sandboxes {
             let id = s["Id"].as_str().unwrap_or_default();
-            self.names.insert(id[..12.min(id.len())].to_string(), name_of(s));
+            self.names
+                .insert(id[..12.min(id.len())].to_string(), name_of(s));
         }
     }
 
@@ -618,7 +627,10 @@ impl Churn<'_> {
             self.flag(
                 "surplus_replica",
                 s["Id"].as_str().unwrap_or_default().to_string(),
-                format!("{name} ({}): {why}", s["State"].as_str().unwrap_or_default()),
+                format!(
+                    "{name} ({}): {why}",
+                    s["State"].as_str().unwrap_or_default()
+                ),
             );
         }
         for (svc, tasks) in &snap.tasks {
@@ -736,7 +748,10 @@ impl Churn<'_> {
             let br = bridge_of.get(&e.network_id).cloned().unwrap_or_default();
             add("bridge/ports", e.veth.clone());
             add("bridge/macs", format!("{} . {}", e.veth, e.mac));
-            add("bridge/addrs4", format!("{} . {} . {}", e.veth, e.mac, e.ip));
+            add(
+                "bridge/addrs4",
+                format!("{} . {} . {}", e.veth, e.mac, e.ip),
+            );
             add("inet/masq4", e.ip.clone());
             add("inet/members4", format!("{br} . {}", e.ip));
         }
@@ -754,7 +769,8 @@ impl Churn<'_> {
                 .filter_map(|(_, e)| e["IPAddress"].as_str().map(String::from))
                 .collect();
             for p in s["Ports"].as_array().into_iter().flatten() {
-                let (Some(public), Some(private)) = (p["PublicPort"].as_u64(), p["PrivatePort"].as_u64())
+                let (Some(public), Some(private)) =
+                    (p["PublicPort"].as_u64(), p["PrivatePort"].as_u64())
                 else {
                     continue;
                 };
@@ -791,13 +807,16 @@ impl Churn<'_> {
                     .find(|e| e["NetworkID"] == net)
                     .and_then(|e| e["IPAddress"].as_str().map(String::from))
             };
-            for v in svc["Endpoint"]["VirtualIPs"].as_array().into_iter().flatten() {
+            for v in svc["Endpoint"]["VirtualIPs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let vip = v["Addr"].as_str().unwrap_or_default();
                 let vip = vip.split('/').next().unwrap_or_default().to_string();
                 let net = v["NetworkID"].as_str().unwrap_or_default();
                 add("inet/vips4", vip.clone());
-                let backends: Vec<String> =
-                    live.iter().filter_map(|sb| addr_on(sb, net)).collect();
+                let backends: Vec<String> = live.iter().filter_map(|sb| addr_on(sb, net)).collect();
                 if !backends.is_empty() {
                     for slot in 0..64 {
                         let b = &backends[slot % backends.len()];
@@ -806,7 +825,9 @@ impl Churn<'_> {
                 }
             }
             let first = svc["Spec"]["TaskNetworks"][0]["Target"].as_str();
-            let first_id = first.and_then(|n| snap.networks.get(n)).map(|n| n.0.clone());
+            let first_id = first
+                .and_then(|n| snap.networks.get(n))
+                .map(|n| n.0.clone());
             for p in svc["Endpoint"]["Ports"].as_array().into_iter().flatten() {
                 if p["PublishMode"] != "ingress" {
                     continue;
@@ -886,7 +907,11 @@ impl Churn<'_> {
                 .push(e.sandbox.clone());
         }
         for (name, svc) in &snap.services {
-            for v in svc["Endpoint"]["VirtualIPs"].as_array().into_iter().flatten() {
+            for v in svc["Endpoint"]["VirtualIPs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
                 let ip = v["Addr"].as_str().unwrap_or_default();
                 holders
                     .entry((
@@ -946,7 +971,11 @@ impl Churn<'_> {
                 }
             }
             for (name, svc) in &snap.services {
-                for v in svc["Endpoint"]["VirtualIPs"].as_array().into_iter().flatten() {
+                for v in svc["Endpoint"]["VirtualIPs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
                     if v["NetworkID"] == id {
                         let ip = v["Addr"].as_str().unwrap_or_default();
                         want.entry(name.clone())
@@ -1246,6 +1275,15 @@ fn random_kills_during_every_operation_leave_nothing_behind() {
     println!("churn seed: {seed} (FERRY_CHURN_SEED={seed} draws the same operations)");
     let mut rng = Rng(seed);
     let mut h = Host::new();
+    // Names the resolver does not know are forwarded: to the test's own loopback, where
+    // nothing listens, so they fail at once wherever the test runs.
+    h.stop_daemon(false);
+    std::fs::write(
+        h.dir.path().join("daemon.json"),
+        r#"{"dns": ["127.0.0.1"]}"#,
+    )
+    .unwrap();
+    h.start_daemon();
     let cli = Cli { socket: h.socket() };
     let token = format!("ferrychurn{seed:x}");
     let mut ops_run = 0usize;
@@ -1347,8 +1385,15 @@ fn random_kills_during_every_operation_leave_nothing_behind() {
         "churn seed {seed}: {kills} kills, {ops_run} operations, {total} violations\n  \
          operations: {} succeeded, {} refused, {} cut short by the kill, {} after it\n  \
          checked: {} sandbox processes, {} veths, {} nftables elements, {} DNS answers, {} ports\n",
-        outcomes[0], outcomes[1], outcomes[2], outcomes[3],
-        looked[0], looked[1], looked[2], looked[3], looked[4]
+        outcomes[0],
+        outcomes[1],
+        outcomes[2],
+        outcomes[3],
+        looked[0],
+        looked[1],
+        looked[2],
+        looked[3],
+        looked[4]
     );
     for kind in KINDS {
         let v = found.by_kind.get(kind).map(Vec::as_slice).unwrap_or(&[]);

@@ -239,7 +239,11 @@ fn sandbox_names(h: &Host) -> Vec<String> {
         .lines()
         .map(|l| {
             let s: serde_json::Value = serde_json::from_str(l).unwrap();
-            s["Names"][0].as_str().unwrap().trim_start_matches('/').to_string()
+            s["Names"][0]
+                .as_str()
+                .unwrap()
+                .trim_start_matches('/')
+                .to_string()
         })
         .collect();
     v.sort();
@@ -346,7 +350,10 @@ fn a_crash_in_a_scale_down_leaves_no_surplus_replica_once_restarted() {
     let lb = h.sh("nft -j list map inet ferry vipall4").stdout;
     assert!(lb.contains(&format!("\"{}\"", replicas[0].1)), "{lb}");
     for (_, ip) in &replicas[1..] {
-        assert!(!lb.contains(&format!("\"{ip}\"")), "{ip} is still a backend: {lb}");
+        assert!(
+            !lb.contains(&format!("\"{ip}\"")),
+            "{ip} is still a backend: {lb}"
+        );
     }
     assert_eq!(sandbox_dirs(&h), sandbox_ids(&h));
     // Scaling up again makes new replicas in the freed slots.
@@ -389,7 +396,17 @@ fn a_crash_in_service_rm_is_finished_on_restart() {
     assert!(!lb.contains(&format!("\"{}\"", vip[0])), "{lb}");
     assert_eq!(sandbox_dirs(&h), sandbox_ids(&h));
     // The name is free again.
-    h.ok(&["service", "create", "--name", "web", "--network", "svcnet", "--", "sleep", "600"]);
+    h.ok(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--network",
+        "svcnet",
+        "--",
+        "sleep",
+        "600",
+    ]);
 }
 
 #[test]
@@ -407,7 +424,10 @@ fn replicas_of_a_service_whose_record_is_gone_are_removed_on_start() {
     }
     h.start_daemon();
     for (pid, _) in &replicas {
-        assert!(!common::is_alive(*pid), "replica {pid} of no service still runs");
+        assert!(
+            !common::is_alive(*pid),
+            "replica {pid} of no service still runs"
+        );
     }
     assert_eq!(sandbox_names(&h), ["cli"]);
     assert!(resolve(&h, "cli", "tasks.web").is_empty());
@@ -425,14 +445,21 @@ fn a_crash_in_rm_or_create_leaves_no_sandbox_directory_once_restarted() {
     h.start_daemon_crashing_at("sandbox-rm-saved");
     assert_ne!(h.ferry(&["rm", "-f", "x"]).code, 0);
     h.wait_daemon_crashed();
-    assert!(sandbox_dirs(&h).contains(&x), "the crash left x's directory");
+    assert!(
+        sandbox_dirs(&h).contains(&x),
+        "the crash left x's directory"
+    );
     h.start_daemon();
     assert_eq!(sandbox_names(&h), ["keep"]);
     assert_eq!(sandbox_dirs(&h), sandbox_ids(&h));
 
     h.stop_daemon(false);
     h.start_daemon_crashing_at("sandbox-create-dir");
-    assert_ne!(h.ferry(&["run", "-d", "--name", "y", "--", "sleep", "600"]).code, 0);
+    assert_ne!(
+        h.ferry(&["run", "-d", "--name", "y", "--", "sleep", "600"])
+            .code,
+        0
+    );
     h.wait_daemon_crashed();
     assert_eq!(sandbox_dirs(&h).len(), 2, "the crash left y's directory");
     h.start_daemon();
@@ -460,7 +487,10 @@ fn an_unknown_crash_point_is_refused_by_name() {
         .unwrap();
     assert_ne!(r.status.code(), Some(0));
     let e = String::from_utf8_lossy(&r.stderr);
-    assert!(e.contains("FERRY_TEST_CRASH_AT=nowhere names no crash point"), "{e}");
+    assert!(
+        e.contains("FERRY_TEST_CRASH_AT=nowhere names no crash point"),
+        "{e}"
+    );
     assert!(e.contains("service-rm-saved"), "{e}");
     h.start_daemon();
 }

@@ -791,7 +791,9 @@ impl Controller {
             match self.remove_sandbox(&id, true).await {
                 Ok(()) => {}
                 Err(e) if e.kind == ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(sandbox = %name, error = %e, "unwanted replica not removed"),
+                Err(e) => {
+                    tracing::warn!(sandbox = %name, error = %e, "unwanted replica not removed")
+                }
             }
         }
     }
@@ -970,7 +972,12 @@ impl Controller {
             let replicas: Vec<String> = {
                 let st = self.lock().await;
                 st.sandboxes()
-                    .filter(|sb| sb.config.replica_of.as_ref().is_some_and(|r| r.service == id))
+                    .filter(|sb| {
+                        sb.config
+                            .replica_of
+                            .as_ref()
+                            .is_some_and(|r| r.service == id)
+                    })
                     .map(|sb| sb.id.clone())
                     .collect()
             };
@@ -1179,6 +1186,7 @@ mod tests {
                     service: service.into(),
                     slot,
                 }),
+                security: Default::default(),
             },
             state: SandboxState {
                 status: Status::Running,

@@ -99,7 +99,10 @@ impl Host {
             std::thread::sleep(Duration::from_millis(20));
         }
         self.daemon = Some(c);
-        panic!("the daemon never reached its crash point: {}", self.daemon_log());
+        panic!(
+            "the daemon never reached its crash point: {}",
+            self.daemon_log()
+        );
     }
 
     /// The daemon's PID, while one runs.
