@@ -1,8 +1,13 @@
 //! The API server: thin handlers that parse requests, call the controller, and shape replies
 //! with Docker's status codes and `{"message": ...}` error bodies.
+//!
+//! Clients are bounded ([`Limits`]): a request body larger than the limit gets 413, and a
+//! client that takes too long to send a request's headers (a connection opened and left
+//! silent, headers trickled in byte by byte, an idle kept-alive connection) or its body loses
+//! its connection, so no client can hold the daemon's connections and memory.
 
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, State};
 use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -37,12 +42,85 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self.0.message, "request failed");
         }
-        json_response(
+        let mut resp = json_response(
             status,
             &ErrorBody {
                 message: self.0.message,
             },
-        )
+        );
+        // The rest of a body too large or too slow is not read: the connection cannot carry
+        // another request.
+        if matches!(
+            status,
+            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::REQUEST_TIMEOUT
+        ) {
+            resp.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+        }
+        resp
+    }
+}
+
+/// The bounds put on API clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest request body accepted, in bytes; a larger one gets 413.
+    pub max_body: usize,
+    /// How long a client may take to send a request's headers, from the moment the server
+    /// waits for them (a new connection, or the end of the previous reply), and then its body.
+    /// Past it the connection is closed (for the body, after a 408 reply).
+    pub read_timeout: Duration,
+}
+
+/// The request body limit: 1 MiB, far above any real request (labels and options of one
+/// object are limited to 64 KiB).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The default [`Limits::read_timeout`].
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: MAX_BODY_BYTES,
+            read_timeout: READ_TIMEOUT,
+        }
+    }
+}
+
+/// A request body read whole, within [`Limits`]; the handlers parse it with [`body`].
+struct RawBody(Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request<Body>, _state: &S) -> Result<Self, ApiError> {
+        use http_body_util::BodyExt;
+        let limits = req
+            .extensions()
+            .get::<Limits>()
+            .copied()
+            .unwrap_or_default();
+        let read = http_body_util::Limited::new(req.into_body(), limits.max_body).collect();
+        match tokio::time::timeout(limits.read_timeout, read).await {
+            Ok(Ok(collected)) => Ok(RawBody(collected.to_bytes())),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+                Err(FerryError::too_large(format!(
+                    "request body too large: the API accepts at most {} bytes; send less (labels and options of one object are limited to 64 KiB)",
+                    limits.max_body
+                ))
+                .into())
+            }
+            Ok(Err(e)) => {
+                Err(FerryError::invalid(format!("cannot read the request body: {e}")).into())
+            }
+            Err(_) => Err(FerryError::timeout(format!(
+                "the request body did not arrive within {} s; send it at once",
+                limits.read_timeout.as_secs()
+            ))
+            .into()),
+        }
     }
 }
 
@@ -68,8 +146,8 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
 
 type Res = Result<Response, ApiError>;
 
-/// Builds the router for a controller.
-pub fn router(ctl: Ctl) -> Router {
+/// Builds the router for a controller; request bodies are read within `limits`.
+pub fn router(ctl: Ctl, limits: Limits) -> Router {
     Router::new()
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
@@ -106,6 +184,7 @@ pub fn router(ctl: Ctl) -> Router {
                 "page not found: ferry has no such API route",
             ))
         })
+        .layer(axum::Extension(limits))
         .with_state(ctl)
 }
 
@@ -129,18 +208,76 @@ pub fn strip_version<B>(mut req: Request<B>) -> Request<B> {
     req
 }
 
-/// Serves the API on a unix socket until `shutdown` completes.
+/// Serves the API on a unix socket until `shutdown` completes, then lets the requests in
+/// progress finish. Each connection is HTTP/1.1 whose request headers must arrive within
+/// `limits.read_timeout` (hyper's header timer, which also runs while a kept-alive
+/// connection is idle), and whose bodies are read within `limits` too.
 pub async fn serve(
     ctl: Ctl,
     listener: tokio::net::UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    limits: Limits,
 ) -> std::io::Result<()> {
-    let svc = tower::ServiceBuilder::new()
-        .map_request(strip_version::<axum::body::Body>)
-        .service(router(ctl));
-    axum::serve(listener, tower::make::Shared::new(svc))
-        .with_graceful_shutdown(shutdown)
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    use tower::ServiceExt;
+
+    let app = tower::ServiceBuilder::new()
+        .map_request(strip_version::<Body>)
+        .service(router(ctl, limits));
+    // Dropping `stop` asks every connection to finish; `closed` completes when all have.
+    let (stop, stopping) = tokio::sync::watch::channel(());
+    let (done, alive) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let stream = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, most likely: wait rather than spin.
+                    tracing::warn!(error = %e, "cannot accept an API connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let svc = TowerToHyperService::new(
+            app.clone()
+                .map_request(|r: Request<hyper::body::Incoming>| r.map(Body::new)),
+        );
+        let mut stopping = stopping.clone();
+        let alive = alive.clone();
+        tokio::spawn(async move {
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.read_timeout);
+            let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), svc));
+            let mut asked = false;
+            loop {
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(error = %e, "API connection closed");
+                        }
+                        break;
+                    }
+                    // Err only: the sender is dropped, never used to send.
+                    _ = stopping.changed(), if !asked => {
+                        asked = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+            drop(alive);
+        });
+    }
+    drop(listener);
+    drop(stop);
+    drop(alive);
+    done.closed().await;
+    Ok(())
 }
 
 async fn ping() -> Response {
@@ -182,7 +319,7 @@ async fn network_list(State(ctl): State<Ctl>, Query(q): Query<FilterQuery>) -> R
     Ok(ok_json(&ctl.list_networks(&f).await?))
 }
 
-async fn network_create(State(ctl): State<Ctl>, b: Bytes) -> Res {
+async fn network_create(State(ctl): State<Ctl>, RawBody(b): RawBody) -> Res {
     let req = body(&b)?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -205,12 +342,20 @@ async fn network_remove(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn network_connect(State(ctl): State<Ctl>, Path(id): Path<String>, b: Bytes) -> Res {
+async fn network_connect(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Res {
     ctl.connect(&id, body(&b)?).await?;
     Ok(StatusCode::OK.into_response())
 }
 
-async fn network_disconnect(State(ctl): State<Ctl>, Path(id): Path<String>, b: Bytes) -> Res {
+async fn network_disconnect(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Res {
     ctl.disconnect(&id, body(&b)?).await?;
     Ok(StatusCode::OK.into_response())
 }
@@ -228,7 +373,7 @@ async fn service_list(State(ctl): State<Ctl>) -> Res {
     Ok(ok_json(&ctl.list_services().await))
 }
 
-async fn service_create(State(ctl): State<Ctl>, b: Bytes) -> Res {
+async fn service_create(State(ctl): State<Ctl>, RawBody(b): RawBody) -> Res {
     let req: ferry_types::service::ServiceCreateRequest = body(&b)?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -240,7 +385,11 @@ async fn service_inspect(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res 
     Ok(ok_json(&ctl.inspect_service(&id).await?))
 }
 
-async fn service_update(State(ctl): State<Ctl>, Path(id): Path<String>, b: Bytes) -> Res {
+async fn service_update(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Res {
     let req: ferry_types::service::ServiceUpdateRequest = body(&b)?;
     ctl.update_service(&id, req).await?;
     Ok(ok_json(&ctl.inspect_service(&id).await?))
@@ -258,7 +407,7 @@ async fn service_tasks(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
 async fn sandbox_create(
     State(ctl): State<Ctl>,
     Query(q): Query<HashMap<String, String>>,
-    b: Bytes,
+    RawBody(b): RawBody,
 ) -> Res {
     let mut req: ferry_types::api::SandboxCreateRequest = body(&b)?;
     if let Some(n) = q.get("name") {
@@ -447,6 +596,61 @@ async fn sandbox_exec_target(State(ctl): State<Ctl>, Path(id): Path<String>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http_body_util::BodyExt;
+
+    fn request(limits: Limits, body: Body) -> Request<Body> {
+        let mut r = Request::post("/networks/create").body(body).unwrap();
+        r.extensions_mut().insert(limits);
+        r
+    }
+
+    async fn reply(e: ApiError) -> (StatusCode, Option<String>, serde_json::Value) {
+        let resp = e.into_response();
+        let status = resp.status();
+        let connection = resp
+            .headers()
+            .get(header::CONNECTION)
+            .map(|v| v.to_str().unwrap().to_string());
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (status, connection, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn bodies_over_the_limit_get_413_in_json() {
+        let limits = Limits {
+            max_body: 4,
+            ..Limits::default()
+        };
+        let ok = RawBody::from_request(request(limits, Body::from("1234")), &())
+            .await
+            .ok()
+            .unwrap();
+        assert_eq!(ok.0, "1234");
+        let Err(e) = RawBody::from_request(request(limits, Body::from("12345")), &()).await else {
+            panic!("a body over the limit was read");
+        };
+        let (status, connection, body) = reply(e).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(connection.as_deref(), Some("close"));
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains("at most 4 bytes"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_ends_gets_408() {
+        let limits = Limits {
+            read_timeout: Duration::from_millis(1),
+            ..Limits::default()
+        };
+        let never = Body::from_stream(futures::stream::pending::<Result<Bytes, std::io::Error>>());
+        let Err(e) = RawBody::from_request(request(limits, never), &()).await else {
+            panic!("a body that never ends was read");
+        };
+        let (status, connection, body) = reply(e).await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(connection.as_deref(), Some("close"));
+        assert!(body["message"].as_str().unwrap().contains("did not arrive"));
+    }
 
     #[test]
     fn strips_docker_version_prefixes() {

@@ -1,7 +1,9 @@
 //! From the YAML text to the [`Project`]: interpolation, the project name, networks, services,
 //! and the checks that need the whole project (references, cycles, addresses, ports).
 
+use crate::confine::{self, SecDef};
 use crate::error::ComposeError;
+use crate::model::NamespaceShare;
 use crate::model::{
     labels, replica_name, waves, Dependency, DependencyCondition, EndpointMode, NetworkMode,
     Project, ProjectNetwork, ProjectPort, ProjectService, PublishMode, ServiceNetwork,
@@ -97,17 +99,19 @@ const SERVICE_KEYS: &[&str] = &[
 const IGNORED_SERVICE_KEYS: &[(&str, &str)] = &[
     ("build", "ferry runs host programs and builds no images"),
     ("healthcheck", "ferry runs no healthchecks"),
-    ("volumes", "sandboxes see the host's file system"),
-    ("volumes_from", "sandboxes see the host's file system"),
-    ("tmpfs", "sandboxes see the host's file system"),
-    ("read_only", "sandboxes see the host's file system"),
+    (
+        "volumes_from",
+        "ferry does not copy mounts: repeat the other service's volumes",
+    ),
+    (
+        "tmpfs",
+        "ferry mounts no tmpfs: bind a host directory with volumes",
+    ),
     ("restart", "ferry does not restart exited sandboxes"),
-    ("user", "the program runs as the daemon's user"),
-    ("group_add", "the program runs as the daemon's user"),
-    ("cap_add", "ferry does not change capabilities"),
-    ("cap_drop", "ferry does not change capabilities"),
-    ("privileged", "ferry does not change capabilities"),
-    ("security_opt", "ferry applies no security profiles"),
+    (
+        "group_add",
+        "the groups of user: come from the sandbox's /etc/group",
+    ),
     ("stop_signal", "ferry stops sandboxes its own way"),
     ("stop_grace_period", "ferry stops sandboxes its own way"),
     ("logging", "ferry keeps the output itself"),
@@ -115,7 +119,6 @@ const IGNORED_SERVICE_KEYS: &[(&str, &str)] = &[
     ("log_opt", "ferry keeps the output itself"),
     ("tty", "sandboxes get no terminal"),
     ("stdin_open", "sandboxes get no terminal"),
-    ("init", "the program is the sandbox's first process"),
     ("ulimits", "ferry sets no resource limits"),
     ("shm_size", "ferry sets no resource limits"),
     ("mem_limit", "ferry sets no resource limits"),
@@ -135,13 +138,23 @@ const IGNORED_SERVICE_KEYS: &[(&str, &str)] = &[
     ("oom_score_adj", "ferry sets no resource limits"),
     ("pids_limit", "ferry sets no resource limits"),
     ("blkio_config", "ferry sets no resource limits"),
-    ("devices", "sandboxes see the host's devices"),
-    ("device_cgroup_rules", "sandboxes see the host's devices"),
-    ("gpus", "sandboxes see the host's devices"),
-    ("cgroup", "ferry manages no cgroups"),
-    ("cgroup_parent", "ferry manages no cgroups"),
-    ("pid", "sandboxes share the host's PID namespace"),
-    ("ipc", "sandboxes share the host's IPC namespace"),
+    (
+        "devices",
+        "ferry passes no devices (privileged: true gives all)",
+    ),
+    (
+        "device_cgroup_rules",
+        "ferry passes no devices (privileged: true gives all)",
+    ),
+    (
+        "gpus",
+        "ferry passes no devices (privileged: true gives all)",
+    ),
+    ("cgroup", "each sandbox has a cgroup namespace of its own"),
+    (
+        "cgroup_parent",
+        "ferry places each sandbox in a cgroup of its own",
+    ),
     ("userns_mode", "sandboxes share the host's user namespace"),
     ("secrets", "ferry manages no secrets"),
     ("configs", "ferry manages no configs"),
@@ -160,7 +173,10 @@ const IGNORED_SERVICE_KEYS: &[(&str, &str)] = &[
     ("pre_stop", "ferry runs no lifecycle hooks"),
     ("models", "ferry runs no models"),
     ("provider", "ferry runs no providers"),
-    ("use_api_socket", "ferry mounts nothing"),
+    (
+        "use_api_socket",
+        "ferry does not show its socket to sandboxes",
+    ),
 ];
 
 /// Service keys that change what the service is or how it is reached, which ferry cannot do:
@@ -221,6 +237,8 @@ struct SvcDef {
     external_links: Vec<String>,
     mac_address: Option<String>,
     rootfs: String,
+    /// `cap_add`, `user`, `pid`, `volumes`, ...
+    sec: SecDef,
 }
 
 impl SvcDef {
@@ -377,11 +395,16 @@ impl Builder<'_> {
         if top.contains_key("include") {
             return err("include: ferry does not support include: merge the files into one");
         }
-        for key in ["volumes", "secrets", "configs"] {
+        for (key, why) in [
+            (
+                "volumes",
+                "ferry has only bind mounts, given as host paths in each service's volumes",
+            ),
+            ("secrets", "ferry manages no secrets"),
+            ("configs", "ferry manages no configs"),
+        ] {
             if top.get(key).is_some_and(|v| !v.is_null()) {
-                self.warn(format!(
-                    "top-level {key} is ignored: ferry sandboxes use the host's file system"
-                ));
+                self.warn(format!("top-level {key} is ignored: {why}"));
             }
         }
         let name_key = match top.get("name") {
@@ -735,6 +758,7 @@ impl Builder<'_> {
             }
         }
         let mut allowed: Vec<&str> = SERVICE_KEYS.to_vec();
+        allowed.extend(confine::KEYS);
         allowed.extend(IGNORED_SERVICE_KEYS.iter().map(|(k, _)| *k));
         check_keys(&path, m, &allowed)?;
         for (k, why) in IGNORED_SERVICE_KEYS {
@@ -744,6 +768,13 @@ impl Builder<'_> {
         }
         let get = |k: &str| m.get(k).filter(|v| !v.is_null());
         let sub = |k: &str| join(&path, k);
+        let opts = self.opts;
+        let cx = confine::Ctx {
+            dir: opts.working_dir.as_deref(),
+            home: opts.env.get("HOME").map(String::as_str),
+            fs: self.fs,
+        };
+        let sec = confine::parse(&path, m, &cx, &mut self.warnings)?;
 
         if let Some(v) = get("sysctls") {
             let sp = sub("sysctls");
@@ -1038,6 +1069,7 @@ impl Builder<'_> {
             external_links,
             mac_address,
             rootfs,
+            sec,
         })
     }
 
@@ -1264,6 +1296,24 @@ impl Builder<'_> {
                 }
                 implied.push(target.clone());
             }
+            for (key, what, share) in [("pid", "PID", &s.sec.pid), ("ipc", "IPC", &s.sec.ipc)] {
+                let Some(target) = share.as_ref().and_then(NamespaceShare::service) else {
+                    continue;
+                };
+                if target == name {
+                    return Err(format!(
+                        "{path}.{key}: a service cannot share its own {what} namespace"
+                    ));
+                }
+                if !known.contains(target) {
+                    return Err(missing(
+                        &format!("{path}.{key}"),
+                        &format!("shares the {what} namespace of"),
+                        target,
+                    ));
+                }
+                implied.push(target.to_string());
+            }
             for target in implied {
                 s.depends_on.entry(target.clone()).or_insert(Dependency {
                     service: target,
@@ -1282,12 +1332,27 @@ impl Builder<'_> {
             }
         }
         for name in &names {
-            if let Some(NetworkMode::Service(target)) =
-                svcs.get(name).and_then(|s| s.network_mode.as_ref())
-            {
+            let Some(s) = svcs.get(name) else {
+                continue;
+            };
+            let shared = [
+                (
+                    "network_mode",
+                    s.network_mode.as_ref().and_then(|m| match m {
+                        NetworkMode::Service(t) => Some(t.as_str()),
+                        _ => None,
+                    }),
+                ),
+                ("pid", s.sec.pid.as_ref().and_then(NamespaceShare::service)),
+                ("ipc", s.sec.ipc.as_ref().and_then(NamespaceShare::service)),
+            ];
+            for (key, target) in shared {
+                let Some(target) = target else {
+                    continue;
+                };
                 if svcs.get(target).is_some_and(|t| t.replicas == 0) {
                     return Err(format!(
-                        "services.{name}.network_mode: service {target:?} has 0 replicas, so there is no namespace to share: give it at least one"
+                        "services.{name}.{key}: service {target:?} has 0 replicas, so there is no namespace to share: give it at least one"
                     ));
                 }
             }
@@ -1738,7 +1803,7 @@ fn check_cycles(svcs: &BTreeMap<String, SvcDef>) -> R<()> {
         }
     };
     Err(format!(
-        "services.{}.depends_on: dependency cycle {}: services cannot start in any order; remove one of these dependencies (links and network_mode: service: count as dependencies)",
+        "services.{}.depends_on: dependency cycle {}: services cannot start in any order; remove one of these dependencies (links, and service: in network_mode, pid and ipc, count as dependencies)",
         cycle.first().copied().unwrap_or(first),
         cycle.join(" -> ")
     ))
@@ -2076,6 +2141,25 @@ fn service_plan(project: &Project, s: SvcDef, hashes: &BTreeMap<String, String>)
         .map(|(svc, alias)| format!("{}:{alias}", project.sandbox_name(svc, 1)))
         .collect();
     links.extend(s.external_links.iter().cloned());
+    // pid/ipc `service:X` join X's first replica; its hash is part of this one, so a new X
+    // means a new sandbox here too.
+    let mut security = s.sec.request.clone();
+    let mut shared_ns: Vec<(&'static str, String)> = Vec::new();
+    for (key, share, mode) in [
+        ("pid", &s.sec.pid, &mut security.pid_mode),
+        ("ipc", &s.sec.ipc, &mut security.ipc_mode),
+    ] {
+        *mode = match share {
+            None => String::new(),
+            Some(NamespaceShare::Service(target)) => {
+                if let Some(h) = hashes.get(target) {
+                    shared_ns.push((key, h.clone()));
+                }
+                format!("container:{}", project.sandbox_name(target, 1))
+            }
+            Some(other) => other.to_compose(),
+        };
+    }
     let mut sandbox = SandboxCreateRequest {
         name: String::new(),
         cmd,
@@ -2095,7 +2179,7 @@ fn service_plan(project: &Project, s: SvcDef, hashes: &BTreeMap<String, String>)
         publish_all_ports: false,
         labels: s.labels.clone(),
         links,
-        security: Default::default(),
+        security,
     };
 
     #[derive(Serialize)]
@@ -2105,6 +2189,9 @@ fn service_plan(project: &Project, s: SvcDef, hashes: &BTreeMap<String, String>)
         port_modes: Vec<&'static str>,
         networks: &'a [(String, String)],
         shares_namespace_of: &'a Option<String>,
+        // Left out when empty, so the hashes of services without pid/ipc: service: stay.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        shares_pid_ipc_of: Vec<(&'static str, String)>,
     }
     let config_hash = sha256_hex(&HashInput {
         container_name: &s.container_name,
@@ -2112,6 +2199,7 @@ fn service_plan(project: &Project, s: SvcDef, hashes: &BTreeMap<String, String>)
         port_modes: s.ports.iter().map(|p| p.port.mode.as_str()).collect(),
         networks: &network_hashes,
         shares_namespace_of: &shared_hash,
+        shares_pid_ipc_of: shared_ns,
     });
 
     sandbox.name = match &s.container_name {
@@ -2150,6 +2238,9 @@ fn service_plan(project: &Project, s: SvcDef, hashes: &BTreeMap<String, String>)
         image: s.image,
         ports: s.ports.into_iter().map(|p| p.port).collect(),
         expose: s.expose,
+        pid: s.sec.pid,
+        ipc: s.sec.ipc,
+        security_opt: s.sec.security_opt,
         config_hash,
         sandbox,
     }

@@ -42,12 +42,13 @@
 //!   environment (`env_file`s, then `environment`; a variable without a value is taken from the
 //!   environment, or left out), networks with the service name as an alias on each, in
 //!   Compose's connection order (highest `gw_priority`, then `priority`, then key: the order
-//!   of a list does not count, and the first network gives the default route), ports, exposed ports, DNS settings, `extra_hosts`, `links`, labels.
+//!   of a list does not count, and the first network gives the default route), ports, exposed
+//!   ports, DNS settings, `extra_hosts`, `links`, labels, and confinement (see below).
 //!   Replica `N` is named `PROJECT-SERVICE-N` (Compose v2), or `container_name`.
 //! - **Hashes**: each service's `com.docker.compose.config-hash` is a SHA-256 over its resolved
-//!   request (less Compose's labels), the hashes of its networks, and the hash of the service
-//!   whose namespace it shares. Changing a service, or a network it is on, changes its hash;
-//!   changing another service does not. Replicas and `depends_on` are not part of it, so
+//!   request (less Compose's labels; confinement included), the hashes of its networks, and
+//!   the hashes of the services whose network, PID or IPC namespace it shares. Changing a
+//!   service, or a network it is on, changes its hash; changing another service does not. Replicas and `depends_on` are not part of it, so
 //!   scaling recreates nothing.
 //!
 //! # Behaviour choices
@@ -57,8 +58,19 @@
 //!   command, `image` is accepted and ignored, with a warning, so that one file can serve
 //!   Docker and ferry. `x-ferry-rootfs: DIR` runs the program chrooted in `DIR` (e.g. an
 //!   unpacked image); a relative `DIR` is taken from the project directory.
-//! - **Keys ferry cannot honour** that do not touch networking (`build`, `volumes`,
-//!   `healthcheck`, `restart`, `user`, resource limits, ...; top-level `volumes`, `secrets`,
+//! - **Confinement**: `cap_add`, `cap_drop`, `privileged`, `security_opt`, `user`, `pid`,
+//!   `ipc`, `init` and `read_only` go into the request's `security` as `ferry run`'s flags
+//!   would. `security_opt: [seccomp=FILE]` is read (relative to the project directory) when
+//!   the project loads and its JSON sent, as the docker CLI does; `config` shows the file's
+//!   path. `pid`/`ipc: service:X` becomes `container:` + the name of X's first replica and
+//!   makes X a dependency. `volumes` are bind mounts only, short (`HOST:SANDBOX[:ro|rw]`) or
+//!   long (`{type: bind, source, target, read_only}`) syntax; a relative host path is taken
+//!   from the project directory, `~` from `HOME`. Named and anonymous volumes and other mount
+//!   types are refused. Values are checked as the daemon checks them, so a bad one stops the
+//!   load rather than `up` half-way; only capability names and whether host paths exist are
+//!   left to the daemon.
+//! - **Keys ferry cannot honour** that do not touch networking (`build`, `tmpfs`,
+//!   `healthcheck`, `restart`, resource limits, ...; top-level `volumes`, `secrets`,
 //!   `configs`; `deploy.resources` and other `deploy` policies) are ignored and listed in
 //!   [`Project::warnings`]. Networking keys ferry cannot honour are refused with an error:
 //!   network drivers other than `bridge`, `link_local_ips`, per-endpoint `driver_opts`,
@@ -94,6 +106,7 @@
 #![warn(missing_docs)]
 
 mod build;
+mod confine;
 mod error;
 mod interpolate;
 mod model;
@@ -107,8 +120,8 @@ mod tests;
 
 pub use error::ComposeError;
 pub use model::{
-    labels, Dependency, DependencyCondition, EndpointMode, NetworkMode, Project, ProjectNetwork,
-    ProjectPort, ProjectService, PublishMode, ServiceNetwork,
+    labels, Dependency, DependencyCondition, EndpointMode, NamespaceShare, NetworkMode, Project,
+    ProjectNetwork, ProjectPort, ProjectService, PublishMode, ServiceNetwork,
 };
 
 use std::collections::BTreeMap;
@@ -235,7 +248,7 @@ fn find_file(path: &Path) -> Result<PathBuf, ComposeError> {
 
 /// Removes `.` and `a/..` from a path without touching the file system (as Go's
 /// `filepath.Clean`, which Compose uses), so labels hold `/srv/app`, not `/srv/x/../app`.
-fn clean(path: &Path) -> PathBuf {
+pub(crate) fn clean(path: &Path) -> PathBuf {
     use std::path::Component;
     let mut out = PathBuf::new();
     for c in path.components() {

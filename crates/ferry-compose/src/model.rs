@@ -111,7 +111,7 @@ impl DependencyCondition {
 }
 
 /// One entry of a service's `depends_on` (explicit, or implied by `links` or
-/// `network_mode: service:X`).
+/// `network_mode`, `pid` or `ipc: service:X`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Dependency {
     /// The service depended on.
@@ -149,6 +149,43 @@ impl NetworkMode {
             NetworkMode::Bridge => "bridge".into(),
             NetworkMode::Service(s) => format!("service:{s}"),
             NetworkMode::Container(c) => format!("container:{c}"),
+        }
+    }
+}
+
+/// Whose PID or IPC namespace a service uses (`pid:`, `ipc:`); without the key, its own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NamespaceShare {
+    /// Its own (`ipc: private`).
+    Private,
+    /// Its own, which others may join (`ipc: shareable`).
+    Shareable,
+    /// The host's.
+    Host,
+    /// The namespace of another service's first replica.
+    Service(String),
+    /// The namespace of an existing sandbox, by name.
+    Container(String),
+}
+
+impl NamespaceShare {
+    /// The value as written in a compose file.
+    pub fn to_compose(&self) -> String {
+        match self {
+            NamespaceShare::Private => "private".into(),
+            NamespaceShare::Shareable => "shareable".into(),
+            NamespaceShare::Host => "host".into(),
+            NamespaceShare::Service(s) => format!("service:{s}"),
+            NamespaceShare::Container(c) => format!("container:{c}"),
+        }
+    }
+
+    /// The service whose namespace is shared, for `service:NAME`.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            NamespaceShare::Service(s) => Some(s),
+            _ => None,
         }
     }
 }
@@ -204,9 +241,16 @@ pub struct ProjectService {
     pub ports: Vec<ProjectPort>,
     /// Exposed ports, parsed.
     pub expose: Vec<PortKey>,
+    /// `pid:`; the request carries it as `container:` + the sandbox name for `service:NAME`.
+    pub pid: Option<NamespaceShare>,
+    /// `ipc:`, as `pid`.
+    pub ipc: Option<NamespaceShare>,
+    /// `security_opt` as `config` shows it: a seccomp profile file by its absolute path (the
+    /// request carries the file's JSON, as the docker CLI sends it).
+    pub security_opt: Vec<String>,
     /// SHA-256 (hex) of everything that, when changed, requires new sandboxes: the resolved
-    /// request (without Compose's own labels), the hashes of its networks and of the service
-    /// whose namespace it shares. Replicas and `depends_on` are not part of it.
+    /// request (without Compose's own labels), the hashes of its networks and of the services
+    /// whose network, PID or IPC namespace it shares. Replicas and `depends_on` are not part of it.
     pub config_hash: String,
     /// The request for replica 1, with Compose's labels and every published port, as Compose
     /// creates a single container. Use [`Project::sandbox_request`] for any replica: it leaves

@@ -1,6 +1,7 @@
 //! `ferry compose config`: the project printed back in Compose's normalised long syntax.
 
 use crate::model::{user_labels, Project, ProjectNetwork, ProjectService};
+use ferry_types::security::parse_bind;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -60,6 +61,10 @@ struct Svc<'a> {
     entrypoint: &'a [String],
     #[serde(skip_serializing_if = "empty")]
     command: &'a [String],
+    #[serde(skip_serializing_if = "empty")]
+    cap_add: &'a [String],
+    #[serde(skip_serializing_if = "empty")]
+    cap_drop: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     container_name: Option<&'a str>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -83,6 +88,10 @@ struct Svc<'a> {
     hostname: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     image: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipc: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     labels: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "empty")]
@@ -91,12 +100,35 @@ struct Svc<'a> {
     network_mode: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     networks: BTreeMap<&'a str, Option<Attach<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     ports: Vec<Port>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    privileged: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    read_only: bool,
+    #[serde(skip_serializing_if = "empty")]
+    security_opt: &'a [String],
+    #[serde(skip_serializing_if = "str::is_empty")]
+    user: &'a str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    volumes: Vec<Mount>,
     #[serde(skip_serializing_if = "str::is_empty")]
     working_dir: &'a str,
     #[serde(rename = "x-ferry-rootfs", skip_serializing_if = "str::is_empty")]
     rootfs: &'a str,
+}
+
+/// A bind mount in the long syntax.
+#[derive(Serialize)]
+struct Mount {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    source: String,
+    target: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    read_only: bool,
 }
 
 #[derive(Serialize)]
@@ -177,9 +209,12 @@ fn net(n: &ProjectNetwork) -> Net<'_> {
 
 fn svc(s: &ProjectService) -> Svc<'_> {
     let sb = &s.sandbox;
+    let sec = &sb.security;
     Svc {
         entrypoint: &s.entrypoint,
         command: &s.command,
+        cap_add: &sec.cap_add,
+        cap_drop: &sec.cap_drop,
         container_name: s.container_name.as_deref(),
         depends_on: s
             .depends_on
@@ -212,6 +247,8 @@ fn svc(s: &ProjectService) -> Svc<'_> {
         extra_hosts: &sb.extra_hosts,
         hostname: &sb.hostname,
         image: s.image.as_deref(),
+        init: sec.init,
+        ipc: s.ipc.as_ref().map(|m| m.to_compose()),
         labels: user_labels(&sb.labels),
         links: &sb.links,
         network_mode: s.network_mode.as_ref().map(|m| m.to_compose()),
@@ -245,6 +282,23 @@ fn svc(s: &ProjectService) -> Svc<'_> {
                 published: p.request.host_ports.map(|r| r.to_string()),
                 host_ip: p.request.host_ip.map(|a| a.to_string()),
                 protocol: p.request.container.proto.as_str(),
+            })
+            .collect(),
+        pid: s.pid.as_ref().map(|m| m.to_compose()),
+        privileged: sec.privileged,
+        read_only: sec.readonly_rootfs,
+        security_opt: &s.security_opt,
+        user: &sec.user,
+        // The plan made these specs, so they parse.
+        volumes: sec
+            .binds
+            .iter()
+            .filter_map(|b| parse_bind(b).ok())
+            .map(|b| Mount {
+                kind: "bind",
+                source: b.source,
+                target: b.target,
+                read_only: b.read_only,
             })
             .collect(),
         working_dir: &sb.working_dir,

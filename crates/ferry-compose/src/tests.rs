@@ -1285,7 +1285,7 @@ services:
   a:
     command: x
     build: .
-    volumes: ["./data:/data"]
+    tmpfs: /run
     healthcheck: {test: ["CMD", "true"]}
     restart: always
     sysctls: {kernel.msgmax: 65536}
@@ -1298,7 +1298,7 @@ x-anchors: &defaults
     for w in [
         "`version` is obsolete",
         "services.a: build is ignored",
-        "services.a: volumes is ignored",
+        "services.a: tmpfs is ignored",
         "services.a: healthcheck is ignored: ferry runs no healthchecks",
         "services.a: restart is ignored",
         "services.a.sysctls is ignored",
@@ -1657,4 +1657,437 @@ fn example_web_replicas() {
     assert_eq!(p.network("default").unwrap().name, "web-replicas_default");
     let client = p.service("client").unwrap();
     assert_eq!(client.depends_on[0].service, "web");
+}
+
+/// Options for a project in /srv/app, for a user whose home is /home/u.
+fn in_srv_app() -> LoadOptions {
+    LoadOptions {
+        project_name: Some("proj".into()),
+        working_dir: Some(PathBuf::from("/srv/app")),
+        env: env(&[("HOME", "/home/u")]),
+        ..Default::default()
+    }
+}
+
+const CONFINED: &str = r#"
+services:
+  a:
+    command: sleep infinity
+    cap_add: [NET_ADMIN, CAP_SYS_TIME]
+    cap_drop: [MKNOD]
+    security_opt: ["seccomp=unconfined", "no-new-privileges:true"]
+    user: 1000
+    pid: host
+    ipc: shareable
+    init: true
+    read_only: true
+    volumes:
+      - ./data:/data
+      - /etc/ssl:/etc/ssl/:ro
+      - ~/cache:/cache:rw
+      - {type: bind, source: ../shared, target: /shared, read_only: true}
+  b:
+    command: sleep infinity
+    pid: service:a
+    ipc: "service:a"
+    privileged: true
+    user: "nobody:nogroup"
+    deploy: {replicas: 2}
+  c:
+    command: sleep infinity
+    ipc: container:other-sandbox
+    init: false
+"#;
+
+#[test]
+fn confinement_keys_reach_the_sandbox_request() {
+    let p = ok_with(CONFINED, &in_srv_app());
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    let a = &p.service("a").unwrap().sandbox.security;
+    assert_eq!(a.cap_add, ["NET_ADMIN", "CAP_SYS_TIME"]);
+    assert_eq!(a.cap_drop, ["MKNOD"]);
+    assert!(!a.privileged);
+    assert_eq!(
+        a.security_opt,
+        ["seccomp=unconfined", "no-new-privileges:true"]
+    );
+    assert_eq!(a.user, "1000");
+    assert_eq!(a.pid_mode, "host");
+    assert_eq!(a.ipc_mode, "shareable");
+    assert_eq!(a.init, Some(true));
+    assert!(a.readonly_rootfs);
+    // Relative host paths are taken from the project directory, ~ from HOME; `..` is
+    // resolved, a trailing / dropped, rw is the default.
+    assert_eq!(
+        a.binds,
+        [
+            "/srv/app/data:/data",
+            "/etc/ssl:/etc/ssl:ro",
+            "/home/u/cache:/cache",
+            "/srv/shared:/shared:ro"
+        ]
+    );
+
+    // service:X joins X's first replica, and makes X a dependency.
+    let b = p.service("b").unwrap();
+    assert_eq!(b.sandbox.security.pid_mode, "container:proj-a-1");
+    assert_eq!(b.sandbox.security.ipc_mode, "container:proj-a-1");
+    assert_eq!(b.pid, Some(crate::NamespaceShare::Service("a".into())));
+    assert_eq!(b.depends_on[0].service, "a");
+    assert!(b.sandbox.security.privileged);
+    assert_eq!(b.sandbox.security.user, "nobody:nogroup");
+    assert_eq!(b.sandbox.security.init, None, "the daemon's default");
+    // Every replica, and the template of the ferry service they belong to, carry it.
+    let second = p.sandbox_request("b", 2).unwrap();
+    assert_eq!(second.security, b.sandbox.security);
+    let template = ferry_types::service::ReplicaTemplate::of_sandbox(&second);
+    assert_eq!(template.security, b.sandbox.security);
+
+    let c = &p.service("c").unwrap().sandbox.security;
+    assert_eq!(c.ipc_mode, "container:other-sandbox");
+    assert_eq!(c.pid_mode, "");
+    assert_eq!(c.init, Some(false));
+
+    // With container_name, service: names that sandbox.
+    let named = CONFINED.replace(
+        "  a:\n    command: sleep infinity\n",
+        "  a:\n    command: sleep infinity\n    container_name: the-a\n",
+    );
+    let p = ok_with(&named, &in_srv_app());
+    let b = &p.service("b").unwrap().sandbox.security;
+    assert_eq!(b.pid_mode, "container:the-a");
+
+    // A service without the keys keeps the daemon's defaults.
+    let plain = ok("services:\n  a:\n    command: x\n");
+    assert_eq!(
+        plain.service("a").unwrap().sandbox.security,
+        Default::default()
+    );
+}
+
+#[test]
+fn confinement_refusals_say_what_to_do() {
+    let o = in_srv_app();
+    let svc = |keys: &str| format!("services:\n  web:\n    command: x\n{keys}");
+    let f = |keys: &str, parts: &[&str]| fails_with(&svc(keys), &o, parts);
+    // Named and anonymous volumes, other mount types.
+    f(
+        "    volumes: [\"data:/var/lib/data\"]\n",
+        &[
+            "services.web.volumes[0]: \"data\" is a named volume",
+            "ferry has only bind mounts",
+            "./data",
+        ],
+    );
+    f(
+        "    volumes: [{type: volume, source: data, target: /data}]\n",
+        &[
+            "services.web.volumes[0]: \"data\" is a named volume",
+            "ferry has only bind mounts",
+        ],
+    );
+    f(
+        "    volumes: [{type: volume, target: /data}]\n",
+        &["services.web.volumes[0]: a volume without a source is an anonymous volume"],
+    );
+    f(
+        "    volumes: [{type: tmpfs, target: /tmp}]\n",
+        &[
+            "services.web.volumes[0].type: tmpfs mounts are not supported",
+            "ferry has only bind mounts",
+        ],
+    );
+    f(
+        "    volumes: [/data]\n",
+        &[
+            "services.web.volumes[0]",
+            "anonymous volume",
+            "HOST-PATH:/data",
+        ],
+    );
+    f(
+        "    volumes: [{source: ./a, target: /a}]\n",
+        &["services.web.volumes[0]: type is missing", "type: bind"],
+    );
+    f(
+        "    volumes: [{type: bind, source: ./a, target: /a, bind: {propagation: shared}}]\n",
+        &["services.web.volumes[0].bind.propagation: not supported"],
+    );
+    f(
+        "    volumes: [{type: bind, source: ./a}]\n",
+        &["services.web.volumes[0]: target is missing"],
+    );
+    // Bad modes, relative targets, clashing targets.
+    f(
+        "    volumes: [\"./a:/a:z\"]\n",
+        &[
+            "services.web.volumes[0]: mode \"z\"",
+            "ferry knows ro and rw",
+        ],
+    );
+    f(
+        "    volumes: [\"./a:/a:rx\"]\n",
+        &["mode \"rx\"", "ro and rw"],
+    );
+    f(
+        "    volumes: [\"./a:data\"]\n",
+        &[
+            "services.web.volumes[0]: the sandbox path \"data\" is relative",
+            "/data",
+        ],
+    );
+    f(
+        "    volumes: [{type: bind, source: /a, target: ./a}]\n",
+        &["the sandbox path \"./a\" is relative"],
+    );
+    f(
+        "    volumes: [\"./a:/\"]\n",
+        &["services.web.volumes[0]", "cannot be /"],
+    );
+    f(
+        "    volumes: [\"./a:/x\", \"./b:/x/\"]\n",
+        &["services.web.volumes[1]: /x is already the target of services.web.volumes[0]"],
+    );
+    f(
+        "    volumes: [\"./a:/x:ro:rw\"]\n",
+        &["HOST-PATH:SANDBOX-PATH[:ro|rw]"],
+    );
+    // Host paths that cannot be resolved.
+    fails(
+        &svc("    volumes: [\"./a:/a\"]\n"),
+        &["\"./a\" is relative and the project directory is unknown"],
+    );
+    fails(
+        &svc("    volumes: [\"~/a:/a\"]\n"),
+        &["starts with ~, but HOME is not set"],
+    );
+    f(
+        "    volumes: [\"~bob/a:/a\"]\n",
+        &["~USER is not supported"],
+    );
+    // The other keys.
+    f(
+        "    user: \"a b\"\n",
+        &[
+            "services.web.user: invalid user \"a b\"",
+            "UID[:GID] or NAME[:GROUP]",
+        ],
+    );
+    f(
+        "    pid: private\n",
+        &[
+            "services.web.pid: \"private\" is not a PID mode",
+            "host, service:NAME or container:NAME",
+        ],
+    );
+    f(
+        "    ipc: none\n",
+        &["services.web.ipc: ipc: none is not supported", "private"],
+    );
+    f("    ipc: \"container:\"\n", &["is not an IPC mode"]);
+    f(
+        "    pid: service:db\n",
+        &["services.web.pid: shares the PID namespace of \"db\", which is not a service"],
+    );
+    f(
+        "    ipc: service:web\n",
+        &["services.web.ipc: a service cannot share its own IPC namespace"],
+    );
+    fails_with(
+        "services:\n  a:\n    command: x\n    scale: 0\n  b:\n    command: y\n    pid: service:a\n",
+        &o,
+        &["services.b.pid: service \"a\" has 0 replicas"],
+    );
+    f(
+        "    cap_add: [\"NET ADMIN\"]\n",
+        &[
+            "services.web.cap_add[0]: invalid capability \"NET ADMIN\"",
+            "NET_ADMIN",
+        ],
+    );
+    f(
+        "    security_opt: [\"apparmor=unconfined\"]\n",
+        &[
+            "services.web.security_opt[0]",
+            "AppArmor and SELinux labels are not supported",
+        ],
+    );
+    f(
+        "    security_opt: [\"no-new-privileges=maybe\"]\n",
+        &["no-new-privileges takes true or false, not \"maybe\""],
+    );
+    f(
+        "    security_opt: [\"seccomp\"]\n",
+        &["services.web.security_opt[0]", "names no profile"],
+    );
+    f(
+        "    security_opt: [\"foo=bar\"]\n",
+        &["unknown security option \"foo=bar\""],
+    );
+    f(
+        "    read_only: maybe\n",
+        &["services.web.read_only must be true or false"],
+    );
+    // A profile file needs the file system.
+    f(
+        "    security_opt: [\"seccomp=profile.json\"]\n",
+        &["services.web.security_opt[0]", "needs the file system"],
+    );
+    // A cycle through pid: is named as such.
+    fails(
+        "services:\n  a:\n    command: x\n    pid: service:b\n  b:\n    command: y\n    ipc: service:a\n",
+        &["dependency cycle", "service: in network_mode, pid and ipc"],
+    );
+}
+
+#[test]
+fn seccomp_profiles_are_read_from_the_project_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let profile = r#"{"defaultAction": "SCMP_ACT_ALLOW"}"#;
+    std::fs::create_dir(root.join("sec")).unwrap();
+    std::fs::write(root.join("sec/profile.json"), profile).unwrap();
+    let file = root.join("compose.yaml");
+    let write = |opt: &str| {
+        std::fs::write(
+            &file,
+            format!("services:\n  a:\n    command: x\n    security_opt: [\"{opt}\"]\n"),
+        )
+        .unwrap()
+    };
+    let load = || load(&file, Some("p"), &BTreeMap::new());
+    write("seccomp=sec/profile.json");
+    let p = load().unwrap();
+    let a = p.service("a").unwrap();
+    // The request carries the JSON, as the docker CLI sends it; config shows the file.
+    assert_eq!(
+        a.sandbox.security.security_opt,
+        [format!("seccomp={profile}")]
+    );
+    let shown = format!("seccomp={}", root.join("sec/profile.json").display());
+    assert_eq!(a.security_opt, [shown.as_str()]);
+    assert!(p.to_yaml().contains(&shown), "{}", p.to_yaml());
+    // The older key:value spelling too.
+    write("seccomp:./sec/../sec/profile.json");
+    assert_eq!(
+        load().unwrap().service("a").unwrap().config_hash,
+        a.config_hash
+    );
+    // A changed profile recreates the service.
+    std::fs::write(
+        root.join("sec/profile.json"),
+        r#"{"defaultAction": "SCMP_ACT_ERRNO"}"#,
+    )
+    .unwrap();
+    assert_ne!(
+        load().unwrap().service("a").unwrap().config_hash,
+        a.config_hash
+    );
+    // A profile that is not JSON, or not there.
+    std::fs::write(root.join("sec/profile.json"), "[1]").unwrap();
+    let e = load().unwrap_err().to_string();
+    assert!(
+        e.contains("services.a.security_opt[0]") && e.contains("is not a seccomp profile"),
+        "{e}"
+    );
+    std::fs::write(root.join("sec/profile.json"), "{").unwrap();
+    let e = load().unwrap_err().to_string();
+    assert!(e.contains("invalid JSON"), "{e}");
+    write("seccomp=missing.json");
+    let e = load().unwrap_err();
+    assert!(
+        e.to_string()
+            .contains(&root.join("missing.json").display().to_string()),
+        "{e}"
+    );
+    assert_eq!(FerryError::from(e).kind, ErrorKind::NotFound);
+}
+
+#[test]
+fn config_hashes_cover_confinement() {
+    let base = "services:\n  a:\n    command: x\n    cap_add: [NET_ADMIN]\n  b:\n    command: y\n    pid: service:a\n  c:\n    command: z\n";
+    let o = in_srv_app();
+    let hashes = |text: &str| -> Vec<String> {
+        let p = ok_with(text, &o);
+        ["a", "b", "c"]
+            .iter()
+            .map(|s| p.service(s).unwrap().config_hash.clone())
+            .collect()
+    };
+    let before = hashes(base);
+    // Each key, changed on a, changes a's hash (and b's, which shares a's PID namespace),
+    // never c's.
+    for change in [
+        "    cap_add: [NET_RAW]\n",
+        "    cap_add: [NET_ADMIN]\n    cap_drop: [ALL]\n",
+        "    cap_add: [NET_ADMIN]\n    privileged: true\n",
+        "    cap_add: [NET_ADMIN]\n    security_opt: [seccomp=unconfined]\n",
+        "    cap_add: [NET_ADMIN]\n    user: \"1000\"\n",
+        "    cap_add: [NET_ADMIN]\n    pid: host\n",
+        "    cap_add: [NET_ADMIN]\n    ipc: shareable\n",
+        "    cap_add: [NET_ADMIN]\n    init: false\n",
+        "    cap_add: [NET_ADMIN]\n    read_only: true\n",
+        "    cap_add: [NET_ADMIN]\n    volumes: [./d:/d]\n",
+    ] {
+        let after = hashes(&base.replace("    cap_add: [NET_ADMIN]\n", change));
+        assert_ne!(after[0], before[0], "{change}");
+        assert_ne!(after[1], before[1], "{change}");
+        assert_eq!(after[2], before[2], "{change}");
+    }
+    // A changed mount mode or host path is a change too.
+    let v = |spec: &str| {
+        hashes(&base.replace(
+            "    cap_add: [NET_ADMIN]\n",
+            &format!("    volumes: [\"{spec}\"]\n"),
+        ))[0]
+            .clone()
+    };
+    assert_ne!(v("./d:/d"), v("./d:/d:ro"));
+    assert_ne!(v("./d:/d"), v("./e:/d"));
+    // The same mount in either syntax is the same configuration.
+    assert_eq!(
+        v("/srv/app/d:/d:ro"),
+        hashes(&base.replace(
+            "    cap_add: [NET_ADMIN]\n",
+            "    volumes: [{type: bind, source: ./d, target: /d, read_only: true}]\n"
+        ))[0]
+    );
+    // The keys of another service change nothing here.
+    let c = hashes(&base.replace("    command: z\n", "    command: z\n    read_only: true\n"));
+    assert_eq!(c[..2], before[..2]);
+    assert_ne!(c[2], before[2]);
+}
+
+#[test]
+fn config_shows_confinement_and_reloads_to_the_same_plan() {
+    let o = in_srv_app();
+    let p = ok_with(CONFINED, &o);
+    let yaml = p.to_yaml();
+    for part in [
+        "cap_add:\n    - NET_ADMIN\n    - CAP_SYS_TIME\n",
+        "cap_drop:\n    - MKNOD\n",
+        "no-new-privileges:true",
+        "user: \"1000\"",
+        "pid: host\n",
+        "ipc: shareable\n",
+        "pid: service:a\n",
+        "ipc: container:other-sandbox\n",
+        "init: true\n",
+        "init: false\n",
+        "privileged: true\n",
+        "read_only: true\n",
+        "type: bind",
+        "source: /srv/app/data",
+        "target: /data",
+        "source: /home/u/cache",
+    ] {
+        assert!(yaml.contains(part), "{part:?} not in:\n{yaml}");
+    }
+    let again = ok_with(&yaml, &o);
+    for s in &p.services {
+        let t = again.service(&s.name).unwrap();
+        assert_eq!(t.sandbox, s.sandbox, "{}", s.name);
+        assert_eq!(t.config_hash, s.config_hash, "{}", s.name);
+    }
+    assert_eq!(yaml, again.to_yaml());
 }

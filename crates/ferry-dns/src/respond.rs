@@ -87,6 +87,11 @@ pub fn reverse_address(name: &str) -> Option<IpAddr> {
 /// Answers `packet` into `out`, or says to forward or drop it. `rotate` shuffles the order of
 /// several addresses (pass a different value per query, e.g. a counter), so clients spread
 /// over the sandboxes sharing a name.
+///
+/// Never forwarded: malformed queries (FORMERR, with an OPT record when the OPT records are
+/// at fault), EDNS versions above 0 (BADVERS), opcodes other than QUERY (NOTIMP), zone
+/// transfers (AXFR, IXFR: REFUSED), and ANY (RFC 8482: the addresses of a local name, else a
+/// single synthesized `HINFO "RFC8482" ""`), so no client can turn ferry into an amplifier.
 pub fn respond(
     packet: &[u8],
     names: &dyn Names,
@@ -97,6 +102,10 @@ pub fn respond(
     let q = match wire::parse_query(packet) {
         Ok(q) => q,
         Err(ParseError::NotAQuery) => return Outcome::Drop,
+        Err(e) if e.is_opt_fault() => {
+            wire::opt_formerr_reply(packet, out);
+            return Outcome::Reply;
+        }
         Err(_) if wire::is_query_header(packet) => {
             wire::header_reply(packet, Rcode::FormErr, out);
             return Outcome::Reply;
@@ -109,11 +118,25 @@ pub fn respond(
         Reply::start(out, &q, packet, rcode, rcode != Rcode::Refused, lim).finish(edns);
         Outcome::Reply
     };
+    if q.edns.is_some_and(|e| e.version > 0) {
+        // RFC 6891 6.1.3: BADVERS, with an OPT record of the version ferry implements (0).
+        let mut r = Reply::start(out, &q, packet, Rcode::NoError, false, lim);
+        r.set_extended_rcode(wire::RCODE_BADVERS);
+        r.finish(true);
+        return Outcome::Reply;
+    }
     if q.opcode != 0 {
         return finish(Rcode::NotImp, out);
     }
-    if q.qclass == wire::CLASS_IN {
-        if q.qtype == wire::TYPE_PTR {
+    match q.qtype {
+        wire::TYPE_AXFR | wire::TYPE_IXFR => return finish(Rcode::Refused, out),
+        wire::TYPE_ANY => {
+            if let Some(o) = answer_any(&q, packet, names, lim, rotate, out) {
+                return o;
+            }
+        }
+        _ if q.qclass != wire::CLASS_IN => {}
+        wire::TYPE_PTR => {
             if let Some(target) = reverse_address(&q.name).and_then(|a| names.name_of(a)) {
                 let mut rdata = Vec::with_capacity(target.len() + 2);
                 wire::encode_name(&target, &mut rdata);
@@ -122,35 +145,16 @@ pub fn respond(
                 r.finish(edns);
                 return Outcome::Reply;
             }
-        } else {
+        }
+        qtype => {
             let (mut v4, mut v6) = (Vec::new(), Vec::new());
             if names.addresses(&q.name, &mut v4, &mut v6) {
                 let mut r = Reply::start(out, &q, packet, Rcode::NoError, true, lim);
                 // A name that exists with no record of the asked type is an empty NOERROR
                 // (NODATA), never NXDOMAIN and never a forward.
-                match q.qtype {
-                    wire::TYPE_A => {
-                        let n = v4.len().max(1);
-                        for i in 0..v4.len() {
-                            r.answer(
-                                wire::TYPE_A,
-                                LOCAL_TTL,
-                                &v4[(i + rotate) % n].octets(),
-                                edns,
-                            );
-                        }
-                    }
-                    wire::TYPE_AAAA => {
-                        let n = v6.len().max(1);
-                        for i in 0..v6.len() {
-                            r.answer(
-                                wire::TYPE_AAAA,
-                                LOCAL_TTL,
-                                &v6[(i + rotate) % n].octets(),
-                                edns,
-                            );
-                        }
-                    }
+                match qtype {
+                    wire::TYPE_A => push_v4(&mut r, &v4, rotate, edns),
+                    wire::TYPE_AAAA => push_v6(&mut r, &v6, rotate, edns),
                     _ => {}
                 }
                 r.finish(edns);
@@ -167,11 +171,73 @@ pub fn respond(
     }
 }
 
+/// The TTL of the synthesized HINFO answer to ANY.
+pub const ANY_TTL: u32 = LOCAL_TTL;
+
+/// ANY (RFC 8482), never forwarded: a local name gets its addresses (its A and AAAA sets);
+/// another name, when the sandbox may reach upstreams, one synthesized `HINFO "RFC8482" ""`.
+/// Another class is REFUSED. None when the caller's usual answer applies (NXDOMAIN for a
+/// sandbox that cannot forward).
+fn answer_any(
+    q: &Query,
+    packet: &[u8],
+    names: &dyn Names,
+    lim: usize,
+    rotate: usize,
+    out: &mut Vec<u8>,
+) -> Option<Outcome> {
+    let edns = q.edns.is_some();
+    if q.qclass != wire::CLASS_IN {
+        Reply::start(out, q, packet, Rcode::Refused, false, lim).finish(edns);
+        return Some(Outcome::Reply);
+    }
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    if names.addresses(&q.name, &mut v4, &mut v6) {
+        let mut r = Reply::start(out, q, packet, Rcode::NoError, true, lim);
+        push_v4(&mut r, &v4, rotate, edns);
+        push_v6(&mut r, &v6, rotate, edns);
+        r.finish(edns);
+        return Some(Outcome::Reply);
+    }
+    if !names.may_forward() {
+        return None;
+    }
+    // Two character-strings: CPU "RFC8482", OS "".
+    let mut r = Reply::start(out, q, packet, Rcode::NoError, false, lim);
+    r.answer(wire::TYPE_HINFO, ANY_TTL, b"\x07RFC8482\x00", edns);
+    r.finish(edns);
+    Some(Outcome::Reply)
+}
+
+/// Adds the A records, rotated by `rotate`.
+fn push_v4(r: &mut Reply<'_>, v4: &[Ipv4Addr], rotate: usize, edns: bool) {
+    for i in 0..v4.len() {
+        r.answer(
+            wire::TYPE_A,
+            LOCAL_TTL,
+            &v4[(i + rotate) % v4.len()].octets(),
+            edns,
+        );
+    }
+}
+
+/// Adds the AAAA records, rotated by `rotate`.
+fn push_v6(r: &mut Reply<'_>, v6: &[Ipv6Addr], rotate: usize, edns: bool) {
+    for i in 0..v6.len() {
+        r.answer(
+            wire::TYPE_AAAA,
+            LOCAL_TTL,
+            &v6[(i + rotate) % v6.len()].octets(),
+            edns,
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::tests::query;
-    use crate::wire::{TYPE_A, TYPE_AAAA, TYPE_PTR};
+    use crate::wire::tests::{add_opt, query};
+    use crate::wire::{TYPE_A, TYPE_AAAA, TYPE_ANY, TYPE_AXFR, TYPE_HINFO, TYPE_IXFR, TYPE_PTR};
     use std::collections::HashMap;
 
     struct Fixed {
@@ -336,6 +402,98 @@ mod tests {
             ask(&[1, 2, 3], &names(true), Transport::Udp).0,
             Outcome::Drop
         );
+    }
+
+    /// The record type of the first answer (after a question of `qlen` bytes).
+    fn first_answer_type(r: &[u8], qlen: usize) -> u16 {
+        let at = 12 + qlen + 2;
+        u16::from_be_bytes([r[at], r[at + 1]])
+    }
+
+    #[test]
+    fn edns_versions_above_0_get_badvers() {
+        for name in ["web", "example.com"] {
+            let mut p = query(4, name, TYPE_A, None);
+            add_opt(&mut p, 1);
+            let (o, r) = ask(&p, &names(true), Transport::Udp);
+            assert_eq!(o, Outcome::Reply, "{name}: never forwarded");
+            assert_eq!((rcode(&r), ancount(&r)), (0, 0), "lower bits of 16 are 0");
+            assert_eq!(u16::from_be_bytes([r[10], r[11]]), 1, "an OPT record");
+            let opt = &r[r.len() - 11..];
+            assert_eq!(&opt[..3], &[0, 0, 41]);
+            assert_eq!(
+                (opt[5], opt[6]),
+                (1, 0),
+                "extended rcode 16 >> 4, version 0"
+            );
+        }
+        // Version 0 is answered as usual.
+        let mut p = query(4, "web", TYPE_A, None);
+        add_opt(&mut p, 0);
+        let (_, r) = ask(&p, &names(true), Transport::Udp);
+        assert_eq!((rcode(&r), ancount(&r), r[r.len() - 6]), (0, 1, 0));
+    }
+
+    #[test]
+    fn several_or_misplaced_opt_records_get_formerr_with_opt() {
+        let mut p = query(6, "example.com", TYPE_A, Some(1232));
+        add_opt(&mut p, 0);
+        let (o, r) = ask(&p, &names(true), Transport::Udp);
+        assert_eq!(o, Outcome::Reply, "not forwarded");
+        assert_eq!((rcode(&r), &r[..2]), (1, &[0u8, 6][..]));
+        assert_eq!((r[5], r[11]), (1, 1), "question and OPT");
+        let mut p = query(6, "web", TYPE_A, None);
+        add_opt(&mut p, 0);
+        (p[7], p[11]) = (1, 0);
+        let (_, r) = ask(&p, &names(true), Transport::Tcp);
+        assert_eq!((rcode(&r), r[11]), (1, 1));
+    }
+
+    #[test]
+    fn any_is_answered_minimally_and_never_forwarded() {
+        let n = names(true);
+        // A local name: its addresses, both families.
+        let (o, r) = ask(&query(1, "db", TYPE_ANY, None), &n, Transport::Udp);
+        assert_eq!(o, Outcome::Reply);
+        assert_eq!((rcode(&r), ancount(&r)), (0, 2));
+        assert_eq!(first_answer_type(&r, 4 + 4), TYPE_A);
+        assert!(r.ends_with(&"fd00::3".parse::<Ipv6Addr>().unwrap().octets()));
+        // Another name: one HINFO "RFC8482" "" (RFC 8482 4.2), not authoritative.
+        let (o, r) = ask(&query(1, "example.com", TYPE_ANY, None), &n, Transport::Tcp);
+        assert_eq!(o, Outcome::Reply);
+        assert_eq!((rcode(&r), ancount(&r), r[2] & 0x04), (0, 1, 0));
+        assert_eq!(first_answer_type(&r, 13 + 4), TYPE_HINFO);
+        assert!(r.ends_with(b"\x00\x09\x07RFC8482\x00"), "{r:?}");
+        // With EDNS the OPT record follows the answer.
+        let (_, r) = ask(
+            &query(1, "example.com", TYPE_ANY, Some(1232)),
+            &n,
+            Transport::Udp,
+        );
+        assert_eq!((ancount(&r), r[11]), (1, 1));
+        // No way out: NXDOMAIN, as for any other type; another class: REFUSED.
+        let (_, r) = ask(
+            &query(1, "example.com", TYPE_ANY, None),
+            &names(false),
+            Transport::Udp,
+        );
+        assert_eq!(rcode(&r), 3);
+        let mut p = query(1, "example.com", TYPE_ANY, None);
+        let class_at = p.len() - 1;
+        p[class_at] = 3; // CHAOS
+        let (o, r) = ask(&p, &n, Transport::Udp);
+        assert_eq!((o, rcode(&r)), (Outcome::Reply, 5));
+    }
+
+    #[test]
+    fn zone_transfers_are_refused() {
+        for qtype in [TYPE_AXFR, TYPE_IXFR] {
+            for name in ["web", "appnet", "example.com"] {
+                let (o, r) = ask(&query(2, name, qtype, None), &names(true), Transport::Tcp);
+                assert_eq!(o, Outcome::Reply, "{name} {qtype}: never forwarded");
+                assert_eq!((rcode(&r), ancount(&r)), (5, 0), "{name} {qtype}");
+            }
+        }
     }
 
     proptest::proptest! {

@@ -5,16 +5,27 @@
 pub const TYPE_A: u16 = 1;
 /// Record type PTR.
 pub const TYPE_PTR: u16 = 12;
+/// Record type HINFO (the synthesized answer to ANY, RFC 8482).
+pub const TYPE_HINFO: u16 = 13;
 /// Record type AAAA.
 pub const TYPE_AAAA: u16 = 28;
 /// Record type OPT (EDNS).
 pub const TYPE_OPT: u16 = 41;
+/// Query type IXFR (incremental zone transfer).
+pub const TYPE_IXFR: u16 = 251;
+/// Query type AXFR (zone transfer).
+pub const TYPE_AXFR: u16 = 252;
+/// Query type ANY (`*`).
+pub const TYPE_ANY: u16 = 255;
 /// Class IN.
 pub const CLASS_IN: u16 = 1;
 /// Size of the fixed header.
 pub const HEADER_LEN: usize = 12;
 /// Largest UDP reply without EDNS.
 pub const CLASSIC_UDP: usize = 512;
+/// The extended response code BADVERS (RFC 6891): the query's EDNS version is not
+/// implemented. Its upper eight bits travel in the OPT record, the lower four in the header.
+pub const RCODE_BADVERS: u16 = 16;
 /// Largest UDP reply ferry sends even when a client offers more (the DNS flag day 2020 value,
 /// safe from IP fragmentation).
 pub const MAX_UDP: u16 = 1232;
@@ -51,6 +62,20 @@ pub enum ParseError {
     /// A name with a compression pointer in the question, an over-long label or name.
     #[error("malformed name")]
     BadName,
+    /// More than one OPT record (RFC 6891 6.1.1).
+    #[error("more than one OPT record")]
+    SeveralOpt,
+    /// An OPT record in the answer or authority section.
+    #[error("OPT record outside the additional section")]
+    MisplacedOpt,
+}
+
+impl ParseError {
+    /// True when the question was read and the fault is in the query's OPT record, so the
+    /// FORMERR reply can echo the question and carry an OPT record (RFC 6891 7).
+    pub fn is_opt_fault(&self) -> bool {
+        matches!(self, ParseError::SeveralOpt | ParseError::MisplacedOpt)
+    }
 }
 
 /// EDNS parameters of a query.
@@ -60,6 +85,8 @@ pub struct Edns {
     pub udp_size: u16,
     /// The DNSSEC OK bit.
     pub dnssec_ok: bool,
+    /// The EDNS version; ferry implements version 0 and answers others with BADVERS.
+    pub version: u8,
 }
 
 /// One parsed query.
@@ -174,8 +201,9 @@ pub fn parse_query(p: &[u8]) -> Result<Query, ParseError> {
     let nscount = u16_at(p, 8)?;
     let arcount = u16_at(p, 10)?;
     let (name, qtype, qclass, question_end) = parse_question(p)?;
-    // Records after the question: only an OPT in the additional section matters. The count
-    // is bounded by the packet's length, since every record takes at least 11 bytes.
+    // Records after the question: only an OPT in the additional section matters; an OPT
+    // anywhere else, or a second one, makes the query malformed. The count is bounded by the
+    // packet's length, since every record takes at least 11 bytes.
     let mut at = question_end;
     let mut edns = None;
     let total = u32::from(ancount) + u32::from(nscount) + u32::from(arcount);
@@ -184,6 +212,7 @@ pub fn parse_query(p: &[u8]) -> Result<Query, ParseError> {
         let rtype = u16_at(p, at)?;
         let class = u16_at(p, at + 2)?;
         // For OPT the TTL field is extended rcode, version, then the flags (DO first).
+        let ttl_hi = u16_at(p, at + 4)?;
         let ttl_lo = u16_at(p, at + 6)?;
         let rdlen = u16_at(p, at + 8)? as usize;
         at += 10;
@@ -191,13 +220,20 @@ pub fn parse_query(p: &[u8]) -> Result<Query, ParseError> {
             return Err(ParseError::Truncated);
         }
         at += rdlen;
-        let additional = i >= u32::from(ancount) + u32::from(nscount);
-        if additional && rtype == TYPE_OPT && edns.is_none() {
-            edns = Some(Edns {
-                udp_size: class,
-                dnssec_ok: ttl_lo & 0x8000 != 0,
-            });
+        if rtype != TYPE_OPT {
+            continue;
         }
+        if i < u32::from(ancount) + u32::from(nscount) {
+            return Err(ParseError::MisplacedOpt);
+        }
+        if edns.is_some() {
+            return Err(ParseError::SeveralOpt);
+        }
+        edns = Some(Edns {
+            udp_size: class,
+            dnssec_ok: ttl_lo & 0x8000 != 0,
+            version: ttl_hi as u8,
+        });
     }
     Ok(Query {
         id,
@@ -217,6 +253,8 @@ pub struct Reply<'a> {
     limit: usize,
     answers: u16,
     truncated: bool,
+    /// The upper eight bits of an extended response code, sent in the OPT record.
+    ext_rcode: u8,
 }
 
 impl<'a> Reply<'a> {
@@ -248,7 +286,15 @@ impl<'a> Reply<'a> {
             limit,
             answers: 0,
             truncated: false,
+            ext_rcode: 0,
         }
+    }
+
+    /// Sets an extended response code (such as [`RCODE_BADVERS`]): its lower four bits go in
+    /// the header, the upper eight in the OPT record, so the reply must end with EDNS.
+    pub fn set_extended_rcode(&mut self, rcode: u16) {
+        self.out[3] = (self.out[3] & 0xF0) | (rcode & 0x0F) as u8;
+        self.ext_rcode = (rcode >> 4) as u8;
     }
 
     /// Room left for records, keeping space for the OPT record when one will be added.
@@ -280,22 +326,18 @@ impl<'a> Reply<'a> {
             self.out[2] |= 0x02;
         }
         if edns {
-            self.out.extend_from_slice(&[
-                0,
-                0,
-                41,
-                (MAX_UDP >> 8) as u8,
-                MAX_UDP as u8,
-                0,
-                0,
-                0,
-                0,
-                0,
-                0,
-            ]);
-            self.out[11] = 1;
+            push_opt(self.out, self.ext_rcode);
         }
     }
+}
+
+/// Appends ferry's OPT record (root owner, UDP size [`MAX_UDP`], version 0, no flags, no
+/// options) with the upper bits `ext_rcode` of the response code, and counts it in ARCOUNT.
+fn push_opt(out: &mut Vec<u8>, ext_rcode: u8) {
+    let size = MAX_UDP.to_be_bytes();
+    out.extend_from_slice(&[0, 0, 41, size[0], size[1], ext_rcode, 0, 0, 0, 0, 0]);
+    let arcount = u16::from_be_bytes([out[10], out[11]]).saturating_add(1);
+    out[10..12].copy_from_slice(&arcount.to_be_bytes());
 }
 
 /// A name in wire form (for PTR targets): `web.appnet` → `3web6appnet0`.
@@ -318,6 +360,25 @@ pub fn header_reply(packet: &[u8], rcode: Rcode, out: &mut Vec<u8>) {
     out.extend_from_slice(&[0; 8]);
 }
 
+/// A reply to `q` with no records and `rcode` (SERVFAIL when no upstream answers or the
+/// sandbox has its share of forwards in flight). The question is echoed, since stub resolvers
+/// such as glibc's drop a reply whose question does not match theirs and wait out their
+/// timeout instead of moving on.
+pub fn error_reply(q: &Query, packet: &[u8], rcode: Rcode, limit: usize, out: &mut Vec<u8>) {
+    Reply::start(out, q, packet, rcode, false, limit).finish(q.edns.is_some());
+}
+
+/// FORMERR for a query whose OPT records are at fault ([`ParseError::is_opt_fault`]): the
+/// question echoed when it can be read, and an OPT record, as RFC 6891 section 7 asks.
+pub fn opt_formerr_reply(packet: &[u8], out: &mut Vec<u8>) {
+    header_reply(packet, Rcode::FormErr, out);
+    if let Ok((_, _, _, end)) = parse_question(packet) {
+        out[5] = 1;
+        out.extend_from_slice(&packet[HEADER_LEN..end]);
+    }
+    push_opt(out, 0);
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -338,6 +399,58 @@ pub(crate) mod tests {
         p
     }
 
+    /// Appends an OPT record of EDNS `version` to `p` (counted in ARCOUNT).
+    pub fn add_opt(p: &mut Vec<u8>, version: u8) {
+        p.extend_from_slice(&[0, 0, 41, 0x04, 0xD0, 0, version, 0, 0, 0, 0]);
+        let ar = u16::from_be_bytes([p[10], p[11]]) + 1;
+        p[10..12].copy_from_slice(&ar.to_be_bytes());
+    }
+
+    #[test]
+    fn reads_the_edns_version() {
+        let mut p = query(1, "a", TYPE_A, None);
+        add_opt(&mut p, 1);
+        assert_eq!(parse_query(&p).unwrap().edns.map(|e| e.version), Some(1));
+    }
+
+    #[test]
+    fn several_or_misplaced_opt_records_are_malformed() {
+        let mut p = query(1, "a", TYPE_A, Some(1232));
+        add_opt(&mut p, 0);
+        assert_eq!(parse_query(&p), Err(ParseError::SeveralOpt));
+        // The same OPT record counted as an answer, then as an authority record.
+        for count_at in [7, 9] {
+            let mut p = query(1, "a", TYPE_A, None);
+            add_opt(&mut p, 0);
+            p[11] = 0;
+            p[count_at] = 1;
+            assert_eq!(parse_query(&p), Err(ParseError::MisplacedOpt), "{count_at}");
+        }
+        // The FORMERR reply echoes the question and carries an OPT record.
+        let mut out = Vec::new();
+        opt_formerr_reply(&p, &mut out);
+        assert_eq!(out[3] & 0x0F, Rcode::FormErr as u8);
+        assert_eq!((out[5], out[11]), (1, 1), "one question, one OPT");
+        assert_eq!(&out[12..18], &p[12..18], "question echoed");
+        assert_eq!(&out[out.len() - 11..out.len() - 8], &[0, 0, 41]);
+    }
+
+    #[test]
+    fn error_replies_echo_the_question() {
+        let p = query(9, "example.com", TYPE_A, Some(1232));
+        let q = parse_query(&p).unwrap();
+        let mut out = Vec::new();
+        error_reply(&q, &p, Rcode::ServFail, 512, &mut out);
+        assert_eq!(&out[..2], &[0, 9]);
+        assert_eq!(out[3] & 0x0F, Rcode::ServFail as u8);
+        assert_eq!(
+            (out[5], out[7], out[11]),
+            (1, 0, 1),
+            "question, no answer, OPT"
+        );
+        assert_eq!(&out[12..q.question_end], &p[12..q.question_end]);
+    }
+
     #[test]
     fn parses_a_query_with_edns() {
         let p = query(7, "Web.AppNet", TYPE_AAAA, Some(4096));
@@ -350,7 +463,8 @@ pub(crate) mod tests {
             q.edns,
             Some(Edns {
                 udp_size: 4096,
-                dnssec_ok: true
+                dnssec_ok: true,
+                version: 0,
             })
         );
         assert_eq!(q.question_end, p.len() - 11);

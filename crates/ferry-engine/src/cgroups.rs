@@ -3,8 +3,15 @@
 //! ```text
 //! <the daemon's own cgroup>/ferry-<hash of the data root>/   connect-time balancer linked here
 //!     daemon/                                                 the daemon itself
-//!     sandboxes/<sandbox id>/                                 every process of one sandbox
+//!     sandboxes/              device filter attached here
+//!         <sandbox id>/                                       every process of one sandbox
+//!     privileged/<sandbox id>/                                a --privileged sandbox's
 //! ```
+//!
+//! The device filter (`ferry_kernel::devices`) lets sandboxes open only the harmless
+//! devices, as Docker's device cgroup does: with CAP_MKNOD (in Docker's default set) a
+//! sandbox could otherwise make a node for the host's disk and open it. It is attached with
+//! `BPF_PROG_ATTACH`, so it stays while sandboxes outlive the daemon.
 //!
 //! A sandbox's processes, whatever they fork and whatever `ferry exec` adds, live in its
 //! cgroup: after any crash the daemon finds them all by reading one directory, adopts those
@@ -66,11 +73,17 @@ impl DaemonCgroup {
             .map(Path::to_path_buf)
             .unwrap_or_else(|| root_for(&own, data_root));
         let daemon = root.join("daemon");
-        let made =
-            cgroup::create(&root.join("sandboxes")).and_then(|()| sock_lb::enter_cgroup(&daemon));
+        let made = cgroup::create(&root.join("sandboxes"))
+            .and_then(|()| cgroup::create(&root.join("privileged")))
+            .and_then(|()| sock_lb::enter_cgroup(&daemon));
         if let Err(e) = made {
             tracing::warn!(error = %e, "no cgroup tree: sandboxes are tracked by process group, and service VIPs balanced by the host only");
             return DaemonCgroup::default();
+        }
+        if let Err(e) =
+            ferry_kernel::devices::DeviceFilter::default().attach(&root.join("sandboxes"))
+        {
+            tracing::error!(error = %e, "the device filter is off: sandboxes with CAP_MKNOD could open the host's devices");
         }
         // Relative to the hierarchy's root: the daemon's mount may be private.
         let rel = root.strip_prefix(&mount).unwrap_or(&root);
@@ -87,18 +100,25 @@ impl DaemonCgroup {
         self.root.as_deref()
     }
 
-    /// The cgroup of a sandbox (not created), when there is a tree.
-    pub fn sandbox(&self, id: &str) -> Option<PathBuf> {
-        self.root.as_ref().map(|r| r.join("sandboxes").join(id))
+    /// The cgroup a sandbox starts in (not created), when there is a tree: privileged
+    /// sandboxes are out of reach of the device filter.
+    pub fn sandbox_for(&self, id: &str, privileged: bool) -> Option<PathBuf> {
+        let dir = if privileged {
+            "privileged"
+        } else {
+            "sandboxes"
+        };
+        self.root.as_ref().map(|r| r.join(dir).join(id))
     }
 
-    /// The same, relative to the hierarchy's root (what `ferry exec` joins from its own
-    /// mount namespace).
-    pub fn sandbox_relative(&self, id: &str) -> Option<PathBuf> {
-        let dir = self.sandbox(id)?;
-        dir.strip_prefix(&self.mount)
-            .ok()
-            .map(|r| Path::new("/").join(r))
+    /// The cgroup of a sandbox, whichever kind it is, when there is a tree.
+    pub fn sandbox(&self, id: &str) -> Option<PathBuf> {
+        let privileged = self.sandbox_for(id, true)?;
+        if privileged.exists() {
+            Some(privileged)
+        } else {
+            self.sandbox_for(id, false)
+        }
     }
 
     /// The IDs of the sandboxes that have a cgroup.
@@ -108,6 +128,7 @@ impl DaemonCgroup {
         };
         cgroup::children(&r.join("sandboxes"))
             .iter()
+            .chain(cgroup::children(&r.join("privileged")).iter())
             .filter_map(|p| p.file_name()?.to_str().map(str::to_string))
             .collect()
     }
@@ -131,8 +152,11 @@ impl DaemonCgroup {
             return;
         }
         let _ = cgroup::remove(&root.join("daemon"));
-        let sandboxes = root.join("sandboxes");
-        for dir in cgroup::children(&sandboxes) {
+        let dirs = cgroup::children(&root.join("sandboxes"));
+        for dir in dirs
+            .iter()
+            .chain(&cgroup::children(&root.join("privileged")))
+        {
             if !cgroup::populated(&dir) {
                 let _ = cgroup::remove(&dir);
             }

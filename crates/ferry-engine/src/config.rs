@@ -192,12 +192,14 @@ impl DaemonJson {
                     "invalid bip {b:?}: it must be an IPv4 host address with a prefix, e.g. 192.168.5.1/24"
                 )));
             }
+            ferry_types::validate::usable_subnet("bip", &net.trunc())?;
             cfg.bip = Some(net);
         }
         if let Some(pools) = &self.default_address_pools {
             let mut out = Vec::new();
             for p in pools {
                 let base = ferry_types::validate::cidr("default-address-pools base", &p.base)?;
+                ferry_types::validate::usable_subnet("default-address-pools base", &base)?;
                 let spec = PoolSpec { base, size: p.size };
                 spec.validate()
                     .map_err(|e| FerryError::invalid(e.to_string()))?;
@@ -218,9 +220,15 @@ impl DaemonJson {
                 .collect::<Result<_, _>>()?;
         }
         if let Some(s) = &self.dns_search {
+            for d in s {
+                ferry_types::validate::dns_search(d).map_err(|e| e.context("dns-search"))?;
+            }
             cfg.dns_search = s.clone();
         }
         if let Some(o) = &self.dns_opts {
+            for d in o {
+                ferry_types::validate::dns_option(d).map_err(|e| e.context("dns-opts"))?;
+            }
             cfg.dns_opts = o.clone();
         }
         if let Some(v) = self.icc {
@@ -286,6 +294,12 @@ mod tests {
             r#"{"dns":["not-an-ip"]}"#,
             r#"{"firewall":"iptables"}"#,
             r#"{"firewall":"nftables","iptables":false}"#,
+            r#"{"default-address-pools":[{"base":"127.0.0.0/8","size":24}]}"#,
+            r#"{"default-address-pools":[{"base":"224.0.0.0/4","size":24}]}"#,
+            r#"{"default-address-pools":[{"base":"fe80::/48","size":64}]}"#,
+            r#"{"bip":"169.254.0.1/24"}"#,
+            r#"{"dns-search":["example.com\nnameserver 6.6.6.6"]}"#,
+            r#"{"dns-opts":["ndots:1 rotate"]}"#,
         ] {
             let j = DaemonJson::parse(bad).unwrap();
             assert!(j.apply(&mut c).is_err(), "{bad} accepted");

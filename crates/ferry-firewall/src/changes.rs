@@ -39,22 +39,22 @@ impl Family {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Element {
     family: Family,
-    set: &'static str,
+    set: String,
     value: String,
 }
 
 impl Element {
-    fn inet(set: &'static str, value: String) -> Self {
+    fn inet(set: impl Into<String>, value: String) -> Self {
         Element {
             family: Family::Inet,
-            set,
+            set: set.into(),
             value,
         }
     }
-    fn bridge(set: &'static str, value: String) -> Self {
+    fn bridge(set: impl Into<String>, value: String) -> Self {
         Element {
             family: Family::Bridge,
-            set,
+            set: set.into(),
             value,
         }
     }
@@ -295,11 +295,11 @@ impl Changes {
         let (old, new) = (lb_slots(old), lb_slots(new));
         let element = |slot: usize, (addr, port): (Ipv4Addr, u16)| {
             let value = if with_port {
-                format!("{key} . {slot} : {addr} . {port}")
+                format!("{key} : {addr} . {port}")
             } else {
-                format!("{key} . {slot} : {addr}")
+                format!("{key} : {addr}")
             };
-            Element::inet(map, value)
+            Element::inet(names::slot(map, slot), value)
         };
         for slot in 0..LB_SLOTS as usize {
             let (o, n) = (old.get(slot).copied(), new.get(slot).copied());
@@ -468,9 +468,9 @@ mod tests {
         assert_eq!(
             first,
             [
-                "add element inet ferry lb4 { 10.0.0.100 . tcp . 80 . 1 : 10.0.0.2 . 80 }",
-                "delete element inet ferry lb4 { 10.0.0.100 . tcp . 80 . 1 : 10.0.0.2 . 80 }",
-                "add element inet ferry lb4 { 10.0.0.100 . tcp . 80 . 1 : 10.0.0.3 . 80 }",
+                "add element inet ferry lb4_1 { 10.0.0.100 . tcp . 80 : 10.0.0.2 . 80 }",
+                "delete element inet ferry lb4_1 { 10.0.0.100 . tcp . 80 : 10.0.0.2 . 80 }",
+                "add element inet ferry lb4_1 { 10.0.0.100 . tcp . 80 : 10.0.0.3 . 80 }",
             ]
         );
     }

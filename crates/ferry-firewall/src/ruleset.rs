@@ -6,9 +6,10 @@
 pub const TABLE: &str = "ferry";
 
 /// Slots per load-balanced port. A new connection to a service hashes its client address and
-/// port (`jhash ip saddr . th sport mod LB_SLOTS`, seeded at random by the kernel), and that
-/// slot's map element names its backend; slot `i` goes to backend `i % n` of the `n` backends
-/// in sorted order (see [`crate::Changes::set_vip_backends`]).
+/// port (`jhash ip saddr . th sport mod LB_SLOTS`, seeded at random by the kernel) and jumps to
+/// that slot's chain, which looks the port up in the slot's maps (`lb4_N`, `vipall4_N`,
+/// `mesh4_N`), whose element names its backend; slot `i` goes to backend `i % n` of the `n`
+/// backends in sorted order (see [`crate::Changes::set_vip_backends`]).
 ///
 /// - Why a hash of the client and not `numgen random`: a client that reuses a source port
 ///   reaches the same replica again. With a random draw, a reused port could land on another
@@ -16,7 +17,11 @@ pub const TABLE: &str = "ferry";
 ///   then hit the server's TIME_WAIT socket of a different connection on that replica: its
 ///   PAWS check refused the SYN, and the client paid a reset and a retransmitted SYN. Under
 ///   connection churn that cut a VIP's rate to a few hundred connections a second.
-///
+/// - Why a chain and maps per slot rather than the slot in one map's key: a named map keyed
+///   by a hash can only be declared with `typeof ... jhash ...` (a hash is an integer of no
+///   named type), and nft 1.0.6 (Debian 12) segfaults when it lists such a map, so an
+///   administrator's `nft list ruleset` would be cut short. Every set and map is declared
+///   with `type`; the hash only selects a chain, through an anonymous verdict map.
 /// - Balance: each backend gets ⌊64/n⌋ or ⌈64/n⌉ slots, so its share is within 1/64 (1.6
 ///   points) of 1/n: 34.4/32.8/32.8 % for three backends, below the noise of random choice
 ///   over a few hundred connections.
@@ -55,12 +60,23 @@ pub(crate) mod names {
     pub const PORTS6_ANY: &str = "ports6_any";
     /// inet: service virtual IPs (each a /32 on its network's bridge).
     pub const VIPS4: &str = "vips4";
-    /// inet: `VIP . proto . port . slot : backend address . port`.
+    /// inet, one map per slot (`lb4_N`): `VIP . proto . port : backend address . port`.
     pub const LB4: &str = "lb4";
-    /// inet: `VIP . slot : backend address`, every port of a VIP (the port is kept).
+    /// inet, one map per slot (`vipall4_N`): `VIP : backend address`, every port of a VIP
+    /// (the port is kept).
     pub const VIPALL4: &str = "vipall4";
-    /// inet: `proto . published port . slot : backend address . port`, the routing mesh.
+    /// inet, one map per slot (`mesh4_N`): `proto . published port : backend address .
+    /// port`, the routing mesh.
     pub const MESH4: &str = "mesh4";
+    /// inet: chain `vip_slot_N` looks a VIP's port up in slot N's `lb4_N` and `vipall4_N`.
+    pub const VIP_SLOT: &str = "vip_slot";
+    /// inet: chain `mesh_slot_N` looks a routing-mesh port up in slot N's `mesh4_N`.
+    pub const MESH_SLOT: &str = "mesh_slot";
+
+    /// The name of slot `slot`'s map or chain of the kind `prefix`.
+    pub fn slot(prefix: &str, slot: usize) -> String {
+        format!("{prefix}_{slot}")
+    }
     /// bridge: host ends of sandbox veths.
     pub const PORTS: &str = "ports";
     /// bridge: `port . MAC` of each sandbox interface.
@@ -76,9 +92,73 @@ pub(crate) mod names {
 /// The whole ruleset, replacing ferry's tables (and only them) in one transaction: each table
 /// is first added (so the delete cannot fail), deleted, then declared anew without elements.
 pub fn ruleset() -> String {
+    let inet = INET
+        .replace("@SLOT_MAPS@", &slot_maps())
+        .replace("@VIP_DISPATCH@", &dispatch(names::VIP_SLOT))
+        .replace("@MESH_DISPATCH@", &dispatch(names::MESH_SLOT))
+        .replace("@SLOT_CHAINS@", &slot_chains());
     format!(
-        "add table inet {TABLE}\ndelete table inet {TABLE}\n{INET}add table bridge {TABLE}\ndelete table bridge {TABLE}\n{BRIDGE}"
+        "add table inet {TABLE}\ndelete table inet {TABLE}\n{inet}add table bridge {TABLE}\ndelete table bridge {TABLE}\n{BRIDGE}"
     )
+}
+
+/// The maps of every slot, with the same `type` in each slot.
+fn slot_maps() -> String {
+    let mut out = String::new();
+    for (kind, ty) in [
+        (
+            names::LB4,
+            "ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service",
+        ),
+        (names::VIPALL4, "ipv4_addr : ipv4_addr"),
+        (
+            names::MESH4,
+            "inet_proto . inet_service : ipv4_addr . inet_service",
+        ),
+    ] {
+        for i in 0..LB_SLOTS as usize {
+            out.push_str(&format!(
+                "\tmap {} {{ type {ty}; }}\n",
+                names::slot(kind, i)
+            ));
+        }
+    }
+    out
+}
+
+/// The hash of a new connection's client address and port picks one of the `prefix` chains.
+/// An anonymous verdict map: a named one would need a `typeof` key (see [`LB_SLOTS`]).
+fn dispatch(prefix: &str) -> String {
+    let slots: Vec<String> = (0..LB_SLOTS as usize)
+        .map(|i| format!("{i} : jump {}", names::slot(prefix, i)))
+        .collect();
+    format!(
+        "jhash ip saddr . th sport mod {LB_SLOTS} vmap {{ {} }}",
+        slots.join(", ")
+    )
+}
+
+/// One chain per slot for VIPs (the given ports first, then every port of the VIP) and one
+/// per slot for the routing mesh. A port without an element in the slot's map returns
+/// untranslated.
+fn slot_chains() -> String {
+    let mut out = String::new();
+    for i in 0..LB_SLOTS as usize {
+        out.push_str(&format!(
+            "\tchain {} {{\n\t\tdnat ip to ip daddr . meta l4proto . th dport map @{}\n\t\tdnat ip to ip daddr map @{}\n\t}}\n",
+            names::slot(names::VIP_SLOT, i),
+            names::slot(names::LB4, i),
+            names::slot(names::VIPALL4, i),
+        ));
+    }
+    for i in 0..LB_SLOTS as usize {
+        out.push_str(&format!(
+            "\tchain {} {{\n\t\tdnat ip to meta l4proto . th dport map @{}\n\t}}\n",
+            names::slot(names::MESH_SLOT, i),
+            names::slot(names::MESH4, i),
+        ));
+    }
+    out
 }
 
 /// Routing, NAT and isolation between networks (IPv4 and IPv6 in one table).
@@ -95,14 +175,12 @@ const INET: &str = r#"table inet ferry {
 	map ports6 { type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service; }
 	map ports6_any { type inet_proto . inet_service : ipv6_addr . inet_service; }
 	# Services, IPv4 only (as Docker's): every VIP port and every routing-mesh port holds
-	# LB_SLOTS elements, one per value of the client's hash, each naming a backend. A VIP
-	# balances either given ports (lb4, which may change the port) or all of its ports
-	# (vipall4: as Docker's VIPs, VIP:P goes to a replica's P), the given ports first.
+	# one element in each of LB_SLOTS slots, one per value of the client's hash, each naming
+	# a backend. A VIP balances either given ports (lb4_N, which may change the port) or all
+	# of its ports (vipall4_N: as Docker's VIPs, VIP:P goes to a replica's P), the given
+	# ports first. A map per slot, all declared with `type`, so nft 1.0.6 can list them.
 	set vips4 { type ipv4_addr; }
-	map lb4 { typeof ip daddr . meta l4proto . th dport . jhash ip saddr . th sport mod 64 : ip daddr . th dport; }
-	map vipall4 { typeof ip daddr . jhash ip saddr . th sport mod 64 : ip daddr; }
-	map mesh4 { typeof meta l4proto . th dport . jhash ip saddr . th sport mod 64 : ip daddr . th dport; }
-
+@SLOT_MAPS@
 	# Bridges get route_localnet so the host can reach ports published on 127.0.0.1; that
 	# must not let sandboxes reach the host's loopback services through their gateway.
 	chain raw_prerouting {
@@ -119,8 +197,7 @@ const INET: &str = r#"table inet ferry {
 	chain nat_prerouting {
 		type nat hook prerouting priority dstnat; policy accept;
 		ip daddr 127.0.0.0/8 return
-		ip daddr @vips4 dnat ip to ip daddr . meta l4proto . th dport . jhash ip saddr . th sport mod 64 map @lb4
-		ip daddr @vips4 dnat ip to ip daddr . jhash ip saddr . th sport mod 64 map @vipall4
+		ip daddr @vips4 @VIP_DISPATCH@
 		ip daddr @vips4 return
 		fib daddr type local jump published
 	}
@@ -133,8 +210,7 @@ const INET: &str = r#"table inet ferry {
 	chain nat_output {
 		type nat hook output priority -100; policy accept;
 		ip6 daddr ::1 return
-		ip daddr @vips4 dnat ip to ip daddr . meta l4proto . th dport . jhash ip saddr . th sport mod 64 map @lb4
-		ip daddr @vips4 dnat ip to ip daddr . jhash ip saddr . th sport mod 64 map @vipall4
+		ip daddr @vips4 @VIP_DISPATCH@
 		ip daddr @vips4 return
 		fib daddr type local jump published
 	}
@@ -148,9 +224,12 @@ const INET: &str = r#"table inet ferry {
 		meta nfproto ipv4 dnat ip to meta l4proto . th dport map @ports4_any
 		meta nfproto ipv6 dnat ip6 to ip6 daddr . meta l4proto . th dport map @ports6
 		meta nfproto ipv6 dnat ip6 to meta l4proto . th dport map @ports6_any
-		meta nfproto ipv4 dnat ip to meta l4proto . th dport . jhash ip saddr . th sport mod 64 map @mesh4
+		meta nfproto ipv4 @MESH_DISPATCH@
 	}
 
+	# The slots: what a VIP's or the routing mesh's port translates to, for the clients
+	# whose hash is N.
+@SLOT_CHAINS@
 	# A new connection reaching a VIP untranslated is for a port with no backend (or none
 	# at all): refuse it at once (RST, or ICMP port unreachable) rather than let a host socket
 	# on the wildcard address take it or let it hang. Replies to the host's own translated
@@ -236,12 +315,37 @@ const BRIDGE: &str = r#"table bridge ferry {
 mod tests {
     use super::*;
 
-    /// The ruleset text spells the slot count out; it must be the one `Changes` fills.
+    /// Every hash draws one of the slots `Changes` fills, and every slot has its chain and maps.
     #[test]
     fn ruleset_draws_lb_slots() {
         let r = ruleset();
-        let draw = format!("jhash ip saddr . th sport mod {LB_SLOTS} ");
-        assert_eq!(r.matches("jhash ip saddr . th sport mod ").count(), 8);
-        assert_eq!(r.matches(&draw).count(), 8);
+        let draw = format!("jhash ip saddr . th sport mod {LB_SLOTS} vmap");
+        assert_eq!(r.matches("jhash ip saddr . th sport mod ").count(), 3);
+        assert_eq!(r.matches(&draw).count(), 3);
+        let last = LB_SLOTS as usize - 1;
+        for name in [
+            names::slot(names::LB4, last),
+            names::slot(names::VIPALL4, last),
+            names::slot(names::MESH4, last),
+        ] {
+            assert!(r.contains(&format!("map {name} {{ type ")), "{name}");
+            assert!(r.contains(&format!(" map @{name}\n")), "{name}");
+        }
+        assert!(r.contains(&format!("{last} : jump vip_slot_{last} }}")));
+        assert!(r.contains(&format!("{last} : jump mesh_slot_{last} }}")));
+        assert!(!r.contains(&format!("vip_slot_{LB_SLOTS}")));
+    }
+
+    /// nft 1.0.6 cannot list a set declared with a `typeof` hash (it segfaults).
+    #[test]
+    fn every_set_and_map_has_a_type() {
+        let r = ruleset();
+        for line in r
+            .lines()
+            .filter(|l| l.trim_start().starts_with("set ") || l.trim_start().starts_with("map "))
+        {
+            assert!(line.contains("{ type "), "{line}");
+        }
+        assert!(!r.contains("typeof"));
     }
 }

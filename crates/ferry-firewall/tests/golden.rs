@@ -6,6 +6,7 @@
 use ferry_firewall::{full, ruleset, Changes, LbEntry};
 use ferry_types::ports::{PortKey, Proto, PublishedPort};
 use ferry_types::{Endpoint, Network};
+use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
@@ -65,11 +66,22 @@ fn kernel_accepts(scripts: &[&str]) {
     for s in scripts {
         sh.push_str(&format!("nft -f - <<'EOF_NFT'\n{s}EOF_NFT\n"));
     }
-    let out = Command::new("unshare")
-        .args(["-n", "sh", "-e", "-c", &sh])
-        .stdin(Stdio::null())
-        .output()
+    // The script goes in on standard input: the whole ruleset is longer than one argument
+    // may be.
+    let mut child = Command::new("unshare")
+        .args(["-n", "sh", "-e", "-s"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sh.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
         "nft rejected the script: {}",

@@ -15,6 +15,6 @@ mod pool;
 mod subnet;
 
 pub use error::IpamError;
-pub use overlap::overlaps;
+pub use overlap::{overlaps, special_range};
 pub use pool::{default_pools, next_free_subnet, PoolSpec};
 pub use subnet::SubnetAllocator;

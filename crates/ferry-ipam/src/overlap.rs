@@ -17,6 +17,31 @@ pub fn overlaps(a: &IpNet, b: &IpNet) -> bool {
     a_lo <= b_hi && b_lo <= a_hi
 }
 
+/// Address ranges no network can be made of, with what they are: the kernel refuses their
+/// addresses on an interface, or takes them for something else.
+const SPECIAL_RANGES: &[(&str, &str)] = &[
+    ("0.0.0.0/8", "the unspecified address and \"this network\""),
+    ("127.0.0.0/8", "loopback"),
+    ("169.254.0.0/16", "link-local"),
+    ("224.0.0.0/4", "multicast"),
+    ("255.255.255.255/32", "the broadcast address"),
+    ("::/128", "the unspecified address"),
+    ("::1/128", "loopback"),
+    ("::ffff:0:0/96", "IPv4-mapped addresses"),
+    ("fe80::/10", "link-local"),
+    ("ff00::/8", "multicast"),
+];
+
+/// The first special range `net` overlaps (contains, or lies in), with what it is: loopback,
+/// multicast, link-local, broadcast, unspecified or IPv4-mapped. `None` when every address of
+/// `net` can be a network's.
+pub fn special_range(net: &IpNet) -> Option<(IpNet, &'static str)> {
+    SPECIAL_RANGES.iter().find_map(|(range, name)| {
+        let special: IpNet = range.parse().ok()?;
+        overlaps(net, &special).then_some((special, *name))
+    })
+}
+
 /// Networks of one family merged into sorted, disjoint, inclusive integer spans.
 #[derive(Debug, Clone)]
 pub(crate) struct TakenSpans {
@@ -54,6 +79,30 @@ impl TakenSpans {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn special_ranges_are_found_inside_and_around() {
+        let n = |s: &str| -> IpNet { s.parse().expect("net") };
+        let name = |s: &str| special_range(&n(s)).map(|(_, w)| w);
+        assert_eq!(name("127.0.0.0/8"), Some("loopback"));
+        assert_eq!(name("127.5.0.0/16"), Some("loopback"));
+        assert_eq!(name("64.0.0.0/2"), Some("loopback"));
+        assert_eq!(name("255.255.255.0/24"), Some("the broadcast address"));
+        assert_eq!(name("239.0.0.0/8"), Some("multicast"));
+        assert_eq!(name("::/0"), Some("the unspecified address"));
+        assert_eq!(name("::ffff:10.0.0.0/104"), Some("IPv4-mapped addresses"));
+        assert_eq!(name("fe80::/64"), Some("link-local"));
+        assert_eq!(name("ff02::/16"), Some("multicast"));
+        for ok in [
+            "10.0.0.0/8",
+            "192.168.0.0/16",
+            "240.0.0.0/8",
+            "fd00::/8",
+            "2001:db8::/32",
+        ] {
+            assert_eq!(name(ok), None, "{ok}");
+        }
+    }
 
     fn net(s: &str) -> IpNet {
         s.parse().expect("net")

@@ -1,5 +1,6 @@
 //! The few `bpf(2)` commands ferry needs (create a hash map, update and delete its elements,
-//! load a program, link it to a cgroup), over the raw system call, and an assembler for the
+//! load a program, link or attach it to a cgroup, detach it, list what is attached), over the
+//! raw system call, and an assembler for the
 //! handful of instructions its one program uses. No BPF toolchain or object files: the program
 //! is small enough to be written out here and checked by the kernel's verifier at load.
 
@@ -11,6 +12,9 @@ const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
 const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
 const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_ATTACH: libc::c_long = 8;
+const BPF_PROG_DETACH: libc::c_long = 9;
+const BPF_PROG_QUERY: libc::c_long = 16;
 const BPF_LINK_CREATE: libc::c_long = 28;
 
 /// `BPF_MAP_TYPE_HASH`.
@@ -19,6 +23,10 @@ pub const MAP_TYPE_HASH: u32 = 1;
 pub const PROG_TYPE_CGROUP_SOCK_ADDR: u32 = 18;
 /// `BPF_CGROUP_INET4_CONNECT`.
 pub const ATTACH_CGROUP_INET4_CONNECT: u32 = 10;
+/// `BPF_PROG_TYPE_CGROUP_DEVICE`.
+pub const PROG_TYPE_CGROUP_DEVICE: u32 = 15;
+/// `BPF_CGROUP_DEVICE`.
+pub const ATTACH_CGROUP_DEVICE: u32 = 6;
 
 /// The attribute union is 128 bytes in every kernel ferry supports; unused fields stay zero.
 #[repr(C, align(8))]
@@ -182,6 +190,48 @@ pub fn link_cgroup(prog: &OwnedFd, cgroup: &OwnedFd, attach_type: u32) -> Result
         .map_err(|e| KernelError::io("link BPF program to cgroup", e))
 }
 
+/// Attaches a program to a cgroup with `BPF_PROG_ATTACH` and `flags` (`BPF_F_*`). Unlike a
+/// link, the attachment belongs to the cgroup: it stays when every descriptor is closed and
+/// the daemon is gone, until it is detached or the cgroup removed. Without
+/// `BPF_F_ALLOW_MULTI`, a second attach replaces the program rather than adding one.
+pub fn attach_cgroup(prog: &OwnedFd, cgroup: &OwnedFd, attach_type: u32, flags: u32) -> Result<()> {
+    let mut a = Attr::new();
+    a.u32(0, cgroup.as_raw_fd() as u32)
+        .u32(4, prog.as_raw_fd() as u32)
+        .u32(8, attach_type)
+        .u32(12, flags);
+    bpf(BPF_PROG_ATTACH, &mut a)
+        .map(|_| ())
+        .map_err(|e| KernelError::io("attach BPF program to cgroup", e))
+}
+
+/// Detaches the program attached (without `BPF_F_ALLOW_MULTI`) to a cgroup; returns false
+/// when there was none.
+pub fn detach_cgroup(cgroup: &OwnedFd, attach_type: u32) -> Result<bool> {
+    let mut a = Attr::new();
+    // No program descriptor: the one program attached, whichever it is.
+    a.u32(0, cgroup.as_raw_fd() as u32).u32(8, attach_type);
+    match bpf(BPF_PROG_DETACH, &mut a) {
+        Ok(_) => Ok(true),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        Err(e) => Err(KernelError::io("detach BPF program from cgroup", e)),
+    }
+}
+
+/// The IDs of the programs attached directly to a cgroup (not inherited from its parents).
+pub fn query_cgroup(cgroup: &OwnedFd, attach_type: u32) -> Result<Vec<u32>> {
+    let mut ids = vec![0u32; 64];
+    let mut a = Attr::new();
+    a.u32(0, cgroup.as_raw_fd() as u32)
+        .u32(4, attach_type)
+        .u64(16, ids.as_mut_ptr() as u64)
+        .u32(24, ids.len() as u32);
+    bpf(BPF_PROG_QUERY, &mut a).map_err(|e| KernelError::io("list BPF programs of cgroup", e))?;
+    let count = u32::from_ne_bytes([a.0[24], a.0[25], a.0[26], a.0[27]]) as usize;
+    ids.truncate(count.min(64));
+    Ok(ids)
+}
+
 /// One instruction, as the kernel reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Insn(pub [u8; 8]);
@@ -198,6 +248,8 @@ pub mod reg {
     pub const R3: u8 = 3;
     /// Fourth argument.
     pub const R4: u8 = 4;
+    /// Fifth argument.
+    pub const R5: u8 = 5;
     /// Callee-saved.
     pub const R6: u8 = 6;
     /// Callee-saved.
@@ -268,6 +320,10 @@ pub fn add(dst: u8, src: u8) -> Insn {
 pub fn and_imm(dst: u8, imm: i32) -> Insn {
     insn(0x57, dst, 0, 0, imm)
 }
+/// `dst >>= imm` (logical).
+pub fn rsh_imm(dst: u8, imm: i32) -> Insn {
+    insn(0x77, dst, 0, 0, imm)
+}
 /// `dst <<= imm`.
 pub fn lsh_imm(dst: u8, imm: i32) -> Insn {
     insn(0x67, dst, 0, 0, imm)
@@ -275,6 +331,10 @@ pub fn lsh_imm(dst: u8, imm: i32) -> Insn {
 /// `if dst == imm goto +off`.
 pub fn jeq_imm(dst: u8, imm: i32, off: i16) -> Insn {
     insn(0x15, dst, 0, off, imm)
+}
+/// `if dst != imm goto +off`.
+pub fn jne_imm(dst: u8, imm: i32, off: i16) -> Insn {
+    insn(0x55, dst, 0, off, imm)
 }
 /// `goto +off`.
 pub fn ja(off: i16) -> Insn {

@@ -1,5 +1,5 @@
 //! The one error type that crosses the API: a message for the user and a kind that maps to an
-//! HTTP status, as Docker's API does (400, 403, 404, 409, 500).
+//! HTTP status, as Docker's API does (400, 403, 404, 408, 409, 413, 500).
 
 use std::fmt;
 
@@ -14,6 +14,10 @@ pub enum ErrorKind {
     NotFound,
     /// The request conflicts with existing objects: a taken name or address, a network in use (HTTP 409).
     Conflict,
+    /// The client took too long to send its request (HTTP 408).
+    Timeout,
+    /// The request body is larger than the API accepts (HTTP 413).
+    TooLarge,
     /// The daemon or the kernel failed (HTTP 500).
     Internal,
 }
@@ -26,6 +30,8 @@ impl ErrorKind {
             ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::Conflict => 409,
+            ErrorKind::Timeout => 408,
+            ErrorKind::TooLarge => 413,
             ErrorKind::Internal => 500,
         }
     }
@@ -37,6 +43,8 @@ impl ErrorKind {
             403 => ErrorKind::Forbidden,
             404 => ErrorKind::NotFound,
             409 => ErrorKind::Conflict,
+            408 => ErrorKind::Timeout,
+            413 => ErrorKind::TooLarge,
             _ => ErrorKind::Internal,
         }
     }
@@ -74,6 +82,14 @@ impl FerryError {
     /// Conflict with existing state (409).
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Conflict, message)
+    }
+    /// Request body too large (413).
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::TooLarge, message)
+    }
+    /// Request not received in time (408).
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Timeout, message)
     }
     /// Daemon or kernel failure (500).
     pub fn internal(message: impl Into<String>) -> Self {

@@ -346,6 +346,12 @@ pub struct Sandbox {
     /// Ports published while it runs.
     #[serde(default)]
     pub ports: Vec<crate::ports::PublishedPort>,
+    /// Served by the embedded resolver (127.0.0.11 in its resolv.conf) in this run: set when
+    /// it starts on a user-defined network or is connected to one while running, and kept
+    /// until it stops, as Docker keeps its resolver once started, so disconnecting the last
+    /// such network leaves resolution working.
+    #[serde(default)]
+    pub embedded_dns: bool,
 }
 
 impl Sandbox {

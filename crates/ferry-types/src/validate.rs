@@ -1,6 +1,8 @@
-//! Pure validation of user input: names, addresses, subnets, and the network-create request.
+//! Pure validation of user input: names, addresses, subnets, DNS names and options, a
+//! sandbox's process settings, the limits on labels and options, and the network-create
+//! request.
 
-use crate::api::{IpamConfig, NetworkCreateRequest};
+use crate::api::{IpamConfig, NetworkCreateRequest, SandboxCreateRequest};
 use crate::error::{FerryError, Result};
 use crate::model::SubnetConfig;
 use ferry_ipam::overlaps;
@@ -82,9 +84,16 @@ pub fn mac_bytes(s: &str) -> Option<[u8; 6]> {
     parts.next().is_none().then_some(out)
 }
 
-/// Parses and normalises a MAC address (`02:42:ac:11:00:02`); must be unicast.
+/// Parses and normalises a MAC address (`02:42:ac:11:00:02`); must be unicast and not all
+/// zeros (the kernel refuses both for an interface).
 pub fn mac(s: &str) -> Result<String> {
     match mac_bytes(s) {
+        Some([0, 0, 0, 0, 0, 0]) => Err(FerryError::invalid(format!(
+            "invalid MAC address {s:?}: all zeros is no interface's address; give a unicast address such as 02:42:ac:11:00:02"
+        ))),
+        Some([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]) => Err(FerryError::invalid(format!(
+            "invalid MAC address {s:?}: it is the broadcast address; give a unicast address such as 02:42:ac:11:00:02"
+        ))),
         Some(b) if b[0] & 1 == 0 => Ok(b
             .iter()
             .map(|x| format!("{x:02x}"))
@@ -96,6 +105,18 @@ pub fn mac(s: &str) -> Result<String> {
         None => Err(FerryError::invalid(format!(
             "invalid MAC address {s:?}: expected six hex pairs such as 02:42:ac:11:00:02"
         ))),
+    }
+}
+
+/// Checks that a subnet (of a network, an `--ip-range`, `bip` or an address pool) holds only
+/// addresses an interface can use: none of loopback, multicast, link-local, broadcast,
+/// unspecified or IPv4-mapped.
+pub fn usable_subnet(what: &str, net: &IpNet) -> Result<()> {
+    match ferry_ipam::special_range(net) {
+        Some((range, name)) => Err(FerryError::invalid(format!(
+            "invalid {what} {net}: it overlaps {range} ({name}), which a network cannot use; choose a private range such as 172.20.0.0/16 or fd00:1::/64"
+        ))),
+        None => Ok(()),
     }
 }
 
@@ -117,6 +138,7 @@ pub fn subnet_config(c: &IpamConfig) -> Result<SubnetConfig> {
         return Err(FerryError::invalid("empty subnet in IPAM config"));
     }
     let subnet = cidr("subnet", &c.subnet)?;
+    usable_subnet("subnet", &subnet)?;
     let max = match subnet {
         IpNet::V4(_) => 30,
         IpNet::V6(_) => 126,
@@ -222,7 +244,12 @@ pub fn network_request(req: &NetworkCreateRequest) -> Result<CheckedNetworkReque
             "IPv4 cannot be disabled on bridge networks",
         ));
     }
+    entries("label", &req.labels)?;
+    entries("driver option", &req.options)?;
     let ipam = req.ipam.clone().unwrap_or_default();
+    if let Some(o) = &ipam.options {
+        entries("IPAM option", o)?;
+    }
     if !(ipam.driver.is_empty() || ipam.driver == "default") {
         return Err(FerryError::invalid(format!(
             "IPAM driver {:?} is not supported: use the default driver",
@@ -256,6 +283,225 @@ pub fn network_request(req: &NetworkCreateRequest) -> Result<CheckedNetworkReque
     })
 }
 
+/// At most this many labels (or driver options) per object.
+pub const MAX_ENTRIES: usize = 1000;
+/// At most this many bytes in a label's (or option's) key.
+pub const MAX_KEY_BYTES: usize = 256;
+/// At most this many bytes in a label's (or option's) value.
+pub const MAX_VALUE_BYTES: usize = 4096;
+/// At most this many bytes in all of an object's labels (or options), keys and values.
+pub const MAX_ENTRIES_BYTES: usize = 64 * 1024;
+
+/// Checks the labels (or driver options) of one object against the limits above, generous for
+/// real use, so that requests cannot grow the daemon's memory and store without bound. Keys
+/// must not be empty; neither keys nor values may hold a NUL byte.
+pub fn entries(what: &str, map: &BTreeMap<String, String>) -> Result<()> {
+    if map.len() > MAX_ENTRIES {
+        return Err(FerryError::invalid(format!(
+            "too many {what}s: {} given, at most {MAX_ENTRIES} are allowed per object",
+            map.len()
+        )));
+    }
+    let mut total = 0;
+    for (k, v) in map {
+        if k.is_empty() {
+            return Err(FerryError::invalid(format!(
+                "invalid {what} {k:?}={v:?}: the key is empty; use KEY=VALUE"
+            )));
+        }
+        if k.len() > MAX_KEY_BYTES {
+            return Err(FerryError::invalid(format!(
+                "invalid {what} {:?}...: its key is {} bytes long, at most {MAX_KEY_BYTES} are allowed",
+                truncated(k),
+                k.len()
+            )));
+        }
+        if v.len() > MAX_VALUE_BYTES {
+            return Err(FerryError::invalid(format!(
+                "invalid {what} {k:?}: its value is {} bytes long, at most {MAX_VALUE_BYTES} are allowed",
+                v.len()
+            )));
+        }
+        no_nul(what, k)?;
+        no_nul(&format!("{what} {k:?}"), v)?;
+        total += k.len() + v.len();
+    }
+    if total > MAX_ENTRIES_BYTES {
+        return Err(FerryError::invalid(format!(
+            "the {what}s of this object take {total} bytes, at most {MAX_ENTRIES_BYTES} are allowed; keep large data elsewhere"
+        )));
+    }
+    Ok(())
+}
+
+/// The first characters of a long text, for a message.
+fn truncated(s: &str) -> &str {
+    let mut end = s.len().min(40);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// Refuses a NUL byte: the kernel ends a program's arguments, environment and paths at it, so
+/// it cannot be passed on.
+pub fn no_nul(what: &str, s: &str) -> Result<()> {
+    if s.contains('\0') {
+        return Err(FerryError::invalid(format!(
+            "invalid {what} {s:?}: it contains a NUL byte, which a program's arguments, environment and paths cannot carry; remove it"
+        )));
+    }
+    Ok(())
+}
+
+/// Why `name` is not a DNS name whose labels are made of letters, digits and the bytes in
+/// `extra` (1 to 63 bytes each, joined by single dots, 253 bytes at most), if it is not.
+fn dns_name_problem(name: &str, extra: &[u8]) -> Option<String> {
+    if name.is_empty() {
+        return Some("it is empty".into());
+    }
+    if name.len() > 253 {
+        return Some(format!(
+            "it is {} bytes long, a DNS name has at most 253",
+            name.len()
+        ));
+    }
+    for label in name.split('.') {
+        if label.is_empty() {
+            return Some("it has an empty label (a leading, trailing or double dot)".into());
+        }
+        if label.len() > 63 {
+            return Some(format!(
+                "its label {:?}... is {} bytes long, a DNS label has at most 63",
+                truncated(label),
+                label.len()
+            ));
+        }
+        if let Some(c) = label
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || (c.is_ascii() && extra.contains(&(*c as u8)))))
+        {
+            return Some(format!("{c:?} is not allowed in it"));
+        }
+    }
+    None
+}
+
+/// Checks a network-scoped alias (a name the embedded DNS answers): letters, digits, '-' and
+/// '_' in labels of at most 63 bytes, joined by dots, at most 253 bytes.
+pub fn alias(s: &str) -> Result<()> {
+    match dns_name_problem(s, b"-_") {
+        None => Ok(()),
+        Some(why) => Err(FerryError::invalid(format!(
+            "invalid network alias {s:?}: {why}; an alias is a DNS name: letters, digits, '-' and '_' in labels of at most 63 characters joined by '.', at most 253 in all"
+        ))),
+    }
+}
+
+/// Checks a host name or domain name of a sandbox (`what` says which): a DNS name of letters,
+/// digits and '-', at most 64 bytes (the kernel's limit for both).
+pub fn hostname(what: &str, s: &str) -> Result<()> {
+    let why = if s.len() > 64 {
+        Some(format!("it is {} bytes long", s.len()))
+    } else {
+        dns_name_problem(s, b"-")
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(FerryError::invalid(format!(
+            "invalid {what} {s:?}: {why}; use letters, digits, '-' and '.' (labels of at most 63 characters), at most 64 in all"
+        ))),
+    }
+}
+
+/// Checks a DNS search domain (`--dns-search`, `DnsSearch`, daemon.json's `dns-search`) as
+/// Docker does: `.` (no search domain), or a domain name of letters, digits and '-' with at
+/// least one letter, and an optional final dot. It is written into resolv.conf, so anything
+/// else (a newline above all) is refused.
+pub fn dns_search(s: &str) -> Result<()> {
+    if s == "." {
+        return Ok(());
+    }
+    let name = s.strip_suffix('.').unwrap_or(s);
+    let why = match dns_name_problem(name, b"-") {
+        Some(why) => Some(why),
+        None if !name.bytes().any(|b| b.is_ascii_alphabetic()) => {
+            Some("it has no letter".to_string())
+        }
+        None => None,
+    };
+    match why {
+        None => Ok(()),
+        Some(why) => Err(FerryError::invalid(format!(
+            "invalid DNS search domain {s:?}: {why}; give a domain name such as example.com (letters, digits, '-' and '.'), or . for none"
+        ))),
+    }
+}
+
+/// Checks a resolv.conf option (`--dns-option`, `DnsOptions`, daemon.json's `dns-opts`), such
+/// as `ndots:2` or `edns0`: one token of printable characters, no whitespace. It is written
+/// into resolv.conf, so a newline could add lines of its own.
+pub fn dns_option(s: &str) -> Result<()> {
+    if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(FerryError::invalid(format!(
+            "invalid DNS option {s:?}: give one resolv.conf option such as ndots:2 or edns0 (printable characters, no spaces, at most 255)"
+        )));
+    }
+    Ok(())
+}
+
+/// Checks an environment entry: `KEY=VALUE` with a key, and no NUL byte.
+pub fn env_entry(e: &str) -> Result<()> {
+    if !e.contains('=') || e.starts_with('=') {
+        return Err(FerryError::invalid(format!(
+            "invalid environment entry {e:?}: expected KEY=VALUE"
+        )));
+    }
+    no_nul("environment entry", e)
+}
+
+/// Checks what a sandbox create request holds that needs no knowledge of other objects: its
+/// command, environment, paths, names, DNS settings and labels. Networks, addresses, ports,
+/// links and extra hosts are checked where they are resolved.
+pub fn sandbox_request(req: &SandboxCreateRequest) -> Result<()> {
+    if req.cmd.is_empty() || req.cmd[0].is_empty() {
+        return Err(FerryError::invalid(
+            "no command given: put the program after --, e.g. ferry run -- sleep 60",
+        ));
+    }
+    for (i, arg) in req.cmd.iter().enumerate() {
+        let what = if i == 0 {
+            "program".to_string()
+        } else {
+            format!("command argument {i}")
+        };
+        no_nul(&what, arg)?;
+    }
+    for e in &req.env {
+        env_entry(e)?;
+    }
+    no_nul("working directory", &req.working_dir)?;
+    no_nul("rootfs", &req.rootfs)?;
+    if !req.hostname.is_empty() {
+        hostname("hostname", &req.hostname)?;
+    }
+    if !req.domainname.is_empty() {
+        hostname("domainname", &req.domainname)?;
+    }
+    for d in &req.dns_search {
+        dns_search(d)?;
+    }
+    for o in &req.dns_options {
+        dns_option(o)?;
+    }
+    for n in &req.networks {
+        for a in &n.aliases {
+            alias(a)?;
+        }
+    }
+    entries("label", &req.labels)
+}
+
 /// Parses an `--add-host` entry `name:ip` (`name=ip` also accepted; `host-gateway` allowed).
 pub fn extra_host(s: &str) -> Result<crate::model::ExtraHost> {
     let (name, addr) = s
@@ -266,13 +512,9 @@ pub fn extra_host(s: &str) -> Result<crate::model::ExtraHost> {
                 "invalid --add-host {s:?}: expected NAME:IP, e.g. db:10.0.0.5 or gw:host-gateway"
             ))
         })?;
-    if name.is_empty()
-        || !name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.' || b == b'_')
-    {
+    if let Some(why) = dns_name_problem(name, b"-_") {
         return Err(FerryError::invalid(format!(
-            "invalid host name {name:?} in --add-host {s:?}"
+            "invalid host name {name:?} in --add-host {s:?}: {why}; use a DNS name (letters, digits, '-' and '_' in labels of at most 63 characters)"
         )));
     }
     let addr = addr.trim_start_matches('[').trim_end_matches(']');
@@ -305,6 +547,12 @@ pub fn link(s: &str) -> Result<(String, String)> {
             "invalid --link {s:?}: expected NAME or NAME:ALIAS, e.g. db or db:database"
         )));
     }
+    // The alias is written into /etc/hosts as a host name.
+    if let Some(why) = dns_name_problem(alias, b"-_") {
+        return Err(FerryError::invalid(format!(
+            "invalid --link {s:?}: the alias {why}; use a DNS name (labels of at most 63 characters)"
+        )));
+    }
     Ok((name.to_string(), alias.to_string()))
 }
 
@@ -317,7 +565,8 @@ mod tests {
     fn links_take_an_optional_alias() {
         assert_eq!(link("db").unwrap(), ("db".into(), "db".into()));
         assert_eq!(link("/db:data").unwrap(), ("db".into(), "data".into()));
-        for bad in ["", ":x", "db:", "d b", "db:a:b"] {
+        let long = format!("db:{}", "a".repeat(64));
+        for bad in ["", ":x", "db:", "d b", "db:a:b", "db:a..b", &long] {
             let e = link(bad).unwrap_err().to_string();
             assert!(e.contains("invalid --link"), "{bad}: {e}");
         }
@@ -415,6 +664,236 @@ mod tests {
     }
 
     #[test]
+    fn special_subnets_are_refused() {
+        for bad in [
+            "127.0.0.0/8",
+            "127.1.0.0/16",
+            "255.255.255.0/24",
+            "224.0.0.0/4",
+            "239.1.0.0/16",
+            "169.254.0.0/16",
+            "0.0.0.0/0",
+            "0.0.0.0/8",
+            "64.0.0.0/2",
+            "fe80::/64",
+            "ff00::/8",
+            "::/0",
+            "::/64",
+            "::ffff:10.0.0.0/104",
+        ] {
+            let e = network_request(&req("n", vec![sub(bad)], true))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("which a network cannot use"), "{bad}: {e}");
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        let e = usable_subnet("subnet", &"127.0.0.0/8".parse().unwrap()).unwrap_err();
+        assert!(e.message.contains("(loopback)"), "{e}");
+        for good in [
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "240.0.0.0/24",
+            "fd00:1::/64",
+            "2001:db8::/64",
+        ] {
+            assert!(
+                network_request(&req("n", vec![sub(good)], true)).is_ok(),
+                "{good}"
+            );
+        }
+    }
+
+    #[test]
+    fn macs_must_be_usable_unicast() {
+        for bad in [
+            "00:00:00:00:00:00",
+            "ff:ff:ff:ff:ff:ff",
+            "01:00:5e:00:00:01",
+            "33:33:00:00:00:01",
+        ] {
+            assert!(mac(bad).is_err(), "{bad}");
+        }
+        assert!(mac("00:00:00:00:00:00")
+            .unwrap_err()
+            .message
+            .contains("all zeros"));
+        assert!(mac("FF:FF:FF:FF:FF:FF")
+            .unwrap_err()
+            .message
+            .contains("broadcast"));
+        assert_eq!(mac("02:00:00:00:00:01").unwrap(), "02:00:00:00:00:01");
+    }
+
+    #[test]
+    fn dns_search_domains_are_names() {
+        for good in ["example.com", "example.com.", ".", "a-b.c1", "x"] {
+            assert!(dns_search(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "example.com\nnameserver 6.6.6.6",
+            "a b",
+            "",
+            "..",
+            "a..b",
+            "-",
+            "123.456",
+            "under_score.com",
+            &format!("{}.com", "a".repeat(64)),
+            &format!("{}.com", "a.".repeat(130)),
+        ] {
+            let e = dns_search(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid DNS search domain"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn dns_options_are_single_tokens() {
+        for good in ["ndots:2", "edns0", "timeout:1", "use-vc"] {
+            assert!(dns_option(good).is_ok(), "{good}");
+        }
+        for bad in ["", "ndots:2\nnameserver 6.6.6.6", "a b", "tab\tx", "\u{e9}"] {
+            let e = dns_option(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid DNS option"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn aliases_and_hostnames_are_dns_names() {
+        for good in ["db", "my_db", "db-1.backend", &"a".repeat(63)] {
+            assert!(alias(good).is_ok(), "{good}");
+        }
+        let long_label = "a".repeat(64);
+        let long_name = ["a"; 127].join(".") + ".ab";
+        for bad in [
+            "",
+            "a b",
+            "a\nb",
+            ".a",
+            "a.",
+            "a..b",
+            "a/b",
+            long_label.as_str(),
+            long_name.as_str(),
+        ] {
+            let e = alias(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid network alias"), "{bad:?}: {e}");
+        }
+        assert!(alias(&long_label)
+            .unwrap_err()
+            .message
+            .contains("at most 63"));
+        assert!(alias(&long_name)
+            .unwrap_err()
+            .message
+            .contains("at most 253"));
+        for good in ["web", "web-1.example.com", &"a".repeat(63)] {
+            assert!(hostname("hostname", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "a b",
+            "a\nb",
+            "a_b",
+            "a..b",
+            &"a".repeat(64),
+            &["abc"; 17].join("."),
+        ] {
+            let e = hostname("hostname", bad).unwrap_err().to_string();
+            assert!(e.contains("invalid hostname"), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn entries_are_bounded() {
+        let map = |n: usize, k: usize, v: usize| -> BTreeMap<String, String> {
+            (0..n)
+                .map(|i| (format!("{i:0>k$}"), "v".repeat(v)))
+                .collect()
+        };
+        assert!(entries("label", &map(MAX_ENTRIES, 4, 10)).is_ok());
+        assert!(entries("label", &map(1, MAX_KEY_BYTES, MAX_VALUE_BYTES)).is_ok());
+        let e = entries("label", &map(MAX_ENTRIES + 1, 4, 0)).unwrap_err();
+        assert!(e.message.contains("too many labels"), "{e}");
+        let e = entries("label", &map(1, MAX_KEY_BYTES + 1, 0)).unwrap_err();
+        assert!(e.message.contains("at most 256"), "{e}");
+        let e = entries("driver option", &map(1, 4, MAX_VALUE_BYTES + 1)).unwrap_err();
+        assert!(e.message.contains("invalid driver option"), "{e}");
+        // 20 values of 4000 bytes: each is fine, together they are 80 000 bytes.
+        let e = entries("label", &map(20, 4, 4000)).unwrap_err();
+        assert!(e.message.contains("at most 65536"), "{e}");
+        let empty_key = BTreeMap::from([(String::new(), "v".to_string())]);
+        let e = entries("label", &empty_key).unwrap_err();
+        assert!(e.message.contains("key is empty"), "{e}");
+        let mut nul = BTreeMap::new();
+        nul.insert("k".to_string(), "a\0b".to_string());
+        assert!(entries("label", &nul).unwrap_err().message.contains("NUL"));
+        // Network requests check their labels, options and IPAM options.
+        let mut r = req("n", vec![], false);
+        r.options = map(MAX_ENTRIES + 1, 4, 0);
+        assert!(network_request(&r).is_err());
+        let mut r = req("n", vec![], false);
+        r.labels = map(1, MAX_KEY_BYTES + 1, 0);
+        assert!(network_request(&r).is_err());
+    }
+
+    fn sandbox(cmd: &[&str]) -> SandboxCreateRequest {
+        SandboxCreateRequest {
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sandbox_requests_refuse_nul_and_bad_names() {
+        assert!(sandbox_request(&sandbox(&["sleep", "60"])).is_ok());
+        assert!(sandbox_request(&sandbox(&[])).is_err());
+        let e = sandbox_request(&sandbox(&["sleep", "6\x000"])).unwrap_err();
+        assert!(e.message.contains("command argument 1"), "{e}");
+        assert!(e.message.contains("NUL"), "{e}");
+        let e = sandbox_request(&sandbox(&["sl\0eep"])).unwrap_err();
+        assert!(e.message.contains("program"), "{e}");
+        type Change = fn(&mut SandboxCreateRequest);
+        let checks: Vec<(Change, &str)> = vec![
+            (|r| r.env = vec!["A=b\0c".into()], "environment entry"),
+            (|r| r.env = vec!["novalue".into()], "KEY=VALUE"),
+            (|r| r.working_dir = "/tmp\0x".into(), "working directory"),
+            (|r| r.hostname = "bad host".into(), "invalid hostname"),
+            (|r| r.domainname = "a\nb".into(), "invalid domainname"),
+            (
+                |r| r.dns_search = vec!["x.com\nnameserver 1.2.3.4".into()],
+                "DNS search",
+            ),
+            (
+                |r| r.dns_options = vec!["ndots:1 rotate".into()],
+                "DNS option",
+            ),
+            (
+                |r| {
+                    r.networks = vec![crate::api::NetworkRequest {
+                        name: "n".into(),
+                        aliases: vec!["a b".into()],
+                        ..Default::default()
+                    }]
+                },
+                "network alias",
+            ),
+            (
+                |r| {
+                    r.labels = (0..=MAX_ENTRIES)
+                        .map(|i| (i.to_string(), String::new()))
+                        .collect()
+                },
+                "too many labels",
+            ),
+        ];
+        for (set, want) in checks {
+            let mut r = sandbox(&["sleep", "60"]);
+            set(&mut r);
+            let e = sandbox_request(&r).unwrap_err().to_string();
+            assert!(e.contains(want), "{want}: {e}");
+        }
+    }
+
+    #[test]
     fn macs_and_hosts() {
         assert_eq!(mac("02:42:AC:11:00:02").unwrap(), "02:42:ac:11:00:02");
         assert_eq!(
@@ -432,5 +911,13 @@ mod tests {
             Some("::1".parse().unwrap())
         );
         assert!(extra_host("nocolon").is_err());
+        for bad in [
+            "a b:10.0.0.1",
+            "a..b:10.0.0.1",
+            &format!("{}:10.0.0.1", "a".repeat(64)),
+        ] {
+            let e = extra_host(bad).unwrap_err().to_string();
+            assert!(e.contains("invalid host name"), "{bad}: {e}");
+        }
     }
 }

@@ -35,6 +35,12 @@ pub struct DaemonArgs {
     /// Docker's switch: --iptables=false is --firewall=none.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     iptables: Option<bool>,
+    /// Seconds an API client has to send a request's headers (counted from the moment the
+    /// daemon waits for them, an idle kept-alive connection included), then its body; past
+    /// that its connection is closed.
+    #[arg(long = "api-read-timeout", value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    api_read_timeout: u64,
 }
 
 const DEFAULT_CONFIG: &str = "/etc/ferry/daemon.json";
@@ -75,6 +81,10 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
         .clone()
         .or(json.exec_root.clone())
         .unwrap_or_else(|| "/run/ferry".into());
+    let limits = ferry_api::server::Limits {
+        read_timeout: std::time::Duration::from_secs(a.api_read_timeout),
+        ..Default::default()
+    };
     let mut cfg = DaemonConfig::with_roots(data_root, exec_root);
     let host = host
         .map(String::from)
@@ -140,7 +150,7 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
             }
             tracing::info!("shutting down; sandboxes keep running");
         };
-        ferry_api::server::serve(ctl.clone(), listener, shutdown).await?;
+        ferry_api::server::serve(ctl.clone(), listener, shutdown, limits).await?;
         ctl.shutdown();
         let _ = std::fs::remove_file(&cfg.socket);
         Ok::<_, anyhow::Error>(())

@@ -454,3 +454,93 @@ services:
     assert_eq!(names, ["modes-init-1", "modes-lonely-1"]);
     compose_ok(&h, &file, &["down"]);
 }
+
+#[test]
+fn confinement_keys_reach_sandboxes_and_replicas() {
+    use std::os::unix::fs::PermissionsExt;
+    let h = Host::new();
+    // The sandbox's user (1000) must reach the directories below the test's own.
+    std::fs::set_permissions(h.dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let dir = h.dir.path().join("conf");
+    let (data, mnt, open) = (dir.join("data"), dir.join("mnt"), dir.join("open"));
+    for d in [&dir, &data, &mnt, &open] {
+        std::fs::create_dir_all(d).unwrap();
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::os::unix::fs::chown(&data, Some(1000), Some(1000)).unwrap();
+    // Writable by anyone on the host: only the read-only root can stop a write there.
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let file = dir.join("compose.yaml");
+    let text = format!(
+        r#"
+services:
+  app:
+    command: sleep 600
+    user: "1000"
+    read_only: true
+    volumes: ["./data:{mnt}"]
+  admin:
+    command: sleep 600
+    cap_add: [NET_ADMIN]
+    deploy: {{replicas: 2}}
+"#,
+        mnt = mnt.display()
+    );
+    std::fs::write(&file, &text).unwrap();
+    compose_ok(&h, &file, &["up", "-d"]);
+    let exec = |cmd: &str| h.ferry(&["exec", "conf-app-1", "--", "sh", "-c", cmd]);
+
+    // The program and what runs beside it are user 1000.
+    let r = exec("id -u");
+    assert_eq!((r.code, r.stdout.trim()), (0, "1000"), "{}", r.stderr);
+    assert_eq!(h.inspect("conf-app-1")["Config"]["User"], "1000");
+    // The bind is writable, and the write lands in the project's ./data.
+    let r = exec(&format!("echo written > {}/f", mnt.display()));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(
+        std::fs::read_to_string(data.join("f")).unwrap(),
+        "written\n"
+    );
+    assert!(
+        !mnt.join("f").exists(),
+        "the host's own directory is untouched"
+    );
+    // The rest of the root is read-only, even where permissions would allow the write.
+    let r = exec(&format!("echo x > {}/g", open.display()));
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("Read-only file system"), "{}", r.stderr);
+    assert!(!open.join("g").exists());
+    let host_config = &h.inspect("conf-app-1")["HostConfig"];
+    assert_eq!(host_config["ReadonlyRootfs"], true);
+    assert_eq!(
+        host_config["Binds"],
+        serde_json::json!([format!("{}:{}", data.display(), mnt.display())])
+    );
+
+    // The replicated service's template carries cap_add to every replica. (Whether the
+    // capability is in effect is the daemon's part, not compose's.)
+    for replica in ["conf-admin-1", "conf-admin-2"] {
+        assert!(eventually(20, || h.ferry(&["inspect", replica]).code == 0));
+        assert_eq!(
+            h.inspect(replica)["HostConfig"]["CapAdd"],
+            serde_json::json!(["NET_ADMIN"]),
+            "{replica}"
+        );
+    }
+
+    // A changed key recreates that service alone.
+    let app_id = id_of(&h, "conf-app-1");
+    std::fs::write(&file, text.replace("[NET_ADMIN]", "[NET_ADMIN, NET_RAW]")).unwrap();
+    let out = compose_ok(&h, &file, &["up", "-d"]);
+    assert!(out.contains("Service conf-admin  Removed"), "{out}");
+    assert!(!out.contains("conf-app-1"), "{out}");
+    assert_eq!(id_of(&h, "conf-app-1"), app_id);
+    assert!(eventually(20, || {
+        h.ferry(&["inspect", "conf-admin-2"]).code == 0
+            && h.inspect("conf-admin-2")["HostConfig"]["CapAdd"]
+                == serde_json::json!(["NET_ADMIN", "NET_RAW"])
+    }));
+
+    compose_ok(&h, &file, &["down"]);
+    assert!(sandboxes(&h).is_empty());
+}

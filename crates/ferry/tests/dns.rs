@@ -71,7 +71,8 @@ fn names_are_scoped_and_changes_are_immediate() {
 
 /// A fake upstream on the host's loopback: `upstream.py ADDR MODE LOG` answers every A query
 /// with 192.0.2.99 (TTL 60; TTL 0 for names starting with "nocache"), or with SERVFAIL when
-/// MODE is `servfail`, and appends each name and type it is asked for to LOG.
+/// MODE is `servfail`, and appends each name and type it is asked for to LOG. Names starting
+/// with "hole" are never answered nor logged (a server that drops them).
 const UPSTREAM: &str = r#"
 import socket, sys
 addr, mode, log = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -85,6 +86,8 @@ while True:
         i += q[i] + 1
     name = ".".join(labels)
     qtype = int.from_bytes(q[i + 1:i + 3], "big")
+    if name.startswith("hole"):
+        continue
     with open(log, "a") as f:
         f.write("%s %d\n" % (name, qtype))
     end = i + 5
@@ -340,5 +343,225 @@ fn links_on_the_default_bridge_name_their_target_in_etc_hosts() {
     assert!(
         e.contains("cannot link to sandbox db: it is not running"),
         "{e}"
+    );
+}
+
+/// Floods 127.0.0.11 from inside a sandbox with queries for names the upstream never answers,
+/// 100 every 50 ms (about 2000 a second: with the 2 s upstream timeout, far more than 1024 are
+/// outstanding), until the file STOP exists or 200000 are sent. Writes READY once the first
+/// SERVFAIL comes back, that is once the resolver refuses the flood's excess.
+const FLOOD: &str = r#"
+import os, socket, sys, threading, time
+stop, ready = sys.argv[1], sys.argv[2]
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect(("127.0.0.11", 53))
+def reader():
+    while True:
+        r = s.recv(4096)
+        if r[3] & 0x0F == 2 and not os.path.exists(ready):
+            open(ready, "w").write("servfail\n")
+threading.Thread(target=reader, daemon=True).start()
+sent = 0
+while not os.path.exists(stop) and sent < 200000:
+    for _ in range(100):
+        name = b"\x0ahole%06d" % (sent % 1000000) + b"\x07example\x04test\x00"
+        s.send((sent % 65536).to_bytes(2, "big") + b"\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00" + name + b"\x00\x01\x00\x01")
+        sent += 1
+    time.sleep(0.05)
+"#;
+
+#[test]
+fn one_sandbox_flooding_a_dead_upstream_does_not_starve_the_others() {
+    let mut h = Host::new();
+    let log = upstream(&h, "127.0.0.53", "answer");
+    with_daemon_json(&mut h, r#"{"dns": ["127.0.0.53"]}"#);
+    h.ok(&["network", "create", "appnet"]);
+    h.sleeper("flooder", &["--network", "appnet"]);
+    h.sleeper("victim", &["--network", "appnet"]);
+    let script = h.dir.path().join("flood.py");
+    std::fs::write(&script, FLOOD).unwrap();
+    let (stop, ready) = (h.dir.path().join("stop"), h.dir.path().join("ready"));
+    // The flood ends with the test, even a failed one.
+    struct Stop(std::path::PathBuf);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = std::fs::write(&self.0, "");
+        }
+    }
+    let stopper = Stop(stop);
+    let pid = h.inspect("flooder")["State"]["Pid"].as_u64().unwrap();
+    h.spawn(&format!(
+        "nsenter --net=/proc/{pid}/ns/net python3 {} {} {}",
+        script.display(),
+        stopper.0.display(),
+        ready.display()
+    ));
+    assert!(
+        eventually(60, || ready.exists()),
+        "the flood never met its bound"
+    );
+    // While the flood goes on, another sandbox's forwarded names still resolve (each a new
+    // name, so none comes from the cache).
+    for i in 0..5 {
+        let name = format!("ext{i}.example.test");
+        assert_eq!(
+            resolve(&h, "victim", &name),
+            Some("192.0.2.99".into()),
+            "{name} while another sandbox floods"
+        );
+        assert_eq!(asked(&log, &name), 1, "{name} forwarded once");
+    }
+    drop(stopper);
+    // The flooder's slots come back once its forwards time out.
+    assert!(eventually(30, || resolve(
+        &h,
+        "flooder",
+        "after.example.test"
+    ) == Some("192.0.2.99".into())));
+    let daemon_log = h.daemon_log();
+    assert!(
+        daemon_log.contains("the sandbox has its share of queries being forwarded"),
+        "{daemon_log}"
+    );
+    assert!(!daemon_log.contains("panicked"), "{daemon_log}");
+}
+
+#[test]
+fn badvers_any_and_zone_transfers_are_answered_by_ferry_not_forwarded() {
+    let mut h = Host::new();
+    let log = upstream(&h, "127.0.0.53", "answer");
+    with_daemon_json(&mut h, r#"{"dns": ["127.0.0.53"]}"#);
+    h.ok(&["network", "create", "appnet"]);
+    h.sleeper("web", &["--network", "appnet"]);
+    h.sleeper("cli", &["--network", "appnet"]);
+    let dig = |args: &[&str]| {
+        let mut a = vec!["exec", "cli", "--", "dig", "@127.0.0.11"];
+        a.extend_from_slice(args);
+        h.ok(&a)
+    };
+    // EDNS version 1: BADVERS, with an OPT record of version 0.
+    let r = dig(&["+edns=1", "+noednsnegotiation", "example.test"]);
+    assert!(r.contains("status: BADVERS"), "{r}");
+    assert!(r.contains("EDNS: version: 0"), "{r}");
+    // ANY: one synthesized HINFO for an outside name (RFC 8482), the addresses of a local one.
+    let r = dig(&["+noall", "+answer", "ANY", "example.test"]);
+    assert_eq!(r.lines().count(), 1, "{r}");
+    assert!(r.contains("HINFO\t\"RFC8482\" \"\""), "{r}");
+    let r = dig(&["+noall", "+answer", "ANY", "web"]);
+    assert!(r.contains(&format!("A\t{}", h.ip("web", "appnet"))), "{r}");
+    // Zone transfers (over TCP, as they are asked) are refused: the reply's RCODE is 5.
+    for qtype in [252, 251] {
+        let ask = format!(
+            "import socket; s = socket.create_connection(('127.0.0.11', 53)); \
+             q = b'\\x00\\x07\\x00\\x00\\x00\\x01' + bytes(6) + b'\\x06appnet\\x00' + ({qtype}).to_bytes(2, 'big') + b'\\x00\\x01'; \
+             s.sendall(len(q).to_bytes(2, 'big') + q); r = s.recv(4096); print(r[5] & 15)"
+        );
+        let rcode = h.ok(&["exec", "cli", "--", "python3", "-c", &ask]);
+        assert_eq!(rcode, "5", "qtype {qtype}");
+    }
+    // None of them reached the upstream; an ordinary query still does.
+    assert_eq!(
+        resolve(&h, "cli", "plain.example.test"),
+        Some("192.0.2.99".into())
+    );
+    let asked_for = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        asked_for
+            .lines()
+            .all(|l| l.starts_with("plain.example.test ")),
+        "{asked_for}"
+    );
+    assert_eq!(asked(&log, "plain.example.test"), 1, "{asked_for}");
+}
+
+#[test]
+fn a_default_bridge_sandbox_connected_to_a_user_network_gets_the_resolver_and_keeps_it() {
+    let mut h = Host::new();
+    upstream(&h, "127.0.0.53", "answer");
+    with_daemon_json(&mut h, r#"{"dns": ["127.0.0.53"]}"#);
+    h.ok(&["network", "create", "appnet"]);
+    h.sleeper("peer", &["--network", "appnet"]);
+    h.sleeper("plain", &[]);
+    let resolv = |h: &Host| h.ok(&["exec", "plain", "--", "cat", "/etc/resolv.conf"]);
+    assert!(!resolv(&h).contains("127.0.0.11"), "{}", resolv(&h));
+    assert_eq!(resolve(&h, "plain", "peer"), None);
+
+    // Docker's walk: connect, the peer resolves by name; names outside are forwarded to the
+    // host's (loopback) server, listed as ExtServers.
+    h.ok(&["network", "connect", "appnet", "plain"]);
+    let r = resolv(&h);
+    assert!(r.contains("nameserver 127.0.0.11"), "{r}");
+    assert!(r.contains("ExtServers: [127.0.0.53]"), "{r}");
+    assert!(r.contains("ndots:0"), "{r}");
+    let peer = h.ip("peer", "appnet");
+    assert_eq!(resolve(&h, "plain", "peer"), Some(peer.clone()));
+    assert_eq!(resolve(&h, "plain", "peer.appnet"), Some(peer.clone()));
+    assert_eq!(
+        resolve(&h, "plain", "one.example.test"),
+        Some("192.0.2.99".into())
+    );
+    // The peer finds it too.
+    assert_eq!(resolve(&h, "peer", "plain"), Some(h.ip("plain", "appnet")));
+
+    // A restart keeps its resolver.
+    h.stop_daemon(false);
+    h.start_daemon();
+    assert_eq!(resolve(&h, "plain", "peer"), Some(peer.clone()));
+
+    // Disconnected from its only user network: 127.0.0.11 stays, as in Docker, and names
+    // outside still resolve through the default bridge's way out; the peer's name is no
+    // longer local, so it is forwarded like any other (and the fake upstream answers all).
+    h.ok(&["network", "disconnect", "appnet", "plain"]);
+    assert!(
+        resolv(&h).contains("nameserver 127.0.0.11"),
+        "{}",
+        resolv(&h)
+    );
+    assert_eq!(resolve(&h, "plain", "peer"), Some("192.0.2.99".into()));
+    assert_eq!(
+        resolve(&h, "plain", "two.example.test"),
+        Some("192.0.2.99".into())
+    );
+    // And after another restart.
+    h.stop_daemon(false);
+    h.start_daemon();
+    assert_eq!(
+        resolve(&h, "plain", "three.example.test"),
+        Some("192.0.2.99".into())
+    );
+    // A new run starts afresh, with the host's servers again, as Docker does.
+    h.ok(&["restart", "-t", "0", "plain"]);
+    assert!(!resolv(&h).contains("127.0.0.11"), "{}", resolv(&h));
+}
+
+#[test]
+fn connecting_a_sandbox_whose_program_holds_port_53_is_refused_and_changes_nothing() {
+    let h = Host::new();
+    h.ok(&["network", "create", "appnet"]);
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "dnsd",
+        "--",
+        "socat",
+        "UDP4-RECVFROM:53,fork",
+        "SYSTEM:true",
+    ]);
+    assert!(eventually(10, || h
+        .ferry(&["exec", "dnsd", "--", "ss", "-lun"])
+        .stdout
+        .contains(":53 ")));
+    let before = h.ok(&["exec", "dnsd", "--", "cat", "/etc/resolv.conf"]);
+    let r = h.ferry(&["network", "connect", "appnet", "dnsd"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+    assert!(r.stderr.contains("127.0.0.11:53 is in use"), "{}", r.stderr);
+    let nets = &h.inspect("dnsd")["NetworkSettings"]["Networks"];
+    assert!(nets.get("appnet").is_none(), "{nets}");
+    let links = h.ok(&["exec", "dnsd", "--", "ip", "-o", "link"]);
+    assert_eq!(links.lines().count(), 2, "lo and eth0 only: {links}");
+    assert_eq!(
+        h.ok(&["exec", "dnsd", "--", "cat", "/etc/resolv.conf"]),
+        before
     );
 }

@@ -1,6 +1,7 @@
 //! The controller's side of the embedded resolver: which networks have names (user-defined
 //! bridge networks, as in Docker), what a sandbox is called on them, and when its listeners
-//! open and close.
+//! open and close. A sandbox is served from the time it starts on, or is connected to, a
+//! network with names until it stops (Docker's resolver, once started, stays too).
 
 use super::Controller;
 use crate::resolver::Entry;
@@ -14,10 +15,17 @@ pub(crate) fn has_dns(net: &Network) -> bool {
     net.driver == DriverKind::Bridge && !net.builtin
 }
 
+/// Networks the resolver's directory knows: every bridge network. The default `bridge` has no
+/// names there, but a served sandbox on it (one connected to a user-defined network once) may
+/// have its other queries forwarded, as it can reach the outside.
+fn in_directory(net: &Network) -> bool {
+    net.driver == DriverKind::Bridge
+}
+
 impl Controller {
     /// Records a network in the resolver's directory.
     pub(crate) fn dns_add_network(&self, net: &Network) {
-        if has_dns(net) {
+        if in_directory(net) {
             self.resolver
                 .update(|d| d.add_network(&net.id, &net.name, net.internal));
         }
@@ -28,9 +36,20 @@ impl Controller {
         self.resolver.update(|d| d.remove_network(&net.id));
     }
 
-    /// Makes a sandbox's names on one network resolvable, at once.
+    /// Makes a sandbox's names on one network resolvable, at once (on the default bridge:
+    /// only lets its queries be forwarded).
     pub(crate) fn dns_add_endpoint(&self, net: &Network, sb: &Sandbox, ep: &Endpoint) {
+        if !in_directory(net) {
+            return;
+        }
         if !has_dns(net) {
+            let entry = Entry {
+                sandbox: sb.id.clone(),
+                names: Vec::new(),
+                addrs: Vec::new(),
+            };
+            self.resolver
+                .update(|d| d.add_entry(&net.id, &net.name, &entry));
             return;
         }
         let mut names = vec![sb.name.clone()];
@@ -66,6 +85,12 @@ impl Controller {
             .any(|e| st.network(&e.network_id).is_some_and(has_dns))
     }
 
+    /// True when the embedded resolver serves the sandbox: it is on a network with names, or
+    /// was in this run (a record written before `embedded_dns` existed has only the former).
+    pub(crate) fn serves_dns(st: &State, sb: &Sandbox) -> bool {
+        sb.embedded_dns || Self::uses_dns(st, sb)
+    }
+
     /// The servers the resolver forwards a sandbox's other queries to: its `--dns`, else the
     /// daemon's, else the host's (loopback ones included: they are dialled from the host).
     pub(crate) fn upstreams(&self, sb: &Sandbox) -> Vec<IpAddr> {
@@ -87,7 +112,7 @@ impl Controller {
         sb: &Sandbox,
         netns: &Path,
     ) -> Result<(), FerryError> {
-        if !Self::uses_dns(st, sb) {
+        if !Self::serves_dns(st, sb) {
             return Ok(());
         }
         for ep in &sb.endpoints {

@@ -98,11 +98,7 @@ impl Controller {
         req: SandboxCreateRequest,
         replica_of: Option<ferry_types::service::ReplicaOf>,
     ) -> Result<CreateResponse, FerryError> {
-        if req.cmd.is_empty() || req.cmd[0].is_empty() {
-            return Err(FerryError::invalid(
-                "no command given: put the program after --, e.g. ferry run -- sleep 60",
-            ));
-        }
+        validate::sandbox_request(&req)?;
         let name = if req.name.is_empty() {
             let mut n = 0;
             loop {
@@ -202,13 +198,6 @@ impl Controller {
             .iter()
             .map(|d| validate::ip("--dns server", d))
             .collect::<Result<Vec<_>, _>>()?;
-        for e in &req.env {
-            if !e.contains('=') || e.starts_with('=') {
-                return Err(FerryError::invalid(format!(
-                    "invalid environment entry {e:?}: expected KEY=VALUE"
-                )));
-            }
-        }
         let hostname = match (&mode, req.hostname.as_str()) {
             (NetworkMode::Container(t), "") => st
                 .sandbox(t)
@@ -224,18 +213,8 @@ impl Controller {
                 .and_then(|h| h.into_string().ok())
                 .unwrap_or_default(),
             (_, "") => ferry_types::ids::short(&id).to_string(),
-            (_, h) => {
-                if h.len() > 64
-                    || !h
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
-                {
-                    return Err(FerryError::invalid(format!(
-                        "invalid hostname {h:?}: use letters, digits, '-' and '.', at most 64"
-                    )));
-                }
-                h.to_string()
-            }
+            // Checked by validate::sandbox_request.
+            (_, h) => h.to_string(),
         };
         let absolute = |what: &str, p: &str| -> Result<Option<String>, FerryError> {
             if p.is_empty() {
@@ -297,6 +276,7 @@ impl Controller {
             netns_identity: None,
             endpoints: Vec::new(),
             ports: Vec::new(),
+            embedded_dns: false,
         };
         let dir = self.cfg.sandbox_dir(&id);
         std::fs::create_dir_all(&dir)
@@ -400,6 +380,9 @@ impl Controller {
                 }
             }
         }
+        // The embedded resolver serves this run if it starts on a network with names; a
+        // connect to one while it runs turns it on later.
+        sb.embedded_dns = Self::uses_dns(st, &sb);
         let reservations = match self.publish(st, &sb) {
             Ok((published, held)) => {
                 sb.ports = published;
@@ -522,6 +505,14 @@ impl Controller {
         std::fs::create_dir_all(&dir)
             .map_err(|e| FerryError::internal(format!("create {}: {e}", dir.display())))?;
         self.write_hosts(st, sb)?;
+        self.write_resolv(st, sb)?;
+        write_in_place(&dir.join("hostname"), &format!("{}\n", sb.config.hostname))
+    }
+
+    /// (Re)writes a sandbox's resolv.conf in place (it is bind-mounted, like /etc/hosts):
+    /// 127.0.0.11 when the embedded resolver serves it, else the host's servers.
+    fn write_resolv(&self, st: &State, sb: &Sandbox) -> Result<(), FerryError> {
+        let dir = self.cfg.sandbox_dir(&sb.id);
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let servers = if sb.config.dns.is_empty() {
             &self.cfg.dns
@@ -543,7 +534,7 @@ impl Controller {
             search,
             options,
         };
-        let resolv = if Self::uses_dns(st, sb) {
+        let resolv = if Self::serves_dns(st, sb) {
             etc_files::render_resolv_embedded(&host_resolv, &overrides, &self.upstreams(sb))
         } else {
             etc_files::render_resolv(
@@ -552,8 +543,7 @@ impl Controller {
                 sb.config.network_mode != NetworkMode::Host,
             )
         };
-        write_in_place(&dir.join("resolv.conf"), &resolv)?;
-        write_in_place(&dir.join("hostname"), &format!("{}\n", sb.config.hostname))
+        write_in_place(&dir.join("resolv.conf"), &resolv)
     }
 
     fn spawn_spec(&self, st: &State, sb: &Sandbox) -> Result<SpawnSpec, FerryError> {
@@ -657,7 +647,7 @@ impl Controller {
             cgroupns: Ns::New,
             hostname: Some(sb.config.hostname.clone()),
             domainname: (!sb.config.domainname.is_empty()).then(|| sb.config.domainname.clone()),
-            cgroup: self.cgroups.sandbox(&sb.id),
+            cgroup: self.cgroups.sandbox_for(&sb.id, sec.privileged),
             mounts: Mounts::New {
                 request: process::mounts::MountRequest {
                     rootfs: root,
@@ -994,6 +984,9 @@ impl Controller {
             )));
         }
         let cfg = req.endpoint_config.unwrap_or_default();
+        for a in cfg.aliases.iter().flatten() {
+            validate::alias(a)?;
+        }
         let ipam = cfg.ipam_config.unwrap_or_default();
         let att = Self::attachment(
             &mut st,
@@ -1023,6 +1016,13 @@ impl Controller {
             .unwrap_or_else(|| "eth0".into());
         let ep = Self::allocate_endpoint(&mut st, &net, &att, ifname)?;
         sb.endpoints.push(ep.clone());
+        // A sandbox not served by the embedded resolver yet (one on the default bridge) gets
+        // it with its first network with names, as in Docker: listeners in its namespace and
+        // 127.0.0.11 in its resolv.conf, for the rest of this run.
+        let opens_resolver = super::dns::has_dns(&net) && !Self::serves_dns(&st, &before);
+        if opens_resolver {
+            sb.embedded_dns = true;
+        }
         let touched = [net.id.clone()];
         if let Err(e) = self.save(&Self::sandbox_ops(&st, &sb, &touched)?) {
             Self::release_endpoint(&mut st, &ep);
@@ -1037,9 +1037,20 @@ impl Controller {
                 .join(&net, &ep, Path::new(&netns_path), &ns)
                 .await?;
             Self::apply_default_routes(&st, &sb, &ns).await?;
-            self.write_hosts(&st, &sb)
+            self.write_hosts(&st, &sb)?;
+            if opens_resolver {
+                self.dns_start(&st, &sb, Path::new(&netns_path))?;
+                self.write_resolv(&st, &sb)?;
+            }
+            Ok::<(), FerryError>(())
         };
         if let Err(e) = plugged.await {
+            if opens_resolver {
+                self.dns_stop(&sb);
+                if let Err(e) = self.write_resolv(&st, &before) {
+                    tracing::warn!(sandbox = %sb.name, error = %e, "resolv.conf not restored");
+                }
+            }
             let _ = self
                 .firewall
                 .apply(ferry_firewall::Changes::new().remove_endpoint(&net, &ep));
@@ -1049,7 +1060,9 @@ impl Controller {
             let _ = self.save(&Self::sandbox_ops(&st, &before, &touched)?);
             return Err(e);
         }
-        self.dns_add_endpoint(&net, &sb, &ep);
+        if !opens_resolver && Self::serves_dns(&st, &sb) {
+            self.dns_add_endpoint(&net, &sb, &ep);
+        }
         tracing::info!(sandbox = %sb.name, network = %net.name, "connected");
         Ok(())
     }
@@ -1070,6 +1083,11 @@ impl Controller {
             )));
         }
         sb.config.attachments.retain(|a| a.network_id != net.id);
+        // A served sandbox stays served without its last network with names (Docker keeps
+        // 127.0.0.11 too), its other queries forwarded while it can reach the outside.
+        if sb.is_running() && Self::serves_dns(&st, &sb) {
+            sb.embedded_dns = true;
+        }
         let ep = sb.endpoint_on(&net.id).cloned();
         sb.endpoints.retain(|e| e.network_id != net.id);
         let Some(ep) = ep else {

@@ -227,6 +227,9 @@ impl Controller {
                     net.name
                 )));
             }
+            for a in &r.aliases {
+                validate::alias(a)?;
+            }
             if r.ipv4_address.is_some() || r.ipv6_address.is_some() || r.mac_address.is_some() {
                 return Err(FerryError::invalid(
                     "a service's replicas get their addresses from the network: no static address or MAC",
@@ -238,13 +241,7 @@ impl Controller {
             });
         }
         // The replicas' settings are checked now, not at their first start.
-        for e in &req.template.env {
-            if !e.contains('=') || e.starts_with('=') {
-                return Err(FerryError::invalid(format!(
-                    "invalid environment entry {e:?}: expected KEY=VALUE"
-                )));
-            }
-        }
+        validate::sandbox_request(&req.template.sandbox_request(String::new()))?;
         for h in &req.template.extra_hosts {
             validate::extra_host(h)?;
         }

@@ -210,6 +210,31 @@ mod tests {
     }
 
     #[test]
+    fn a_network_without_names_lets_its_sandboxes_forward_and_nothing_more() {
+        let mut d = Directory::default();
+        d.add_network("b", "bridge", false);
+        d.add_network("n", "app", false);
+        d.add_entry("n", "app", &entry("peer", &["peer"], "10.0.0.2"));
+        d.add_entry("n", "app", &entry("s", &["s"], "10.0.0.3"));
+        let nameless = Entry {
+            sandbox: "s".into(),
+            names: Vec::new(),
+            addrs: Vec::new(),
+        };
+        d.add_entry("b", "bridge", &nameless);
+        d.remove_entry("n", "s");
+        assert!(
+            d.view("s").may_forward(),
+            "the default bridge leads outside"
+        );
+        assert_eq!(lookup(&d, "s", "peer"), None);
+        assert_eq!(lookup(&d, "peer", "s"), None, "no names on the bridge");
+        d.remove_entry("b", "s");
+        assert!(!d.view("s").may_forward(), "no network, no way out");
+        assert!(!d.has_scope("s"));
+    }
+
+    #[test]
     fn a_shared_alias_gives_every_address_and_internal_scopes_do_not_forward() {
         let mut d = Directory::default();
         d.add_network("n", "app", true);

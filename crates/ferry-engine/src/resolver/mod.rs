@@ -5,6 +5,7 @@
 //! work.
 
 pub mod directory;
+pub mod limits;
 mod server;
 
 pub use directory::{Directory, Entry};

@@ -1,6 +1,7 @@
 //! The resolver's sockets and tasks: per sandbox, a UDP socket and a TCP listener on
 //! 127.0.0.11:53 in its namespace; queries answered from the directory or forwarded upstream.
 
+use super::limits::{Bounds, Limits, Over};
 use super::Directory;
 use crate::drivers::kernel_err;
 use ferry_dns::respond::{reply_limit, Transport};
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,8 +26,9 @@ pub const LISTEN: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a TCP client may take to send a query (or stay idle between queries).
 const TCP_IDLE: Duration = Duration::from_secs(5);
-/// Queries being forwarded at once, daemon-wide; beyond that a query gets SERVFAIL at once.
-const MAX_FORWARDS: usize = 1024;
+/// At most one warning per sandbox in this many seconds about queries refused for being over
+/// a forwarding bound.
+const WARN_EVERY: u64 = 10;
 /// TCP connections served at once per sandbox; beyond that new ones wait to be accepted.
 const MAX_TCP_PER_SANDBOX: usize = 64;
 /// Upstream replies kept, daemon-wide.
@@ -37,7 +39,9 @@ pub struct Resolver {
     dir: RwLock<Directory>,
     tasks: Mutex<HashMap<String, Vec<JoinHandle<()>>>>,
     rotation: AtomicUsize,
-    forwards: Arc<Semaphore>,
+    /// Forwards in flight, bounded daemon-wide, per sandbox and per upstream server; a query
+    /// beyond a sandbox's or the daemon's bound gets SERVFAIL at once.
+    limits: Arc<Limits>,
     cache: Mutex<Cache>,
     clock: Instant,
 }
@@ -45,11 +49,13 @@ pub struct Resolver {
 /// What one sandbox's listeners need.
 struct Ctx {
     resolver: Arc<Resolver>,
-    sandbox: String,
+    sandbox: Arc<str>,
     upstreams: Arc<Vec<SocketAddr>>,
     /// Identifies the upstream list in the cache: sandboxes with other `--dns` servers do
     /// not share replies.
     scope: u64,
+    /// When a refused forward was last logged (resolver clock, seconds, plus one).
+    warned: AtomicU64,
 }
 
 impl Resolver {
@@ -59,7 +65,7 @@ impl Resolver {
             dir: RwLock::new(Directory::default()),
             tasks: Mutex::new(HashMap::new()),
             rotation: AtomicUsize::new(0),
-            forwards: Arc::new(Semaphore::new(MAX_FORWARDS)),
+            limits: Limits::new(Bounds::DEFAULT),
             cache: Mutex::new(Cache::new(CACHE_ENTRIES)),
             clock: Instant::now(),
         })
@@ -91,8 +97,20 @@ impl Resolver {
             }
             Ok((udp, tcp))
         })
-        .map_err(kernel_err)
-        .map_err(|e| e.context("embedded DNS"))?;
+        .map_err(|e| match &e {
+            // A program of the sandbox holds port 53 there (possible when a running sandbox is
+            // connected to its first network with names).
+            ferry_kernel::KernelError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::AddrInUse =>
+            {
+                FerryError::conflict(
+                    "embedded DNS: 127.0.0.11:53 is in use in the sandbox's network namespace \
+                     (a program there listens on port 53); stop it or bind it to another \
+                     address, then try again",
+                )
+            }
+            _ => kernel_err(e).context("embedded DNS"),
+        })?;
         let udp = Arc::new(
             UdpSocket::from_std(udp).map_err(|e| FerryError::internal(format!("dns udp: {e}")))?,
         );
@@ -106,9 +124,10 @@ impl Resolver {
         upstreams.hash(&mut h);
         let ctx = Arc::new(Ctx {
             resolver: self.clone(),
-            sandbox: sandbox.to_string(),
+            sandbox: sandbox.into(),
             upstreams: Arc::new(upstreams),
             scope: h.finish(),
+            warned: AtomicU64::new(0),
         });
         let handles = vec![
             tokio::spawn(serve_udp(ctx.clone(), udp)),
@@ -152,9 +171,44 @@ impl Resolver {
         c.lookup(ctx.scope, q, packet, self.now(), reply_limit(q, t), out)
     }
 
+    /// A slot to forward one of the sandbox's queries; when a bound is reached, logs it (at
+    /// most every `WARN_EVERY` seconds per sandbox) and returns None.
+    fn admit(&self, ctx: &Ctx) -> Option<super::limits::ForwardPermit> {
+        match self.limits.admit(&ctx.sandbox) {
+            Ok(p) => Some(p),
+            Err(over) => {
+                let now = self.now() + 1;
+                let last = ctx.warned.load(Ordering::Relaxed);
+                if (last == 0 || now >= last + WARN_EVERY)
+                    && ctx
+                        .warned
+                        .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                        .is_ok()
+                {
+                    let (total, mine) = self.limits.in_flight(&ctx.sandbox);
+                    match over {
+                        Over::Sandbox => tracing::warn!(
+                            sandbox = %ctx.sandbox,
+                            in_flight = mine,
+                            "embedded DNS: the sandbox has its share of queries being forwarded; \
+                             more get SERVFAIL until some are answered or time out"
+                        ),
+                        Over::Total => tracing::warn!(
+                            sandbox = %ctx.sandbox,
+                            in_flight = total,
+                            "embedded DNS: the daemon's bound on queries being forwarded is reached; \
+                             more get SERVFAIL until some are answered or time out"
+                        ),
+                    }
+                }
+                None
+            }
+        }
+    }
+
     /// Forwards a query and keeps the reply when it may be cached.
     async fn forward(&self, ctx: &Ctx, q: &Query, packet: &[u8], t: Transport) -> Vec<u8> {
-        let reply = forward(&ctx.upstreams, packet, t).await;
+        let reply = forward(&self.limits, &ctx.upstreams, q, packet, t).await;
         let mut c = self.cache.lock().unwrap_or_else(|p| p.into_inner());
         c.insert(ctx.scope, q, &reply, self.now());
         reply
@@ -189,8 +243,8 @@ async fn serve_udp(ctx: Arc<Ctx>, sock: Arc<UdpSocket>) {
                     continue;
                 }
                 let packet = buf[..n].to_vec();
-                match ctx.resolver.forwards.clone().try_acquire_owned() {
-                    Ok(permit) => {
+                match ctx.resolver.admit(&ctx) {
+                    Some(permit) => {
                         let (ctx, sock) = (ctx.clone(), sock.clone());
                         tokio::spawn(async move {
                             let reply = ctx
@@ -201,8 +255,9 @@ async fn serve_udp(ctx: Arc<Ctx>, sock: Arc<UdpSocket>) {
                             drop(permit);
                         });
                     }
-                    Err(_) => {
-                        wire::header_reply(&packet, Rcode::ServFail, &mut out);
+                    None => {
+                        let lim = reply_limit(&q, Transport::Udp);
+                        wire::error_reply(&q, &packet, Rcode::ServFail, lim, &mut out);
                         let _ = sock.send_to(&out, peer).await;
                     }
                 }
@@ -246,8 +301,11 @@ async fn serve_conn(ctx: &Ctx, mut s: TcpStream) -> std::io::Result<()> {
             Outcome::Forward(q) => {
                 if ctx.resolver.cached(ctx, &q, &msg, Transport::Tcp, &mut out) {
                     std::mem::take(&mut out)
-                } else {
+                } else if let Some(_permit) = ctx.resolver.admit(ctx) {
                     ctx.resolver.forward(ctx, &q, &msg, Transport::Tcp).await
+                } else {
+                    wire::error_reply(&q, &msg, Rcode::ServFail, 65535, &mut out);
+                    std::mem::take(&mut out)
                 }
             }
         };
@@ -259,11 +317,22 @@ async fn serve_conn(ctx: &Ctx, mut s: TcpStream) -> std::io::Result<()> {
 }
 
 /// Sends a query to each upstream in turn until one answers with something other than
-/// SERVFAIL or REFUSED; SERVFAIL when none does. A truncated UDP reply is asked again over
-/// TCP when the client came over TCP (a UDP client gets the TC bit and retries over TCP).
-async fn forward(upstreams: &[SocketAddr], packet: &[u8], t: Transport) -> Vec<u8> {
+/// SERVFAIL or REFUSED; SERVFAIL when none does. A server with its share of exchanges in
+/// flight is skipped. A truncated UDP reply is asked again over TCP when the client came over
+/// TCP (a UDP client gets the TC bit and retries over TCP).
+async fn forward(
+    limits: &Arc<Limits>,
+    upstreams: &[SocketAddr],
+    q: &Query,
+    packet: &[u8],
+    t: Transport,
+) -> Vec<u8> {
     let mut buf = vec![0u8; 65535];
     for up in upstreams {
+        let Some(_slot) = limits.upstream(*up) else {
+            tracing::debug!(upstream = %up, "embedded DNS: upstream busy, skipped");
+            continue;
+        };
         let reply = match forward_udp(*up, packet, &mut buf).await {
             Some(n) if buf[2] & 0x02 != 0 && t == Transport::Tcp => {
                 match forward_tcp(*up, packet).await {
@@ -280,9 +349,7 @@ async fn forward(upstreams: &[SocketAddr], packet: &[u8], t: Transport) -> Vec<u
         }
     }
     let mut out = Vec::new();
-    if packet.len() >= wire::HEADER_LEN {
-        wire::header_reply(packet, Rcode::ServFail, &mut out);
-    }
+    wire::error_reply(q, packet, Rcode::ServFail, reply_limit(q, t), &mut out);
     out
 }
 

@@ -13,8 +13,9 @@ pub fn capabilities(sec: &Security) -> Result<Option<u64>, FerryError> {
     if sec.privileged {
         return Ok(None);
     }
-    // PENDING(caps): Docker's default set until the capability table lands.
-    Ok(Some(0xa80425fb))
+    ferry_kernel::caps::CapSet::resolve(&sec.cap_add, &sec.cap_drop, false)
+        .map(|c| Some(c.0))
+        .map_err(|e| FerryError::invalid(e.to_string()))
 }
 
 /// The sandbox's seccomp program, compiled for the capabilities it keeps.
@@ -31,9 +32,22 @@ pub fn seccomp_program(
     which: &Seccomp,
     caps: Option<u64>,
 ) -> Result<Option<Vec<libc::sock_filter>>, FerryError> {
-    // PENDING(seccomp)
-    let _ = (which, caps);
-    Ok(None)
+    use ferry_kernel::seccomp::{self, Profile, Target};
+    let profile = match which {
+        Seccomp::Unconfined => return Ok(None),
+        Seccomp::Default => seccomp::default_profile(),
+        Seccomp::Profile(json) => Profile::from_json(json)
+            .map_err(|e| FerryError::invalid(format!("invalid seccomp profile: {e}")))?,
+    };
+    let kernel = seccomp::KernelVersion::running()
+        .map_err(|e| FerryError::internal(format!("seccomp profile: {e}")))?;
+    let target = Target {
+        caps: ferry_kernel::caps::CapSet(caps.unwrap_or(u64::MAX)),
+        kernel,
+    };
+    let compiled = seccomp::compile(&profile, &target)
+        .map_err(|e| FerryError::invalid(format!("seccomp profile: {e}")))?;
+    Ok(Some(compiled.program))
 }
 
 /// One line of `/etc/passwd` or `/etc/group`: name, ID, and (passwd) the primary group.

@@ -41,7 +41,8 @@ pub enum Stage {
 const MOUNT_BASE: u32 = 1000;
 
 impl Stage {
-    fn code(self) -> u32 {
+    /// Its number on the wire.
+    pub fn code(self) -> u32 {
         match self {
             Stage::Setup => 1,
             Stage::Join => 2,
@@ -140,6 +141,8 @@ pub struct ChildPlan {
     pub candidates: Vec<*const c_char>,
     /// Run this open executable instead (ferry's init), `-1` for none.
     pub exec_fd: i32,
+    /// What the init is to do (see `init::Handoff`), `-1` for none.
+    pub handoff_fd: i32,
 }
 
 impl Default for ChildPlan {
@@ -163,6 +166,7 @@ impl Default for ChildPlan {
             envp: Vec::new(),
             candidates: Vec::new(),
             exec_fd: -1,
+            handoff_fd: -1,
         }
     }
 }
@@ -382,6 +386,70 @@ unsafe fn install_seccomp(prog: &[libc::sock_filter]) -> Result<(), i32> {
     Ok(())
 }
 
+/// The last steps before the program: capabilities, seccomp, user, `no_new_privs`.
+pub struct Confine<'a> {
+    /// Capabilities kept; `None` keeps all.
+    pub caps: Option<u64>,
+    /// The kernel's highest capability.
+    pub last_cap: u32,
+    /// Set `no_new_privs`.
+    pub no_new_privs: bool,
+    /// (uid, gid).
+    pub user: Option<(u32, u32)>,
+    /// Supplementary groups (with `user`).
+    pub groups: &'a [u32],
+    /// Seccomp program.
+    pub seccomp: Option<&'a [libc::sock_filter]>,
+}
+
+impl Confine<'_> {
+    /// Applies them to the calling process (raw system calls only: safe after a fork).
+    ///
+    /// # Safety
+    /// Changes the calling process's credentials for good.
+    pub unsafe fn apply(&self) -> Result<(), (Stage, i32)> {
+        if let Some(keep) = self.caps {
+            drop_bounding(keep, self.last_cap).map_err(|e| (Stage::Bounding, e))?;
+        }
+        // Without no_new_privs a filter needs CAP_SYS_ADMIN, so it goes in before the user
+        // and capabilities change (the filter must then allow those calls, as Docker's does).
+        if let (Some(prog), false) = (self.seccomp, self.no_new_privs) {
+            install_seccomp(prog).map_err(|e| (Stage::Seccomp, e))?;
+        }
+        let sys = |r: libc::c_int, stage: Stage| {
+            if r < 0 {
+                Err((stage, errno()))
+            } else {
+                Ok(())
+            }
+        };
+        if let Some((uid, gid)) = self.user {
+            sys(
+                libc::setgroups(self.groups.len(), self.groups.as_ptr()),
+                Stage::User,
+            )?;
+            sys(libc::setresgid(gid, gid, gid), Stage::User)?;
+            // A non-root user loses every capability here, as in Docker.
+            sys(libc::setresuid(uid, uid, uid), Stage::User)?;
+        }
+        if let Some(keep) = self.caps {
+            if self.user.is_none_or(|(uid, _)| uid == 0) {
+                set_caps(keep).map_err(|e| (Stage::Caps, e))?;
+            }
+        }
+        if self.no_new_privs {
+            sys(
+                libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0),
+                Stage::NoNewPrivs,
+            )?;
+            if let Some(prog) = self.seccomp {
+                install_seccomp(prog).map_err(|e| (Stage::Seccomp, e))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Runs the plan and execs; never returns.
 ///
 /// # Safety
@@ -445,51 +513,12 @@ pub unsafe fn run(plan: &ChildPlan, steps: &[Step], pipe: i32) -> ! {
         u32::MAX,
         libc::CLOSE_RANGE_CLOEXEC,
     );
-    if let Some(keep) = plan.caps {
-        if let Err(e) = drop_bounding(keep, plan.last_cap) {
-            fail(pipe, Stage::Bounding, e);
-        }
-    }
-    // Without no_new_privs a filter needs CAP_SYS_ADMIN, so it goes in before the user and
-    // capabilities change (the filter must then allow those calls, as Docker's does).
-    if let (Some(prog), false) = (&plan.seccomp, plan.no_new_privs) {
-        if let Err(e) = install_seccomp(prog) {
-            fail(pipe, Stage::Seccomp, e);
-        }
-    }
-    if let Some((uid, gid)) = plan.user {
-        check!(
-            pipe,
-            Stage::User,
-            libc::setgroups(plan.groups.len(), plan.groups.as_ptr())
-        );
-        check!(pipe, Stage::User, libc::setresgid(gid, gid, gid));
-        // A non-root user loses every capability here, as in Docker.
-        check!(pipe, Stage::User, libc::setresuid(uid, uid, uid));
-    }
-    if let Some(keep) = plan.caps {
-        if plan.user.is_none_or(|(uid, _)| uid == 0) {
-            if let Err(e) = set_caps(keep) {
-                fail(pipe, Stage::Caps, e);
-            }
-        }
-    }
-    if plan.no_new_privs {
-        check!(
-            pipe,
-            Stage::NoNewPrivs,
-            libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        );
-        if let Some(prog) = &plan.seccomp {
-            if let Err(e) = install_seccomp(prog) {
-                fail(pipe, Stage::Seccomp, e);
-            }
-        }
-    }
-    if !plan.workdir.is_null() {
-        check!(pipe, Stage::Workdir, libc::chdir(plan.workdir));
-    }
     if plan.exec_fd >= 0 {
+        // ferry's init takes over from here: it pivots, confines itself and starts the
+        // program, reporting on the same pipe (see `init`).
+        for fd in [plan.handoff_fd, pipe] {
+            check!(pipe, Stage::Setup, libc::fcntl(fd, libc::F_SETFD, 0));
+        }
         libc::syscall(
             libc::SYS_execveat,
             plan.exec_fd,
@@ -499,6 +528,20 @@ pub unsafe fn run(plan: &ChildPlan, steps: &[Step], pipe: i32) -> ! {
             libc::AT_EMPTY_PATH,
         );
         fail(pipe, Stage::Exec, errno());
+    }
+    let confine = Confine {
+        caps: plan.caps,
+        last_cap: plan.last_cap,
+        no_new_privs: plan.no_new_privs,
+        user: plan.user,
+        groups: &plan.groups,
+        seccomp: plan.seccomp.as_deref(),
+    };
+    if let Err((stage, e)) = confine.apply() {
+        fail(pipe, stage, e);
+    }
+    if !plan.workdir.is_null() {
+        check!(pipe, Stage::Workdir, libc::chdir(plan.workdir));
     }
     let mut err = libc::ENOENT;
     for path in &plan.candidates {

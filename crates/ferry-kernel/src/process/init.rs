@@ -3,8 +3,174 @@
 //! would be ignored) and must reap every orphan of the namespace; most programs do neither.
 //! The init starts the program, passes every signal it gets on to it, reaps whatever exits,
 //! and exits with the program's status (128 + signal when it was killed).
+//!
+//! The daemon's child sets up namespaces and mounts, then execs the init while the host's
+//! root is still in view (the init is this very program, which needs the host's loader and
+//! libraries). The init then pivots into the sandbox's root filesystem, confines itself as
+//! the program will be (capabilities, seccomp, user, `no_new_privs`: as Docker's init is
+//! confined like its container), and starts the program. It reports a failure on the
+//! daemon's pipe, as the child does, so a start fails with the step that failed.
 
+use super::child::{Confine, Stage};
+use crate::error::{KernelError, Result};
+use std::io::{Read, Seek, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+
+/// What the daemon's child hands to the init (in a memfd): the last steps of the start.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Handoff {
+    /// Root filesystem to pivot into.
+    pub root: Option<PathBuf>,
+    /// Capabilities kept; `None` keeps all.
+    pub caps: Option<u64>,
+    /// The kernel's highest capability.
+    pub last_cap: u32,
+    /// Set `no_new_privs`.
+    pub no_new_privs: bool,
+    /// (uid, gid).
+    pub user: Option<(u32, u32)>,
+    /// Supplementary groups.
+    pub groups: Vec<u32>,
+    /// Seccomp program.
+    pub seccomp: Option<Vec<libc::sock_filter>>,
+    /// Working directory of the program.
+    pub workdir: String,
+}
+
+impl Handoff {
+    /// One `key value` line each.
+    pub fn encode(&self) -> String {
+        let opt = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+        let mut s = String::new();
+        s += &format!(
+            "root {}\n",
+            opt(self.root.as_ref().map(|r| r.display().to_string()))
+        );
+        s += &format!("caps {}\n", opt(self.caps.map(|c| format!("{c:x}"))));
+        s += &format!("lastcap {}\n", self.last_cap);
+        s += &format!("nnp {}\n", u8::from(self.no_new_privs));
+        s += &format!("user {}\n", opt(self.user.map(|(u, g)| format!("{u}:{g}"))));
+        let groups: Vec<String> = self.groups.iter().map(u32::to_string).collect();
+        s += &format!("groups {}\n", groups.join(","));
+        let seccomp = self.seccomp.as_ref().map(|p| {
+            p.iter()
+                .map(|i| format!("{:04x}{:02x}{:02x}{:08x}", i.code, i.jt, i.jf, i.k))
+                .collect::<String>()
+        });
+        s += &format!("seccomp {}\n", opt(seccomp));
+        s += &format!("workdir {}\n", self.workdir);
+        s
+    }
+
+    /// Parses what `encode` wrote.
+    pub fn decode(text: &str) -> Option<Self> {
+        let mut h = Handoff::default();
+        for line in text.lines() {
+            let (k, v) = line.split_once(' ').unwrap_or((line, ""));
+            let some = |v: &str| (v != "-").then(|| v.to_string());
+            match k {
+                "root" => h.root = some(v).map(PathBuf::from),
+                "caps" => {
+                    h.caps = some(v)
+                        .map(|c| u64::from_str_radix(&c, 16))
+                        .transpose()
+                        .ok()?
+                }
+                "lastcap" => h.last_cap = v.parse().ok()?,
+                "nnp" => h.no_new_privs = v == "1",
+                "user" => {
+                    h.user = match some(v) {
+                        Some(u) => {
+                            let (a, b) = u.split_once(':')?;
+                            Some((a.parse().ok()?, b.parse().ok()?))
+                        }
+                        None => None,
+                    }
+                }
+                "groups" => {
+                    h.groups = v
+                        .split(',')
+                        .filter(|g| !g.is_empty())
+                        .map(str::parse)
+                        .collect::<std::result::Result<_, _>>()
+                        .ok()?
+                }
+                "seccomp" => {
+                    h.seccomp = match some(v) {
+                        None => None,
+                        Some(hex) => {
+                            let mut prog = Vec::new();
+                            for chunk in hex.as_bytes().chunks(16) {
+                                let c = std::str::from_utf8(chunk).ok()?;
+                                if c.len() != 16 {
+                                    return None;
+                                }
+                                prog.push(libc::sock_filter {
+                                    code: u16::from_str_radix(&c[0..4], 16).ok()?,
+                                    jt: u8::from_str_radix(&c[4..6], 16).ok()?,
+                                    jf: u8::from_str_radix(&c[6..8], 16).ok()?,
+                                    k: u32::from_str_radix(&c[8..16], 16).ok()?,
+                                });
+                            }
+                            Some(prog)
+                        }
+                    }
+                }
+                "workdir" => h.workdir = v.to_string(),
+                _ => return None,
+            }
+        }
+        Some(h)
+    }
+
+    /// A close-on-exec memfd holding it, read from the start.
+    pub fn to_memfd(&self) -> Result<std::fs::File> {
+        let fd = unsafe { libc::memfd_create(c"ferry-init".as_ptr(), libc::MFD_CLOEXEC) };
+        if fd < 0 {
+            return Err(KernelError::io(
+                "memfd_create",
+                std::io::Error::last_os_error(),
+            ));
+        }
+        let mut f = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fd) });
+        f.write_all(self.encode().as_bytes())
+            .and_then(|()| f.rewind())
+            .map_err(|e| KernelError::io("write the init's handoff", e))?;
+        Ok(f)
+    }
+}
+
+/// Reports a failure on the daemon's pipe and returns the exit code to leave with.
+fn report(pipe: &mut Option<std::fs::File>, stage: Stage, errno: i32) -> i32 {
+    if let Some(p) = pipe {
+        let mut buf = [0u8; 8];
+        buf[..4].copy_from_slice(&stage.code().to_ne_bytes());
+        buf[4..].copy_from_slice(&errno.to_ne_bytes());
+        let _ = p.write_all(&buf);
+    }
+    127
+}
+
+fn last_errno() -> i32 {
+    std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// Pivots into `root` and detaches the host's.
+unsafe fn pivot(root: &std::ffi::CStr) -> std::result::Result<(), i32> {
+    let dot = c".".as_ptr();
+    if libc::chdir(root.as_ptr()) < 0
+        || libc::syscall(libc::SYS_pivot_root, dot, dot) < 0
+        || libc::umount2(dot, libc::MNT_DETACH) < 0
+        || libc::chdir(c"/".as_ptr()) < 0
+    {
+        return Err(last_errno());
+    }
+    Ok(())
+}
 
 /// Signals passed on to the program.
 const FORWARDED: &[libc::c_int] = &[
@@ -32,16 +198,62 @@ fn status_code(status: libc::c_int) -> i32 {
     }
 }
 
-/// Runs `argv` (after a leading `--`) under the init; returns the exit code to exit with.
-pub fn run(argv: &[String]) -> i32 {
-    let argv = match argv.first().map(String::as_str) {
-        Some("--") => &argv[1..],
-        _ => argv,
+/// Runs as `ferry-init HANDOFF-FD PIPE-FD -- PROGRAM ARGS...`; returns the exit code.
+pub fn run(args: &[String]) -> i32 {
+    let (handoff_fd, pipe_fd, argv) = match args {
+        [h, p, dash, rest @ ..] if dash == "--" && !rest.is_empty() => {
+            match (h.parse::<i32>(), p.parse::<i32>()) {
+                (Ok(h), Ok(p)) => (h, p, rest),
+                _ => {
+                    eprintln!("ferry-init: started without the daemon's handoff");
+                    return 127;
+                }
+            }
+        }
+        _ => {
+            eprintln!("ferry-init: usage: ferry-init HANDOFF-FD PIPE-FD -- PROGRAM [ARGS...]");
+            return 127;
+        }
     };
-    let Some(program) = argv.first() else {
-        eprintln!("ferry-init: no program given");
-        return 127;
+    // SAFETY: the daemon's child passed these two descriptors, open, for this process alone.
+    let mut pipe = Some(unsafe { std::fs::File::from_raw_fd(pipe_fd) });
+    let mut text = String::new();
+    let handoff = {
+        let mut f = unsafe { std::fs::File::from_raw_fd(handoff_fd) };
+        f.read_to_string(&mut text)
+            .ok()
+            .and_then(|_| Handoff::decode(&text))
     };
+    let Some(h) = handoff else {
+        return report(&mut pipe, Stage::Setup, libc::EINVAL);
+    };
+    if let Some(root) = &h.root {
+        let Ok(root) = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()) else {
+            return report(&mut pipe, Stage::Root, libc::EINVAL);
+        };
+        if let Err(e) = unsafe { pivot(&root) } {
+            return report(&mut pipe, Stage::Root, e);
+        }
+    }
+    let confine = Confine {
+        caps: h.caps,
+        last_cap: h.last_cap,
+        no_new_privs: h.no_new_privs,
+        user: h.user,
+        groups: &h.groups,
+        seccomp: h.seccomp.as_deref(),
+    };
+    if let Err((stage, e)) = unsafe { confine.apply() } {
+        return report(&mut pipe, stage, e);
+    }
+    if std::env::set_current_dir(&h.workdir).is_err() {
+        return report(&mut pipe, Stage::Workdir, last_errno());
+    }
+    if let Some(p) = &pipe {
+        // The program must not inherit the report pipe.
+        unsafe { libc::fcntl(p.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
+    }
+    let program = &argv[0];
     // SAFETY: plain signal-handling calls on local data, in a single-threaded process.
     unsafe {
         // A PID 1 only receives signals it has a handler for: install one, then block them
@@ -74,14 +286,15 @@ pub fn run(argv: &[String]) -> i32 {
         let child = match cmd.spawn() {
             Ok(c) => c.id() as libc::pid_t,
             Err(e) => {
-                eprintln!("ferry-init: cannot run {program:?}: {e}");
-                return if e.kind() == std::io::ErrorKind::NotFound {
-                    127
-                } else {
-                    126
-                };
+                return report(
+                    &mut pipe,
+                    Stage::Exec,
+                    e.raw_os_error().unwrap_or(libc::ENOENT),
+                );
             }
         };
+        // Closing the pipe tells the daemon the program runs.
+        drop(pipe.take());
         loop {
             let mut info: libc::siginfo_t = std::mem::zeroed();
             let sig = libc::sigwaitinfo(&set, &mut info);
@@ -104,5 +317,36 @@ pub fn run(argv: &[String]) -> i32 {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_handoff_survives_its_encoding() {
+        let h = Handoff {
+            root: Some("/srv/root".into()),
+            caps: Some(0xa80425fb),
+            last_cap: 40,
+            no_new_privs: true,
+            user: Some((1000, 100)),
+            groups: vec![100, 10],
+            seccomp: Some(vec![libc::sock_filter {
+                code: 0x20,
+                jt: 1,
+                jf: 2,
+                k: 0xc000_003e,
+            }]),
+            workdir: "/work dir".into(),
+        };
+        assert_eq!(Handoff::decode(&h.encode()), Some(h));
+        let d = Handoff {
+            workdir: "/".into(),
+            ..Default::default()
+        };
+        assert_eq!(Handoff::decode(&d.encode()), Some(d));
+        assert_eq!(Handoff::decode("what ever"), None);
     }
 }

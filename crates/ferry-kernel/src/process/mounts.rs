@@ -34,7 +34,7 @@ pub struct PlannedBind {
 pub struct MountRequest {
     /// Root filesystem to pivot into; `None` keeps the host's root.
     pub rootfs: Option<PathBuf>,
-    /// The sandbox has a PID namespace of its own: it gets a `/proc` of its own.
+    /// The sandbox has a PID namespace other than the host's: it gets a `/proc` showing it.
     pub own_pid_ns: bool,
     /// The sandbox has a network namespace other than the host's: it gets a sysfs of its own
     /// (the host's cannot be mounted again with other flags).

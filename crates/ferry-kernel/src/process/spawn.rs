@@ -183,6 +183,8 @@ struct Prepared {
     cgroup: Option<File>,
     pid_ns: Option<File>,
     flags: u64,
+    /// The report pipe: read end, and the write end until the child has it.
+    pipe: (OwnedFd, std::sync::Mutex<Option<OwnedFd>>),
 }
 
 fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
@@ -224,7 +226,9 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
         Mounts::New { request, binds } => {
             flags |= libc::CLONE_NEWNS as u64;
             let mut req = request.clone();
-            req.own_pid_ns = spec.pid == Ns::New;
+            // A PID namespace other than the host's (its own, or another sandbox's) gets a
+            // /proc that shows it.
+            req.own_pid_ns = spec.pid != Ns::Host;
             req.own_ipc_ns = spec.ipc == Ns::New;
             req.own_net_ns = spec.net != Ns::Host;
             if binds.len() > mounts::MAX_BINDS {
@@ -309,11 +313,42 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
     plan.workdir = workdir.as_ptr();
     strings.push(workdir);
 
+    // The pipe the child (and, after it, the init) reports failures on.
+    let mut pipe = [0i32; 2];
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(KernelError::io("pipe", std::io::Error::last_os_error()));
+    }
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
     let mut argv_c: Vec<CString> = Vec::new();
     if let Some(init) = &spec.init {
+        // The init, not this child, pivots into the root filesystem (its own program must
+        // be loaded from the host's first) and applies the confinement.
+        let root = match steps.last() {
+            Some(mounts::Step::PivotRoot { new_root }) => {
+                let r = PathBuf::from(new_root.to_string_lossy().into_owned());
+                steps.pop();
+                Some(r)
+            }
+            _ => None,
+        };
+        let handoff = super::init::Handoff {
+            root,
+            caps: c.caps,
+            last_cap: plan.last_cap,
+            no_new_privs: c.no_new_privs,
+            user: c.user.map(|u| (u.uid, u.gid)),
+            groups: c.groups.clone(),
+            seccomp: c.seccomp.clone(),
+            workdir: spec.workdir.clone().unwrap_or_else(|| "/".into()),
+        };
+        let memfd = handoff.to_memfd()?;
+        plan.handoff_fd = memfd.as_raw_fd();
         argv_c.push(cstr("argument", INIT_ARG0)?);
+        argv_c.push(cstr("argument", &memfd.as_raw_fd().to_string())?);
+        argv_c.push(cstr("argument", &wr.as_raw_fd().to_string())?);
         argv_c.push(cstr("argument", "--")?);
         plan.exec_fd = init.as_raw_fd();
+        files.push(memfd);
     }
     for a in &spec.argv {
         argv_c.push(cstr("argument", a)?);
@@ -352,6 +387,7 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
     Ok(Prepared {
         plan,
         steps,
+        pipe: (rd, std::sync::Mutex::new(Some(wr))),
         _files: files,
         _strings: strings,
         cgroup,
@@ -402,11 +438,14 @@ fn clone_child(p: &Prepared) -> Result<(u32, Option<(u32, i32)>)> {
             ));
         }
     }
-    let mut fds = [0i32; 2];
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(KernelError::io("pipe", std::io::Error::last_os_error()));
-    }
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let wr = p
+        .pipe
+        .1
+        .lock()
+        .ok()
+        .and_then(|mut w| w.take())
+        .ok_or_else(|| KernelError::io("spawn", std::io::Error::other("pipe already used")))?;
+    let rd = &p.pipe.0;
     let mut args: libc::clone_args = unsafe { std::mem::zeroed() };
     args.flags = p.flags;
     args.exit_signal = libc::SIGCHLD as u64;

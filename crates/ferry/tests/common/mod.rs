@@ -251,6 +251,13 @@ impl Host {
         self.ok(&a);
     }
 
+    /// The daemon's cgroup tree (`ferry-<hash>`), when it made one.
+    pub fn cgroup_tree(&self) -> Option<PathBuf> {
+        let rel = std::fs::read_to_string(self.exec_root().join("cgroup")).ok()?;
+        let mount = ferry_kernel::sock_lb::cgroup2_mount()?;
+        Some(mount.join(rel.trim().trim_start_matches('/')))
+    }
+
     /// JSON of `inspect`.
     pub fn inspect(&self, name: &str) -> serde_json::Value {
         let v: serde_json::Value =
@@ -347,21 +354,10 @@ impl Drop for Host {
             unsafe { libc::kill(pid as i32, libc::SIGKILL) };
         }
         let _ = ferry_kernel::netns::remove(&self.netns);
-        // The daemon's cgroup (connect-time balancing) holds everything it started: whatever
-        // is still there goes, then the cgroup.
-        if let (Ok(rel), Some(mount)) = (
-            std::fs::read_to_string(self.exec_root().join("cgroup")),
-            ferry_kernel::sock_lb::cgroup2_mount(),
-        ) {
-            let dir = mount.join(rel.trim_start_matches('/'));
-            let procs = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
-            for pid in procs.lines().filter_map(|p| p.trim().parse::<i32>().ok()) {
-                unsafe { libc::kill(pid, libc::SIGKILL) };
-            }
-            eventually(5, || {
-                std::fs::read_to_string(dir.join("cgroup.procs")).is_ok_and(|p| p.trim().is_empty())
-            });
-            let _ = std::fs::remove_dir(&dir);
+        // The daemon's cgroup tree holds everything it started: whatever is still there
+        // goes, then the tree.
+        if let Some(dir) = self.cgroup_tree() {
+            ferry_kernel::process::cgroup::kill_and_remove(&dir, Duration::from_secs(5));
         }
     }
 }
