@@ -157,8 +157,8 @@ impl DaemonCgroup {
             .iter()
             .chain(&cgroup::children(&root.join("privileged")))
         {
-            if !cgroup::populated(&dir) {
-                let _ = cgroup::remove(&dir);
+            if !cgroup::populated(dir) {
+                let _ = cgroup::remove(dir);
             }
         }
         if !cgroup::populated(root) {

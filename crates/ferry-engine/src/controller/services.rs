@@ -1137,7 +1137,6 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_types::{NetworkMode, SandboxConfig, SandboxState, Status};
 
     fn service(id: &str, replicas: u32, removing: bool) -> Service {
         Service {
@@ -1155,50 +1154,30 @@ mod tests {
         }
     }
 
+    /// A running replica record, as the store holds one (fields with defaults left out).
     fn replica(id: &str, name: &str, service: &str, slot: u32) -> Sandbox {
-        Sandbox {
-            id: id.into(),
-            name: name.into(),
-            created: String::new(),
-            config: SandboxConfig {
-                cmd: vec!["sleep".into()],
-                env: vec![],
-                workdir: None,
-                hostname: String::new(),
-                domainname: String::new(),
-                rootfs: None,
-                network_mode: NetworkMode::Networks,
-                attachments: vec![],
-                extra_hosts: vec![],
-                dns: vec![],
-                dns_search: vec![],
-                dns_options: vec![],
-                auto_remove: false,
-                ports: vec![],
-                exposed: vec![],
-                publish_all: false,
-                labels: Default::default(),
-                links: vec![],
-                replica_of: Some(ReplicaOf {
-                    service: service.into(),
-                    slot,
-                }),
-                security: Default::default(),
+        serde_json::from_value(serde_json::json!({
+            "id": id,
+            "name": name,
+            "created": "",
+            "config": {
+                "cmd": ["sleep"],
+                "workdir": null,
+                "hostname": "",
+                "network_mode": {"mode": "networks"},
+                "replica_of": {"service": service, "slot": slot},
             },
-            state: SandboxState {
-                status: Status::Running,
-                pid: None,
-                start_ticks: None,
-                started_at: None,
-                finished_at: None,
-                exit_code: None,
-                error: String::new(),
+            "state": {
+                "status": "running",
+                "pid": null,
+                "start_ticks": null,
+                "started_at": null,
+                "finished_at": null,
+                "exit_code": null,
             },
-            netns: None,
-            netns_identity: None,
-            endpoints: vec![],
-            ports: vec![],
-        }
+            "netns": null,
+        }))
+        .unwrap()
     }
 
     fn unwanted(st: &State, service: Option<&str>) -> Vec<(String, Unwanted)> {

@@ -583,6 +583,11 @@ mod tests {
             ..Default::default()
         };
         let d = described(&req);
+        // The source is copied before its directory is hidden.
+        let copy = d
+            .iter()
+            .position(|s| s == "copy the mount tree of /run/ferry/ferry.sock")
+            .unwrap();
         let hide = d
             .iter()
             .position(|s| s == "mount tmpfs on /run/ferry")
