@@ -6,7 +6,8 @@
 //!
 //! The operations are drawn from a seeded generator; the seed is printed first, and
 //! `FERRY_CHURN_SEED=N` draws the same operations again (the moments of the kills depend on
-//! the machine's speed, so a run is not replayed exactly).
+//! the machine's speed, so a run is not replayed exactly). `FERRY_CHURN_ROUNDS=N` runs N
+//! rounds instead of 60, for a longer soak.
 
 mod common;
 use common::{eventually, Host};
@@ -379,13 +380,31 @@ fn nft_elements(h: &Host) -> BTreeMap<String, BTreeSet<String>> {
         for o in v["nftables"].as_array().into_iter().flatten() {
             for k in ["set", "map"] {
                 if let Some(s) = o.get(k) {
-                    let elems = s["elem"]
+                    let elems: BTreeSet<String> = s["elem"]
                         .as_array()
                         .into_iter()
                         .flatten()
                         .map(nft_text)
                         .collect();
-                    out.insert(format!("{family}/{}", s["name"].as_str().unwrap()), elems);
+                    let name = s["name"].as_str().unwrap_or_default();
+                    // The balancer has one map per slot (`vipall4_7`): its elements are
+                    // counted as `KEY . SLOT : VALUE` of one map (`vipall4`).
+                    let sliced = name.rsplit_once('_').filter(|(base, n)| {
+                        matches!(*base, "vipall4" | "lb4" | "mesh4") && n.parse::<u8>().is_ok()
+                    });
+                    match sliced {
+                        Some((base, slot)) => {
+                            let all: &mut BTreeSet<String> =
+                                out.entry(format!("{family}/{base}")).or_default();
+                            for e in elems {
+                                let (k, v) = e.split_once(" : ").unwrap_or((&e, ""));
+                                all.insert(format!("{k} . {slot} : {v}"));
+                            }
+                        }
+                        None => {
+                            out.insert(format!("{family}/{name}"), elems);
+                        }
+                    }
                 }
             }
         }
@@ -1295,7 +1314,11 @@ fn random_kills_during_every_operation_leave_nothing_behind() {
     let mut outcomes = [0usize; 4];
     // Each round: a thread runs a batch of operations while this one kills the daemon after
     // a random delay; then the daemon is started again and what it left is checked.
-    for round in 1..=ROUNDS {
+    let rounds = std::env::var("FERRY_CHURN_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(ROUNDS);
+    for round in 1..=rounds {
         let snap = Snapshot::take(&h);
         let mut churn = Churn {
             h: &h,
@@ -1403,6 +1426,6 @@ fn random_kills_during_every_operation_leave_nothing_behind() {
         }
     }
     println!("{summary}");
-    assert!(kills >= ROUNDS);
+    assert!(kills >= rounds);
     assert_eq!(total, 0, "{summary}");
 }
