@@ -19,12 +19,16 @@ pub const SANDBOX_RM_SAVED: &str = "sandbox-rm-saved";
 /// After a new sandbox's directory is made, before its record is saved.
 pub const SANDBOX_CREATE_DIR: &str = "sandbox-create-dir";
 
+/// After a network's bridge is created, before it is marked with its alias.
+pub const NETWORK_BRIDGE_MADE: &str = "network-bridge-made";
+
 /// Every point, for the check of the variable's value at start.
 pub const ALL: &[&str] = &[
     SERVICE_UPDATE_SAVED,
     SERVICE_RM_SAVED,
     SANDBOX_RM_SAVED,
     SANDBOX_CREATE_DIR,
+    NETWORK_BRIDGE_MADE,
 ];
 
 fn armed() -> Option<&'static str> {

@@ -515,3 +515,80 @@ fn an_unknown_crash_point_is_refused_by_name() {
     assert!(e.contains("service-rm-saved"), "{e}");
     h.start_daemon();
 }
+
+#[test]
+fn a_crash_between_making_a_bridge_and_marking_it_does_not_stop_the_next_start() {
+    let mut h = Host::new();
+    h.stop_daemon(false);
+    h.start_daemon_crashing_at("network-bridge-made");
+    assert_ne!(
+        h.ferry(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.87.0.0/24",
+            "-o",
+            "com.docker.network.bridge.name=br-half",
+            "half",
+        ])
+        .code,
+        0
+    );
+    h.wait_daemon_crashed();
+    // What the crash leaves: the network on record, its bridge without ferry's alias.
+    let link: serde_json::Value =
+        serde_json::from_str(&h.sh("ip -j -d link show br-half").stdout).unwrap();
+    assert!(link[0]["ifalias"].is_null(), "{link}");
+    h.start_daemon();
+    let link: serde_json::Value =
+        serde_json::from_str(&h.sh("ip -j -d link show br-half").stdout).unwrap();
+    let net: serde_json::Value =
+        serde_json::from_str(&h.ok(&["network", "inspect", "half"])).unwrap();
+    let id = net[0]["Id"].as_str().unwrap();
+    assert_eq!(link[0]["ifalias"], format!("ferry:net:{id}"), "{link}");
+    let a = h.sh("ip -o addr show dev br-half").stdout;
+    assert!(a.contains("10.87.0.1/24"), "{a}");
+    // The network works, and goes with its bridge.
+    h.echo_server("srv", &["--network", "half"], 7300);
+    h.sleeper("cli", &["--network", "half"]);
+    assert_eq!(
+        h.tcp("cli", &h.ip("srv", "half"), 7300).stdout.trim(),
+        "pong"
+    );
+    h.ok(&["rm", "-f", "srv", "cli"]);
+    h.ok(&["network", "rm", "half"]);
+    assert!(!h.links().iter().any(|l| l == "br-half"));
+}
+
+#[test]
+fn a_stranger_s_interface_with_a_network_s_bridge_name_is_not_taken() {
+    let mut h = Host::new();
+    h.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.88.0.0/24",
+        "-o",
+        "com.docker.network.bridge.name=br-taken",
+        "taken",
+    ]);
+    h.stop_daemon(false);
+    // While the daemon is down the bridge goes, and someone else makes one of that name.
+    assert_eq!(
+        h.sh("ip link del br-taken && ip link add br-taken type bridge")
+            .code,
+        0
+    );
+    h.spawn_daemon(&[]);
+    assert!(
+        eventually(20, || h.daemon_log().contains("br-taken already exists")),
+        "{}",
+        h.daemon_log()
+    );
+    let link: serde_json::Value =
+        serde_json::from_str(&h.sh("ip -j -d link show br-taken").stdout).unwrap();
+    assert!(
+        link[0]["ifalias"].is_null(),
+        "the stranger's bridge was marked: {link}"
+    );
+}
