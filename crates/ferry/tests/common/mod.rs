@@ -112,20 +112,28 @@ impl Host {
 
     /// Starts the daemon with extra environment variables and waits until it answers.
     pub fn start_daemon_env(&mut self, env: &[(&str, &str)]) {
+        if let Err(e) = self.try_start_daemon(env) {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts the daemon and waits until it answers; says why when it does not.
+    pub fn try_start_daemon(&mut self, env: &[(&str, &str)]) -> Result<(), String> {
         self.spawn_daemon(env);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
             if self.ferry(&["info"]).code == 0 {
-                return;
+                return Ok(());
             }
             if let Some(c) = self.daemon.as_mut() {
                 if let Ok(Some(st)) = c.try_wait() {
-                    panic!("daemon exited with {st}: {}", self.daemon_log());
+                    self.daemon = None;
+                    return Err(format!("daemon exited with {st}: {}", self.daemon_log()));
                 }
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("daemon did not come up: {}", self.daemon_log());
+        Err(format!("daemon did not come up: {}", self.daemon_log()))
     }
 
     /// Starts the daemon without waiting for it to answer (to kill it while it starts).
