@@ -81,7 +81,7 @@ impl NamespaceMode {
 }
 
 /// The seccomp filter of a sandbox.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Seccomp {
     /// ferry's default profile.

@@ -713,7 +713,11 @@ mod tests {
             links: vec!["db".into()],
             labels: BTreeMap::from([("k".to_string(), "v".to_string())]),
             replica_ports: Default::default(),
-            security: Default::default(),
+            security: crate::security::SecurityRequest {
+                cap_add: vec!["NET_ADMIN".into()],
+                user: "1000".into(),
+                ..Default::default()
+            },
         };
         let req = t.sandbox_request("web.1".into());
         assert_eq!(req.name, "web.1");

@@ -390,3 +390,34 @@ fn a_root_filesystem_is_pivoted_into_and_can_be_read_only() {
     assert_eq!(exec(&h, "rw", "touch /tmp/x").code, 0);
     assert!(root.join("tmp/x").exists());
 }
+
+#[test]
+fn the_daemon_leaves_no_cgroup_behind_and_sweeps_what_a_crash_left() {
+    let mut h = Host::new();
+    let tree = h.cgroup_tree().expect("the daemon's cgroup tree");
+    assert!(tree.join("daemon").is_dir());
+    // A clean exit with nothing running removes the whole tree.
+    h.stop_daemon(false);
+    assert!(!tree.exists(), "{} stayed after a clean exit", tree.display());
+    // With a sandbox running, only what the sandbox needs stays, and a restart adopts it.
+    h.start_daemon();
+    h.sleeper("keep", &[]);
+    let id = h.inspect("keep")["Id"].as_str().unwrap().to_string();
+    h.stop_daemon(false);
+    assert!(!tree.join("daemon").exists());
+    assert!(tree.join("sandboxes").join(&id).is_dir());
+    h.start_daemon();
+    assert_eq!(h.inspect("keep")["State"]["Status"], "running");
+    // A cgroup no sandbox owns (what a start the daemon died in leaves) is killed and removed.
+    let stray = tree.join("sandboxes").join("0".repeat(64));
+    std::fs::create_dir(&stray).unwrap();
+    h.spawn(&format!(
+        "sh -c 'echo $$ > {}/cgroup.procs; exec sleep 600'",
+        stray.display()
+    ));
+    assert!(eventually(5, || ferry_kernel::process::cgroup::populated(&stray)));
+    h.stop_daemon(true);
+    h.start_daemon();
+    assert!(!stray.exists(), "the stray cgroup survived a restart");
+    assert_eq!(h.inspect("keep")["State"]["Status"], "running");
+}

@@ -326,7 +326,11 @@ fn internal_network() {
         &[7000],
         "echo pong",
     );
-    h.sleeper("s2", &["--network", "internalnet"]);
+    // NET_ADMIN, so that it can try to route around the rules below.
+    h.sleeper(
+        "s2",
+        &["--network", "internalnet", "--cap-add", "NET_ADMIN"],
+    );
     h.sleeper("free", &[]);
     let ip1 = h.ip("s1", "internalnet");
     for p in [Tcp, Udp, Icmp] {
@@ -478,7 +482,8 @@ fn loopback_published_port_is_local_only() {
         }),
         "the host's UDP service hears the host"
     );
-    h.sleeper("sneaky", &[]);
+    // The strongest sandbox there is: it may route and set sysctls as it likes.
+    h.sleeper("sneaky", &["--privileged"]);
     let r = h.ferry(&[
         "exec",
         "sneaky",

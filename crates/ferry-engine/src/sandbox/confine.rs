@@ -32,6 +32,31 @@ pub fn seccomp_program(
     which: &Seccomp,
     caps: Option<u64>,
 ) -> Result<Option<Vec<libc::sock_filter>>, FerryError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Programs = HashMap<(Seccomp, Option<u64>), Vec<libc::sock_filter>>;
+    // Sandboxes mostly share a few (profile, capabilities) pairs: compile each once, not at
+    // every start. Bounded: a full cache starts over.
+    static PROGRAMS: OnceLock<Mutex<Programs>> = OnceLock::new();
+    let cache = PROGRAMS.get_or_init(Default::default);
+    let key = (which.clone(), caps);
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(Some(p));
+    }
+    let program = compile_program(which, caps)?;
+    if let (Some(p), Ok(mut c)) = (&program, cache.lock()) {
+        if c.len() >= 64 {
+            c.clear();
+        }
+        c.insert(key, p.clone());
+    }
+    Ok(program)
+}
+
+fn compile_program(
+    which: &Seccomp,
+    caps: Option<u64>,
+) -> Result<Option<Vec<libc::sock_filter>>, FerryError> {
     use ferry_kernel::seccomp::{self, Profile, Target};
     let profile = match which {
         Seccomp::Unconfined => return Ok(None),

@@ -558,7 +558,8 @@ mod tests {
             ..Default::default()
         };
         let d = described(&req);
-        assert_eq!(d[1], "bind /srv/root on /srv/root");
+        assert_eq!(d[1], "copy the mount tree of /data/hosts");
+        assert_eq!(d[2], "bind /srv/root on /srv/root");
         assert!(d.contains(&"make /srv/root read-only".to_string()));
         assert!(d.contains(&"mount proc on /srv/root/proc".to_string()));
         assert!(d.contains(&"bind onto /srv/root/etc/hosts".to_string()));
@@ -583,7 +584,6 @@ mod tests {
             ..Default::default()
         };
         let d = described(&req);
-        // The source is copied before its directory is hidden.
         let copy = d
             .iter()
             .position(|s| s == "copy the mount tree of /run/ferry/ferry.sock")
