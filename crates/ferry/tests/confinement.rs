@@ -398,7 +398,11 @@ fn the_daemon_leaves_no_cgroup_behind_and_sweeps_what_a_crash_left() {
     assert!(tree.join("daemon").is_dir());
     // A clean exit with nothing running removes the whole tree.
     h.stop_daemon(false);
-    assert!(!tree.exists(), "{} stayed after a clean exit", tree.display());
+    assert!(
+        !tree.exists(),
+        "{} stayed after a clean exit",
+        tree.display()
+    );
     // With a sandbox running, only what the sandbox needs stays, and a restart adopts it.
     h.start_daemon();
     h.sleeper("keep", &[]);
@@ -415,7 +419,9 @@ fn the_daemon_leaves_no_cgroup_behind_and_sweeps_what_a_crash_left() {
         "sh -c 'echo $$ > {}/cgroup.procs; exec sleep 600'",
         stray.display()
     ));
-    assert!(eventually(5, || ferry_kernel::process::cgroup::populated(&stray)));
+    assert!(eventually(5, || ferry_kernel::process::cgroup::populated(
+        &stray
+    )));
     h.stop_daemon(true);
     h.start_daemon();
     assert!(!stray.exists(), "the stray cgroup survived a restart");
