@@ -6,6 +6,7 @@ pub mod cgroups;
 pub mod config;
 pub mod connect_lb;
 pub mod controller;
+pub mod crash_point;
 pub mod drivers;
 pub mod filters;
 pub mod firewall;

@@ -49,6 +49,8 @@ pub struct Link {
     pub alias: Option<String>,
     /// Index of the bridge it is attached to.
     pub controller: Option<u32>,
+    /// Its MAC address, when it has one of six bytes.
+    pub mac: Option<[u8; 6]>,
 }
 
 /// What a veth pair for an endpoint looks like.
@@ -125,27 +127,15 @@ impl Netlink {
         Ok(out)
     }
 
-    /// Creates a bridge, up, with the given MTU and alias; returns its index. An existing link
-    /// of that name is reused if it is a bridge.
-    pub async fn ensure_bridge(&self, name: &str, mtu: u32, alias: &str) -> Result<u32> {
-        if let Some(l) = self.link(name).await? {
-            if l.kind.as_deref() != Some("bridge") {
-                return Err(KernelError::Netlink {
-                    op: format!("create bridge {name}"),
-                    message: format!(
-                        "a {} interface of that name already exists",
-                        l.kind.as_deref().unwrap_or("non-bridge")
-                    ),
-                    errno: Some(EEXIST),
-                });
-            }
-            self.set_up(l.index).await?;
-            return Ok(l.index);
-        }
+    /// Creates a bridge, up, with the given MTU and MAC; returns its index. The MAC is set in
+    /// the request that creates it, so it marks the bridge from its first instant (an alias
+    /// takes a second request: see `set_alias`).
+    pub async fn create_bridge(&self, name: &str, mtu: u32, mac: [u8; 6]) -> Result<u32> {
         // Without a multicast querier a snooping bridge floods anyway; snooping off spares
         // re-arming two query timers on every port each time a port comes up (O(ports)).
         let msg = LinkBridge::new(name)
             .mtu(mtu)
+            .address(mac.to_vec())
             .mcast_snooping(false)
             .up()
             .build();
@@ -155,17 +145,14 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| nl_err(format!("create bridge {name}"), e))?;
-        let index =
-            self.link(name)
-                .await?
-                .map(|l| l.index)
-                .ok_or_else(|| KernelError::Netlink {
-                    op: format!("create bridge {name}"),
-                    message: "it vanished right after creation".into(),
-                    errno: None,
-                })?;
-        self.set_alias(index, alias).await?;
-        Ok(index)
+        self.link(name)
+            .await?
+            .map(|l| l.index)
+            .ok_or_else(|| KernelError::Netlink {
+                op: format!("create bridge {name}"),
+                message: "it vanished right after creation".into(),
+                errno: None,
+            })
     }
 
     /// Sets a link's alias (the kernel ignores IFLA_IFALIAS when a link is created, so it is
@@ -425,12 +412,14 @@ fn to_link(m: &netlink_packet_route::link::LinkMessage) -> Link {
         kind: None,
         alias: None,
         controller: None,
+        mac: None,
     };
     for a in &m.attributes {
         match a {
             LinkAttribute::IfName(n) => l.name = n.clone(),
             LinkAttribute::IfAlias(n) => l.alias = Some(n.clone()),
             LinkAttribute::Controller(c) => l.controller = Some(*c),
+            LinkAttribute::Address(a) => l.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
                     if let LinkInfo::Kind(k) = i {

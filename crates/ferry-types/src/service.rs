@@ -298,6 +298,10 @@ pub struct Service {
     /// Its virtual IPs (VIP mode).
     #[serde(default)]
     pub vips: Vec<ServiceVip>,
+    /// `service rm` has begun: nothing changes it any more, and a daemon that died before
+    /// the removal ended finishes it when it starts again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removing: bool,
 }
 
 impl Service {
@@ -671,6 +675,7 @@ mod tests {
                 ..Default::default()
             },
             vips: vec![],
+            removing: false,
         };
         assert_eq!(s.replica_name(2), "web.2");
         s.spec.replica_prefix = Some("proj-web".into());

@@ -63,6 +63,10 @@ fn kill_9_then_restart_leaves_no_orphans() {
         "gone",
         "--network",
         "n",
+        // No init and no PID namespace of its own: nothing but ferry ends the leftover.
+        "--pid",
+        "host",
+        "--init=false",
         "--",
         "sh",
         "-c",
@@ -132,6 +136,10 @@ fn a_sandbox_s_leftover_processes_end_with_it() {
         "-d",
         "--name",
         "p",
+        // No init and no PID namespace of its own: nothing but ferry ends the leftover.
+        "--pid",
+        "host",
+        "--init=false",
         "--",
         "sh",
         "-c",
@@ -197,5 +205,390 @@ fn the_cli_says_when_no_daemon_runs() {
     assert!(
         e.contains("cannot connect to the ferry daemon at unix:///nonexistent/ferry.sock"),
         "{e}"
+    );
+}
+
+/// The sandbox directories under the data root.
+fn sandbox_dirs(h: &Host) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(h.data_root().join("sandboxes"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Full IDs of every sandbox the daemon knows, sorted.
+fn sandbox_ids(h: &Host) -> Vec<String> {
+    let mut v: Vec<String> = h
+        .ok(&["ps", "-aq", "--no-trunc"])
+        .lines()
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+/// Names of every sandbox the daemon knows, sorted.
+fn sandbox_names(h: &Host) -> Vec<String> {
+    let mut v: Vec<String> = h
+        .ok(&["ps", "-a", "--format", "json"])
+        .lines()
+        .map(|l| {
+            let s: serde_json::Value = serde_json::from_str(l).unwrap();
+            s["Names"][0]
+                .as_str()
+                .unwrap()
+                .trim_start_matches('/')
+                .to_string()
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// `service ps NAME` as (name, desired state, current state), sorted.
+fn tasks(h: &Host, service: &str) -> Vec<(String, String, String)> {
+    let mut out: Vec<_> = h
+        .ok(&["service", "ps", service])
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[1].to_string(), f[2].to_string(), f[3].to_string())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The IPv4 addresses `name` resolves to inside `from`, sorted.
+fn resolve(h: &Host, from: &str, name: &str) -> Vec<String> {
+    let r = h.ferry(&["exec", from, "--", "getent", "ahostsv4", name]);
+    let mut v: Vec<String> = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+/// The elements of the VIP balancer's slot maps (`vipall4_0` … `vipall4_63`), as
+/// `SLOT: VIP : REPLICA`.
+fn vip_slots(h: &Host) -> Vec<String> {
+    let r = h.sh("nft -j list table inet ferry");
+    let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
+    let mut out = Vec::new();
+    for o in v["nftables"].as_array().unwrap() {
+        let Some(slot) = o["map"]["name"]
+            .as_str()
+            .and_then(|n| n.strip_prefix("vipall4_"))
+        else {
+            continue;
+        };
+        for e in o["map"]["elem"].as_array().into_iter().flatten() {
+            out.push(format!(
+                "{slot}: {} : {}",
+                e[0].as_str().unwrap_or_default(),
+                e[1].as_str().unwrap_or_default()
+            ));
+        }
+    }
+    out
+}
+
+/// A service of `n` sleeping replicas on a new network, with a client beside them; returns
+/// each replica's (PID, address) by slot.
+fn sleeping_service(h: &Host, subnet: &str, n: u32) -> Vec<(u32, String)> {
+    h.ok(&["network", "create", "--subnet", subnet, "svcnet"]);
+    h.sleeper("cli", &["--network", "svcnet"]);
+    h.ok(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--network",
+        "svcnet",
+        "--replicas",
+        &n.to_string(),
+        "--",
+        "sleep",
+        "600",
+    ]);
+    assert!(
+        eventually(20, || tasks(h, "web")
+            .iter()
+            .filter(|t| t.2 == "running")
+            .count()
+            == n as usize),
+        "{:?}",
+        tasks(h, "web")
+    );
+    (1..=n)
+        .map(|slot| {
+            let name = format!("web.{slot}");
+            let pid = h.inspect(&name)["State"]["Pid"].as_u64().unwrap() as u32;
+            (pid, h.ip(&name, "svcnet"))
+        })
+        .collect()
+}
+
+#[test]
+fn a_crash_in_a_scale_down_leaves_no_surplus_replica_once_restarted() {
+    let mut h = Host::new();
+    let replicas = sleeping_service(&h, "10.84.0.0/24", 3);
+    h.stop_daemon(false);
+    h.start_daemon_crashing_at("service-update-saved");
+    assert_ne!(h.ferry(&["service", "scale", "web=1"]).code, 0);
+    h.wait_daemon_crashed();
+    // What the crash leaves: the count of 1 on record, three replicas running.
+    for (pid, _) in &replicas {
+        assert!(common::is_alive(*pid));
+    }
+    h.start_daemon();
+    // Removed before the API answered.
+    for (pid, _) in &replicas[1..] {
+        assert!(!common::is_alive(*pid), "surplus replica {pid} still runs");
+    }
+    assert!(common::is_alive(replicas[0].0));
+    assert_eq!(sandbox_names(&h), ["cli", "web.1"]);
+    assert_eq!(
+        tasks(&h, "web"),
+        [("web.1".into(), "Running".into(), "running".into())]
+    );
+    let svc: serde_json::Value =
+        serde_json::from_str(&h.ok(&["service", "inspect", "web"])).unwrap();
+    assert_eq!(svc[0]["ServiceStatus"]["RunningTasks"], 1);
+    assert_eq!(svc[0]["ServiceStatus"]["DesiredTasks"], 1);
+    assert_eq!(resolve(&h, "cli", "tasks.web"), [replicas[0].1.clone()]);
+    assert!(resolve(&h, "cli", "web.2").is_empty());
+    assert!(resolve(&h, "cli", "web.3").is_empty());
+    // Their veths, balancer slots and directories went with them.
+    assert_eq!(h.veths(), 2, "{:?}", h.links());
+    let lb = vip_slots(&h);
+    assert!(
+        lb.iter()
+            .all(|e| e.ends_with(&format!(" : {}", replicas[0].1))),
+        "{lb:?}"
+    );
+    assert_eq!(lb.len(), 64, "{lb:?}");
+    assert_eq!(sandbox_dirs(&h), sandbox_ids(&h));
+    // Scaling up again makes new replicas in the freed slots.
+    h.ok(&["service", "scale", "web=3"]);
+    assert!(eventually(20, || tasks(&h, "web")
+        .iter()
+        .filter(|t| t.2 == "running")
+        .count()
+        == 3));
+}
+
+#[test]
+fn a_crash_in_service_rm_is_finished_on_restart() {
+    let mut h = Host::new();
+    let replicas = sleeping_service(&h, "10.85.0.0/24", 2);
+    let vip = resolve(&h, "cli", "web");
+    assert_eq!(vip.len(), 1, "{vip:?}");
+    h.stop_daemon(false);
+    h.start_daemon_crashing_at("service-rm-saved");
+    assert_ne!(h.ferry(&["service", "rm", "web"]).code, 0);
+    h.wait_daemon_crashed();
+    for (pid, _) in &replicas {
+        assert!(common::is_alive(*pid));
+    }
+    h.start_daemon();
+    for (pid, _) in &replicas {
+        assert!(!common::is_alive(*pid), "replica {pid} still runs");
+    }
+    assert_eq!(h.ok(&["service", "ls", "-q"]), "");
+    assert_eq!(sandbox_names(&h), ["cli"]);
+    assert!(resolve(&h, "cli", "web").is_empty());
+    assert!(resolve(&h, "cli", "tasks.web").is_empty());
+    assert_eq!(h.veths(), 1, "{:?}", h.links());
+    let addrs = h.sh("ip -o addr show").stdout;
+    assert!(!addrs.contains(&format!("{}/32", vip[0])), "{addrs}");
+    let vips = h.sh("nft -j list set inet ferry vips4").stdout;
+    assert!(vips.contains("\"vips4\""), "{vips}");
+    assert!(!vips.contains(&format!("\"{}\"", vip[0])), "{vips}");
+    assert_eq!(vip_slots(&h), Vec::<String>::new());
+    assert_eq!(sandbox_dirs(&h), sandbox_ids(&h));
+    // The name is free again.
+    h.ok(&[
+        "service",
+        "create",
+        "--name",
+        "web",
+        "--network",
+        "svcnet",
+        "--",
+        "sleep",
+        "600",
+    ]);
+}
+
+#[test]
+fn replicas_of_a_service_whose_record_is_gone_are_removed_on_start() {
+    let mut h = Host::new();
+    let replicas = sleeping_service(&h, "10.86.0.0/24", 2);
+    let svc: serde_json::Value =
+        serde_json::from_str(&h.ok(&["service", "inspect", "web"])).unwrap();
+    let id = svc[0]["ID"].as_str().unwrap().to_string();
+    h.stop_daemon(false);
+    {
+        use ferry_store::{Op, Store, Table};
+        let store = ferry_store::RedbStore::open(&h.data_root().join("ferry.db")).unwrap();
+        store.apply(&[Op::delete(Table::Services, &id)]).unwrap();
+    }
+    h.start_daemon();
+    for (pid, _) in &replicas {
+        assert!(
+            !common::is_alive(*pid),
+            "replica {pid} of no service still runs"
+        );
+    }
+    assert_eq!(sandbox_names(&h), ["cli"]);
+    assert!(resolve(&h, "cli", "tasks.web").is_empty());
+    assert_eq!(h.veths(), 1, "{:?}", h.links());
+    assert_eq!(sandbox_dirs(&h), sandbox_ids(&h));
+}
+
+#[test]
+fn a_crash_in_rm_or_create_leaves_no_sandbox_directory_once_restarted() {
+    let mut h = Host::new();
+    h.sleeper("keep", &[]);
+    h.sleeper("x", &[]);
+    let x = h.inspect("x")["Id"].as_str().unwrap().to_string();
+    h.stop_daemon(false);
+    h.start_daemon_crashing_at("sandbox-rm-saved");
+    assert_ne!(h.ferry(&["rm", "-f", "x"]).code, 0);
+    h.wait_daemon_crashed();
+    assert!(
+        sandbox_dirs(&h).contains(&x),
+        "the crash left x's directory"
+    );
+    h.start_daemon();
+    assert_eq!(sandbox_names(&h), ["keep"]);
+    assert_eq!(sandbox_dirs(&h), sandbox_ids(&h));
+
+    h.stop_daemon(false);
+    h.start_daemon_crashing_at("sandbox-create-dir");
+    assert_ne!(
+        h.ferry(&["run", "-d", "--name", "y", "--", "sleep", "600"])
+            .code,
+        0
+    );
+    h.wait_daemon_crashed();
+    assert_eq!(sandbox_dirs(&h).len(), 2, "the crash left y's directory");
+    h.start_daemon();
+    assert_eq!(sandbox_names(&h), ["keep"]);
+    assert_eq!(sandbox_dirs(&h), sandbox_ids(&h));
+    // A name a crash interrupted is free.
+    h.sleeper("y", &[]);
+}
+
+#[test]
+fn an_unknown_crash_point_is_refused_by_name() {
+    let mut h = Host::new();
+    h.stop_daemon(false);
+    let r = std::process::Command::new("nsenter")
+        .arg(format!("--net={}", h.netns.display()))
+        .arg(common::ferry_bin())
+        .args(["daemon", "--data-root"])
+        .arg(h.data_root())
+        .arg("--exec-root")
+        .arg(h.exec_root())
+        .arg("--config-file")
+        .arg(h.dir.path().join("daemon.json"))
+        .env("FERRY_TEST_CRASH_AT", "nowhere")
+        .output()
+        .unwrap();
+    assert_ne!(r.status.code(), Some(0));
+    let e = String::from_utf8_lossy(&r.stderr);
+    assert!(
+        e.contains("FERRY_TEST_CRASH_AT=nowhere names no crash point"),
+        "{e}"
+    );
+    assert!(e.contains("service-rm-saved"), "{e}");
+    h.start_daemon();
+}
+
+#[test]
+fn a_crash_between_making_a_bridge_and_marking_it_does_not_stop_the_next_start() {
+    let mut h = Host::new();
+    h.stop_daemon(false);
+    h.start_daemon_crashing_at("network-bridge-made");
+    assert_ne!(
+        h.ferry(&[
+            "network",
+            "create",
+            "--subnet",
+            "10.87.0.0/24",
+            "-o",
+            "com.docker.network.bridge.name=br-half",
+            "half",
+        ])
+        .code,
+        0
+    );
+    h.wait_daemon_crashed();
+    // What the crash leaves: the network on record, its bridge without ferry's alias.
+    let link: serde_json::Value =
+        serde_json::from_str(&h.sh("ip -j -d link show br-half").stdout).unwrap();
+    assert!(link[0]["ifalias"].is_null(), "{link}");
+    h.start_daemon();
+    let link: serde_json::Value =
+        serde_json::from_str(&h.sh("ip -j -d link show br-half").stdout).unwrap();
+    let net: serde_json::Value =
+        serde_json::from_str(&h.ok(&["network", "inspect", "half"])).unwrap();
+    let id = net[0]["Id"].as_str().unwrap();
+    assert_eq!(link[0]["ifalias"], format!("ferry:net:{id}"), "{link}");
+    let a = h.sh("ip -o addr show dev br-half").stdout;
+    assert!(a.contains("10.87.0.1/24"), "{a}");
+    // The network works, and goes with its bridge.
+    h.echo_server("srv", &["--network", "half"], 7300);
+    h.sleeper("cli", &["--network", "half"]);
+    assert_eq!(
+        h.tcp("cli", &h.ip("srv", "half"), 7300).stdout.trim(),
+        "pong"
+    );
+    h.ok(&["rm", "-f", "srv", "cli"]);
+    h.ok(&["network", "rm", "half"]);
+    assert!(!h.links().iter().any(|l| l == "br-half"));
+}
+
+#[test]
+fn a_stranger_s_interface_with_a_network_s_bridge_name_is_not_taken() {
+    let mut h = Host::new();
+    h.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.88.0.0/24",
+        "-o",
+        "com.docker.network.bridge.name=br-taken",
+        "taken",
+    ]);
+    h.stop_daemon(false);
+    // While the daemon is down the bridge goes, and someone else makes one of that name.
+    assert_eq!(
+        h.sh("ip link del br-taken && ip link add br-taken type bridge")
+            .code,
+        0
+    );
+    h.spawn_daemon(&[]);
+    assert!(
+        eventually(20, || h.daemon_log().contains("br-taken already exists")),
+        "{}",
+        h.daemon_log()
+    );
+    let link: serde_json::Value =
+        serde_json::from_str(&h.sh("ip -j -d link show br-taken").stdout).unwrap();
+    assert!(
+        link[0]["ifalias"].is_null(),
+        "the stranger's bridge was marked: {link}"
     );
 }

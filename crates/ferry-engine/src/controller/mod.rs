@@ -57,8 +57,10 @@ fn store_err(e: ferry_store::StoreError) -> FerryError {
 
 impl Controller {
     /// Starts the engine: connects to the kernel, loads the store, reconciles the kernel with
-    /// it (removing what nothing owns), and makes the default networks on first start.
+    /// it (removing what nothing owns, replicas no spec wants included), and makes the
+    /// default networks on first start.
     pub async fn start(cfg: DaemonConfig, store: Arc<dyn Store>) -> Result<Arc<Self>, FerryError> {
+        crate::crash_point::check().map_err(FerryError::invalid)?;
         std::fs::create_dir_all(cfg.data_root.join("sandboxes")).map_err(|e| {
             FerryError::internal(format!("create {}: {e}", cfg.data_root.display()))
         })?;
@@ -120,6 +122,8 @@ impl Controller {
             me: me.clone(),
         });
         ctl.reconcile().await?;
+        // Before the API answers, so no client sees a replica that no spec wants.
+        ctl.remove_unwanted().await;
         ctl.clone().supervise();
         Ok(ctl)
     }

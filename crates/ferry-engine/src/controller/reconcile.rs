@@ -113,6 +113,8 @@ impl Controller {
             }
         }
 
+        self.sweep_sandbox_dirs(&st);
+
         // Networks: make sure every bridge is there with its addresses.
         self.ensure_default_networks(&mut st).await?;
         let bridges: Vec<_> = st
@@ -170,6 +172,31 @@ impl Controller {
         Ok(())
     }
 
+    /// Removes the sandbox directories that no record owns: a crash between a removal's
+    /// store write and the directory's removal (or between a creation's directory and its
+    /// record) leaves one. Only entries named like an ID are touched.
+    fn sweep_sandbox_dirs(&self, st: &crate::state::State) {
+        let root = self.cfg.data_root.join("sandboxes");
+        let entries = match std::fs::read_dir(&root) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(dir = %root.display(), error = %e, "sandbox directories not swept");
+                return;
+            }
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if !is_full_id(name) || st.sandbox(name).is_some() {
+                continue;
+            }
+            tracing::info!(sandbox = %name, "removing orphan sandbox directory");
+            if let Err(e) = std::fs::remove_dir_all(entry.path()) {
+                tracing::warn!(dir = %entry.path().display(), error = %e, "orphan sandbox directory not removed");
+            }
+        }
+    }
+
     /// `info`.
     pub async fn info(&self) -> DaemonInfo {
         let st = self.lock().await;
@@ -217,5 +244,24 @@ impl Controller {
             kernel_version: kernel,
             network_drivers: vec!["bridge".into(), "host".into(), "null".into()],
         }
+    }
+}
+
+/// Whether a directory entry is named like a sandbox ID (64 lowercase hex digits).
+fn is_full_id(name: &str) -> bool {
+    name.len() == 64 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_id_shaped_entries_are_swept() {
+        assert!(is_full_id(&"ab12".repeat(16)));
+        assert!(!is_full_id(&"AB12".repeat(16)));
+        assert!(!is_full_id("ab12"));
+        assert!(!is_full_id(&format!("{}.tmp", "a".repeat(60))));
+        assert!(!is_full_id("lost+found"));
     }
 }

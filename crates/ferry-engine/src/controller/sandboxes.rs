@@ -282,7 +282,11 @@ impl Controller {
         std::fs::create_dir_all(&dir)
             .and_then(|_| std::fs::File::create(dir.join("output.log")).map(|_| ()))
             .map_err(|e| FerryError::internal(format!("create sandbox directory: {e}")))?;
-        self.save(&[Self::put_sandbox_op(&sb)?])?;
+        crate::crash_point::reached(crate::crash_point::SANDBOX_CREATE_DIR);
+        if let Err(e) = self.save(&[Self::put_sandbox_op(&sb)?]) {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
         st.put_sandbox(sb);
         Ok(CreateResponse {
             id,
@@ -875,7 +879,9 @@ impl Controller {
             }
         }
         self.save(&ops)?;
+        crate::crash_point::reached(crate::crash_point::SANDBOX_RM_SAVED);
         st.remove_sandbox(&sb.id);
+        // A crash before this line leaves the directory to the sweep at the next start.
         let _ = std::fs::remove_dir_all(self.cfg.sandbox_dir(&sb.id));
         tracing::info!(sandbox = %sb.name, "sandbox removed");
         Ok(())

@@ -21,7 +21,7 @@ use ferry_types::service::{
     ServiceNetwork, ServicePort, ServiceSpec, ServiceUpdateRequest, ServiceVip,
 };
 use ferry_types::time::now_rfc3339;
-use ferry_types::{validate, DriverKind, FerryError, Sandbox};
+use ferry_types::{validate, DriverKind, ErrorKind, FerryError, Sandbox};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -87,6 +87,67 @@ fn v4(a: IpNet) -> Option<Ipv4Addr> {
         IpAddr::V4(a) => Some(a),
         IpAddr::V6(_) => None,
     }
+}
+
+/// Why no service wants a replica sandbox any more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unwanted {
+    /// Its service's record is gone.
+    ServiceGone,
+    /// Its service is being removed.
+    ServiceRemoving,
+    /// Its slot is above the service's replica count.
+    SlotNotWanted,
+    /// Another sandbox holds its slot.
+    SlotTaken,
+}
+
+impl Unwanted {
+    fn as_str(self) -> &'static str {
+        match self {
+            Unwanted::ServiceGone => "its service no longer exists",
+            Unwanted::ServiceRemoving => "its service is being removed",
+            Unwanted::SlotNotWanted => "its slot is above the replica count",
+            Unwanted::SlotTaken => "another replica holds its slot",
+        }
+    }
+}
+
+/// The replica sandboxes that no spec wants, by name: of a service that is gone or being
+/// removed, in a slot above the count, or in a slot another replica holds. Only `service`'s
+/// when one is given. After a crash in a scale-down or `service rm` they still run; at any
+/// time they are what `converge` removes.
+pub(crate) fn unwanted_replicas<'a>(
+    st: &'a State,
+    service: Option<&str>,
+) -> Vec<(&'a Sandbox, Unwanted)> {
+    let mut out: Vec<(&Sandbox, Unwanted)> = st
+        .sandboxes()
+        .filter_map(|sb| {
+            let r = sb.config.replica_of.as_ref()?;
+            if service.is_some_and(|s| s != r.service) {
+                return None;
+            }
+            let why = match st.service(&r.service) {
+                None => Unwanted::ServiceGone,
+                Some(s) if s.removing => Unwanted::ServiceRemoving,
+                Some(s) if r.slot == 0 || r.slot > s.spec.replicas => Unwanted::SlotNotWanted,
+                Some(_) => {
+                    let holder = st
+                        .replicas(&r.service)
+                        .find(|(slot, _)| *slot == r.slot)
+                        .map(|(_, h)| h.id.as_str());
+                    if holder == Some(sb.id.as_str()) {
+                        return None;
+                    }
+                    Unwanted::SlotTaken
+                }
+            };
+            Some((sb, why))
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    out
 }
 
 impl Controller {
@@ -208,6 +269,7 @@ impl Controller {
                 template: req.template,
             },
             vips: Vec::new(),
+            removing: false,
         };
         // VIPs come from each network's own addresses, as a sandbox's do.
         if endpoint_mode == EndpointMode::Vip {
@@ -669,10 +731,9 @@ impl Controller {
                     tracing::warn!(service = %service.name, slot, error = %e, "replica not started");
                 }
             }
-            let surplus: Vec<String> = st
-                .replicas(service_id)
-                .filter(|(slot, _)| *slot > service.spec.replicas)
-                .map(|(_, sb)| sb.id.clone())
+            let surplus: Vec<String> = unwanted_replicas(&st, Some(service_id))
+                .into_iter()
+                .map(|(sb, _)| sb.id.clone())
                 .collect();
             // A slot above the count is gone, not crashing: when a scale-up brings it back,
             // its new replica starts at once, not after the old one's backoff.
@@ -688,8 +749,48 @@ impl Controller {
             surplus
         };
         for id in surplus {
-            if let Err(e) = self.remove_sandbox(&id, true).await {
-                tracing::warn!(sandbox = %id, error = %e, "surplus replica not removed");
+            match self.remove_sandbox(&id, true).await {
+                Ok(()) => {}
+                // Removed meanwhile by `service rm`.
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(sandbox = %id, error = %e, "surplus replica not removed"),
+            }
+        }
+    }
+
+    /// Run once at start, before the API answers: finishes the removal of every service
+    /// whose `service rm` a crash interrupted, then removes the replicas that no spec wants
+    /// (left running by a crash during a scale-down or a removal), with their processes,
+    /// names, balancer entries, firewall elements and directories.
+    pub(crate) async fn remove_unwanted(&self) {
+        let removing: Vec<(String, String)> = {
+            let st = self.lock().await;
+            st.services()
+                .filter(|s| s.removing)
+                .map(|s| (s.id.clone(), s.name.clone()))
+                .collect()
+        };
+        for (id, name) in removing {
+            tracing::info!(service = %name, "finishing the removal a crash interrupted");
+            if let Err(e) = self.remove_service(&id).await {
+                tracing::warn!(service = %name, error = %e, "service not removed");
+            }
+        }
+        let unwanted: Vec<(String, String, Unwanted)> = {
+            let st = self.lock().await;
+            unwanted_replicas(&st, None)
+                .into_iter()
+                .map(|(sb, why)| (sb.id.clone(), sb.name.clone(), why))
+                .collect()
+        };
+        for (id, name, why) in unwanted {
+            tracing::info!(sandbox = %name, reason = why.as_str(), "removing unwanted replica");
+            match self.remove_sandbox(&id, true).await {
+                Ok(()) => {}
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                Err(e) => {
+                    tracing::warn!(sandbox = %name, error = %e, "unwanted replica not removed")
+                }
             }
         }
     }
@@ -765,6 +866,12 @@ impl Controller {
         let id = {
             let mut st = self.lock().await;
             let mut service = st.find_service(reference)?.clone();
+            if service.removing {
+                return Err(FerryError::conflict(format!(
+                    "service {} is being removed; wait for the removal to end",
+                    service.name
+                )));
+            }
             if let Some(n) = req.replicas {
                 service.spec.replicas = svc::replicas(n)?;
                 check_replica_ports(&service.spec.template.replica_ports, service.spec.replicas)?;
@@ -833,6 +940,7 @@ impl Controller {
             service.version += 1;
             service.updated = now_rfc3339();
             self.save(&self.service_ops(&st, &service)?)?;
+            crate::crash_point::reached(crate::crash_point::SERVICE_UPDATE_SAVED);
             st.put_service(service.clone());
             self.lb_refresh(&mut st, &service.id, None);
             service.id
@@ -841,25 +949,46 @@ impl Controller {
         Ok(())
     }
 
-    /// `service rm`: its replicas go first (the spec is set to none, so nothing restarts
-    /// them, even across a crash), then its VIPs, ports and record.
+    /// `service rm`: its replicas go first (the spec is set to none and marked as being
+    /// removed, so nothing restarts them, and a daemon that dies meanwhile finishes the
+    /// removal when it starts), then its VIPs, ports and record.
     pub async fn remove_service(&self, reference: &str) -> Result<(), FerryError> {
-        let (id, replicas) = {
+        let id = {
             let mut st = self.lock().await;
             let mut service = st.find_service(reference)?.clone();
             service.spec.replicas = 0;
+            service.removing = true;
             service.version += 1;
             self.save(&self.service_ops(&st, &service)?)?;
+            crate::crash_point::reached(crate::crash_point::SERVICE_RM_SAVED);
             st.put_service(service.clone());
             self.lb_refresh(&mut st, &service.id, None);
-            let replicas: Vec<String> = st
-                .replicas(&service.id)
-                .map(|(_, sb)| sb.id.clone())
-                .collect();
-            (service.id, replicas)
+            service.id
         };
-        for r in replicas {
-            self.remove_sandbox(&r, true).await?;
+        loop {
+            let replicas: Vec<String> = {
+                let st = self.lock().await;
+                st.sandboxes()
+                    .filter(|sb| {
+                        sb.config
+                            .replica_of
+                            .as_ref()
+                            .is_some_and(|r| r.service == id)
+                    })
+                    .map(|sb| sb.id.clone())
+                    .collect()
+            };
+            if replicas.is_empty() {
+                break;
+            }
+            for r in replicas {
+                match self.remove_sandbox(&r, true).await {
+                    Ok(()) => {}
+                    // Removed meanwhile by a converge.
+                    Err(e) if e.kind == ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
         }
         let mut st = self.lock().await;
         let Some(service) = st.service(&id).cloned() else {
@@ -1008,6 +1137,101 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn service(id: &str, replicas: u32, removing: bool) -> Service {
+        Service {
+            id: id.into(),
+            name: format!("svc-{id}"),
+            created: String::new(),
+            updated: String::new(),
+            version: 1,
+            spec: ServiceSpec {
+                replicas,
+                ..Default::default()
+            },
+            vips: vec![],
+            removing,
+        }
+    }
+
+    /// A running replica record, as the store holds one (fields with defaults left out).
+    fn replica(id: &str, name: &str, service: &str, slot: u32) -> Sandbox {
+        serde_json::from_value(serde_json::json!({
+            "id": id,
+            "name": name,
+            "created": "",
+            "config": {
+                "cmd": ["sleep"],
+                "workdir": null,
+                "hostname": "",
+                "network_mode": {"mode": "networks"},
+                "replica_of": {"service": service, "slot": slot},
+            },
+            "state": {
+                "status": "running",
+                "pid": null,
+                "start_ticks": null,
+                "started_at": null,
+                "finished_at": null,
+                "exit_code": null,
+            },
+            "netns": null,
+        }))
+        .unwrap()
+    }
+
+    fn unwanted(st: &State, service: Option<&str>) -> Vec<(String, Unwanted)> {
+        unwanted_replicas(st, service)
+            .into_iter()
+            .map(|(sb, why)| (sb.name.clone(), why))
+            .collect()
+    }
+
+    #[test]
+    fn replicas_no_spec_wants_are_found_and_wanted_ones_kept() {
+        let mut st = State::default();
+        st.put_service(service("web", 2, false));
+        st.put_service(service("old", 3, true));
+        for (id, name, svc, slot) in [
+            ("a1", "web.1", "web", 1),
+            ("a2", "web.2", "web", 2),
+            // Left by a crash in a scale-down from 4 to 2.
+            ("a3", "web.3", "web", 3),
+            ("a4", "web.4", "web", 4),
+            ("b1", "old.1", "old", 1),
+            ("c1", "gone.1", "gone", 1),
+            ("z0", "web.0", "web", 0),
+        ] {
+            st.put_sandbox(replica(id, name, svc, slot));
+        }
+        // A second record for slot 1, which the index does not point at.
+        st.put_sandbox(replica("a1bis", "web.1bis", "web", 1));
+        st.put_sandbox(replica("a1", "web.1", "web", 1));
+        assert_eq!(
+            unwanted(&st, None),
+            vec![
+                ("gone.1".into(), Unwanted::ServiceGone),
+                ("old.1".into(), Unwanted::ServiceRemoving),
+                ("web.0".into(), Unwanted::SlotNotWanted),
+                ("web.1bis".into(), Unwanted::SlotTaken),
+                ("web.3".into(), Unwanted::SlotNotWanted),
+                ("web.4".into(), Unwanted::SlotNotWanted),
+            ]
+        );
+        assert_eq!(
+            unwanted(&st, Some("old")),
+            vec![("old.1".into(), Unwanted::ServiceRemoving)]
+        );
+        // Scaled back up, the same replicas are wanted again.
+        st.put_service(service("web", 4, false));
+        assert_eq!(
+            unwanted(&st, Some("web")),
+            vec![
+                ("web.0".into(), Unwanted::SlotNotWanted),
+                ("web.1bis".into(), Unwanted::SlotTaken),
+            ]
+        );
+    }
 
     #[test]
     fn backoff_doubles_to_a_ceiling() {

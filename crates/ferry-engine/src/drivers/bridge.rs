@@ -27,6 +27,21 @@ pub fn host_ifname(endpoint_id: &str) -> String {
     )
 }
 
+/// The MAC a network's bridge is created with: locally administered, unicast, from the
+/// network's ID. Set in the request that creates the bridge, it tells ferry's half-made bridge
+/// (created, not yet marked with its alias when the daemon died) from a stranger's interface
+/// of the same name.
+pub fn bridge_mac(network_id: &str) -> [u8; 6] {
+    let mut mac = [0x02, 0, 0, 0, 0, 0];
+    for (i, b) in mac.iter_mut().skip(1).enumerate() {
+        *b = network_id
+            .get(2 * i..2 * i + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    mac
+}
+
 impl BridgeDriver {
     /// A driver using the host-namespace netlink connection.
     pub fn new(nl: Netlink, ip_forward: bool, firewall: bool) -> Self {
@@ -44,25 +59,49 @@ impl BridgeDriver {
             FerryError::internal(format!("network {} has no bridge settings", net.name))
         })?;
         let alias = format!("{NETWORK_ALIAS_PREFIX}{}", net.id);
-        if let Some(existing) = self.nl.link(&br.name).await.map_err(kernel_err)? {
-            if existing.alias.as_deref() != Some(alias.as_str()) {
+        let mac = bridge_mac(&net.id);
+        let existing = self.nl.link(&br.name).await.map_err(kernel_err)?;
+        let idx = match existing {
+            Some(l)
+                if l.kind.as_deref() == Some("bridge")
+                    && (l.alias.as_deref() == Some(alias.as_str())
+                        || (l.alias.is_none() && l.mac == Some(mac))) =>
+            {
+                // Born with this network's MAC but never marked: made by a daemon that died
+                // between the two requests. It is ours; marking it finishes the job.
+                if l.alias.is_none() {
+                    tracing::info!(bridge = %br.name, "marking a bridge whose creation was interrupted");
+                    self.nl
+                        .set_alias(l.index, &alias)
+                        .await
+                        .map_err(kernel_err)?;
+                }
+                self.nl.set_up(l.index).await.map_err(kernel_err)?;
+                l.index
+            }
+            Some(_) => {
                 return Err(FerryError::conflict(format!(
                     "interface {} already exists on the host and is not this network's; choose another name with -o com.docker.network.bridge.name=NAME",
                     br.name
-                )));
+                )))
             }
-        }
+            None => {
+                let idx = self
+                    .nl
+                    .create_bridge(&br.name, br.mtu, mac)
+                    .await
+                    .map_err(kernel_err)?;
+                crate::crash_point::reached(crate::crash_point::NETWORK_BRIDGE_MADE);
+                self.nl.set_alias(idx, &alias).await.map_err(kernel_err)?;
+                idx
+            }
+        };
         if self.ip_forward {
             sysctl::set("net/ipv4/ip_forward", "1").map_err(kernel_err)?;
             if net.enable_ipv6 {
                 sysctl::set("net/ipv6/conf/all/forwarding", "1").map_err(kernel_err)?;
             }
         }
-        let idx = self
-            .nl
-            .ensure_bridge(&br.name, br.mtu, &alias)
-            .await
-            .map_err(kernel_err)?;
         if self.firewall {
             // The host reaches ports published on 127.0.0.1 through DNAT to a sandbox, which
             // sends the packet out of this bridge with a loopback source until it is
@@ -172,5 +211,15 @@ mod tests {
     fn host_interface_names() {
         assert_eq!(host_ifname(&"a".repeat(64)), "vfaaaaaaaaaaa");
         assert!(host_ifname(&"a".repeat(64)).len() <= 15);
+    }
+
+    #[test]
+    fn a_bridge_mac_is_local_unicast_and_the_network_s_own() {
+        let a = bridge_mac(&format!("0a1b2c3d4e{}", "f".repeat(54)));
+        assert_eq!(a, [0x02, 0x0a, 0x1b, 0x2c, 0x3d, 0x4e]);
+        // Locally administered, not multicast.
+        assert_eq!(a[0] & 0x03, 0x02);
+        assert_ne!(a, bridge_mac(&"0a1b2c3d4f".repeat(7)));
+        assert_eq!(bridge_mac(""), [0x02, 0, 0, 0, 0, 0]);
     }
 }

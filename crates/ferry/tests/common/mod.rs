@@ -76,6 +76,68 @@ impl Host {
 
     /// Starts the daemon inside the host namespace and waits until it answers.
     pub fn start_daemon(&mut self) {
+        self.start_daemon_env(&[]);
+    }
+
+    /// Starts the daemon armed to kill itself with SIGKILL at the named crash point
+    /// (`FERRY_TEST_CRASH_AT`), and waits until it answers.
+    pub fn start_daemon_crashing_at(&mut self, point: &str) {
+        self.start_daemon_env(&[("FERRY_TEST_CRASH_AT", point)]);
+    }
+
+    /// Waits for the daemon to end by itself (at its crash point); panics if it still
+    /// answers after 20 s.
+    pub fn wait_daemon_crashed(&mut self) {
+        let mut c = self.daemon.take().expect("no daemon was started");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(st)) = c.try_wait() {
+                use std::os::unix::process::ExitStatusExt;
+                assert_eq!(st.signal(), Some(libc::SIGKILL), "daemon ended with {st}");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.daemon = Some(c);
+        panic!(
+            "the daemon never reached its crash point: {}",
+            self.daemon_log()
+        );
+    }
+
+    /// The daemon's PID, while one runs.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        self.daemon.as_ref().map(|c| c.id())
+    }
+
+    /// Starts the daemon with extra environment variables and waits until it answers.
+    pub fn start_daemon_env(&mut self, env: &[(&str, &str)]) {
+        if let Err(e) = self.try_start_daemon(env) {
+            panic!("{e}");
+        }
+    }
+
+    /// Starts the daemon and waits until it answers; says why when it does not.
+    pub fn try_start_daemon(&mut self, env: &[(&str, &str)]) -> Result<(), String> {
+        self.spawn_daemon(env);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if self.ferry(&["info"]).code == 0 {
+                return Ok(());
+            }
+            if let Some(c) = self.daemon.as_mut() {
+                if let Ok(Some(st)) = c.try_wait() {
+                    self.daemon = None;
+                    return Err(format!("daemon exited with {st}: {}", self.daemon_log()));
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(format!("daemon did not come up: {}", self.daemon_log()))
+    }
+
+    /// Starts the daemon without waiting for it to answer (to kill it while it starts).
+    pub fn spawn_daemon(&mut self, env: &[(&str, &str)]) {
         let conf = self.dir.path().join("daemon.json");
         if !conf.exists() {
             std::fs::write(&conf, "{}").expect("daemon.json");
@@ -97,25 +159,13 @@ impl Host {
             .arg(self.dir.path().join("daemon.json"))
             .args(&self.extra_args)
             .env("FERRY_HOST", format!("unix://{}", self.socket().display()))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
             .expect("start daemon");
         self.daemon = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if self.ferry(&["info"]).code == 0 {
-                return;
-            }
-            if let Some(c) = self.daemon.as_mut() {
-                if let Ok(Some(st)) = c.try_wait() {
-                    panic!("daemon exited with {st}: {}", self.daemon_log());
-                }
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("daemon did not come up: {}", self.daemon_log());
     }
 
     /// The daemon's log so far.
