@@ -26,6 +26,7 @@ if [ -z "${FERRY_BIN:-}" ]; then
   FERRY_BIN=$REPO/target/release/ferry
 fi
 
+BENCH_NS=ferry-bench-start
 # shellcheck source=bench/private-host.sh
 source "$REPO/bench/private-host.sh"
 
@@ -36,22 +37,22 @@ mkdir -p "$BENCH_ROOT"
 measure() { # label bin flags...
   local label=$1 bin=$2
   shift 2
-  FERRY_BIN=$bin BENCH_NS=ferry-bench-start BENCH_ROOT=$BENCH_ROOT/$label private_host_up
+  FERRY_BIN=$bin BENCH_ROOT=$BENCH_ROOT/$label private_host_up
   for _ in $(seq 3); do # warm-up
-    in_host "$bin" run -d --name warm --network none "$@" -- sleep 600 >/dev/null
-    in_host "$bin" rm -f warm >/dev/null
+    "$bin" run -d --name warm --network none "$@" -- sleep 600 >/dev/null
+    "$bin" rm -f warm >/dev/null
   done
   for i in $(seq "$N"); do
     local t0 t1 t2
     t0=$(date +%s%N)
-    in_host "$bin" run -d --name "s$i" --network none "$@" -- sleep 600 >/dev/null
+    "$bin" run -d --name "s$i" --network none "$@" -- sleep 600 >/dev/null
     t1=$(date +%s%N)
-    in_host "$bin" rm -f "s$i" >/dev/null
+    "$bin" rm -f "s$i" >/dev/null
     t2=$(date +%s%N)
     echo "$label|$*|start|$(((t1 - t0) / 1000))" >>"$out"
     echo "$label|$*|rm -f|$(((t2 - t1) / 1000))" >>"$out"
   done
-  FERRY_BIN=$bin BENCH_NS=ferry-bench-start BENCH_ROOT=$BENCH_ROOT/$label private_host_down
+  FERRY_BIN=$bin BENCH_ROOT=$BENCH_ROOT/$label private_host_down
 }
 
 for _ in $(seq "$PASSES"); do
