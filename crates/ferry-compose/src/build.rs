@@ -13,11 +13,11 @@ use crate::node::{
     parse_yaml, scalar, scalar_list, string_or_list, uint, R,
 };
 use crate::{interpolate, text, LoadOptions};
+use ferry_driver_options::bridge::parse_bridge_options;
 use ferry_types::api::{
     Ipam, IpamConfig, NetworkCreateRequest, NetworkRequest, SandboxCreateRequest,
 };
 use ferry_types::model::SubnetConfig;
-use ferry_types::options::parse_bridge_options;
 use ferry_types::ports::{self, PortKey, PortRequest};
 use ferry_types::validate;
 use ipnet::IpNet;

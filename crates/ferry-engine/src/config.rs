@@ -211,7 +211,7 @@ impl DaemonJson {
             cfg.default_address_pools = out;
         }
         if let Some(m) = self.mtu {
-            cfg.mtu = ferry_types::options::parse_mtu(&m.to_string())?;
+            cfg.mtu = ferry_driver_options::parse_mtu(&m.to_string())?;
         }
         if let Some(d) = &self.dns {
             cfg.dns = d

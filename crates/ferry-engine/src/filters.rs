@@ -114,13 +114,12 @@ pub fn network_matches(f: &Filters, net: &Network, in_use: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ferry_types::DriverKind;
 
     fn net(name: &str, builtin: bool) -> Network {
         Network {
             id: format!("{name:0>64}"),
             name: name.into(),
-            driver: DriverKind::Bridge,
+            driver: "bridge".into(),
             created: String::new(),
             enable_ipv6: false,
             internal: false,
@@ -129,7 +128,7 @@ mod tests {
             user_subnets: false,
             options: Default::default(),
             labels: [("env".to_string(), "prod".to_string())].into(),
-            bridge: None,
+            driver_config: serde_json::Value::Null,
             builtin,
             ipam_cursors: Default::default(),
         }

@@ -5,7 +5,7 @@
 use crate::config::FirewallMode;
 use crate::drivers::kernel_err;
 use crate::state::State;
-use ferry_firewall::Changes;
+use ferry_firewall::{BridgeNet, BridgePort, Changes};
 use ferry_types::FerryError;
 
 /// ferry's firewall, as the controller uses it.
@@ -40,6 +40,8 @@ impl Firewall {
     pub fn rebuild(
         &self,
         st: &State,
+        networks: &[BridgeNet],
+        endpoints: &[(BridgeNet, BridgePort)],
         vips: Vec<std::net::Ipv4Addr>,
         lb: &[ferry_firewall::LbEntry],
     ) -> Result<(), FerryError> {
@@ -47,16 +49,17 @@ impl Firewall {
             tracing::info!("firewall is none: ferry leaves every nftables rule alone");
             return Ok(());
         }
-        let endpoints = st.sandboxes().filter(|s| s.is_running()).flat_map(|s| {
-            s.endpoints
-                .iter()
-                .filter_map(|e| st.network(&e.network_id).map(|n| (n, e)))
-        });
         let ports = st
             .sandboxes()
             .filter(|s| s.is_running())
             .flat_map(|s| s.ports.iter());
-        let text = ferry_firewall::full(st.networks(), endpoints, ports, vips, lb);
+        let text = ferry_firewall::full(
+            networks,
+            endpoints.iter().map(|(n, e)| (n, e)),
+            ports,
+            vips,
+            lb,
+        );
         ferry_kernel::nft::apply(&text)
             .map_err(kernel_err)
             .map_err(|e| e.context("rebuild ferry's nftables tables"))

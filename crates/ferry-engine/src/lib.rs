@@ -7,6 +7,7 @@ pub mod config;
 pub mod connect_lb;
 pub mod controller;
 pub mod crash_point;
+pub mod driver;
 pub mod drivers;
 pub mod filters;
 pub mod firewall;

@@ -36,7 +36,7 @@ pub fn network_inspect<'a>(
         created: net.created.clone(),
         scope: ferry_types::SCOPE_LOCAL.into(),
         driver: net.driver.as_str().into(),
-        enable_ipv4: net.driver == ferry_types::DriverKind::Bridge,
+        enable_ipv4: !net.subnets.is_empty(),
         enable_ipv6: net.enable_ipv6,
         ipam: IpamInspect {
             driver: "default".into(),

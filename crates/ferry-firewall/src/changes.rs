@@ -14,9 +14,9 @@
 //! So a removal adds the element first (a no-op when present, harmless when gone), and a map
 //! element whose value changes is removed that way, then added with its new value.
 
+use crate::objects::{BridgeNet, BridgePort};
 use crate::ruleset::{names, LB_SLOTS, TABLE};
 use ferry_types::ports::{Proto, PublishedPort};
-use ferry_types::{Endpoint, Network};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// Which of ferry's tables an element lives in.
@@ -74,11 +74,8 @@ fn ifname(name: &str) -> String {
 }
 
 /// The elements a network owns.
-fn network_elements(net: &Network) -> Vec<Element> {
-    let Some(br) = &net.bridge else {
-        return Vec::new();
-    };
-    let name = ifname(&br.name);
+fn network_elements(net: &BridgeNet) -> Vec<Element> {
+    let name = ifname(&net.name);
     let mut out = vec![
         Element::inet(names::BRIDGES, name.clone()),
         Element::inet(names::BRIDGE_PAIRS, format!("{name} . {name}")),
@@ -90,26 +87,19 @@ fn network_elements(net: &Network) -> Vec<Element> {
 }
 
 /// The elements an endpoint of `net` owns.
-fn endpoint_elements(net: &Network, ep: &Endpoint) -> Vec<Element> {
-    let Some(br) = &net.bridge else {
-        return Vec::new();
-    };
-    if ep.host_ifname.is_empty() {
-        return Vec::new();
-    }
-    let bridge = ifname(&br.name);
-    let port = ifname(&ep.host_ifname);
+fn endpoint_elements(net: &BridgeNet, ep: &BridgePort) -> Vec<Element> {
+    let bridge = ifname(&net.name);
+    let port = ifname(&ep.port);
     let mac = ep.mac.to_ascii_lowercase();
-    let masquerade = br.masquerade && !net.internal;
+    let masquerade = net.masquerade && !net.internal;
     let mut out = vec![
         Element::bridge(names::PORTS, port.clone()),
         Element::bridge(names::MACS, format!("{port} . {mac}")),
     ];
-    if !br.icc {
+    if !net.icc {
         out.push(Element::bridge(names::ISOLATED, port.clone()));
     }
-    for addr in [ep.ipv4, ep.ipv6].into_iter().flatten() {
-        let ip = addr.addr();
+    for ip in [ep.ipv4, ep.ipv6].into_iter().flatten() {
         let (members, masq, addrs) = match ip {
             IpAddr::V4(_) => (names::MEMBERS4, names::MASQ4, names::ADDRS4),
             IpAddr::V6(_) => (names::MEMBERS6, names::MASQ6, names::ADDRS6),
@@ -206,22 +196,22 @@ impl Changes {
     }
 
     /// A network's bridge joins the sets.
-    pub fn add_network(&mut self, net: &Network) -> &mut Self {
+    pub fn add_network(&mut self, net: &BridgeNet) -> &mut Self {
         self.add(network_elements(net));
         self
     }
     /// A network's bridge leaves the sets.
-    pub fn remove_network(&mut self, net: &Network) -> &mut Self {
+    pub fn remove_network(&mut self, net: &BridgeNet) -> &mut Self {
         self.remove(network_elements(net));
         self
     }
     /// An endpoint's port, MAC and addresses join the sets.
-    pub fn add_endpoint(&mut self, net: &Network, ep: &Endpoint) -> &mut Self {
+    pub fn add_endpoint(&mut self, net: &BridgeNet, ep: &BridgePort) -> &mut Self {
         self.add(endpoint_elements(net, ep));
         self
     }
     /// An endpoint's port, MAC and addresses leave the sets.
-    pub fn remove_endpoint(&mut self, net: &Network, ep: &Endpoint) -> &mut Self {
+    pub fn remove_endpoint(&mut self, net: &BridgeNet, ep: &BridgePort) -> &mut Self {
         self.remove(endpoint_elements(net, ep));
         self
     }
@@ -329,8 +319,8 @@ impl Changes {
 /// `vips` are the service VIPs served; `lb` the load-balanced ports, of those VIPs or of the
 /// routing mesh.
 pub fn full<'a>(
-    networks: impl IntoIterator<Item = &'a Network>,
-    endpoints: impl IntoIterator<Item = (&'a Network, &'a Endpoint)>,
+    networks: impl IntoIterator<Item = &'a BridgeNet>,
+    endpoints: impl IntoIterator<Item = (&'a BridgeNet, &'a BridgePort)>,
     ports: impl IntoIterator<Item = &'a PublishedPort>,
     vips: impl IntoIterator<Item = Ipv4Addr>,
     lb: impl IntoIterator<Item = &'a LbEntry>,

@@ -12,7 +12,9 @@
 //! `ferry_kernel::nft` applies the text.
 
 mod changes;
+mod objects;
 mod ruleset;
 
 pub use changes::{full, Changes, LbEntry};
+pub use objects::{BridgeNet, BridgePort};
 pub use ruleset::{ruleset, LB_SLOTS, TABLE};

@@ -10,9 +10,8 @@
 //! Every namespace is created here with a name unique to the run and deleted by a guard, and
 //! no packet leaves them. Every connect, read and write has a timeout.
 
-use ferry_firewall::{full, Changes, LbEntry};
+use ferry_firewall::{full, BridgeNet, BridgePort, Changes, LbEntry};
 use ferry_types::ports::Proto;
-use ferry_types::{Endpoint, Network};
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
@@ -278,18 +277,12 @@ fn mac(addr: Ipv4Addr) -> String {
     format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
 }
 
-fn endpoint(net: &Network, name: &str, addr: Ipv4Addr) -> Endpoint {
-    Endpoint {
-        id: format!("{name:e>64}"),
-        network_id: net.id.clone(),
-        ifname: "eth0".into(),
-        host_ifname: format!("v{name}"),
+fn endpoint(_net: &BridgeNet, name: &str, addr: Ipv4Addr) -> BridgePort {
+    BridgePort {
+        port: format!("v{name}"),
         mac: mac(addr),
-        ipv4: Some(format!("{addr}/24").parse().unwrap()),
+        ipv4: Some(addr.into()),
         ipv6: None,
-        gateway4: None,
-        gateway6: None,
-        aliases: vec![],
     }
 }
 
@@ -348,7 +341,7 @@ fn scenario(br_netfilter: bool) {
     // one VIP with three backends on port 80, and a mesh port with the same backends.
     let net = network("web", "br0", "10.77.0.0/24", false, true);
     let other = network("other", "br1", "10.78.0.0/24", false, true);
-    let mut endpoints: Vec<Endpoint> = BACKENDS
+    let mut endpoints: Vec<BridgePort> = BACKENDS
         .iter()
         .map(|(name, addr)| endpoint(&net, name, *addr))
         .collect();

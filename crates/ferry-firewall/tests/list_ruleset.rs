@@ -6,9 +6,8 @@
 //! Needs root and `nft`; each step runs in a fresh network namespace of its own (`unshare
 //! -n`), so the host's ruleset is never read or touched.
 
-use ferry_firewall::{full, LbEntry};
+use ferry_firewall::{full, BridgeNet, BridgePort, LbEntry};
 use ferry_types::ports::{PortKey, Proto, PublishedPort};
-use ferry_types::{Endpoint, Network};
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::process::{Command, Stdio};
@@ -16,18 +15,13 @@ use std::process::{Command, Stdio};
 mod fixture;
 use fixture::network;
 
-fn endpoint(net: &Network, host_ifname: &str, v4: &str, v6: Option<&str>) -> Endpoint {
-    Endpoint {
-        id: format!("{host_ifname:e>64}"),
-        network_id: net.id.clone(),
-        ifname: "eth0".into(),
-        host_ifname: host_ifname.into(),
+fn endpoint(_net: &BridgeNet, host_ifname: &str, v4: &str, v6: Option<&str>) -> BridgePort {
+    let addr = |a: &str| a.parse::<ipnet::IpNet>().unwrap().addr();
+    BridgePort {
+        port: host_ifname.into(),
         mac: "02:42:ac:12:00:02".into(),
-        ipv4: Some(v4.parse().unwrap()),
-        ipv6: v6.map(|a| a.parse().unwrap()),
-        gateway4: None,
-        gateway6: None,
-        aliases: vec![],
+        ipv4: Some(addr(v4)),
+        ipv6: v6.map(addr),
     }
 }
 

@@ -384,6 +384,27 @@ impl Netlink {
             .map_err(|e| nl_err(format!("set default route via {gw}"), e))
     }
 
+    /// Adds an on-link route to `dst` out of the interface `index` (present is fine).
+    pub async fn add_device_route(&self, index: u32, dst: IpNet) -> Result<()> {
+        let msg = match dst {
+            IpNet::V4(n) => RouteMessageBuilder::<Ipv4Addr>::new()
+                .destination_prefix(n.addr(), n.prefix_len())
+                .output_interface(index)
+                .build(),
+            IpNet::V6(n) => RouteMessageBuilder::<Ipv6Addr>::new()
+                .destination_prefix(n.addr(), n.prefix_len())
+                .output_interface(index)
+                .build(),
+        };
+        self.handle
+            .route()
+            .add(msg)
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("add route to {dst}"), e))
+    }
+
     /// Removes the default route of a family (absent is fine).
     pub async fn delete_default_route(&self, v6: bool) -> Result<()> {
         let msg = if v6 {

@@ -8,7 +8,6 @@ pub mod docker;
 pub mod error;
 pub mod ids;
 pub mod model;
-pub mod options;
 pub mod ports;
 pub mod security;
 pub mod service;

@@ -19,39 +19,6 @@ pub const HOST_NETWORK: &str = "host";
 /// The network whose sandboxes have only a loopback interface.
 pub const NONE_NETWORK: &str = "none";
 
-/// Network drivers ferry has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DriverKind {
-    /// A Linux bridge with a veth per endpoint.
-    Bridge,
-    /// The host's own network namespace.
-    Host,
-    /// No network: loopback only.
-    Null,
-}
-
-impl DriverKind {
-    /// The driver's name as the CLI and API spell it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DriverKind::Bridge => "bridge",
-            DriverKind::Host => "host",
-            DriverKind::Null => "null",
-        }
-    }
-
-    /// Parses a driver name given by a user.
-    pub fn parse(name: &str) -> Option<Self> {
-        match name {
-            "bridge" => Some(DriverKind::Bridge),
-            "host" => Some(DriverKind::Host),
-            "null" => Some(DriverKind::Null),
-            _ => None,
-        }
-    }
-}
-
 /// One subnet of a network, with everything IPAM needs to know about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubnetConfig {
@@ -66,22 +33,6 @@ pub struct SubnetConfig {
     pub aux_addresses: BTreeMap<String, IpAddr>,
 }
 
-/// Settings of a bridge network.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct BridgeSettings {
-    /// The Linux bridge device's name.
-    pub name: String,
-    /// MTU of the bridge and of every veth attached to it.
-    pub mtu: u32,
-    /// Inter-container connectivity on this bridge.
-    pub icc: bool,
-    /// Masquerade traffic leaving the bridge's subnets.
-    pub masquerade: bool,
-    /// Host address ports are published on when `-p` names none (every address when unset).
-    #[serde(default)]
-    pub host_binding_ipv4: Option<IpAddr>,
-}
-
 /// A network (CNM Network).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
@@ -89,8 +40,8 @@ pub struct Network {
     pub id: String,
     /// Unique name.
     pub name: String,
-    /// The driver that implements it.
-    pub driver: DriverKind,
+    /// The name of the driver that implements it (`bridge`, `macvlan`, `host`, `null`, ...).
+    pub driver: String,
     /// RFC 3339 creation time.
     pub created: String,
     /// IPv6 addresses are given to endpoints.
@@ -107,8 +58,11 @@ pub struct Network {
     pub options: BTreeMap<String, String>,
     /// User labels.
     pub labels: BTreeMap<String, String>,
-    /// Bridge settings, for bridge networks.
-    pub bridge: Option<BridgeSettings>,
+    /// The driver's own settings, resolved from the options when the network was made (for a
+    /// bridge: its device name, MTU, ICC, masquerading). Only the driver reads them. Records
+    /// written before drivers had their own settings kept the bridge's under `bridge`.
+    #[serde(default, alias = "bridge")]
+    pub driver_config: serde_json::Value,
     /// One of the networks the daemon creates itself (`bridge`, `host`, `none`).
     pub builtin: bool,
     /// Serial-allocation cursors per subnet (subnet text → offset), so that addresses are not
@@ -179,8 +133,14 @@ pub struct Endpoint {
     pub network_id: String,
     /// Interface name inside the sandbox (eth0, eth1, ...).
     pub ifname: String,
-    /// Interface name on the host side (the veth peer), empty for drivers without one.
-    pub host_ifname: String,
+    /// The driver's own state of this endpoint (for a bridge: the host end of its veth).
+    /// Only the driver reads it. Older records kept the bridge's as `host_ifname`.
+    #[serde(
+        default,
+        alias = "host_ifname",
+        skip_serializing_if = "serde_json::Value::is_null"
+    )]
+    pub driver_state: serde_json::Value,
     /// MAC address of the sandbox's interface.
     pub mac: String,
     /// IPv4 address with the subnet's prefix length.

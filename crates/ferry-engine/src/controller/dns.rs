@@ -4,28 +4,30 @@
 //! network with names until it stops (Docker's resolver, once started, stays too).
 
 use super::Controller;
+use crate::driver::Stack;
 use crate::resolver::Entry;
 use crate::state::State;
-use ferry_types::{DriverKind, Endpoint, FerryError, Network, Sandbox};
+use ferry_types::{Endpoint, FerryError, Network, Sandbox};
 use std::net::IpAddr;
 use std::path::Path;
 
-/// User-defined bridge networks have embedded DNS; the default `bridge` does not.
-pub(crate) fn has_dns(net: &Network) -> bool {
-    net.driver == DriverKind::Bridge && !net.builtin
-}
-
-/// Networks the resolver's directory knows: every bridge network. The default `bridge` has no
-/// names there, but a served sandbox on it (one connected to a user-defined network once) may
-/// have its other queries forwarded, as it can reach the outside.
-fn in_directory(net: &Network) -> bool {
-    net.driver == DriverKind::Bridge
-}
-
 impl Controller {
+    /// User-defined networks with endpoints have embedded DNS; the default `bridge` does not.
+    pub(crate) fn has_dns(&self, net: &Network) -> bool {
+        !net.builtin && self.in_directory(net)
+    }
+
+    /// Networks the resolver's directory knows: every network with endpoints. The default
+    /// `bridge` has no names there, but a served sandbox on it (one connected to a
+    /// user-defined network once) may have its other queries forwarded, as it can reach the
+    /// outside.
+    fn in_directory(&self, net: &Network) -> bool {
+        self.stack_of(net) == Stack::Endpoints
+    }
+
     /// Records a network in the resolver's directory.
     pub(crate) fn dns_add_network(&self, net: &Network) {
-        if in_directory(net) {
+        if self.in_directory(net) {
             self.resolver
                 .update(|d| d.add_network(&net.id, &net.name, net.internal));
         }
@@ -39,10 +41,10 @@ impl Controller {
     /// Makes a sandbox's names on one network resolvable, at once (on the default bridge:
     /// only lets its queries be forwarded).
     pub(crate) fn dns_add_endpoint(&self, net: &Network, sb: &Sandbox, ep: &Endpoint) {
-        if !in_directory(net) {
+        if !self.in_directory(net) {
             return;
         }
-        if !has_dns(net) {
+        if !self.has_dns(net) {
             let entry = Entry {
                 sandbox: sb.id.clone(),
                 names: Vec::new(),
@@ -79,16 +81,16 @@ impl Controller {
     }
 
     /// True when the sandbox has an endpoint on a network with names.
-    pub(crate) fn uses_dns(st: &State, sb: &Sandbox) -> bool {
+    pub(crate) fn uses_dns(&self, st: &State, sb: &Sandbox) -> bool {
         sb.endpoints
             .iter()
-            .any(|e| st.network(&e.network_id).is_some_and(has_dns))
+            .any(|e| st.network(&e.network_id).is_some_and(|n| self.has_dns(n)))
     }
 
     /// True when the embedded resolver serves the sandbox: it is on a network with names, or
     /// was in this run (a record written before `embedded_dns` existed has only the former).
-    pub(crate) fn serves_dns(st: &State, sb: &Sandbox) -> bool {
-        sb.embedded_dns || Self::uses_dns(st, sb)
+    pub(crate) fn serves_dns(&self, st: &State, sb: &Sandbox) -> bool {
+        sb.embedded_dns || self.uses_dns(st, sb)
     }
 
     /// The servers the resolver forwards a sandbox's other queries to: its `--dns`, else the
@@ -112,7 +114,7 @@ impl Controller {
         sb: &Sandbox,
         netns: &Path,
     ) -> Result<(), FerryError> {
-        if !Self::serves_dns(st, sb) {
+        if !self.serves_dns(st, sb) {
             return Ok(());
         }
         for ep in &sb.endpoints {

@@ -2,7 +2,6 @@
 //! routes, and the sandbox files that list its addresses.
 
 use super::{new_id, random_bytes, Controller};
-use crate::drivers::bridge::host_ifname;
 use crate::drivers::kernel_err;
 use crate::sandbox::etc_files;
 use crate::state::State;
@@ -87,6 +86,7 @@ impl Controller {
     /// Allocates addresses for an endpoint (static ones when asked); on error nothing stays
     /// allocated.
     pub(crate) fn allocate_endpoint(
+        &self,
         st: &mut State,
         net: &Network,
         att: &Attachment,
@@ -150,8 +150,17 @@ impl Controller {
             (Ok(_), None) => unreachable!("v6 is picked whenever v4 succeeded"),
         };
         let id = new_id();
+        let driver_state = match self.driver(net) {
+            Ok(d) => d.endpoint_state(net, &id),
+            Err(e) => {
+                for ip in taken {
+                    Self::release_ip(allocs, ip);
+                }
+                return Err(e);
+            }
+        };
         Ok(Endpoint {
-            host_ifname: host_ifname(&id),
+            driver_state,
             id,
             network_id: net.id.clone(),
             ifname,

@@ -6,13 +6,14 @@ mod dns;
 mod endpoints;
 mod links;
 mod networks;
+mod plumbing;
 mod publish;
 mod reconcile;
 mod sandboxes;
 mod services;
 
 use crate::config::DaemonConfig;
-use crate::drivers::bridge::BridgeDriver;
+use crate::driver::Drivers;
 use crate::firewall::Firewall;
 use crate::state::State;
 use ferry_kernel::netlink::Netlink;
@@ -28,7 +29,8 @@ pub struct Controller {
     cfg: DaemonConfig,
     store: Arc<dyn Store>,
     host_nl: Netlink,
-    bridge: BridgeDriver,
+    /// The network drivers, by name.
+    drivers: Drivers,
     firewall: Firewall,
     /// The connect-time fast path of service VIPs.
     connect_lb: crate::connect_lb::ConnectLb,
@@ -104,7 +106,12 @@ impl Controller {
             }
         };
         let ctl = Arc::new_cyclic(|me| Controller {
-            bridge: BridgeDriver::new(host_nl.clone(), cfg.ip_forward, firewall.enabled()),
+            drivers: crate::drivers::builtin(&crate::drivers::DriverContext {
+                nl: host_nl.clone(),
+                ip_forward: cfg.ip_forward,
+                firewall: firewall.enabled(),
+                mtu: cfg.mtu,
+            }),
             firewall,
             connect_lb,
             cgroups,

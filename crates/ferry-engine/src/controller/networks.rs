@@ -1,6 +1,7 @@
 //! Network operations: create, list, inspect, remove, prune.
 
 use super::{new_id, store_err, Controller};
+use crate::driver::Stack;
 use crate::filters::{self, Filters};
 use crate::state::State;
 use crate::views;
@@ -9,10 +10,9 @@ use ferry_ipam::PoolSpec;
 use ferry_store::{Op, Table};
 use ferry_types::api::{CreateResponse, NetworkCreateRequest};
 use ferry_types::docker::NetworkInspect;
-use ferry_types::options::{self, parse_bridge_options};
 use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
-use ferry_types::{BridgeSettings, DriverKind, FerryError, Network, SubnetConfig};
+use ferry_types::{FerryError, Network, SubnetConfig};
 use ipnet::{IpNet, Ipv6Net};
 use std::collections::BTreeMap;
 
@@ -54,16 +54,13 @@ impl Controller {
     ) -> Result<Network, FerryError> {
         let checked = validate::network_request(req)?;
         let driver_name = if req.driver.is_empty() {
-            "bridge"
+            crate::drivers::DEFAULT_DRIVER
         } else {
             req.driver.as_str()
         };
-        let driver = DriverKind::parse(driver_name).ok_or_else(|| {
-            FerryError::invalid(format!(
-                "unknown network driver {driver_name:?}: ferry has bridge (host and none exist once, as networks `host` and `none`)"
-            ))
-        })?;
-        if driver != DriverKind::Bridge && !builtin {
+        let driver = self.drivers.get(driver_name)?.clone();
+        let cap = driver.capability();
+        if cap.singleton && !builtin {
             return Err(FerryError::forbidden(format!(
                 "only one instance of the {driver_name} network is allowed, and it exists"
             )));
@@ -77,7 +74,7 @@ impl Controller {
         let id = new_id();
         let mut subnets = checked.subnets.clone();
         let user_subnets = !subnets.is_empty();
-        if driver == DriverKind::Bridge {
+        if cap.stack == Stack::Endpoints {
             for s in &subnets {
                 if let Some(other) = st
                     .networks()
@@ -123,34 +120,10 @@ impl Controller {
                 }
             }
         }
-        let bridge = if driver == DriverKind::Bridge {
-            let o = parse_bridge_options(&req.options)?;
-            let name = o
-                .name
-                .unwrap_or_else(|| format!("fr-{}", ferry_types::ids::short(&id)));
-            if let Some(other) = st
-                .networks()
-                .find(|n| n.bridge.as_ref().is_some_and(|b| b.name == name))
-            {
-                return Err(FerryError::conflict(format!(
-                    "bridge name {name} is already used by network {}",
-                    other.name
-                )));
-            }
-            Some(BridgeSettings {
-                name,
-                mtu: o.mtu.unwrap_or(self.cfg.mtu),
-                icc: o.icc.unwrap_or(true),
-                masquerade: o.masquerade.unwrap_or(true),
-                host_binding_ipv4: o.host_binding_ipv4,
-            })
-        } else {
-            None
-        };
-        Ok(Network {
+        let mut net = Network {
             id,
             name: req.name.clone(),
-            driver,
+            driver: driver.name().to_string(),
             created: now_rfc3339(),
             enable_ipv6: checked.enable_ipv6,
             internal: req.internal,
@@ -159,10 +132,13 @@ impl Controller {
             user_subnets,
             options: req.options.clone(),
             labels: req.labels.clone(),
-            bridge,
+            driver_config: serde_json::Value::Null,
             builtin,
             ipam_cursors: BTreeMap::new(),
-        })
+        };
+        let others: Vec<&Network> = st.networks().collect();
+        net.driver_config = driver.configure(&net, &others).await?;
+        Ok(net)
     }
 
     /// Records a network and makes its kernel objects; undoes both on failure.
@@ -172,22 +148,19 @@ impl Controller {
             st.remove_network(&net.id);
             return Err(e);
         }
-        if net.driver == DriverKind::Bridge {
-            let made = match self.bridge.create_network(&net).await {
-                Ok(()) => self
-                    .firewall
-                    .apply(ferry_firewall::Changes::new().add_network(&net)),
-                Err(e) => Err(e),
-            };
-            if let Err(e) = made {
-                let _ = self
-                    .firewall
-                    .apply(ferry_firewall::Changes::new().remove_network(&net));
-                let _ = self.bridge.delete_network(&net).await;
-                st.remove_network(&net.id);
-                let _ = self.save(&[Op::delete(Table::Networks, &net.id)]);
-                return Err(e);
+        let driver = self.driver(&net)?.clone();
+        let made = match driver.create_network(&net).await {
+            Ok(()) => self.firewall.apply(&self.network_changes(&net, true)),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
+            let _ = self.firewall.apply(&self.network_changes(&net, false));
+            if let Err(undo) = driver.delete_network(&net).await {
+                tracing::warn!(network = %net.name, error = %undo, "half-made network not removed");
             }
+            st.remove_network(&net.id);
+            let _ = self.save(&[Op::delete(Table::Networks, &net.id)]);
+            return Err(e);
         }
         self.dns_add_network(&net);
         tracing::info!(network = %net.name, id = %ferry_types::ids::short(&net.id), "network created");
@@ -211,49 +184,15 @@ impl Controller {
 
     /// Makes `bridge`, `host` and `none` when missing.
     pub(crate) async fn ensure_default_networks(&self, st: &mut State) -> Result<(), FerryError> {
-        if !st.network_name_taken(ferry_types::DEFAULT_BRIDGE) {
-            let mut opts = BTreeMap::new();
-            opts.insert(options::DEFAULT_BRIDGE.to_string(), "true".to_string());
-            opts.insert(options::BRIDGE_NAME.to_string(), "ferry0".to_string());
-            opts.insert(options::ENABLE_ICC.to_string(), self.cfg.icc.to_string());
-            opts.insert(
-                options::ENABLE_IP_MASQUERADE.to_string(),
-                self.cfg.ip_masq.to_string(),
-            );
-            opts.insert(options::DRIVER_MTU.to_string(), self.cfg.mtu.to_string());
-            let ipam = self.cfg.bip.map(|bip| ferry_types::api::Ipam {
-                config: vec![ferry_types::api::IpamConfig {
-                    subnet: bip.trunc().to_string(),
-                    gateway: bip.addr().to_string(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            });
-            let req = NetworkCreateRequest {
-                name: ferry_types::DEFAULT_BRIDGE.into(),
-                driver: "bridge".into(),
-                ipam,
-                options: opts,
-                ..Default::default()
-            };
+        for req in crate::drivers::default_networks(&self.cfg) {
+            if st.network_name_taken(&req.name) {
+                continue;
+            }
             let mut net = self.build_network(st, &req, true).await?;
-            // Like docker0, the default bridge takes 172.17.0.0/16 unless that is in use.
+            // Their subnets are the daemon's choice (like docker0's 172.17.0.0/16, taken
+            // unless in use), not a user's: static `--ip` is refused on them, as in Docker.
             net.user_subnets = false;
             self.add_network(st, net).await?;
-        }
-        for (name, driver) in [
-            (ferry_types::HOST_NETWORK, "host"),
-            (ferry_types::NONE_NETWORK, "null"),
-        ] {
-            if !st.network_name_taken(name) {
-                let req = NetworkCreateRequest {
-                    name: name.into(),
-                    driver: driver.into(),
-                    ..Default::default()
-                };
-                let net = self.build_network(st, &req, true).await?;
-                self.add_network(st, net).await?;
-            }
         }
         Ok(())
     }
@@ -309,16 +248,13 @@ impl Controller {
         self.save(&[Op::delete(Table::Networks, &net.id)])?;
         st.remove_network(&net.id);
         self.dns_remove_network(net);
-        if let Err(e) = self
-            .firewall
-            .apply(ferry_firewall::Changes::new().remove_network(net))
-        {
+        if let Err(e) = self.firewall.apply(&self.network_changes(net, false)) {
             // The next start rebuilds the tables from the store, without this network.
             tracing::warn!(network = %net.name, error = %e, "firewall elements not removed");
         }
-        if let Err(e) = self.bridge.delete_network(net).await {
-            // The record is gone; the bridge is an orphan that the next start removes.
-            tracing::warn!(network = %net.name, error = %e, "bridge not removed");
+        if let Err(e) = self.driver(net)?.delete_network(net).await {
+            // The record is gone; what is left is an orphan that the next start removes.
+            tracing::warn!(network = %net.name, error = %e, "network's kernel objects not removed");
         }
         tracing::info!(network = %net.name, "network removed");
         Ok(())

@@ -84,6 +84,12 @@ impl Controller {
             .first()
             .and_then(|a| st.network(&a.network_id))
             .ok_or_else(|| FerryError::internal("sandbox has no first network"))?;
+        if self.driver(net)?.publisher().is_none() {
+            return Err(FerryError::invalid(format!(
+                "ports cannot be published on {} network {}: its sandboxes have addresses of their own, not behind the host; reach them at those addresses and drop -p/-P",
+                net.driver, net.name
+            )));
+        }
         if net.internal {
             return Err(FerryError::invalid(format!(
                 "network {} is internal: nothing outside it can reach a published port; drop -p/-P or put the sandbox on a non-internal network first",
@@ -147,8 +153,12 @@ impl Controller {
                 .network(&ep.network_id)
                 .cloned()
                 .ok_or_else(|| FerryError::internal("network vanished"))?;
+            let default_host = self
+                .driver(&net)?
+                .publisher()
+                .and_then(|p| p.default_host_ip(&net));
             for req in &sb.config.ports {
-                let targets = Self::port_targets(&net, ep, req)?;
+                let targets = Self::port_targets(&net, default_host, ep, req)?;
                 self.publish_one(st, sb, req, &targets, &mut published, &mut held)?;
             }
             Ok(())
@@ -165,16 +175,13 @@ impl Controller {
     /// The host addresses a request publishes on, each with the sandbox address it leads to.
     fn port_targets(
         net: &Network,
+        default_host: Option<IpAddr>,
         ep: &ferry_types::Endpoint,
         req: &PortRequest,
     ) -> Result<Vec<(IpAddr, IpAddr)>, FerryError> {
         let v4 = ep.ipv4.map(|a| a.addr());
         let v6 = ep.ipv6.map(|a| a.addr());
-        let default_v4 = net
-            .bridge
-            .as_ref()
-            .and_then(|b| b.host_binding_ipv4)
-            .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let default_v4 = default_host.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
         let hosts: Vec<IpAddr> = match req.host_ip {
             Some(ip) => vec![ip],
             None if default_v4.is_ipv6() => vec![default_v4],

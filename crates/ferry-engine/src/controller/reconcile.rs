@@ -4,11 +4,12 @@
 //! inside them).
 
 use super::Controller;
-use crate::drivers::{kernel_err, NETWORK_ALIAS_PREFIX, VETH_PREFIX};
+use crate::driver::{Owned, SandboxNs};
+use crate::drivers::kernel_err;
 use ferry_kernel::netlink::Netlink;
 use ferry_kernel::{netns, process};
 use ferry_types::docker::{DaemonInfo, PoolInfo};
-use ferry_types::{DriverKind, FerryError};
+use ferry_types::FerryError;
 use std::collections::HashSet;
 use std::path::Path;
 
@@ -24,7 +25,9 @@ impl Controller {
         // ferry's tables are replaced by what the store says, in one transaction, before any
         // element is added or removed below.
         let (vips, lb) = Self::lb_full(&mut st);
-        self.firewall.rebuild(&st, vips, &lb)?;
+        let (networks, endpoints) = self.firewall_elements(&st);
+        self.firewall
+            .rebuild(&st, &networks, &endpoints, vips, &lb)?;
         self.connect_lb.apply(&[], &lb);
 
         // Sandboxes first: which are alive decides which kernel objects are owned.
@@ -85,45 +88,33 @@ impl Controller {
             }
         }
 
-        // Kernel sweep: what carries ferry's mark but belongs to no record goes.
-        let nets: HashSet<String> = st.networks().map(|n| n.id.clone()).collect();
-        let veths: HashSet<String> = alive
-            .iter()
-            .flat_map(|s| s.endpoints.iter().map(|e| e.host_ifname.clone()))
-            .collect();
-        for link in self.host_nl.links().await.map_err(kernel_err)? {
-            let orphan = match link
-                .alias
-                .as_deref()
-                .and_then(|a| a.strip_prefix(NETWORK_ALIAS_PREFIX))
-            {
-                Some(id) => !nets.contains(id),
-                None => {
-                    link.kind.as_deref() == Some("veth")
-                        && link.name.starts_with(VETH_PREFIX)
-                        && !veths.contains(&link.name)
-                }
-            };
-            if orphan {
-                tracing::info!(link = %link.name, "removing orphan interface");
-                self.host_nl
-                    .delete_link(link.index)
-                    .await
-                    .map_err(kernel_err)?;
-            }
+        // Kernel sweep: each driver removes what carries its mark but belongs to no record.
+        for driver in self.drivers.all() {
+            let networks: Vec<_> = st
+                .networks()
+                .filter(|n| n.driver == driver.name())
+                .collect();
+            let endpoints = alive
+                .iter()
+                .flat_map(|s| s.endpoints.iter())
+                .filter(|e| networks.iter().any(|n| n.id == e.network_id))
+                .collect();
+            driver
+                .sweep(&Owned {
+                    networks,
+                    endpoints,
+                })
+                .await?;
         }
 
         self.sweep_sandbox_dirs(&st);
 
-        // Networks: make sure every bridge is there with its addresses.
+        // Networks: make sure each one's kernel objects are there (a crash may have left one
+        // half-made).
         self.ensure_default_networks(&mut st).await?;
-        let bridges: Vec<_> = st
-            .networks()
-            .filter(|n| n.driver == DriverKind::Bridge)
-            .cloned()
-            .collect();
-        for n in bridges {
-            self.bridge.create_network(&n).await?;
+        let networks: Vec<_> = st.networks().cloned().collect();
+        for n in networks {
+            self.driver(&n)?.create_network(&n).await?;
         }
 
         // Services: VIPs on their bridges, their names, their mesh ports.
@@ -135,24 +126,21 @@ impl Controller {
                 let path = Path::new(&p);
                 let mut ns: Option<Netlink> = None;
                 for ep in &sb.endpoints {
-                    if self
-                        .host_nl
-                        .link(&ep.host_ifname)
-                        .await
-                        .map_err(kernel_err)?
-                        .is_some()
-                    {
+                    let Some(net) = st.network(&ep.network_id) else {
+                        continue;
+                    };
+                    if self.driver(net)?.endpoint_present(net, ep, path).await? {
                         continue;
                     }
                     if ns.is_none() {
                         ns = Some(Netlink::connect_in(path).map_err(kernel_err)?);
                     }
-                    if let (Some(ns), Some(net)) = (&ns, st.network(&ep.network_id)) {
-                        // A half-made endpoint may have left its sandbox end behind.
-                        let _ = ns.delete_link_by_name(&ep.ifname).await;
-                        tracing::info!(sandbox = %sb.name, endpoint = %ep.ifname, "restoring endpoint");
-                        self.bridge.join(net, ep, path, ns).await?;
-                    }
+                    let Some(nl) = &ns else { continue };
+                    let sns = SandboxNs { path, nl };
+                    // A half-made endpoint may have left its sandbox end behind.
+                    let _ = nl.delete_link_by_name(&ep.ifname).await;
+                    tracing::info!(sandbox = %sb.name, endpoint = %ep.ifname, "restoring endpoint");
+                    self.plug(net, ep, &sns).await?;
                 }
                 if let Some(ns) = &ns {
                     Self::apply_default_routes(&st, &sb, ns).await?;

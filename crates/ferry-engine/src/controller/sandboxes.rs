@@ -2,6 +2,7 @@
 
 use super::endpoints::write_in_place;
 use super::{new_id, random_bytes, store_err, Controller};
+use crate::driver::{SandboxNs, Stack};
 use crate::drivers::kernel_err;
 use crate::sandbox::{etc_files, names};
 use crate::state::State;
@@ -19,8 +20,7 @@ use ferry_types::security::NamespaceMode;
 use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
 use ferry_types::{
-    Attachment, DriverKind, FerryError, Network, NetworkMode, Sandbox, SandboxConfig, SandboxState,
-    Status,
+    Attachment, FerryError, Network, NetworkMode, Sandbox, SandboxConfig, SandboxState, Status,
 };
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -48,6 +48,7 @@ impl Controller {
     /// Builds an attachment for a network from user input, checking aliases and static
     /// addresses.
     fn attachment(
+        &self,
         st: &mut State,
         net: &Network,
         aliases: Vec<String>,
@@ -55,7 +56,7 @@ impl Controller {
         ipv6: Option<IpAddr>,
         mac: Option<String>,
     ) -> Result<Attachment, FerryError> {
-        if net.driver != DriverKind::Bridge {
+        if self.stack_of(net) != Stack::Endpoints {
             return Err(FerryError::forbidden(format!(
                 "network {} cannot be combined with other networks or given settings",
                 net.name
@@ -141,10 +142,10 @@ impl Controller {
                 }
                 Some(NetworkMode::Container(t.id.clone()))
             } else {
-                match st.find_network(&r.name)?.driver {
-                    DriverKind::Host => Some(NetworkMode::Host),
-                    DriverKind::Null => Some(NetworkMode::None),
-                    DriverKind::Bridge => None,
+                match self.stack_of(st.find_network(&r.name)?) {
+                    Stack::Host => Some(NetworkMode::Host),
+                    Stack::Loopback => Some(NetworkMode::None),
+                    Stack::Endpoints => None,
                 }
             };
             if let Some(m) = special {
@@ -177,7 +178,7 @@ impl Controller {
                     net.name
                 )));
             }
-            let att = Self::attachment(
+            let att = self.attachment(
                 st,
                 &net,
                 r.aliases.clone(),
@@ -366,7 +367,7 @@ impl Controller {
                         )));
                     }
                 };
-                match Self::allocate_endpoint(st, &net, att, format!("eth{i}")) {
+                match self.allocate_endpoint(st, &net, att, format!("eth{i}")) {
                     Ok(ep) => {
                         touched.push(net.id.clone());
                         sb.endpoints.push(ep);
@@ -382,7 +383,7 @@ impl Controller {
         }
         // The embedded resolver serves this run if it starts on a network with names; a
         // connect to one while it runs turns it on later.
-        sb.embedded_dns = Self::uses_dns(st, &sb);
+        sb.embedded_dns = self.uses_dns(st, &sb);
         let reservations = match self.publish(st, &sb) {
             Ok((published, held)) => {
                 sb.ports = published;
@@ -410,7 +411,7 @@ impl Controller {
         st.put_sandbox(sb.clone());
         // Phase 2: the kernel and the process. The firewall knows the endpoints (anti-spoofing)
         // and ports before any veth exists.
-        let up = match self.firewall.apply(&Self::sandbox_changes(st, &sb, true)) {
+        let up = match self.firewall.apply(&self.sandbox_changes(st, &sb, true)) {
             Ok(()) => self.bring_up(st, &mut sb, own_netns).await,
             Err(e) => Err(e),
         };
@@ -461,7 +462,15 @@ impl Controller {
                 let net = st
                     .network(&ep.network_id)
                     .ok_or_else(|| FerryError::internal("network vanished"))?;
-                self.bridge.join(net, &ep, &path, &ns).await?;
+                self.plug(
+                    net,
+                    &ep,
+                    &SandboxNs {
+                        path: &path,
+                        nl: &ns,
+                    },
+                )
+                .await?;
             }
             Self::apply_default_routes(st, sb, &ns).await?;
             self.dns_start(st, sb, &path)?;
@@ -534,7 +543,7 @@ impl Controller {
             search,
             options,
         };
-        let resolv = if Self::serves_dns(st, sb) {
+        let resolv = if self.serves_dns(st, sb) {
             etc_files::render_resolv_embedded(&host_resolv, &overrides, &self.upstreams(sb))
         } else {
             etc_files::render_resolv(
@@ -676,7 +685,7 @@ impl Controller {
         if let Some(r) = &sb.config.replica_of {
             self.lb_refresh(st, &r.service, Some(&sb.id));
         }
-        if let Err(e) = self.firewall.apply(&Self::sandbox_changes(st, sb, false)) {
+        if let Err(e) = self.firewall.apply(&self.sandbox_changes(st, sb, false)) {
             // The next start rebuilds the tables from the store, without these elements.
             tracing::warn!(sandbox = %sb.name, error = %e, "firewall elements not removed");
         }
@@ -684,8 +693,11 @@ impl Controller {
         self.unpublish(st, &sb.id);
         self.dns_stop(sb);
         for ep in &sb.endpoints {
-            if let Err(e) = self.bridge.leave(ep).await {
-                tracing::warn!(sandbox = %sb.name, error = %e, "endpoint not removed");
+            if let Some(net) = st.network(&ep.network_id) {
+                // The namespace goes with the sandbox's last process, and interfaces in it.
+                if let Err(e) = self.unplug(net, ep, None).await {
+                    tracing::warn!(sandbox = %sb.name, error = %e, "endpoint not removed");
+                }
             }
             Self::release_endpoint(st, ep);
         }
@@ -946,7 +958,7 @@ impl Controller {
         let mut st = self.lock().await;
         let net = st.find_network(network)?.clone();
         let mut sb = st.find_sandbox(&req.container)?.clone();
-        if net.driver != DriverKind::Bridge {
+        if self.stack_of(&net) != Stack::Endpoints {
             return Err(FerryError::forbidden(format!(
                 "sandboxes cannot be connected to the {} network; start them with --network {} instead",
                 net.name, net.name
@@ -988,7 +1000,7 @@ impl Controller {
             validate::alias(a)?;
         }
         let ipam = cfg.ipam_config.unwrap_or_default();
-        let att = Self::attachment(
+        let att = self.attachment(
             &mut st,
             &net,
             cfg.aliases.unwrap_or_default(),
@@ -1014,12 +1026,12 @@ impl Controller {
             .map(|i| format!("eth{i}"))
             .find(|n| !used.contains(&n.as_str()))
             .unwrap_or_else(|| "eth0".into());
-        let ep = Self::allocate_endpoint(&mut st, &net, &att, ifname)?;
+        let ep = self.allocate_endpoint(&mut st, &net, &att, ifname)?;
         sb.endpoints.push(ep.clone());
         // A sandbox not served by the embedded resolver yet (one on the default bridge) gets
         // it with its first network with names, as in Docker: listeners in its namespace and
         // 127.0.0.11 in its resolv.conf, for the rest of this run.
-        let opens_resolver = super::dns::has_dns(&net) && !Self::serves_dns(&st, &before);
+        let opens_resolver = self.has_dns(&net) && !self.serves_dns(&st, &before);
         if opens_resolver {
             sb.embedded_dns = true;
         }
@@ -1030,12 +1042,12 @@ impl Controller {
         }
         st.put_sandbox(sb.clone());
         let plugged = async {
-            self.firewall
-                .apply(ferry_firewall::Changes::new().add_endpoint(&net, &ep))?;
+            let mut elements = ferry_firewall::Changes::new();
+            self.endpoint_changes(&mut elements, &net, &ep, true);
+            self.firewall.apply(&elements)?;
             let ns = Netlink::connect_in(Path::new(&netns_path)).map_err(kernel_err)?;
-            self.bridge
-                .join(&net, &ep, Path::new(&netns_path), &ns)
-                .await?;
+            let path = Path::new(&netns_path);
+            self.plug(&net, &ep, &SandboxNs { path, nl: &ns }).await?;
             Self::apply_default_routes(&st, &sb, &ns).await?;
             self.write_hosts(&st, &sb)?;
             if opens_resolver {
@@ -1051,16 +1063,16 @@ impl Controller {
                     tracing::warn!(sandbox = %sb.name, error = %e, "resolv.conf not restored");
                 }
             }
-            let _ = self
-                .firewall
-                .apply(ferry_firewall::Changes::new().remove_endpoint(&net, &ep));
-            let _ = self.bridge.leave(&ep).await;
+            let mut elements = ferry_firewall::Changes::new();
+            self.endpoint_changes(&mut elements, &net, &ep, false);
+            let _ = self.firewall.apply(&elements);
+            let _ = self.unplug(&net, &ep, Some(Path::new(&netns_path))).await;
             Self::release_endpoint(&mut st, &ep);
             st.put_sandbox(before.clone());
             let _ = self.save(&Self::sandbox_ops(&st, &before, &touched)?);
             return Err(e);
         }
-        if !opens_resolver && Self::serves_dns(&st, &sb) {
+        if !opens_resolver && self.serves_dns(&st, &sb) {
             self.dns_add_endpoint(&net, &sb, &ep);
         }
         tracing::info!(sandbox = %sb.name, network = %net.name, "connected");
@@ -1085,7 +1097,7 @@ impl Controller {
         sb.config.attachments.retain(|a| a.network_id != net.id);
         // A served sandbox stays served without its last network with names (Docker keeps
         // 127.0.0.11 too), its other queries forwarded while it can reach the outside.
-        if sb.is_running() && Self::serves_dns(&st, &sb) {
+        if sb.is_running() && self.serves_dns(&st, &sb) {
             sb.embedded_dns = true;
         }
         let ep = sb.endpoint_on(&net.id).cloned();
@@ -1109,7 +1121,7 @@ impl Controller {
         };
         self.save(&Self::sandbox_ops(&st, &sb, &[])?)?;
         let mut changes = ferry_firewall::Changes::new();
-        changes.remove_endpoint(&net, &ep);
+        self.endpoint_changes(&mut changes, &net, &ep, false);
         for p in &ports {
             changes.remove_port(p);
         }
@@ -1121,7 +1133,16 @@ impl Controller {
             self.unpublish(&mut st, &sb.id);
         }
         self.dns_remove_endpoint(&net.id, &sb.id);
-        self.bridge.leave(&ep).await?;
+        // The record says disconnected from here on: a failure to remove the interface leaves
+        // an orphan (cut off from the firewall's sets above), which the sweep at the next
+        // start removes; it must not leave the state in memory behind the store's.
+        let netns = sb.netns.clone();
+        if let Err(e) = self
+            .unplug(&net, &ep, netns.as_deref().map(Path::new))
+            .await
+        {
+            tracing::warn!(sandbox = %sb.name, network = %net.name, error = %e, "endpoint's interface not removed");
+        }
         Self::release_endpoint(&mut st, &ep);
         st.put_sandbox(sb.clone());
         if let Some(p) = &sb.netns {
@@ -1134,15 +1155,11 @@ impl Controller {
     }
 
     /// The firewall elements of a sandbox's endpoints and ports, added or removed.
-    fn sandbox_changes(st: &State, sb: &Sandbox, add: bool) -> ferry_firewall::Changes {
+    fn sandbox_changes(&self, st: &State, sb: &Sandbox, add: bool) -> ferry_firewall::Changes {
         let mut c = ferry_firewall::Changes::new();
         for ep in &sb.endpoints {
             if let Some(net) = st.network(&ep.network_id) {
-                if add {
-                    c.add_endpoint(net, ep);
-                } else {
-                    c.remove_endpoint(net, ep);
-                }
+                self.endpoint_changes(&mut c, net, ep, add);
             }
         }
         for p in &sb.ports {

@@ -8,7 +8,6 @@
 //! rest.
 
 use super::{store_err, Controller};
-use crate::drivers::kernel_err;
 use crate::resolver::Entry;
 use crate::state::State;
 use ferry_firewall::{Changes, LbEntry};
@@ -21,7 +20,7 @@ use ferry_types::service::{
     ServiceNetwork, ServicePort, ServiceSpec, ServiceUpdateRequest, ServiceVip,
 };
 use ferry_types::time::now_rfc3339;
-use ferry_types::{validate, DriverKind, ErrorKind, FerryError, Sandbox};
+use ferry_types::{validate, ErrorKind, FerryError, Sandbox};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -209,10 +208,10 @@ impl Controller {
         let mut networks: Vec<ServiceNetwork> = Vec::new();
         for r in &requests {
             let net = st.find_network(&r.name)?;
-            if net.driver != DriverKind::Bridge {
+            if self.driver(net)?.vip_host().is_none() {
                 return Err(FerryError::invalid(format!(
-                    "a service cannot use network {}: services run on bridge networks",
-                    net.name
+                    "a service cannot use network {}: its driver {} cannot carry a service's VIP; use a bridge network",
+                    net.name, net.driver
                 )));
             }
             if networks.iter().any(|n| n.network_id == net.id) {
@@ -437,25 +436,8 @@ impl Controller {
             let Some(net) = st.network(&v.network_id) else {
                 continue;
             };
-            if let Some(br) = &net.bridge {
-                let link = self
-                    .host_nl
-                    .link(&br.name)
-                    .await
-                    .map_err(kernel_err)?
-                    .ok_or_else(|| {
-                        FerryError::internal(format!(
-                            "bridge {} of network {} is missing",
-                            br.name, net.name
-                        ))
-                    })?;
-                // A /32: the host answers ARP for it on the bridge, no route is added.
-                let host = IpNet::new(v.addr.addr(), 32)
-                    .map_err(|e| FerryError::internal(e.to_string()))?;
-                self.host_nl
-                    .add_address(link.index, host)
-                    .await
-                    .map_err(kernel_err)?;
+            if let Some(host) = self.driver(net)?.vip_host() {
+                host.add_vip(net, v.addr.addr()).await?;
             }
             if let Some(a) = v4(v.addr) {
                 changes.add_vip(a);
@@ -485,15 +467,14 @@ impl Controller {
             tracing::warn!(service = %service.name, error = %e, "load balancer elements not removed");
         }
         for v in &service.vips {
-            let bridge = st.network(&v.network_id).and_then(|n| n.bridge.clone());
-            if let Some(br) = bridge {
-                if let Ok(Some(link)) = self.host_nl.link(&br.name).await {
-                    if let Ok(host) = IpNet::new(v.addr.addr(), 32) {
-                        if let Err(e) = self.host_nl.delete_address(link.index, host).await {
-                            tracing::warn!(service = %service.name, error = %e, "VIP not removed from its bridge");
-                        }
-                    }
-                }
+            let Some(net) = st.network(&v.network_id) else {
+                continue;
+            };
+            let Some(host) = self.driver(net).ok().and_then(|d| d.vip_host()) else {
+                continue;
+            };
+            if let Err(e) = host.remove_vip(net, v.addr.addr()).await {
+                tracing::warn!(service = %service.name, error = %e, "VIP not removed from its network");
             }
         }
         for n in &service.spec.networks {
@@ -508,7 +489,7 @@ impl Controller {
             let Some(net) = st.network(&v.network_id) else {
                 continue;
             };
-            if !super::dns::has_dns(net) {
+            if !self.has_dns(net) {
                 continue;
             }
             let mut names = vec![service.name.clone()];

@@ -1,16 +1,90 @@
-//! Network drivers: what a network and an endpoint mean in the kernel. `host` and `null`
-//! networks have no kernel objects of their own (their sandboxes use the host's namespace or a
-//! bare one), so only the bridge driver acts.
+//! ferry's built-in network drivers, behind the interface of [`crate::driver`]: `bridge`,
+//! and `host` and `null`, whose one network each has no endpoints. This module is the one
+//! place that names them: the registry the daemon starts with, and the networks every
+//! daemon has.
 
 pub mod bridge;
+pub mod no_endpoint;
 
+use crate::config::DaemonConfig;
+use crate::driver::Drivers;
+use ferry_driver_options::bridge as bridge_options;
+use ferry_kernel::netlink::Netlink;
 use ferry_kernel::KernelError;
+use ferry_types::api::NetworkCreateRequest;
 use ferry_types::FerryError;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// Alias ferry puts on the bridges it makes, followed by the network ID.
-pub const NETWORK_ALIAS_PREFIX: &str = "ferry:net:";
-/// Name prefix of the host end of ferry's veths.
-pub const VETH_PREFIX: &str = "vf";
+/// The driver of a network created without `-d`.
+pub const DEFAULT_DRIVER: &str = "bridge";
+
+/// What the built-in drivers work with.
+pub struct DriverContext {
+    /// Netlink in the host's namespace.
+    pub nl: Netlink,
+    /// The daemon turns IP forwarding on.
+    pub ip_forward: bool,
+    /// The daemon manages the firewall.
+    pub firewall: bool,
+    /// The default MTU of new networks.
+    pub mtu: u32,
+}
+
+/// The registry of the built-in drivers.
+pub fn builtin(ctx: &DriverContext) -> Drivers {
+    let mut d = Drivers::new();
+    d.register(Arc::new(bridge::BridgeDriver::new(ctx)))
+        .register(Arc::new(no_endpoint::NoEndpointDriver::host()))
+        .register(Arc::new(no_endpoint::NoEndpointDriver::null()));
+    d
+}
+
+/// The networks every daemon has, made on first start: the default `bridge` (from the
+/// daemon's `bip`, `icc`, `ip-masq` and `mtu`), `host` and `none`.
+pub fn default_networks(cfg: &DaemonConfig) -> Vec<NetworkCreateRequest> {
+    let mut opts = BTreeMap::new();
+    opts.insert(
+        bridge_options::DEFAULT_BRIDGE.to_string(),
+        "true".to_string(),
+    );
+    opts.insert(
+        bridge_options::BRIDGE_NAME.to_string(),
+        "ferry0".to_string(),
+    );
+    opts.insert(bridge_options::ENABLE_ICC.to_string(), cfg.icc.to_string());
+    opts.insert(
+        bridge_options::ENABLE_IP_MASQUERADE.to_string(),
+        cfg.ip_masq.to_string(),
+    );
+    opts.insert(bridge_options::DRIVER_MTU.to_string(), cfg.mtu.to_string());
+    let ipam = cfg.bip.map(|bip| ferry_types::api::Ipam {
+        config: vec![ferry_types::api::IpamConfig {
+            subnet: bip.trunc().to_string(),
+            gateway: bip.addr().to_string(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let mut out = vec![NetworkCreateRequest {
+        name: ferry_types::DEFAULT_BRIDGE.into(),
+        driver: "bridge".into(),
+        ipam,
+        options: opts,
+        ..Default::default()
+    }];
+    for (name, driver) in [
+        (ferry_types::HOST_NETWORK, "host"),
+        (ferry_types::NONE_NETWORK, "null"),
+    ] {
+        out.push(NetworkCreateRequest {
+            name: name.into(),
+            driver: driver.into(),
+            ..Default::default()
+        });
+    }
+    out
+}
 
 /// A kernel failure as an API error (500), keeping its context.
 pub fn kernel_err(e: KernelError) -> FerryError {

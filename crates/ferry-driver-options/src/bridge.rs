@@ -1,6 +1,7 @@
-//! Driver options (`-o key=value`) of bridge networks, with Docker's option names.
+//! Options (`-o key=value`) of bridge networks, with Docker's option names.
 
-use crate::error::{FerryError, Result};
+use crate::{parse_bool, parse_mtu, Result};
+use ferry_types::{validate, FerryError};
 use std::collections::BTreeMap;
 
 /// `com.docker.network.bridge.name`: the Linux bridge's name.
@@ -9,8 +10,7 @@ pub const BRIDGE_NAME: &str = "com.docker.network.bridge.name";
 pub const ENABLE_ICC: &str = "com.docker.network.bridge.enable_icc";
 /// `com.docker.network.bridge.enable_ip_masquerade`: masquerade outgoing traffic.
 pub const ENABLE_IP_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
-/// `com.docker.network.driver.mtu`: MTU of the bridge and veths.
-pub const DRIVER_MTU: &str = "com.docker.network.driver.mtu";
+pub use crate::DRIVER_MTU;
 /// `com.docker.network.bridge.default_bridge`: marks the default bridge.
 pub const DEFAULT_BRIDGE: &str = "com.docker.network.bridge.default_bridge";
 /// `com.docker.network.bridge.host_binding_ipv4`: default host address of published ports.
@@ -47,7 +47,7 @@ pub fn parse_bridge_options(opts: &BTreeMap<String, String>) -> Result<BridgeOpt
     for (k, v) in opts {
         match k.as_str() {
             BRIDGE_NAME => {
-                crate::validate::interface_name(v)
+                validate::interface_name(v)
                     .map_err(|e| e.context(format!("option {BRIDGE_NAME}")))?;
                 out.name = Some(v.clone());
             }
@@ -77,26 +77,6 @@ pub fn parse_bridge_options(opts: &BTreeMap<String, String>) -> Result<BridgeOpt
         }
     }
     Ok(out)
-}
-
-/// Parses an MTU: 68 (the IPv4 minimum) to 65535.
-pub fn parse_mtu(v: &str) -> Result<u32> {
-    match v.trim().parse::<u32>() {
-        Ok(m) if (68..=65535).contains(&m) => Ok(m),
-        _ => Err(FerryError::invalid(format!(
-            "invalid MTU {v:?}: give a number from 68 to 65535"
-        ))),
-    }
-}
-
-fn parse_bool(key: &str, v: &str) -> Result<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" => Ok(false),
-        _ => Err(FerryError::invalid(format!(
-            "invalid value {v:?} for option {key}: use true or false"
-        ))),
-    }
 }
 
 #[cfg(test)]
