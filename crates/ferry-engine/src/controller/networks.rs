@@ -137,7 +137,7 @@ impl Controller {
             ipam_cursors: BTreeMap::new(),
         };
         let others: Vec<&Network> = st.networks().collect();
-        net.driver_config = driver.configure(&net, &others).await?;
+        net.driver_config = driver.configure(&mut net, &others).await?;
         Ok(net)
     }
 

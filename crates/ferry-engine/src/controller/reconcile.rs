@@ -114,7 +114,15 @@ impl Controller {
         self.ensure_default_networks(&mut st).await?;
         let networks: Vec<_> = st.networks().cloned().collect();
         for n in networks {
-            self.driver(&n)?.create_network(&n).await?;
+            // One network that cannot be made (a macvlan parent unplugged, a driver missing)
+            // must not keep the daemon and every other network down.
+            let made = match self.driver(&n) {
+                Ok(d) => d.create_network(&n).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = made {
+                tracing::error!(network = %n.name, error = %e, "network not restored: sandboxes cannot join it until the cause is fixed and the daemon restarted");
+            }
         }
 
         // Services: VIPs on their bridges, their names, their mesh ports.
@@ -129,18 +137,25 @@ impl Controller {
                     let Some(net) = st.network(&ep.network_id) else {
                         continue;
                     };
-                    if self.driver(net)?.endpoint_present(net, ep, path).await? {
-                        continue;
+                    let restored = async {
+                        if self.driver(net)?.endpoint_present(net, ep, path).await? {
+                            return Ok(());
+                        }
+                        if ns.is_none() {
+                            ns = Some(Netlink::connect_in(path).map_err(kernel_err)?);
+                        }
+                        let Some(nl) = &ns else { return Ok(()) };
+                        let sns = SandboxNs { path, nl };
+                        // A half-made endpoint may have left its sandbox end behind.
+                        let _ = nl.delete_link_by_name(&ep.ifname).await;
+                        tracing::info!(sandbox = %sb.name, endpoint = %ep.ifname, "restoring endpoint");
+                        self.plug(net, ep, &sns).await
+                    };
+                    // One endpoint that cannot be restored (its network's parent gone, say)
+                    // leaves the sandbox running on its other networks.
+                    if let Err(e) = restored.await {
+                        tracing::error!(sandbox = %sb.name, endpoint = %ep.ifname, network = %net.name, error = %e, "endpoint not restored");
                     }
-                    if ns.is_none() {
-                        ns = Some(Netlink::connect_in(path).map_err(kernel_err)?);
-                    }
-                    let Some(nl) = &ns else { continue };
-                    let sns = SandboxNs { path, nl };
-                    // A half-made endpoint may have left its sandbox end behind.
-                    let _ = nl.delete_link_by_name(&ep.ifname).await;
-                    tracing::info!(sandbox = %sb.name, endpoint = %ep.ifname, "restoring endpoint");
-                    self.plug(net, ep, &sns).await?;
                 }
                 if let Some(ns) = &ns {
                     Self::apply_default_routes(&st, &sb, ns).await?;

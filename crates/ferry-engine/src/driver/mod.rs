@@ -101,11 +101,14 @@ pub trait NetworkDriver: Send + Sync {
     fn capability(&self) -> Capability;
 
     /// Checks a new network's settings and `-o` options (`net.options`) against the others
-    /// and returns the driver's own settings, kept in the network's record. No I/O that
-    /// changes anything: a refusal here leaves nothing behind.
+    /// and returns the driver's own settings, kept in the network's record. It may also
+    /// settle what the driver decides of the record itself: make it `internal` (a network
+    /// that can have no way out) or reserve addresses in `aux_addresses` (addresses the
+    /// driver gives the host on the network). No I/O that changes anything: a refusal here
+    /// leaves nothing behind.
     async fn configure(
         &self,
-        net: &Network,
+        net: &mut Network,
         others: &[&Network],
     ) -> Result<serde_json::Value, FerryError>;
 

@@ -65,7 +65,7 @@ impl NetworkDriver for NoEndpointDriver {
 
     async fn configure(
         &self,
-        net: &Network,
+        net: &mut Network,
         _others: &[&Network],
     ) -> Result<serde_json::Value, FerryError> {
         no_options(self.name(), net)

@@ -96,7 +96,7 @@ impl NetworkDriver for BridgeDriver {
 
     async fn configure(
         &self,
-        net: &Network,
+        net: &mut Network,
         others: &[&Network],
     ) -> Result<serde_json::Value, FerryError> {
         let o = parse_bridge_options(&net.options)?;
