@@ -22,6 +22,18 @@ pub enum KernelError {
         /// The errno, when the kernel gave one.
         errno: Option<i32>,
     },
+    /// The kernel cannot make links of this kind: the module is not built or not loadable.
+    #[error("{op}: this kernel has no {kind} support (the {module} module is not built in nor loadable); use a kernel with CONFIG_{config}, or another driver")]
+    LinkKindUnsupported {
+        /// What was being done.
+        op: String,
+        /// The link kind (`ipvlan`, `vlan`, ...).
+        kind: String,
+        /// The kernel module that provides it.
+        module: String,
+        /// Its kernel config option, without `CONFIG_`.
+        config: String,
+    },
     /// A program ferry runs (nft, ...) is not installed.
     #[error("{tool} not found (searched {searched}): {hint}")]
     ToolMissing {
@@ -85,6 +97,17 @@ impl KernelError {
                 message,
                 line,
             },
+            KernelError::LinkKindUnsupported {
+                op,
+                kind,
+                module,
+                config,
+            } => KernelError::LinkKindUnsupported {
+                op: format!("{outer}: {op}"),
+                kind,
+                module,
+                config,
+            },
             // Its message already says what is missing and what to do.
             e @ KernelError::ToolMissing { .. } => e,
         }
@@ -95,6 +118,7 @@ impl KernelError {
         match self {
             KernelError::Io { source, .. } => source.raw_os_error(),
             KernelError::Netlink { errno, .. } => *errno,
+            KernelError::LinkKindUnsupported { .. } => Some(libc::EOPNOTSUPP),
             KernelError::ToolMissing { .. } | KernelError::Nft { .. } => None,
         }
     }

@@ -1,5 +1,13 @@
-//! rtnetlink operations: links (bridges, veth pairs), addresses and routes, in the network
-//! namespace the connection was opened in.
+//! rtnetlink operations: links (bridges, veth pairs, and the links made on a parent
+//! interface: macvlan, ipvlan, 802.1q VLANs, in `sublink`), addresses and routes, in the
+//! network namespace the connection was opened in.
+
+mod sublink;
+
+pub use sublink::{
+    link_kind_supported, sublink_message, IpvlanFlag, IpvlanMode, MacvlanMode, SubLinkKind,
+    SubLinkSpec,
+};
 
 use crate::error::{KernelError, Result};
 use futures::TryStreamExt;
@@ -17,10 +25,10 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 
 const EEXIST: i32 = 17;
-const ENODEV: i32 = 19;
+pub(crate) const ENODEV: i32 = 19;
 const ESRCH: i32 = 3;
 
-fn nl_err(op: impl Into<String>, e: rtnetlink::Error) -> KernelError {
+pub(crate) fn nl_err(op: impl Into<String>, e: rtnetlink::Error) -> KernelError {
     let errno = match &e {
         rtnetlink::Error::NetlinkError(m) => Some(m.raw_code().abs()),
         _ => None,
@@ -49,6 +57,8 @@ pub struct Link {
     pub alias: Option<String>,
     /// Index of the bridge it is attached to.
     pub controller: Option<u32>,
+    /// Index of the link it is made on (a macvlan's or VLAN's parent; a veth's peer).
+    pub parent: Option<u32>,
     /// Its MAC address, when it has one of six bytes.
     pub mac: Option<[u8; 6]>,
 }
@@ -433,6 +443,7 @@ fn to_link(m: &netlink_packet_route::link::LinkMessage) -> Link {
         kind: None,
         alias: None,
         controller: None,
+        parent: None,
         mac: None,
     };
     for a in &m.attributes {
@@ -440,6 +451,7 @@ fn to_link(m: &netlink_packet_route::link::LinkMessage) -> Link {
             LinkAttribute::IfName(n) => l.name = n.clone(),
             LinkAttribute::IfAlias(n) => l.alias = Some(n.clone()),
             LinkAttribute::Controller(c) => l.controller = Some(*c),
+            LinkAttribute::Link(p) => l.parent = Some(*p),
             LinkAttribute::Address(a) => l.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {
