@@ -288,21 +288,22 @@ fn endpoint(_net: &BridgeNet, name: &str, addr: Ipv4Addr) -> BridgePort {
 
 #[test]
 fn vip_and_mesh_balance_real_connections() {
-    match unavailable() {
-        Some(why) => eprintln!("{why}: load-balancing kernel test skipped"),
-        None => scenario(false),
+    if let Some(why) = unavailable() {
+        panic!("{why}: this test needs root, nft and ip (as CI runs it)");
     }
+    scenario(false);
 }
 
 #[test]
 fn vip_and_mesh_balance_real_connections_with_br_netfilter() {
-    match unavailable() {
-        Some(why) => eprintln!("{why}: load-balancing kernel test skipped"),
-        None if !std::path::Path::new(BR_NETFILTER).exists() => {
-            eprintln!("br_netfilter is not loaded: kernel test with it skipped")
-        }
-        None => scenario(true),
+    if let Some(why) = unavailable() {
+        panic!("{why}: this test needs root, nft and ip (as CI runs it)");
     }
+    assert!(
+        std::path::Path::new(BR_NETFILTER).exists(),
+        "br_netfilter is not loaded: this test checks ferry's rules with it (load it with modprobe br_netfilter)"
+    );
+    scenario(true);
 }
 
 const BR_NETFILTER: &str = "/proc/sys/net/bridge/bridge-nf-call-iptables";

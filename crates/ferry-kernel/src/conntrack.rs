@@ -360,10 +360,10 @@ mod tests {
             let cli = std::process::Command::new("conntrack")
                 .arg("--version")
                 .output();
-            if !crate::nft::available() || !cli.is_ok_and(|o| o.status.success()) {
-                eprintln!("note: nft or the conntrack CLI is missing; skipping");
-                return;
-            }
+            assert!(
+                crate::nft::available() && cli.is_ok_and(|o| o.status.success()),
+                "this test needs nft and the conntrack CLI (packages nftables, conntrack)"
+            );
             // A namespace tracks connections only once some rule needs conntrack.
             crate::nft::apply(
                 "table inet ferryct {\n\
