@@ -13,7 +13,6 @@ use crate::node::{
     parse_yaml, scalar, scalar_list, string_or_list, uint, R,
 };
 use crate::{interpolate, text, LoadOptions};
-use ferry_driver_options::bridge::parse_bridge_options;
 use ferry_types::api::{
     Ipam, IpamConfig, NetworkCreateRequest, NetworkRequest, SandboxCreateRequest,
 };
@@ -659,13 +658,20 @@ impl Builder<'_> {
             });
         }
 
-        if let Some(d) = m.get("driver") {
-            let driver = opt_scalar(&join(&path, "driver"), d)?.unwrap_or_default();
-            if !(driver.is_empty() || driver == "bridge") {
-                return err(format!(
-                    "{path}.driver: the {driver:?} driver is not supported: ferry supports only the bridge driver here (networks on this host); remove driver: or set it to bridge"
-                ));
-            }
+        let driver = match m.get("driver") {
+            Some(d) => opt_scalar(&join(&path, "driver"), d)?.unwrap_or_default(),
+            None => String::new(),
+        };
+        let driver = if driver.is_empty() {
+            "bridge".to_string()
+        } else {
+            driver
+        };
+        if !ferry_driver_options::CREATABLE.contains(&driver.as_str()) {
+            return err(format!(
+                "{path}.driver: the {driver:?} driver is not supported: ferry's networks on this host use {}; remove driver: or set it to one of them",
+                ferry_driver_options::CREATABLE.join(", ")
+            ));
         }
         let mut options = BTreeMap::new();
         if let Some(d) = m.get("driver_opts") {
@@ -673,8 +679,9 @@ impl Builder<'_> {
             for (k, val) in map(&dp, d)?.into_iter().flatten() {
                 options.insert(k.clone(), scalar(&join(&dp, k), val)?);
             }
-            parse_bridge_options(&options).map_err(|e| format!("{dp}: {e}"))?;
         }
+        ferry_driver_options::check(&driver, &options)
+            .map_err(|e| format!("{}: {e}", join(&path, "driver_opts")))?;
         let internal = match m.get("internal") {
             Some(v) => boolean(&join(&path, "internal"), v)?,
             None => false,
@@ -723,7 +730,7 @@ impl Builder<'_> {
         }
         let create = NetworkCreateRequest {
             name: name.clone(),
-            driver: "bridge".into(),
+            driver,
             internal,
             attachable,
             ipam,

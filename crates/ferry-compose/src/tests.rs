@@ -504,12 +504,15 @@ fn network_errors() {
         &[
             "networks.n.driver",
             "\"overlay\"",
-            "ferry supports only the bridge driver",
+            "ferry's networks on this host use bridge, macvlan, ipvlan",
         ],
     );
     fails(
-        &with("    driver: macvlan\n"),
-        &["\"macvlan\" driver is not supported"],
+        &with("    driver: macvlan\n    driver_opts:\n      macvlan_mode: sideways\n"),
+        &[
+            "networks.n.driver_opts",
+            "invalid value \"sideways\" for option macvlan_mode",
+        ],
     );
     fails(
         &with("    ipam:\n      config:\n        - subnet: 10.1.2.3/16\n"),
@@ -2090,4 +2093,38 @@ fn config_shows_confinement_and_reloads_to_the_same_plan() {
         assert_eq!(t.config_hash, s.config_hash, "{}", s.name);
     }
     assert_eq!(yaml, again.to_yaml());
+}
+
+#[test]
+fn macvlan_and_ipvlan_networks_carry_their_driver_and_options() {
+    let p = ok(r#"
+name: proj
+services:
+  a:
+    command: sleep infinity
+    networks: [lan, l3]
+networks:
+  lan:
+    driver: macvlan
+    driver_opts:
+      parent: eth0.50
+      macvlan_mode: bridge
+      ferry.host_access: "true"
+    ipam:
+      config:
+        - subnet: 192.168.50.0/24
+          gateway: 192.168.50.1
+  l3:
+    driver: ipvlan
+    driver_opts:
+      parent: eth1
+      ipvlan_mode: l3
+"#);
+    let lan = p.network("lan").unwrap().create.as_ref().unwrap();
+    assert_eq!(lan.driver, "macvlan");
+    assert_eq!(lan.options["parent"], "eth0.50");
+    assert_eq!(lan.options["ferry.host_access"], "true");
+    let l3 = p.network("l3").unwrap().create.as_ref().unwrap();
+    assert_eq!(l3.driver, "ipvlan");
+    assert_eq!(l3.options["ipvlan_mode"], "l3");
 }

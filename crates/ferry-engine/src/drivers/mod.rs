@@ -1,10 +1,11 @@
 //! ferry's built-in network drivers, behind the interface of [`crate::driver`]: `bridge`,
-//! and `host` and `null`, whose one network each has no endpoints. This module is the one
+//! `macvlan` and `ipvlan`, and `host` and `null`, whose one network each has no endpoints. This module is the one
 //! place that names them: the registry the daemon starts with, and the networks every
 //! daemon has.
 
 pub mod bridge;
 pub mod no_endpoint;
+pub mod vlan;
 
 use crate::config::DaemonConfig;
 use crate::driver::Drivers;
@@ -35,6 +36,8 @@ pub struct DriverContext {
 pub fn builtin(ctx: &DriverContext) -> Drivers {
     let mut d = Drivers::new();
     d.register(Arc::new(bridge::BridgeDriver::new(ctx)))
+        .register(Arc::new(vlan::VlanDriver::macvlan(ctx)))
+        .register(Arc::new(vlan::VlanDriver::ipvlan(ctx)))
         .register(Arc::new(no_endpoint::NoEndpointDriver::host()))
         .register(Arc::new(no_endpoint::NoEndpointDriver::null()));
     d
