@@ -161,6 +161,8 @@ pub fn router(ctl: Ctl, limits: Limits) -> Router {
         )
         .route("/networks/{id}/connect", post(network_connect))
         .route("/networks/{id}/disconnect", post(network_disconnect))
+        .route("/networks/{id}/attach", post(network_attach))
+        .route("/networks/{id}/detach", post(network_detach))
         .route("/containers/json", get(sandbox_list))
         .route("/containers/create", post(sandbox_create))
         .route("/containers/{id}", delete(sandbox_remove))
@@ -358,6 +360,26 @@ async fn network_disconnect(
 ) -> Res {
     ctl.disconnect(&id, body(&b)?).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+async fn network_attach(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Res {
+    Ok(json_response(
+        StatusCode::CREATED,
+        &ctl.attach(&id, body(&b)?).await?,
+    ))
+}
+
+async fn network_detach(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Res {
+    ctl.detach(&id, body(&b)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 fn flag(q: &HashMap<String, String>, k: &str) -> bool {

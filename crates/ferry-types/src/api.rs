@@ -93,6 +93,61 @@ pub struct IpamConfig {
     pub auxiliary_addresses: BTreeMap<String, String>,
 }
 
+/// `POST /networks/{id}/attach`: puts an endpoint of the network into a network namespace
+/// ferry did not make (a container of another runtime), keyed by the caller's ID for it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkAttachRequest {
+    /// Path of the namespace (`/run/netns/NAME`, `/proc/PID/ns/net`).
+    pub netns: String,
+    /// The caller's ID for the container; ferry's sandbox record takes it as its name.
+    pub id: String,
+    /// The interface's name inside the namespace (the first free `ethN` when empty).
+    pub ifname: String,
+    /// Extra DNS names on the network.
+    pub aliases: Vec<String>,
+    /// A static IPv4 address.
+    pub ipv4_address: String,
+    /// A static IPv6 address.
+    pub ipv6_address: String,
+    /// A static MAC address.
+    pub mac_address: String,
+    /// Host ports to publish, as `run -p` gives them (first attach of an ID only).
+    pub port_bindings: crate::ports::PortBindings,
+}
+
+/// `POST /networks/{id}/detach`: takes a caller's container off a network. Detaching what is
+/// not attached succeeds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkDetachRequest {
+    /// The caller's ID for the container, as attached.
+    pub id: String,
+}
+
+/// What an attach made, for the caller to report (a CNI result, a Docker plugin's join).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AttachResponse {
+    /// ferry's sandbox ID.
+    pub sandbox_id: String,
+    /// The interface inside the namespace.
+    pub ifname: String,
+    /// Its MAC address.
+    pub mac_address: String,
+    /// Its IPv4 address with prefix length (empty when none).
+    pub ipv4_address: String,
+    /// Its IPv6 address with prefix length (empty when none).
+    pub ipv6_address: String,
+    /// The IPv4 gateway (empty when none).
+    pub gateway: String,
+    /// The IPv6 gateway (empty when none).
+    pub ipv6_gateway: String,
+    /// The resolver that answers the network's names inside the namespace (empty when the
+    /// network has none).
+    pub dns_server: String,
+}
+
 /// `POST /networks/{id}/connect` (Docker's NetworkConnectRequest).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

@@ -122,6 +122,9 @@ pub struct Attachment {
     pub ipv6: Option<IpAddr>,
     /// A static MAC address.
     pub mac: Option<String>,
+    /// The interface's name inside the sandbox (`ethN`, the first free one, when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ifname: Option<String>,
 }
 
 /// A sandbox's live attachment to a network (CNM Endpoint): exists while the sandbox runs.
@@ -312,6 +315,10 @@ pub struct Sandbox {
     /// such network leaves resolution working.
     #[serde(default)]
     pub embedded_dns: bool,
+    /// The network namespace a caller attached (`network attach`): a namespace ferry did not
+    /// make, whose processes are not ferry's; only the endpoints in it are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_netns: Option<String>,
 }
 
 impl Sandbox {

@@ -171,7 +171,7 @@ fn sandboxes_sit_on_the_parent_segment_with_their_own_addresses_and_macs() {
     let t = h.tcp("c", "a", 7000);
     assert_eq!(t.stdout.trim(), "pong", "connected sandbox: {}", t.stderr);
     h.ok(&["network", "disconnect", "lan", "c"]);
-    let r = h.ferry(&["exec", "c", "--", "ip", "-o", "link"]);
+    let r = h.ferry(&["exec", "c", "--", "ip", "-d", "-o", "link"]);
     assert_eq!(r.stdout.matches("macvlan").count(), 0, "{}", r.stdout);
 
     h.ok(&["rm", "-f", "a", "b", "c"]);

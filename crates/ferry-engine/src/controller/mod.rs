@@ -2,6 +2,7 @@
 //! state lock, checks and allocates, writes the desired state to the store, then changes the
 //! kernel; a failure undoes what the operation made, in the kernel and in the store.
 
+mod attach;
 mod dns;
 mod endpoints;
 mod links;

@@ -34,8 +34,10 @@ impl Controller {
         let mut alive = Vec::new();
         let running: Vec<_> = st.sandboxes().filter(|s| s.is_running()).cloned().collect();
         for sb in running {
-            let live = match (sb.state.pid, sb.state.start_ticks) {
-                (Some(pid), Some(t)) => process::is_same_process(pid, t),
+            let live = match (&sb.external_netns, sb.state.pid, sb.state.start_ticks) {
+                // An attached container lives as long as the namespace it was attached from.
+                (Some(_), _, _) => Self::live_external_netns(&sb).is_some(),
+                (None, Some(pid), Some(t)) => process::is_same_process(pid, t),
                 _ => false,
             };
             if live {

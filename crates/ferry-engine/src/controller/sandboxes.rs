@@ -80,6 +80,7 @@ impl Controller {
             ipv4,
             ipv6,
             mac,
+            ifname: None,
         })
     }
 
@@ -278,6 +279,7 @@ impl Controller {
             endpoints: Vec::new(),
             ports: Vec::new(),
             embedded_dns: false,
+            external_netns: None,
         };
         let dir = self.cfg.sandbox_dir(&id);
         std::fs::create_dir_all(&dir)
@@ -330,10 +332,11 @@ impl Controller {
         let mut sb = before.clone();
         // Phase 1, pure: allocate and record the intent, so a crash from here on leaves a
         // record that reconcile can clean up after.
-        let own_netns = matches!(
-            sb.config.network_mode,
-            NetworkMode::Networks | NetworkMode::None
-        );
+        let own_netns = sb.external_netns.is_none()
+            && matches!(
+                sb.config.network_mode,
+                NetworkMode::Networks | NetworkMode::None
+            );
         let mut touched = Vec::new();
         let shared_netns: Option<String> = match &sb.config.network_mode {
             NetworkMode::Container(t) => {
@@ -367,7 +370,8 @@ impl Controller {
                         )));
                     }
                 };
-                match self.allocate_endpoint(st, &net, att, format!("eth{i}")) {
+                let ifname = att.ifname.clone().unwrap_or_else(|| format!("eth{i}"));
+                match self.allocate_endpoint(st, &net, att, ifname) {
                     Ok(ep) => {
                         touched.push(net.id.clone());
                         sb.endpoints.push(ep);
@@ -397,7 +401,11 @@ impl Controller {
             }
         };
         // An own namespace gets its path once its process holds it (see bring_up).
-        sb.netns = if own_netns { None } else { shared_netns };
+        sb.netns = if own_netns {
+            None
+        } else {
+            shared_netns.or_else(|| sb.external_netns.clone())
+        };
         sb.state.status = Status::Running;
         sb.state.pid = None;
         sb.state.error.clear();
@@ -447,6 +455,9 @@ impl Controller {
         sb: &mut Sandbox,
         own_netns: bool,
     ) -> Result<(), FerryError> {
+        if let Some(path) = sb.external_netns.clone() {
+            return self.bring_up_external(st, sb, Path::new(&path)).await;
+        }
         // A new namespace is held by this file until the sandbox's process holds it: a crash
         // in between frees it, and its veth ends with it.
         let held = if own_netns {
@@ -506,7 +517,7 @@ impl Controller {
         Ok(())
     }
 
-    fn write_files(&self, st: &State, sb: &Sandbox) -> Result<(), FerryError> {
+    pub(crate) fn write_files(&self, st: &State, sb: &Sandbox) -> Result<(), FerryError> {
         if matches!(sb.config.network_mode, NetworkMode::Container(_)) {
             return Ok(());
         }
@@ -692,10 +703,12 @@ impl Controller {
         Self::flush_udp(&sb.ports);
         self.unpublish(st, &sb.id);
         self.dns_stop(sb);
+        // The namespace goes with the sandbox's last process, and interfaces in it; one a
+        // caller attached stays, and its interfaces are taken out of it.
+        let external = Self::live_external_netns(sb);
         for ep in &sb.endpoints {
             if let Some(net) = st.network(&ep.network_id) {
-                // The namespace goes with the sandbox's last process, and interfaces in it.
-                if let Err(e) = self.unplug(net, ep, None).await {
+                if let Err(e) = self.unplug(net, ep, external.as_deref()).await {
                     tracing::warn!(sandbox = %sb.name, error = %e, "endpoint not removed");
                 }
             }
@@ -791,6 +804,7 @@ impl Controller {
         let (id, pid) = {
             let st = self.lock().await;
             let sb = st.find_sandbox(reference)?;
+            Self::refuse_external(sb, "stopped")?;
             match (sb.is_running(), sb.state.pid) {
                 (true, Some(pid)) => (sb.id.clone(), pid),
                 _ => return Ok(()),
@@ -848,8 +862,12 @@ impl Controller {
     /// `rm`: a running sandbox needs `force` (it is killed first).
     pub async fn remove_sandbox(&self, reference: &str, force: bool) -> Result<(), FerryError> {
         {
-            let st = self.lock().await;
-            let sb = st.find_sandbox(reference)?;
+            let mut st = self.lock().await;
+            let sb = st.find_sandbox(reference)?.clone();
+            if sb.external_netns.is_some() && (force || !sb.is_running()) {
+                // ferry runs nothing there: removing it is detaching it from every network.
+                return self.detach_all(&mut st, sb).await;
+            }
             if sb.is_running() && !force {
                 return Err(FerryError::conflict(format!(
                     "cannot remove running sandbox {}: stop it first or use rm -f",
@@ -956,6 +974,17 @@ impl Controller {
         req: NetworkConnectRequest,
     ) -> Result<(), FerryError> {
         let mut st = self.lock().await;
+        self.connect_locked(&mut st, network, req, None).await
+    }
+
+    /// `network connect` with the state locked, the interface named `ifname` when given.
+    pub(crate) async fn connect_locked(
+        &self,
+        st: &mut State,
+        network: &str,
+        req: NetworkConnectRequest,
+        ifname: Option<String>,
+    ) -> Result<(), FerryError> {
         let net = st.find_network(network)?.clone();
         let mut sb = st.find_sandbox(&req.container)?.clone();
         if self.stack_of(&net) != Stack::Endpoints {
@@ -1000,14 +1029,15 @@ impl Controller {
             validate::alias(a)?;
         }
         let ipam = cfg.ipam_config.unwrap_or_default();
-        let att = self.attachment(
-            &mut st,
+        let mut att = self.attachment(
+            st,
             &net,
             cfg.aliases.unwrap_or_default(),
             parse_opt_ip("--ip", &ipam.ipv4_address)?,
             parse_opt_ip("--ip6", &ipam.ipv6_address)?,
             parse_opt_mac(&cfg.mac_address)?,
         )?;
+        att.ifname = ifname;
         let before = sb.clone();
         sb.config.attachments.push(att.clone());
         if !sb.is_running() {
@@ -1021,23 +1051,19 @@ impl Controller {
                 sb.name
             ))
         })?;
-        let used: Vec<&str> = sb.endpoints.iter().map(|e| e.ifname.as_str()).collect();
-        let ifname = (0..)
-            .map(|i| format!("eth{i}"))
-            .find(|n| !used.contains(&n.as_str()))
-            .unwrap_or_else(|| "eth0".into());
-        let ep = self.allocate_endpoint(&mut st, &net, &att, ifname)?;
+        let ifname = att.ifname.clone().unwrap_or_else(|| Self::free_ifname(&sb));
+        let ep = self.allocate_endpoint(st, &net, &att, ifname)?;
         sb.endpoints.push(ep.clone());
         // A sandbox not served by the embedded resolver yet (one on the default bridge) gets
         // it with its first network with names, as in Docker: listeners in its namespace and
         // 127.0.0.11 in its resolv.conf, for the rest of this run.
-        let opens_resolver = self.has_dns(&net) && !self.serves_dns(&st, &before);
+        let opens_resolver = self.has_dns(&net) && !self.serves_dns(st, &before);
         if opens_resolver {
             sb.embedded_dns = true;
         }
         let touched = [net.id.clone()];
-        if let Err(e) = self.save(&Self::sandbox_ops(&st, &sb, &touched)?) {
-            Self::release_endpoint(&mut st, &ep);
+        if let Err(e) = self.save(&Self::sandbox_ops(st, &sb, &touched)?) {
+            Self::release_endpoint(st, &ep);
             return Err(e);
         }
         st.put_sandbox(sb.clone());
@@ -1048,18 +1074,18 @@ impl Controller {
             let ns = Netlink::connect_in(Path::new(&netns_path)).map_err(kernel_err)?;
             let path = Path::new(&netns_path);
             self.plug(&net, &ep, &SandboxNs { path, nl: &ns }).await?;
-            Self::apply_default_routes(&st, &sb, &ns).await?;
-            self.write_hosts(&st, &sb)?;
+            Self::apply_default_routes(st, &sb, &ns).await?;
+            self.write_hosts(st, &sb)?;
             if opens_resolver {
-                self.dns_start(&st, &sb, Path::new(&netns_path))?;
-                self.write_resolv(&st, &sb)?;
+                self.dns_start(st, &sb, Path::new(&netns_path))?;
+                self.write_resolv(st, &sb)?;
             }
             Ok::<(), FerryError>(())
         };
         if let Err(e) = plugged.await {
             if opens_resolver {
                 self.dns_stop(&sb);
-                if let Err(e) = self.write_resolv(&st, &before) {
+                if let Err(e) = self.write_resolv(st, &before) {
                     tracing::warn!(sandbox = %sb.name, error = %e, "resolv.conf not restored");
                 }
             }
@@ -1067,12 +1093,12 @@ impl Controller {
             self.endpoint_changes(&mut elements, &net, &ep, false);
             let _ = self.firewall.apply(&elements);
             let _ = self.unplug(&net, &ep, Some(Path::new(&netns_path))).await;
-            Self::release_endpoint(&mut st, &ep);
+            Self::release_endpoint(st, &ep);
             st.put_sandbox(before.clone());
-            let _ = self.save(&Self::sandbox_ops(&st, &before, &touched)?);
+            let _ = self.save(&Self::sandbox_ops(st, &before, &touched)?);
             return Err(e);
         }
-        if !opens_resolver && self.serves_dns(&st, &sb) {
+        if !opens_resolver && self.serves_dns(st, &sb) {
             self.dns_add_endpoint(&net, &sb, &ep);
         }
         tracing::info!(sandbox = %sb.name, network = %net.name, "connected");
@@ -1086,6 +1112,16 @@ impl Controller {
         req: NetworkDisconnectRequest,
     ) -> Result<(), FerryError> {
         let mut st = self.lock().await;
+        self.disconnect_locked(&mut st, network, req).await
+    }
+
+    /// `network disconnect` with the state locked.
+    pub(crate) async fn disconnect_locked(
+        &self,
+        st: &mut State,
+        network: &str,
+        req: NetworkDisconnectRequest,
+    ) -> Result<(), FerryError> {
         let net = st.find_network(network)?.clone();
         let mut sb = st.find_sandbox(&req.container)?.clone();
         if !sb.config.attachments.iter().any(|a| a.network_id == net.id) {
@@ -1097,7 +1133,7 @@ impl Controller {
         sb.config.attachments.retain(|a| a.network_id != net.id);
         // A served sandbox stays served without its last network with names (Docker keeps
         // 127.0.0.11 too), its other queries forwarded while it can reach the outside.
-        if sb.is_running() && self.serves_dns(&st, &sb) {
+        if sb.is_running() && self.serves_dns(st, &sb) {
             sb.embedded_dns = true;
         }
         let ep = sb.endpoint_on(&net.id).cloned();
@@ -1119,7 +1155,7 @@ impl Controller {
         } else {
             Vec::new()
         };
-        self.save(&Self::sandbox_ops(&st, &sb, &[])?)?;
+        self.save(&Self::sandbox_ops(st, &sb, &[])?)?;
         let mut changes = ferry_firewall::Changes::new();
         self.endpoint_changes(&mut changes, &net, &ep, false);
         for p in &ports {
@@ -1130,26 +1166,23 @@ impl Controller {
         }
         if !ports.is_empty() {
             Self::flush_udp(&ports);
-            self.unpublish(&mut st, &sb.id);
+            self.unpublish(st, &sb.id);
         }
         self.dns_remove_endpoint(&net.id, &sb.id);
         // The record says disconnected from here on: a failure to remove the interface leaves
         // an orphan (cut off from the firewall's sets above), which the sweep at the next
         // start removes; it must not leave the state in memory behind the store's.
-        let netns = sb.netns.clone();
-        if let Err(e) = self
-            .unplug(&net, &ep, netns.as_deref().map(Path::new))
-            .await
-        {
+        let netns = Self::live_netns(&sb);
+        if let Err(e) = self.unplug(&net, &ep, netns.as_deref()).await {
             tracing::warn!(sandbox = %sb.name, network = %net.name, error = %e, "endpoint's interface not removed");
         }
-        Self::release_endpoint(&mut st, &ep);
+        Self::release_endpoint(st, &ep);
         st.put_sandbox(sb.clone());
-        if let Some(p) = &sb.netns {
-            let ns = Netlink::connect_in(Path::new(p)).map_err(kernel_err)?;
-            Self::apply_default_routes(&st, &sb, &ns).await?;
+        if let Some(p) = &netns {
+            let ns = Netlink::connect_in(p).map_err(kernel_err)?;
+            Self::apply_default_routes(st, &sb, &ns).await?;
         }
-        self.write_hosts(&st, &sb)?;
+        self.write_hosts(st, &sb)?;
         tracing::info!(sandbox = %sb.name, network = %net.name, "disconnected");
         Ok(())
     }
@@ -1261,6 +1294,7 @@ impl Controller {
     pub async fn exec_target(&self, reference: &str) -> Result<ExecTarget, FerryError> {
         let st = self.lock().await;
         let sb = st.find_sandbox(reference)?;
+        Self::refuse_external(sb, "entered with exec")?;
         let pid = match (sb.is_running(), sb.state.pid) {
             (true, Some(p)) => p,
             _ => {

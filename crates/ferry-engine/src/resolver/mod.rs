@@ -9,4 +9,4 @@ pub mod limits;
 mod server;
 
 pub use directory::{Directory, Entry};
-pub use server::Resolver;
+pub use server::{Resolver, LISTEN};

@@ -4,8 +4,9 @@ use crate::output;
 use clap::{Args, Subcommand};
 use ferry_api::client::{encode, Client};
 use ferry_types::api::{
-    CreateResponse, EndpointIpamConfig, EndpointSettingsRequest, Ipam, IpamConfig,
-    NetworkConnectRequest, NetworkCreateRequest, NetworkDisconnectRequest, NetworkPruneResponse,
+    AttachResponse, CreateResponse, EndpointIpamConfig, EndpointSettingsRequest, Ipam, IpamConfig,
+    NetworkAttachRequest, NetworkConnectRequest, NetworkCreateRequest, NetworkDetachRequest,
+    NetworkDisconnectRequest, NetworkPruneResponse,
 };
 use ferry_types::docker::NetworkInspect;
 use std::collections::BTreeMap;
@@ -43,6 +44,17 @@ pub enum NetworkCmd {
     },
     /// Connect a sandbox to a network.
     Connect(ConnectArgs),
+    /// Attach a network namespace ferry did not make (another runtime's container) to a
+    /// network, keyed by the caller's ID for it.
+    Attach(AttachArgs),
+    /// Detach such a container from a network (detaching what is not attached succeeds).
+    Detach {
+        /// The caller's ID for the container, as attached.
+        #[arg(long)]
+        id: String,
+        /// Network.
+        network: String,
+    },
     /// Disconnect a sandbox from a network.
     Disconnect {
         /// Disconnect even if not running.
@@ -125,6 +137,37 @@ pub struct ConnectArgs {
     network: String,
     /// Sandbox.
     sandbox: String,
+}
+
+/// `network attach` flags.
+#[derive(Args)]
+pub struct AttachArgs {
+    /// Path of the network namespace (/run/netns/NAME, /proc/PID/ns/net).
+    #[arg(long)]
+    netns: String,
+    /// The caller's ID for the container (ferry's record takes it as its name).
+    #[arg(long)]
+    id: String,
+    /// Interface name inside the namespace (default: the first free ethN).
+    #[arg(long)]
+    ifname: Option<String>,
+    /// DNS aliases on this network.
+    #[arg(long)]
+    alias: Vec<String>,
+    /// Static IPv4 address.
+    #[arg(long)]
+    ip: Option<String>,
+    /// Static IPv6 address.
+    #[arg(long)]
+    ip6: Option<String>,
+    /// Static MAC address.
+    #[arg(long = "mac-address")]
+    mac_address: Option<String>,
+    /// Publish a port, [IP:][HOST:]CONTAINER[/PROTO] (first attach of an ID only).
+    #[arg(short = 'p', long = "publish")]
+    publish: Vec<String>,
+    /// Network.
+    network: String,
 }
 
 /// Splits `KEY=VALUE`.
@@ -332,6 +375,35 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
             c.post_empty(
                 &format!("/networks/{}/connect", encode(&a.network)),
                 Some(&req),
+            )
+            .await?;
+            Ok(0)
+        }
+        NetworkCmd::Attach(a) => {
+            let mut publish = Vec::new();
+            for spec in &a.publish {
+                publish.extend(ferry_types::ports::parse_publish(spec)?);
+            }
+            let req = NetworkAttachRequest {
+                netns: a.netns,
+                id: a.id,
+                ifname: a.ifname.unwrap_or_default(),
+                aliases: a.alias,
+                ipv4_address: a.ip.unwrap_or_default(),
+                ipv6_address: a.ip6.unwrap_or_default(),
+                mac_address: a.mac_address.unwrap_or_default(),
+                port_bindings: ferry_types::ports::to_bindings(&publish),
+            };
+            let r: AttachResponse = c
+                .post(&format!("/networks/{}/attach", encode(&a.network)), &req)
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&r)?);
+            Ok(0)
+        }
+        NetworkCmd::Detach { id, network } => {
+            c.post_empty(
+                &format!("/networks/{}/detach", encode(&network)),
+                Some(&NetworkDetachRequest { id }),
             )
             .await?;
             Ok(0)
