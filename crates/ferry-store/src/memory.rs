@@ -151,4 +151,14 @@ mod tests {
     async fn honours_the_store_contract() {
         crate::contract::run(|| async { Arc::new(MemoryStore::new()) as Arc<dyn Store> }).await;
     }
+
+    #[test]
+    fn calls_complete_without_yielding() {
+        // A caller's future cannot then be dropped between a commit and its next step.
+        use futures::FutureExt;
+        let s = MemoryStore::new();
+        let op = Op::put_json(Table::Networks, "a", &1).unwrap();
+        assert!(matches!(s.apply_ops(vec![op]).now_or_never(), Some(Ok(1))));
+        assert!(s.get(Table::Networks, "a").now_or_never().is_some());
+    }
 }

@@ -1,6 +1,10 @@
 //! The embedded store: one redb file, ACID and crash-safe (copy-on-write B-trees, each commit
 //! durable before it returns). Revisions live in the file; the history that watchers read is
 //! kept in memory since the file was opened.
+//!
+//! Every call runs on the caller's thread and never yields: a commit blocks its runtime thread
+//! for one fsync, and a caller's future cannot be dropped between a commit and the caller's
+//! next step (the engine updates its memory right after a write).
 
 mod format;
 
@@ -12,14 +16,10 @@ use crate::{
 use format::{records, REVISION, STORE};
 use redb::{Database, DatabaseError, ReadableDatabase, ReadableTable};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 
 /// The redb-backed store.
 pub struct RedbStore {
-    inner: Arc<Inner>,
-}
-
-struct Inner {
     db: Database,
     path: PathBuf,
     /// Held from the start of a write to its entry in the history, so that revisions reach
@@ -53,28 +53,13 @@ impl RedbStore {
         let revision = format::prepare(&txn).map_err(err)?;
         txn.commit().map_err(|e| err(e.into()))?;
         Ok(RedbStore {
-            inner: Arc::new(Inner {
-                db,
-                path: path.to_path_buf(),
-                writer: Mutex::new(()),
-                history: History::new(revision, limit),
-            }),
+            db,
+            path: path.to_path_buf(),
+            writer: Mutex::new(()),
+            history: History::new(revision, limit),
         })
     }
 
-    /// Runs `f` on a thread that may block on the disk.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || f(&inner))
-            .await
-            .map_err(|e| self.inner.err(format!("store task failed: {e}")))?
-    }
-}
-
-impl Inner {
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
         StoreError::Backend {
             path: self.path.display().to_string(),
@@ -82,7 +67,7 @@ impl Inner {
         }
     }
 
-    fn list(&self, table: Table) -> Result<Listing, StoreError> {
+    fn read_list(&self, table: Table) -> Result<Listing, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
         let revision = {
             let t = txn.open_table(STORE).map_err(|e| self.err(e))?;
@@ -103,7 +88,7 @@ impl Inner {
         Ok(Listing { revision, entries })
     }
 
-    fn get(&self, table: Table, key: &str) -> Result<Option<Record>, StoreError> {
+    fn read_one(&self, table: Table, key: &str) -> Result<Option<Record>, StoreError> {
         let txn = self.db.begin_read().map_err(|e| self.err(e))?;
         let t = txn.open_table(records(table)).map_err(|e| self.err(e))?;
         let v = t.get(key).map_err(|e| self.err(e))?;
@@ -116,7 +101,7 @@ impl Inner {
         }))
     }
 
-    fn apply(&self, txn: Txn) -> Result<u64, StoreError> {
+    fn write(&self, txn: Txn) -> Result<u64, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
         let revision = format::revision(&w).map_err(|e| self.err(e))?;
@@ -176,25 +161,23 @@ impl Inner {
 #[async_trait::async_trait]
 impl Store for RedbStore {
     async fn list(&self, table: Table) -> Result<Listing, StoreError> {
-        self.blocking(move |s| s.list(table)).await
+        self.read_list(table)
     }
 
     async fn get(&self, table: Table, key: &str) -> Result<Option<Record>, StoreError> {
-        let key = key.to_string();
-        self.blocking(move |s| s.get(table, &key)).await
+        self.read_one(table, key)
     }
 
     async fn apply(&self, txn: Txn) -> Result<u64, StoreError> {
-        // On its own thread to the end: a caller that stops waiting cannot cut a commit short.
-        self.blocking(move |s| s.apply(txn)).await
+        self.write(txn)
     }
 
     async fn watch(&self, table: Table, from_revision: u64) -> Result<WatchStream, StoreError> {
-        self.inner.history.watch(table, from_revision)
+        self.history.watch(table, from_revision)
     }
 
     async fn compact(&self, revision: u64) -> Result<(), StoreError> {
-        self.inner.history.compact(revision);
+        self.history.compact(revision);
         Ok(())
     }
 
@@ -203,7 +186,7 @@ impl Store for RedbStore {
     }
 
     fn describe(&self) -> String {
-        format!("redb ({})", self.inner.path.display())
+        format!("redb ({})", self.path.display())
     }
 }
 

@@ -1,5 +1,6 @@
 use super::*;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn honours_the_store_contract() {
@@ -169,4 +170,16 @@ async fn an_empty_file_without_revisions_starts_at_revision_zero() {
     write_layout1(&path, &[]);
     let s = RedbStore::open(&path).unwrap();
     assert_eq!(s.list(Table::Networks).await.unwrap().revision, 0);
+}
+
+#[test]
+fn calls_complete_without_yielding() {
+    // A caller's future cannot then be dropped between a commit and its next step.
+    use futures::FutureExt;
+    let dir = tempfile::tempdir().unwrap();
+    let s = RedbStore::open(&dir.path().join("ferry.db")).unwrap();
+    let op = Op::put_json(Table::Networks, "a", &1).unwrap();
+    assert!(matches!(s.apply_ops(vec![op]).now_or_never(), Some(Ok(1))));
+    assert!(s.get(Table::Networks, "a").now_or_never().is_some());
+    assert!(s.list(Table::Networks).now_or_never().is_some());
 }
