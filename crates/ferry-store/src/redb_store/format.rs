@@ -35,7 +35,7 @@ fn layout1(table: Table) -> TableDefinition<'static, &'static str, &'static [u8]
 }
 
 /// The store-wide revision as `txn` sees it.
-pub(super) fn revision(txn: &WriteTransaction) -> Result<u64, redb::Error> {
+pub(super) fn current_revision(txn: &WriteTransaction) -> Result<u64, redb::Error> {
     let store = txn.open_table(STORE)?;
     let revision = store.get(REVISION)?.map(|v| v.value()).unwrap_or(0);
     Ok(revision)
@@ -45,7 +45,7 @@ pub(super) fn revision(txn: &WriteTransaction) -> Result<u64, redb::Error> {
 /// revision. Returns the store's revision.
 pub(super) fn prepare(txn: &WriteTransaction) -> Result<u64, redb::Error> {
     let existing: HashSet<String> = txn.list_tables()?.map(|t| t.name().to_string()).collect();
-    let mut revision = revision(txn)?;
+    let mut revision = current_revision(txn)?;
     let moved_at = revision + 1;
     let mut moved = false;
     for table in Table::ALL {

@@ -104,7 +104,7 @@ impl RedbStore {
     fn write(&self, txn: Txn) -> Result<u64, StoreError> {
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
-        let revision = format::revision(&w).map_err(|e| self.err(e))?;
+        let revision = format::current_revision(&w).map_err(|e| self.err(e))?;
         for c in &txn.conditions {
             let (table, key) = c.target();
             let t = w.open_table(records(table)).map_err(|e| self.err(e))?;
