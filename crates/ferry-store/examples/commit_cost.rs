@@ -11,17 +11,19 @@ fn main() {
     let dir = std::env::temp_dir().join(format!("ferry-commit-cost-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let store = RedbStore::open(&dir.join("ferry.db")).expect("open");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
     let value = vec![b'x'; 1500];
     let mut samples = Vec::new();
     for i in 0..n {
         let t = Instant::now();
-        store
-            .apply(&[Op::Put {
-                table: Table::Sandboxes,
-                key: format!("{i:064}"),
-                value: value.clone(),
-            }])
-            .expect("apply");
+        rt.block_on(store.apply_ops(vec![Op::Put {
+            table: Table::Sandboxes,
+            key: format!("{i:064}"),
+            value: value.clone(),
+        }]))
+        .expect("apply");
         samples.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let median = |s: &[f64]| {

@@ -1,193 +1,86 @@
 //! Where ferry keeps its desired state. The engine sees only the [`Store`] trait, so the embedded
-//! backend (redb, one crash-safe file under the data root) can be joined later by a cluster
-//! backend (etcd) without touching the engine.
+//! backend (redb, one crash-safe file under the data root) can be joined by a cluster backend
+//! (etcd) without touching the engine.
+//!
+//! The model is etcd's: every committed transaction that changes something gets the next
+//! store-wide revision, every record remembers the revision that last wrote it, transactions
+//! can be made conditional on those revisions, and a watcher lists a table and then watches it
+//! from the listing's revision + 1 without missing a change.
 
+#[cfg(any(test, feature = "contract"))]
+#[doc(hidden)]
+pub mod contract;
+mod error;
+mod history;
 mod memory;
+mod record;
 mod redb_store;
+mod table;
+mod txn;
+mod watch;
 
+pub use error::StoreError;
+pub use history::HistoryLimit;
 pub use memory::MemoryStore;
+pub use record::{Entry, Listing, Record};
 pub use redb_store::RedbStore;
+pub use table::{Scope, Table};
+pub use txn::{Condition, Expected, Op, Txn};
+pub use watch::{Event, WatchStream};
 
-/// The kinds of records ferry keeps; each is a key space of its own.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Table {
-    /// Networks by ID.
-    Networks,
-    /// Sandboxes (with their live endpoints) by ID.
-    Sandboxes,
-    /// Daemon-wide values (host ID, schema version).
-    Meta,
-    /// Services by ID.
-    Services,
-}
-
-impl Table {
-    /// Every table.
-    pub const ALL: [Table; 4] = [
-        Table::Networks,
-        Table::Sandboxes,
-        Table::Meta,
-        Table::Services,
-    ];
-
-    /// The table's name in the backend.
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::Networks => "networks",
-            Table::Sandboxes => "sandboxes",
-            Table::Meta => "meta",
-            Table::Services => "services",
-        }
-    }
-}
-
-/// One change in a transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Op {
-    /// Write `value` under `key`.
-    Put {
-        /// The table.
-        table: Table,
-        /// The key.
-        key: String,
-        /// The encoded record.
-        value: Vec<u8>,
-    },
-    /// Remove `key` (no error when absent).
-    Delete {
-        /// The table.
-        table: Table,
-        /// The key.
-        key: String,
-    },
-}
-
-impl Op {
-    /// A put of a record encoded as JSON.
-    pub fn put_json<T: serde::Serialize>(
-        table: Table,
-        key: &str,
-        value: &T,
-    ) -> Result<Op, StoreError> {
-        Ok(Op::Put {
-            table,
-            key: key.to_string(),
-            value: serde_json::to_vec(value).map_err(|e| StoreError::Encode(e.to_string()))?,
-        })
-    }
-    /// A delete.
-    pub fn delete(table: Table, key: &str) -> Op {
-        Op::Delete {
-            table,
-            key: key.to_string(),
-        }
-    }
-}
-
-/// Failures of a store.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// Another process holds the database.
-    #[error("the state database {path} is in use by another process: is another ferry daemon running with the same --data-root?")]
-    Locked {
-        /// The database file.
-        path: String,
-    },
-    /// The backend failed.
-    #[error("state database {path}: {message}")]
-    Backend {
-        /// The database file or endpoint.
-        path: String,
-        /// What failed.
-        message: String,
-    },
-    /// A record could not be encoded.
-    #[error("cannot encode a record: {0}")]
-    Encode(String),
-    /// A record could not be decoded.
-    #[error("corrupt record {table}/{key}: {message}")]
-    Decode {
-        /// Its table.
-        table: &'static str,
-        /// Its key.
-        key: String,
-        /// Why.
-        message: String,
-    },
-}
-
-/// Durable key-value storage of ferry's records. Implementations apply each transaction
-/// atomically: after a crash either all of its operations are visible or none are.
+/// Durable key-value storage of ferry's records, with revisions. Implementations apply each
+/// transaction atomically: after a crash either all of its operations are visible or none are.
+#[async_trait::async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Every record of a table, in key order.
-    fn list(&self, table: Table) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
+    /// Every record of a table, in key order, with the store's revision at the time.
+    async fn list(&self, table: Table) -> Result<Listing, StoreError>;
+
     /// One record.
-    fn get(&self, table: Table, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
-    /// Applies the operations as one atomic, durable transaction.
-    fn apply(&self, ops: &[Op]) -> Result<(), StoreError>;
+    async fn get(&self, table: Table, key: &str) -> Result<Option<Record>, StoreError>;
+
+    /// Applies a transaction atomically and durably. When a condition fails nothing is written
+    /// and the error is [`StoreError::Conflict`]. Returns the store's revision afterwards: a
+    /// new one when the transaction changed something, the current one when it did not (only
+    /// deletes of absent keys, or no operations).
+    async fn apply(&self, txn: Txn) -> Result<u64, StoreError>;
+
+    /// Applies operations unconditionally, as one transaction.
+    async fn apply_ops(&self, ops: Vec<Op>) -> Result<u64, StoreError> {
+        self.apply(Txn::new(ops)).await
+    }
+
+    /// The changes to `table` from revision `from_revision` on (0 counts as 1): first those
+    /// already committed, then new ones as they commit. Fails with [`StoreError::Compacted`]
+    /// when the store no longer holds the events of `from_revision`.
+    async fn watch(&self, table: Table, from_revision: u64) -> Result<WatchStream, StoreError>;
+
+    /// Forgets the history below `revision`, so that a watch can start no earlier than it.
+    /// Records are untouched.
+    async fn compact(&self, revision: u64) -> Result<(), StoreError>;
+
+    /// Who sees the records.
+    fn scope(&self) -> Scope;
+
     /// A short description for `ferry info` (backend and location).
     fn describe(&self) -> String;
 }
 
 /// Decodes every JSON record of a table.
-pub fn list_json<T: serde::de::DeserializeOwned>(
+pub async fn list_json<T: serde::de::DeserializeOwned>(
     store: &dyn Store,
     table: Table,
 ) -> Result<Vec<T>, StoreError> {
     store
-        .list(table)?
+        .list(table)
+        .await?
+        .entries
         .into_iter()
-        .map(|(key, v)| {
-            serde_json::from_slice(&v).map_err(|e| StoreError::Decode {
+        .map(|e| {
+            serde_json::from_slice(&e.value).map_err(|err| StoreError::Decode {
                 table: table.name(),
-                key,
-                message: e.to_string(),
+                key: e.key,
+                message: err.to_string(),
             })
         })
         .collect()
-}
-
-#[cfg(test)]
-pub(crate) mod contract {
-    //! The behaviour every backend must show.
-    use super::*;
-
-    pub fn exercise(store: &dyn Store) {
-        store
-            .apply(&[
-                Op::Put {
-                    table: Table::Networks,
-                    key: "b".into(),
-                    value: b"2".to_vec(),
-                },
-                Op::Put {
-                    table: Table::Networks,
-                    key: "a".into(),
-                    value: b"1".to_vec(),
-                },
-                Op::Put {
-                    table: Table::Sandboxes,
-                    key: "a".into(),
-                    value: b"s".to_vec(),
-                },
-            ])
-            .unwrap();
-        let nets = store.list(Table::Networks).unwrap();
-        assert_eq!(
-            nets,
-            vec![("a".into(), b"1".to_vec()), ("b".into(), b"2".to_vec())]
-        );
-        assert_eq!(
-            store.get(Table::Sandboxes, "a").unwrap(),
-            Some(b"s".to_vec())
-        );
-        assert_eq!(store.get(Table::Meta, "a").unwrap(), None);
-        store
-            .apply(&[
-                Op::delete(Table::Networks, "a"),
-                Op::delete(Table::Networks, "zz"),
-            ])
-            .unwrap();
-        assert_eq!(store.list(Table::Networks).unwrap().len(), 1);
-    }
 }

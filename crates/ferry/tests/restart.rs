@@ -441,7 +441,11 @@ fn replicas_of_a_service_whose_record_is_gone_are_removed_on_start() {
     {
         use ferry_store::{Op, Store, Table};
         let store = ferry_store::RedbStore::open(&h.data_root().join("ferry.db")).unwrap();
-        store.apply(&[Op::delete(Table::Services, &id)]).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(store.apply_ops(vec![Op::delete(Table::Services, &id)]))
+            .unwrap();
     }
     h.start_daemon();
     for (pid, _) in &replicas {

@@ -166,7 +166,7 @@ impl Controller {
             auto_remove: true,
             ..Default::default()
         };
-        let id = self.create_locked(st, create, None)?.id;
+        let id = self.create_locked(st, create, None).await?.id;
         let Some(mut sb) = st.sandbox(&id).cloned() else {
             return Err(FerryError::internal("new sandbox vanished"));
         };
@@ -175,7 +175,10 @@ impl Controller {
         if let Some(a) = sb.config.attachments.first_mut() {
             a.ifname = Some(ifname);
         }
-        let saved = Self::put_sandbox_op(&sb).and_then(|op| self.save(&[op]));
+        let saved = match Self::put_sandbox_op(&sb) {
+            Ok(op) => self.save(vec![op]).await,
+            Err(e) => Err(e),
+        };
         st.put_sandbox(sb.clone());
         let started = match saved {
             Ok(()) => self.start_locked(st, &id).await,
@@ -183,7 +186,7 @@ impl Controller {
         };
         if let Err(e) = started {
             if let Some(sb) = st.sandbox(&id).cloned() {
-                if let Err(undo) = self.remove_locked(st, sb, &[]) {
+                if let Err(undo) = self.remove_locked(st, sb, &[]).await {
                     tracing::warn!(container = %req.id, error = %undo, "failed attach not forgotten");
                 }
             }
@@ -230,7 +233,7 @@ impl Controller {
         self.tear_down(st, &sb).await;
         let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
         tracing::info!(container = %sb.name, "detached");
-        self.remove_locked(st, sb, &touched)
+        self.remove_locked(st, sb, &touched).await
     }
 
     /// Plugs an attached container's endpoints into its namespace (the start of a sandbox

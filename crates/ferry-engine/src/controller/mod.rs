@@ -68,16 +68,17 @@ impl Controller {
             FerryError::internal(format!("create {}: {e}", cfg.data_root.display()))
         })?;
         let host_nl = Netlink::connect().map_err(crate::drivers::kernel_err)?;
-        let host_id = match store.get(Table::Meta, "host-id").map_err(store_err)? {
-            Some(v) => String::from_utf8_lossy(&v).into_owned(),
+        let host_id = match store.get(Table::Meta, "host-id").await.map_err(store_err)? {
+            Some(r) => String::from_utf8_lossy(&r.value).into_owned(),
             None => {
                 let id = new_id();
                 store
-                    .apply(&[Op::Put {
+                    .apply_ops(vec![Op::Put {
                         table: Table::Meta,
                         key: "host-id".into(),
                         value: id.clone().into_bytes(),
                     }])
+                    .await
                     .map_err(store_err)?;
                 id
             }
@@ -155,8 +156,13 @@ impl Controller {
         self.me.upgrade()
     }
 
-    fn save(&self, ops: &[Op]) -> Result<(), FerryError> {
-        self.store.apply(ops).map_err(store_err)
+    /// Writes `ops` as one unconditional transaction.
+    async fn save(&self, ops: Vec<Op>) -> Result<(), FerryError> {
+        self.store
+            .apply_ops(ops)
+            .await
+            .map(|_| ())
+            .map_err(store_err)
     }
 
     fn put_network_op(net: &Network) -> Result<Op, FerryError> {

@@ -144,7 +144,7 @@ impl Controller {
     /// Records a network and makes its kernel objects; undoes both on failure.
     async fn add_network(&self, st: &mut State, net: Network) -> Result<(), FerryError> {
         st.put_network(net.clone())?;
-        if let Err(e) = self.save(&[Self::put_network_op(&net)?]) {
+        if let Err(e) = self.save(vec![Self::put_network_op(&net)?]).await {
             st.remove_network(&net.id);
             return Err(e);
         }
@@ -159,7 +159,7 @@ impl Controller {
                 tracing::warn!(network = %net.name, error = %undo, "half-made network not removed");
             }
             st.remove_network(&net.id);
-            let _ = self.save(&[Op::delete(Table::Networks, &net.id)]);
+            let _ = self.save(vec![Op::delete(Table::Networks, &net.id)]).await;
             return Err(e);
         }
         self.dns_add_network(&net);
@@ -245,7 +245,8 @@ impl Controller {
     }
 
     async fn delete_network(&self, st: &mut State, net: &Network) -> Result<(), FerryError> {
-        self.save(&[Op::delete(Table::Networks, &net.id)])?;
+        self.save(vec![Op::delete(Table::Networks, &net.id)])
+            .await?;
         st.remove_network(&net.id);
         self.dns_remove_network(net);
         if let Err(e) = self.firewall.apply(&self.network_changes(net, false)) {
@@ -291,8 +292,9 @@ impl Controller {
     }
 
     /// Loads the networks of the store into the state.
-    pub(crate) fn load_networks(&self, st: &mut State) -> Result<(), FerryError> {
+    pub(crate) async fn load_networks(&self, st: &mut State) -> Result<(), FerryError> {
         for n in ferry_store::list_json::<Network>(self.store.as_ref(), Table::Networks)
+            .await
             .map_err(store_err)?
         {
             st.put_network(n)?;

@@ -16,9 +16,9 @@ use std::path::Path;
 impl Controller {
     pub(crate) async fn reconcile(&self) -> Result<(), FerryError> {
         let mut st = self.lock().await;
-        self.load_networks(&mut st)?;
-        self.load_sandboxes(&mut st)?;
-        self.load_services(&mut st)?;
+        self.load_networks(&mut st).await?;
+        self.load_sandboxes(&mut st).await?;
+        self.load_services(&mut st).await?;
         for n in st.networks() {
             self.dns_add_network(n);
         }

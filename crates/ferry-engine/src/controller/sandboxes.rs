@@ -90,11 +90,11 @@ impl Controller {
         req: SandboxCreateRequest,
     ) -> Result<CreateResponse, FerryError> {
         let mut st = self.lock().await;
-        self.create_locked(&mut st, req, None)
+        self.create_locked(&mut st, req, None).await
     }
 
     /// `create`, with the state locked; `replica_of` marks a service's replica.
-    pub(crate) fn create_locked(
+    pub(crate) async fn create_locked(
         &self,
         st: &mut State,
         req: SandboxCreateRequest,
@@ -286,7 +286,7 @@ impl Controller {
             .and_then(|_| std::fs::File::create(dir.join("output.log")).map(|_| ()))
             .map_err(|e| FerryError::internal(format!("create sandbox directory: {e}")))?;
         crate::crash_point::reached(crate::crash_point::SANDBOX_CREATE_DIR);
-        if let Err(e) = self.save(&[Self::put_sandbox_op(&sb)?]) {
+        if let Err(e) = self.save(vec![Self::put_sandbox_op(&sb)?]).await {
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
@@ -409,7 +409,7 @@ impl Controller {
         sb.state.status = Status::Running;
         sb.state.pid = None;
         sb.state.error.clear();
-        if let Err(e) = self.save(&Self::sandbox_ops(st, &sb, &touched)?) {
+        if let Err(e) = self.save(Self::sandbox_ops(st, &sb, &touched)?).await {
             for ep in &sb.endpoints {
                 Self::release_endpoint(st, ep);
             }
@@ -428,7 +428,7 @@ impl Controller {
                 self.hold(&sb.id, reservations);
                 Self::flush_udp(&sb.ports);
                 st.put_sandbox(sb.clone());
-                self.save(&[Self::put_sandbox_op(&sb)?])?;
+                self.save(vec![Self::put_sandbox_op(&sb)?]).await?;
                 if let Some(r) = &sb.config.replica_of {
                     self.lb_refresh(st, &r.service, None);
                 }
@@ -443,7 +443,7 @@ impl Controller {
                 let mut failed = before;
                 failed.state.error = e.message.clone();
                 st.put_sandbox(failed.clone());
-                let _ = self.save(&Self::sandbox_ops(st, &failed, &touched)?);
+                let _ = self.save(Self::sandbox_ops(st, &failed, &touched)?).await;
                 Err(e)
             }
         }
@@ -789,10 +789,13 @@ impl Controller {
         }
         let saved = if sb.config.auto_remove {
             st.remember_exit(&sb.id, code);
-            self.remove_locked(st, sb.clone(), &touched)
+            self.remove_locked(st, sb.clone(), &touched).await
         } else {
             st.put_sandbox(sb.clone());
-            Self::sandbox_ops(st, &sb, &touched).and_then(|ops| self.save(&ops))
+            match Self::sandbox_ops(st, &sb, &touched) {
+                Ok(ops) => self.save(ops).await,
+                Err(e) => Err(e),
+            }
         };
         if let Err(e) = saved {
             tracing::error!(sandbox = %sb.name, error = %e, "exit not recorded");
@@ -891,10 +894,10 @@ impl Controller {
         let Ok(sb) = st.find_sandbox(reference).cloned() else {
             return Ok(()); // removed on exit (--rm)
         };
-        self.remove_locked(&mut st, sb, &[])
+        self.remove_locked(&mut st, sb, &[]).await
     }
 
-    pub(crate) fn remove_locked(
+    pub(crate) async fn remove_locked(
         &self,
         st: &mut State,
         sb: Sandbox,
@@ -908,7 +911,7 @@ impl Controller {
                 ops.push(Self::put_network_op(&n)?);
             }
         }
-        self.save(&ops)?;
+        self.save(ops).await?;
         crate::crash_point::reached(crate::crash_point::SANDBOX_RM_SAVED);
         st.remove_sandbox(&sb.id);
         // A crash before this line leaves the directory to the sweep at the next start.
@@ -1041,7 +1044,7 @@ impl Controller {
         let before = sb.clone();
         sb.config.attachments.push(att.clone());
         if !sb.is_running() {
-            self.save(&[Self::put_sandbox_op(&sb)?])?;
+            self.save(vec![Self::put_sandbox_op(&sb)?]).await?;
             st.put_sandbox(sb);
             return Ok(());
         }
@@ -1062,7 +1065,7 @@ impl Controller {
             sb.embedded_dns = true;
         }
         let touched = [net.id.clone()];
-        if let Err(e) = self.save(&Self::sandbox_ops(st, &sb, &touched)?) {
+        if let Err(e) = self.save(Self::sandbox_ops(st, &sb, &touched)?).await {
             Self::release_endpoint(st, &ep);
             return Err(e);
         }
@@ -1095,7 +1098,7 @@ impl Controller {
             let _ = self.unplug(&net, &ep, Some(Path::new(&netns_path))).await;
             Self::release_endpoint(st, &ep);
             st.put_sandbox(before.clone());
-            let _ = self.save(&Self::sandbox_ops(st, &before, &touched)?);
+            let _ = self.save(Self::sandbox_ops(st, &before, &touched)?).await;
             return Err(e);
         }
         if !opens_resolver && self.serves_dns(st, &sb) {
@@ -1139,7 +1142,7 @@ impl Controller {
         let ep = sb.endpoint_on(&net.id).cloned();
         sb.endpoints.retain(|e| e.network_id != net.id);
         let Some(ep) = ep else {
-            self.save(&[Self::put_sandbox_op(&sb)?])?;
+            self.save(vec![Self::put_sandbox_op(&sb)?]).await?;
             st.put_sandbox(sb);
             return Ok(());
         };
@@ -1155,7 +1158,7 @@ impl Controller {
         } else {
             Vec::new()
         };
-        self.save(&Self::sandbox_ops(st, &sb, &[])?)?;
+        self.save(Self::sandbox_ops(st, &sb, &[])?).await?;
         let mut changes = ferry_firewall::Changes::new();
         self.endpoint_changes(&mut changes, &net, &ep, false);
         for p in &ports {
@@ -1322,8 +1325,9 @@ impl Controller {
     }
 
     /// Loads the sandboxes of the store into the state.
-    pub(crate) fn load_sandboxes(&self, st: &mut State) -> Result<(), FerryError> {
+    pub(crate) async fn load_sandboxes(&self, st: &mut State) -> Result<(), FerryError> {
         for sb in ferry_store::list_json::<Sandbox>(self.store.as_ref(), Table::Sandboxes)
+            .await
             .map_err(store_err)?
         {
             st.put_sandbox(sb);

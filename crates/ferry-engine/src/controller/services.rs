@@ -291,7 +291,7 @@ impl Controller {
             return Err(e);
         }
         service.spec.ports = ports;
-        if let Err(e) = self.save(&self.service_ops(st, &service)?) {
+        if let Err(e) = self.save(self.service_ops(st, &service)?).await {
             self.release_mesh_ports(st, &service.id);
             Self::release_vips(st, &service);
             return Err(e);
@@ -303,7 +303,9 @@ impl Controller {
             self.release_mesh_ports(st, &service.id);
             Self::release_vips(st, &service);
             st.remove_service(&service.id);
-            let _ = self.save(&[Op::delete(Table::Services, &service.id)]);
+            let _ = self
+                .save(vec![Op::delete(Table::Services, &service.id)])
+                .await;
             return Err(e);
         }
         tracing::info!(service = %service.name, replicas, "service created");
@@ -697,7 +699,7 @@ impl Controller {
                             service: service_id.to_string(),
                             slot,
                         };
-                        match self.create_locked(&mut st, req, Some(of)) {
+                        match self.create_locked(&mut st, req, Some(of)).await {
                             Ok(r) => r.id,
                             Err(e) => {
                                 self.note_start(service_id, slot);
@@ -920,7 +922,7 @@ impl Controller {
             service.spec.ports = ports;
             service.version += 1;
             service.updated = now_rfc3339();
-            self.save(&self.service_ops(&st, &service)?)?;
+            self.save(self.service_ops(&st, &service)?).await?;
             crate::crash_point::reached(crate::crash_point::SERVICE_UPDATE_SAVED);
             st.put_service(service.clone());
             self.lb_refresh(&mut st, &service.id, None);
@@ -940,7 +942,7 @@ impl Controller {
             service.spec.replicas = 0;
             service.removing = true;
             service.version += 1;
-            self.save(&self.service_ops(&st, &service)?)?;
+            self.save(self.service_ops(&st, &service)?).await?;
             crate::crash_point::reached(crate::crash_point::SERVICE_RM_SAVED);
             st.put_service(service.clone());
             self.lb_refresh(&mut st, &service.id, None);
@@ -980,7 +982,7 @@ impl Controller {
         Self::release_vips(&mut st, &service);
         let mut ops = self.service_ops(&st, &service)?;
         ops[0] = Op::delete(Table::Services, &service.id);
-        self.save(&ops)?;
+        self.save(ops).await?;
         st.remove_service(&service.id);
         self.restarts
             .lock()
@@ -1040,8 +1042,9 @@ impl Controller {
     }
 
     /// Loads the services of the store at start: their VIP addresses are taken again.
-    pub(crate) fn load_services(&self, st: &mut State) -> Result<(), FerryError> {
+    pub(crate) async fn load_services(&self, st: &mut State) -> Result<(), FerryError> {
         for s in ferry_store::list_json::<Service>(self.store.as_ref(), Table::Services)
+            .await
             .map_err(store_err)?
         {
             for v in &s.vips {

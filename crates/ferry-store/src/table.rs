@@ -1,0 +1,49 @@
+//! The key spaces of the store, and how far a store's records reach.
+
+/// The kinds of records ferry keeps; each is a key space of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// Networks by ID.
+    Networks,
+    /// Sandboxes (with their live endpoints) by ID.
+    Sandboxes,
+    /// Daemon-wide values (host ID, schema version).
+    Meta,
+    /// Services by ID.
+    Services,
+}
+
+impl Table {
+    /// Every table.
+    pub const ALL: [Table; 4] = [
+        Table::Networks,
+        Table::Sandboxes,
+        Table::Meta,
+        Table::Services,
+    ];
+
+    /// The table's name in the backend.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Networks => "networks",
+            Table::Sandboxes => "sandboxes",
+            Table::Meta => "meta",
+            Table::Services => "services",
+        }
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Who sees a store's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// This host only (an embedded file, or memory).
+    Local,
+    /// Every host of a cluster (a shared store such as etcd).
+    Global,
+}
