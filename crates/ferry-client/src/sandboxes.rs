@@ -12,6 +12,14 @@ fn sandbox(name: &str) -> Uri {
     Uri::route("/containers").name(name)
 }
 
+/// A stop's `t`: the seconds a stop waits before it kills.
+fn with_timeout(uri: Uri, timeout: Option<Duration>) -> Uri {
+    match timeout {
+        Some(t) => uri.query("t", &t.as_secs().to_string()),
+        None => uri,
+    }
+}
+
 /// When a wait ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WaitCondition {
@@ -84,21 +92,17 @@ impl Client {
     }
 
     /// `POST /containers/NAME/stop`: stops a sandbox, killing it after `timeout` (whole
-    /// seconds).
-    pub async fn sandbox_stop(&self, name: &str, timeout: Duration) -> Result<()> {
-        let uri = sandbox(name)
-            .then("stop")
-            .query("t", &timeout.as_secs().to_string());
-        self.post_unit::<()>(uri, None).await
+    /// seconds; the daemon's default, 10 s, when `None`).
+    pub async fn sandbox_stop(&self, name: &str, timeout: Option<Duration>) -> Result<()> {
+        self.post_unit::<()>(with_timeout(sandbox(name).then("stop"), timeout), None)
+            .await
     }
 
     /// `POST /containers/NAME/restart`: stops (as [`Client::sandbox_stop`]) and starts a
     /// sandbox.
-    pub async fn sandbox_restart(&self, name: &str, timeout: Duration) -> Result<()> {
-        let uri = sandbox(name)
-            .then("restart")
-            .query("t", &timeout.as_secs().to_string());
-        self.post_unit::<()>(uri, None).await
+    pub async fn sandbox_restart(&self, name: &str, timeout: Option<Duration>) -> Result<()> {
+        self.post_unit::<()>(with_timeout(sandbox(name).then("restart"), timeout), None)
+            .await
     }
 
     /// `DELETE /containers/NAME`: removes a stopped sandbox, or a running one with `force`.

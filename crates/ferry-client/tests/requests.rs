@@ -108,6 +108,7 @@ async fn sandbox_lifecycle_requests() {
         Reply::empty(204),
         Reply::empty(204),
         Reply::empty(204),
+        Reply::empty(204),
     ]);
     let c = d.client();
     let req = SandboxCreateRequest {
@@ -130,17 +131,24 @@ async fn sandbox_lifecycle_requests() {
     assert!(seen.body.is_empty());
     assert_eq!(seen.header("content-type"), None);
 
-    c.sandbox_stop("web", Duration::from_secs(3)).await.unwrap();
+    c.sandbox_stop("web", Some(Duration::from_secs(3)))
+        .await
+        .unwrap();
     assert_eq!(
         d.request().await.request_line,
         "POST /containers/web/stop?t=3 HTTP/1.1"
     );
-    c.sandbox_restart("web", Duration::from_millis(10_900))
+    c.sandbox_restart("web", Some(Duration::from_millis(10_900)))
         .await
         .unwrap();
     assert_eq!(
         d.request().await.request_line,
         "POST /containers/web/restart?t=10 HTTP/1.1"
+    );
+    c.sandbox_stop("web", None).await.unwrap();
+    assert_eq!(
+        d.request().await.request_line,
+        "POST /containers/web/stop HTTP/1.1"
     );
     c.sandbox_remove("web", false).await.unwrap();
     assert_eq!(
