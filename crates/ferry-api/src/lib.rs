@@ -1,7 +1,6 @@
 //! ferry's HTTP+JSON API on a unix socket: the server (routes in Docker Engine API shape, with
-//! or without a `/v1.NN` prefix) and the client the CLI uses.
+//! or without a `/v1.NN` prefix). Its client is the `ferry-client` crate.
 
-pub mod client;
 pub mod server;
 
 /// The Docker Engine API version ferry's routes follow.

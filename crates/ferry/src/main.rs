@@ -115,7 +115,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         return daemon::run(args, cli.host.as_deref());
     }
     let socket = socket_path(cli.host.as_deref())?;
-    let client = ferry_api::client::Client::new(socket);
+    let client = ferry_client::Client::new(socket);
     if let Cmd::Exec(args) = &cli.cmd {
         // exec forks into the sandbox's namespaces: keep this process single-threaded.
         return commands::exec::run(&client, args);
@@ -137,8 +137,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 commands::sandbox::port(&client, &name, port.as_deref()).await
             }
             Cmd::Logs(a) => commands::sandbox::logs(&client, a).await,
-            Cmd::Stop(a) => commands::sandbox::stop(&client, a, "stop").await,
-            Cmd::Restart(a) => commands::sandbox::stop(&client, a, "restart").await,
+            Cmd::Stop(a) => commands::sandbox::stop(&client, a, false).await,
+            Cmd::Restart(a) => commands::sandbox::stop(&client, a, true).await,
             Cmd::Start { names } => commands::sandbox::start(&client, names).await,
             Cmd::Rm(a) => commands::sandbox::rm(&client, a).await,
             Cmd::Inspect { names } => commands::sandbox::inspect(&client, names).await,

@@ -31,20 +31,25 @@ pub fn id(id: &str, no_trunc: bool) -> String {
     }
 }
 
-/// `inspect` of several objects: fetches each from `path(name)`, prints the JSON array of those
-/// found and an error line for each one not found; the exit code is 1 when any failed.
+/// Prints the error of one of several objects a command works on, as `main` prints a
+/// command's error: `Error: ` and the error with its causes.
+pub fn error(e: ferry_client::ClientError) {
+    eprintln!("Error: {:#}", anyhow::Error::from(e));
+}
+
+/// `inspect` of several objects: fetches each with `fetch(name)`, prints the JSON array of
+/// those found and an error line for each one not found; the exit code is 1 when any failed.
 pub async fn inspect_all(
-    c: &ferry_api::client::Client,
     names: &[String],
-    path: impl Fn(&str) -> String,
+    fetch: impl AsyncFn(&str) -> Result<serde_json::Value, ferry_client::ClientError>,
 ) -> anyhow::Result<i32> {
     let mut out = Vec::new();
     let mut code = 0;
     for n in names {
-        match c.get::<serde_json::Value>(&path(n)).await {
+        match fetch(n).await {
             Ok(v) => out.push(v),
             Err(e) => {
-                eprintln!("Error: {e}");
+                error(e);
                 code = 1;
             }
         }

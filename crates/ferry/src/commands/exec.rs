@@ -4,9 +4,8 @@
 //! pass straight through, as with `nsenter`.
 
 use clap::Args;
-use ferry_api::client::{encode, Client};
+use ferry_client::Client;
 use ferry_kernel::process::{self, Confinement, Mounts, Ns, SpawnSpec, Stdio};
-use ferry_types::api::ExecTarget;
 use ferry_types::security::Seccomp;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
@@ -47,11 +46,11 @@ fn ns_of(kind: &str, pid: u32) -> Ns {
 
 /// Runs `ferry exec`; returns the command's exit code.
 pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
-    let target: ExecTarget = {
+    let target = {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        rt.block_on(c.get(&format!("/containers/{}/exec-target", encode(&a.name))))?
+        rt.block_on(c.sandbox_exec_target(&a.name))?
     };
     let pid = target.pid;
     let mut env: Vec<String> = target.env.clone();

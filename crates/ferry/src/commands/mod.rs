@@ -7,8 +7,7 @@ pub mod sandbox;
 pub mod security;
 pub mod service;
 
-use ferry_api::client::Client;
-use ferry_types::docker::{DaemonInfo, VersionInfo};
+use ferry_client::Client;
 use std::collections::BTreeMap;
 
 /// `--label KEY[=VALUE]` flags as a map (a bare key gets an empty value, as in docker).
@@ -24,7 +23,7 @@ pub fn parse_labels(list: &[String]) -> anyhow::Result<BTreeMap<String, String>>
 
 /// `ferry info`.
 pub async fn info(c: &Client) -> anyhow::Result<i32> {
-    let i: DaemonInfo = c.get("/info").await?;
+    let i = c.info().await?;
     println!("Server Version: {}", i.server_version);
     println!("Sandboxes: {}", i.containers);
     println!(" Running: {}", i.containers_running);
@@ -74,7 +73,7 @@ pub async fn version(c: &Client) -> anyhow::Result<i32> {
         env!("CARGO_PKG_VERSION"),
         ferry_api::API_VERSION
     );
-    let v: VersionInfo = c.get("/version").await?;
+    let v = c.version().await?;
     println!(
         "Server:\n Version:     {}\n API version: {} (minimum {})\n OS/Arch:     {}/{}\n Kernel:      {}",
         v.version, v.api_version, v.min_api_version, v.os, v.arch, v.kernel_version

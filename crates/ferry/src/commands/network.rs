@@ -2,14 +2,11 @@
 
 use crate::output;
 use clap::{Args, Subcommand};
-use ferry_api::client::{encode, Client};
+use ferry_client::{Client, Filters};
 use ferry_types::api::{
-    AttachResponse, CreateResponse, EndpointIpamConfig, EndpointSettingsRequest, Ipam, IpamConfig,
-    NetworkAttachRequest, NetworkConnectRequest, NetworkCreateRequest, NetworkDetachRequest,
-    NetworkDisconnectRequest, NetworkPruneResponse,
+    EndpointIpamConfig, EndpointSettingsRequest, Ipam, IpamConfig, NetworkAttachRequest,
+    NetworkConnectRequest, NetworkCreateRequest, NetworkDetachRequest, NetworkDisconnectRequest,
 };
-use ferry_types::docker::NetworkInspect;
-use std::collections::BTreeMap;
 use std::io::BufRead;
 
 /// Network subcommands.
@@ -236,14 +233,14 @@ fn ipam(a: &CreateArgs) -> anyhow::Result<Option<Ipam>> {
     }))
 }
 
-/// Builds Docker's filters JSON from `k=v` flags.
-pub fn filters_json(list: &[String]) -> anyhow::Result<String> {
-    let mut m: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+/// The filters of `--filter k=v` flags.
+pub fn filters(list: &[String]) -> anyhow::Result<Filters> {
+    let mut filters = Filters::new();
     for f in list {
         let (k, v) = key_value("--filter", f)?;
-        m.entry(k).or_default().insert(v, true);
+        filters.add(k, v);
     }
-    Ok(serde_json::to_string(&m)?)
+    Ok(filters)
 }
 
 /// Runs a network subcommand.
@@ -265,17 +262,12 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                 labels: super::parse_labels(&a.label)?,
                 ..Default::default()
             };
-            let r: CreateResponse = c.post("/networks/create", &req).await?;
+            let r = c.network_create(&req).await?;
             println!("{}", r.id);
             Ok(0)
         }
         NetworkCmd::Ls(a) => {
-            let nets: Vec<NetworkInspect> = c
-                .get(&format!(
-                    "/networks?filters={}",
-                    encode(&filters_json(&a.filter)?)
-                ))
-                .await?;
+            let nets = c.network_list(&filters(&a.filter)?).await?;
             if a.quiet {
                 for n in &nets {
                     println!("{}", output::id(&n.id, a.no_trunc));
@@ -317,15 +309,15 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         NetworkCmd::Inspect { names } => {
-            output::inspect_all(c, &names, |n| format!("/networks/{}", encode(n))).await
+            output::inspect_all(&names, async |n| c.network_inspect_raw(n).await).await
         }
         NetworkCmd::Rm { names } => {
             let mut code = 0;
             for n in names {
-                match c.delete(&format!("/networks/{}", encode(&n))).await {
+                match c.network_remove(&n).await {
                     Ok(()) => println!("{n}"),
                     Err(e) => {
-                        eprintln!("Error: {e}");
+                        output::error(e);
                         code = 1;
                     }
                 }
@@ -341,15 +333,7 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                     return Ok(0);
                 }
             }
-            let r: NetworkPruneResponse = c
-                .post(
-                    &format!(
-                        "/networks/prune?filters={}",
-                        encode(&filters_json(&filter)?)
-                    ),
-                    &serde_json::json!({}),
-                )
-                .await?;
+            let r = c.network_prune(&filters(&filter)?).await?;
             if !r.networks_deleted.is_empty() {
                 println!("Deleted Networks:");
                 for n in r.networks_deleted {
@@ -372,11 +356,7 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                     mac_address: None,
                 }),
             };
-            c.post_empty(
-                &format!("/networks/{}/connect", encode(&a.network)),
-                Some(&req),
-            )
-            .await?;
+            c.network_connect(&a.network, &req).await?;
             Ok(0)
         }
         NetworkCmd::Attach(a) => {
@@ -394,18 +374,13 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                 mac_address: a.mac_address.unwrap_or_default(),
                 port_bindings: ferry_types::ports::to_bindings(&publish),
             };
-            let r: AttachResponse = c
-                .post(&format!("/networks/{}/attach", encode(&a.network)), &req)
-                .await?;
+            let r = c.network_attach(&a.network, &req).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);
             Ok(0)
         }
         NetworkCmd::Detach { id, network } => {
-            c.post_empty(
-                &format!("/networks/{}/detach", encode(&network)),
-                Some(&NetworkDetachRequest { id }),
-            )
-            .await?;
+            c.network_detach(&network, &NetworkDetachRequest { id })
+                .await?;
             Ok(0)
         }
         NetworkCmd::Disconnect {
@@ -417,11 +392,7 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                 container: sandbox,
                 force,
             };
-            c.post_empty(
-                &format!("/networks/{}/disconnect", encode(&network)),
-                Some(&req),
-            )
-            .await?;
+            c.network_disconnect(&network, &req).await?;
             Ok(0)
         }
     }
@@ -433,8 +404,11 @@ mod tests {
 
     #[test]
     fn filters_become_docker_json() {
-        let j = filters_json(&["name=web".into(), "label=env=prod".into()]).unwrap();
-        assert_eq!(j, r#"{"label":{"env=prod":true},"name":{"web":true}}"#);
-        assert!(filters_json(&["nokey".into()]).is_err());
+        let f = filters(&["name=web".into(), "label=env=prod".into()]).unwrap();
+        assert_eq!(
+            f.to_json(),
+            r#"{"label":{"env=prod":true},"name":{"web":true}}"#
+        );
+        assert!(filters(&["nokey".into()]).is_err());
     }
 }

@@ -3,13 +3,12 @@
 use super::network::key_value;
 use crate::output;
 use clap::Args;
-use ferry_api::client::{encode, Client};
-use ferry_types::api::{CreateResponse, NetworkRequest, SandboxCreateRequest, WaitResponse};
-use ferry_types::docker::{ContainerInspect, ContainerSummary};
+use ferry_client::{Client, ClientError, Filters, LogStream, LogsOptions, WaitCondition};
+use ferry_types::api::{NetworkRequest, SandboxCreateRequest};
+use ferry_types::docker::ContainerSummary;
 use ferry_types::ports;
-use http_body_util::BodyExt;
-use hyper::Method;
 use std::io::Write;
+use std::time::Duration;
 
 /// `ferry run` flags, as docker's (`-h` is the host name, as in docker; help is `--help`).
 #[derive(Args)]
@@ -253,13 +252,11 @@ pub fn create_request(a: &RunArgs) -> anyhow::Result<SandboxCreateRequest> {
     })
 }
 
-async fn copy_body(mut body: hyper::body::Incoming) -> anyhow::Result<()> {
+async fn copy_logs(mut logs: LogStream) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
-    while let Some(frame) = body.frame().await {
-        if let Ok(data) = frame?.into_data() {
-            out.write_all(&data)?;
-            out.flush()?;
-        }
+    while let Some(data) = logs.chunk().await? {
+        out.write_all(&data)?;
+        out.flush()?;
     }
     Ok(())
 }
@@ -267,18 +264,15 @@ async fn copy_body(mut body: hyper::body::Incoming) -> anyhow::Result<()> {
 /// `ferry run`.
 pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
     let req = create_request(&a)?;
-    let created: CreateResponse = c.post("/containers/create", &req).await?;
+    let created = c.sandbox_create(&req).await?;
     if !created.warning.is_empty() {
         eprintln!("WARNING: {}", created.warning);
     }
     let id = created.id;
     if a.detach {
-        if let Err(e) = c
-            .post_empty::<()>(&format!("/containers/{id}/start"), None)
-            .await
-        {
+        if let Err(e) = c.sandbox_start(&id).await {
             if a.rm {
-                let _ = c.delete(&format!("/containers/{id}?force=1")).await;
+                let _ = c.sandbox_remove(&id, true).await;
             }
             return Err(e.into());
         }
@@ -286,30 +280,24 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
         return Ok(0);
     }
     // Wait is registered before start, so even an instant exit is seen.
-    let wait_body = c
-        .stream(
-            Method::POST,
-            &format!("/containers/{id}/wait?condition=next-exit"),
-        )
-        .await?;
+    let waiter = c.sandbox_wait(&id, WaitCondition::NextExit).await?;
     let logs = c
-        .stream(
-            Method::GET,
-            &format!("/containers/{id}/logs?follow=1&condition=next-exit"),
+        .sandbox_logs(
+            &id,
+            LogsOptions {
+                follow: true,
+                next_exit: true,
+            },
         )
         .await?;
-    if let Err(e) = c
-        .post_empty::<()>(&format!("/containers/{id}/start"), None)
-        .await
-    {
+    if let Err(e) = c.sandbox_start(&id).await {
         if a.rm {
-            let _ = c.delete(&format!("/containers/{id}?force=1")).await;
+            let _ = c.sandbox_remove(&id, true).await;
         }
         return Err(e.into());
     }
-    copy_body(logs).await?;
-    let bytes = wait_body.collect().await?.to_bytes();
-    let w: WaitResponse = serde_json::from_slice(&bytes)?;
+    copy_logs(logs).await?;
+    let w = waiter.exit().await?;
     if let Some(err) = w.error {
         eprintln!("{}", err.message);
     }
@@ -318,9 +306,7 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
 
 /// `ferry ps`.
 pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<i32> {
-    let list: Vec<ContainerSummary> = c
-        .get(&format!("/containers/json?all={}", u8::from(a.all)))
-        .await?;
+    let list = c.sandbox_list(a.all, &Filters::new()).await?;
     if a.quiet {
         for s in &list {
             println!("{}", output::id(&s.id, a.no_trunc));
@@ -389,26 +375,21 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<i32> {
 
 /// `ferry logs`.
 pub async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<i32> {
-    let path = format!(
-        "/containers/{}/logs?follow={}",
-        encode(&a.name),
-        u8::from(a.follow)
-    );
-    let body = c.stream(Method::GET, &path).await?;
-    copy_body(body).await?;
+    let options = LogsOptions {
+        follow: a.follow,
+        next_exit: false,
+    };
+    copy_logs(c.sandbox_logs(&a.name, options).await?).await?;
     Ok(0)
 }
 
-async fn each(
-    names: &[String],
-    f: impl AsyncFn(&str) -> Result<(), ferry_api::client::ClientError>,
-) -> i32 {
+async fn each(names: &[String], f: impl AsyncFn(&str) -> Result<(), ClientError>) -> i32 {
     let mut code = 0;
     for n in names {
         match f(n).await {
             Ok(()) => println!("{n}"),
             Err(e) => {
-                eprintln!("Error: {e}");
+                output::error(e);
                 code = 1;
             }
         }
@@ -416,41 +397,29 @@ async fn each(
     code
 }
 
-/// `ferry stop` / `ferry restart`.
-pub async fn stop(c: &Client, a: StopArgs, verb: &str) -> anyhow::Result<i32> {
+/// `ferry stop`, or `ferry restart` with `restart`.
+pub async fn stop(c: &Client, a: StopArgs, restart: bool) -> anyhow::Result<i32> {
+    let timeout = Some(Duration::from_secs(a.time));
     Ok(each(&a.names, async |n| {
-        c.post_empty::<()>(
-            &format!("/containers/{}/{verb}?t={}", encode(n), a.time),
-            None,
-        )
-        .await
+        if restart {
+            c.sandbox_restart(n, timeout).await
+        } else {
+            c.sandbox_stop(n, timeout).await
+        }
     })
     .await)
 }
 
 /// `ferry start`.
 pub async fn start(c: &Client, names: Vec<String>) -> anyhow::Result<i32> {
-    Ok(each(&names, async |n| {
-        c.post_empty::<()>(&format!("/containers/{}/start", encode(n)), None)
-            .await
-    })
-    .await)
+    Ok(each(&names, async |n| c.sandbox_start(n).await).await)
 }
 
 /// `ferry rm`.
 pub async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<i32> {
-    Ok(each(&a.names, async |n| {
-        c.delete(&format!(
-            "/containers/{}?force={}",
-            encode(n),
-            u8::from(a.force)
-        ))
-        .await
-    })
-    .await)
+    Ok(each(&a.names, async |n| c.sandbox_remove(n, a.force).await).await)
 }
 
-/// `ferry inspect`.
 /// Docker's PORTS column: `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp`.
 pub(crate) fn summary_ports(s: &ContainerSummary) -> String {
     s.ports
@@ -470,7 +439,7 @@ pub(crate) fn summary_ports(s: &ContainerSummary) -> String {
 /// `ferry create`: records a sandbox without starting it and prints its ID.
 pub async fn create(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
     let req = create_request(&a)?;
-    let created: CreateResponse = c.post("/containers/create", &req).await?;
+    let created = c.sandbox_create(&req).await?;
     if !created.warning.is_empty() {
         eprintln!("WARNING: {}", created.warning);
     }
@@ -480,7 +449,7 @@ pub async fn create(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
 
 /// `ferry port SANDBOX [PORT[/PROTO]]`: the host bindings of a sandbox's published ports.
 pub async fn port(c: &Client, name: &str, filter: Option<&str>) -> anyhow::Result<i32> {
-    let info: ContainerInspect = c.get(&format!("/containers/{}/json", encode(name))).await?;
+    let info = c.sandbox_inspect(name).await?;
     let want = filter.map(ports::PortKey::parse).transpose()?;
     let mut found = false;
     for (key, bindings) in &info.network_settings.ports {
@@ -511,8 +480,9 @@ pub async fn port(c: &Client, name: &str, filter: Option<&str>) -> anyhow::Resul
     Ok(0)
 }
 
+/// `ferry inspect`.
 pub async fn inspect(c: &Client, names: Vec<String>) -> anyhow::Result<i32> {
-    output::inspect_all(c, &names, |n| format!("/containers/{}/json", encode(n))).await
+    output::inspect_all(&names, async |n| c.sandbox_inspect_raw(n).await).await
 }
 
 #[cfg(test)]

@@ -2,13 +2,8 @@
 
 use crate::output;
 use clap::{Args, Subcommand};
-use ferry_api::client::{encode, Client};
-use ferry_types::api::CreateResponse;
-use ferry_types::service::{
-    ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest, ServiceView, TaskView,
-};
-use http_body_util::BodyExt;
-use hyper::Method;
+use ferry_client::{Client, LogsOptions};
+use ferry_types::service::{ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest};
 use std::io::Write;
 
 /// `ferry service` subcommands.
@@ -161,12 +156,12 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
                 },
                 ..Default::default()
             };
-            let r: CreateResponse = c.post("/services/create", &req).await?;
+            let r = c.service_create(&req).await?;
             println!("{}", r.id);
             Ok(0)
         }
         ServiceCmd::Ls { quiet } => {
-            let list: Vec<ServiceView> = c.get("/services").await?;
+            let list = c.service_list().await?;
             if quiet {
                 for s in &list {
                     println!("{}", output::id(&s.id, false));
@@ -205,9 +200,7 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         ServiceCmd::Ps { service } => {
-            let tasks: Vec<TaskView> = c
-                .get(&format!("/services/{}/tasks", encode(&service)))
-                .await?;
+            let tasks = c.service_tasks(&service).await?;
             let rows: Vec<Vec<String>> = tasks
                 .iter()
                 .map(|t| {
@@ -238,7 +231,7 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         ServiceCmd::Inspect { services } => {
-            output::inspect_all(c, &services, |n| format!("/services/{}", encode(n))).await
+            output::inspect_all(&services, async |n| c.service_inspect_raw(n).await).await
         }
         ServiceCmd::Scale { pairs } => {
             let pairs = pairs
@@ -251,13 +244,10 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
                     replicas: Some(n),
                     ..Default::default()
                 };
-                match c
-                    .post::<_, ServiceView>(&format!("/services/{}/update", encode(&name)), &req)
-                    .await
-                {
+                match c.service_update(&name, &req).await {
                     Ok(_) => println!("{name} scaled to {n}"),
                     Err(e) => {
-                        eprintln!("Error: {e}");
+                        output::error(e);
                         code = 1;
                     }
                 }
@@ -270,19 +260,17 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
                 publish_add: a.publish_add.clone(),
                 publish_rm: a.publish_rm.clone(),
             };
-            let _: ServiceView = c
-                .post(&format!("/services/{}/update", encode(&a.service)), &req)
-                .await?;
+            c.service_update(&a.service, &req).await?;
             println!("{}", a.service);
             Ok(0)
         }
         ServiceCmd::Rm { services } => {
             let mut code = 0;
             for s in services {
-                match c.delete(&format!("/services/{}", encode(&s))).await {
+                match c.service_remove(&s).await {
                     Ok(()) => println!("{s}"),
                     Err(e) => {
-                        eprintln!("Error: {e}");
+                        output::error(e);
                         code = 1;
                     }
                 }
@@ -290,18 +278,11 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
             Ok(code)
         }
         ServiceCmd::Logs { service } => {
-            let tasks: Vec<TaskView> = c
-                .get(&format!("/services/{}/tasks", encode(&service)))
-                .await?;
+            let tasks = c.service_tasks(&service).await?;
             let mut out = std::io::stdout();
             for t in tasks {
-                let body = c
-                    .stream(
-                        Method::GET,
-                        &format!("/containers/{}/logs?follow=0", encode(&t.id)),
-                    )
-                    .await?;
-                let bytes = body.collect().await?.to_bytes();
+                let logs = c.sandbox_logs(&t.id, LogsOptions::default()).await?;
+                let bytes = logs.read_to_end().await?;
                 for line in String::from_utf8_lossy(&bytes).lines() {
                     writeln!(out, "{}    | {line}", t.name)?;
                 }

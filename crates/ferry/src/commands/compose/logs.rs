@@ -3,10 +3,8 @@
 
 use super::{project_sandboxes, summary_name};
 use clap::Args;
-use ferry_api::client::{encode, Client};
+use ferry_client::{Client, LogsOptions};
 use ferry_compose::{labels, Project};
-use http_body_util::BodyExt;
-use hyper::Method;
 use std::io::Write;
 use tokio::task::JoinSet;
 
@@ -64,20 +62,18 @@ pub async fn follow(c: &Client, names: &[String], follow: bool) -> anyhow::Resul
     let mut set = JoinSet::new();
     for name in names {
         let c = c.clone();
+        let name = name.clone();
         let prefix = format!("{name:width$}  | ");
-        let path = format!(
-            "/containers/{}/logs?follow={}",
-            encode(name),
-            u8::from(follow)
-        );
+        let options = LogsOptions {
+            follow,
+            next_exit: false,
+        };
         set.spawn(async move {
-            let mut body = c.stream(Method::GET, &path).await?;
+            let mut logs = c.sandbox_logs(&name, options).await?;
             let mut pending: Vec<u8> = Vec::new();
-            while let Some(frame) = body.frame().await {
-                if let Ok(data) = frame?.into_data() {
-                    pending.extend_from_slice(&data);
-                    print_lines(&prefix, &mut pending, false)?;
-                }
+            while let Some(data) = logs.chunk().await? {
+                pending.extend_from_slice(&data);
+                print_lines(&prefix, &mut pending, false)?;
             }
             print_lines(&prefix, &mut pending, true)?;
             anyhow::Ok(())

@@ -8,11 +8,10 @@ mod ps;
 mod up;
 
 use clap::{Args, Subcommand};
-use ferry_api::client::{encode, Client};
+use ferry_client::{Client, Filters};
 use ferry_compose::plan::{Observed, ObservedNetwork, ObservedSandbox, ObservedService};
 use ferry_compose::{labels, LoadOptions, Project};
-use ferry_types::docker::{ContainerSummary, NetworkInspect};
-use ferry_types::service::ServiceView;
+use ferry_types::docker::ContainerSummary;
 use std::path::PathBuf;
 
 /// `ferry compose` flags and subcommands.
@@ -158,19 +157,14 @@ fn load(a: &ComposeArgs) -> Result<Project, ferry_compose::ComposeError> {
     ferry_compose::load_with_options(&path, opts)
 }
 
-/// The filters query that selects a project's objects by label.
-fn project_filter(project: &str) -> String {
-    let f = serde_json::json!({"label": {format!("{}={project}", labels::PROJECT): true}});
-    encode(&f.to_string())
+/// The filters that select a project's objects by label.
+fn project_filter(project: &str) -> Filters {
+    Filters::new().with("label", format!("{}={project}", labels::PROJECT))
 }
 
 /// Every sandbox of the project, stopped ones too.
 async fn project_sandboxes(c: &Client, project: &str) -> anyhow::Result<Vec<ContainerSummary>> {
-    Ok(c.get(&format!(
-        "/containers/json?all=1&filters={}",
-        project_filter(project)
-    ))
-    .await?)
+    Ok(c.sandbox_list(true, &project_filter(project)).await?)
 }
 
 /// A sandbox's name without Docker's leading slash.
@@ -184,9 +178,9 @@ fn summary_name(s: &ContainerSummary) -> String {
 /// What the daemon holds: every network, sandbox and service (the planner needs foreign
 /// ones too, to refuse taking their names).
 async fn observe(c: &Client) -> anyhow::Result<Observed> {
-    let networks: Vec<NetworkInspect> = c.get("/networks").await?;
-    let sandboxes: Vec<ContainerSummary> = c.get("/containers/json?all=1").await?;
-    let services: Vec<ServiceView> = c.get("/services").await?;
+    let networks = c.network_list(&Filters::new()).await?;
+    let sandboxes = c.sandbox_list(true, &Filters::new()).await?;
+    let services = c.service_list().await?;
     Ok(Observed {
         networks: networks
             .into_iter()

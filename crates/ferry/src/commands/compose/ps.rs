@@ -4,7 +4,7 @@ use super::{project_sandboxes, summary_name};
 use crate::commands::sandbox::summary_ports;
 use crate::output;
 use clap::Args;
-use ferry_api::client::Client;
+use ferry_client::Client;
 use ferry_compose::{labels, Project};
 
 /// `compose ps` flags.

@@ -4,15 +4,11 @@
 use super::{logs, observe, project_sandboxes, summary_name};
 use anyhow::Context;
 use clap::Args;
-use ferry_api::client::{encode, Client};
+use ferry_client::{Client, WaitCondition};
 use ferry_compose::plan::{self, Step};
 use ferry_compose::{DependencyCondition, Project, ProjectService};
-use ferry_types::api::{CreateResponse, NetworkRequest, WaitResponse};
-use ferry_types::service::{
-    ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest, ServiceView,
-};
-use http_body_util::BodyExt;
-use hyper::Method;
+use ferry_types::api::NetworkRequest;
+use ferry_types::service::{ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest};
 use std::time::Instant;
 
 /// `compose up` flags.
@@ -87,60 +83,45 @@ async fn run_steps(c: &Client, project: &Project, steps: &[Step]) -> anyhow::Res
 
 async fn run_step(c: &Client, project: &Project, step: &Step) -> anyhow::Result<()> {
     match step {
-        Step::RemoveSandbox { name, .. } => {
-            c.delete(&format!("/containers/{}?force=1", encode(name)))
-                .await?
-        }
-        Step::RemoveService { name, .. } => {
-            c.delete(&format!("/services/{}", encode(name))).await?
-        }
-        Step::RemoveNetwork { name } => c.delete(&format!("/networks/{}", encode(name))).await?,
+        Step::RemoveSandbox { name, .. } => c.sandbox_remove(name, true).await?,
+        Step::RemoveService { name, .. } => c.service_remove(name).await?,
+        Step::RemoveNetwork { name } => c.network_remove(name).await?,
         Step::CreateNetwork { key, .. } => {
             let req = project
                 .network(key)
                 .and_then(|n| n.create.as_ref())
                 .with_context(|| format!("the plan has no network {key}"))?;
-            let _: serde_json::Value = c.post("/networks/create", req).await?;
+            c.network_create(req).await?;
         }
         Step::WaitDependencies { service } => wait_dependencies(c, project, service).await?,
         Step::CreateSandbox { service, index, .. } => {
             let req = project
                 .sandbox_request(service, *index)
                 .with_context(|| format!("the plan has no replica {index} of {service}"))?;
-            let created: CreateResponse = c.post("/containers/create", &req).await?;
+            let created = c.sandbox_create(&req).await?;
             if !created.warning.is_empty() {
                 eprintln!("WARN {}", created.warning);
             }
-            if let Err(e) = c
-                .post_empty::<()>(&format!("/containers/{}/start", created.id), None)
-                .await
-            {
+            if let Err(e) = c.sandbox_start(&created.id).await {
                 // No half-made project: the next `up` creates it afresh.
-                let _ = c
-                    .delete(&format!("/containers/{}?force=1", created.id))
-                    .await;
+                let _ = c.sandbox_remove(&created.id, true).await;
                 return Err(e.into());
             }
         }
-        Step::StartSandbox { name } => {
-            c.post_empty::<()>(&format!("/containers/{}/start", encode(name)), None)
-                .await?
-        }
+        Step::StartSandbox { name } => c.sandbox_start(name).await?,
         Step::CreateService { service, name } => {
             let s = project
                 .service(service)
                 .with_context(|| format!("the plan has no service {service}"))?;
             let req = service_request(s, name)?;
-            let _: CreateResponse = c.post("/services/create", &req).await?;
+            c.service_create(&req).await?;
         }
         Step::ScaleService { name, replicas } => {
             let req = ServiceUpdateRequest {
                 replicas: Some(*replicas),
                 ..Default::default()
             };
-            let _: ServiceView = c
-                .post(&format!("/services/{}/update", encode(name)), &req)
-                .await?;
+            c.service_update(name, &req).await?;
         }
     }
     Ok(())
@@ -162,14 +143,11 @@ async fn wait_dependencies(c: &Client, project: &Project, service: &str) -> anyh
         };
         for index in 1..=dep.replicas {
             let name = project.sandbox_name(&dep.name, index);
-            let body = c
-                .stream(
-                    Method::POST,
-                    &format!("/containers/{}/wait?condition=not-running", encode(&name)),
-                )
-                .await?;
-            let bytes = body.collect().await?.to_bytes();
-            let w: WaitResponse = serde_json::from_slice(&bytes)
+            let w = c
+                .sandbox_wait(&name, WaitCondition::NotRunning)
+                .await?
+                .exit()
+                .await
                 .with_context(|| format!("reading the exit status of {name}"))?;
             if w.status_code != 0 {
                 anyhow::bail!(
@@ -273,9 +251,7 @@ async fn stop(c: &Client, project: &Project) -> anyhow::Result<()> {
             replicas: Some(0),
             ..Default::default()
         };
-        let _: ServiceView = c
-            .post(&format!("/services/{}/update", encode(&svc.name)), &req)
-            .await?;
+        c.service_update(&svc.name, &req).await?;
         eprintln!("Service {}  Stopped", svc.name);
     }
     // Dependents stop before what they depend on.
@@ -293,8 +269,7 @@ async fn stop(c: &Client, project: &Project) -> anyhow::Result<()> {
     for sb in sandboxes {
         if sb.state == "running" && !sb.labels.contains_key("com.docker.swarm.service.id") {
             let name = summary_name(&sb);
-            c.post_empty::<()>(&format!("/containers/{}/stop", encode(&name)), None)
-                .await?;
+            c.sandbox_stop(&name, None).await?;
             eprintln!("Sandbox {name}  Stopped");
         }
     }

@@ -1,0 +1,54 @@
+//! Services: `/services/...`.
+
+use crate::uri::Uri;
+use crate::{Client, Result};
+use ferry_types::api::CreateResponse;
+use ferry_types::service::{ServiceCreateRequest, ServiceUpdateRequest, ServiceView, TaskView};
+
+/// `/services/NAME`.
+fn service(name: &str) -> Uri {
+    Uri::route("/services").name(name)
+}
+
+impl Client {
+    /// `GET /services`: every service, in the shape of Docker's service object.
+    pub async fn service_list(&self) -> Result<Vec<ServiceView>> {
+        self.get(Uri::route("/services")).await
+    }
+
+    /// `POST /services/create`: creates a service and starts its replicas; returns its ID.
+    pub async fn service_create(&self, req: &ServiceCreateRequest) -> Result<CreateResponse> {
+        self.post(Uri::route("/services/create"), req).await
+    }
+
+    /// `GET /services/NAME`: a service (by name, ID or unique ID prefix).
+    pub async fn service_inspect(&self, name: &str) -> Result<ServiceView> {
+        self.get(service(name)).await
+    }
+
+    /// [`Client::service_inspect`] as the daemon sent it, fields this client does not know
+    /// included: for printing, as `docker service inspect` does.
+    pub async fn service_inspect_raw(&self, name: &str) -> Result<serde_json::Value> {
+        self.get(service(name)).await
+    }
+
+    /// `POST /services/NAME/update`: changes what is given (replicas, published ports);
+    /// returns the service as it is now.
+    pub async fn service_update(
+        &self,
+        name: &str,
+        req: &ServiceUpdateRequest,
+    ) -> Result<ServiceView> {
+        self.post(service(name).then("update"), req).await
+    }
+
+    /// `DELETE /services/NAME`: removes a service and its replicas.
+    pub async fn service_remove(&self, name: &str) -> Result<()> {
+        self.delete(service(name)).await
+    }
+
+    /// `GET /services/NAME/tasks`: the service's replicas.
+    pub async fn service_tasks(&self, name: &str) -> Result<Vec<TaskView>> {
+        self.get(service(name).then("tasks")).await
+    }
+}
