@@ -151,7 +151,7 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
             tracing::info!("shutting down; sandboxes keep running");
         };
         ferry_api::server::serve(ctl.clone(), listener, shutdown, limits).await?;
-        ctl.shutdown();
+        ctl.shutdown().await;
         let _ = std::fs::remove_file(&cfg.socket);
         Ok::<_, anyhow::Error>(())
     })?;

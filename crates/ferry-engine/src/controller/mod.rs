@@ -32,6 +32,8 @@ pub struct Controller {
     host_nl: Netlink,
     /// The network drivers, by name.
     drivers: Drivers,
+    /// Deletes the links drivers retire, after the replies.
+    reaper: Arc<crate::drivers::reaper::Reaper>,
     firewall: Firewall,
     /// The connect-time fast path of service VIPs.
     connect_lb: crate::connect_lb::ConnectLb,
@@ -107,8 +109,11 @@ impl Controller {
                 None
             }
         };
+        let reaper = Arc::new(crate::drivers::reaper::Reaper::start(host_nl.clone()));
         let ctl = Arc::new_cyclic(|me| Controller {
+            reaper: reaper.clone(),
             drivers: crate::drivers::builtin(&crate::drivers::DriverContext {
+                reaper,
                 nl: host_nl.clone(),
                 ip_forward: cfg.ip_forward,
                 firewall: firewall.enabled(),
@@ -137,9 +142,10 @@ impl Controller {
         Ok(ctl)
     }
 
-    /// On a clean exit: the daemon leaves its cgroup tree, which goes unless sandboxes
-    /// still run in it.
-    pub fn shutdown(&self) {
+    /// On a clean exit: the links retired by the last operations are deleted, and the
+    /// daemon leaves its cgroup tree, which goes unless sandboxes still run in it.
+    pub async fn shutdown(&self) {
+        self.reaper.drain().await;
         self.cgroups.leave();
     }
 

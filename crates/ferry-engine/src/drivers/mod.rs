@@ -5,6 +5,7 @@
 
 pub mod bridge;
 pub mod no_endpoint;
+pub mod reaper;
 pub mod vlan;
 
 use crate::config::DaemonConfig;
@@ -22,6 +23,8 @@ pub const DEFAULT_DRIVER: &str = "bridge";
 
 /// What the built-in drivers work with.
 pub struct DriverContext {
+    /// Deletes retired links in the background.
+    pub reaper: Arc<reaper::Reaper>,
     /// Netlink in the host's namespace.
     pub nl: Netlink,
     /// The daemon turns IP forwarding on.

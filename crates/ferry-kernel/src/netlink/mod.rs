@@ -257,6 +257,25 @@ impl Netlink {
             .map_err(|e| nl_err(format!("set link {index} up"), e))
     }
 
+    /// Sets a link down and renames it (a down link can be renamed): it stops carrying
+    /// traffic and frees its name at once, for a deletion that may finish later.
+    pub async fn retire(&self, index: u32, new_name: &str) -> Result<()> {
+        let down = LinkUnspec::new_with_index(index).down().build();
+        self.handle
+            .link()
+            .set(down)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("set link {index} down"), e))?;
+        let rename = LinkUnspec::new_with_index(index).name(new_name).build();
+        self.handle
+            .link()
+            .set(rename)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("rename link {index} to {new_name}"), e))
+    }
+
     /// Sets a link up by name.
     pub async fn set_up_by_name(&self, name: &str) -> Result<u32> {
         let l = self.link(name).await?.ok_or_else(|| KernelError::Netlink {

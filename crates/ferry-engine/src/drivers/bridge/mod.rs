@@ -9,6 +9,7 @@ mod vip;
 
 pub use config::{host_ifname, BridgeConfig, BridgeEndpoint};
 
+use super::reaper::ns_key;
 use super::{kernel_err, DriverContext};
 use crate::driver::{
     Capability, Firewalled, JoinInfo, NetworkDriver, Owned, PortPublisher, SandboxNs, Scope, Stack,
@@ -31,6 +32,7 @@ pub const VETH_PREFIX: &str = "vf";
 /// The bridge driver, working in the daemon's (host) namespace.
 pub struct BridgeDriver {
     nl: Netlink,
+    reaper: std::sync::Arc<super::reaper::Reaper>,
     ip_forward: bool,
     firewall: bool,
     mtu: u32,
@@ -56,6 +58,7 @@ impl BridgeDriver {
     pub fn new(ctx: &DriverContext) -> Self {
         Self {
             nl: ctx.nl.clone(),
+            reaper: ctx.reaper.clone(),
             ip_forward: ctx.ip_forward,
             firewall: ctx.firewall,
             mtu: ctx.mtu,
@@ -197,13 +200,20 @@ impl NetworkDriver for BridgeDriver {
         Ok(())
     }
 
-    /// Removes the network's bridge.
+    /// Retires the network's bridge: down and renamed at once (its name is free for a new
+    /// network), deleted in the background.
     async fn delete_network(&self, net: &Network) -> Result<(), FerryError> {
         let br = BridgeConfig::of(net)?;
-        self.nl
-            .delete_link_by_name(&br.name)
-            .await
-            .map_err(kernel_err)
+        let alias = format!("{NETWORK_ALIAS_PREFIX}{}", net.id);
+        match self.nl.link(&br.name).await.map_err(kernel_err)? {
+            Some(l) if l.alias.as_deref() == Some(alias.as_str()) => self
+                .reaper
+                .retire(l.index, Vec::new())
+                .await
+                .map_err(kernel_err),
+            // Gone already, or someone else's now.
+            _ => Ok(()),
+        }
     }
 
     /// The veth pair, its sandbox end made inside the sandbox's namespace.
@@ -215,6 +225,8 @@ impl NetworkDriver for BridgeDriver {
     ) -> Result<JoinInfo, FerryError> {
         let br = BridgeConfig::of(net)?;
         let bridge_index = self.bridge_index(net, &br).await?;
+        // The sandbox end of a pair retired from this sandbox may still hold the name.
+        self.reaper.settled(&ns_key(ns.path, &ep.ifname)).await;
         let mac = ferry_types::validate::mac_bytes(&ep.mac)
             .ok_or_else(|| FerryError::internal(format!("bad MAC {}", ep.mac)))?;
         self.nl
@@ -231,15 +243,24 @@ impl NetworkDriver for BridgeDriver {
         Ok(JoinInfo::default())
     }
 
-    /// Deleting the host end removes the pair.
+    /// Retires the host end (down: the sandbox is cut off at once); deleting it, in the
+    /// background, removes the pair. Until then the sandbox end keeps its name inside a
+    /// namespace that lives on, which a join there waits for.
     async fn leave(
         &self,
         _net: &Network,
         ep: &Endpoint,
-        _netns: Option<&Path>,
+        netns: Option<&Path>,
     ) -> Result<(), FerryError> {
-        self.nl
-            .delete_link_by_name(&BridgeEndpoint::of(ep).host_ifname)
+        let host = BridgeEndpoint::of(ep).host_ifname;
+        let Some(link) = self.nl.link(&host).await.map_err(kernel_err)? else {
+            return Ok(());
+        };
+        let keys = netns
+            .map(|p| vec![ns_key(p, &ep.ifname)])
+            .unwrap_or_default();
+        self.reaper
+            .retire(link.index, keys)
             .await
             .map_err(kernel_err)
     }
@@ -275,9 +296,12 @@ impl NetworkDriver for BridgeDriver {
             {
                 Some(id) => !nets.contains(id),
                 None => {
-                    link.kind.as_deref() == Some("veth")
+                    (link.kind.as_deref() == Some("veth")
                         && link.name.starts_with(VETH_PREFIX)
-                        && !veths.contains(&link.name)
+                        && !veths.contains(&link.name))
+                        // Retired by a daemon that died before deleting it.
+                        || (matches!(link.kind.as_deref(), Some("veth" | "bridge"))
+                            && super::reaper::is_tombstone(&link.name))
                 }
             };
             if orphan {
