@@ -1,4 +1,5 @@
 //! Failures become typed errors that keep the daemon's message and status, or their cause.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod fake_daemon;
 

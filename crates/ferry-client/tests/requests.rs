@@ -1,5 +1,6 @@
 //! Each operation sends the request the daemon's routes expect: method, path (names
 //! percent-encoded), query and body; and reads the reply into its type.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod fake_daemon;
 

@@ -1,6 +1,7 @@
 //! Replays the fuzzer's corpus (`fuzz/corpus/respond/`, kept by `cargo fuzz run respond` and
 //! minimised with `cargo fuzz cmin respond`) through the same invariants, so every input the
 //! fuzzer found interesting is checked on every test run.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 #[test]
 fn the_fuzz_corpus_passes() {

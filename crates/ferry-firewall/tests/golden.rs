@@ -2,6 +2,7 @@
 //! `tests/golden/`. Run with `FERRY_UPDATE_GOLDEN=1` to rewrite them after a deliberate change,
 //! then review the diff. When run as root with `nft` installed, the rendered scripts are also
 //! applied inside a private network namespace, so the kernel itself checks them.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 use ferry_firewall::{full, ruleset, BridgeNet, BridgePort, Changes, LbEntry};
 use ferry_types::ports::{PortKey, Proto, PublishedPort};

@@ -9,6 +9,7 @@
 //!
 //! Every namespace is created here with a name unique to the run and deleted by a guard, and
 //! no packet leaves them. Every connect, read and write has a timeout.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 use ferry_firewall::{full, BridgeNet, BridgePort, Changes, LbEntry};
 use ferry_types::ports::Proto;

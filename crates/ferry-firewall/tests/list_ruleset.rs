@@ -5,6 +5,7 @@
 //!
 //! Needs root and `nft`; each step runs in a fresh network namespace of its own (`unshare
 //! -n`), so the host's ruleset is never read or touched.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 use ferry_firewall::{full, BridgeNet, BridgePort, LbEntry};
 use ferry_types::ports::{PortKey, Proto, PublishedPort};

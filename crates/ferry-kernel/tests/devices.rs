@@ -1,6 +1,7 @@
 //! The device filter against the real kernel: attached to a cgroup, it lets a process below
 //! it open /dev/null but not a block device node or a character one outside Docker's list
 //! (kmsg) that it created itself, while the same nodes open from outside; attaching again replaces the program rather than adding one.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod child;
 

@@ -1,6 +1,7 @@
 //! The connect-time load balancer against the real kernel: the verifier accepts the program,
 //! and a connect to a VIP in the map reaches one of its backends, spread over all of them,
 //! while other addresses are untouched. Traffic stays on loopback.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 use ferry_kernel::sock_lb::{cgroup2_mount, enter_cgroup, SockLb};
 use std::collections::BTreeMap;

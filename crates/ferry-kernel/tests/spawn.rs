@@ -1,5 +1,6 @@
 //! Starting confined processes: new namespaces, mounts, capabilities and users, checked from
 //! inside the process. Needs root.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 use ferry_kernel::process::{
     self, mounts::MountRequest, Confinement, Mounts, Ns, SpawnSpec, Stdio,

@@ -1,6 +1,7 @@
 //! Sandboxes ferry did not start: a namespace made with `ip netns add` is attached to ferry's
 //! networks, reaches ferry's sandboxes by name and is reached back, publishes a port, and is
 //! detached (twice, and after its namespace is gone) leaving nothing behind.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{eventually, Host};

@@ -8,6 +8,7 @@
 //! `FERRY_CHURN_SEED=N` draws the same operations again (the moments of the kills depend on
 //! the machine's speed, so a run is not replayed exactly). `FERRY_CHURN_ROUNDS=N` runs N
 //! rounds instead of 60, for a longer soak.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{eventually, Host};

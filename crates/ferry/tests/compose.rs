@@ -1,6 +1,7 @@
 //! `ferry compose` end to end, on the three example projects of `examples/`: two networks
 //! joined by a broker, the vault pair finding each other by name, and two replicas behind a
 //! published port. Each is brought up, checked with real traffic, changed, and taken down.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{eventually, Host, HOST_LINK_ADDR};

@@ -1,5 +1,6 @@
 //! A sandbox is a real boundary: by default it is no more privileged than a Docker
 //! container, and each of Docker's switches restores exactly what it names.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Real traffic between sandboxes: same network, two networks, container mode, host and none
 //! modes, and connect/disconnect taking effect at once.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{eventually, Host};

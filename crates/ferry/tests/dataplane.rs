@@ -5,6 +5,7 @@
 //!
 //! "Another machine" is the outside namespace of `Host::outside`, linked to the host namespace
 //! at 192.0.2.0/24 and 2001:db8::/64, with no route to the sandbox subnets.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{

@@ -1,6 +1,7 @@
 //! The embedded resolver, seen from inside sandboxes: scoped names, changes taking effect at
 //! once, forwarding to a loopback upstream of the host, and no forwarding from internal
 //! networks. Lookups go through the sandbox's own libc (`getent hosts`), as a program's would.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{eventually, Host};

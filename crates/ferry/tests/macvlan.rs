@@ -2,6 +2,7 @@
 //! (the host end of a veth pair whose other end is an "outside" machine), with addresses and
 //! MACs of their own; Docker's refusals; the host's own interface with `ferry.host_access`;
 //! a network's own parent when none is given; what the kernel lacks, refused in one line.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{eventually, Host, OUTSIDE_ADDR};

@@ -1,6 +1,7 @@
 //! Input that cannot work is refused up front with 400 (413 for a body over the limit) and a
 //! message that says what, why and what to do, and leaves nothing behind; API clients that
 //! stall lose their connection while others are served.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{api, message, Host};

@@ -1,6 +1,7 @@
 //! Removal replies before the kernel has finished unregistering what it removes: the links
 //! are retired (down, renamed) at once and deleted in the background. Names are free at once,
 //! a sandbox is cut off at once, and a kill before the deletion leaks nothing.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{eventually, Host};

@@ -1,5 +1,6 @@
 //! Crash safety and live restore: restarts keep state and running sandboxes; a killed daemon
 //! leaves nothing behind once it is back.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{eventually, Host};

@@ -1,6 +1,7 @@
 //! Services seen from inside sandboxes and from another host: the VIP balancing connections
 //! over the replicas, `tasks.NAME`, dnsrr, scaling and replica restarts taking effect at once,
 //! the routing mesh keeping the client's address, and clean removal.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
 use common::{eventually, Host};
