@@ -6,6 +6,7 @@
 //! it, so it cannot be stopped or entered, only detached. It lives as long as the namespace:
 //! a start finds the ones whose namespace is gone and removes them.
 
+use super::locks::StateLock;
 use super::Controller;
 use crate::driver::SandboxNs;
 use crate::drivers::kernel_err;
@@ -62,6 +63,18 @@ impl Controller {
                 req.netns
             ))
         })?;
+        // An attached container's own lock first, as for any operation on a sandbox.
+        let known = self
+            .lock()
+            .await
+            .find_sandbox(&req.id)
+            .ok()
+            .filter(|s| s.name == req.id)
+            .map(|s| s.id.clone());
+        let _op = match &known {
+            Some(id) => Some(self.sandbox_locks.lock(id).await),
+            None => None,
+        };
         let mut st = self.lock().await;
         let net = st.find_network(network)?.clone();
         let existing = st
@@ -108,8 +121,13 @@ impl Controller {
                         mac_address: opt(&req.mac_address),
                     }),
                 };
-                self.connect_locked(&mut st, &net.id, connect, Some(ifname))
-                    .await?;
+                self.connect_locked(
+                    &mut StateLock::Held(&mut st),
+                    &net.id,
+                    connect,
+                    Some(ifname),
+                )
+                .await?;
                 sb.id
             }
             None => {
@@ -181,7 +199,7 @@ impl Controller {
         };
         st.put_sandbox(sb.clone());
         let started = match saved {
-            Ok(()) => self.start_locked(st, &id).await,
+            Ok(()) => self.start_locked(&mut StateLock::Held(st), &id).await,
             Err(e) => Err(e),
         };
         if let Err(e) = started {
@@ -199,6 +217,17 @@ impl Controller {
     /// its last network. Detaching what is not attached succeeds, and a namespace already
     /// gone is fine: what ferry made for it is removed all the same.
     pub async fn detach(&self, network: &str, req: NetworkDetachRequest) -> Result<(), FerryError> {
+        let known = self
+            .lock()
+            .await
+            .find_sandbox(&req.id)
+            .ok()
+            .filter(|s| s.name == req.id)
+            .map(|s| s.id.clone());
+        let _op = match &known {
+            Some(id) => Some(self.sandbox_locks.lock(id).await),
+            None => None,
+        };
         let mut st = self.lock().await;
         let net = st.find_network(network)?.clone();
         let Some(sb) = st
@@ -240,7 +269,7 @@ impl Controller {
     /// whose process is not ferry's).
     pub(crate) async fn bring_up_external(
         &self,
-        st: &State,
+        st: &mut StateLock<'_>,
         sb: &mut Sandbox,
         path: &Path,
     ) -> Result<(), FerryError> {
@@ -257,8 +286,10 @@ impl Controller {
         for ep in sb.endpoints.clone() {
             let net = st
                 .network(&ep.network_id)
+                .cloned()
                 .ok_or_else(|| FerryError::internal("network vanished"))?;
-            self.plug(net, &ep, &SandboxNs { path, nl: &ns }).await?;
+            self.plug(st, &net, &ep, &SandboxNs { path, nl: &ns })
+                .await?;
         }
         Self::apply_default_routes(st, sb, &ns).await?;
         self.dns_start(st, sb, path)?;

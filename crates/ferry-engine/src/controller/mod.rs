@@ -6,6 +6,7 @@ mod attach;
 mod dns;
 mod endpoints;
 mod links;
+mod locks;
 mod networks;
 mod plumbing;
 mod publish;
@@ -45,6 +46,8 @@ pub struct Controller {
     /// Sockets holding the host ports of running sandboxes, by sandbox ID.
     held_ports: std::sync::Mutex<HashMap<String, Vec<PortReservation>>>,
     state: Mutex<State>,
+    /// One lock per sandbox, taken before `state` by operations on it.
+    sandbox_locks: locks::SandboxLocks,
     /// Restart history of service replicas, by (service ID, slot).
     restarts: std::sync::Mutex<HashMap<(String, u32), services::Restarts>>,
     /// Wakes the service supervisor when a converge leaves a replica down.
@@ -131,6 +134,7 @@ impl Controller {
             cfg,
             store,
             state: Mutex::new(state),
+            sandbox_locks: locks::SandboxLocks::default(),
             exits,
             host_id,
             me: me.clone(),
@@ -156,6 +160,39 @@ impl Controller {
 
     async fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().await
+    }
+
+    /// Locks a sandbox for an operation: its own lock, then the state's, which the operation
+    /// may let go around slow driver calls (not for a service's replica, which the service
+    /// supervisor moves under the state lock alone). Returns its ID too.
+    async fn lock_sandbox(
+        &self,
+        reference: &str,
+    ) -> Result<
+        (
+            tokio::sync::OwnedMutexGuard<()>,
+            locks::StateLock<'_>,
+            String,
+        ),
+        FerryError,
+    > {
+        let id = self.lock().await.find_sandbox(reference)?.id.clone();
+        let op = self.sandbox_locks.lock(&id).await;
+        let guard = self.lock().await;
+        let replica = match guard.sandbox(&id) {
+            Some(sb) => sb.config.replica_of.is_some(),
+            None => {
+                return Err(FerryError::not_found(format!(
+                    "no such sandbox: {reference}"
+                )))
+            }
+        };
+        let st = if replica {
+            locks::StateLock::Kept(guard)
+        } else {
+            locks::StateLock::releasable(&self.state, guard)
+        };
+        Ok((op, st, id))
     }
 
     fn arc(&self) -> Option<Arc<Controller>> {

@@ -2,6 +2,7 @@
 //! the interface, the controller gives it its addresses and routes) and out, and the firewall
 //! elements of the drivers whose traffic crosses the host.
 
+use super::locks::StateLock;
 use super::Controller;
 use crate::driver::{NetworkDriver, SandboxNs, Stack};
 use crate::drivers::kernel_err;
@@ -93,14 +94,16 @@ impl Controller {
     /// Plugs an endpoint into a sandbox: the driver makes its interface, then the interface
     /// comes up inside the sandbox with the endpoint's addresses and the driver's routes.
     /// On failure, what was made is removed again.
+    /// The driver's join runs without the state lock when `st` may let it go.
     pub(crate) async fn plug(
         &self,
+        st: &mut StateLock<'_>,
         net: &Network,
         ep: &Endpoint,
         ns: &SandboxNs<'_>,
     ) -> Result<(), FerryError> {
         let driver = self.driver(net)?;
-        let info = driver.join(net, ep, ns).await?;
+        let info = st.unlocked(driver.join(net, ep, ns)).await?;
         let inside = async {
             if ep.ipv6.is_some() {
                 // The address is the sandbox's own by IPAM: waiting out DAD only delays it.

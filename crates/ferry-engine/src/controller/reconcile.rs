@@ -3,6 +3,7 @@
 //! kernel object ferry made that no record owns (bridges, veths, netns mounts and the processes
 //! inside them).
 
+use super::locks::StateLock;
 use super::Controller;
 use crate::driver::{Owned, SandboxNs};
 use crate::drivers::kernel_err;
@@ -136,9 +137,10 @@ impl Controller {
                 let path = Path::new(&p);
                 let mut ns: Option<Netlink> = None;
                 for ep in &sb.endpoints {
-                    let Some(net) = st.network(&ep.network_id) else {
+                    let Some(net) = st.network(&ep.network_id).cloned() else {
                         continue;
                     };
+                    let net = &net;
                     let restored = async {
                         if self.driver(net)?.endpoint_present(net, ep, path).await? {
                             return Ok(());
@@ -151,7 +153,8 @@ impl Controller {
                         // A half-made endpoint may have left its sandbox end behind.
                         let _ = nl.delete_link_by_name(&ep.ifname).await;
                         tracing::info!(sandbox = %sb.name, endpoint = %ep.ifname, "restoring endpoint");
-                        self.plug(net, ep, &sns).await
+                        self.plug(&mut StateLock::Held(&mut st), net, ep, &sns)
+                            .await
                     };
                     // One endpoint that cannot be restored (its network's parent gone, say)
                     // leaves the sandbox running on its other networks.

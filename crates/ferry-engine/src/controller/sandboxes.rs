@@ -1,6 +1,7 @@
 //! Sandbox operations: create, start, stop, remove, connect, disconnect, wait, and the views.
 
 use super::endpoints::write_in_place;
+use super::locks::StateLock;
 use super::{new_id, random_bytes, store_err, Controller};
 use crate::driver::{SandboxNs, Stack};
 use crate::drivers::kernel_err;
@@ -299,12 +300,15 @@ impl Controller {
 
     /// `start`.
     pub async fn start_sandbox(&self, reference: &str) -> Result<(), FerryError> {
-        let mut st = self.lock().await;
-        let id = st.find_sandbox(reference)?.id.clone();
+        let (_op, mut st, id) = self.lock_sandbox(reference).await?;
         self.start_locked(&mut st, &id).await
     }
 
-    pub(crate) async fn start_locked(&self, st: &mut State, id: &str) -> Result<(), FerryError> {
+    pub(crate) async fn start_locked(
+        &self,
+        st: &mut StateLock<'_>,
+        id: &str,
+    ) -> Result<(), FerryError> {
         let before = st
             .sandbox(id)
             .cloned()
@@ -451,7 +455,7 @@ impl Controller {
 
     async fn bring_up(
         &self,
-        st: &State,
+        st: &mut StateLock<'_>,
         sb: &mut Sandbox,
         own_netns: bool,
     ) -> Result<(), FerryError> {
@@ -472,9 +476,11 @@ impl Controller {
             for ep in sb.endpoints.clone() {
                 let net = st
                     .network(&ep.network_id)
+                    .cloned()
                     .ok_or_else(|| FerryError::internal("network vanished"))?;
                 self.plug(
-                    net,
+                    st,
+                    &net,
                     &ep,
                     &SandboxNs {
                         path: &path,
@@ -728,6 +734,7 @@ impl Controller {
     }
 
     async fn on_exit(&self, id: &str, pid: u32, code: Option<i32>) {
+        let _op = self.sandbox_locks.lock(id).await;
         let mut st = self.lock().await;
         let Some(sb) = st.sandbox(id).cloned() else {
             return;
@@ -805,8 +812,10 @@ impl Controller {
     /// `stop`: SIGTERM, then SIGKILL after `timeout`.
     pub async fn stop_sandbox(&self, reference: &str, timeout: Duration) -> Result<(), FerryError> {
         let (id, pid) = {
-            let st = self.lock().await;
-            let sb = st.find_sandbox(reference)?;
+            // Its lock, so that a start in progress finishes first; let go before waiting,
+            // as the exit is recorded under it.
+            let (_op, st, id) = self.lock_sandbox(reference).await?;
+            let sb = st.find_sandbox(&id)?;
             Self::refuse_external(sb, "stopped")?;
             match (sb.is_running(), sb.state.pid) {
                 (true, Some(pid)) => (sb.id.clone(), pid),
@@ -865,8 +874,8 @@ impl Controller {
     /// `rm`: a running sandbox needs `force` (it is killed first).
     pub async fn remove_sandbox(&self, reference: &str, force: bool) -> Result<(), FerryError> {
         {
-            let mut st = self.lock().await;
-            let sb = st.find_sandbox(reference)?.clone();
+            let (_op, mut st, id) = self.lock_sandbox(reference).await?;
+            let sb = st.find_sandbox(&id)?.clone();
             if sb.external_netns.is_some() && (force || !sb.is_running()) {
                 // ferry runs nothing there: removing it is detaching it from every network.
                 return self.detach_all(&mut st, sb).await;
@@ -890,9 +899,11 @@ impl Controller {
             }
         }
         self.stop_sandbox(reference, Duration::ZERO).await?;
-        let mut st = self.lock().await;
-        let Ok(sb) = st.find_sandbox(reference).cloned() else {
+        let Ok((_op, mut st, id)) = self.lock_sandbox(reference).await else {
             return Ok(()); // removed on exit (--rm)
+        };
+        let Some(sb) = st.sandbox(&id).cloned() else {
+            return Ok(());
         };
         self.remove_locked(&mut st, sb, &[]).await
     }
@@ -976,14 +987,18 @@ impl Controller {
         network: &str,
         req: NetworkConnectRequest,
     ) -> Result<(), FerryError> {
-        let mut st = self.lock().await;
+        let (_op, mut st, id) = self.lock_sandbox(&req.container).await?;
+        let req = NetworkConnectRequest {
+            container: id,
+            ..req
+        };
         self.connect_locked(&mut st, network, req, None).await
     }
 
     /// `network connect` with the state locked, the interface named `ifname` when given.
     pub(crate) async fn connect_locked(
         &self,
-        st: &mut State,
+        st: &mut StateLock<'_>,
         network: &str,
         req: NetworkConnectRequest,
         ifname: Option<String>,
@@ -1076,7 +1091,8 @@ impl Controller {
             self.firewall.apply(&elements)?;
             let ns = Netlink::connect_in(Path::new(&netns_path)).map_err(kernel_err)?;
             let path = Path::new(&netns_path);
-            self.plug(&net, &ep, &SandboxNs { path, nl: &ns }).await?;
+            self.plug(st, &net, &ep, &SandboxNs { path, nl: &ns })
+                .await?;
             Self::apply_default_routes(st, &sb, &ns).await?;
             self.write_hosts(st, &sb)?;
             if opens_resolver {
@@ -1114,7 +1130,11 @@ impl Controller {
         network: &str,
         req: NetworkDisconnectRequest,
     ) -> Result<(), FerryError> {
-        let mut st = self.lock().await;
+        let (_op, mut st, id) = self.lock_sandbox(&req.container).await?;
+        let req = NetworkDisconnectRequest {
+            container: id,
+            ..req
+        };
         self.disconnect_locked(&mut st, network, req).await
     }
 

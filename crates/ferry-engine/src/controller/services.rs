@@ -710,7 +710,10 @@ impl Controller {
                     }
                 };
                 self.note_start(service_id, slot);
-                if let Err(e) = self.start_locked(&mut st, &id).await {
+                if let Err(e) = self
+                    .start_locked(&mut super::locks::StateLock::Held(&mut st), &id)
+                    .await
+                {
                     tracing::warn!(service = %service.name, slot, error = %e, "replica not started");
                 }
             }
