@@ -58,6 +58,23 @@ pub struct Controller {
     me: Weak<Controller>,
 }
 
+/// How [`Controller::start_with`] starts the engine.
+pub struct StartOptions {
+    /// The driver registry, made from what drivers work with (the built-in one when unset).
+    pub drivers: Option<Box<dyn FnOnce(&crate::drivers::DriverContext) -> Drivers + Send>>,
+    /// Run sandboxes in the daemon's cgroup tree (a daemon does; an embedding may not).
+    pub cgroups: bool,
+}
+
+impl Default for StartOptions {
+    fn default() -> Self {
+        StartOptions {
+            drivers: None,
+            cgroups: true,
+        }
+    }
+}
+
 /// A store failure as an API error.
 fn store_err(e: ferry_store::StoreError) -> FerryError {
     FerryError::internal(e.to_string())
@@ -68,6 +85,15 @@ impl Controller {
     /// it (removing what nothing owns, replicas no spec wants included), and makes the
     /// default networks on first start.
     pub async fn start(cfg: DaemonConfig, store: Arc<dyn Store>) -> Result<Arc<Self>, FerryError> {
+        Self::start_with(cfg, store, StartOptions::default()).await
+    }
+
+    /// [`Controller::start`], with other drivers or without the daemon's cgroup tree.
+    pub async fn start_with(
+        cfg: DaemonConfig,
+        store: Arc<dyn Store>,
+        options: StartOptions,
+    ) -> Result<Arc<Self>, FerryError> {
         crate::crash_point::check().map_err(FerryError::invalid)?;
         std::fs::create_dir_all(cfg.data_root.join("sandboxes")).map_err(|e| {
             FerryError::internal(format!("create {}: {e}", cfg.data_root.display()))
@@ -98,7 +124,11 @@ impl Controller {
         }
         let firewall = Firewall::new(cfg.firewall);
         // Before any sandbox starts, so that all of them are born in the daemon's tree.
-        let cgroups = crate::cgroups::DaemonCgroup::setup(&cfg.data_root, &cfg.exec_root);
+        let cgroups = if options.cgroups {
+            crate::cgroups::DaemonCgroup::setup(&cfg.data_root, &cfg.exec_root)
+        } else {
+            crate::cgroups::DaemonCgroup::default()
+        };
         let connect_lb = if firewall.enabled() {
             crate::connect_lb::ConnectLb::start(&cgroups)
         } else {
@@ -113,15 +143,20 @@ impl Controller {
             }
         };
         let reaper = Arc::new(crate::drivers::reaper::Reaper::start(host_nl.clone()));
-        let ctl = Arc::new_cyclic(|me| Controller {
+        let ctx = crate::drivers::DriverContext {
             reaper: reaper.clone(),
-            drivers: crate::drivers::builtin(&crate::drivers::DriverContext {
-                reaper,
-                nl: host_nl.clone(),
-                ip_forward: cfg.ip_forward,
-                firewall: firewall.enabled(),
-                mtu: cfg.mtu,
-            }),
+            nl: host_nl.clone(),
+            ip_forward: cfg.ip_forward,
+            firewall: firewall.enabled(),
+            mtu: cfg.mtu,
+        };
+        let drivers = match options.drivers {
+            Some(make) => make(&ctx),
+            None => crate::drivers::builtin(&ctx),
+        };
+        let ctl = Arc::new_cyclic(|me| Controller {
+            reaper,
+            drivers,
             firewall,
             connect_lb,
             cgroups,
