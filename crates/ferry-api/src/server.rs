@@ -40,7 +40,7 @@ impl IntoResponse for ApiError {
         let status = StatusCode::from_u16(self.0.kind.http_status())
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
-            tracing::error!(error = %self.0.message, "request failed");
+            tracing::error!(error = %self.0.chain(), "request failed");
         }
         let mut resp = json_response(
             status,

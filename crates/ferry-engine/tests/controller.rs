@@ -288,7 +288,10 @@ async fn a_network_the_driver_cannot_make_leaves_no_record_and_its_subnet_free()
         .create_network(net_req("n", "10.1.0.0/24"))
         .await
         .unwrap_err();
-    assert!(err.message.contains("injected failure: create n"), "{err:?}");
+    assert!(
+        err.message.contains("injected failure: create n"),
+        "{err:?}"
+    );
     // Undone: the driver was asked to remove what it may have half made, and nothing of the
     // network is left in the store or in the state.
     assert_eq!(e.fake.calls(), ["configure n", "create n", "delete n"]);
@@ -313,7 +316,11 @@ async fn a_refusal_in_configure_makes_nothing() {
         .create_network(net_req("n", "10.2.0.0/24"))
         .await
         .is_err());
-    assert_eq!(e.fake.calls(), ["configure n"], "no kernel call after a refusal");
+    assert_eq!(
+        e.fake.calls(),
+        ["configure n"],
+        "no kernel call after a refusal"
+    );
     assert_eq!(stored_networks(&e.store).await, before);
 }
 
@@ -367,7 +374,10 @@ async fn a_start_remakes_every_network_and_goes_on_past_one_it_cannot_make() {
     assert!(calls.contains(&"create good".to_string()), "{calls:?}");
     assert!(calls.contains(&"create bad".to_string()), "{calls:?}");
     assert!(again.ctl.inspect_network("good").await.is_ok());
-    assert!(again.ctl.inspect_network("bad").await.is_ok(), "kept in the store");
+    assert!(
+        again.ctl.inspect_network("bad").await.is_ok(),
+        "kept in the store"
+    );
     assert!(root.exists());
 }
 
@@ -413,7 +423,9 @@ async fn a_stopped_sandbox_connects_and_disconnects_in_the_store_alone() {
         .unwrap();
     let calls = e.fake.calls();
     assert!(
-        !calls.iter().any(|c| c.starts_with("join") || c.starts_with("leave")),
+        !calls
+            .iter()
+            .any(|c| c.starts_with("join") || c.starts_with("leave")),
         "no driver call for a stopped sandbox: {calls:?}"
     );
     let inspect = e.ctl.inspect_network("n").await.unwrap();
@@ -548,7 +560,10 @@ async fn slow_join_scenario() {
         e.ctl.inspect_network("slow").await.map(drop)
     })
     .await;
-    assert!(!slow.is_finished(), "a's join cannot have finished: its gate is shut");
+    assert!(
+        !slow.is_finished(),
+        "a's join cannot have finished: its gate is shut"
+    );
     gate.notify_one();
     let slow = slow.await.unwrap();
     assert!(
@@ -556,7 +571,11 @@ async fn slow_join_scenario() {
         "b was held up by a's join: {fast:?}"
     );
     slow.unwrap();
-    assert!(e.ctl.is_running(&e.ctl.sandbox_id("a").await.unwrap()).await);
+    assert!(
+        e.ctl
+            .is_running(&e.ctl.sandbox_id("a").await.unwrap())
+            .await
+    );
     for s in ["a", "b"] {
         e.ctl.remove_sandbox(s, true).await.unwrap();
     }

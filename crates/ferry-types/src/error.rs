@@ -51,12 +51,15 @@ impl ErrorKind {
 }
 
 /// An error with a message meant for a person: what failed, why, and what to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FerryError {
     /// How the API reports it.
     pub kind: ErrorKind,
     /// The message shown to the user.
     pub message: String,
+    /// What caused it (a kernel or store error), kept for the log: the message already says
+    /// it in brief for the user.
+    pub source: Option<std::sync::Arc<dyn std::error::Error + Send + Sync + 'static>>,
 }
 
 impl FerryError {
@@ -65,6 +68,7 @@ impl FerryError {
         Self {
             kind,
             message: message.into(),
+            source: None,
         }
     }
     /// Invalid input (400).
@@ -100,7 +104,51 @@ impl FerryError {
         Self {
             kind: self.kind,
             message: format!("{context}: {}", self.message),
+            source: self.source,
         }
+    }
+}
+
+impl FerryError {
+    /// The same error, caused by `source`.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(std::sync::Arc::new(source));
+        self
+    }
+
+    /// The message followed by every cause, for the log.
+    pub fn chain(&self) -> String {
+        let mut out = self.message.clone();
+        let mut next: Option<&(dyn std::error::Error + 'static)> = self
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static));
+        while let Some(e) = next {
+            let text = e.to_string();
+            if !out.contains(&text) {
+                out.push_str(": ");
+                out.push_str(&text);
+            }
+            next = e.source();
+        }
+        out
+    }
+}
+
+/// Two errors are the same when they say the same (their causes are for the log).
+impl PartialEq for FerryError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind == other.kind && self.message == other.message
+    }
+}
+
+impl Eq for FerryError {}
+
+impl std::error::Error for FerryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -110,7 +158,41 @@ impl fmt::Display for FerryError {
     }
 }
 
-impl std::error::Error for FerryError {}
-
 /// Result with a [`FerryError`].
 pub type Result<T, E = FerryError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Errno;
+    impl fmt::Display for Errno {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("Device or resource busy (os error 16)")
+        }
+    }
+    impl std::error::Error for Errno {}
+
+    #[test]
+    fn the_cause_reaches_the_log_and_the_user_reads_the_message() {
+        let e = FerryError::internal("create bridge fr-1").with_source(Errno);
+        assert_eq!(e.to_string(), "create bridge fr-1");
+        assert_eq!(
+            e.chain(),
+            "create bridge fr-1: Device or resource busy (os error 16)"
+        );
+        let e = e.context("network n");
+        assert!(
+            std::error::Error::source(&e).is_some(),
+            "context keeps the cause"
+        );
+        // A cause the message already says is not said twice.
+        let e = FerryError::internal("x: Device or resource busy (os error 16)").with_source(Errno);
+        assert_eq!(e.chain(), "x: Device or resource busy (os error 16)");
+        assert_eq!(
+            e,
+            FerryError::internal("x: Device or resource busy (os error 16)")
+        );
+    }
+}

@@ -58,10 +58,13 @@ pub struct Controller {
     me: Weak<Controller>,
 }
 
+/// Makes a driver registry from what drivers work with.
+pub type MakeDrivers = Box<dyn FnOnce(&crate::drivers::DriverContext) -> Drivers + Send>;
+
 /// How [`Controller::start_with`] starts the engine.
 pub struct StartOptions {
-    /// The driver registry, made from what drivers work with (the built-in one when unset).
-    pub drivers: Option<Box<dyn FnOnce(&crate::drivers::DriverContext) -> Drivers + Send>>,
+    /// The driver registry (the built-in one when unset).
+    pub drivers: Option<MakeDrivers>,
     /// Run sandboxes in the daemon's cgroup tree (a daemon does; an embedding may not).
     pub cgroups: bool,
 }
@@ -77,7 +80,7 @@ impl Default for StartOptions {
 
 /// A store failure as an API error.
 fn store_err(e: ferry_store::StoreError) -> FerryError {
-    FerryError::internal(e.to_string())
+    FerryError::internal(e.to_string()).with_source(e)
 }
 
 impl Controller {

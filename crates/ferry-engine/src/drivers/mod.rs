@@ -92,7 +92,8 @@ pub fn default_networks(cfg: &DaemonConfig) -> Vec<NetworkCreateRequest> {
     out
 }
 
-/// A kernel failure as an API error (500), keeping its context.
+/// A kernel failure as an API error (500): its text for the user, the error itself (with its
+/// errno) as the cause, for the log.
 pub fn kernel_err(e: KernelError) -> FerryError {
-    FerryError::internal(e.to_string())
+    FerryError::internal(e.to_string()).with_source(e)
 }
