@@ -1,12 +1,13 @@
-//! Sandbox operations: create, start, stop, remove, connect, disconnect, wait, and the views.
+//! Sandbox operations: create, start, stop, remove, connect, disconnect, wait, list, inspect.
 
 use super::endpoints::write_in_place;
 use super::{new_id, random_bytes, store_err, Controller};
 use crate::driver::{SandboxNs, Stack};
 use crate::drivers::kernel_err;
+use crate::filters::SandboxFilter;
 use crate::sandbox::{etc_files, names};
 use crate::state::State;
-use crate::views;
+use crate::views::{NetworkRef, SandboxView};
 use ferry_kernel::netlink::Netlink;
 use ferry_kernel::netns;
 use ferry_kernel::process::{self, BindMount, Mounts, Ns, Pidfd, SpawnSpec};
@@ -15,7 +16,6 @@ use ferry_types::api::{
     CreateResponse, ExecTarget, NetworkConnectRequest, NetworkDisconnectRequest,
     SandboxCreateRequest, WaitError, WaitResponse,
 };
-use ferry_types::docker::{ContainerInspect, ContainerSummary};
 use ferry_types::security::NamespaceMode;
 use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
@@ -41,8 +41,36 @@ fn parse_opt_mac(s: &Option<String>) -> Result<Option<String>, FerryError> {
 }
 
 impl Controller {
-    fn lookup<'a>(st: &'a State) -> impl Fn(&str) -> Option<&'a Network> + Copy {
-        move |r: &str| st.network(r).or_else(|| st.find_network(r).ok())
+    /// A sandbox with its directory and the networks it names.
+    fn sandbox_view(&self, st: &State, sb: &Sandbox) -> SandboxView {
+        let mut networks: Vec<NetworkRef> = Vec::new();
+        let mut add = |n: &Network| {
+            if !networks.iter().any(|r| r.id == n.id) {
+                networks.push(n.into());
+            }
+        };
+        match &sb.config.network_mode {
+            NetworkMode::Networks => sb
+                .config
+                .attachments
+                .iter()
+                .filter_map(|a| st.network(&a.network_id))
+                .for_each(&mut add),
+            NetworkMode::Host => st
+                .find_network(ferry_types::HOST_NETWORK)
+                .into_iter()
+                .for_each(&mut add),
+            NetworkMode::None => st
+                .find_network(ferry_types::NONE_NETWORK)
+                .into_iter()
+                .for_each(&mut add),
+            NetworkMode::Container(_) => {}
+        }
+        SandboxView {
+            sandbox: sb.clone(),
+            dir: self.cfg.sandbox_dir(&sb.id),
+            networks,
+        }
     }
 
     /// Builds an attachment for a network from user input, checking aliases and static
@@ -1221,34 +1249,28 @@ impl Controller {
         }
     }
 
-    /// `ps`.
+    /// `ps`: the sandboxes that pass the filter (`all`: stopped ones too), newest first.
     pub async fn list_sandboxes(
         &self,
         all: bool,
-        filters: &crate::filters::Filters,
-    ) -> Result<Vec<ContainerSummary>, FerryError> {
-        crate::filters::check_sandbox_keys(filters)?;
+        filter: &SandboxFilter,
+    ) -> Result<Vec<SandboxView>, FerryError> {
         let st = self.lock().await;
-        let lookup = Self::lookup(&st);
-        let mut out: Vec<(String, ContainerSummary)> = st
+        let mut out: Vec<SandboxView> = st
             .sandboxes()
             .filter(|s| all || s.is_running())
-            .filter(|s| crate::filters::sandbox_matches(filters, s))
-            .map(|s| (s.created.clone(), views::sandbox_summary(s, lookup)))
+            .filter(|s| filter.matches(s))
+            .map(|s| self.sandbox_view(&st, s))
             .collect();
-        out.sort_by(|a, b| b.0.cmp(&a.0));
-        Ok(out.into_iter().map(|(_, s)| s).collect())
+        out.sort_by(|a, b| b.sandbox.created.cmp(&a.sandbox.created));
+        Ok(out)
     }
 
     /// `inspect`.
-    pub async fn inspect_sandbox(&self, reference: &str) -> Result<ContainerInspect, FerryError> {
+    pub async fn inspect_sandbox(&self, reference: &str) -> Result<SandboxView, FerryError> {
         let st = self.lock().await;
         let sb = st.find_sandbox(reference)?;
-        Ok(views::sandbox_inspect(
-            sb,
-            &self.cfg.sandbox_dir(&sb.id),
-            Self::lookup(&st),
-        ))
+        Ok(self.sandbox_view(&st, sb))
     }
 
     /// The sandbox's full ID and the path of its output log.

@@ -1,35 +1,36 @@
-//! Docker-shaped views of ferry's objects (pure functions of the model).
+//! Docker's JSON shapes of the engine's views: `network inspect`, `inspect` and `ps` (pure
+//! functions of the model).
 
+use ferry_engine::views::{NetworkRef, NetworkView, SandboxView};
 use ferry_types::api::{EndpointIpamConfig, IpamConfig};
 use ferry_types::docker::*;
 use ferry_types::time::{human_duration, now_secs, parse_rfc3339};
-use ferry_types::{Endpoint, Network, NetworkMode, Sandbox, Status};
+use ferry_types::{Endpoint, NetworkMode, Sandbox, Status};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Docker's zero time, shown for times that never happened.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// `network inspect` of one network; `members` are the sandboxes with an endpoint on it.
-pub fn network_inspect<'a>(
-    net: &Network,
-    members: impl Iterator<Item = &'a Sandbox>,
-) -> NetworkInspect {
-    let mut containers = BTreeMap::new();
-    for sb in members {
-        if let Some(ep) = sb.endpoint_on(&net.id) {
-            containers.insert(
-                sb.id.clone(),
+/// `network inspect` (and a `network ls` row) of a network with its members.
+pub fn network_inspect(view: &NetworkView) -> NetworkInspect {
+    let net = &view.network;
+    let containers = view
+        .members
+        .iter()
+        .map(|m| {
+            let ep = &m.endpoint;
+            (
+                m.sandbox_id.clone(),
                 NetworkContainer {
-                    name: sb.name.clone(),
+                    name: m.sandbox_name.clone(),
                     endpoint_id: ep.id.clone(),
                     mac_address: ep.mac.clone(),
                     ipv4_address: ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
                     ipv6_address: ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
                 },
-            );
-        }
-    }
+            )
+        })
+        .collect();
     NetworkInspect {
         name: net.name.clone(),
         id: net.id.clone(),
@@ -87,7 +88,7 @@ pub fn dns_names(sb: &Sandbox, aliases: &[String]) -> Vec<String> {
 
 fn endpoint_settings(
     sb: &Sandbox,
-    net: Option<&Network>,
+    net: Option<&NetworkRef>,
     network_id: &str,
     att: Option<&ferry_types::Attachment>,
     ep: Option<&Endpoint>,
@@ -136,15 +137,13 @@ fn endpoint_settings(
 }
 
 /// NetworkSettings.Networks of a sandbox, by network name.
-pub fn sandbox_networks<'a>(
-    sb: &Sandbox,
-    network: impl Fn(&str) -> Option<&'a Network>,
-) -> BTreeMap<String, EndpointSettings> {
+pub fn sandbox_networks(view: &SandboxView) -> BTreeMap<String, EndpointSettings> {
+    let sb = &view.sandbox;
     let mut out = BTreeMap::new();
     match &sb.config.network_mode {
         NetworkMode::Networks => {
             for att in &sb.config.attachments {
-                let net = network(&att.network_id);
+                let net = view.network(&att.network_id);
                 let name = net
                     .map(|n| n.name.clone())
                     .unwrap_or_else(|| att.network_id.clone());
@@ -162,7 +161,7 @@ pub fn sandbox_networks<'a>(
                 ferry_types::NONE_NETWORK
             };
             // The builtin network of that name, if the caller can see it.
-            if let Some(net) = network(wanted) {
+            if let Some(net) = view.network(wanted) {
                 out.insert(
                     net.name.clone(),
                     endpoint_settings(sb, Some(net), &net.id, None, None),
@@ -175,10 +174,8 @@ pub fn sandbox_networks<'a>(
 }
 
 /// The HostConfig.NetworkMode string.
-pub fn network_mode_string<'a>(
-    sb: &Sandbox,
-    network: impl Fn(&str) -> Option<&'a Network>,
-) -> String {
+pub fn network_mode_string(view: &SandboxView) -> String {
+    let sb = &view.sandbox;
     match &sb.config.network_mode {
         NetworkMode::Host => "host".into(),
         NetworkMode::None => "none".into(),
@@ -187,18 +184,16 @@ pub fn network_mode_string<'a>(
             .config
             .attachments
             .first()
-            .and_then(|a| network(&a.network_id))
+            .and_then(|a| view.network(&a.network_id))
             .map(|n| n.name.clone())
             .unwrap_or_else(|| "bridge".into()),
     }
 }
 
 /// `inspect` of a sandbox.
-pub fn sandbox_inspect<'a>(
-    sb: &Sandbox,
-    dir: &Path,
-    network: impl Fn(&str) -> Option<&'a Network> + Copy,
-) -> ContainerInspect {
+pub fn sandbox_inspect(view: &SandboxView) -> ContainerInspect {
+    let sb = &view.sandbox;
+    let dir = &view.dir;
     let c = &sb.config;
     ContainerInspect {
         id: sb.id.clone(),
@@ -253,7 +248,7 @@ pub fn sandbox_inspect<'a>(
             user: c.security.user.clone(),
         },
         host_config: HostConfig {
-            network_mode: network_mode_string(sb, network),
+            network_mode: network_mode_string(view),
             extra_hosts: c
                 .extra_hosts
                 .iter()
@@ -295,16 +290,14 @@ pub fn sandbox_inspect<'a>(
             sandbox_id: sb.id.clone(),
             sandbox_key: sb.netns.clone().unwrap_or_default(),
             ports: ports_view(sb),
-            networks: sandbox_networks(sb, network),
+            networks: sandbox_networks(view),
         },
     }
 }
 
 /// `ps` row of a sandbox.
-pub fn sandbox_summary<'a>(
-    sb: &Sandbox,
-    network: impl Fn(&str) -> Option<&'a Network> + Copy,
-) -> ContainerSummary {
+pub fn sandbox_summary(view: &SandboxView) -> ContainerSummary {
+    let sb = &view.sandbox;
     let now = now_secs();
     let since = |t: &Option<String>| {
         t.as_deref()
@@ -339,7 +332,7 @@ pub fn sandbox_summary<'a>(
             })
             .collect(),
         network_settings: SummaryNetworkSettings {
-            networks: sandbox_networks(sb, network),
+            networks: sandbox_networks(view),
         },
         labels: sb.config.labels.clone(),
     }
