@@ -569,7 +569,7 @@ async fn sandbox_logs(
     };
     struct Tail {
         ctl: Ctl,
-        id: String,
+        id: ferry_types::SandboxId,
         path: std::path::PathBuf,
         file: Option<tokio::fs::File>,
         follow: bool,

@@ -121,7 +121,7 @@ mod tests {
 
     fn net(name: &str, builtin: bool) -> Network {
         Network {
-            id: format!("{name:0>64}"),
+            id: format!("{name:0>64}").into(),
             name: name.into(),
             driver: "bridge".into(),
             created: String::new(),

@@ -15,4 +15,5 @@ pub mod time;
 pub mod validate;
 
 pub use error::{ErrorKind, FerryError};
+pub use ids::{EndpointId, NetworkId, SandboxId};
 pub use model::*;

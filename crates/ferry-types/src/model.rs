@@ -1,6 +1,7 @@
 //! The objects ferry keeps in its store: networks, sandboxes and their endpoints (the CNM's
 //! Network, Sandbox and Endpoint).
 
+use crate::ids::{EndpointId, NetworkId, SandboxId};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,7 +38,7 @@ pub struct SubnetConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
     /// 64 hex digits.
-    pub id: String,
+    pub id: NetworkId,
     /// Unique name.
     pub name: String,
     /// The name of the driver that implements it (`bridge`, `macvlan`, `host`, `null`, ...).
@@ -105,14 +106,14 @@ pub enum NetworkMode {
     /// Its own namespace with loopback only.
     None,
     /// The network namespace of another sandbox (its ID).
-    Container(String),
+    Container(SandboxId),
 }
 
 /// A sandbox's wish to be on a network; it outlives stops and starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     /// The network's ID.
-    pub network_id: String,
+    pub network_id: NetworkId,
     /// Extra DNS names on this network.
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -131,9 +132,9 @@ pub struct Attachment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     /// 64 hex digits.
-    pub id: String,
+    pub id: EndpointId,
     /// The network's ID.
-    pub network_id: String,
+    pub network_id: NetworkId,
     /// Interface name inside the sandbox (eth0, eth1, ...).
     pub ifname: String,
     /// The driver's own state of this endpoint (for a bridge: the host end of its veth).
@@ -257,7 +258,7 @@ pub struct SandboxConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     /// The linked sandbox's ID.
-    pub target: String,
+    pub target: SandboxId,
     /// Its name when the link was made.
     pub name: String,
     /// The alias given (the target's name when none was).
@@ -289,7 +290,7 @@ pub struct SandboxState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sandbox {
     /// 64 hex digits.
-    pub id: String,
+    pub id: SandboxId,
     /// Unique name.
     pub name: String,
     /// RFC 3339 creation time.

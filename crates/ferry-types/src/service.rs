@@ -154,7 +154,7 @@ pub fn parse_service_port(spec: &str) -> Result<ServicePort> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceNetwork {
     /// Network ID.
-    pub network_id: String,
+    pub network_id: crate::ids::NetworkId,
     /// Extra DNS names of the service on this network.
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -164,7 +164,7 @@ pub struct ServiceNetwork {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceVip {
     /// Network ID.
-    pub network_id: String,
+    pub network_id: crate::ids::NetworkId,
     /// The address, with the network's prefix length.
     pub addr: IpNet,
 }

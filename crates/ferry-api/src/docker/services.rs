@@ -65,7 +65,7 @@ pub fn service_view(state: &ServiceState) -> ServiceView {
                 .vips
                 .iter()
                 .map(|v| VipView {
-                    network_id: v.network_id.clone(),
+                    network_id: v.network_id.to_string(),
                     network_name: state.network_name(&v.network_id),
                     addr: v.addr.to_string(),
                 })
@@ -82,7 +82,7 @@ pub fn service_view(state: &ServiceState) -> ServiceView {
 pub fn task_view(task: &Task) -> TaskView {
     let sb = &task.replica;
     TaskView {
-        id: sb.id.clone(),
+        id: sb.id.to_string(),
         name: sb.name.clone(),
         service_id: task.service_id.clone(),
         slot: task.slot,

@@ -20,10 +20,10 @@ pub fn network_inspect(view: &NetworkView) -> NetworkInspect {
         .map(|m| {
             let ep = &m.endpoint;
             (
-                m.sandbox_id.clone(),
+                m.sandbox_id.to_string(),
                 NetworkContainer {
                     name: m.sandbox_name.clone(),
-                    endpoint_id: ep.id.clone(),
+                    endpoint_id: ep.id.to_string(),
                     mac_address: ep.mac.clone(),
                     ipv4_address: ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
                     ipv6_address: ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
@@ -33,7 +33,7 @@ pub fn network_inspect(view: &NetworkView) -> NetworkInspect {
         .collect();
     NetworkInspect {
         name: net.name.clone(),
-        id: net.id.clone(),
+        id: net.id.to_string(),
         created: net.created.clone(),
         scope: ferry_types::SCOPE_LOCAL.into(),
         driver: net.driver.as_str().into(),
@@ -109,7 +109,7 @@ fn endpoint_settings(
             .or_else(|| att.and_then(|a| a.mac.clone()))
             .unwrap_or_default(),
         network_id: network_id.to_string(),
-        endpoint_id: ep.map(|e| e.id.clone()).unwrap_or_default(),
+        endpoint_id: ep.map(|e| e.id.to_string()).unwrap_or_default(),
         gateway: ep
             .and_then(|e| e.gateway4)
             .map(|g| g.to_string())
@@ -146,7 +146,7 @@ pub fn sandbox_networks(view: &SandboxView) -> BTreeMap<String, EndpointSettings
                 let net = view.network(&att.network_id);
                 let name = net
                     .map(|n| n.name.clone())
-                    .unwrap_or_else(|| att.network_id.clone());
+                    .unwrap_or_else(|| att.network_id.to_string());
                 let ep = sb.endpoint_on(&att.network_id);
                 out.insert(
                     name,
@@ -196,7 +196,7 @@ pub fn sandbox_inspect(view: &SandboxView) -> ContainerInspect {
     let dir = &view.dir;
     let c = &sb.config;
     ContainerInspect {
-        id: sb.id.clone(),
+        id: sb.id.to_string(),
         created: sb.created.clone(),
         path: c.cmd.first().cloned().unwrap_or_default(),
         args: c.cmd.iter().skip(1).cloned().collect(),
@@ -287,7 +287,7 @@ pub fn sandbox_inspect(view: &SandboxView) -> ContainerInspect {
             readonly_rootfs: c.security.read_only,
         },
         network_settings: NetworkSettings {
-            sandbox_id: sb.id.clone(),
+            sandbox_id: sb.id.to_string(),
             sandbox_key: sb.netns.clone().unwrap_or_default(),
             ports: ports_view(sb),
             networks: sandbox_networks(view),
@@ -315,7 +315,7 @@ pub fn sandbox_summary(view: &SandboxView) -> ContainerSummary {
         ),
     };
     ContainerSummary {
-        id: sb.id.clone(),
+        id: sb.id.to_string(),
         names: vec![format!("/{}", sb.name)],
         command: sb.config.cmd.join(" "),
         created: parse_rfc3339(&sb.created).unwrap_or(0),

@@ -7,7 +7,7 @@ use crate::sandbox::etc_files;
 use crate::state::State;
 use ferry_ipam::IpamError;
 use ferry_kernel::netlink::Netlink;
-use ferry_types::{Attachment, Endpoint, FerryError, Network, Sandbox};
+use ferry_types::{Attachment, Endpoint, EndpointId, FerryError, Network, Sandbox};
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::path::Path;
@@ -149,7 +149,7 @@ impl Controller {
             }
             (Ok(_), None) => unreachable!("v6 is picked whenever v4 succeeded"),
         };
-        let id = new_id();
+        let id: EndpointId = new_id();
         let driver_state = match self.driver(net) {
             Ok(d) => d.endpoint_state(net, &id),
             Err(e) => {

@@ -11,7 +11,7 @@ use ferry_store::{Op, Table};
 use ferry_types::api::{CreateResponse, NetworkCreateRequest};
 use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
-use ferry_types::{FerryError, Network, SubnetConfig};
+use ferry_types::{FerryError, Network, NetworkId, SubnetConfig};
 use ipnet::{IpNet, Ipv6Net};
 use std::collections::BTreeMap;
 
@@ -70,7 +70,7 @@ impl Controller {
                 req.name
             )));
         }
-        let id = new_id();
+        let id: NetworkId = new_id();
         let mut subnets = checked.subnets.clone();
         let user_subnets = !subnets.is_empty();
         if cap.stack == Stack::Endpoints {
@@ -176,7 +176,7 @@ impl Controller {
         let id = net.id.clone();
         self.add_network(&mut st, net).await?;
         Ok(CreateResponse {
-            id,
+            id: id.into(),
             warning: String::new(),
         })
     }

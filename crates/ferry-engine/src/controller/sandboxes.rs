@@ -20,7 +20,8 @@ use ferry_types::security::NamespaceMode;
 use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
 use ferry_types::{
-    Attachment, FerryError, Network, NetworkMode, Sandbox, SandboxConfig, SandboxState, Status,
+    Attachment, FerryError, Network, NetworkId, NetworkMode, Sandbox, SandboxConfig, SandboxId,
+    SandboxState, Status,
 };
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -149,7 +150,7 @@ impl Controller {
             }
             n
         };
-        let id = new_id();
+        let id: SandboxId = new_id();
         let requests = if req.networks.is_empty() {
             vec![ferry_types::api::NetworkRequest {
                 name: ferry_types::DEFAULT_BRIDGE.into(),
@@ -320,7 +321,7 @@ impl Controller {
         }
         st.put_sandbox(sb);
         Ok(CreateResponse {
-            id,
+            id: id.into(),
             warning: port_config.warning.unwrap_or_default(),
         })
     }
@@ -745,7 +746,7 @@ impl Controller {
     }
 
     /// Watches a running sandbox's process and records its exit.
-    pub(crate) fn watch(self: std::sync::Arc<Self>, id: String, pid: u32) {
+    pub(crate) fn watch(self: std::sync::Arc<Self>, id: SandboxId, pid: u32) {
         tokio::spawn(async move {
             let code = match Pidfd::open(pid) {
                 Ok(fd) => fd.wait().await,
@@ -802,7 +803,7 @@ impl Controller {
         error: Option<String>,
     ) {
         self.tear_down(st, &sb).await;
-        let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
+        let touched: Vec<NetworkId> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
         sb.endpoints.clear();
         sb.ports.clear();
         sb.netns = None;
@@ -929,7 +930,7 @@ impl Controller {
         &self,
         st: &mut State,
         sb: Sandbox,
-        touched: &[String],
+        touched: &[NetworkId],
     ) -> Result<(), FerryError> {
         let mut ops = vec![Op::delete(Table::Sandboxes, &sb.id)];
         for id in touched {
@@ -953,7 +954,7 @@ impl Controller {
     /// (how `run` waits, registering before `start`).
     pub async fn wait_sandbox(
         &self,
-        id: &str,
+        id: &SandboxId,
         next_exit: bool,
     ) -> Result<WaitResponse, FerryError> {
         let mut rx = self.exits.subscribe();
@@ -994,7 +995,7 @@ impl Controller {
     }
 
     /// Resolves a reference to a full ID.
-    pub async fn sandbox_id(&self, reference: &str) -> Result<String, FerryError> {
+    pub async fn sandbox_id(&self, reference: &str) -> Result<SandboxId, FerryError> {
         Ok(self.lock().await.find_sandbox(reference)?.id.clone())
     }
 
@@ -1042,7 +1043,7 @@ impl Controller {
                 let owner = st
                     .sandbox(t)
                     .map(|s| s.name.clone())
-                    .unwrap_or_else(|| t.clone());
+                    .unwrap_or_else(|| t.to_string());
                 return Err(FerryError::forbidden(format!(
                     "sandbox {} shares the network namespace of {owner}; connect {owner} instead",
                     sb.name
@@ -1274,7 +1275,7 @@ impl Controller {
     }
 
     /// The sandbox's full ID and the path of its output log.
-    pub async fn log_source(&self, reference: &str) -> Result<(String, PathBuf), FerryError> {
+    pub async fn log_source(&self, reference: &str) -> Result<(SandboxId, PathBuf), FerryError> {
         let st = self.lock().await;
         let sb = st.find_sandbox(reference)?;
         Ok((
@@ -1284,7 +1285,7 @@ impl Controller {
     }
 
     /// Whether a sandbox's process runs (false once it is gone).
-    pub async fn is_running(&self, id: &str) -> bool {
+    pub async fn is_running(&self, id: &SandboxId) -> bool {
         self.lock()
             .await
             .sandbox(id)
@@ -1293,7 +1294,7 @@ impl Controller {
 
     /// When the sandbox's last run ended (`None` inside when it never ended; `None` outside
     /// when the sandbox is gone).
-    pub async fn last_end(&self, id: &str) -> Option<Option<String>> {
+    pub async fn last_end(&self, id: &SandboxId) -> Option<Option<String>> {
         self.lock()
             .await
             .sandbox(id)
@@ -1301,7 +1302,11 @@ impl Controller {
     }
 
     /// Whether a run ended since `first_end` was read (or the sandbox is gone).
-    pub async fn run_ended_since(&self, id: &str, first_end: &Option<Option<String>>) -> bool {
+    pub async fn run_ended_since(
+        &self,
+        id: &SandboxId,
+        first_end: &Option<Option<String>>,
+    ) -> bool {
         let st = self.lock().await;
         match st.sandbox(id) {
             None => true,

@@ -21,7 +21,7 @@ use ferry_types::service::{
     ServiceNetwork, ServicePort, ServiceSpec, ServiceUpdateRequest, ServiceVip,
 };
 use ferry_types::time::now_rfc3339;
-use ferry_types::{validate, ErrorKind, FerryError, Sandbox};
+use ferry_types::{validate, ErrorKind, FerryError, Sandbox, SandboxId};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -252,7 +252,7 @@ impl Controller {
             validate::object_name("replica prefix", p)?;
         }
         check_replica_ports(&req.template.replica_ports, replicas)?;
-        let id = super::new_id();
+        let id: String = super::new_id();
         let now = now_rfc3339();
         let mut service = Service {
             id: id.clone(),
@@ -637,7 +637,7 @@ impl Controller {
                     a
                 };
                 NetworkRequest {
-                    name: n.network_id.clone(),
+                    name: n.network_id.to_string(),
                     aliases,
                     ..Default::default()
                 }
@@ -701,7 +701,7 @@ impl Controller {
                             slot,
                         };
                         match self.create_locked(&mut st, req, Some(of)).await {
-                            Ok(r) => r.id,
+                            Ok(r) => SandboxId::from(r.id),
                             Err(e) => {
                                 self.note_start(service_id, slot);
                                 tracing::warn!(service = %service.name, slot, error = %e, "replica not created");
@@ -715,7 +715,7 @@ impl Controller {
                     tracing::warn!(service = %service.name, slot, error = %e, "replica not started");
                 }
             }
-            let surplus: Vec<String> = unwanted_replicas(&st, Some(service_id))
+            let surplus: Vec<SandboxId> = unwanted_replicas(&st, Some(service_id))
                 .into_iter()
                 .map(|(sb, _)| sb.id.clone())
                 .collect();
@@ -760,7 +760,7 @@ impl Controller {
                 tracing::warn!(service = %name, error = %e, "service not removed");
             }
         }
-        let unwanted: Vec<(String, String, Unwanted)> = {
+        let unwanted: Vec<(SandboxId, String, Unwanted)> = {
             let st = self.lock().await;
             unwanted_replicas(&st, None)
                 .into_iter()
@@ -950,7 +950,7 @@ impl Controller {
             service.id
         };
         loop {
-            let replicas: Vec<String> = {
+            let replicas: Vec<SandboxId> = {
                 let st = self.lock().await;
                 st.sandboxes()
                     .filter(|sb| {

@@ -1,6 +1,6 @@
 //! A network with its members.
 
-use ferry_types::{Endpoint, Network};
+use ferry_types::{Endpoint, Network, SandboxId};
 
 /// A network and the sandboxes with an endpoint on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub struct NetworkView {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberView {
     /// The sandbox's ID.
-    pub sandbox_id: String,
+    pub sandbox_id: SandboxId,
     /// The sandbox's name.
     pub sandbox_name: String,
     /// Its endpoint on the network.

@@ -1,13 +1,13 @@
 //! A sandbox with the networks it names.
 
-use ferry_types::{Network, Sandbox};
+use ferry_types::{Network, NetworkId, Sandbox};
 use std::path::PathBuf;
 
 /// What a view of a sandbox needs to know about one of its networks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NetworkRef {
     /// The network's ID.
-    pub id: String,
+    pub id: NetworkId,
     /// Its name.
     pub name: String,
     /// One of the networks the daemon makes itself.
