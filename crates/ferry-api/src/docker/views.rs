@@ -24,7 +24,7 @@ pub fn network_inspect(view: &NetworkView) -> NetworkInspect {
                 NetworkContainer {
                     name: m.sandbox_name.clone(),
                     endpoint_id: ep.id.to_string(),
-                    mac_address: ep.mac.clone(),
+                    mac_address: ep.mac.to_string(),
                     ipv4_address: ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
                     ipv6_address: ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
                 },
@@ -105,8 +105,9 @@ fn endpoint_settings(
         ipam_config,
         aliases: aliases.clone(),
         mac_address: ep
-            .map(|e| e.mac.clone())
-            .or_else(|| att.and_then(|a| a.mac.clone()))
+            .map(|e| e.mac)
+            .or_else(|| att.and_then(|a| a.mac))
+            .map(|m| m.to_string())
             .unwrap_or_default(),
         network_id: network_id.to_string(),
         endpoint_id: ep.map(|e| e.id.to_string()).unwrap_or_default(),

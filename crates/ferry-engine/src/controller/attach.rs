@@ -128,7 +128,7 @@ impl Controller {
         Ok(AttachResponse {
             sandbox_id: sb.id.to_string(),
             ifname: ep.ifname.clone(),
-            mac_address: ep.mac.clone(),
+            mac_address: ep.mac.to_string(),
             ipv4_address: show(ep.ipv4.map(|a| a.to_string())),
             ipv6_address: show(ep.ipv6.map(|a| a.to_string())),
             gateway: show(ep.gateway4.map(|a| a.to_string())),

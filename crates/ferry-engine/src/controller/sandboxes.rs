@@ -20,8 +20,8 @@ use ferry_types::security::NamespaceMode;
 use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
 use ferry_types::{
-    Attachment, FerryError, Network, NetworkId, NetworkMode, Sandbox, SandboxConfig, SandboxId,
-    SandboxState, Status,
+    Attachment, FerryError, MacAddr, Network, NetworkId, NetworkMode, Sandbox, SandboxConfig,
+    SandboxId, SandboxState, Status,
 };
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -34,10 +34,10 @@ fn parse_opt_ip(what: &str, s: &Option<String>) -> Result<Option<IpAddr>, FerryE
     }
 }
 
-fn parse_opt_mac(s: &Option<String>) -> Result<Option<String>, FerryError> {
+fn parse_opt_mac(s: &Option<String>) -> Result<Option<MacAddr>, FerryError> {
     match s.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) => validate::mac(v).map(Some),
+        Some(v) => validate::mac_addr(v).map(Some),
     }
 }
 
@@ -83,7 +83,7 @@ impl Controller {
         aliases: Vec<String>,
         ipv4: Option<IpAddr>,
         ipv6: Option<IpAddr>,
-        mac: Option<String>,
+        mac: Option<MacAddr>,
     ) -> Result<Attachment, FerryError> {
         if self.stack_of(net) != Stack::Endpoints {
             return Err(FerryError::forbidden(format!(
