@@ -102,3 +102,109 @@ pub fn task_view(task: &Task) -> TaskView {
             .collect(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_engine::views::NetworkRef;
+    use ferry_types::service::{Service, ServiceSpec, ServiceVip};
+    use serde_json::json;
+
+    fn state() -> ServiceState {
+        let net = "b".repeat(64);
+        let spec: ServiceSpec = serde_json::from_value(json!({
+            "replicas": 2,
+            "networks": [{"network_id": net, "aliases": ["api"]}],
+            "ports": [{"proto": "tcp", "target": 80, "published": 8080, "mode": "ingress"}],
+            "Cmd": ["sleep", "infinity"]
+        }))
+        .unwrap();
+        ServiceState {
+            service: Service {
+                id: "s".repeat(64),
+                name: "web".into(),
+                created: "2024-05-01T10:00:00Z".into(),
+                updated: "2024-05-01T10:00:02Z".into(),
+                version: 3,
+                spec,
+                vips: vec![ServiceVip {
+                    network_id: net.as_str().into(),
+                    addr: "10.0.9.2/24".parse().unwrap(),
+                }],
+                removing: false,
+            },
+            running: 1,
+            networks: vec![NetworkRef {
+                id: net.into(),
+                name: "appnet".into(),
+                builtin: false,
+            }],
+        }
+    }
+
+    #[test]
+    fn a_service_in_docker_shape() {
+        let out = serde_json::to_value(service_view(&state())).unwrap();
+        assert_eq!(out["Version"], json!({"Index": 3}));
+        assert_eq!(out["Spec"]["Mode"], json!({"Replicated": {"Replicas": 2}}));
+        assert_eq!(
+            out["Spec"]["TaskNetworks"],
+            json!([{"Target": "appnet", "Aliases": ["api"]}])
+        );
+        assert_eq!(
+            out["Spec"]["TaskTemplate"]["ContainerSpec"]["Command"],
+            json!(["sleep", "infinity"])
+        );
+        assert_eq!(
+            out["Endpoint"]["VirtualIPs"],
+            json!([{"NetworkID": "b".repeat(64), "NetworkName": "appnet", "Addr": "10.0.9.2/24"}])
+        );
+        assert_eq!(
+            out["Endpoint"]["Ports"],
+            json!([{"Protocol": "tcp", "TargetPort": 80, "PublishedPort": 8080, "PublishMode": "ingress"}])
+        );
+        assert_eq!(
+            out["ServiceStatus"],
+            json!({"RunningTasks": 1, "DesiredTasks": 2})
+        );
+        let mut gone = state();
+        gone.networks.clear();
+        let out = serde_json::to_value(service_view(&gone)).unwrap();
+        assert_eq!(out["Endpoint"]["VirtualIPs"][0]["NetworkName"], json!(""));
+    }
+
+    #[test]
+    fn a_task_in_docker_shape() {
+        let replica = serde_json::from_value(json!({
+            "id": "r".repeat(64),
+            "name": "web.3",
+            "created": "",
+            "config": {"cmd": ["sleep"], "workdir": null, "hostname": "", "network_mode": {"mode": "networks"}},
+            "state": {"status": "exited", "pid": null, "start_ticks": null, "started_at": null,
+                      "finished_at": null, "exit_code": 137, "error": ""},
+            "netns": null
+        }))
+        .unwrap();
+        let t = Task {
+            service_id: "s".repeat(64),
+            slot: 3,
+            desired: DesiredState::Shutdown,
+            replica,
+        };
+        let out = serde_json::to_value(task_view(&t)).unwrap();
+        assert_eq!(
+            out,
+            json!({
+                "ID": "r".repeat(64),
+                "Name": "web.3",
+                "ServiceID": "s".repeat(64),
+                "Slot": 3,
+                "DesiredState": "Shutdown",
+                "State": "exited",
+                "Error": "",
+                "ExitCode": 137,
+                "Addresses": []
+            })
+        );
+    }
+}

@@ -362,3 +362,189 @@ pub fn ports_view(sb: &Sandbox) -> BTreeMap<String, Option<Vec<PortBinding>>> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_engine::views::MemberView;
+    use ferry_types::{Network, NetworkId};
+    use serde_json::json;
+
+    fn id(c: char) -> String {
+        c.to_string().repeat(64)
+    }
+
+    fn network(c: char, name: &str, builtin: bool) -> Network {
+        serde_json::from_value(json!({
+            "id": id(c),
+            "name": name,
+            "driver": "bridge",
+            "created": "2024-05-01T10:00:00Z",
+            "enable_ipv6": false,
+            "internal": false,
+            "attachable": false,
+            "subnets": [{"subnet": "172.18.0.0/16", "ip_range": null, "gateway": "172.18.0.1"}],
+            "user_subnets": true,
+            "options": {},
+            "labels": {"env": "prod"},
+            "builtin": builtin
+        }))
+        .unwrap()
+    }
+
+    /// A running sandbox `web` on network `b` (alias `www`), with port 80 published and 53/udp
+    /// exposed.
+    fn sandbox(mode: serde_json::Value) -> Sandbox {
+        serde_json::from_value(json!({
+            "id": id('a'),
+            "name": "web",
+            "created": "2024-05-01T10:00:00Z",
+            "config": {
+                "cmd": ["sleep", "infinity"],
+                "workdir": null,
+                "hostname": "box",
+                "network_mode": mode,
+                "attachments": [{
+                    "network_id": id('b'),
+                    "aliases": ["www"],
+                    "ipv4": null,
+                    "ipv6": null,
+                    "mac": null
+                }],
+                "exposed": [{"port": 53, "proto": "udp"}]
+            },
+            "state": {
+                "status": "running",
+                "pid": 4242,
+                "start_ticks": 99,
+                "started_at": "2024-05-01T10:00:01Z",
+                "finished_at": null,
+                "exit_code": null
+            },
+            "netns": "/proc/4242/ns/net",
+            "endpoints": [{
+                "id": id('d'),
+                "network_id": id('b'),
+                "ifname": "eth0",
+                "mac": "02:42:ac:12:00:05",
+                "ipv4": "172.18.0.5/16",
+                "ipv6": null,
+                "gateway4": "172.18.0.1",
+                "gateway6": null
+            }],
+            "ports": [{
+                "container": {"port": 80, "proto": "tcp"},
+                "host_ip": "0.0.0.0",
+                "host_port": 8080,
+                "target": "172.18.0.5"
+            }]
+        }))
+        .unwrap()
+    }
+
+    fn view(sb: Sandbox, networks: &[&Network]) -> SandboxView {
+        SandboxView {
+            sandbox: sb,
+            dir: "/var/lib/ferry/sandboxes/x".into(),
+            networks: networks.iter().map(|n| NetworkRef::from(*n)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_network_shows_its_members_by_sandbox_id() {
+        let sb = sandbox(json!({"mode": "networks"}));
+        let v = NetworkView {
+            network: network('b', "appnet", false),
+            members: vec![MemberView {
+                sandbox_id: sb.id.clone(),
+                sandbox_name: sb.name.clone(),
+                endpoint: sb.endpoints[0].clone(),
+            }],
+        };
+        let out = serde_json::to_value(network_inspect(&v)).unwrap();
+        assert_eq!(out["Id"], json!(id('b')));
+        assert_eq!(out["EnableIPv4"], json!(true));
+        assert_eq!(out["IPAM"]["Config"][0]["Gateway"], json!("172.18.0.1"));
+        assert_eq!(
+            out["Containers"][id('a')],
+            json!({
+                "Name": "web",
+                "EndpointID": id('d'),
+                "MacAddress": "02:42:ac:12:00:05",
+                "IPv4Address": "172.18.0.5/16",
+                "IPv6Address": ""
+            })
+        );
+        assert_eq!(out["Labels"], json!({"env": "prod"}));
+    }
+
+    #[test]
+    fn a_sandbox_shows_its_endpoints_by_network_name() {
+        let net = network('b', "appnet", false);
+        let v = view(sandbox(json!({"mode": "networks"})), &[&net]);
+        let out = serde_json::to_value(sandbox_inspect(&v)).unwrap();
+        assert_eq!(out["Name"], json!("/web"));
+        assert_eq!(out["Path"], json!("sleep"));
+        assert_eq!(out["State"]["Pid"], json!(4242));
+        assert_eq!(out["State"]["FinishedAt"], json!(ZERO_TIME));
+        assert_eq!(out["HostConfig"]["NetworkMode"], json!("appnet"));
+        assert_eq!(out["HostConfig"]["IpcMode"], json!("private"));
+        assert_eq!(out["HostsPath"], json!("/var/lib/ferry/sandboxes/x/hosts"));
+        let ep = &out["NetworkSettings"]["Networks"]["appnet"];
+        assert_eq!(ep["NetworkID"], json!(id('b')));
+        assert_eq!(ep["EndpointID"], json!(id('d')));
+        assert_eq!(ep["IPAddress"], json!("172.18.0.5"));
+        assert_eq!(ep["IPPrefixLen"], json!(16));
+        assert_eq!(ep["Gateway"], json!("172.18.0.1"));
+        assert_eq!(ep["DNSNames"], json!(["web", "www", "aaaaaaaaaaaa", "box"]));
+        assert_eq!(
+            out["NetworkSettings"]["Ports"],
+            json!({"53/udp": null, "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]})
+        );
+        let row = serde_json::to_value(sandbox_summary(&v)).unwrap();
+        assert_eq!(row["Names"], json!(["/web"]));
+        assert_eq!(row["Command"], json!("sleep infinity"));
+        assert_eq!(row["State"], json!("running"));
+        assert_eq!(
+            row["Ports"],
+            json!([{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}])
+        );
+        assert!(row["Status"].as_str().unwrap().starts_with("Up "));
+    }
+
+    #[test]
+    fn a_stopped_sandbox_shows_what_it_asked_for() {
+        let mut sb = sandbox(json!({"mode": "networks"}));
+        sb.endpoints.clear();
+        sb.config.attachments[0].mac = "02:42:0a:00:00:09".parse().ok();
+        // Its network is gone: the entry is named by the ID it had.
+        let v = view(sb, &[]);
+        let out = sandbox_networks(&v);
+        let ep = &out[&id('b')];
+        assert_eq!(ep.mac_address, "02:42:0a:00:00:09");
+        assert_eq!(ep.endpoint_id, "");
+        assert_eq!(ep.ip_address, "");
+        // DNS names are shown only on user-defined networks, which a gone one is not known as.
+        assert!(ep.dns_names.is_empty());
+        assert_eq!(network_mode_string(&v), "bridge");
+    }
+
+    #[test]
+    fn host_and_container_modes() {
+        let host = network('h', "host", true);
+        let v = view(sandbox(json!({"mode": "host"})), &[&host]);
+        let out = sandbox_networks(&v);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out["host"].network_id, id('h'));
+        assert!(out["host"].dns_names.is_empty());
+        assert_eq!(network_mode_string(&v), "host");
+
+        let owner = NetworkId::new(id('c'));
+        let v = view(
+            sandbox(json!({"mode": "container", "target": owner.as_str()})),
+            &[],
+        );
+        assert!(sandbox_networks(&v).is_empty());
+        assert_eq!(network_mode_string(&v), format!("container:{}", id('c')));
+    }
+}
