@@ -7,7 +7,7 @@ mod sandbox;
 mod service;
 mod system;
 
-pub use network::{MemberView, NetworkView};
-pub use sandbox::{NetworkRef, SandboxView};
+pub use network::{MemberView, NetworkRef, NetworkView};
+pub use sandbox::SandboxView;
 pub use service::{DesiredState, ServiceState, Task};
 pub use system::SystemInfo;
