@@ -1,6 +1,8 @@
 //! ferry's HTTP+JSON API on a unix socket: the server (routes in Docker Engine API shape, with
-//! or without a `/v1.NN` prefix). Its client is the `ferry-client` crate.
+//! or without a `/v1.NN` prefix) and its Docker face (`docker`: Docker's filters in, Docker's
+//! JSON out). Its client is the `ferry-client` crate.
 
+pub mod docker;
 pub mod server;
 
 /// The Docker Engine API version ferry's routes follow.

@@ -1,21 +1,21 @@
-//! The API server: thin handlers that parse requests, call the controller, and shape replies
-//! with Docker's status codes and `{"message": ...}` error bodies.
+//! The API server: thin handlers that parse requests (Docker's `filters` into the engine's
+//! typed filters), call the controller, and render its answers in Docker's shapes
+//! ([`crate::docker`]), with Docker's status codes and `{"message": ...}` error bodies.
 //!
 //! Clients are bounded ([`Limits`]): a request body larger than the limit gets 413, and a
 //! client that takes too long to send a request's headers (a connection opened and left
 //! silent, headers trickled in byte by byte, an idle kept-alive connection) or its body loses
 //! its connection, so no client can hold the daemon's connections and memory.
 
+use crate::docker::{filters, services, system, views};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Path, Query, State};
 use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
-use ferry_engine::filters;
 use ferry_engine::Controller;
 use ferry_types::api::{ErrorBody, NetworkPruneResponse};
-use ferry_types::docker::VersionInfo;
 use ferry_types::FerryError;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
@@ -294,20 +294,11 @@ async fn ping() -> Response {
 }
 
 async fn version() -> Response {
-    ok_json(&VersionInfo {
-        version: env!("CARGO_PKG_VERSION").into(),
-        api_version: crate::API_VERSION.into(),
-        min_api_version: crate::MIN_API_VERSION.into(),
-        os: "linux".into(),
-        arch: std::env::consts::ARCH.into(),
-        kernel_version: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default(),
-    })
+    ok_json(&system::version())
 }
 
 async fn info(State(ctl): State<Ctl>) -> Response {
-    ok_json(&ctl.info().await)
+    ok_json(&system::info(&ctl.info().await, ctl.config()))
 }
 
 #[derive(Deserialize)]
@@ -317,8 +308,14 @@ struct FilterQuery {
 }
 
 async fn network_list(State(ctl): State<Ctl>, Query(q): Query<FilterQuery>) -> Res {
-    let f = filters::parse(&q.filters)?;
-    Ok(ok_json(&ctl.list_networks(&f).await?))
+    let f = filters::network_filter(&filters::parse(&q.filters)?)?;
+    let networks = ctl.list_networks(&f).await?;
+    Ok(ok_json(
+        &networks
+            .iter()
+            .map(views::network_inspect)
+            .collect::<Vec<_>>(),
+    ))
 }
 
 async fn network_create(State(ctl): State<Ctl>, RawBody(b): RawBody) -> Res {
@@ -330,13 +327,20 @@ async fn network_create(State(ctl): State<Ctl>, RawBody(b): RawBody) -> Res {
 }
 
 async fn network_prune(State(ctl): State<Ctl>, Query(q): Query<FilterQuery>) -> Res {
-    let f = filters::parse(&q.filters)?;
-    let networks_deleted = ctl.prune_networks(&f).await?;
+    let f = filters::network_filter(&filters::parse(&q.filters)?)?;
+    let networks_deleted = ctl
+        .prune_networks(&f)
+        .await?
+        .into_iter()
+        .map(|n| n.name)
+        .collect();
     Ok(ok_json(&NetworkPruneResponse { networks_deleted }))
 }
 
 async fn network_inspect(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
-    Ok(ok_json(&ctl.inspect_network(&id).await?))
+    Ok(ok_json(&views::network_inspect(
+        &ctl.inspect_network(&id).await?,
+    )))
 }
 
 async fn network_remove(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
@@ -388,11 +392,22 @@ fn flag(q: &HashMap<String, String>, k: &str) -> bool {
 
 async fn sandbox_list(State(ctl): State<Ctl>, Query(q): Query<HashMap<String, String>>) -> Res {
     let f = filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
-    Ok(ok_json(&ctl.list_sandboxes(flag(&q, "all"), &f).await?))
+    let sandboxes = ctl
+        .list_sandboxes(flag(&q, "all"), &filters::sandbox_filter(&f)?)
+        .await?;
+    Ok(ok_json(
+        &sandboxes
+            .iter()
+            .map(views::sandbox_summary)
+            .collect::<Vec<_>>(),
+    ))
 }
 
 async fn service_list(State(ctl): State<Ctl>) -> Res {
-    Ok(ok_json(&ctl.list_services().await))
+    let list = ctl.list_services().await;
+    Ok(ok_json(
+        &list.iter().map(services::service_view).collect::<Vec<_>>(),
+    ))
 }
 
 async fn service_create(State(ctl): State<Ctl>, RawBody(b): RawBody) -> Res {
@@ -404,7 +419,9 @@ async fn service_create(State(ctl): State<Ctl>, RawBody(b): RawBody) -> Res {
 }
 
 async fn service_inspect(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
-    Ok(ok_json(&ctl.inspect_service(&id).await?))
+    Ok(ok_json(&services::service_view(
+        &ctl.inspect_service(&id).await?,
+    )))
 }
 
 async fn service_update(
@@ -414,7 +431,9 @@ async fn service_update(
 ) -> Res {
     let req: ferry_types::service::ServiceUpdateRequest = body(&b)?;
     ctl.update_service(&id, req).await?;
-    Ok(ok_json(&ctl.inspect_service(&id).await?))
+    Ok(ok_json(&services::service_view(
+        &ctl.inspect_service(&id).await?,
+    )))
 }
 
 async fn service_remove(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
@@ -423,7 +442,10 @@ async fn service_remove(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
 }
 
 async fn service_tasks(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
-    Ok(ok_json(&ctl.service_tasks(&id).await?))
+    let tasks = ctl.service_tasks(&id).await?;
+    Ok(ok_json(
+        &tasks.iter().map(services::task_view).collect::<Vec<_>>(),
+    ))
 }
 
 async fn sandbox_create(
@@ -451,7 +473,9 @@ async fn sandbox_remove(
 }
 
 async fn sandbox_inspect(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
-    Ok(ok_json(&ctl.inspect_sandbox(&id).await?))
+    Ok(ok_json(&views::sandbox_inspect(
+        &ctl.inspect_sandbox(&id).await?,
+    )))
 }
 
 async fn sandbox_start(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
@@ -545,7 +569,7 @@ async fn sandbox_logs(
     };
     struct Tail {
         ctl: Ctl,
-        id: String,
+        id: ferry_types::SandboxId,
         path: std::path::PathBuf,
         file: Option<tokio::fs::File>,
         follow: bool,

@@ -1,114 +1,118 @@
-//! `--filter` of `network ls`, `network prune` and `ps`, in Docker's JSON form
-//! (`{"name":{"web":true},"label":{"env=prod":true}}`), applied to networks and sandboxes
-//! (pure).
+//! Which networks and sandboxes a listing or a prune takes, as typed criteria (pure).
+//!
+//! Every criterion holds a list of accepted values: an object passes a criterion when any of
+//! its values matches (an empty list accepts everything), and a filter when it passes all of
+//! its criteria. Front ends turn their own syntax (Docker's `filters` query) into these.
 
-use ferry_types::{FerryError, Network, Sandbox};
+use ferry_types::{Network, Sandbox, Status};
 use std::collections::BTreeMap;
 
-/// Parsed filters: key → accepted values (any value of a key may match; all keys must).
-pub type Filters = BTreeMap<String, Vec<String>>;
-
-/// Parses Docker's filters JSON; both `{"k":{"v":true}}` and the older `{"k":["v"]}` forms.
-pub fn parse(json: &str) -> Result<Filters, FerryError> {
-    if json.trim().is_empty() {
-        return Ok(Filters::new());
-    }
-    let v: serde_json::Value = serde_json::from_str(json)
-        .map_err(|e| FerryError::invalid(format!("invalid filters JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| FerryError::invalid("invalid filters: expected a JSON object"))?;
-    let mut out = Filters::new();
-    for (k, vals) in obj {
-        let list: Vec<String> = match vals {
-            serde_json::Value::Object(m) => m.keys().cloned().collect(),
-            serde_json::Value::Array(a) => a
-                .iter()
-                .filter_map(|x| x.as_str().map(String::from))
-                .collect(),
-            _ => {
-                return Err(FerryError::invalid(format!(
-                    "invalid filter value for {k:?}"
-                )))
-            }
-        };
-        out.insert(k.clone(), list);
-    }
-    Ok(out)
+/// A label criterion: the label is set (`key`), or set to a value (`key=value`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelFilter {
+    /// The label's key.
+    pub key: String,
+    /// The value it must have; any value when `None`.
+    pub value: Option<String>,
 }
 
-/// Checks that every filter key is one `ps` knows.
-pub fn check_sandbox_keys(f: &Filters) -> Result<(), FerryError> {
-    const KNOWN: &[&str] = &["name", "id", "label", "status"];
-    for k in f.keys() {
-        if !KNOWN.contains(&k.as_str()) {
-            return Err(FerryError::invalid(format!(
-                "invalid filter {k:?}: sandbox filters are {}",
-                KNOWN.join(", ")
-            )));
+impl LabelFilter {
+    /// Reads `KEY` or `KEY=VALUE`.
+    pub fn parse(s: &str) -> Self {
+        match s.split_once('=') {
+            Some((k, v)) => LabelFilter {
+                key: k.into(),
+                value: Some(v.into()),
+            },
+            None => LabelFilter {
+                key: s.into(),
+                value: None,
+            },
         }
     }
-    Ok(())
-}
 
-/// True when a label filter value (`KEY` or `KEY=VALUE`) matches a label set.
-fn label_matches(labels: &BTreeMap<String, String>, v: &str) -> bool {
-    match v.split_once('=') {
-        Some((lk, lv)) => labels.get(lk).is_some_and(|x| x == lv),
-        None => labels.contains_key(v),
-    }
-}
-
-/// Whether a sandbox passes `ps` filters (`status` is created, running or exited).
-pub fn sandbox_matches(f: &Filters, sb: &Sandbox) -> bool {
-    f.iter().all(|(k, vals)| {
-        vals.iter().any(|v| match k.as_str() {
-            "name" => sb.name.contains(v.trim_start_matches('/')),
-            "id" => sb.id.starts_with(v.as_str()),
-            "label" => label_matches(&sb.config.labels, v),
-            "status" => format!("{:?}", sb.state.status).eq_ignore_ascii_case(v),
-            _ => false,
-        })
-    })
-}
-
-/// Checks that every filter key is one `network ls` knows.
-pub fn check_network_keys(f: &Filters) -> Result<(), FerryError> {
-    const KNOWN: &[&str] = &["name", "id", "driver", "label", "type", "scope", "dangling"];
-    for k in f.keys() {
-        if !KNOWN.contains(&k.as_str()) {
-            return Err(FerryError::invalid(format!(
-                "invalid filter {k:?}: network filters are {}",
-                KNOWN.join(", ")
-            )));
+    /// True when a label set passes.
+    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        match &self.value {
+            Some(v) => labels.get(&self.key) == Some(v),
+            None => labels.contains_key(&self.key),
         }
     }
-    if let Some(types) = f.get("type") {
-        for t in types {
-            if t != "custom" && t != "builtin" {
-                return Err(FerryError::invalid(format!(
-                    "invalid filter type={t:?}: use custom or builtin"
-                )));
-            }
-        }
-    }
-    Ok(())
 }
 
-/// Whether a network passes the filters; `in_use` tells whether it has endpoints.
-pub fn network_matches(f: &Filters, net: &Network, in_use: bool) -> bool {
-    f.iter().all(|(k, vals)| {
-        vals.iter().any(|v| match k.as_str() {
-            "name" => net.name.contains(v.as_str()),
-            "id" => net.id.starts_with(v.as_str()),
-            "driver" => net.driver.as_str() == v,
-            "scope" => v == ferry_types::SCOPE_LOCAL,
-            "type" => (v == "builtin") == net.builtin,
-            "dangling" => (v == "true" || v == "1") != in_use,
-            "label" => label_matches(&net.labels, v),
-            _ => false,
-        })
-    })
+/// Whether a network is one the daemon makes itself or one a user made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetworkKind {
+    /// `bridge`, `host` and `none`.
+    Builtin,
+    /// Every other network.
+    Custom,
+}
+
+/// Which networks `network ls` and `network prune` take.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkFilter {
+    /// Parts of the name (`web` takes `webnet`).
+    pub names: Vec<String>,
+    /// Prefixes of the ID.
+    pub ids: Vec<String>,
+    /// Labels.
+    pub labels: Vec<LabelFilter>,
+    /// Driver names, exactly.
+    pub drivers: Vec<String>,
+    /// Scopes; every network here is [`ferry_types::SCOPE_LOCAL`].
+    pub scopes: Vec<String>,
+    /// Builtin or custom; either when `None`.
+    pub kind: Option<NetworkKind>,
+    /// Without endpoints (`true`) or with (`false`); either when `None`.
+    pub dangling: Option<bool>,
+}
+
+/// True when the list is empty or any of its values passes.
+fn any<T>(values: &[T], pass: impl Fn(&T) -> bool) -> bool {
+    values.is_empty() || values.iter().any(pass)
+}
+
+impl NetworkFilter {
+    /// Whether a network passes; `in_use` tells whether it has endpoints.
+    pub fn matches(&self, net: &Network, in_use: bool) -> bool {
+        any(&self.names, |n| net.name.contains(n.as_str()))
+            && any(&self.ids, |i| net.id.starts_with(i.as_str()))
+            && any(&self.labels, |l| l.matches(&net.labels))
+            && any(&self.drivers, |d| net.driver == *d)
+            && any(&self.scopes, |s| s == ferry_types::SCOPE_LOCAL)
+            && self
+                .kind
+                .is_none_or(|k| (k == NetworkKind::Builtin) == net.builtin)
+            && self.dangling.is_none_or(|d| d != in_use)
+    }
+}
+
+/// Which sandboxes `ps` takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxFilter {
+    /// Parts of the name.
+    pub names: Vec<String>,
+    /// Prefixes of the ID.
+    pub ids: Vec<String>,
+    /// Labels.
+    pub labels: Vec<LabelFilter>,
+    /// The statuses taken; any when `None`. `Some` of an empty list takes none (a status
+    /// ferry's sandboxes never have, such as Docker's `paused`).
+    pub statuses: Option<Vec<Status>>,
+}
+
+impl SandboxFilter {
+    /// Whether a sandbox passes.
+    pub fn matches(&self, sb: &Sandbox) -> bool {
+        any(&self.names, |n| sb.name.contains(n.as_str()))
+            && any(&self.ids, |i| sb.id.starts_with(i.as_str()))
+            && any(&self.labels, |l| l.matches(&sb.config.labels))
+            && self
+                .statuses
+                .as_ref()
+                .is_none_or(|s| s.contains(&sb.state.status))
+    }
 }
 
 #[cfg(test)]
@@ -117,7 +121,7 @@ mod tests {
 
     fn net(name: &str, builtin: bool) -> Network {
         Network {
-            id: format!("{name:0>64}"),
+            id: format!("{name:0>64}").into(),
             name: name.into(),
             driver: "bridge".into(),
             created: String::new(),
@@ -135,20 +139,62 @@ mod tests {
     }
 
     #[test]
-    fn parses_both_forms_and_matches() {
-        let f = parse(r#"{"name":{"web":true},"label":["env=prod"]}"#).unwrap();
-        check_network_keys(&f).unwrap();
-        assert!(network_matches(&f, &net("webnet", false), false));
-        assert!(!network_matches(&f, &net("db", false), false));
-        let f = parse(r#"{"type":{"builtin":true}}"#).unwrap();
-        assert!(network_matches(&f, &net("bridge", true), true));
-        assert!(!network_matches(&f, &net("x", false), true));
+    fn network_criteria_all_apply_and_any_value_passes() {
+        let f = NetworkFilter {
+            names: vec!["web".into(), "api".into()],
+            labels: vec![LabelFilter::parse("env=prod")],
+            ..Default::default()
+        };
+        assert!(f.matches(&net("webnet", false), false));
+        assert!(f.matches(&net("apinet", false), false));
+        assert!(!f.matches(&net("db", false), false));
+        let f = NetworkFilter {
+            labels: vec![LabelFilter::parse("env=dev")],
+            ..Default::default()
+        };
+        assert!(!f.matches(&net("webnet", false), false));
+        assert!(NetworkFilter::default().matches(&net("x", true), true));
     }
 
     #[test]
-    fn rejects_unknown_keys_and_bad_json() {
-        assert!(check_network_keys(&parse(r#"{"colour":["red"]}"#).unwrap()).is_err());
-        assert!(check_network_keys(&parse(r#"{"type":["weird"]}"#).unwrap()).is_err());
-        assert!(parse("{not json").is_err());
+    fn network_kind_scope_and_dangling() {
+        let builtin = NetworkFilter {
+            kind: Some(NetworkKind::Builtin),
+            ..Default::default()
+        };
+        assert!(builtin.matches(&net("bridge", true), true));
+        assert!(!builtin.matches(&net("x", false), true));
+        let dangling = NetworkFilter {
+            dangling: Some(true),
+            ..Default::default()
+        };
+        assert!(dangling.matches(&net("x", false), false));
+        assert!(!dangling.matches(&net("x", false), true));
+        let swarm = NetworkFilter {
+            scopes: vec!["swarm".into()],
+            ..Default::default()
+        };
+        assert!(!swarm.matches(&net("x", false), false));
+        let local = NetworkFilter {
+            scopes: vec!["swarm".into(), "local".into()],
+            ..Default::default()
+        };
+        assert!(local.matches(&net("x", false), false));
+    }
+
+    #[test]
+    fn labels_by_key_or_key_and_value() {
+        let labels: BTreeMap<String, String> = [("a".to_string(), "1".to_string())].into();
+        assert!(LabelFilter::parse("a").matches(&labels));
+        assert!(LabelFilter::parse("a=1").matches(&labels));
+        assert!(!LabelFilter::parse("a=2").matches(&labels));
+        assert!(!LabelFilter::parse("b").matches(&labels));
+        assert_eq!(
+            LabelFilter::parse("k=v=w"),
+            LabelFilter {
+                key: "k".into(),
+                value: Some("v=w".into())
+            }
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! ferry's engine: the controller that owns all state (networks, sandboxes, endpoints),
 //! validates and allocates, records desired state in the store, and drives the kernel through
-//! the drivers. Every front end (CLI, Docker API clients) goes through it.
+//! the drivers. Every front end (CLI, Docker API clients) goes through it. It answers in
+//! ferry's own model (`views`) and takes typed filters (`filters`); front ends render those
+//! in their own shapes, such as Docker's JSON.
 
 pub mod cgroups;
 pub mod config;

@@ -3,9 +3,11 @@
 
 use ferry_ipam::SubnetAllocator;
 use ferry_types::service::Service;
-use ferry_types::{FerryError, Network, Sandbox};
+use ferry_types::{FerryError, Network, NetworkId, Sandbox, SandboxId};
+use std::borrow::Borrow;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::IpAddr;
+use std::ops::Bound;
 
 /// How many exit codes of removed sandboxes are remembered for late `wait` calls.
 const RECENT_EXITS: usize = 1024;
@@ -13,17 +15,17 @@ const RECENT_EXITS: usize = 1024;
 /// Everything the controller knows, indexed.
 #[derive(Default)]
 pub struct State {
-    networks: BTreeMap<String, Network>,
-    network_names: HashMap<String, String>,
-    ipam: HashMap<String, Vec<SubnetAllocator>>,
-    sandboxes: BTreeMap<String, Sandbox>,
-    sandbox_names: HashMap<String, String>,
-    members: HashMap<String, BTreeSet<String>>,
-    recent_exits: VecDeque<(String, i32)>,
+    networks: BTreeMap<NetworkId, Network>,
+    network_names: HashMap<String, NetworkId>,
+    ipam: HashMap<NetworkId, Vec<SubnetAllocator>>,
+    sandboxes: BTreeMap<SandboxId, Sandbox>,
+    sandbox_names: HashMap<String, SandboxId>,
+    members: HashMap<NetworkId, BTreeSet<SandboxId>>,
+    recent_exits: VecDeque<(SandboxId, i32)>,
     services: BTreeMap<String, Service>,
     service_names: HashMap<String, String>,
     /// Service ID → slot → replica sandbox ID.
-    replicas: HashMap<String, BTreeMap<u32, String>>,
+    replicas: HashMap<String, BTreeMap<u32, SandboxId>>,
     /// Host ports published by running sandboxes (and by services' routing mesh).
     pub ports: crate::ports::PortTable,
     /// The load-balancer elements applied to the kernel, per service, so a change writes
@@ -32,22 +34,22 @@ pub struct State {
 }
 
 /// Finds an object by full ID, then by name, then by a unique ID prefix (Docker's order).
-fn resolve<'a, T>(
+fn resolve<'a, K: Borrow<str> + Ord, T>(
     kind: &str,
     reference: &str,
-    by_id: &'a BTreeMap<String, T>,
-    by_name: &HashMap<String, String>,
+    by_id: &'a BTreeMap<K, T>,
+    by_name: &HashMap<String, K>,
 ) -> Result<&'a T, FerryError> {
     if let Some(v) = by_id.get(reference) {
         return Ok(v);
     }
-    if let Some(v) = by_name.get(reference).and_then(|id| by_id.get(id)) {
+    if let Some(v) = by_name.get(reference).and_then(|id| by_id.get(id.borrow())) {
         return Ok(v);
     }
     if ferry_types::ids::is_hex_prefix(reference) {
         let mut hits = by_id
-            .range(reference.to_string()..)
-            .take_while(|(k, _)| k.starts_with(reference));
+            .range::<str, _>((Bound::Included(reference), Bound::Unbounded))
+            .take_while(|(k, _)| (*k).borrow().starts_with(reference));
         if let Some((_, first)) = hits.next() {
             if hits.next().is_some() {
                 return Err(FerryError::invalid(format!(
@@ -281,11 +283,11 @@ impl State {
     }
 
     /// Remembers the exit code of a sandbox that is being removed.
-    pub fn remember_exit(&mut self, id: &str, code: i32) {
+    pub fn remember_exit(&mut self, id: &SandboxId, code: i32) {
         if self.recent_exits.len() >= RECENT_EXITS {
             self.recent_exits.pop_front();
         }
-        self.recent_exits.push_back((id.to_string(), code));
+        self.recent_exits.push_back((id.clone(), code));
     }
 
     /// The remembered exit code of a removed sandbox.

@@ -7,6 +7,7 @@ pub mod api;
 pub mod docker;
 pub mod error;
 pub mod ids;
+pub mod mac;
 pub mod model;
 pub mod ports;
 pub mod security;
@@ -15,4 +16,6 @@ pub mod time;
 pub mod validate;
 
 pub use error::{ErrorKind, FerryError};
+pub use ids::{EndpointId, NetworkId, SandboxId};
+pub use mac::MacAddr;
 pub use model::*;

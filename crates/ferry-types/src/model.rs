@@ -1,6 +1,8 @@
 //! The objects ferry keeps in its store: networks, sandboxes and their endpoints (the CNM's
 //! Network, Sandbox and Endpoint).
 
+use crate::ids::{EndpointId, NetworkId, SandboxId};
+use crate::mac::MacAddr;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,7 +39,7 @@ pub struct SubnetConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Network {
     /// 64 hex digits.
-    pub id: String,
+    pub id: NetworkId,
     /// Unique name.
     pub name: String,
     /// The name of the driver that implements it (`bridge`, `macvlan`, `host`, `null`, ...).
@@ -105,14 +107,14 @@ pub enum NetworkMode {
     /// Its own namespace with loopback only.
     None,
     /// The network namespace of another sandbox (its ID).
-    Container(String),
+    Container(SandboxId),
 }
 
 /// A sandbox's wish to be on a network; it outlives stops and starts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attachment {
     /// The network's ID.
-    pub network_id: String,
+    pub network_id: NetworkId,
     /// Extra DNS names on this network.
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -121,7 +123,7 @@ pub struct Attachment {
     /// A static IPv6 address.
     pub ipv6: Option<IpAddr>,
     /// A static MAC address.
-    pub mac: Option<String>,
+    pub mac: Option<MacAddr>,
     /// The interface's name inside the sandbox (`ethN`, the first free one, when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ifname: Option<String>,
@@ -131,9 +133,9 @@ pub struct Attachment {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Endpoint {
     /// 64 hex digits.
-    pub id: String,
+    pub id: EndpointId,
     /// The network's ID.
-    pub network_id: String,
+    pub network_id: NetworkId,
     /// Interface name inside the sandbox (eth0, eth1, ...).
     pub ifname: String,
     /// The driver's own state of this endpoint (for a bridge: the host end of its veth).
@@ -145,7 +147,7 @@ pub struct Endpoint {
     )]
     pub driver_state: serde_json::Value,
     /// MAC address of the sandbox's interface.
-    pub mac: String,
+    pub mac: MacAddr,
     /// IPv4 address with the subnet's prefix length.
     pub ipv4: Option<IpNet>,
     /// IPv6 address with the subnet's prefix length.
@@ -257,7 +259,7 @@ pub struct SandboxConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Link {
     /// The linked sandbox's ID.
-    pub target: String,
+    pub target: SandboxId,
     /// Its name when the link was made.
     pub name: String,
     /// The alias given (the target's name when none was).
@@ -289,7 +291,7 @@ pub struct SandboxState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sandbox {
     /// 64 hex digits.
-    pub id: String,
+    pub id: SandboxId,
     /// Unique name.
     pub name: String,
     /// RFC 3339 creation time.
@@ -329,5 +331,119 @@ impl Sandbox {
     /// True while its process runs.
     pub fn is_running(&self) -> bool {
         self.state.status == Status::Running
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A sandbox record as the store held it before IDs and MACs had types of their own
+    /// (and before endpoints kept their driver's state under `driver_state`).
+    fn old_sandbox_record() -> serde_json::Value {
+        json!({
+            "id": "a".repeat(64),
+            "name": "web",
+            "created": "2024-05-01T10:00:00Z",
+            "config": {
+                "cmd": ["sleep", "infinity"],
+                "workdir": null,
+                "hostname": "a".repeat(12),
+                "network_mode": {"mode": "networks"},
+                "attachments": [{
+                    "network_id": "b".repeat(64),
+                    "aliases": ["www"],
+                    "ipv4": "172.18.0.5",
+                    "ipv6": null,
+                    "mac": "02:42:AC:12:00:05"
+                }],
+                "links": [{"target": "c".repeat(64), "name": "db", "alias": "database"}]
+            },
+            "state": {
+                "status": "running",
+                "pid": 4242,
+                "start_ticks": 99,
+                "started_at": "2024-05-01T10:00:01Z",
+                "finished_at": null,
+                "exit_code": null
+            },
+            "netns": "/proc/4242/ns/net",
+            "endpoints": [{
+                "id": "d".repeat(64),
+                "network_id": "b".repeat(64),
+                "ifname": "eth0",
+                "host_ifname": "vfddddddddddd",
+                "mac": "02:42:ac:12:00:05",
+                "ipv4": "172.18.0.5/16",
+                "ipv6": null,
+                "gateway4": "172.18.0.1",
+                "gateway6": null
+            }]
+        })
+    }
+
+    #[test]
+    fn old_sandbox_records_still_read() {
+        let sb: Sandbox = serde_json::from_value(old_sandbox_record()).unwrap();
+        assert_eq!(sb.id, SandboxId::new("a".repeat(64)));
+        let att = &sb.config.attachments[0];
+        assert_eq!(att.network_id, NetworkId::new("b".repeat(64)));
+        assert_eq!(
+            att.mac,
+            Some(MacAddr::new([0x02, 0x42, 0xac, 0x12, 0x00, 0x05]))
+        );
+        assert_eq!(sb.config.links[0].target, SandboxId::new("c".repeat(64)));
+        let ep = &sb.endpoints[0];
+        assert_eq!(ep.id, EndpointId::new("d".repeat(64)));
+        assert_eq!(ep.mac.to_string(), "02:42:ac:12:00:05");
+        assert_eq!(ep.driver_state, json!("vfddddddddddd"));
+        assert_eq!(sb.endpoint_on(&"b".repeat(64)), Some(ep));
+
+        // Written again, the IDs and MACs are the same plain strings.
+        let again = serde_json::to_value(&sb).unwrap();
+        assert_eq!(again["id"], json!("a".repeat(64)));
+        assert_eq!(again["endpoints"][0]["id"], json!("d".repeat(64)));
+        assert_eq!(again["endpoints"][0]["network_id"], json!("b".repeat(64)));
+        assert_eq!(again["endpoints"][0]["mac"], json!("02:42:ac:12:00:05"));
+        assert_eq!(
+            again["config"]["attachments"][0]["mac"],
+            json!("02:42:ac:12:00:05")
+        );
+        assert_eq!(serde_json::from_value::<Sandbox>(again).unwrap(), sb);
+    }
+
+    #[test]
+    fn old_network_and_container_mode_records_still_read() {
+        let net: Network = serde_json::from_value(json!({
+            "id": "b".repeat(64),
+            "name": "appnet",
+            "driver": "bridge",
+            "created": "2024-05-01T10:00:00Z",
+            "enable_ipv6": false,
+            "internal": false,
+            "attachable": false,
+            "subnets": [{"subnet": "172.18.0.0/16", "ip_range": null, "gateway": "172.18.0.1"}],
+            "user_subnets": false,
+            "options": {},
+            "labels": {},
+            "bridge": {"name": "fr-bbbbbbbbbbbb", "mtu": 1500},
+            "builtin": false
+        }))
+        .unwrap();
+        assert_eq!(net.id, NetworkId::new("b".repeat(64)));
+        assert_eq!(net.driver_config["name"], json!("fr-bbbbbbbbbbbb"));
+        assert_eq!(
+            serde_json::to_value(&net).unwrap()["id"],
+            json!("b".repeat(64))
+        );
+
+        let mode: NetworkMode =
+            serde_json::from_value(json!({"mode": "container", "target": "a".repeat(64)})).unwrap();
+        assert_eq!(mode, NetworkMode::Container(SandboxId::new("a".repeat(64))));
+        assert_eq!(
+            serde_json::to_value(&mode).unwrap(),
+            json!({"mode": "container", "target": "a".repeat(64)})
+        );
     }
 }

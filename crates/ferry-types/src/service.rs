@@ -154,7 +154,7 @@ pub fn parse_service_port(spec: &str) -> Result<ServicePort> {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceNetwork {
     /// Network ID.
-    pub network_id: String,
+    pub network_id: crate::ids::NetworkId,
     /// Extra DNS names of the service on this network.
     #[serde(default)]
     pub aliases: Vec<String>,
@@ -164,7 +164,7 @@ pub struct ServiceNetwork {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceVip {
     /// Network ID.
-    pub network_id: String,
+    pub network_id: crate::ids::NetworkId,
     /// The address, with the network's prefix length.
     pub addr: IpNet,
 }
@@ -491,73 +491,6 @@ pub struct ServiceStatus {
     pub running_tasks: u32,
     /// Replicas asked for.
     pub desired_tasks: u32,
-}
-
-impl ServiceView {
-    /// The view of a service with `running` replicas up; `network_name` names a network ID.
-    pub fn new(s: &Service, running: u32, network_name: &dyn Fn(&str) -> String) -> Self {
-        let ports: Vec<PortView> = s
-            .spec
-            .ports
-            .iter()
-            .map(|p| PortView {
-                protocol: p.proto.as_str().into(),
-                target_port: p.target,
-                published_port: p.published,
-                publish_mode: p.mode.as_str().into(),
-            })
-            .collect();
-        ServiceView {
-            id: s.id.clone(),
-            version: ServiceVersion { index: s.version },
-            created_at: s.created.clone(),
-            updated_at: s.updated.clone(),
-            spec: ServiceSpecView {
-                name: s.name.clone(),
-                labels: s.spec.template.labels.clone(),
-                task_template: serde_json::json!({
-                    "ContainerSpec": {
-                        "Command": s.spec.template.cmd,
-                        "Env": s.spec.template.env,
-                        "Dir": s.spec.template.working_dir,
-                        "DNSConfig": {
-                            "Nameservers": s.spec.template.dns,
-                            "Search": s.spec.template.dns_search,
-                            "Options": s.spec.template.dns_options,
-                        },
-                        "Hosts": s.spec.template.extra_hosts,
-                    }
-                }),
-                mode: serde_json::json!({"Replicated": {"Replicas": s.spec.replicas}}),
-                task_networks: s
-                    .spec
-                    .networks
-                    .iter()
-                    .map(|n| serde_json::json!({"Target": network_name(&n.network_id), "Aliases": n.aliases}))
-                    .collect(),
-                endpoint_spec: EndpointSpecView {
-                    mode: s.spec.endpoint_mode.as_str().into(),
-                    ports: ports.clone(),
-                },
-            },
-            endpoint: EndpointView {
-                ports,
-                virtual_ips: s
-                    .vips
-                    .iter()
-                    .map(|v| VipView {
-                        network_id: v.network_id.clone(),
-                        network_name: network_name(&v.network_id),
-                        addr: v.addr.to_string(),
-                    })
-                    .collect(),
-            },
-            service_status: ServiceStatus {
-                running_tasks: running,
-                desired_tasks: s.spec.replicas,
-            },
-        }
-    }
 }
 
 /// One replica, as `service ps` shows it (Docker's task, simplified).

@@ -4,6 +4,7 @@
 
 use crate::api::{IpamConfig, NetworkCreateRequest, SandboxCreateRequest};
 use crate::error::{FerryError, Result};
+use crate::mac::MacAddr;
 use crate::model::SubnetConfig;
 use ferry_ipam::overlaps;
 use ipnet::IpNet;
@@ -72,40 +73,30 @@ pub fn ip(what: &str, s: &str) -> Result<IpAddr> {
 
 /// Parses `aa:bb:cc:dd:ee:ff` (six pairs of hex digits) into bytes.
 pub fn mac_bytes(s: &str) -> Option<[u8; 6]> {
-    let mut out = [0u8; 6];
-    let mut parts = s.split(':');
-    for b in out.iter_mut() {
-        let p = parts.next()?;
-        if p.len() != 2 {
-            return None;
-        }
-        *b = u8::from_str_radix(p, 16).ok()?;
-    }
-    parts.next().is_none().then_some(out)
+    s.parse::<MacAddr>().ok().map(|m| m.octets())
 }
 
-/// Parses and normalises a MAC address (`02:42:ac:11:00:02`); must be unicast and not all
+/// Parses a MAC address an interface can have (`02:42:ac:11:00:02`): unicast and not all
 /// zeros (the kernel refuses both for an interface).
-pub fn mac(s: &str) -> Result<String> {
-    match mac_bytes(s) {
-        Some([0, 0, 0, 0, 0, 0]) => Err(FerryError::invalid(format!(
+pub fn mac_addr(s: &str) -> Result<MacAddr> {
+    match s.parse::<MacAddr>() {
+        Ok(m) if m.is_zero() => Err(FerryError::invalid(format!(
             "invalid MAC address {s:?}: all zeros is no interface's address; give a unicast address such as 02:42:ac:11:00:02"
         ))),
-        Some([0xff, 0xff, 0xff, 0xff, 0xff, 0xff]) => Err(FerryError::invalid(format!(
+        Ok(m) if m.is_broadcast() => Err(FerryError::invalid(format!(
             "invalid MAC address {s:?}: it is the broadcast address; give a unicast address such as 02:42:ac:11:00:02"
         ))),
-        Some(b) if b[0] & 1 == 0 => Ok(b
-            .iter()
-            .map(|x| format!("{x:02x}"))
-            .collect::<Vec<_>>()
-            .join(":")),
-        Some(_) => Err(FerryError::invalid(format!(
+        Ok(m) if !m.is_multicast() => Ok(m),
+        Ok(_) => Err(FerryError::invalid(format!(
             "invalid MAC address {s:?}: it is a multicast address; the first byte must be even"
         ))),
-        None => Err(FerryError::invalid(format!(
-            "invalid MAC address {s:?}: expected six hex pairs such as 02:42:ac:11:00:02"
-        ))),
+        Err(e) => Err(FerryError::invalid(e.to_string())),
     }
+}
+
+/// [`mac_addr`], normalised to lowercase text.
+pub fn mac(s: &str) -> Result<String> {
+    mac_addr(s).map(|m| m.to_string())
 }
 
 /// Checks that a subnet (of a network, an `--ip-range`, `bip` or an address pool) holds only

@@ -19,7 +19,7 @@ use ferry_types::api::{
     SandboxCreateRequest,
 };
 use ferry_types::time::now_rfc3339;
-use ferry_types::{validate, FerryError, Sandbox};
+use ferry_types::{validate, FerryError, NetworkId, Sandbox, SandboxId};
 use std::path::{Path, PathBuf};
 
 /// What the record of an attached container shows for a command.
@@ -111,7 +111,7 @@ impl Controller {
                     )));
                 }
                 let connect = NetworkConnectRequest {
-                    container: sb.id.clone(),
+                    container: sb.id.to_string(),
                     endpoint_config: Some(EndpointSettingsRequest {
                         ipam_config: Some(EndpointIpamConfig {
                             ipv4_address: opt(&req.ipv4_address),
@@ -144,9 +144,9 @@ impl Controller {
         let show = |a: Option<String>| a.unwrap_or_default();
         tracing::info!(container = %sb.name, network = %net.name, netns = %req.netns, "attached");
         Ok(AttachResponse {
-            sandbox_id: sb.id.clone(),
+            sandbox_id: sb.id.to_string(),
             ifname: ep.ifname.clone(),
-            mac_address: ep.mac.clone(),
+            mac_address: ep.mac.to_string(),
             ipv4_address: show(ep.ipv4.map(|a| a.to_string())),
             ipv6_address: show(ep.ipv6.map(|a| a.to_string())),
             gateway: show(ep.gateway4.map(|a| a.to_string())),
@@ -168,7 +168,7 @@ impl Controller {
         req: &NetworkAttachRequest,
         identity: (u64, u64),
         ifname: String,
-    ) -> Result<String, FerryError> {
+    ) -> Result<SandboxId, FerryError> {
         let create = SandboxCreateRequest {
             name: req.id.clone(),
             cmd: vec![ATTACHED_CMD.into()],
@@ -184,7 +184,7 @@ impl Controller {
             auto_remove: true,
             ..Default::default()
         };
-        let id = self.create_locked(st, create, None).await?.id;
+        let id = SandboxId::from(self.create_locked(st, create, None).await?.id);
         let Some(mut sb) = st.sandbox(&id).cloned() else {
             return Err(FerryError::internal("new sandbox vanished"));
         };
@@ -251,7 +251,7 @@ impl Controller {
             return self.detach_all(&mut st, sb).await;
         }
         let req = NetworkDisconnectRequest {
-            container: sb.id.clone(),
+            container: sb.id.to_string(),
             force: false,
         };
         self.disconnect_locked(&mut st, &net.id, req).await
@@ -260,7 +260,7 @@ impl Controller {
     /// Detaches an attached container from every network and forgets it.
     pub(crate) async fn detach_all(&self, st: &mut State, sb: Sandbox) -> Result<(), FerryError> {
         self.tear_down(st, &sb).await;
-        let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
+        let touched: Vec<NetworkId> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
         tracing::info!(container = %sb.name, "detached");
         self.remove_locked(st, sb, &touched).await
     }

@@ -46,7 +46,7 @@ impl Controller {
         }
         if !self.has_dns(net) {
             let entry = Entry {
-                sandbox: sb.id.clone(),
+                sandbox: sb.id.to_string(),
                 names: Vec::new(),
                 addrs: Vec::new(),
             };
@@ -61,7 +61,7 @@ impl Controller {
             names.push(sb.config.hostname.clone());
         }
         let entry = Entry {
-            sandbox: sb.id.clone(),
+            sandbox: sb.id.to_string(),
             names,
             addrs: ep
                 .ipv4

@@ -7,7 +7,7 @@ use crate::sandbox::etc_files;
 use crate::state::State;
 use ferry_ipam::IpamError;
 use ferry_kernel::netlink::Netlink;
-use ferry_types::{Attachment, Endpoint, FerryError, Network, Sandbox};
+use ferry_types::{Attachment, Endpoint, EndpointId, FerryError, MacAddr, Network, Sandbox};
 use ipnet::IpNet;
 use std::net::IpAddr;
 use std::path::Path;
@@ -25,24 +25,21 @@ pub(crate) fn ipam_err(e: IpamError) -> FerryError {
 /// The MAC of an endpoint without a static one: derived from its IPv4 address as Docker does
 /// (`02:42:` + the address), so an address that comes back keeps its MAC and peers' ARP caches
 /// stay right; random (locally administered) without IPv4.
-fn mac_for(ipv4: Option<IpNet>) -> String {
+fn mac_for(ipv4: Option<IpNet>) -> MacAddr {
     match ipv4.map(|n| n.addr()) {
         Some(IpAddr::V4(a)) => {
-            let o = a.octets();
-            format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+            let [a, b, c, d] = a.octets();
+            MacAddr::new([0x02, 0x42, a, b, c, d])
         }
         _ => random_mac(),
     }
 }
 
 /// A random locally administered unicast MAC.
-fn random_mac() -> String {
+fn random_mac() -> MacAddr {
     let mut b: [u8; 6] = random_bytes();
     b[0] = (b[0] & 0xfe) | 0x02;
-    b.iter()
-        .map(|x| format!("{x:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
+    MacAddr::new(b)
 }
 
 impl Controller {
@@ -149,7 +146,7 @@ impl Controller {
             }
             (Ok(_), None) => unreachable!("v6 is picked whenever v4 succeeded"),
         };
-        let id = new_id();
+        let id: EndpointId = new_id();
         let driver_state = match self.driver(net) {
             Ok(d) => d.endpoint_state(net, &id),
             Err(e) => {
@@ -164,7 +161,7 @@ impl Controller {
             id,
             network_id: net.id.clone(),
             ifname,
-            mac: att.mac.clone().unwrap_or_else(|| mac_for(ipv4)),
+            mac: att.mac.unwrap_or_else(|| mac_for(ipv4)),
             ipv4,
             ipv6,
             gateway4: net.gateway_v4(),
@@ -280,9 +277,12 @@ mod tests {
     #[test]
     fn macs_follow_ipv4_addresses() {
         let a: IpNet = "172.18.0.2/16".parse().unwrap();
-        assert_eq!(mac_for(Some(a)), "02:42:ac:12:00:02");
+        assert_eq!(mac_for(Some(a)).to_string(), "02:42:ac:12:00:02");
         let r = mac_for(None);
-        let first = u8::from_str_radix(&r[..2], 16).unwrap();
-        assert_eq!(first & 0x03, 0x02, "locally administered unicast: {r}");
+        assert_eq!(
+            r.octets()[0] & 0x03,
+            0x02,
+            "locally administered unicast: {r}"
+        );
     }
 }

@@ -21,7 +21,7 @@ use crate::state::State;
 use ferry_kernel::netlink::Netlink;
 use ferry_kernel::port_reservation::PortReservation;
 use ferry_store::{Op, Store, Table};
-use ferry_types::{FerryError, Network, Sandbox};
+use ferry_types::{FerryError, Network, NetworkId, Sandbox};
 use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use tokio::sync::{watch, Mutex, MutexGuard};
@@ -105,7 +105,7 @@ impl Controller {
         let host_id = match store.get(Table::Meta, "host-id").await.map_err(store_err)? {
             Some(r) => String::from_utf8_lossy(&r.value).into_owned(),
             None => {
-                let id = new_id();
+                let id: String = new_id();
                 store
                     .apply_ops(vec![Op::Put {
                         table: Table::Meta,
@@ -210,7 +210,7 @@ impl Controller {
         (
             tokio::sync::OwnedMutexGuard<()>,
             locks::StateLock<'_>,
-            String,
+            ferry_types::SandboxId,
         ),
         FerryError,
     > {
@@ -255,7 +255,7 @@ impl Controller {
     }
 
     /// Store operations for a sandbox plus the IPAM cursors of the networks it touches.
-    fn sandbox_ops(st: &State, sb: &Sandbox, nets: &[String]) -> Result<Vec<Op>, FerryError> {
+    fn sandbox_ops(st: &State, sb: &Sandbox, nets: &[NetworkId]) -> Result<Vec<Op>, FerryError> {
         let mut ops = vec![Self::put_sandbox_op(sb)?];
         for id in nets {
             if let Some(n) = st.network(id) {
@@ -268,12 +268,12 @@ impl Controller {
     }
 }
 
-/// A new random 64-digit ID.
-pub fn new_id() -> String {
+/// A new random 64-digit ID, of any kind.
+pub fn new_id<T: From<String>>() -> T {
     let mut b = [0u8; 32];
     // The kernel's CSPRNG does not fail once the system has booted.
     let _ = getrandom::fill(&mut b);
-    ferry_types::ids::from_bytes(&b)
+    T::from(ferry_types::ids::from_bytes(&b))
 }
 
 /// Random bytes for names and MACs.

@@ -2,17 +2,16 @@
 
 use super::{new_id, store_err, Controller};
 use crate::driver::Stack;
-use crate::filters::{self, Filters};
+use crate::filters::NetworkFilter;
 use crate::state::State;
-use crate::views;
+use crate::views::{MemberView, NetworkView};
 use ferry_ipam::overlaps;
 use ferry_ipam::PoolSpec;
 use ferry_store::{Op, Table};
 use ferry_types::api::{CreateResponse, NetworkCreateRequest};
-use ferry_types::docker::NetworkInspect;
 use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
-use ferry_types::{FerryError, Network, SubnetConfig};
+use ferry_types::{FerryError, Network, NetworkId, SubnetConfig};
 use ipnet::{IpNet, Ipv6Net};
 use std::collections::BTreeMap;
 
@@ -71,7 +70,7 @@ impl Controller {
                 req.name
             )));
         }
-        let id = new_id();
+        let id: NetworkId = new_id();
         let mut subnets = checked.subnets.clone();
         let user_subnets = !subnets.is_empty();
         if cap.stack == Stack::Endpoints {
@@ -177,7 +176,7 @@ impl Controller {
         let id = net.id.clone();
         self.add_network(&mut st, net).await?;
         Ok(CreateResponse {
-            id,
+            id: id.into(),
             warning: String::new(),
         })
     }
@@ -197,27 +196,45 @@ impl Controller {
         Ok(())
     }
 
-    /// `network ls` with Docker's filters.
+    /// A network with its members, by sandbox ID.
+    fn network_view(st: &State, net: &Network) -> NetworkView {
+        let mut members: Vec<MemberView> = st
+            .members(&net.id)
+            .filter_map(|sb| {
+                sb.endpoint_on(&net.id).map(|ep| MemberView {
+                    sandbox_id: sb.id.clone(),
+                    sandbox_name: sb.name.clone(),
+                    endpoint: ep.clone(),
+                })
+            })
+            .collect();
+        members.sort_by(|a, b| a.sandbox_id.cmp(&b.sandbox_id));
+        NetworkView {
+            network: net.clone(),
+            members,
+        }
+    }
+
+    /// `network ls`: the networks that pass the filter, by name.
     pub async fn list_networks(
         &self,
-        filters: &Filters,
-    ) -> Result<Vec<NetworkInspect>, FerryError> {
-        filters::check_network_keys(filters)?;
+        filter: &NetworkFilter,
+    ) -> Result<Vec<NetworkView>, FerryError> {
         let st = self.lock().await;
-        let mut out: Vec<NetworkInspect> = st
+        let mut out: Vec<NetworkView> = st
             .networks()
-            .filter(|n| filters::network_matches(filters, n, st.members(&n.id).next().is_some()))
-            .map(|n| views::network_inspect(n, st.members(&n.id)))
+            .filter(|n| filter.matches(n, st.members(&n.id).next().is_some()))
+            .map(|n| Self::network_view(&st, n))
             .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out.sort_by(|a, b| a.network.name.cmp(&b.network.name));
         Ok(out)
     }
 
     /// `network inspect`.
-    pub async fn inspect_network(&self, reference: &str) -> Result<NetworkInspect, FerryError> {
+    pub async fn inspect_network(&self, reference: &str) -> Result<NetworkView, FerryError> {
         let st = self.lock().await;
         let n = st.find_network(reference)?;
-        Ok(views::network_inspect(n, st.members(&n.id)))
+        Ok(Self::network_view(&st, n))
     }
 
     fn check_removable(st: &State, net: &Network) -> Result<(), FerryError> {
@@ -269,9 +286,9 @@ impl Controller {
         self.delete_network(&mut st, &net).await
     }
 
-    /// `network prune`: removes every user network without endpoints that passes the filters.
-    pub async fn prune_networks(&self, filters: &Filters) -> Result<Vec<String>, FerryError> {
-        filters::check_network_keys(filters)?;
+    /// `network prune`: removes every user network without endpoints that passes the filter,
+    /// and returns them.
+    pub async fn prune_networks(&self, filter: &NetworkFilter) -> Result<Vec<Network>, FerryError> {
         let mut st = self.lock().await;
         let victims: Vec<Network> = st
             .networks()
@@ -280,13 +297,13 @@ impl Controller {
                     && st.members(&n.id).next().is_none()
                     && st.services_on(&n.id).next().is_none()
             })
-            .filter(|n| filters::network_matches(filters, n, false))
+            .filter(|n| filter.matches(n, false))
             .cloned()
             .collect();
         let mut removed = Vec::new();
         for n in victims {
             self.delete_network(&mut st, &n).await?;
-            removed.push(n.name);
+            removed.push(n);
         }
         Ok(removed)
     }

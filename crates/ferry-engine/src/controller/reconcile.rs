@@ -7,9 +7,9 @@ use super::locks::StateLock;
 use super::Controller;
 use crate::driver::{Owned, SandboxNs};
 use crate::drivers::kernel_err;
+use crate::views::SystemInfo;
 use ferry_kernel::netlink::Netlink;
 use ferry_kernel::{netns, process};
-use ferry_types::docker::{DaemonInfo, PoolInfo};
 use ferry_types::FerryError;
 use std::collections::HashSet;
 use std::path::Path;
@@ -205,52 +205,22 @@ impl Controller {
         }
     }
 
-    /// `info`.
-    pub async fn info(&self) -> DaemonInfo {
+    /// `info`: how many objects the engine holds.
+    pub async fn info(&self) -> SystemInfo {
         let st = self.lock().await;
-        let running = st.sandboxes().filter(|s| s.is_running()).count();
-        let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .map(|s| s.trim().to_string())
-            .unwrap_or_default();
-        DaemonInfo {
-            name: nix::unistd::gethostname()
-                .ok()
-                .and_then(|h| h.into_string().ok())
-                .unwrap_or_default(),
-            server_version: env!("CARGO_PKG_VERSION").into(),
-            containers: st.sandbox_count(),
-            containers_running: running,
-            containers_stopped: st.sandbox_count() - running,
+        SystemInfo {
+            sandboxes: st.sandbox_count(),
+            running: st.sandboxes().filter(|s| s.is_running()).count(),
             networks: st.network_count(),
-            docker_root_dir: self.cfg.data_root.display().to_string(),
-            exec_root: self.cfg.exec_root.display().to_string(),
-            socket: self.cfg.socket.display().to_string(),
             store: self.store.describe(),
-            bip: st
+            default_bridge: st
                 .find_network(ferry_types::DEFAULT_BRIDGE)
                 .ok()
                 .and_then(|n| n.subnets.first())
-                .and_then(|s| s.gateway.map(|g| format!("{g}/{}", s.subnet.prefix_len())))
-                .unwrap_or_default(),
-            default_address_pools: self
-                .cfg
-                .default_address_pools
-                .iter()
-                .map(|p| PoolInfo {
-                    base: p.base.to_string(),
-                    size: p.size,
-                })
-                .collect(),
-            mtu: self.cfg.mtu,
-            dns: self.cfg.dns.iter().map(|d| d.to_string()).collect(),
-            dns_search: self.cfg.dns_search.clone(),
-            dns_options: self.cfg.dns_opts.clone(),
-            icc: self.cfg.icc,
-            ip_masq: self.cfg.ip_masq,
-            ip_forward: self.cfg.ip_forward,
-            firewall: self.cfg.firewall.as_str().into(),
-            kernel_version: kernel,
-            network_drivers: vec!["bridge".into(), "host".into(), "null".into()],
+                .and_then(|s| {
+                    s.gateway
+                        .and_then(|g| ipnet::IpNet::new(g, s.subnet.prefix_len()).ok())
+                }),
         }
     }
 }

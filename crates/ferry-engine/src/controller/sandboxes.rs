@@ -1,13 +1,14 @@
-//! Sandbox operations: create, start, stop, remove, connect, disconnect, wait, and the views.
+//! Sandbox operations: create, start, stop, remove, connect, disconnect, wait, list, inspect.
 
 use super::endpoints::write_in_place;
 use super::locks::StateLock;
 use super::{new_id, random_bytes, store_err, Controller};
 use crate::driver::{SandboxNs, Stack};
 use crate::drivers::kernel_err;
+use crate::filters::SandboxFilter;
 use crate::sandbox::{etc_files, names};
 use crate::state::State;
-use crate::views;
+use crate::views::{NetworkRef, SandboxView};
 use ferry_kernel::netlink::Netlink;
 use ferry_kernel::netns;
 use ferry_kernel::process::{self, BindMount, Mounts, Ns, Pidfd, SpawnSpec};
@@ -16,12 +17,12 @@ use ferry_types::api::{
     CreateResponse, ExecTarget, NetworkConnectRequest, NetworkDisconnectRequest,
     SandboxCreateRequest, WaitError, WaitResponse,
 };
-use ferry_types::docker::{ContainerInspect, ContainerSummary};
 use ferry_types::security::NamespaceMode;
 use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
 use ferry_types::{
-    Attachment, FerryError, Network, NetworkMode, Sandbox, SandboxConfig, SandboxState, Status,
+    Attachment, FerryError, MacAddr, Network, NetworkId, NetworkMode, Sandbox, SandboxConfig,
+    SandboxId, SandboxState, Status,
 };
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -34,16 +35,44 @@ fn parse_opt_ip(what: &str, s: &Option<String>) -> Result<Option<IpAddr>, FerryE
     }
 }
 
-fn parse_opt_mac(s: &Option<String>) -> Result<Option<String>, FerryError> {
+fn parse_opt_mac(s: &Option<String>) -> Result<Option<MacAddr>, FerryError> {
     match s.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
-        Some(v) => validate::mac(v).map(Some),
+        Some(v) => validate::mac_addr(v).map(Some),
     }
 }
 
 impl Controller {
-    fn lookup<'a>(st: &'a State) -> impl Fn(&str) -> Option<&'a Network> + Copy {
-        move |r: &str| st.network(r).or_else(|| st.find_network(r).ok())
+    /// A sandbox with its directory and the networks it names.
+    fn sandbox_view(&self, st: &State, sb: &Sandbox) -> SandboxView {
+        let mut networks: Vec<NetworkRef> = Vec::new();
+        let mut add = |n: &Network| {
+            if !networks.iter().any(|r| r.id == n.id) {
+                networks.push(n.into());
+            }
+        };
+        match &sb.config.network_mode {
+            NetworkMode::Networks => sb
+                .config
+                .attachments
+                .iter()
+                .filter_map(|a| st.network(&a.network_id))
+                .for_each(&mut add),
+            NetworkMode::Host => st
+                .find_network(ferry_types::HOST_NETWORK)
+                .into_iter()
+                .for_each(&mut add),
+            NetworkMode::None => st
+                .find_network(ferry_types::NONE_NETWORK)
+                .into_iter()
+                .for_each(&mut add),
+            NetworkMode::Container(_) => {}
+        }
+        SandboxView {
+            sandbox: sb.clone(),
+            dir: self.cfg.sandbox_dir(&sb.id),
+            networks,
+        }
     }
 
     /// Builds an attachment for a network from user input, checking aliases and static
@@ -55,7 +84,7 @@ impl Controller {
         aliases: Vec<String>,
         ipv4: Option<IpAddr>,
         ipv6: Option<IpAddr>,
-        mac: Option<String>,
+        mac: Option<MacAddr>,
     ) -> Result<Attachment, FerryError> {
         if self.stack_of(net) != Stack::Endpoints {
             return Err(FerryError::forbidden(format!(
@@ -122,7 +151,7 @@ impl Controller {
             }
             n
         };
-        let id = new_id();
+        let id: SandboxId = new_id();
         let requests = if req.networks.is_empty() {
             vec![ferry_types::api::NetworkRequest {
                 name: ferry_types::DEFAULT_BRIDGE.into(),
@@ -293,7 +322,7 @@ impl Controller {
         }
         st.put_sandbox(sb);
         Ok(CreateResponse {
-            id,
+            id: id.into(),
             warning: port_config.warning.unwrap_or_default(),
         })
     }
@@ -723,7 +752,7 @@ impl Controller {
     }
 
     /// Watches a running sandbox's process and records its exit.
-    pub(crate) fn watch(self: std::sync::Arc<Self>, id: String, pid: u32) {
+    pub(crate) fn watch(self: std::sync::Arc<Self>, id: SandboxId, pid: u32) {
         tokio::spawn(async move {
             let code = match Pidfd::open(pid) {
                 Ok(fd) => fd.wait().await,
@@ -781,7 +810,7 @@ impl Controller {
         error: Option<String>,
     ) {
         self.tear_down(st, &sb).await;
-        let touched: Vec<String> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
+        let touched: Vec<NetworkId> = sb.endpoints.iter().map(|e| e.network_id.clone()).collect();
         sb.endpoints.clear();
         sb.ports.clear();
         sb.netns = None;
@@ -912,7 +941,7 @@ impl Controller {
         &self,
         st: &mut State,
         sb: Sandbox,
-        touched: &[String],
+        touched: &[NetworkId],
     ) -> Result<(), FerryError> {
         let mut ops = vec![Op::delete(Table::Sandboxes, &sb.id)];
         for id in touched {
@@ -936,7 +965,7 @@ impl Controller {
     /// (how `run` waits, registering before `start`).
     pub async fn wait_sandbox(
         &self,
-        id: &str,
+        id: &SandboxId,
         next_exit: bool,
     ) -> Result<WaitResponse, FerryError> {
         let mut rx = self.exits.subscribe();
@@ -977,7 +1006,7 @@ impl Controller {
     }
 
     /// Resolves a reference to a full ID.
-    pub async fn sandbox_id(&self, reference: &str) -> Result<String, FerryError> {
+    pub async fn sandbox_id(&self, reference: &str) -> Result<SandboxId, FerryError> {
         Ok(self.lock().await.find_sandbox(reference)?.id.clone())
     }
 
@@ -989,7 +1018,7 @@ impl Controller {
     ) -> Result<(), FerryError> {
         let (_op, mut st, id) = self.lock_sandbox(&req.container).await?;
         let req = NetworkConnectRequest {
-            container: id,
+            container: id.to_string(),
             ..req
         };
         self.connect_locked(&mut st, network, req, None).await
@@ -1029,7 +1058,7 @@ impl Controller {
                 let owner = st
                     .sandbox(t)
                     .map(|s| s.name.clone())
-                    .unwrap_or_else(|| t.clone());
+                    .unwrap_or_else(|| t.to_string());
                 return Err(FerryError::forbidden(format!(
                     "sandbox {} shares the network namespace of {owner}; connect {owner} instead",
                     sb.name
@@ -1132,7 +1161,7 @@ impl Controller {
     ) -> Result<(), FerryError> {
         let (_op, mut st, id) = self.lock_sandbox(&req.container).await?;
         let req = NetworkDisconnectRequest {
-            container: id,
+            container: id.to_string(),
             ..req
         };
         self.disconnect_locked(&mut st, network, req).await
@@ -1241,38 +1270,32 @@ impl Controller {
         }
     }
 
-    /// `ps`.
+    /// `ps`: the sandboxes that pass the filter (`all`: stopped ones too), newest first.
     pub async fn list_sandboxes(
         &self,
         all: bool,
-        filters: &crate::filters::Filters,
-    ) -> Result<Vec<ContainerSummary>, FerryError> {
-        crate::filters::check_sandbox_keys(filters)?;
+        filter: &SandboxFilter,
+    ) -> Result<Vec<SandboxView>, FerryError> {
         let st = self.lock().await;
-        let lookup = Self::lookup(&st);
-        let mut out: Vec<(String, ContainerSummary)> = st
+        let mut out: Vec<SandboxView> = st
             .sandboxes()
             .filter(|s| all || s.is_running())
-            .filter(|s| crate::filters::sandbox_matches(filters, s))
-            .map(|s| (s.created.clone(), views::sandbox_summary(s, lookup)))
+            .filter(|s| filter.matches(s))
+            .map(|s| self.sandbox_view(&st, s))
             .collect();
-        out.sort_by(|a, b| b.0.cmp(&a.0));
-        Ok(out.into_iter().map(|(_, s)| s).collect())
+        out.sort_by(|a, b| b.sandbox.created.cmp(&a.sandbox.created));
+        Ok(out)
     }
 
     /// `inspect`.
-    pub async fn inspect_sandbox(&self, reference: &str) -> Result<ContainerInspect, FerryError> {
+    pub async fn inspect_sandbox(&self, reference: &str) -> Result<SandboxView, FerryError> {
         let st = self.lock().await;
         let sb = st.find_sandbox(reference)?;
-        Ok(views::sandbox_inspect(
-            sb,
-            &self.cfg.sandbox_dir(&sb.id),
-            Self::lookup(&st),
-        ))
+        Ok(self.sandbox_view(&st, sb))
     }
 
     /// The sandbox's full ID and the path of its output log.
-    pub async fn log_source(&self, reference: &str) -> Result<(String, PathBuf), FerryError> {
+    pub async fn log_source(&self, reference: &str) -> Result<(SandboxId, PathBuf), FerryError> {
         let st = self.lock().await;
         let sb = st.find_sandbox(reference)?;
         Ok((
@@ -1282,7 +1305,7 @@ impl Controller {
     }
 
     /// Whether a sandbox's process runs (false once it is gone).
-    pub async fn is_running(&self, id: &str) -> bool {
+    pub async fn is_running(&self, id: &SandboxId) -> bool {
         self.lock()
             .await
             .sandbox(id)
@@ -1291,7 +1314,7 @@ impl Controller {
 
     /// When the sandbox's last run ended (`None` inside when it never ended; `None` outside
     /// when the sandbox is gone).
-    pub async fn last_end(&self, id: &str) -> Option<Option<String>> {
+    pub async fn last_end(&self, id: &SandboxId) -> Option<Option<String>> {
         self.lock()
             .await
             .sandbox(id)
@@ -1299,7 +1322,11 @@ impl Controller {
     }
 
     /// Whether a run ended since `first_end` was read (or the sandbox is gone).
-    pub async fn run_ended_since(&self, id: &str, first_end: &Option<Option<String>>) -> bool {
+    pub async fn run_ended_since(
+        &self,
+        id: &SandboxId,
+        first_end: &Option<Option<String>>,
+    ) -> bool {
         let st = self.lock().await;
         match st.sandbox(id) {
             None => true,

@@ -10,6 +10,7 @@
 use super::{store_err, Controller};
 use crate::resolver::Entry;
 use crate::state::State;
+use crate::views::{DesiredState, NetworkRef, ServiceState, Task};
 use ferry_firewall::{Changes, LbEntry};
 use ferry_kernel::port_reservation;
 use ferry_store::{Op, Table};
@@ -20,7 +21,7 @@ use ferry_types::service::{
     ServiceNetwork, ServicePort, ServiceSpec, ServiceUpdateRequest, ServiceVip,
 };
 use ferry_types::time::now_rfc3339;
-use ferry_types::{validate, ErrorKind, FerryError, Sandbox};
+use ferry_types::{validate, ErrorKind, FerryError, Sandbox, SandboxId};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
@@ -251,7 +252,7 @@ impl Controller {
             validate::object_name("replica prefix", p)?;
         }
         check_replica_ports(&req.template.replica_ports, replicas)?;
-        let id = super::new_id();
+        let id: String = super::new_id();
         let now = now_rfc3339();
         let mut service = Service {
             id: id.clone(),
@@ -636,7 +637,7 @@ impl Controller {
                     a
                 };
                 NetworkRequest {
-                    name: n.network_id.clone(),
+                    name: n.network_id.to_string(),
                     aliases,
                     ..Default::default()
                 }
@@ -700,7 +701,7 @@ impl Controller {
                             slot,
                         };
                         match self.create_locked(&mut st, req, Some(of)).await {
-                            Ok(r) => r.id,
+                            Ok(r) => SandboxId::from(r.id),
                             Err(e) => {
                                 self.note_start(service_id, slot);
                                 tracing::warn!(service = %service.name, slot, error = %e, "replica not created");
@@ -717,7 +718,7 @@ impl Controller {
                     tracing::warn!(service = %service.name, slot, error = %e, "replica not started");
                 }
             }
-            let surplus: Vec<String> = unwanted_replicas(&st, Some(service_id))
+            let surplus: Vec<SandboxId> = unwanted_replicas(&st, Some(service_id))
                 .into_iter()
                 .map(|(sb, _)| sb.id.clone())
                 .collect();
@@ -762,7 +763,7 @@ impl Controller {
                 tracing::warn!(service = %name, error = %e, "service not removed");
             }
         }
-        let unwanted: Vec<(String, String, Unwanted)> = {
+        let unwanted: Vec<(SandboxId, String, Unwanted)> = {
             let st = self.lock().await;
             unwanted_replicas(&st, None)
                 .into_iter()
@@ -952,7 +953,7 @@ impl Controller {
             service.id
         };
         loop {
-            let replicas: Vec<String> = {
+            let replicas: Vec<SandboxId> = {
                 let st = self.lock().await;
                 st.sandboxes()
                     .filter(|sb| {
@@ -996,52 +997,58 @@ impl Controller {
     }
 
     /// `service ls`.
-    pub async fn list_services(&self) -> Vec<svc::ServiceView> {
+    pub async fn list_services(&self) -> Vec<ServiceState> {
         let st = self.lock().await;
-        st.services().map(|s| Self::service_view(&st, s)).collect()
+        st.services().map(|s| Self::service_state(&st, s)).collect()
     }
 
     /// `service inspect`.
-    pub async fn inspect_service(&self, reference: &str) -> Result<svc::ServiceView, FerryError> {
+    pub async fn inspect_service(&self, reference: &str) -> Result<ServiceState, FerryError> {
         let st = self.lock().await;
         let s = st.find_service(reference)?;
-        Ok(Self::service_view(&st, s))
+        Ok(Self::service_state(&st, s))
     }
 
     /// `service ps`: the replicas, by slot.
-    pub async fn service_tasks(&self, reference: &str) -> Result<Vec<svc::TaskView>, FerryError> {
+    pub async fn service_tasks(&self, reference: &str) -> Result<Vec<Task>, FerryError> {
         let st = self.lock().await;
         let s = st.find_service(reference)?;
         Ok(st
             .replicas(&s.id)
-            .map(|(slot, sb)| svc::TaskView {
-                id: sb.id.clone(),
-                name: sb.name.clone(),
+            .map(|(slot, sb)| Task {
                 service_id: s.id.clone(),
                 slot,
-                desired_state: if slot <= s.spec.replicas {
-                    "Running"
+                desired: if slot <= s.spec.replicas {
+                    DesiredState::Running
                 } else {
-                    "Shutdown"
-                }
-                .into(),
-                state: format!("{:?}", sb.state.status).to_lowercase(),
-                error: sb.state.error.clone(),
-                exit_code: sb.state.exit_code,
-                addresses: sb
-                    .endpoints
-                    .iter()
-                    .flat_map(|e| e.ipv4.iter().chain(e.ipv6.iter()))
-                    .map(|a| a.to_string())
-                    .collect(),
+                    DesiredState::Shutdown
+                },
+                replica: sb.clone(),
             })
             .collect())
     }
 
-    fn service_view(st: &State, s: &Service) -> svc::ServiceView {
+    fn service_state(st: &State, s: &Service) -> ServiceState {
         let running = Self::live_replicas(st, s, None).count() as u32;
-        let net_name = |id: &str| st.network(id).map(|n| n.name.clone()).unwrap_or_default();
-        svc::ServiceView::new(s, running, &net_name)
+        let mut networks: Vec<NetworkRef> = Vec::new();
+        let ids = s
+            .spec
+            .networks
+            .iter()
+            .map(|n| &n.network_id)
+            .chain(s.vips.iter().map(|v| &v.network_id));
+        for id in ids {
+            if let Some(n) = st.network(id) {
+                if !networks.iter().any(|r| r.id == n.id) {
+                    networks.push(n.into());
+                }
+            }
+        }
+        ServiceState {
+            service: s.clone(),
+            running,
+            networks,
+        }
     }
 
     /// Loads the services of the store at start: their VIP addresses are taken again.

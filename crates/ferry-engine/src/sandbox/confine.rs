@@ -149,7 +149,7 @@ pub(crate) fn parse_request(
     for (mode, flag) in [(&mut sec.pid, "--pid"), (&mut sec.ipc, "--ipc")] {
         if let NamespaceMode::Sandbox(name) = mode {
             let t = st.find_sandbox(name).map_err(|e| e.context(flag))?;
-            *mode = NamespaceMode::Sandbox(t.id.clone());
+            *mode = NamespaceMode::Sandbox(t.id.to_string());
         }
     }
     let caps = capabilities(&sec)?;

@@ -20,7 +20,7 @@ impl Firewalled for BridgeDriver {
     fn endpoint_elements(&self, _net: &Network, ep: &Endpoint) -> Option<BridgePort> {
         Some(BridgePort {
             port: BridgeEndpoint::of(ep).host_ifname,
-            mac: ep.mac.clone(),
+            mac: ep.mac.to_string(),
             ipv4: ep.ipv4.map(|a| a.addr()),
             ipv6: ep.ipv6.map(|a| a.addr()),
         })

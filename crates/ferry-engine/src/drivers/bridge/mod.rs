@@ -227,8 +227,7 @@ impl NetworkDriver for BridgeDriver {
         let bridge_index = self.bridge_index(net, &br).await?;
         // The sandbox end of a pair retired from this sandbox may still hold the name.
         self.reaper.settled(&ns_key(ns.path, &ep.ifname)).await;
-        let mac = ferry_types::validate::mac_bytes(&ep.mac)
-            .ok_or_else(|| FerryError::internal(format!("bad MAC {}", ep.mac)))?;
+        let mac = ep.mac.octets();
         self.nl
             .create_veth(&VethSpec {
                 host_name: &BridgeEndpoint::of(ep).host_ifname,

@@ -226,7 +226,7 @@ mod tests {
 
     fn net(subnet: &str, range: Option<&str>, aux: &[(&str, &str)]) -> Network {
         Network {
-            id: "0123456789abcdef".repeat(4),
+            id: "0123456789abcdef".repeat(4).into(),
             name: "lan".into(),
             driver: "macvlan".into(),
             created: String::new(),

@@ -401,10 +401,7 @@ impl NetworkDriver for VlanDriver {
         let mac = match cfg.link {
             // ipvlan links share the parent's MAC.
             LinkMode::Ipvlan { .. } => None,
-            LinkMode::Macvlan { .. } => Some(
-                ferry_types::validate::mac_bytes(&ep.mac)
-                    .ok_or_else(|| FerryError::internal(format!("bad MAC {}", ep.mac)))?,
-            ),
+            LinkMode::Macvlan { .. } => Some(ep.mac.octets()),
         };
         self.nl
             .create_sublink(&SubLinkSpec {

@@ -1,38 +1,39 @@
-//! Docker-shaped views of ferry's objects (pure functions of the model).
+//! Docker's JSON shapes of the engine's views: `network inspect`, `inspect` and `ps` (pure
+//! functions of the model).
 
+use ferry_engine::views::{NetworkRef, NetworkView, SandboxView};
 use ferry_types::api::{EndpointIpamConfig, IpamConfig};
 use ferry_types::docker::*;
 use ferry_types::time::{human_duration, now_secs, parse_rfc3339};
-use ferry_types::{Endpoint, Network, NetworkMode, Sandbox, Status};
+use ferry_types::{Endpoint, NetworkMode, Sandbox, Status};
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// Docker's zero time, shown for times that never happened.
 pub const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
-/// `network inspect` of one network; `members` are the sandboxes with an endpoint on it.
-pub fn network_inspect<'a>(
-    net: &Network,
-    members: impl Iterator<Item = &'a Sandbox>,
-) -> NetworkInspect {
-    let mut containers = BTreeMap::new();
-    for sb in members {
-        if let Some(ep) = sb.endpoint_on(&net.id) {
-            containers.insert(
-                sb.id.clone(),
+/// `network inspect` (and a `network ls` row) of a network with its members.
+pub fn network_inspect(view: &NetworkView) -> NetworkInspect {
+    let net = &view.network;
+    let containers = view
+        .members
+        .iter()
+        .map(|m| {
+            let ep = &m.endpoint;
+            (
+                m.sandbox_id.to_string(),
                 NetworkContainer {
-                    name: sb.name.clone(),
-                    endpoint_id: ep.id.clone(),
-                    mac_address: ep.mac.clone(),
+                    name: m.sandbox_name.clone(),
+                    endpoint_id: ep.id.to_string(),
+                    mac_address: ep.mac.to_string(),
                     ipv4_address: ep.ipv4.map(|a| a.to_string()).unwrap_or_default(),
                     ipv6_address: ep.ipv6.map(|a| a.to_string()).unwrap_or_default(),
                 },
-            );
-        }
-    }
+            )
+        })
+        .collect();
     NetworkInspect {
         name: net.name.clone(),
-        id: net.id.clone(),
+        id: net.id.to_string(),
         created: net.created.clone(),
         scope: ferry_types::SCOPE_LOCAL.into(),
         driver: net.driver.as_str().into(),
@@ -87,7 +88,7 @@ pub fn dns_names(sb: &Sandbox, aliases: &[String]) -> Vec<String> {
 
 fn endpoint_settings(
     sb: &Sandbox,
-    net: Option<&Network>,
+    net: Option<&NetworkRef>,
     network_id: &str,
     att: Option<&ferry_types::Attachment>,
     ep: Option<&Endpoint>,
@@ -104,11 +105,12 @@ fn endpoint_settings(
         ipam_config,
         aliases: aliases.clone(),
         mac_address: ep
-            .map(|e| e.mac.clone())
-            .or_else(|| att.and_then(|a| a.mac.clone()))
+            .map(|e| e.mac)
+            .or_else(|| att.and_then(|a| a.mac))
+            .map(|m| m.to_string())
             .unwrap_or_default(),
         network_id: network_id.to_string(),
-        endpoint_id: ep.map(|e| e.id.clone()).unwrap_or_default(),
+        endpoint_id: ep.map(|e| e.id.to_string()).unwrap_or_default(),
         gateway: ep
             .and_then(|e| e.gateway4)
             .map(|g| g.to_string())
@@ -136,18 +138,16 @@ fn endpoint_settings(
 }
 
 /// NetworkSettings.Networks of a sandbox, by network name.
-pub fn sandbox_networks<'a>(
-    sb: &Sandbox,
-    network: impl Fn(&str) -> Option<&'a Network>,
-) -> BTreeMap<String, EndpointSettings> {
+pub fn sandbox_networks(view: &SandboxView) -> BTreeMap<String, EndpointSettings> {
+    let sb = &view.sandbox;
     let mut out = BTreeMap::new();
     match &sb.config.network_mode {
         NetworkMode::Networks => {
             for att in &sb.config.attachments {
-                let net = network(&att.network_id);
+                let net = view.network(&att.network_id);
                 let name = net
                     .map(|n| n.name.clone())
-                    .unwrap_or_else(|| att.network_id.clone());
+                    .unwrap_or_else(|| att.network_id.to_string());
                 let ep = sb.endpoint_on(&att.network_id);
                 out.insert(
                     name,
@@ -162,7 +162,7 @@ pub fn sandbox_networks<'a>(
                 ferry_types::NONE_NETWORK
             };
             // The builtin network of that name, if the caller can see it.
-            if let Some(net) = network(wanted) {
+            if let Some(net) = view.network(wanted) {
                 out.insert(
                     net.name.clone(),
                     endpoint_settings(sb, Some(net), &net.id, None, None),
@@ -175,10 +175,8 @@ pub fn sandbox_networks<'a>(
 }
 
 /// The HostConfig.NetworkMode string.
-pub fn network_mode_string<'a>(
-    sb: &Sandbox,
-    network: impl Fn(&str) -> Option<&'a Network>,
-) -> String {
+pub fn network_mode_string(view: &SandboxView) -> String {
+    let sb = &view.sandbox;
     match &sb.config.network_mode {
         NetworkMode::Host => "host".into(),
         NetworkMode::None => "none".into(),
@@ -187,21 +185,19 @@ pub fn network_mode_string<'a>(
             .config
             .attachments
             .first()
-            .and_then(|a| network(&a.network_id))
+            .and_then(|a| view.network(&a.network_id))
             .map(|n| n.name.clone())
             .unwrap_or_else(|| "bridge".into()),
     }
 }
 
 /// `inspect` of a sandbox.
-pub fn sandbox_inspect<'a>(
-    sb: &Sandbox,
-    dir: &Path,
-    network: impl Fn(&str) -> Option<&'a Network> + Copy,
-) -> ContainerInspect {
+pub fn sandbox_inspect(view: &SandboxView) -> ContainerInspect {
+    let sb = &view.sandbox;
+    let dir = &view.dir;
     let c = &sb.config;
     ContainerInspect {
-        id: sb.id.clone(),
+        id: sb.id.to_string(),
         created: sb.created.clone(),
         path: c.cmd.first().cloned().unwrap_or_default(),
         args: c.cmd.iter().skip(1).cloned().collect(),
@@ -253,7 +249,7 @@ pub fn sandbox_inspect<'a>(
             user: c.security.user.clone(),
         },
         host_config: HostConfig {
-            network_mode: network_mode_string(sb, network),
+            network_mode: network_mode_string(view),
             extra_hosts: c
                 .extra_hosts
                 .iter()
@@ -292,19 +288,17 @@ pub fn sandbox_inspect<'a>(
             readonly_rootfs: c.security.read_only,
         },
         network_settings: NetworkSettings {
-            sandbox_id: sb.id.clone(),
+            sandbox_id: sb.id.to_string(),
             sandbox_key: sb.netns.clone().unwrap_or_default(),
             ports: ports_view(sb),
-            networks: sandbox_networks(sb, network),
+            networks: sandbox_networks(view),
         },
     }
 }
 
 /// `ps` row of a sandbox.
-pub fn sandbox_summary<'a>(
-    sb: &Sandbox,
-    network: impl Fn(&str) -> Option<&'a Network> + Copy,
-) -> ContainerSummary {
+pub fn sandbox_summary(view: &SandboxView) -> ContainerSummary {
+    let sb = &view.sandbox;
     let now = now_secs();
     let since = |t: &Option<String>| {
         t.as_deref()
@@ -322,7 +316,7 @@ pub fn sandbox_summary<'a>(
         ),
     };
     ContainerSummary {
-        id: sb.id.clone(),
+        id: sb.id.to_string(),
         names: vec![format!("/{}", sb.name)],
         command: sb.config.cmd.join(" "),
         created: parse_rfc3339(&sb.created).unwrap_or(0),
@@ -339,7 +333,7 @@ pub fn sandbox_summary<'a>(
             })
             .collect(),
         network_settings: SummaryNetworkSettings {
-            networks: sandbox_networks(sb, network),
+            networks: sandbox_networks(view),
         },
         labels: sb.config.labels.clone(),
     }
@@ -367,4 +361,190 @@ pub fn ports_view(sb: &Sandbox) -> BTreeMap<String, Option<Vec<PortBinding>>> {
             });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_engine::views::MemberView;
+    use ferry_types::{Network, NetworkId};
+    use serde_json::json;
+
+    fn id(c: char) -> String {
+        c.to_string().repeat(64)
+    }
+
+    fn network(c: char, name: &str, builtin: bool) -> Network {
+        serde_json::from_value(json!({
+            "id": id(c),
+            "name": name,
+            "driver": "bridge",
+            "created": "2024-05-01T10:00:00Z",
+            "enable_ipv6": false,
+            "internal": false,
+            "attachable": false,
+            "subnets": [{"subnet": "172.18.0.0/16", "ip_range": null, "gateway": "172.18.0.1"}],
+            "user_subnets": true,
+            "options": {},
+            "labels": {"env": "prod"},
+            "builtin": builtin
+        }))
+        .unwrap()
+    }
+
+    /// A running sandbox `web` on network `b` (alias `www`), with port 80 published and 53/udp
+    /// exposed.
+    fn sandbox(mode: serde_json::Value) -> Sandbox {
+        serde_json::from_value(json!({
+            "id": id('a'),
+            "name": "web",
+            "created": "2024-05-01T10:00:00Z",
+            "config": {
+                "cmd": ["sleep", "infinity"],
+                "workdir": null,
+                "hostname": "box",
+                "network_mode": mode,
+                "attachments": [{
+                    "network_id": id('b'),
+                    "aliases": ["www"],
+                    "ipv4": null,
+                    "ipv6": null,
+                    "mac": null
+                }],
+                "exposed": [{"port": 53, "proto": "udp"}]
+            },
+            "state": {
+                "status": "running",
+                "pid": 4242,
+                "start_ticks": 99,
+                "started_at": "2024-05-01T10:00:01Z",
+                "finished_at": null,
+                "exit_code": null
+            },
+            "netns": "/proc/4242/ns/net",
+            "endpoints": [{
+                "id": id('d'),
+                "network_id": id('b'),
+                "ifname": "eth0",
+                "mac": "02:42:ac:12:00:05",
+                "ipv4": "172.18.0.5/16",
+                "ipv6": null,
+                "gateway4": "172.18.0.1",
+                "gateway6": null
+            }],
+            "ports": [{
+                "container": {"port": 80, "proto": "tcp"},
+                "host_ip": "0.0.0.0",
+                "host_port": 8080,
+                "target": "172.18.0.5"
+            }]
+        }))
+        .unwrap()
+    }
+
+    fn view(sb: Sandbox, networks: &[&Network]) -> SandboxView {
+        SandboxView {
+            sandbox: sb,
+            dir: "/var/lib/ferry/sandboxes/x".into(),
+            networks: networks.iter().map(|n| NetworkRef::from(*n)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_network_shows_its_members_by_sandbox_id() {
+        let sb = sandbox(json!({"mode": "networks"}));
+        let v = NetworkView {
+            network: network('b', "appnet", false),
+            members: vec![MemberView {
+                sandbox_id: sb.id.clone(),
+                sandbox_name: sb.name.clone(),
+                endpoint: sb.endpoints[0].clone(),
+            }],
+        };
+        let out = serde_json::to_value(network_inspect(&v)).unwrap();
+        assert_eq!(out["Id"], json!(id('b')));
+        assert_eq!(out["EnableIPv4"], json!(true));
+        assert_eq!(out["IPAM"]["Config"][0]["Gateway"], json!("172.18.0.1"));
+        assert_eq!(
+            out["Containers"][id('a')],
+            json!({
+                "Name": "web",
+                "EndpointID": id('d'),
+                "MacAddress": "02:42:ac:12:00:05",
+                "IPv4Address": "172.18.0.5/16",
+                "IPv6Address": ""
+            })
+        );
+        assert_eq!(out["Labels"], json!({"env": "prod"}));
+    }
+
+    #[test]
+    fn a_sandbox_shows_its_endpoints_by_network_name() {
+        let net = network('b', "appnet", false);
+        let v = view(sandbox(json!({"mode": "networks"})), &[&net]);
+        let out = serde_json::to_value(sandbox_inspect(&v)).unwrap();
+        assert_eq!(out["Name"], json!("/web"));
+        assert_eq!(out["Path"], json!("sleep"));
+        assert_eq!(out["State"]["Pid"], json!(4242));
+        assert_eq!(out["State"]["FinishedAt"], json!(ZERO_TIME));
+        assert_eq!(out["HostConfig"]["NetworkMode"], json!("appnet"));
+        assert_eq!(out["HostConfig"]["IpcMode"], json!("private"));
+        assert_eq!(out["HostsPath"], json!("/var/lib/ferry/sandboxes/x/hosts"));
+        let ep = &out["NetworkSettings"]["Networks"]["appnet"];
+        assert_eq!(ep["NetworkID"], json!(id('b')));
+        assert_eq!(ep["EndpointID"], json!(id('d')));
+        assert_eq!(ep["IPAddress"], json!("172.18.0.5"));
+        assert_eq!(ep["IPPrefixLen"], json!(16));
+        assert_eq!(ep["Gateway"], json!("172.18.0.1"));
+        assert_eq!(ep["DNSNames"], json!(["web", "www", "aaaaaaaaaaaa", "box"]));
+        assert_eq!(
+            out["NetworkSettings"]["Ports"],
+            json!({"53/udp": null, "80/tcp": [{"HostIp": "0.0.0.0", "HostPort": "8080"}]})
+        );
+        let row = serde_json::to_value(sandbox_summary(&v)).unwrap();
+        assert_eq!(row["Names"], json!(["/web"]));
+        assert_eq!(row["Command"], json!("sleep infinity"));
+        assert_eq!(row["State"], json!("running"));
+        assert_eq!(
+            row["Ports"],
+            json!([{"IP": "0.0.0.0", "PrivatePort": 80, "PublicPort": 8080, "Type": "tcp"}])
+        );
+        assert!(row["Status"].as_str().unwrap().starts_with("Up "));
+    }
+
+    #[test]
+    fn a_stopped_sandbox_shows_what_it_asked_for() {
+        let mut sb = sandbox(json!({"mode": "networks"}));
+        sb.endpoints.clear();
+        sb.config.attachments[0].mac = "02:42:0a:00:00:09".parse().ok();
+        // Its network is gone: the entry is named by the ID it had.
+        let v = view(sb, &[]);
+        let out = sandbox_networks(&v);
+        let ep = &out[&id('b')];
+        assert_eq!(ep.mac_address, "02:42:0a:00:00:09");
+        assert_eq!(ep.endpoint_id, "");
+        assert_eq!(ep.ip_address, "");
+        // DNS names are shown only on user-defined networks, which a gone one is not known as.
+        assert!(ep.dns_names.is_empty());
+        assert_eq!(network_mode_string(&v), "bridge");
+    }
+
+    #[test]
+    fn host_and_container_modes() {
+        let host = network('h', "host", true);
+        let v = view(sandbox(json!({"mode": "host"})), &[&host]);
+        let out = sandbox_networks(&v);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out["host"].network_id, id('h'));
+        assert!(out["host"].dns_names.is_empty());
+        assert_eq!(network_mode_string(&v), "host");
+
+        let owner = NetworkId::new(id('c'));
+        let v = view(
+            sandbox(json!({"mode": "container", "target": owner.as_str()})),
+            &[],
+        );
+        assert!(sandbox_networks(&v).is_empty());
+        assert_eq!(network_mode_string(&v), format!("container:{}", id('c')));
+    }
 }
