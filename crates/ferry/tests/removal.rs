@@ -43,9 +43,9 @@ fn names_are_free_at_once_after_a_removal() {
     // Everything retired is gone soon after.
     h.ok(&["rm", "-f", "s", "t"]);
     assert!(
-        eventually(10, || !h.links().iter().any(|l| l.starts_with("fz"))),
+        eventually(10, || !h.all_links().iter().any(|l| l.starts_with("fz"))),
         "retired links left: {:?}",
-        h.links()
+        h.all_links()
     );
 }
 
@@ -58,7 +58,7 @@ fn retired_links_a_kill_left_behind_are_swept_at_start() {
     h.ok(&["network", "create", "--subnet", "10.94.0.0/24", "kept"]);
     h.stop_daemon(true);
     h.start_daemon();
-    let links = h.links();
+    let links = h.all_links();
     assert!(
         !links.iter().any(|l| l.starts_with("fz")),
         "tombstones swept: {links:?}"

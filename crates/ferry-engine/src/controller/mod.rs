@@ -35,6 +35,8 @@ pub struct Controller {
     drivers: Drivers,
     /// Deletes the links drivers retire, after the replies.
     reaper: Arc<crate::drivers::reaper::Reaper>,
+    /// When an operation last began: the reaper deletes while the daemon is quiet.
+    activity: Arc<crate::drivers::reaper::Activity>,
     firewall: Firewall,
     /// The connect-time fast path of service VIPs.
     connect_lb: crate::connect_lb::ConnectLb,
@@ -145,7 +147,11 @@ impl Controller {
                 None
             }
         };
-        let reaper = Arc::new(crate::drivers::reaper::Reaper::start(host_nl.clone()));
+        let activity = Arc::new(crate::drivers::reaper::Activity::default());
+        let reaper = Arc::new(crate::drivers::reaper::Reaper::start(
+            host_nl.clone(),
+            activity.clone(),
+        ));
         let ctx = crate::drivers::DriverContext {
             reaper: reaper.clone(),
             nl: host_nl.clone(),
@@ -159,6 +165,7 @@ impl Controller {
         };
         let ctl = Arc::new_cyclic(|me| Controller {
             reaper,
+            activity,
             drivers,
             firewall,
             connect_lb,
@@ -197,6 +204,7 @@ impl Controller {
     }
 
     async fn lock(&self) -> MutexGuard<'_, State> {
+        self.activity.touch();
         self.state.lock().await
     }
 

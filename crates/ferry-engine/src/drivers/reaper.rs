@@ -5,13 +5,63 @@
 //! tombstone, so its name is free at once) and hands it here; one worker deletes retired
 //! links in order, in the background.
 //!
+//! Deleting a device holds the kernel's RTNL lock for milliseconds, and every other link
+//! request waits for it: deleted at once, a retired link would only move its cost onto the
+//! next request. So the worker waits for the daemon to be quiet ([`Activity`]): no operation
+//! begun for [`QUIET`], or [`MAX_DELAY`] since the link was retired, or a backlog of
+//! [`MAX_BACKLOG`] links.
+//!
 //! Crash-safe by construction: a tombstone left by a daemon killed before its deletion ran is
 //! recognised by its name alone, and the sweep at the next start removes it.
 
 use ferry_kernel::netlink::Netlink;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
+
+/// How long the daemon must have begun no operation before a retired link is deleted.
+pub const QUIET: Duration = Duration::from_millis(25);
+/// How long a retired link waits at most.
+pub const MAX_DELAY: Duration = Duration::from_secs(2);
+/// How many retired links wait at most.
+pub const MAX_BACKLOG: usize = 64;
+
+/// When the daemon last began an operation.
+pub struct Activity {
+    epoch: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            epoch: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Activity {
+    /// An operation begins now.
+    pub fn touch(&self) {
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// How long ago the last operation began.
+    pub fn quiet_for(&self) -> Duration {
+        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        Duration::from_millis(now.saturating_sub(self.last_ms.load(Ordering::Relaxed)))
+    }
+}
+
+/// Whether to delete now: the daemon is quiet, the oldest has waited long enough, or too
+/// many wait.
+pub fn due(quiet_for: Duration, oldest_waited: Duration, backlog: usize) -> bool {
+    quiet_for >= QUIET || oldest_waited >= MAX_DELAY || backlog >= MAX_BACKLOG
+}
 
 /// Name prefix of retired links. Nothing else of ferry's, nor Docker's, starts with it.
 pub const TOMBSTONE_PREFIX: &str = "fz";
@@ -31,6 +81,8 @@ pub fn is_tombstone(name: &str) -> bool {
 
 struct Job {
     index: u32,
+    /// When it was retired.
+    at: Instant,
     /// Names that stay taken until the link is gone (the sandbox end of a veth, which keeps
     /// its name inside the sandbox until its pair is deleted).
     keys: Vec<String>,
@@ -44,32 +96,35 @@ pub struct Reaper {
     done: Arc<Notify>,
     serial: std::sync::atomic::AtomicU64,
     outstanding: Arc<std::sync::atomic::AtomicUsize>,
+    /// Someone waits for a name a retired link holds: delete without waiting for quiet.
+    urgent: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Reaper {
-    /// Starts the worker. Must run inside a tokio runtime.
-    pub fn start(nl: Netlink) -> Self {
-        let (tx, mut rx) = mpsc::unbounded_channel::<Job>();
+    /// Starts the worker on a thread of its own, with a netlink connection of its own: the
+    /// kernel unregisters a device inside the request that deletes it, and that wait must
+    /// stall neither the daemon's runtime nor the connection its other requests share.
+    /// `nl` (the daemon's connection) retires links; the worker's namespace is the calling
+    /// thread's.
+    pub fn start(nl: Netlink, activity: Arc<Activity>) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel::<Job>();
         let pending: Arc<Mutex<HashSet<String>>> = Arc::default();
         let done = Arc::new(Notify::new());
         let outstanding = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let worker_nl = nl.clone();
-        let (p, d, o) = (pending.clone(), done.clone(), outstanding.clone());
-        tokio::spawn(async move {
-            while let Some(job) = rx.recv().await {
-                if let Err(e) = worker_nl.delete_link(job.index).await {
-                    // The sweep at the next start removes the tombstone.
-                    tracing::warn!(link = job.index, error = %e, "retired link not deleted");
-                }
-                if let Ok(mut set) = p.lock() {
-                    for k in &job.keys {
-                        set.remove(k);
-                    }
-                }
-                o.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-                d.notify_waiters();
-            }
-        });
+        let urgent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, d, o, u) = (
+            pending.clone(),
+            done.clone(),
+            outstanding.clone(),
+            urgent.clone(),
+        );
+        let spawned = std::thread::Builder::new()
+            .name("ferry-reaper".into())
+            .spawn(move || Self::work(rx, p, d, o, activity, u));
+        if let Err(e) = spawned {
+            // Without a worker, retire() finds the channel closed and deletes at once.
+            tracing::warn!(error = %e, "no background link deleter: removals wait for the kernel");
+        }
         Self {
             nl,
             tx,
@@ -77,7 +132,70 @@ impl Reaper {
             done,
             serial: std::sync::atomic::AtomicU64::new(1),
             outstanding,
+            urgent,
         }
+    }
+
+    fn work(
+        mut rx: mpsc::UnboundedReceiver<Job>,
+        pending: Arc<Mutex<HashSet<String>>>,
+        done: Arc<Notify>,
+        outstanding: Arc<std::sync::atomic::AtomicUsize>,
+        activity: Arc<Activity>,
+        urgent: Arc<std::sync::atomic::AtomicBool>,
+    ) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::warn!(error = %e, "no runtime for the background link deleter");
+                return;
+            }
+        };
+        rt.block_on(async move {
+            let nl = match Netlink::connect() {
+                Ok(nl) => nl,
+                Err(e) => {
+                    tracing::warn!(error = %e, "no netlink for the background link deleter");
+                    return;
+                }
+            };
+            let mut queue: VecDeque<Job> = VecDeque::new();
+            loop {
+                if queue.is_empty() {
+                    match rx.recv().await {
+                        Some(job) => queue.push_back(job),
+                        None => return,
+                    }
+                }
+                while let Ok(job) = rx.try_recv() {
+                    queue.push_back(job);
+                }
+                let oldest = queue.front().map(|j| j.at.elapsed()).unwrap_or_default();
+                if !due(activity.quiet_for(), oldest, queue.len())
+                    && !urgent.swap(false, Ordering::AcqRel)
+                {
+                    tokio::time::sleep(QUIET / 5).await;
+                    continue;
+                }
+                let Some(job) = queue.pop_front() else {
+                    continue;
+                };
+                if let Err(e) = nl.delete_link(job.index).await {
+                    // The sweep at the next start removes the tombstone.
+                    tracing::warn!(link = job.index, error = %e, "retired link not deleted");
+                }
+                if let Ok(mut set) = pending.lock() {
+                    for k in &job.keys {
+                        set.remove(k);
+                    }
+                }
+                outstanding.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                done.notify_waiters();
+            }
+        });
     }
 
     /// Retires a link (down, renamed to a tombstone) and queues its deletion. `keys` stay
@@ -96,7 +214,12 @@ impl Reaper {
         }
         self.outstanding
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        if self.tx.send(Job { index, keys }).is_err() {
+        let job = Job {
+            index,
+            at: Instant::now(),
+            keys,
+        };
+        if self.tx.send(job).is_err() {
             // No worker (the runtime is going down): delete it here.
             self.outstanding
                 .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
@@ -119,6 +242,7 @@ impl Reaper {
             if !waiting {
                 return;
             }
+            self.urgent.store(true, Ordering::Release);
             notified.await;
         }
     }
@@ -145,6 +269,18 @@ pub fn ns_key(netns: &std::path::Path, ifname: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deletions_wait_for_a_quiet_daemon_but_not_forever() {
+        let busy = Duration::from_millis(3);
+        assert!(!due(busy, Duration::from_millis(100), 3));
+        assert!(due(QUIET, Duration::ZERO, 1));
+        assert!(due(busy, MAX_DELAY, 1));
+        assert!(due(busy, Duration::ZERO, MAX_BACKLOG));
+        let a = Activity::default();
+        a.touch();
+        assert!(a.quiet_for() < QUIET);
+    }
 
     #[test]
     fn tombstones_are_short_distinct_and_recognised() {

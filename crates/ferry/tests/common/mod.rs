@@ -328,8 +328,17 @@ impl Host {
         panic!("port {port} never listened in {name}");
     }
 
-    /// Links of the host namespace (names).
+    /// Links of the host namespace (names), retired ones left out.
     pub fn links(&self) -> Vec<String> {
+        self.all_links()
+            .into_iter()
+            .filter(|l| !is_retired(l))
+            .collect()
+    }
+
+    /// Every link of the host namespace, retired ones (down, renamed, deleted in the
+    /// background) included.
+    pub fn all_links(&self) -> Vec<String> {
         self.sh("ip -o link show")
             .stdout
             .lines()
@@ -461,6 +470,12 @@ impl Drop for Outside {
         }
         let _ = ferry_kernel::netns::remove(&self.netns);
     }
+}
+
+/// A link ferry retired: renamed `fz` and 13 hex digits, deleted in the background.
+pub fn is_retired(name: &str) -> bool {
+    name.strip_prefix("fz")
+        .is_some_and(|h| h.len() == 13 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// Runs `sh -c cmd` inside the namespace at `netns`, with optional standard input.
