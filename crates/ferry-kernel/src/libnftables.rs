@@ -3,9 +3,11 @@
 //! saves the ~2 ms of starting an `nft` process for each operation. When the library cannot be
 //! loaded, callers fall back to the binary.
 //!
-//! A context opens its netlink socket in the network namespace of the thread that creates it,
-//! so each call makes its own context on the calling thread: the namespace rule is the same as
-//! for the binary.
+//! A context opens its netlink socket in the network namespace of the thread that creates it.
+//! The daemon's own namespace keeps one context for the life of the process: closing a
+//! context's socket costs milliseconds (the kernel releases the socket's nf_tables state under
+//! its locks), and its ruleset cache is reused. Other namespaces (a sandbox's) get a context
+//! per call, freed at once, which holds no namespace alive.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::os::fd::AsRawFd;
@@ -30,8 +32,22 @@ struct Lib {
 }
 
 static LIB: OnceLock<Option<Lib>> = OnceLock::new();
-/// libnftables keeps some state outside its contexts; calls are serialised to be safe.
-static CALLS: Mutex<()> = Mutex::new(());
+/// libnftables keeps some state outside its contexts; calls are serialised to be safe. The
+/// lock also guards the context kept for the process's own namespace.
+static CALLS: Mutex<Kept> = Mutex::new(Kept(None));
+
+/// The context of the process's own network namespace, with that namespace's identity.
+struct Kept(Option<((u64, u64), *mut c_void)>);
+
+// SAFETY: the context is only used under the CALLS lock, by one thread at a time, and
+// libnftables contexts are not tied to the thread that made them (only to its namespace).
+unsafe impl Send for Kept {}
+
+/// The (device, inode) of a namespace file.
+fn ns_identity(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
 
 fn symbol(handle: *mut c_void, name: &CStr) -> Option<*mut c_void> {
     // SAFETY: handle came from dlopen and is never closed; name is NUL-terminated.
@@ -112,7 +128,7 @@ pub(crate) fn run(script: &str, check: bool) -> Run {
     let Some(lib) = LIB.get_or_init(load) else {
         return Run::Unavailable;
     };
-    let _guard = CALLS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut kept = CALLS.lock().unwrap_or_else(|p| p.into_inner());
     // libnftables waits on its socket with select(): a descriptor number at or above 1024
     // would abort the process. Long-lived descriptors live above 1024 (fds.rs), so low
     // numbers are normally free; when they are not, the binary is used instead.
@@ -130,19 +146,31 @@ pub(crate) fn run(script: &str, check: bool) -> Run {
     let Ok(path) = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())) else {
         return Run::Failed("bad script path".into());
     };
-    // SAFETY: the context is created, used and freed here on one thread; the error buffer
-    // is copied before the context is freed.
+    // The process's own namespace keeps its context; any other gets one for this call.
+    let here = ns_identity("/proc/thread-self/ns/net");
+    let own = here.is_some() && here == ns_identity("/proc/self/ns/net");
+    // SAFETY: a context is used by one thread at a time (under CALLS); the error buffer is
+    // copied before a context is freed; a kept context was made in the namespace `here`.
     unsafe {
-        let ctx = (lib.ctx_new)(0);
-        if ctx.is_null() {
-            return Run::Unavailable;
-        }
-        (lib.buffer_output)(ctx);
-        (lib.buffer_error)(ctx);
-        if check {
-            (lib.set_dry_run)(ctx, true);
-        }
+        let reuse = match kept.0 {
+            Some((id, ctx)) if own && Some(id) == here => Some(ctx),
+            _ => None,
+        };
+        let ctx = match reuse {
+            Some(ctx) => ctx,
+            None => {
+                let ctx = (lib.ctx_new)(0);
+                if ctx.is_null() {
+                    return Run::Unavailable;
+                }
+                (lib.buffer_output)(ctx);
+                (lib.buffer_error)(ctx);
+                ctx
+            }
+        };
+        (lib.set_dry_run)(ctx, check);
         let rc = (lib.run_file)(ctx, path.as_ptr());
+        // Reading the buffer rewinds it: the next run's errors start afresh.
         let err = {
             let p = (lib.error_buffer)(ctx);
             if p.is_null() {
@@ -151,7 +179,16 @@ pub(crate) fn run(script: &str, check: bool) -> Run {
                 CStr::from_ptr(p).to_string_lossy().trim().to_string()
             }
         };
-        (lib.ctx_free)(ctx);
+        match (own, here) {
+            (true, Some(id)) => {
+                if let Some((_, old)) = kept.0.replace((id, ctx)) {
+                    if old != ctx {
+                        (lib.ctx_free)(old);
+                    }
+                }
+            }
+            _ => (lib.ctx_free)(ctx),
+        }
         if rc == 0 {
             Run::Applied
         } else {

@@ -200,7 +200,11 @@ fn an_ip_netns_namespace_is_attached_reaches_sandboxes_by_name_and_is_reached_ba
     h.ok(&["network", "detach", "--id", "ctr1", "appnet"]);
     assert!(!h.ok(&["ps", "-a"]).contains("ctr1"));
     assert_eq!(h.veths(), veths_before);
-    assert_ne!(ns.sh("ip link show eth0").code, 0, "eth0 removed");
+    // The pair is down at once and deleted in the background.
+    assert!(
+        eventually(10, || ns.sh("ip link show eth0").code != 0),
+        "eth0 removed"
+    );
     let rules = h.sh("nft list ruleset").stdout;
     assert!(
         !rules.contains(&ip),

@@ -124,11 +124,27 @@ impl Controller {
             Ok::<(), FerryError>(())
         };
         if let Err(e) = inside.await {
-            if let Err(undo) = driver.leave(net, ep, Some(ns.path)).await {
+            if let Err(undo) = self.unplug_now(net, ep, ns.path).await {
                 tracing::warn!(endpoint = %ep.ifname, error = %undo, "half-made endpoint not removed");
             }
             return Err(e);
         }
+        Ok(())
+    }
+
+    /// Unplugs an endpoint and waits until its interface is gone from the namespace, which
+    /// lives on: an undo leaves nothing behind, not even for the moment a background deletion
+    /// takes.
+    pub(crate) async fn unplug_now(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        netns: &Path,
+    ) -> Result<(), FerryError> {
+        self.unplug(net, ep, Some(netns)).await?;
+        self.reaper
+            .settled(&crate::drivers::reaper::ns_key(netns, &ep.ifname))
+            .await;
         Ok(())
     }
 

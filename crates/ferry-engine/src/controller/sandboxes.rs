@@ -1140,7 +1140,7 @@ impl Controller {
             let mut elements = ferry_firewall::Changes::new();
             self.endpoint_changes(&mut elements, &net, &ep, false);
             let _ = self.firewall.apply(&elements);
-            let _ = self.unplug(&net, &ep, Some(Path::new(&netns_path))).await;
+            let _ = self.unplug_now(&net, &ep, Path::new(&netns_path)).await;
             Self::release_endpoint(st, &ep);
             st.put_sandbox(before.clone());
             let _ = self.save(Self::sandbox_ops(st, &before, &touched)?).await;
