@@ -228,6 +228,23 @@ impl Reaper {
         Ok(())
     }
 
+    /// Whether a retired link still holds `key`.
+    pub fn holds(&self, key: &str) -> bool {
+        self.pending
+            .lock()
+            .map(|s| s.contains(key))
+            .unwrap_or(false)
+    }
+
+    /// A fresh tombstone name for the link at `index` (in whatever namespace it is).
+    pub fn tombstone(&self, index: u32) -> String {
+        tombstone_name(
+            index,
+            self.serial
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
     /// Waits until no retired link holds `key`.
     pub async fn settled(&self, key: &str) {
         loop {

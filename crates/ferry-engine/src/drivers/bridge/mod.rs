@@ -225,8 +225,17 @@ impl NetworkDriver for BridgeDriver {
     ) -> Result<JoinInfo, FerryError> {
         let br = BridgeConfig::of(net)?;
         let bridge_index = self.bridge_index(net, &br).await?;
-        // The sandbox end of a pair retired from this sandbox may still hold the name.
-        self.reaper.settled(&ns_key(ns.path, &ep.ifname)).await;
+        // The sandbox end of a pair retired from this sandbox may still hold the name: it is
+        // renamed out of the way (it goes with its pair) rather than waited for.
+        if self.reaper.holds(&ns_key(ns.path, &ep.ifname)) {
+            if let Some(old) = ns.nl.link(&ep.ifname).await.map_err(kernel_err)? {
+                let name = self.reaper.tombstone(old.index);
+                if let Err(e) = ns.nl.retire(old.index, &name).await {
+                    tracing::debug!(error = %e, "retired sandbox end not renamed; waiting for it");
+                    self.reaper.settled(&ns_key(ns.path, &ep.ifname)).await;
+                }
+            }
+        }
         let mac = ep.mac.octets();
         self.nl
             .create_veth(&VethSpec {
