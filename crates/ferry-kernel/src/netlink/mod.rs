@@ -1,13 +1,16 @@
-//! rtnetlink operations: links (bridges, veth pairs, and the links made on a parent
-//! interface: macvlan, ipvlan, 802.1q VLANs, in `sublink`), addresses and routes, in the
-//! network namespace the connection was opened in.
+//! rtnetlink operations: links (bridges, veth pairs, the links made on a parent interface:
+//! macvlan, ipvlan, 802.1q VLANs, in `sublink`, and the overlay's VXLAN devices with their
+//! static forwarding and neighbour entries, in `vxlan`), addresses and routes, in the network
+//! namespace the connection was opened in.
 
 mod sublink;
+mod vxlan;
 
 pub use sublink::{
     link_kind_supported, sublink_message, IpvlanFlag, IpvlanMode, MacvlanMode, SubLinkKind,
     SubLinkSpec,
 };
+pub use vxlan::VxlanSpec;
 
 use crate::error::{KernelError, Result};
 use futures::TryStreamExt;
@@ -255,6 +258,17 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| nl_err(format!("set link {index} up"), e))
+    }
+
+    /// Attaches a link to a bridge.
+    pub async fn set_controller(&self, index: u32, bridge: u32) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index).controller(bridge).build();
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("attach link {index} to bridge {bridge}"), e))
     }
 
     /// Sets a link down and renames it (a down link can be renamed): it stops carrying
