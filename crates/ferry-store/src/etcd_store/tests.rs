@@ -247,6 +247,57 @@ fn a_write_through_another_client_makes_a_conflict() {
 }
 
 #[test]
+fn of_racing_writers_on_two_clients_exactly_one_wins() {
+    with_etcd(|endpoint| async move {
+        let clients = [
+            Arc::new(store(&endpoint, "/ferry/v1").await),
+            Arc::new(store(&endpoint, "/ferry/v1").await),
+        ];
+        let r = clients[0]
+            .apply_ops(vec![put("k", "start")])
+            .await
+            .expect("write");
+        let barrier = Arc::new(tokio::sync::Barrier::new(8));
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let (s, barrier) = (clients[i % 2].clone(), barrier.clone());
+                let txn = Txn::new(vec![put("k", &i.to_string())]).when(Condition::KeyAt {
+                    table: Table::Networks,
+                    key: "k".into(),
+                    revision: r,
+                });
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    (i, s.apply(txn).await)
+                })
+            })
+            .collect();
+        let mut won = Vec::new();
+        for t in tasks {
+            match t.await.expect("a writer panicked") {
+                (i, Ok(rev)) => won.push((i, rev)),
+                (_, Err(StoreError::Conflict { actual, .. })) => {
+                    assert!(
+                        actual > Some(r),
+                        "a loser must see the revision that beat it"
+                    )
+                }
+                (_, Err(e)) => panic!("expected a conflict, got {e}"),
+            }
+        }
+        assert_eq!(won.len(), 1, "winners {won:?}");
+        let (i, rev) = won[0];
+        for s in &clients {
+            let got = s.get(Table::Networks, "k").await.expect("get");
+            assert_eq!(
+                got.map(|g| (g.value, g.mod_revision)),
+                Some((i.to_string().into_bytes(), rev))
+            );
+        }
+    });
+}
+
+#[test]
 fn a_watch_resumes_from_a_revision() {
     with_etcd(|endpoint| async move {
         let (a, b) = (
