@@ -11,6 +11,8 @@
 #[doc(hidden)]
 pub mod contract;
 mod error;
+#[cfg(feature = "etcd")]
+mod etcd_store;
 mod history;
 mod memory;
 mod record;
@@ -20,6 +22,8 @@ mod txn;
 mod watch;
 
 pub use error::StoreError;
+#[cfg(feature = "etcd")]
+pub use etcd_store::{EtcdConfig, EtcdStore, EtcdTls};
 pub use history::HistoryLimit;
 pub use memory::MemoryStore;
 pub use record::{Entry, Listing, Record};
