@@ -573,7 +573,7 @@ async fn sandbox_logs(
         path: std::path::PathBuf,
         file: Option<tokio::fs::File>,
         follow: bool,
-        first_end: Option<Option<Option<String>>>,
+        first_end: Option<Option<Option<ferry_types::time::Timestamp>>>,
         done: bool,
         events: tokio::sync::watch::Receiver<u64>,
     }

@@ -124,7 +124,7 @@ mod tests {
             id: format!("{name:0>64}").into(),
             name: name.into(),
             driver: "bridge".into(),
-            created: String::new(),
+            created: Default::default(),
             enable_ipv6: false,
             internal: false,
             attachable: false,

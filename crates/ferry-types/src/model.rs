@@ -44,8 +44,8 @@ pub struct Network {
     pub name: String,
     /// The name of the driver that implements it (`bridge`, `macvlan`, `host`, `null`, ...).
     pub driver: String,
-    /// RFC 3339 creation time.
-    pub created: String,
+    /// When it was made.
+    pub created: crate::time::Timestamp,
     /// IPv6 addresses are given to endpoints.
     pub enable_ipv6: bool,
     /// No traffic leaves the network.
@@ -276,10 +276,10 @@ pub struct SandboxState {
     /// The process's start time in clock ticks since boot (/proc/PID/stat field 22), so a
     /// recycled PID is never mistaken for it.
     pub start_ticks: Option<u64>,
-    /// RFC 3339 start time.
-    pub started_at: Option<String>,
-    /// RFC 3339 end time.
-    pub finished_at: Option<String>,
+    /// When the last run started.
+    pub started_at: Option<crate::time::Timestamp>,
+    /// When the last run ended.
+    pub finished_at: Option<crate::time::Timestamp>,
     /// Exit code of the last run.
     pub exit_code: Option<i32>,
     /// Why the last start or run failed, if it did.
@@ -294,8 +294,8 @@ pub struct Sandbox {
     pub id: SandboxId,
     /// Unique name.
     pub name: String,
-    /// RFC 3339 creation time.
-    pub created: String,
+    /// When it was made.
+    pub created: crate::time::Timestamp,
     /// What it runs.
     pub config: SandboxConfig,
     /// Its process.

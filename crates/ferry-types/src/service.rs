@@ -287,10 +287,10 @@ pub struct Service {
     pub id: String,
     /// Unique name.
     pub name: String,
-    /// RFC 3339 creation time.
-    pub created: String,
-    /// RFC 3339 time of the last change.
-    pub updated: String,
+    /// When it was made.
+    pub created: crate::time::Timestamp,
+    /// When it last changed.
+    pub updated: crate::time::Timestamp,
     /// Bumped by every change.
     pub version: u64,
     /// What it is asked to be.
@@ -593,8 +593,8 @@ mod tests {
         let mut s = Service {
             id: "a".repeat(64),
             name: "web".into(),
-            created: String::new(),
-            updated: String::new(),
+            created: Default::default(),
+            updated: Default::default(),
             version: 1,
             spec: ServiceSpec {
                 replicas: 2,

@@ -2,12 +2,90 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// A moment in UTC, to the nanosecond. Written (in records and JSON) as RFC 3339 with nine
+/// fractional digits, as Docker's API prints times; read back from that form, or from one with
+/// fewer fractional digits or none.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp {
+    secs: i64,
+    nanos: u32,
+}
+
+impl Timestamp {
+    /// Now.
+    pub fn now() -> Self {
+        let d = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp {
+            secs: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            nanos: d.subsec_nanos(),
+        }
+    }
+
+    /// A moment given in seconds and nanoseconds since the epoch.
+    pub fn from_unix(secs: i64, nanos: u32) -> Self {
+        Timestamp {
+            secs,
+            nanos: nanos.min(999_999_999),
+        }
+    }
+
+    /// Seconds since the epoch.
+    pub fn secs(self) -> i64 {
+        self.secs
+    }
+
+    /// Parses RFC 3339 UTC (`2026-12-06T01:02:03.123456789Z`, fraction optional).
+    pub fn parse(s: &str) -> Option<Self> {
+        let secs = parse_rfc3339(s)?;
+        let rest = s.get(19..)?;
+        let nanos = match rest.strip_prefix('.') {
+            Some(frac) => {
+                let digits = frac.strip_suffix('Z')?;
+                if digits.is_empty()
+                    || digits.len() > 9
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return None;
+                }
+                let n: u32 = digits.parse().ok()?;
+                n * 10u32.pow(9 - digits.len() as u32)
+            }
+            None if rest == "Z" => 0,
+            None => return None,
+        };
+        Some(Timestamp { secs, nanos })
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&rfc3339(self.secs, self.nanos))
+    }
+}
+
+impl serde::Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        // Records of the first versions left some times empty: the epoch stands for them.
+        if s.is_empty() {
+            return Ok(Timestamp::default());
+        }
+        Timestamp::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("invalid RFC 3339 time {s:?}")))
+    }
+}
+
 /// Now, as RFC 3339 UTC with nanoseconds.
 pub fn now_rfc3339() -> String {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
-    rfc3339(d.as_secs() as i64, d.subsec_nanos())
+    Timestamp::now().to_string()
 }
 
 /// Seconds since the epoch as RFC 3339 UTC.
@@ -102,5 +180,37 @@ mod tests {
         assert_eq!(human_duration(5), "5 seconds");
         assert_eq!(human_duration(90), "About a minute");
         assert_eq!(human_duration(7200), "2 hours");
+    }
+}
+
+#[cfg(test)]
+mod timestamp_tests {
+    use super::*;
+
+    #[test]
+    fn a_timestamp_round_trips_through_its_text() {
+        let t = Timestamp::from_unix(1_796_000_000, 123_456_789);
+        let text = t.to_string();
+        assert_eq!(Timestamp::parse(&text), Some(t));
+        assert_eq!(
+            serde_json::from_str::<Timestamp>(&serde_json::to_string(&t).unwrap()).unwrap(),
+            t
+        );
+        assert_eq!(
+            Timestamp::parse("2026-12-06T01:02:03Z").map(|t| t.nanos),
+            Some(0)
+        );
+        assert_eq!(
+            Timestamp::parse("2026-12-06T01:02:03.5Z").map(|t| t.nanos),
+            Some(500_000_000)
+        );
+        assert!(Timestamp::parse("2026-12-06T01:02:03.Z").is_none());
+        assert!(Timestamp::parse("2026-12-06 01:02:03").is_none());
+        assert!(serde_json::from_str::<Timestamp>("\"yesterday\"").is_err());
+        assert_eq!(
+            serde_json::from_str::<Timestamp>("\"\"").unwrap(),
+            Timestamp::default()
+        );
+        assert!(Timestamp::now() > t);
     }
 }

@@ -24,8 +24,8 @@ pub fn service_view(state: &ServiceState) -> ServiceView {
     ServiceView {
         id: s.id.clone(),
         version: ServiceVersion { index: s.version },
-        created_at: s.created.clone(),
-        updated_at: s.updated.clone(),
+        created_at: s.created.to_string(),
+        updated_at: s.updated.to_string(),
         spec: ServiceSpecView {
             name: s.name.clone(),
             labels: s.spec.template.labels.clone(),
@@ -123,8 +123,8 @@ mod tests {
             service: Service {
                 id: "s".repeat(64),
                 name: "web".into(),
-                created: "2024-05-01T10:00:00Z".into(),
-                updated: "2024-05-01T10:00:02Z".into(),
+                created: ferry_types::time::Timestamp::parse("2024-05-01T10:00:00Z").unwrap(),
+                updated: ferry_types::time::Timestamp::parse("2024-05-01T10:00:02Z").unwrap(),
                 version: 3,
                 spec,
                 vips: vec![ServiceVip {

@@ -4,7 +4,7 @@
 use ferry_engine::views::{NetworkRef, NetworkView, SandboxView};
 use ferry_types::api::{EndpointIpamConfig, IpamConfig};
 use ferry_types::docker::*;
-use ferry_types::time::{human_duration, now_secs, parse_rfc3339};
+use ferry_types::time::{human_duration, now_secs};
 use ferry_types::{Endpoint, NetworkMode, Sandbox, Status};
 use std::collections::BTreeMap;
 
@@ -34,7 +34,7 @@ pub fn network_inspect(view: &NetworkView) -> NetworkInspect {
     NetworkInspect {
         name: net.name.clone(),
         id: net.id.to_string(),
-        created: net.created.clone(),
+        created: net.created.to_string(),
         scope: ferry_types::SCOPE_LOCAL.into(),
         driver: net.driver.as_str().into(),
         enable_ipv4: !net.subnets.is_empty(),
@@ -198,7 +198,7 @@ pub fn sandbox_inspect(view: &SandboxView) -> ContainerInspect {
     let c = &sb.config;
     ContainerInspect {
         id: sb.id.to_string(),
-        created: sb.created.clone(),
+        created: sb.created.to_string(),
         path: c.cmd.first().cloned().unwrap_or_default(),
         args: c.cmd.iter().skip(1).cloned().collect(),
         state: ContainerState {
@@ -218,12 +218,12 @@ pub fn sandbox_inspect(view: &SandboxView) -> ContainerInspect {
             started_at: sb
                 .state
                 .started_at
-                .clone()
+                .map(|t| t.to_string())
                 .unwrap_or_else(|| ZERO_TIME.into()),
             finished_at: sb
                 .state
                 .finished_at
-                .clone()
+                .map(|t| t.to_string())
                 .unwrap_or_else(|| ZERO_TIME.into()),
         },
         name: format!("/{}", sb.name),
@@ -300,10 +300,8 @@ pub fn sandbox_inspect(view: &SandboxView) -> ContainerInspect {
 pub fn sandbox_summary(view: &SandboxView) -> ContainerSummary {
     let sb = &view.sandbox;
     let now = now_secs();
-    let since = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(parse_rfc3339)
-            .map(|s| human_duration(now - s))
+    let since = |t: &Option<ferry_types::time::Timestamp>| {
+        t.map(|s| human_duration(now - s.secs()))
             .unwrap_or_default()
     };
     let status = match sb.state.status {
@@ -319,7 +317,7 @@ pub fn sandbox_summary(view: &SandboxView) -> ContainerSummary {
         id: sb.id.to_string(),
         names: vec![format!("/{}", sb.name)],
         command: sb.config.cmd.join(" "),
-        created: parse_rfc3339(&sb.created).unwrap_or(0),
+        created: sb.created.secs(),
         state: sb.state.status.as_str().into(),
         status,
         ports: sb

@@ -18,7 +18,6 @@ use ferry_types::api::{
     NetworkConnectRequest, NetworkDetachRequest, NetworkDisconnectRequest, NetworkRequest,
     SandboxCreateRequest,
 };
-use ferry_types::time::now_rfc3339;
 use ferry_types::{validate, FerryError, NetworkId, Sandbox, SandboxId};
 use std::path::{Path, PathBuf};
 
@@ -296,7 +295,7 @@ impl Controller {
         sb.netns = Some(path.display().to_string());
         self.write_files(st, sb)?;
         sb.state.pid = None;
-        sb.state.started_at = Some(now_rfc3339());
+        sb.state.started_at = Some(ferry_types::time::Timestamp::now());
         sb.state.finished_at = None;
         sb.state.exit_code = None;
         Ok(())

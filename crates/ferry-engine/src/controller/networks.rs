@@ -9,7 +9,6 @@ use ferry_ipam::overlaps;
 use ferry_ipam::PoolSpec;
 use ferry_store::{Op, Table};
 use ferry_types::api::{CreateResponse, NetworkCreateRequest};
-use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
 use ferry_types::{FerryError, Network, NetworkId, SubnetConfig};
 use ipnet::{IpNet, Ipv6Net};
@@ -123,7 +122,7 @@ impl Controller {
             id,
             name: req.name.clone(),
             driver: driver.name().to_string(),
-            created: now_rfc3339(),
+            created: ferry_types::time::Timestamp::now(),
             enable_ipv6: checked.enable_ipv6,
             internal: req.internal,
             attachable: req.attachable,

@@ -18,7 +18,6 @@ use ferry_types::api::{
     SandboxCreateRequest, WaitError, WaitResponse,
 };
 use ferry_types::security::NamespaceMode;
-use ferry_types::time::now_rfc3339;
 use ferry_types::validate;
 use ferry_types::{
     Attachment, FerryError, MacAddr, Network, NetworkId, NetworkMode, Sandbox, SandboxConfig,
@@ -272,7 +271,7 @@ impl Controller {
         let sb = Sandbox {
             id: id.clone(),
             name,
-            created: now_rfc3339(),
+            created: ferry_types::time::Timestamp::now(),
             config: SandboxConfig {
                 cmd: req.cmd.clone(),
                 env: req.env.clone(),
@@ -546,7 +545,7 @@ impl Controller {
         drop(held);
         sb.state.pid = Some(pid);
         sb.state.start_ticks = process::start_ticks(pid);
-        sb.state.started_at = Some(now_rfc3339());
+        sb.state.started_at = Some(ferry_types::time::Timestamp::now());
         sb.state.finished_at = None;
         sb.state.exit_code = None;
         Ok(())
@@ -818,7 +817,7 @@ impl Controller {
         sb.state.status = Status::Exited;
         sb.state.pid = None;
         sb.state.start_ticks = None;
-        sb.state.finished_at = Some(now_rfc3339());
+        sb.state.finished_at = Some(ferry_types::time::Timestamp::now());
         sb.state.exit_code = Some(code);
         if let Some(e) = error {
             sb.state.error = e;
@@ -969,17 +968,13 @@ impl Controller {
         next_exit: bool,
     ) -> Result<WaitResponse, FerryError> {
         let mut rx = self.exits.subscribe();
-        let first_end = self
-            .lock()
-            .await
-            .sandbox(id)
-            .map(|s| s.state.finished_at.clone());
+        let first_end = self.lock().await.sandbox(id).map(|s| s.state.finished_at);
         loop {
             {
                 let st = self.lock().await;
                 match st.sandbox(id) {
                     Some(sb) if sb.is_running() => {}
-                    Some(sb) if next_exit && Some(sb.state.finished_at.clone()) == first_end => {}
+                    Some(sb) if next_exit && Some(sb.state.finished_at) == first_end => {}
                     Some(sb) => {
                         return Ok(WaitResponse {
                             status_code: i64::from(sb.state.exit_code.unwrap_or(0)),
@@ -1283,7 +1278,7 @@ impl Controller {
             .filter(|s| filter.matches(s))
             .map(|s| self.sandbox_view(&st, s))
             .collect();
-        out.sort_by(|a, b| b.sandbox.created.cmp(&a.sandbox.created));
+        out.sort_by_key(|v| std::cmp::Reverse(v.sandbox.created));
         Ok(out)
     }
 
@@ -1314,24 +1309,21 @@ impl Controller {
 
     /// When the sandbox's last run ended (`None` inside when it never ended; `None` outside
     /// when the sandbox is gone).
-    pub async fn last_end(&self, id: &SandboxId) -> Option<Option<String>> {
-        self.lock()
-            .await
-            .sandbox(id)
-            .map(|s| s.state.finished_at.clone())
+    pub async fn last_end(&self, id: &SandboxId) -> Option<Option<ferry_types::time::Timestamp>> {
+        self.lock().await.sandbox(id).map(|s| s.state.finished_at)
     }
 
     /// Whether a run ended since `first_end` was read (or the sandbox is gone).
     pub async fn run_ended_since(
         &self,
         id: &SandboxId,
-        first_end: &Option<Option<String>>,
+        first_end: &Option<Option<ferry_types::time::Timestamp>>,
     ) -> bool {
         let st = self.lock().await;
         match st.sandbox(id) {
             None => true,
             Some(sb) if sb.is_running() => false,
-            Some(sb) => Some(sb.state.finished_at.clone()) != *first_end,
+            Some(sb) => Some(sb.state.finished_at) != *first_end,
         }
     }
 

@@ -20,7 +20,6 @@ use ferry_types::service::{
     self as svc, EndpointMode, PublishMode, ReplicaOf, Service, ServiceCreateRequest,
     ServiceNetwork, ServicePort, ServiceSpec, ServiceUpdateRequest, ServiceVip,
 };
-use ferry_types::time::now_rfc3339;
 use ferry_types::{validate, ErrorKind, FerryError, Sandbox, SandboxId};
 use ipnet::IpNet;
 use std::collections::BTreeMap;
@@ -253,11 +252,11 @@ impl Controller {
         }
         check_replica_ports(&req.template.replica_ports, replicas)?;
         let id: String = super::new_id();
-        let now = now_rfc3339();
+        let now = ferry_types::time::Timestamp::now();
         let mut service = Service {
             id: id.clone(),
             name: req.name.clone(),
-            created: now.clone(),
+            created: now,
             updated: now,
             version: 1,
             spec: ServiceSpec {
@@ -925,7 +924,7 @@ impl Controller {
             ports.extend(added);
             service.spec.ports = ports;
             service.version += 1;
-            service.updated = now_rfc3339();
+            service.updated = ferry_types::time::Timestamp::now();
             self.save(self.service_ops(&st, &service)?).await?;
             crate::crash_point::reached(crate::crash_point::SERVICE_UPDATE_SAVED);
             st.put_service(service.clone());
@@ -1136,8 +1135,8 @@ mod tests {
         Service {
             id: id.into(),
             name: format!("svc-{id}"),
-            created: String::new(),
-            updated: String::new(),
+            created: Default::default(),
+            updated: Default::default(),
             version: 1,
             spec: ServiceSpec {
                 replicas,

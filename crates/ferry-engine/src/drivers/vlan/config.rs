@@ -229,7 +229,7 @@ mod tests {
             id: "0123456789abcdef".repeat(4).into(),
             name: "lan".into(),
             driver: "macvlan".into(),
-            created: String::new(),
+            created: Default::default(),
             enable_ipv6: false,
             internal: false,
             attachable: false,
