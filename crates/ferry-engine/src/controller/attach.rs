@@ -63,17 +63,7 @@ impl Controller {
             ))
         })?;
         // An attached container's own lock first, as for any operation on a sandbox.
-        let known = self
-            .lock()
-            .await
-            .find_sandbox(&req.id)
-            .ok()
-            .filter(|s| s.name == req.id)
-            .map(|s| s.id.clone());
-        let _op = match &known {
-            Some(id) => Some(self.sandbox_locks.lock(id).await),
-            None => None,
-        };
+        let _op = self.lock_attached(&req.id).await;
         let mut st = self.lock().await;
         let net = st.find_network(network)?.clone();
         let existing = st
@@ -216,17 +206,7 @@ impl Controller {
     /// its last network. Detaching what is not attached succeeds, and a namespace already
     /// gone is fine: what ferry made for it is removed all the same.
     pub async fn detach(&self, network: &str, req: NetworkDetachRequest) -> Result<(), FerryError> {
-        let known = self
-            .lock()
-            .await
-            .find_sandbox(&req.id)
-            .ok()
-            .filter(|s| s.name == req.id)
-            .map(|s| s.id.clone());
-        let _op = match &known {
-            Some(id) => Some(self.sandbox_locks.lock(id).await),
-            None => None,
-        };
+        let _op = self.lock_attached(&req.id).await;
         let mut st = self.lock().await;
         let net = st.find_network(network)?.clone();
         let Some(sb) = st
@@ -254,6 +234,18 @@ impl Controller {
             force: false,
         };
         self.disconnect_locked(&mut st, &net.id, req).await
+    }
+
+    /// The lock of the sandbox a caller's container ID names, when there is one.
+    async fn lock_attached(&self, name: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let id = self
+            .lock()
+            .await
+            .find_sandbox(name)
+            .ok()
+            .filter(|s| s.name == name)
+            .map(|s| s.id.clone())?;
+        Some(self.sandbox_locks.lock(&id).await)
     }
 
     /// Detaches an attached container from every network and forgets it.
