@@ -114,6 +114,12 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     if let Cmd::Daemon(args) = cli.cmd {
         return daemon::run(args, cli.host.as_deref());
     }
+    // Output piped into `head` and the like: end quietly when the reader goes, as Unix tools
+    // do (Rust ignores SIGPIPE, and a write to a closed pipe would be an error or a panic).
+    // SAFETY: a signal disposition reset while this process runs one thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let socket = socket_path(cli.host.as_deref())?;
     let client = ferry_client::Client::new(socket);
     if let Cmd::Exec(args) = &cli.cmd {

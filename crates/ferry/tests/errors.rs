@@ -478,3 +478,26 @@ fn port_publishing_errors_are_precise_and_leave_nothing() {
     h.ok(&["start", "c2"]);
     assert_eq!(h.ok(&["port", "c2"]), "80/tcp -> 0.0.0.0:18080");
 }
+
+/// Output piped into `head` ends the CLI quietly when the pipe closes, as with other Unix
+/// tools: no panic, no error message.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let h = Host::new();
+    h.ok(&[
+        "run",
+        "--name",
+        "big",
+        "--",
+        "sh",
+        "-c",
+        "yes ferry | head -c 2000000",
+    ]);
+    let r = h.sh(&format!(
+        "FERRY_HOST=unix://{} {} logs big | head -c 5",
+        h.socket().display(),
+        common::ferry_bin()
+    ));
+    assert_eq!(r.stdout, "ferry");
+    assert_eq!(r.stderr, "", "nothing said on a closed pipe");
+}
