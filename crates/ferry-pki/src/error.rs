@@ -171,11 +171,14 @@ pub enum PkiError {
     },
 
     /// The token's CA digest holds a character that is not base36.
-    #[error("the join token's CA digest has {ch:?} at position {position}; only 0-9 and a-z are allowed")]
+    #[error(
+        "the join token's CA digest has {ch:?} as character {}; only 0-9 and a-z are allowed",
+        .position + 1
+    )]
     TokenDigestCharacter {
         /// The character.
         ch: char,
-        /// Its position in the digest, from 0.
+        /// Its position in the digest, from 0 (the message counts from 1).
         position: usize,
     },
 
@@ -196,12 +199,13 @@ pub enum PkiError {
 
     /// The token's secret holds a character that is not base36.
     #[error(
-        "the join token's secret has {ch:?} at position {position}; only 0-9 and a-z are allowed"
+        "the join token's secret has {ch:?} as character {}; only 0-9 and a-z are allowed",
+        .position + 1
     )]
     TokenSecretCharacter {
         /// The character.
         ch: char,
-        /// Its position in the secret, from 0.
+        /// Its position in the secret, from 0 (the message counts from 1).
         position: usize,
     },
 

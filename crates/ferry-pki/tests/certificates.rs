@@ -1,4 +1,5 @@
 //! The CA, node keys, CSRs and signing, end to end, with the results parsed back independently.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -16,7 +17,7 @@ fn t0() -> SystemTime {
     UNIX_EPOCH + Duration::from_secs(1_800_000_000)
 }
 
-fn ca() -> ClusterCa {
+fn new_ca() -> ClusterCa {
     ClusterCa::generate(Validity::new(t0(), DEFAULT_CA_LIFETIME)).unwrap()
 }
 
@@ -44,7 +45,7 @@ fn der(pem: &str) -> Vec<u8> {
 
 #[test]
 fn ca_is_a_self_signed_p256_ca() {
-    let ca = ca();
+    let ca = new_ca();
     let der = der(ca.cert_pem());
     let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
     assert!(cert.is_ca());
@@ -69,7 +70,7 @@ fn ca_is_a_self_signed_p256_ca() {
 
 #[test]
 fn ca_round_trips_through_pem_and_still_signs() {
-    let ca = ca();
+    let ca = new_ca();
     let again = ClusterCa::from_pem(ca.cert_pem(), &ca.key_pem()).unwrap();
     assert_eq!(ca.digest(), again.digest());
     let key = NodeKey::generate().unwrap();
@@ -80,8 +81,8 @@ fn ca_round_trips_through_pem_and_still_signs() {
 
 #[test]
 fn ca_refuses_mismatched_key_non_ca_and_bad_pem() {
-    let a = ca();
-    let b = ca();
+    let a = new_ca();
+    let b = new_ca();
     assert!(matches!(
         ClusterCa::from_pem(a.cert_pem(), &b.key_pem()),
         Err(PkiError::KeyDoesNotMatchCertificate)
@@ -120,7 +121,7 @@ fn ca_refuses_mismatched_key_non_ca_and_bad_pem() {
 
 #[test]
 fn signed_node_certificate_is_issued_by_the_ca_with_the_right_fields() {
-    let ca = ca();
+    let ca = new_ca();
     let key = NodeKey::generate().unwrap();
     let csr = key.csr("q8xw3k2mz1node", &ips()).unwrap();
     let cert_pem = ca.sign(&csr, &policy("q8xw3k2mz1node")).unwrap();
@@ -198,8 +199,8 @@ fn signed_node_certificate_is_issued_by_the_ca_with_the_right_fields() {
 
 #[test]
 fn verification_refuses_another_ca_another_key_and_wrong_times() {
-    let ca = ca();
-    let other = ca_other();
+    let ca = new_ca();
+    let other = new_ca();
     let key = NodeKey::generate().unwrap();
     let cert = ca
         .sign(&key.csr("node-a", &ips()).unwrap(), &policy("node-a"))
@@ -224,13 +225,9 @@ fn verification_refuses_another_ca_another_key_and_wrong_times() {
     assert!(matches!(err, PkiError::NotANodeCert { .. }), "{err}");
 }
 
-fn ca_other() -> ClusterCa {
-    ClusterCa::generate(Validity::new(t0(), DEFAULT_CA_LIFETIME)).unwrap()
-}
-
 #[test]
 fn sign_refuses_a_csr_for_another_node() {
-    let ca = ca();
+    let ca = new_ca();
     let key = NodeKey::generate().unwrap();
     let csr = key.csr("node-a", &ips()).unwrap();
     let err = ca.sign(&csr, &policy("node-b")).unwrap_err();
@@ -259,7 +256,7 @@ fn crafted_csr(cn: &str, sans: Vec<rcgen::SanType>) -> String {
 #[test]
 fn sign_refuses_names_a_node_may_not_have() {
     use rcgen::SanType;
-    let ca = ca();
+    let ca = new_ca();
     let ip = SanType::IpAddress("192.0.2.10".parse().unwrap());
     let dns = |s: &str| SanType::DnsName(s.try_into().unwrap());
 
@@ -297,7 +294,7 @@ fn sign_refuses_names_a_node_may_not_have() {
 
 #[test]
 fn sign_refuses_a_tampered_or_garbled_csr() {
-    let ca = ca();
+    let ca = new_ca();
     let key = NodeKey::generate().unwrap();
     let csr = key.csr("node-a", &ips()).unwrap();
     // Change one base64 character in the middle of the body: the signature no longer matches
@@ -345,7 +342,7 @@ fn node_certificate_may_not_outlive_the_ca() {
 
 #[test]
 fn each_signature_gets_its_own_serial_and_worker_role_is_recorded() {
-    let ca = ca();
+    let ca = new_ca();
     let key = NodeKey::generate().unwrap();
     let csr = key.csr("node-a", &ips()).unwrap();
     let worker = NodeCertPolicy {
