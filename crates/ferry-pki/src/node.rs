@@ -35,6 +35,12 @@ pub fn validate_node_id(id: &str) -> Result<(), PkiError> {
     Ok(())
 }
 
+/// A new random node ID in Docker's form: 25 base36 digits from 128 random bits.
+pub fn new_node_id() -> Result<String, PkiError> {
+    let bits = crate::random::bytes::<16>("a node ID")?;
+    Ok(crate::base36::encode(&bits, 25))
+}
+
 /// A node's private key (ECDSA P-256). It is generated on the node and only its CSR is sent
 /// to a manager.
 pub struct NodeKey {
@@ -134,6 +140,15 @@ mod tests {
             let err = validate_node_id(bad).unwrap_err();
             assert!(matches!(err, PkiError::InvalidNodeId { .. }), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn new_node_ids_are_valid_and_distinct() {
+        let a = new_node_id().unwrap();
+        let b = new_node_id().unwrap();
+        assert_eq!(a.len(), 25);
+        assert_ne!(a, b);
+        validate_node_id(&a).unwrap();
     }
 
     #[test]

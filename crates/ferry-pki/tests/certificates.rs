@@ -358,3 +358,28 @@ fn each_signature_gets_its_own_serial_and_worker_role_is_recorded() {
     let info = verify_node_cert(&a, ca.cert_pem(), t0() + DAY).unwrap();
     assert_eq!(info.role, Role::Worker);
 }
+
+#[test]
+fn what_the_csr_asks_for_beyond_names_is_ignored() {
+    use rcgen::{BasicConstraints, ExtendedKeyUsagePurpose, IsCa, SanType};
+    let ca = new_ca();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, "node-a");
+    params.distinguished_name = dn;
+    params.subject_alt_names = vec![
+        SanType::DnsName("node-a".try_into().unwrap()),
+        SanType::IpAddress("192.0.2.10".parse().unwrap()),
+    ];
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::CodeSigning];
+    let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+
+    let cert_pem = ca.sign(&csr, &policy("node-a")).unwrap();
+    let cert_der = der(&cert_pem);
+    let (_, cert) = x509_parser::parse_x509_certificate(&cert_der).unwrap();
+    assert!(!cert.is_ca());
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.server_auth && eku.client_auth && !eku.code_signing);
+}
