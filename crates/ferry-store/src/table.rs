@@ -11,15 +11,18 @@ pub enum Table {
     Meta,
     /// Services by ID.
     Services,
+    /// Cluster-wide claims on unique values (VXLAN IDs, subnets, addresses), by value.
+    Claims,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 4] = [
+    pub const ALL: [Table; 5] = [
         Table::Networks,
         Table::Sandboxes,
         Table::Meta,
         Table::Services,
+        Table::Claims,
     ];
 
     /// The table's name in the backend.
@@ -29,6 +32,7 @@ impl Table {
             Table::Sandboxes => "sandboxes",
             Table::Meta => "meta",
             Table::Services => "services",
+            Table::Claims => "claims",
         }
     }
 }

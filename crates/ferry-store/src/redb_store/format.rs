@@ -20,6 +20,7 @@ pub(super) fn records(
         Table::Sandboxes => "sandboxes.v2",
         Table::Meta => "meta.v2",
         Table::Services => "services.v2",
+        Table::Claims => "claims.v2",
     })
 }
 
