@@ -90,3 +90,42 @@ async fn a_taken_value_names_its_holder_and_only_the_holder_releases_it() {
     c.release_vni(1, "x").await.unwrap();
     assert_eq!(c.claim_vni("y", 1..=1).await.unwrap(), 1);
 }
+
+/// Needs root (etcd runs in a network namespace of the test's own). Four "hosts", each with its
+/// own connection to a real etcd, claim VNIs, subnets and one contested address at once.
+#[test]
+fn hosts_on_a_real_etcd_never_get_the_same_value() {
+    use ferry_store::etcd_store::testing::with_etcd;
+    use ferry_store::{EtcdConfig, EtcdStore};
+    with_etcd(|endpoint| async move {
+        let mut tasks = Vec::new();
+        for host in 0..4 {
+            let endpoint = endpoint.clone();
+            tasks.push(tokio::spawn(async move {
+                let store = EtcdStore::connect(EtcdConfig::new([endpoint.as_str()]))
+                    .await
+                    .unwrap();
+                let c = Claims::new(&store);
+                let owner = format!("host-{host}");
+                let vni = c.claim_vni(&owner, 4096..=4200).await.unwrap();
+                let subnet = c.claim_subnet(&owner, None, &pool()).await.unwrap();
+                let won = c
+                    .claim_address("net1", "10.0.0.9".parse().unwrap(), &owner)
+                    .await
+                    .is_ok();
+                (vni, subnet, won)
+            }));
+        }
+        let mut vnis = HashSet::new();
+        let mut subnets: Vec<IpNet> = Vec::new();
+        let mut winners = 0;
+        for t in tasks {
+            let (vni, subnet, won) = t.await.unwrap();
+            assert!(vnis.insert(vni), "VNI {vni} handed out twice");
+            assert!(!subnets.iter().any(|s| ferry_ipam::overlaps(s, &subnet)));
+            subnets.push(subnet);
+            winners += usize::from(won);
+        }
+        assert_eq!(winners, 1, "exactly one host holds the contested address");
+    });
+}

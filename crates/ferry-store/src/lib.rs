@@ -12,7 +12,7 @@
 pub mod contract;
 mod error;
 #[cfg(feature = "etcd")]
-mod etcd_store;
+pub mod etcd_store;
 mod history;
 mod memory;
 mod record;

@@ -7,6 +7,8 @@ mod config;
 mod keys;
 mod watch;
 
+#[cfg(any(test, feature = "contract"))]
+pub mod testing;
 #[cfg(test)]
 mod tests;
 
