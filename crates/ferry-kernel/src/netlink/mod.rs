@@ -158,13 +158,34 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| nl_err(format!("create bridge {name}"), e))?;
+        // Gone between its creation and this lookup: someone deleted it at once.
+        self.index_of(name, || format!("create bridge {name}"))
+            .await
+    }
+
+    /// Sends a change of a link.
+    async fn set_link(
+        &self,
+        msg: netlink_packet_route::link::LinkMessage,
+        op: impl FnOnce() -> String,
+    ) -> Result<()> {
+        self.handle
+            .link()
+            .set(msg)
+            .execute()
+            .await
+            .map_err(|e| nl_err(op(), e))
+    }
+
+    /// The index of the link named `name`, which must exist (`op` says what needed it).
+    pub(crate) async fn index_of(&self, name: &str, op: impl FnOnce() -> String) -> Result<u32> {
         self.link(name)
             .await?
             .map(|l| l.index)
             .ok_or_else(|| KernelError::Netlink {
-                op: format!("create bridge {name}"),
-                message: "it vanished right after creation".into(),
-                errno: None,
+                op: op(),
+                message: "no such interface".into(),
+                errno: Some(ENODEV),
             })
     }
 
@@ -172,12 +193,8 @@ impl Netlink {
     /// set in a second request).
     pub async fn set_alias(&self, index: u32, alias: &str) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).alias(alias).build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
+        self.set_link(msg, || format!("set alias of link {index}"))
             .await
-            .map_err(|e| nl_err(format!("set alias of link {index}"), e))
     }
 
     /// Creates a veth pair whose host end joins a bridge and whose other end is created
@@ -216,89 +233,56 @@ impl Netlink {
             other => other?,
         }
         let up = LinkUnspec::new_with_name(spec.host_name).up().build();
-        self.handle
-            .link()
-            .set(up)
-            .execute()
+        self.set_link(up, || format!("set {} up", spec.host_name))
             .await
-            .map_err(|e| nl_err(format!("set {} up", spec.host_name), e))
     }
 
     /// Sets a sandbox's interface up. Without IPv6 addresses of its own it gets no link-local
     /// address either (address generation off, set in the same request), so it sends no DAD
     /// or MLD packets, which its bridge would flood to every other sandbox.
     pub async fn set_endpoint_up(&self, name: &str, ipv6: bool) -> Result<u32> {
-        let l = self.link(name).await?.ok_or_else(|| KernelError::Netlink {
-            op: format!("set {name} up"),
-            message: "no such interface".into(),
-            errno: Some(ENODEV),
-        })?;
-        let mut msg = LinkUnspec::new_with_index(l.index).up();
+        let index = self.index_of(name, || format!("set {name} up")).await?;
+        let mut msg = LinkUnspec::new_with_index(index).up();
         if !ipv6 {
             msg =
                 msg.append_extra_attribute(LinkAttribute::AfSpecUnspec(vec![AfSpecUnspec::Inet6(
                     vec![AfSpecInet6::AddrGenMode(In6AddrGenMode::None)],
                 )]));
         }
-        self.handle
-            .link()
-            .set(msg.build())
-            .execute()
-            .await
-            .map_err(|e| nl_err(format!("set {name} up"), e))?;
-        Ok(l.index)
+        self.set_link(msg.build(), || format!("set {name} up"))
+            .await?;
+        Ok(index)
     }
 
     /// Sets a link up.
     pub async fn set_up(&self, index: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).up().build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
-            .await
-            .map_err(|e| nl_err(format!("set link {index} up"), e))
+        self.set_link(msg, || format!("set link {index} up")).await
     }
 
     /// Attaches a link to a bridge.
     pub async fn set_controller(&self, index: u32, bridge: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).controller(bridge).build();
-        self.handle
-            .link()
-            .set(msg)
-            .execute()
+        self.set_link(msg, || format!("attach link {index} to bridge {bridge}"))
             .await
-            .map_err(|e| nl_err(format!("attach link {index} to bridge {bridge}"), e))
     }
 
     /// Sets a link down and renames it (a down link can be renamed): it stops carrying
     /// traffic and frees its name at once, for a deletion that may finish later.
     pub async fn retire(&self, index: u32, new_name: &str) -> Result<()> {
         let down = LinkUnspec::new_with_index(index).down().build();
-        self.handle
-            .link()
-            .set(down)
-            .execute()
-            .await
-            .map_err(|e| nl_err(format!("set link {index} down"), e))?;
+        self.set_link(down, || format!("set link {index} down"))
+            .await?;
         let rename = LinkUnspec::new_with_index(index).name(new_name).build();
-        self.handle
-            .link()
-            .set(rename)
-            .execute()
+        self.set_link(rename, || format!("rename link {index} to {new_name}"))
             .await
-            .map_err(|e| nl_err(format!("rename link {index} to {new_name}"), e))
     }
 
     /// Sets a link up by name.
     pub async fn set_up_by_name(&self, name: &str) -> Result<u32> {
-        let l = self.link(name).await?.ok_or_else(|| KernelError::Netlink {
-            op: format!("set {name} up"),
-            message: "no such interface".into(),
-            errno: Some(ENODEV),
-        })?;
-        self.set_up(l.index).await?;
-        Ok(l.index)
+        let index = self.index_of(name, || format!("set {name} up")).await?;
+        self.set_up(index).await?;
+        Ok(index)
     }
 
     /// Adds an address (already present is fine).

@@ -5,7 +5,7 @@
 //! so a MAC that moved to another host, or an entry the kernel learnt, never makes them fail.
 
 use super::{nl_err, Netlink, ENODEV};
-use crate::error::{KernelError, Result};
+use crate::error::Result;
 use netlink_packet_route::neighbour::{
     NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
 };
@@ -53,14 +53,8 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| nl_err(format!("create VXLAN {} (VNI {})", spec.name, spec.vni), e))?;
-        self.link(spec.name)
-            .await?
-            .map(|l| l.index)
-            .ok_or_else(|| KernelError::Netlink {
-                op: format!("create VXLAN {}", spec.name),
-                message: "it vanished right after creation".into(),
-                errno: None,
-            })
+        self.index_of(spec.name, || format!("create VXLAN {}", spec.name))
+            .await
     }
 
     /// Points a remote MAC at the VTEP of its host (`bridge fdb replace MAC dev VX dst VTEP
