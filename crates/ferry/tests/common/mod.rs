@@ -379,6 +379,66 @@ impl Drop for Host {
     }
 }
 
+/// Several hosts on one segment: an underlay bridge in a namespace of its own, and each host
+/// (its own namespace, roots and daemon) linked to it by a veth pair, with an address of
+/// 198.51.100.0/24 (TEST-NET-2; it exists only inside the test's namespaces) on `ul0`.
+pub struct Underlay {
+    pub dir: tempfile::TempDir,
+    pub netns: PathBuf,
+    pub hosts: Vec<Host>,
+}
+
+impl Underlay {
+    /// `n` hosts, each with its daemon running, on one underlay.
+    pub fn new(n: usize) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("ferry-underlay-")
+            .tempdir()
+            .expect("tempdir");
+        let netns = dir.path().join("underlay");
+        ferry_kernel::netns::create_mounted(&netns).expect("create underlay netns");
+        let r = ns_sh(
+            &netns,
+            "ip link set lo up && ip link add ul type bridge && ip link set ul up",
+            None,
+        );
+        assert_eq!(r.code, 0, "underlay bridge: {}", r.stderr);
+        let mut hosts = Vec::new();
+        for i in 0..n {
+            let h = Host::new();
+            let r = ns_sh(
+                &netns,
+                &format!(
+                    "ip link add u{i} type veth peer name ul0 netns {} && ip link set u{i} master ul up",
+                    h.netns.display()
+                ),
+                None,
+            );
+            assert_eq!(r.code, 0, "underlay link of host {i}: {}", r.stderr);
+            let r = h.sh(&format!(
+                "ip addr add {}/24 dev ul0 && ip link set ul0 up",
+                Self::addr(i)
+            ));
+            assert_eq!(r.code, 0, "underlay address of host {i}: {}", r.stderr);
+            hosts.push(h);
+        }
+        Underlay { dir, netns, hosts }
+    }
+
+    /// Host `i`'s address on the underlay.
+    pub fn addr(i: usize) -> String {
+        format!("198.51.100.{}", 10 + i)
+    }
+}
+
+impl Drop for Underlay {
+    fn drop(&mut self) {
+        // The hosts go first (their Drop removes what their daemons made).
+        self.hosts.clear();
+        let _ = ferry_kernel::netns::remove(&self.netns);
+    }
+}
+
 /// The host namespace's address on its link to the outside namespace (TEST-NET-1; it exists
 /// only inside the test's namespaces).
 pub const HOST_LINK_ADDR: &str = "192.0.2.1";
