@@ -158,59 +158,6 @@ impl NetworkDriver for Fake {
     }
 }
 
-/// Forwards to a shared fake, so the test keeps a handle on the one the controller holds.
-struct Shared(Arc<Fake>);
-
-#[async_trait]
-impl NetworkDriver for Shared {
-    fn name(&self) -> &'static str {
-        self.0.name()
-    }
-    fn capability(&self) -> Capability {
-        self.0.capability()
-    }
-    async fn configure(
-        &self,
-        net: &mut Network,
-        others: &[&Network],
-    ) -> Result<serde_json::Value, FerryError> {
-        self.0.configure(net, others).await
-    }
-    async fn create_network(&self, net: &Network) -> Result<(), FerryError> {
-        self.0.create_network(net).await
-    }
-    async fn delete_network(&self, net: &Network) -> Result<(), FerryError> {
-        self.0.delete_network(net).await
-    }
-    async fn join(
-        &self,
-        net: &Network,
-        ep: &Endpoint,
-        ns: &SandboxNs<'_>,
-    ) -> Result<JoinInfo, FerryError> {
-        self.0.join(net, ep, ns).await
-    }
-    async fn leave(
-        &self,
-        net: &Network,
-        ep: &Endpoint,
-        netns: Option<&Path>,
-    ) -> Result<(), FerryError> {
-        self.0.leave(net, ep, netns).await
-    }
-    async fn endpoint_present(
-        &self,
-        net: &Network,
-        ep: &Endpoint,
-        netns: &Path,
-    ) -> Result<bool, FerryError> {
-        self.0.endpoint_present(net, ep, netns).await
-    }
-    async fn sweep(&self, owned: &Owned<'_>) -> Result<(), FerryError> {
-        self.0.sweep(owned).await
-    }
-}
-
 struct Engine {
     ctl: Arc<Controller>,
     store: Arc<MemoryStore>,
@@ -235,7 +182,7 @@ async fn engine_on(
     let options = StartOptions {
         drivers: Some(Box::new(move |_| {
             let mut d = Drivers::new();
-            d.register(Arc::new(Shared(f)))
+            d.register(f)
                 .register(Arc::new(Fake::new("bridge")))
                 .register(Arc::new(Fake::singleton("host", Stack::Host)))
                 .register(Arc::new(Fake::singleton("null", Stack::Loopback)));
