@@ -43,10 +43,10 @@ struct Kept(Option<((u64, u64), *mut c_void)>);
 // libnftables contexts are not tied to the thread that made them (only to its namespace).
 unsafe impl Send for Kept {}
 
-/// The (device, inode) of a namespace file.
-fn ns_identity(path: &str) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+/// The process's own network namespace (its first thread's), read once.
+fn own_namespace() -> Option<(u64, u64)> {
+    static OWN: OnceLock<Option<(u64, u64)>> = OnceLock::new();
+    *OWN.get_or_init(|| crate::netns::identity(std::path::Path::new("/proc/self/ns/net")))
 }
 
 fn symbol(handle: *mut c_void, name: &CStr) -> Option<*mut c_void> {
@@ -147,8 +147,8 @@ pub(crate) fn run(script: &str, check: bool) -> Run {
         return Run::Failed("bad script path".into());
     };
     // The process's own namespace keeps its context; any other gets one for this call.
-    let here = ns_identity("/proc/thread-self/ns/net");
-    let own = here.is_some() && here == ns_identity("/proc/self/ns/net");
+    let here = crate::netns::identity(std::path::Path::new("/proc/thread-self/ns/net"));
+    let own = here.is_some() && here == own_namespace();
     // SAFETY: a context is used by one thread at a time (under CALLS); the error buffer is
     // copied before a context is freed; a kept context was made in the namespace `here`.
     unsafe {

@@ -83,11 +83,6 @@ impl<'de> serde::Deserialize<'de> for Timestamp {
     }
 }
 
-/// Now, as RFC 3339 UTC with nanoseconds.
-pub fn now_rfc3339() -> String {
-    Timestamp::now().to_string()
-}
-
 /// Seconds since the epoch as RFC 3339 UTC.
 pub fn rfc3339(secs: i64, nanos: u32) -> String {
     let days = secs.div_euclid(86_400);

@@ -202,10 +202,7 @@ impl Reaper {
     /// taken (see [`Reaper::settled`]) until it is gone. When retiring fails, the link is
     /// deleted here and now.
     pub async fn retire(&self, index: u32, keys: Vec<String>) -> ferry_kernel::Result<()> {
-        let serial = self
-            .serial
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        if let Err(e) = self.nl.retire(index, &tombstone_name(index, serial)).await {
+        if let Err(e) = self.nl.retire(index, &self.tombstone(index)).await {
             tracing::debug!(link = index, error = %e, "link not retired; deleting it now");
             return self.nl.delete_link(index).await;
         }

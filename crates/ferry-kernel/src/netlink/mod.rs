@@ -7,8 +7,8 @@ mod sublink;
 mod vxlan;
 
 pub use sublink::{
-    link_kind_supported, sublink_message, IpvlanFlag, IpvlanMode, MacvlanMode, SubLinkKind,
-    SubLinkSpec,
+    link_kind_supported, module_of, sublink_message, IpvlanFlag, IpvlanMode, MacvlanMode,
+    SubLinkKind, SubLinkSpec,
 };
 pub use vxlan::VxlanSpec;
 

@@ -125,8 +125,9 @@ pub fn sublink_message(spec: &SubLinkSpec<'_>, netns_fd: Option<RawFd>) -> LinkM
     b.build()
 }
 
-/// The kernel module and config option behind a link kind, for error messages.
-fn module_of(kind: &str) -> (&'static str, &'static str) {
+/// The kernel module and config option (without `CONFIG_`) behind a link kind, for messages
+/// that say what a kernel lacks.
+pub fn module_of(kind: &str) -> (&'static str, &'static str) {
     match kind {
         "macvlan" => ("macvlan", "MACVLAN"),
         "ipvlan" => ("ipvlan", "IPVLAN"),

@@ -138,11 +138,7 @@ impl VlanDriver {
             .map_err(|e| FerryError::internal(format!("probe of {kind} support failed: {e}")))?
             .map_err(kernel_err)?;
         if !supported {
-            let (module, config) = match kind {
-                "vlan" => ("8021q", "VLAN_8021Q"),
-                "ipvlan" => ("ipvlan", "IPVLAN"),
-                _ => ("macvlan", "MACVLAN"),
-            };
+            let (module, config) = nl::module_of(kind);
             return Err(FerryError::invalid(format!(
                 "cannot create {what}: this kernel has no {kind} support (the {module} module is neither built in nor loadable); use a kernel with CONFIG_{config}, or another driver"
             )));
