@@ -79,7 +79,8 @@ fn still_at(s: &dyn Store, got: u64, want: u64, what: &str) {
     }
 }
 
-async fn next_event(w: &mut WatchStream) -> Event {
+/// The watch's next event, within [`DELIVERY`].
+pub(crate) async fn next_event(w: &mut WatchStream) -> Event {
     match tokio::time::timeout(DELIVERY, w.next()).await {
         Ok(Some(Ok(e))) => e,
         Ok(Some(Err(e))) => panic!("the watch failed: {e}"),
@@ -88,7 +89,8 @@ async fn next_event(w: &mut WatchStream) -> Event {
     }
 }
 
-fn put_event(key: &str, value: &str, revision: u64) -> Event {
+/// The event a put of `key` at `revision` makes.
+pub(crate) fn put_event(key: &str, value: &str, revision: u64) -> Event {
     Event::Put {
         key: key.into(),
         value: value.as_bytes().to_vec(),

@@ -3,11 +3,9 @@
 
 use super::testing::with_etcd;
 use super::*;
-use crate::{Event, WatchStream};
-use futures::StreamExt;
+use crate::contract::{next_event, put_event};
+use crate::Event;
 
-/// How long a watch may take to deliver a committed event.
-const DELIVERY: Duration = Duration::from_secs(10);
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -22,23 +20,6 @@ fn put(key: &str, value: &str) -> Op {
         table: Table::Networks,
         key: key.into(),
         value: value.as_bytes().to_vec(),
-    }
-}
-
-async fn next_event(w: &mut WatchStream) -> Event {
-    match tokio::time::timeout(DELIVERY, w.next()).await {
-        Ok(Some(Ok(e))) => e,
-        Ok(Some(Err(e))) => panic!("the watch failed: {e}"),
-        Ok(None) => panic!("the watch ended"),
-        Err(_) => panic!("no event within {DELIVERY:?}"),
-    }
-}
-
-fn put_event(key: &str, value: &str, revision: u64) -> Event {
-    Event::Put {
-        key: key.into(),
-        value: value.as_bytes().to_vec(),
-        revision,
     }
 }
 

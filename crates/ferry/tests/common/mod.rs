@@ -532,10 +532,9 @@ impl Drop for Outside {
     }
 }
 
-/// A link ferry retired: renamed `fz` and 13 hex digits, deleted in the background.
+/// A link ferry retired: renamed to a tombstone, deleted in the background.
 pub fn is_retired(name: &str) -> bool {
-    name.strip_prefix("fz")
-        .is_some_and(|h| h.len() == 13 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+    ferry_engine::drivers::reaper::is_tombstone(name)
 }
 
 /// Runs `sh -c cmd` inside the namespace at `netns`, with optional standard input.
