@@ -32,11 +32,26 @@ fn hosts_on_an_underlay_reach_each_other_s_published_ports() {
         "B's sandbox to A's port: {}",
         t.stderr
     );
-    // A's sandbox is not reachable at its own address from B: it is A's private network.
+    // A's sandbox is not reachable at its own address from B, even with a route to it through
+    // A: a network's sandboxes are reached through published ports only.
     let ip = a.ip("web", "appnet");
     let r = b.sh(&format!("ping -c1 -W1 {ip}"));
     assert_ne!(
         r.code, 0,
         "{ip} on A reached from B without a published port"
+    );
+    let r = b.sh(&format!(
+        "ip route add 10.61.0.0/24 via {}",
+        Underlay::addr(0)
+    ));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = b.sh_stdin(
+        &format!("socat -t2 -T2 - TCP:{ip}:7000,connect-timeout=2"),
+        "ping\n",
+    );
+    assert_ne!(
+        r.stdout.trim(),
+        "pong",
+        "{ip} on A reached from B through a route, without a published port"
     );
 }
