@@ -5,6 +5,7 @@
 //! in their own shapes, such as Docker's JSON.
 
 pub mod cgroups;
+pub mod cluster;
 pub mod config;
 pub mod connect_lb;
 pub mod controller;

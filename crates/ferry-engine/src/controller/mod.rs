@@ -57,6 +57,8 @@ pub struct Controller {
     /// Bumped whenever a sandbox's process exits, so waiters re-check.
     exits: watch::Sender<u64>,
     host_id: String,
+    /// This node's swarm membership, while it has one.
+    cluster: std::sync::RwLock<Option<Arc<crate::cluster::ClusterLink>>>,
     me: Weak<Controller>,
 }
 
@@ -182,6 +184,7 @@ impl Controller {
             sandbox_locks: locks::SandboxLocks::default(),
             exits,
             host_id,
+            cluster: std::sync::RwLock::new(None),
             me: me.clone(),
         });
         ctl.reconcile().await?;
@@ -196,6 +199,33 @@ impl Controller {
     pub async fn shutdown(&self) {
         self.reaper.drain().await;
         self.cgroups.leave();
+    }
+
+    /// Makes this node a member of a swarm: global-scope networks become available.
+    pub async fn attach_cluster(
+        &self,
+        link: Arc<crate::cluster::ClusterLink>,
+    ) -> Result<(), FerryError> {
+        tracing::info!(node = %link.node_id, store = %link.store.describe(), "joined a swarm");
+        *self.cluster.write().unwrap_or_else(|p| p.into_inner()) = Some(link);
+        Ok(())
+    }
+
+    /// Ends this node's swarm membership: its global-scope endpoints and networks go.
+    pub async fn detach_cluster(&self) -> Result<(), FerryError> {
+        self.cluster
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        Ok(())
+    }
+
+    /// This node's swarm membership, if it has one.
+    pub fn cluster(&self) -> Option<Arc<crate::cluster::ClusterLink>> {
+        self.cluster
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// The settings in force.
