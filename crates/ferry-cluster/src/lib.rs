@@ -5,5 +5,7 @@
 //! of two hosts asking at once exactly one wins and the other takes the next free value.
 
 pub mod claims;
+pub mod peers;
 
 pub use claims::{ClaimError, Claims};
+pub use peers::PeerRecord;

@@ -3,6 +3,7 @@
 //! project file share one parser and say the same thing about a bad option.
 
 pub mod bridge;
+pub mod overlay;
 pub mod vlan;
 
 use ferry_types::FerryError;
@@ -15,7 +16,7 @@ pub type Result<T> = std::result::Result<T, FerryError>;
 pub const DRIVER_MTU: &str = "com.docker.network.driver.mtu";
 
 /// Drivers a user can create networks with (`host` and `null` exist once, as built-in networks).
-pub const CREATABLE: &[&str] = &["bridge", "macvlan", "ipvlan"];
+pub const CREATABLE: &[&str] = &["bridge", "macvlan", "ipvlan", "overlay"];
 
 /// Checks the options of a network of `driver`: what `network create` would refuse, said
 /// before anything is made. An unknown driver is refused too.
@@ -24,6 +25,7 @@ pub fn check(driver: &str, opts: &BTreeMap<String, String>) -> Result<()> {
         "bridge" => bridge::parse_bridge_options(opts).map(drop),
         "macvlan" => vlan::parse_macvlan_options(opts).map(drop),
         "ipvlan" => vlan::parse_ipvlan_options(opts).map(drop),
+        "overlay" => overlay::parse_overlay_options(opts).map(drop),
         other => Err(FerryError::invalid(format!(
             "unknown network driver {other:?}: ferry has {}",
             CREATABLE.join(", ")
@@ -39,6 +41,14 @@ pub fn parse_mtu(v: &str) -> Result<u32> {
             "invalid MTU {v:?}: give a number from 68 to 65535"
         ))),
     }
+}
+
+/// An option the driver does not know, refused with the ones it does.
+fn unknown(driver: &str, key: &str, known: &[&str]) -> FerryError {
+    FerryError::invalid(format!(
+        "unknown {driver} driver option {key:?}; ferry knows: {}",
+        known.join(", ")
+    ))
 }
 
 /// Parses a boolean option as Docker does (true/false, 1/0, yes/no).

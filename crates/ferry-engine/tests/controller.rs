@@ -94,6 +94,7 @@ impl NetworkDriver for Fake {
             stack: self.stack,
             singleton: self.singleton,
             host_gateway: true,
+            routes_out: true,
         }
     }
 

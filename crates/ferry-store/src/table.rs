@@ -13,16 +13,20 @@ pub enum Table {
     Services,
     /// Cluster-wide claims on unique values (VXLAN IDs, subnets, addresses), by value.
     Claims,
+    /// Endpoints on global-scope networks as their nodes publish them, by network, node and
+    /// endpoint: what every other node programs into its kernel and its resolver.
+    Peers,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 6] = [
         Table::Networks,
         Table::Sandboxes,
         Table::Meta,
         Table::Services,
         Table::Claims,
+        Table::Peers,
     ];
 
     /// The table's name in the backend.
@@ -33,6 +37,7 @@ impl Table {
             Table::Meta => "meta",
             Table::Services => "services",
             Table::Claims => "claims",
+            Table::Peers => "peers",
         }
     }
 }

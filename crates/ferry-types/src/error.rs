@@ -20,6 +20,9 @@ pub enum ErrorKind {
     TooLarge,
     /// The daemon or the kernel failed (HTTP 500).
     Internal,
+    /// What the request needs is not there yet: this node is in no swarm, or the cluster's
+    /// store cannot be reached (HTTP 503).
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -33,6 +36,7 @@ impl ErrorKind {
             ErrorKind::Timeout => 408,
             ErrorKind::TooLarge => 413,
             ErrorKind::Internal => 500,
+            ErrorKind::Unavailable => 503,
         }
     }
 
@@ -45,6 +49,7 @@ impl ErrorKind {
             409 => ErrorKind::Conflict,
             408 => ErrorKind::Timeout,
             413 => ErrorKind::TooLarge,
+            503 => ErrorKind::Unavailable,
             _ => ErrorKind::Internal,
         }
     }
@@ -94,6 +99,10 @@ impl FerryError {
     /// Request not received in time (408).
     pub fn timeout(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Timeout, message)
+    }
+    /// Something the request needs is not there yet (503).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Unavailable, message)
     }
     /// Daemon or kernel failure (500).
     pub fn internal(message: impl Into<String>) -> Self {

@@ -44,3 +44,25 @@ impl std::fmt::Debug for ClusterLink {
             .finish_non_exhaustive()
     }
 }
+
+/// Where the controller and the drivers of global-scope networks find the node's swarm
+/// membership, which comes and goes while the daemon runs.
+#[derive(Default)]
+pub struct ClusterSlot(std::sync::RwLock<Option<Arc<ClusterLink>>>);
+
+impl ClusterSlot {
+    /// The membership, if the node has one.
+    pub fn get(&self) -> Option<Arc<ClusterLink>> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Sets or clears it, returning the one it replaces.
+    pub fn set(&self, link: Option<Arc<ClusterLink>>) -> Option<Arc<ClusterLink>> {
+        std::mem::replace(
+            &mut *self.0.write().unwrap_or_else(|p| p.into_inner()),
+            link,
+        )
+    }
+}
+
+pub mod mirror;

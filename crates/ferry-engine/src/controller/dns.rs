@@ -54,15 +54,10 @@ impl Controller {
                 .update(|d| d.add_entry(&net.id, &net.name, &entry));
             return;
         }
-        let mut names = vec![sb.name.clone()];
-        names.extend(ep.aliases.iter().cloned());
-        names.push(ferry_types::ids::short(&sb.id).to_string());
-        if !names.contains(&sb.config.hostname) && !sb.config.hostname.is_empty() {
-            names.push(sb.config.hostname.clone());
-        }
+        self.endpoints_changed();
         let entry = Entry {
             sandbox: sb.id.to_string(),
-            names,
+            names: Self::endpoint_names(sb, ep),
             addrs: ep
                 .ipv4
                 .iter()
@@ -74,8 +69,21 @@ impl Controller {
             .update(|d| d.add_entry(&net.id, &net.name, &entry));
     }
 
+    /// The names a sandbox's endpoint answers to on its network: the sandbox's name, the
+    /// endpoint's aliases, the short ID and the host name.
+    pub(crate) fn endpoint_names(sb: &Sandbox, ep: &Endpoint) -> Vec<String> {
+        let mut names = vec![sb.name.clone()];
+        names.extend(ep.aliases.iter().cloned());
+        names.push(ferry_types::ids::short(&sb.id).to_string());
+        if !names.contains(&sb.config.hostname) && !sb.config.hostname.is_empty() {
+            names.push(sb.config.hostname.clone());
+        }
+        names
+    }
+
     /// Removes a sandbox's names from one network, at once.
     pub(crate) fn dns_remove_endpoint(&self, network_id: &str, sandbox_id: &str) {
+        self.endpoints_changed();
         self.resolver
             .update(|d| d.remove_entry(network_id, sandbox_id));
     }

@@ -147,8 +147,12 @@ impl Controller {
             (Ok(_), None) => unreachable!("v6 is picked whenever v4 succeeded"),
         };
         let id: EndpointId = new_id();
+        let routes_out;
         let driver_state = match self.driver(net) {
-            Ok(d) => d.endpoint_state(net, &id),
+            Ok(d) => {
+                routes_out = d.capability().routes_out;
+                d.endpoint_state(net, &id)
+            }
             Err(e) => {
                 for ip in taken {
                     Self::release_ip(allocs, ip);
@@ -164,8 +168,8 @@ impl Controller {
             mac: att.mac.unwrap_or_else(|| mac_for(ipv4)),
             ipv4,
             ipv6,
-            gateway4: net.gateway_v4(),
-            gateway6: if net.enable_ipv6 {
+            gateway4: net.gateway_v4().filter(|_| routes_out),
+            gateway6: if net.enable_ipv6 && routes_out {
                 net.gateway_v6()
             } else {
                 None

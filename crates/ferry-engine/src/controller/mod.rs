@@ -3,6 +3,7 @@
 //! kernel; a failure undoes what the operation made, in the kernel and in the store.
 
 mod attach;
+mod cluster;
 mod dns;
 mod endpoints;
 mod links;
@@ -58,7 +59,9 @@ pub struct Controller {
     exits: watch::Sender<u64>,
     host_id: String,
     /// This node's swarm membership, while it has one.
-    cluster: std::sync::RwLock<Option<Arc<crate::cluster::ClusterLink>>>,
+    cluster: Arc<crate::cluster::ClusterSlot>,
+    /// What the node keeps while it is in a swarm.
+    cluster_rt: cluster::ClusterRuntime,
     me: Weak<Controller>,
 }
 
@@ -154,7 +157,9 @@ impl Controller {
             host_nl.clone(),
             activity.clone(),
         ));
+        let cluster = Arc::new(crate::cluster::ClusterSlot::default());
         let ctx = crate::drivers::DriverContext {
+            cluster: cluster.clone(),
             reaper: reaper.clone(),
             nl: host_nl.clone(),
             ip_forward: cfg.ip_forward,
@@ -184,7 +189,8 @@ impl Controller {
             sandbox_locks: locks::SandboxLocks::default(),
             exits,
             host_id,
-            cluster: std::sync::RwLock::new(None),
+            cluster,
+            cluster_rt: cluster::ClusterRuntime::default(),
             me: me.clone(),
         });
         ctl.reconcile().await?;
@@ -199,33 +205,6 @@ impl Controller {
     pub async fn shutdown(&self) {
         self.reaper.drain().await;
         self.cgroups.leave();
-    }
-
-    /// Makes this node a member of a swarm: global-scope networks become available.
-    pub async fn attach_cluster(
-        &self,
-        link: Arc<crate::cluster::ClusterLink>,
-    ) -> Result<(), FerryError> {
-        tracing::info!(node = %link.node_id, store = %link.store.describe(), "joined a swarm");
-        *self.cluster.write().unwrap_or_else(|p| p.into_inner()) = Some(link);
-        Ok(())
-    }
-
-    /// Ends this node's swarm membership: its global-scope endpoints and networks go.
-    pub async fn detach_cluster(&self) -> Result<(), FerryError> {
-        self.cluster
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .take();
-        Ok(())
-    }
-
-    /// This node's swarm membership, if it has one.
-    pub fn cluster(&self) -> Option<Arc<crate::cluster::ClusterLink>> {
-        self.cluster
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// The settings in force.

@@ -44,11 +44,12 @@ impl Controller {
     }
 
     /// Builds a network record from a request, choosing subnets when none were given.
-    async fn build_network(
+    pub(super) async fn build_network(
         &self,
         st: &State,
         req: &NetworkCreateRequest,
         builtin: bool,
+        id: NetworkId,
     ) -> Result<Network, FerryError> {
         let checked = validate::network_request(req)?;
         let driver_name = if req.driver.is_empty() {
@@ -69,7 +70,6 @@ impl Controller {
                 req.name
             )));
         }
-        let id: NetworkId = new_id();
         let mut subnets = checked.subnets.clone();
         let user_subnets = !subnets.is_empty();
         if cap.stack == Stack::Endpoints {
@@ -170,8 +170,19 @@ impl Controller {
         &self,
         req: NetworkCreateRequest,
     ) -> Result<CreateResponse, FerryError> {
+        let global = self
+            .drivers
+            .get(if req.driver.is_empty() {
+                crate::drivers::DEFAULT_DRIVER
+            } else {
+                req.driver.as_str()
+            })
+            .is_ok_and(|d| d.capability().scope == crate::driver::Scope::Global);
+        if global {
+            return self.create_global_network(req).await;
+        }
         let mut st = self.lock().await;
-        let net = self.build_network(&st, &req, false).await?;
+        let net = self.build_network(&st, &req, false, new_id()).await?;
         let id = net.id.clone();
         self.add_network(&mut st, net).await?;
         Ok(CreateResponse {
@@ -186,7 +197,7 @@ impl Controller {
             if st.network_name_taken(&req.name) {
                 continue;
             }
-            let mut net = self.build_network(st, &req, true).await?;
+            let mut net = self.build_network(st, &req, true, new_id()).await?;
             // Their subnets are the daemon's choice (like docker0's 172.17.0.0/16, taken
             // unless in use), not a user's: static `--ip` is refused on them, as in Docker.
             net.user_subnets = false;
@@ -260,7 +271,11 @@ impl Controller {
         Ok(())
     }
 
-    async fn delete_network(&self, st: &mut State, net: &Network) -> Result<(), FerryError> {
+    pub(super) async fn delete_network(
+        &self,
+        st: &mut State,
+        net: &Network,
+    ) -> Result<(), FerryError> {
         self.save(vec![Op::delete(Table::Networks, &net.id)])
             .await?;
         st.remove_network(&net.id);
@@ -282,6 +297,10 @@ impl Controller {
         let mut st = self.lock().await;
         let net = st.find_network(reference)?.clone();
         Self::check_removable(&st, &net)?;
+        if self.is_global(&net) {
+            drop(st);
+            return self.remove_global_network(net).await;
+        }
         self.delete_network(&mut st, &net).await
     }
 

@@ -403,7 +403,13 @@ impl Controller {
                     }
                 };
                 let ifname = att.ifname.clone().unwrap_or_else(|| format!("eth{i}"));
-                match self.allocate_endpoint(st, &net, att, ifname) {
+                let mut made = self.allocate_endpoint(st, &net, att, ifname);
+                if self.is_global(&net) {
+                    if let Ok(ep) = made {
+                        made = self.claim_endpoint_addresses(st, &net, att, ep).await;
+                    }
+                }
+                match made {
                     Ok(ep) => {
                         touched.push(net.id.clone());
                         sb.endpoints.push(ep);
@@ -1094,7 +1100,10 @@ impl Controller {
             ))
         })?;
         let ifname = att.ifname.clone().unwrap_or_else(|| Self::free_ifname(&sb));
-        let ep = self.allocate_endpoint(st, &net, &att, ifname)?;
+        let mut ep = self.allocate_endpoint(st, &net, &att, ifname)?;
+        if self.is_global(&net) {
+            ep = self.claim_endpoint_addresses(st, &net, &att, ep).await?;
+        }
         sb.endpoints.push(ep.clone());
         // A sandbox not served by the embedded resolver yet (one on the default bridge) gets
         // it with its first network with names, as in Docker: listeners in its namespace and

@@ -63,6 +63,9 @@ pub struct Capability {
     /// unset, a gateway given by the user is still their default route (a router on the
     /// parent's segment), but ferry gives the gateway address to no one.
     pub host_gateway: bool,
+    /// The network's gateway is a way out: its endpoints take their default route through
+    /// it. An overlay's is not (its sandboxes leave through the host's gateway bridge).
+    pub routes_out: bool,
 }
 
 /// A sandbox's network namespace, as a driver joins it.
@@ -165,6 +168,24 @@ pub trait NetworkDriver: Send + Sync {
     fn vip_host(&self) -> Option<&dyn VipHost> {
         None
     }
+
+    /// Its networks span nodes, whose endpoints it must learn of.
+    fn peer_aware(&self) -> Option<&dyn PeerAware> {
+        None
+    }
+}
+
+/// A driver of global-scope networks: the endpoints other nodes publish reach it, whatever
+/// networks this node knows yet, and it programs them into the kernel while the node has the
+/// network's data plane (and when it makes it).
+#[async_trait::async_trait]
+pub trait PeerAware: Send + Sync {
+    /// An endpoint of another node appeared or changed.
+    async fn peer_up(&self, peer: &ferry_cluster::PeerRecord) -> Result<(), FerryError>;
+    /// An endpoint of another node is gone.
+    async fn peer_down(&self, peer: &ferry_cluster::PeerRecord) -> Result<(), FerryError>;
+    /// Forgets every peer (the node left the swarm, or relists after a lost watch).
+    async fn forget_peers(&self);
 }
 
 /// A driver whose networks the host's firewall polices (ferry's nftables sets and maps).

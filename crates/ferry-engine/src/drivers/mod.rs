@@ -5,6 +5,7 @@
 
 pub mod bridge;
 pub mod no_endpoint;
+pub mod overlay;
 pub mod reaper;
 pub mod vlan;
 
@@ -23,6 +24,8 @@ pub const DEFAULT_DRIVER: &str = "bridge";
 
 /// What the built-in drivers work with.
 pub struct DriverContext {
+    /// The node's swarm membership, while it has one.
+    pub cluster: Arc<crate::cluster::ClusterSlot>,
     /// Deletes retired links in the background.
     pub reaper: Arc<reaper::Reaper>,
     /// Netlink in the host's namespace.
@@ -41,6 +44,7 @@ pub fn builtin(ctx: &DriverContext) -> Drivers {
     d.register(Arc::new(bridge::BridgeDriver::new(ctx)))
         .register(Arc::new(vlan::VlanDriver::macvlan(ctx)))
         .register(Arc::new(vlan::VlanDriver::ipvlan(ctx)))
+        .register(Arc::new(overlay::OverlayDriver::new(ctx)))
         .register(Arc::new(no_endpoint::NoEndpointDriver::host()))
         .register(Arc::new(no_endpoint::NoEndpointDriver::null()));
     d

@@ -60,6 +60,7 @@ impl NetworkDriver for NoEndpointDriver {
             stack: self.stack,
             singleton: true,
             host_gateway: false,
+            routes_out: false,
         }
     }
 

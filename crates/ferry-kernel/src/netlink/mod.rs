@@ -64,6 +64,8 @@ pub struct Link {
     pub parent: Option<u32>,
     /// Its MAC address, when it has one of six bytes.
     pub mac: Option<[u8; 6]>,
+    /// Its MTU.
+    pub mtu: Option<u32>,
 }
 
 /// What a veth pair for an endpoint looks like.
@@ -364,6 +366,25 @@ impl Netlink {
         }
     }
 
+    /// The index of the interface that holds `addr`, if one does.
+    pub async fn link_with_address(&self, addr: IpAddr) -> Result<Option<u32>> {
+        use netlink_packet_route::address::AddressAttribute;
+        let mut s = self.handle.address().get().execute();
+        while let Some(m) = s
+            .try_next()
+            .await
+            .map_err(|e| nl_err("list addresses", e))?
+        {
+            let holds = m.attributes.iter().any(|a| {
+                matches!(a, AddressAttribute::Local(a) | AddressAttribute::Address(a) if *a == addr)
+            });
+            if holds {
+                return Ok(Some(m.header.index));
+            }
+        }
+        Ok(None)
+    }
+
     /// Destinations of the main routing table's routes of both families (the default route
     /// excluded): the subnets in use on this host.
     pub async fn route_destinations(&self) -> Result<Vec<IpNet>> {
@@ -462,6 +483,7 @@ fn to_link(m: &netlink_packet_route::link::LinkMessage) -> Link {
         controller: None,
         parent: None,
         mac: None,
+        mtu: None,
     };
     for a in &m.attributes {
         match a {
@@ -469,6 +491,7 @@ fn to_link(m: &netlink_packet_route::link::LinkMessage) -> Link {
             LinkAttribute::IfAlias(n) => l.alias = Some(n.clone()),
             LinkAttribute::Controller(c) => l.controller = Some(*c),
             LinkAttribute::Link(p) => l.parent = Some(*p),
+            LinkAttribute::Mtu(m) => l.mtu = Some(*m),
             LinkAttribute::Address(a) => l.mac = <[u8; 6]>::try_from(a.as_slice()).ok(),
             LinkAttribute::LinkInfo(infos) => {
                 for i in infos {

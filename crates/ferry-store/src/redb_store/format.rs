@@ -21,6 +21,7 @@ pub(super) fn records(
         Table::Meta => "meta.v2",
         Table::Services => "services.v2",
         Table::Claims => "claims.v2",
+        Table::Peers => "peers.v2",
     })
 }
 

@@ -94,6 +94,7 @@ impl NetworkDriver for BridgeDriver {
             stack: Stack::Endpoints,
             singleton: false,
             host_gateway: true,
+            routes_out: true,
         }
     }
 

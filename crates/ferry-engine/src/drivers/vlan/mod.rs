@@ -270,6 +270,7 @@ impl NetworkDriver for VlanDriver {
             singleton: false,
             // The gateway is a router on the parent's segment, not the host.
             host_gateway: false,
+            routes_out: true,
         }
     }
 

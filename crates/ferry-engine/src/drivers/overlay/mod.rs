@@ -1,0 +1,488 @@
+//! The overlay driver: networks that span the nodes of a swarm. Each node that has an
+//! endpoint on a network holds the network's data plane: a bridge with the sandboxes' veths
+//! and a VXLAN device (learning off, ARP answered locally) whose static entries point every
+//! remote endpoint's MAC at its node and answer for its addresses. The data plane is made
+//! with the node's first endpoint on the network and removed with its last.
+//!
+//! The endpoints of other nodes come from the cluster's peer records (see
+//! [`crate::driver::PeerAware`]): the driver remembers them all, and programs those of the
+//! networks whose data plane it holds. The bridge holds no address: the host is no router on
+//! an overlay, so two overlays, or an overlay and a bridge network, cannot reach each other
+//! through it.
+
+mod config;
+mod peers;
+
+pub use config::{OverlayConfig, ALIAS_PREFIX, VETH_PREFIX};
+
+use super::reaper::ns_key;
+use super::{kernel_err, DriverContext};
+use crate::cluster::ClusterSlot;
+use crate::driver::{
+    Capability, JoinInfo, NetworkDriver, Owned, PeerAware, SandboxNs, Scope, Stack,
+};
+use ferry_cluster::PeerRecord;
+use ferry_driver_options::overlay::parse_overlay_options;
+use ferry_kernel::netlink::{Netlink, VethSpec, VxlanSpec};
+use ferry_types::{Endpoint, FerryError, Network};
+use peers::PeerCache;
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+
+/// VXLAN's encapsulation: outer IPv4 (20), UDP (8), VXLAN (8) and inner Ethernet (14) headers.
+pub const VXLAN_OVERHEAD: u32 = 50;
+
+/// The overlay driver.
+pub struct OverlayDriver {
+    nl: Netlink,
+    reaper: Arc<super::reaper::Reaper>,
+    cluster: Arc<ClusterSlot>,
+    /// The remote endpoints; its lock also orders every change of a data plane (a join's
+    /// making it, a leave's removing it, a peer's entries).
+    peers: tokio::sync::Mutex<PeerCache>,
+}
+
+/// A network's data plane on this node.
+struct Plane {
+    bridge: u32,
+    vxlan: u32,
+    mtu: u32,
+}
+
+/// Where this node's overlay traffic leaves from.
+struct Underlay {
+    vtep: Ipv4Addr,
+    port: u16,
+    node_id: String,
+}
+
+impl OverlayDriver {
+    /// A driver working in the daemon's (host) namespace.
+    pub fn new(ctx: &DriverContext) -> Self {
+        OverlayDriver {
+            nl: ctx.nl.clone(),
+            reaper: ctx.reaper.clone(),
+            cluster: ctx.cluster.clone(),
+            peers: tokio::sync::Mutex::new(PeerCache::default()),
+        }
+    }
+
+    fn underlay(&self) -> Result<Underlay, FerryError> {
+        let link = self.cluster.get().ok_or_else(not_in_swarm)?;
+        match link.advertise_addr {
+            IpAddr::V4(vtep) => Ok(Underlay {
+                vtep,
+                port: link.data_path_port,
+                node_id: link.node_id.clone(),
+            }),
+            IpAddr::V6(a) => Err(FerryError::invalid(format!(
+                "this node advertises {a}: ferry's overlay carries its traffic over IPv4; give the swarm an IPv4 --advertise-addr"
+            ))),
+        }
+    }
+
+    /// The network's data plane, when this node holds it.
+    async fn plane(&self, net_id: &str) -> Result<Option<Plane>, FerryError> {
+        let mark = config::alias(net_id);
+        let ours = |l: &Option<ferry_kernel::netlink::Link>| {
+            l.as_ref()
+                .filter(|l| l.alias.as_deref() == Some(mark.as_str()))
+                .map(|l| (l.index, l.mtu))
+        };
+        let br = ours(
+            &self
+                .nl
+                .link(&config::bridge_name(net_id))
+                .await
+                .map_err(kernel_err)?,
+        );
+        let vx = ours(
+            &self
+                .nl
+                .link(&config::vxlan_name(net_id))
+                .await
+                .map_err(kernel_err)?,
+        );
+        Ok(match (br, vx) {
+            (Some((bridge, _)), Some((vxlan, mtu))) => Some(Plane {
+                bridge,
+                vxlan,
+                mtu: mtu.unwrap_or(1450),
+            }),
+            _ => None,
+        })
+    }
+
+    /// Makes the network's data plane when this node lacks it, with the entries of every
+    /// remote endpoint known; finishes a half-made one.
+    async fn ensure_plane(
+        &self,
+        net: &Network,
+        cfg: &OverlayConfig,
+        under: &Underlay,
+        peers: &PeerCache,
+    ) -> Result<Plane, FerryError> {
+        if let Some(p) = self.plane(&net.id).await? {
+            return Ok(p);
+        }
+        // Half made by a daemon that died: start again.
+        self.remove_plane(&net.id).await?;
+        let underlay_index = self
+            .nl
+            .link_with_address(IpAddr::V4(under.vtep))
+            .await
+            .map_err(kernel_err)?
+            .ok_or_else(|| {
+                FerryError::unavailable(format!(
+                    "no interface of this host holds the swarm's advertise address {}; the overlay cannot send its traffic",
+                    under.vtep
+                ))
+            })?;
+        let underlay_mtu = self
+            .nl
+            .links()
+            .await
+            .map_err(kernel_err)?
+            .into_iter()
+            .find(|l| l.index == underlay_index)
+            .and_then(|l| l.mtu)
+            .unwrap_or(1500);
+        let mtu = cfg
+            .mtu
+            .unwrap_or(underlay_mtu.saturating_sub(VXLAN_OVERHEAD));
+        let mark = config::alias(&net.id);
+        let bridge = self
+            .nl
+            .create_bridge(
+                &config::bridge_name(&net.id),
+                mtu,
+                super::bridge::bridge_mac(&net.id),
+            )
+            .await
+            .map_err(kernel_err)?;
+        self.nl.set_alias(bridge, &mark).await.map_err(kernel_err)?;
+        // No address on the bridge: IPv6 would give it a link-local one.
+        let _ = ferry_kernel::sysctl::set(
+            &format!(
+                "net/ipv6/conf/{}/disable_ipv6",
+                config::bridge_name(&net.id)
+            ),
+            "1",
+        );
+        let vxlan = self
+            .nl
+            .create_vxlan(&VxlanSpec {
+                name: &config::vxlan_name(&net.id),
+                vni: cfg.vni,
+                port: under.port,
+                local: under.vtep,
+                underlay_index,
+                mtu: Some(mtu),
+            })
+            .await
+            .map_err(|e| match e.os_errno() {
+                Some(17) => FerryError::conflict(format!(
+                    "VXLAN ID {} on UDP port {} is already used by another interface of this host; remove it or give the network another ID",
+                    cfg.vni, under.port
+                )),
+                _ => kernel_err(e),
+            })?;
+        self.nl.set_alias(vxlan, &mark).await.map_err(kernel_err)?;
+        self.nl
+            .set_controller(vxlan, bridge)
+            .await
+            .map_err(kernel_err)?;
+        self.nl.set_up(vxlan).await.map_err(kernel_err)?;
+        let plane = Plane { bridge, vxlan, mtu };
+        for p in peers.of_network(&net.id) {
+            if p.node_id != under.node_id {
+                self.program(&plane, &p).await?;
+            }
+        }
+        tracing::info!(network = %net.name, vni = cfg.vni, mtu, "overlay data plane made");
+        Ok(plane)
+    }
+
+    /// Removes a network's data plane (what is gone is fine). Deleted at once, not retired:
+    /// a VXLAN device holds its ID and port until it is gone, which a new plane needs.
+    async fn remove_plane(&self, net_id: &str) -> Result<(), FerryError> {
+        let mark = config::alias(net_id);
+        for name in [config::vxlan_name(net_id), config::bridge_name(net_id)] {
+            if let Some(l) = self.nl.link(&name).await.map_err(kernel_err)? {
+                if l.alias.as_deref() == Some(mark.as_str()) || l.alias.is_none() {
+                    self.nl.delete_link(l.index).await.map_err(kernel_err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Points a remote endpoint's MAC at its node and answers for its addresses.
+    async fn program(&self, plane: &Plane, p: &PeerRecord) -> Result<(), FerryError> {
+        let mac = p.mac.octets();
+        self.nl
+            .fdb_replace(plane.vxlan, mac, p.vtep)
+            .await
+            .map_err(kernel_err)?;
+        for ip in p.addrs() {
+            self.nl
+                .neigh_replace(plane.vxlan, ip, mac)
+                .await
+                .map_err(kernel_err)?;
+        }
+        Ok(())
+    }
+
+    /// Removes a remote endpoint's entries, but not those another known peer still needs
+    /// (an address or MAC that moved to another endpoint).
+    async fn unprogram(
+        &self,
+        plane: &Plane,
+        gone: &PeerRecord,
+        others: &[PeerRecord],
+    ) -> Result<(), FerryError> {
+        if !others.iter().any(|o| o.mac == gone.mac) {
+            self.nl
+                .fdb_delete(plane.vxlan, gone.mac.octets(), gone.vtep)
+                .await
+                .map_err(kernel_err)?;
+        }
+        for ip in gone.addrs() {
+            if !others.iter().any(|o| o.addrs().contains(&ip)) {
+                self.nl
+                    .neigh_delete(plane.vxlan, ip)
+                    .await
+                    .map_err(kernel_err)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The live ports of a plane's bridge besides its VXLAN device.
+    async fn live_ports(&self, plane: &Plane) -> Result<usize, FerryError> {
+        Ok(self
+            .nl
+            .links()
+            .await
+            .map_err(kernel_err)?
+            .iter()
+            .filter(|l| {
+                l.controller == Some(plane.bridge)
+                    && l.index != plane.vxlan
+                    && !super::reaper::is_tombstone(&l.name)
+            })
+            .count())
+    }
+}
+
+/// The refusal of overlay work on a node outside a swarm (Docker's words, ferry's commands).
+fn not_in_swarm() -> FerryError {
+    FerryError::unavailable(
+        "this node is not part of a swarm: overlay networks need one; run `ferry swarm init` or `ferry swarm join` first",
+    )
+}
+
+#[async_trait::async_trait]
+impl NetworkDriver for OverlayDriver {
+    fn name(&self) -> &'static str {
+        "overlay"
+    }
+
+    fn capability(&self) -> Capability {
+        Capability {
+            scope: Scope::Global,
+            stack: Stack::Endpoints,
+            singleton: false,
+            host_gateway: false,
+            routes_out: false,
+        }
+    }
+
+    /// The VXLAN ID is the cluster's choice, recorded in the options before this is called.
+    async fn configure(
+        &self,
+        net: &mut Network,
+        _others: &[&Network],
+    ) -> Result<serde_json::Value, FerryError> {
+        let o = parse_overlay_options(&net.options)?;
+        let vni = o.vni.ok_or_else(|| {
+            FerryError::internal(format!(
+                "overlay network {} has no VXLAN ID: the cluster gives one when it is created",
+                net.name
+            ))
+        })?;
+        serde_json::to_value(OverlayConfig { vni, mtu: o.mtu })
+            .map_err(|e| FerryError::internal(e.to_string()))
+    }
+
+    fn endpoint_state(&self, _net: &Network, _endpoint_id: &str) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// Nothing: a node makes a network's data plane with its first endpoint on it.
+    async fn create_network(&self, _net: &Network) -> Result<(), FerryError> {
+        Ok(())
+    }
+
+    async fn delete_network(&self, net: &Network) -> Result<(), FerryError> {
+        let _order = self.peers.lock().await;
+        self.remove_plane(&net.id).await
+    }
+
+    async fn join(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        ns: &SandboxNs<'_>,
+    ) -> Result<JoinInfo, FerryError> {
+        let cfg = OverlayConfig::of(net)?;
+        let under = self.underlay()?;
+        let peers = self.peers.lock().await;
+        let plane = self.ensure_plane(net, &cfg, &under, &peers).await?;
+        if self.reaper.holds(&ns_key(ns.path, &ep.ifname)) {
+            self.reaper.settled(&ns_key(ns.path, &ep.ifname)).await;
+        }
+        self.nl
+            .create_veth(&VethSpec {
+                host_name: &config::host_ifname(&ep.id),
+                peer_name: &ep.ifname,
+                peer_mac: ep.mac.octets(),
+                mtu: plane.mtu,
+                bridge_index: plane.bridge,
+                peer_netns: ns.path,
+            })
+            .await
+            .map_err(kernel_err)?;
+        Ok(JoinInfo::default())
+    }
+
+    /// Retires the host end; removes the data plane with the node's last endpoint on it.
+    async fn leave(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        netns: Option<&Path>,
+    ) -> Result<(), FerryError> {
+        let _order = self.peers.lock().await;
+        if let Some(link) = self
+            .nl
+            .link(&config::host_ifname(&ep.id))
+            .await
+            .map_err(kernel_err)?
+        {
+            let keys = netns
+                .map(|p| vec![ns_key(p, &ep.ifname)])
+                .unwrap_or_default();
+            self.reaper
+                .retire(link.index, keys)
+                .await
+                .map_err(kernel_err)?;
+        }
+        if let Some(plane) = self.plane(&net.id).await? {
+            if self.live_ports(&plane).await? == 0 {
+                self.remove_plane(&net.id).await?;
+                tracing::info!(network = %net.name, "overlay data plane removed with its last endpoint");
+            }
+        }
+        Ok(())
+    }
+
+    async fn endpoint_present(
+        &self,
+        net: &Network,
+        ep: &Endpoint,
+        _netns: &Path,
+    ) -> Result<bool, FerryError> {
+        Ok(self.plane(&net.id).await?.is_some()
+            && self
+                .nl
+                .link(&config::host_ifname(&ep.id))
+                .await
+                .map_err(kernel_err)?
+                .is_some())
+    }
+
+    /// Data planes of networks that are gone or have no endpoint here, and veths with the
+    /// overlay's prefix that no endpoint names.
+    async fn sweep(&self, owned: &Owned<'_>) -> Result<(), FerryError> {
+        let _order = self.peers.lock().await;
+        let in_use: HashSet<&str> = owned
+            .endpoints
+            .iter()
+            .map(|e| e.network_id.as_str())
+            .collect();
+        let veths: HashSet<String> = owned
+            .endpoints
+            .iter()
+            .map(|e| config::host_ifname(&e.id))
+            .collect();
+        let mut planes = HashSet::new();
+        for link in self.nl.links().await.map_err(kernel_err)? {
+            if let Some(id) = link
+                .alias
+                .as_deref()
+                .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+            {
+                if !in_use.contains(id) {
+                    planes.insert(id.to_string());
+                }
+            } else if link.kind.as_deref() == Some("veth")
+                && link.name.starts_with(VETH_PREFIX)
+                && !veths.contains(&link.name)
+            {
+                tracing::info!(link = %link.name, "removing orphan overlay veth");
+                self.nl.delete_link(link.index).await.map_err(kernel_err)?;
+            }
+        }
+        for id in planes {
+            tracing::info!(network = %id, "removing an overlay data plane no endpoint uses");
+            self.remove_plane(&id).await?;
+        }
+        Ok(())
+    }
+
+    fn peer_aware(&self) -> Option<&dyn PeerAware> {
+        Some(self)
+    }
+}
+
+#[async_trait::async_trait]
+impl PeerAware for OverlayDriver {
+    async fn peer_up(&self, peer: &PeerRecord) -> Result<(), FerryError> {
+        if self
+            .cluster
+            .get()
+            .is_some_and(|l| l.node_id == peer.node_id)
+        {
+            return Ok(());
+        }
+        let mut peers = self.peers.lock().await;
+        let old = peers.put(peer.clone());
+        if let Some(plane) = self.plane(&peer.network_id).await? {
+            if let Some(old) = old.filter(|o| o != peer) {
+                let others = peers.of_network(&peer.network_id);
+                self.unprogram(&plane, &old, &others).await?;
+            }
+            self.program(&plane, peer).await?;
+        }
+        Ok(())
+    }
+
+    async fn peer_down(&self, peer: &PeerRecord) -> Result<(), FerryError> {
+        let mut peers = self.peers.lock().await;
+        let Some(gone) = peers.remove(peer) else {
+            return Ok(());
+        };
+        if let Some(plane) = self.plane(&gone.network_id).await? {
+            let others = peers.of_network(&gone.network_id);
+            self.unprogram(&plane, &gone, &others).await?;
+        }
+        Ok(())
+    }
+
+    async fn forget_peers(&self) {
+        self.peers.lock().await.clear();
+    }
+}
