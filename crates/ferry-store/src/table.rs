@@ -16,17 +16,27 @@ pub enum Table {
     /// Endpoints on global-scope networks as their nodes publish them, by network, node and
     /// endpoint: what every other node programs into its kernel and its resolver.
     Peers,
+    /// Swarm nodes by node ID: role, availability, labels, addresses; kept while the node is a
+    /// member, whether it is up or not.
+    Nodes,
+    /// Live nodes' sessions by node ID, each on its node's lease: a node without one is Down.
+    Sessions,
+    /// Swarm-wide settings (the CA certificate, join token secrets, data path, address pools).
+    Swarm,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 6] = [
+    pub const ALL: [Table; 9] = [
         Table::Networks,
         Table::Sandboxes,
         Table::Meta,
         Table::Services,
         Table::Claims,
         Table::Peers,
+        Table::Nodes,
+        Table::Sessions,
+        Table::Swarm,
     ];
 
     /// The table's name in the backend.
@@ -38,6 +48,9 @@ impl Table {
             Table::Services => "services",
             Table::Claims => "claims",
             Table::Peers => "peers",
+            Table::Nodes => "nodes",
+            Table::Sessions => "sessions",
+            Table::Swarm => "swarm",
         }
     }
 }

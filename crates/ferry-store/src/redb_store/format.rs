@@ -22,6 +22,9 @@ pub(super) fn records(
         Table::Services => "services.v2",
         Table::Claims => "claims.v2",
         Table::Peers => "peers.v2",
+        Table::Nodes => "nodes.v2",
+        Table::Sessions => "sessions.v2",
+        Table::Swarm => "swarm.v2",
     })
 }
 
