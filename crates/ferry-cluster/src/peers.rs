@@ -49,8 +49,7 @@ impl PeerRecord {
 
     /// The write of the record, under the node's lease.
     pub fn put(&self, lease: i64) -> Result<Op, StoreError> {
-        let _ = lease;
-        Op::put_json(Table::Peers, &self.key(), self)
+        Op::put_json_leased(Table::Peers, &self.key(), self, lease)
     }
 }
 
