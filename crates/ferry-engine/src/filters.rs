@@ -60,7 +60,7 @@ pub struct NetworkFilter {
     pub labels: Vec<LabelFilter>,
     /// Driver names, exactly.
     pub drivers: Vec<String>,
-    /// Scopes; every network here is [`ferry_types::SCOPE_LOCAL`].
+    /// Scopes ([`ferry_types::SCOPE_LOCAL`], [`ferry_types::SCOPE_SWARM`]).
     pub scopes: Vec<String>,
     /// Builtin or custom; either when `None`.
     pub kind: Option<NetworkKind>,
@@ -74,13 +74,18 @@ fn any<T>(values: &[T], pass: impl Fn(&T) -> bool) -> bool {
 }
 
 impl NetworkFilter {
-    /// Whether a network passes; `in_use` tells whether it has endpoints.
+    /// Whether a local network passes; `in_use` tells whether it has endpoints.
     pub fn matches(&self, net: &Network, in_use: bool) -> bool {
+        self.matches_scoped(net, in_use, ferry_types::SCOPE_LOCAL)
+    }
+
+    /// Whether a network of `scope` passes; `in_use` tells whether it has endpoints.
+    pub fn matches_scoped(&self, net: &Network, in_use: bool, scope: &str) -> bool {
         any(&self.names, |n| net.name.contains(n.as_str()))
             && any(&self.ids, |i| net.id.starts_with(i.as_str()))
             && any(&self.labels, |l| l.matches(&net.labels))
             && any(&self.drivers, |d| net.driver == *d)
-            && any(&self.scopes, |s| s == ferry_types::SCOPE_LOCAL)
+            && any(&self.scopes, |s| s == scope)
             && self
                 .kind
                 .is_none_or(|k| (k == NetworkKind::Builtin) == net.builtin)

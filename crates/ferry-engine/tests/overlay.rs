@@ -50,7 +50,24 @@ fn must(cmd: &str) -> String {
 /// One node: a thread in the host's namespace, holding a runtime and a controller.
 struct Node {
     jobs: mpsc::Sender<(Job, mpsc::Sender<()>)>,
+    /// The session lease the node's records hang off.
+    lease: i64,
+    node_id: String,
+    addr: String,
     _dir: tempfile::TempDir,
+}
+
+/// What a node's membership says.
+fn membership(store: Arc<MemoryStore>, node_id: &str, addr: &str, lease: i64) -> Arc<ClusterLink> {
+    Arc::new(ClusterLink {
+        store,
+        node_id: node_id.into(),
+        lease,
+        advertise_addr: addr.parse().unwrap(),
+        data_path_port: 4789,
+        default_addr_pools: vec!["10.30.0.0/16".parse().unwrap()],
+        default_pool_mask_len: 24,
+    })
 }
 
 impl Node {
@@ -63,7 +80,7 @@ impl Node {
         let (jobs, rx) = mpsc::channel::<(Job, mpsc::Sender<()>)>();
         let (ready_tx, ready) = mpsc::channel();
         let ns = format!("/run/netns/{netns}");
-        let (node_id, addr) = (node_id.to_string(), addr.to_string());
+        let (id, at) = (node_id.to_string(), addr.to_string());
         std::thread::spawn(move || {
             let f = std::fs::File::open(&ns).unwrap();
             nix::sched::setns(f, nix::sched::CloneFlags::CLONE_NEWNET).unwrap();
@@ -81,27 +98,26 @@ impl Node {
                     .await
                     .unwrap();
                 let lease = store.grant_lease(Duration::from_secs(600)).await.unwrap();
-                ctl.attach_cluster(Arc::new(ClusterLink {
-                    store,
-                    node_id,
-                    lease,
-                    advertise_addr: addr.parse().unwrap(),
-                    data_path_port: 4789,
-                    default_addr_pools: vec!["10.30.0.0/16".parse().unwrap()],
-                    default_pool_mask_len: 24,
-                }))
-                .await
-                .unwrap();
-                ctl
+                ctl.attach_cluster(membership(store, &id, &at, lease))
+                    .await
+                    .unwrap();
+                (ctl, lease)
             });
-            ready_tx.send(()).unwrap();
+            let (ctl, lease) = ctl;
+            ready_tx.send(lease).unwrap();
             while let Ok((job, done)) = rx.recv() {
                 rt.block_on(job(ctl.clone()));
                 let _ = done.send(());
             }
         });
-        ready.recv().unwrap();
-        Node { jobs, _dir: dir }
+        let lease = ready.recv().unwrap();
+        Node {
+            jobs,
+            lease,
+            node_id: node_id.into(),
+            addr: addr.into(),
+            _dir: dir,
+        }
     }
 
     /// Runs `f` with the node's controller, on the node's runtime.
@@ -257,6 +273,42 @@ fn sandboxes_on_two_nodes_reach_each_other_over_an_overlay() {
         "nsenter --net={client_ns} ping -c1 -W1 -M do -s 1423 {web_ip}"
     ));
     assert!(!ok, "a packet over the overlay's MTU went through");
+
+    // The sandbox's way out is the gateway bridge; the overlay gives it no default route.
+    let route = must(&format!("nsenter --net={web_ns} ip route show default"));
+    assert!(route.contains("dev eth1"), "{route}");
+    let (tx, rx) = mpsc::channel();
+    na.on(move |ctl| async move {
+        let v = ctl.inspect_sandbox("web").await.unwrap();
+        tx.send(
+            v.networks
+                .iter()
+                .map(|n| n.name.clone())
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    });
+    assert_eq!(rx.recv().unwrap(), ["ov", "ferry_gwbridge"]);
+
+    // B's session ends (its lease expired): its endpoints leave A's kernel and resolver;
+    // a new session publishes them again.
+    let store = cluster.clone();
+    let lease_b = nb.lease;
+    na.on(move |_| async move { store.revoke_lease(lease_b).await.unwrap() });
+    eventually(&format!(
+        "! nsenter --net={web_ns} dig +short +time=1 +tries=1 @127.0.0.11 client | grep -q ."
+    ));
+    eventually(&format!("! ip -n {a} neigh show | grep -q '^{client_ip} '"));
+    let (store, id, addr) = (cluster.clone(), nb.node_id.clone(), nb.addr.clone());
+    nb.on(move |ctl| async move {
+        let lease = store.grant_lease(Duration::from_secs(600)).await.unwrap();
+        ctl.attach_cluster(membership(store, &id, &addr, lease))
+            .await
+            .unwrap();
+    });
+    eventually(&format!(
+        "nsenter --net={client_ns} ping -c1 -W1 {web_ip} && nsenter --net={web_ns} dig +short +time=1 +tries=1 @127.0.0.11 client | grep -x {client_ip}"
+    ));
 
     // Removed on B: withdrawn from A's kernel and resolver.
     nb.on(|ctl| async move { ctl.remove_sandbox("client", true).await.unwrap() });

@@ -10,6 +10,8 @@ use std::net::IpAddr;
 
 /// Scope of an object: `local` objects live on this host only.
 pub const SCOPE_LOCAL: &str = "local";
+/// Scope of an object every node of a swarm sees (Docker's word for it).
+pub const SCOPE_SWARM: &str = "swarm";
 
 /// PATH of a sandbox's processes when its environment sets none (Docker's default).
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";

@@ -209,9 +209,12 @@ pub struct CheckedNetworkRequest {
 /// Checks everything in a network-create request that needs no knowledge of other networks.
 pub fn network_request(req: &NetworkCreateRequest) -> Result<CheckedNetworkRequest> {
     object_name("network", &req.name)?;
-    if !req.scope.is_empty() && req.scope != crate::model::SCOPE_LOCAL {
+    if !req.scope.is_empty()
+        && req.scope != crate::model::SCOPE_LOCAL
+        && req.scope != crate::model::SCOPE_SWARM
+    {
         return Err(FerryError::invalid(format!(
-            "scope {:?} is not supported: ferry networks are local to this host",
+            "scope {:?} is not supported: give local or swarm",
             req.scope
         )));
     }

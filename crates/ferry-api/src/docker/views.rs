@@ -35,7 +35,7 @@ pub fn network_inspect(view: &NetworkView) -> NetworkInspect {
         name: net.name.clone(),
         id: net.id.to_string(),
         created: net.created.to_string(),
-        scope: ferry_types::SCOPE_LOCAL.into(),
+        scope: view.scope.into(),
         driver: net.driver.as_str().into(),
         enable_ipv4: !net.subnets.is_empty(),
         enable_ipv6: net.enable_ipv6,
@@ -452,6 +452,7 @@ mod tests {
     fn a_network_shows_its_members_by_sandbox_id() {
         let sb = sandbox(json!({"mode": "networks"}));
         let v = NetworkView {
+            scope: ferry_types::SCOPE_LOCAL,
             network: network('b', "appnet", false),
             members: vec![MemberView {
                 sandbox_id: sb.id.clone(),

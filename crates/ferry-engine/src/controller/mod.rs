@@ -6,6 +6,7 @@ mod attach;
 mod cluster;
 mod dns;
 mod endpoints;
+mod gateway_bridge;
 mod links;
 mod locks;
 mod networks;

@@ -140,7 +140,7 @@ impl Controller {
     }
 
     /// Records a network and makes its kernel objects; undoes both on failure.
-    async fn add_network(&self, st: &mut State, net: Network) -> Result<(), FerryError> {
+    pub(super) async fn add_network(&self, st: &mut State, net: Network) -> Result<(), FerryError> {
         st.put_network(net.clone())?;
         if let Err(e) = self.save(vec![Self::put_network_op(&net)?]).await {
             st.remove_network(&net.id);
@@ -178,6 +178,22 @@ impl Controller {
                 req.driver.as_str()
             })
             .is_ok_and(|d| d.capability().scope == crate::driver::Scope::Global);
+        let wanted_scope = if global {
+            ferry_types::SCOPE_SWARM
+        } else {
+            ferry_types::SCOPE_LOCAL
+        };
+        if !req.scope.is_empty() && req.scope != wanted_scope {
+            return Err(FerryError::invalid(format!(
+                "a network of driver {} has scope {wanted_scope}, not {}",
+                if req.driver.is_empty() {
+                    crate::drivers::DEFAULT_DRIVER
+                } else {
+                    req.driver.as_str()
+                },
+                req.scope
+            )));
+        }
         if global {
             return self.create_global_network(req).await;
         }
@@ -207,7 +223,16 @@ impl Controller {
     }
 
     /// A network with its members, by sandbox ID.
-    fn network_view(st: &State, net: &Network) -> NetworkView {
+    /// Who sees a network.
+    pub(crate) fn scope_of(&self, net: &Network) -> &'static str {
+        if self.is_global(net) {
+            ferry_types::SCOPE_SWARM
+        } else {
+            ferry_types::SCOPE_LOCAL
+        }
+    }
+
+    fn network_view(&self, st: &State, net: &Network) -> NetworkView {
         let mut members: Vec<MemberView> = st
             .members(&net.id)
             .filter_map(|sb| {
@@ -220,6 +245,7 @@ impl Controller {
             .collect();
         members.sort_by(|a, b| a.sandbox_id.cmp(&b.sandbox_id));
         NetworkView {
+            scope: self.scope_of(net),
             network: net.clone(),
             members,
         }
@@ -233,8 +259,10 @@ impl Controller {
         let st = self.lock().await;
         let mut out: Vec<NetworkView> = st
             .networks()
-            .filter(|n| filter.matches(n, st.members(&n.id).next().is_some()))
-            .map(|n| Self::network_view(&st, n))
+            .filter(|n| {
+                filter.matches_scoped(n, st.members(&n.id).next().is_some(), self.scope_of(n))
+            })
+            .map(|n| self.network_view(&st, n))
             .collect();
         out.sort_by(|a, b| a.network.name.cmp(&b.network.name));
         Ok(out)
@@ -244,7 +272,7 @@ impl Controller {
     pub async fn inspect_network(&self, reference: &str) -> Result<NetworkView, FerryError> {
         let st = self.lock().await;
         let n = st.find_network(reference)?;
-        Ok(Self::network_view(&st, n))
+        Ok(self.network_view(&st, n))
     }
 
     fn check_removable(st: &State, net: &Network) -> Result<(), FerryError> {
@@ -315,7 +343,7 @@ impl Controller {
                     && st.members(&n.id).next().is_none()
                     && st.services_on(&n.id).next().is_none()
             })
-            .filter(|n| filter.matches(n, false))
+            .filter(|n| filter.matches_scoped(n, false, self.scope_of(n)))
             .cloned()
             .collect();
         let mut removed = Vec::new();

@@ -218,6 +218,9 @@ impl Controller {
             )?;
             attachments.push(att);
         }
+        if mode == NetworkMode::Networks {
+            self.add_gateway_bridge(st, &mut attachments).await?;
+        }
         let port_config = self.port_config(st, &req, &mode, &attachments)?;
         let extra_hosts = req
             .extra_hosts

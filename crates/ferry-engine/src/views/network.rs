@@ -7,7 +7,9 @@ use ferry_types::{Endpoint, Network, NetworkId, SandboxId};
 pub struct NetworkView {
     /// The network.
     pub network: Network,
-    /// Its members, by sandbox ID.
+    /// Who sees it: [`ferry_types::SCOPE_LOCAL`] or [`ferry_types::SCOPE_SWARM`].
+    pub scope: &'static str,
+    /// Its members on this node, by sandbox ID.
     pub members: Vec<MemberView>,
 }
 
