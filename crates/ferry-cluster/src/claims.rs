@@ -75,6 +75,16 @@ impl<'a> Claims<'a> {
 
     /// Writes a claim on `key` for `owner` if nobody holds it. `Ok(false)` when someone does.
     async fn try_claim(&self, key: &str, owner: &str) -> Result<bool, ClaimError> {
+        self.try_claim_on(key, owner, None).await
+    }
+
+    /// [`Self::try_claim`], the claim held under `lease` when given (it goes with the lease).
+    async fn try_claim_on(
+        &self,
+        key: &str,
+        owner: &str,
+        lease: Option<i64>,
+    ) -> Result<bool, ClaimError> {
         let value = serde_json::to_vec(&Claim {
             owner: owner.to_string(),
         })
@@ -82,12 +92,20 @@ impl<'a> Claims<'a> {
             key: key.into(),
             reason: e.to_string(),
         })?;
-        let txn = Txn::new(vec![Op::Put {
-            table: Table::Claims,
-            key: key.to_string(),
-            value,
-        }])
-        .when(Condition::Absent {
+        let put = match lease {
+            Some(lease) => Op::PutLeased {
+                table: Table::Claims,
+                key: key.to_string(),
+                value,
+                lease,
+            },
+            None => Op::Put {
+                table: Table::Claims,
+                key: key.to_string(),
+                value,
+            },
+        };
+        let txn = Txn::new(vec![put]).when(Condition::Absent {
             table: Table::Claims,
             key: key.to_string(),
         });
@@ -242,15 +260,17 @@ impl<'a> Claims<'a> {
         self.release(&subnet_key(net), owner).await
     }
 
-    /// Claims an address on a network for `owner`.
+    /// Claims an address on a network for `owner`, held under `lease` when given: an
+    /// endpoint's address goes with its node's session.
     pub async fn claim_address(
         &self,
         network: &str,
         ip: IpAddr,
         owner: &str,
+        lease: Option<i64>,
     ) -> Result<(), ClaimError> {
         let key = addr_key(network, ip);
-        if self.try_claim(&key, owner).await? {
+        if self.try_claim_on(&key, owner, lease).await? {
             return Ok(());
         }
         let holder = self.holder(&key).await?.map(|(o, _)| o).unwrap_or_default();
@@ -261,6 +281,55 @@ impl<'a> Claims<'a> {
             what: format!("address {ip}"),
             owner: holder,
         })
+    }
+
+    /// Moves `owner`'s claim on an address under `lease` (a new session of its node), or
+    /// makes it when nobody holds it; fails when another owner does.
+    pub async fn renew_address(
+        &self,
+        network: &str,
+        ip: IpAddr,
+        owner: &str,
+        lease: i64,
+    ) -> Result<(), ClaimError> {
+        let key = addr_key(network, ip);
+        loop {
+            let Some((holder, revision)) = self.holder(&key).await? else {
+                if self.try_claim_on(&key, owner, Some(lease)).await? {
+                    return Ok(());
+                }
+                continue;
+            };
+            if holder != owner {
+                return Err(ClaimError::Taken {
+                    what: format!("address {ip}"),
+                    owner: holder,
+                });
+            }
+            let value = serde_json::to_vec(&Claim {
+                owner: owner.to_string(),
+            })
+            .map_err(|e| ClaimError::Corrupt {
+                key: key.clone(),
+                reason: e.to_string(),
+            })?;
+            let txn = Txn::new(vec![Op::PutLeased {
+                table: Table::Claims,
+                key: key.clone(),
+                value,
+                lease,
+            }])
+            .when(Condition::KeyAt {
+                table: Table::Claims,
+                key: key.clone(),
+                revision,
+            });
+            match self.store.apply(txn).await {
+                Ok(_) => return Ok(()),
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Releases an address `owner` holds.

@@ -54,10 +54,10 @@ async fn a_taken_value_names_its_holder_and_only_the_holder_releases_it() {
     let store = MemoryStore::new();
     let c = Claims::new(&store);
     let ip = "10.0.1.5".parse().unwrap();
-    c.claim_address("net1", ip, "ep-a").await.unwrap();
+    c.claim_address("net1", ip, "ep-a", None).await.unwrap();
     // The same owner again is fine (a retried request).
-    c.claim_address("net1", ip, "ep-a").await.unwrap();
-    match c.claim_address("net1", ip, "ep-b").await {
+    c.claim_address("net1", ip, "ep-a", None).await.unwrap();
+    match c.claim_address("net1", ip, "ep-b", None).await {
         Err(ClaimError::Taken { what, owner }) => {
             assert_eq!(what, "address 10.0.1.5");
             assert_eq!(owner, "ep-a");
@@ -65,12 +65,12 @@ async fn a_taken_value_names_its_holder_and_only_the_holder_releases_it() {
         other => panic!("expected Taken, got {other:?}"),
     }
     // The same address on another network is another value.
-    c.claim_address("net2", ip, "ep-b").await.unwrap();
+    c.claim_address("net2", ip, "ep-b", None).await.unwrap();
     // Someone else's release changes nothing; the holder's frees it.
     c.release_address("net1", ip, "ep-b").await.unwrap();
-    assert!(c.claim_address("net1", ip, "ep-c").await.is_err());
+    assert!(c.claim_address("net1", ip, "ep-c", None).await.is_err());
     c.release_address("net1", ip, "ep-a").await.unwrap();
-    c.claim_address("net1", ip, "ep-c").await.unwrap();
+    c.claim_address("net1", ip, "ep-c", None).await.unwrap();
 
     // A given subnet that overlaps a claimed one is refused, naming the holder.
     let a: IpNet = "10.9.0.0/16".parse().unwrap();
@@ -110,7 +110,7 @@ fn hosts_on_a_real_etcd_never_get_the_same_value() {
                 let vni = c.claim_vni(&owner, 4096..=4200).await.unwrap();
                 let subnet = c.claim_subnet(&owner, None, &pool()).await.unwrap();
                 let won = c
-                    .claim_address("net1", "10.0.0.9".parse().unwrap(), &owner)
+                    .claim_address("net1", "10.0.0.9".parse().unwrap(), &owner, None)
                     .await
                     .is_ok();
                 (vni, subnet, won)
@@ -128,4 +128,43 @@ fn hosts_on_a_real_etcd_never_get_the_same_value() {
         }
         assert_eq!(winners, 1, "exactly one host holds the contested address");
     });
+}
+
+#[tokio::test]
+async fn an_address_claimed_on_a_lease_goes_with_it_and_moves_to_a_new_one() {
+    use ferry_store::Store;
+    let store = MemoryStore::new();
+    let c = Claims::new(&store);
+    let ip = "10.0.1.7".parse().unwrap();
+    let old = store
+        .grant_lease(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    c.claim_address("net1", ip, "node-a/ep1", Some(old))
+        .await
+        .unwrap();
+    // A new session of the node takes the claim over: the old lease's end leaves it.
+    let new = store
+        .grant_lease(std::time::Duration::from_secs(60))
+        .await
+        .unwrap();
+    c.renew_address("net1", ip, "node-a/ep1", new)
+        .await
+        .unwrap();
+    store.revoke_lease(old).await.unwrap();
+    assert_eq!(
+        c.holder("addr/net1/10.0.1.7").await.unwrap().unwrap().0,
+        "node-a/ep1"
+    );
+    // Nobody else renews it.
+    assert!(c
+        .renew_address("net1", ip, "node-b/ep2", new)
+        .await
+        .is_err());
+    // The node's end frees it.
+    store.revoke_lease(new).await.unwrap();
+    assert!(c.holder("addr/net1/10.0.1.7").await.unwrap().is_none());
+    c.claim_address("net1", ip, "node-b/ep2", None)
+        .await
+        .unwrap();
 }

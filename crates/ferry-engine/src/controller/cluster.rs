@@ -44,8 +44,9 @@ pub(crate) struct ClusterRuntime {
     dirty: tokio::sync::Notify,
     /// This node's records in the cluster's store, as last written.
     published: tokio::sync::Mutex<BTreeMap<String, PeerRecord>>,
-    /// Addresses this node claimed, by (network, address), with the endpoint that holds each.
-    claimed: std::sync::Mutex<BTreeMap<(String, IpAddr), String>>,
+    /// Addresses this node claimed, by (network, address), with the endpoint that holds each
+    /// and the lease the claim is on.
+    claimed: std::sync::Mutex<BTreeMap<(String, IpAddr), (String, i64)>>,
 }
 
 /// A claim failure as an API error.
@@ -385,7 +386,10 @@ impl Controller {
             let mut lost = None;
             let mut won = Vec::new();
             for ip in ep.ipv4.iter().chain(ep.ipv6.iter()).map(|a| a.addr()) {
-                match claims.claim_address(&net.id, ip, &owner).await {
+                match claims
+                    .claim_address(&net.id, ip, &owner, Some(link.lease))
+                    .await
+                {
                     Ok(()) => won.push(ip),
                     Err(ClaimError::Taken { .. }) => {
                         lost = Some(ip);
@@ -407,7 +411,7 @@ impl Controller {
                     .lock()
                     .unwrap_or_else(|p| p.into_inner());
                 for ip in won {
-                    claimed.insert((net.id.to_string(), ip), ep.id.to_string());
+                    claimed.insert((net.id.to_string(), ip), (ep.id.to_string(), link.lease));
                 }
                 return Ok(ep);
             };
@@ -650,7 +654,7 @@ impl Controller {
         let (desired, present) = {
             let st = self.lock().await;
             let mut desired = BTreeMap::new();
-            let mut present = std::collections::BTreeSet::new();
+            let mut present = BTreeMap::new();
             for sb in st.sandboxes() {
                 for ep in &sb.endpoints {
                     let Some(net) = st.network(&ep.network_id) else {
@@ -659,7 +663,9 @@ impl Controller {
                     if !self.is_global(net) {
                         continue;
                     }
-                    present.insert(ep.id.to_string());
+                    for a in ep.ipv4.iter().chain(ep.ipv6.iter()) {
+                        present.insert((net.id.to_string(), a.addr()), ep.id.to_string());
+                    }
                     if !sb.is_running() {
                         continue;
                     }
@@ -699,32 +705,59 @@ impl Controller {
         }
         *published = desired;
         drop(published);
-        // Addresses of endpoints that are gone.
-        let gone: Vec<((String, IpAddr), String)> = {
-            let mut claimed = self
-                .cluster_rt
-                .claimed
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            let gone: Vec<_> = claimed
-                .iter()
-                .filter(|(_, ep)| !present.contains(*ep))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            for (k, _) in &gone {
-                claimed.remove(k);
-            }
-            gone
-        };
+        self.sync_claims(&link, &present).await;
+        Ok(())
+    }
+
+    /// Brings this node's address claims to its endpoints: every address of a local endpoint
+    /// held under the node's current lease (a new session takes the old one's claims over),
+    /// and the claims of endpoints that are gone released.
+    async fn sync_claims(&self, link: &ClusterLink, present: &BTreeMap<(String, IpAddr), String>) {
         let claims = Claims::new(link.store.as_ref());
-        for ((net, ip), ep) in gone {
-            if let Err(e) = claims
+        let held: BTreeMap<(String, IpAddr), (String, i64)> = self
+            .cluster_rt
+            .claimed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for ((net, ip), ep) in present {
+            let key = (net.clone(), *ip);
+            if held.get(&key) == Some(&(ep.clone(), link.lease)) {
+                continue;
+            }
+            let owner = claim_owner(&link.node_id, ep);
+            match claims.renew_address(net, *ip, &owner, link.lease).await {
+                Ok(()) => {
+                    self.cluster_rt
+                        .claimed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(key, (ep.clone(), link.lease));
+                }
+                Err(e) => {
+                    tracing::warn!(network = %net, address = %ip, error = %e, "an endpoint's address claim was not renewed");
+                }
+            }
+        }
+        for ((net, ip), (ep, _)) in held {
+            if present.contains_key(&(net.clone(), ip)) {
+                continue;
+            }
+            match claims
                 .release_address(&net, ip, &claim_owner(&link.node_id, &ep))
                 .await
             {
-                tracing::warn!(network = %net, address = %ip, error = %e, "an address claim was not released");
+                Ok(()) => {
+                    self.cluster_rt
+                        .claimed
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .remove(&(net, ip));
+                }
+                Err(e) => {
+                    tracing::warn!(network = %net, address = %ip, error = %e, "an address claim was not released");
+                }
             }
         }
-        Ok(())
     }
 }
