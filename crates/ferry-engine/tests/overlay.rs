@@ -310,6 +310,39 @@ fn sandboxes_on_two_nodes_reach_each_other_over_an_overlay() {
         "nsenter --net={client_ns} ping -c1 -W1 {web_ip} && nsenter --net={web_ns} dig +short +time=1 +tries=1 @127.0.0.11 client | grep -x {client_ip}"
     ));
 
+    // Entries the cluster does not have (written while the daemon was away) go when the node
+    // lists the cluster's records again; the live ones stay.
+    let vx = must(&format!("ip -n {a} -o link show type vxlan"));
+    let vx = vx
+        .split(':')
+        .nth(1)
+        .unwrap()
+        .trim()
+        .split('@')
+        .next()
+        .unwrap()
+        .to_string();
+    must(&format!(
+        "ip netns exec {a} bridge fdb replace 02:42:0a:1e:63:63 dev {vx} dst 198.51.100.99 self permanent && \
+         ip -n {a} neigh replace 10.30.99.99 lladdr 02:42:0a:1e:63:63 dev {vx} nud permanent"
+    ));
+    let (store, id, addr, lease) = (
+        cluster.clone(),
+        na.node_id.clone(),
+        na.addr.clone(),
+        na.lease,
+    );
+    na.on(move |ctl| async move {
+        ctl.attach_cluster(membership(store, &id, &addr, lease))
+            .await
+            .unwrap();
+    });
+    eventually(&format!("! ip -n {a} neigh show | grep -q 10.30.99.99"));
+    eventually(&format!(
+        "! ip netns exec {a} bridge fdb show dev {vx} | grep 198.51.100.99"
+    ));
+    eventually(&format!("nsenter --net={web_ns} ping -c1 -W1 {client_ip}"));
+
     // Removed on B: withdrawn from A's kernel and resolver.
     nb.on(|ctl| async move { ctl.remove_sandbox("client", true).await.unwrap() });
     eventually(&format!(

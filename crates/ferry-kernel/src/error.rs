@@ -80,15 +80,6 @@ impl KernelError {
         }
     }
 
-    /// The errno the kernel answered with, when it gave one.
-    pub fn os_errno(&self) -> Option<i32> {
-        match self {
-            KernelError::Io { source, .. } => source.raw_os_error(),
-            KernelError::Netlink { errno, .. } => *errno,
-            _ => None,
-        }
-    }
-
     /// The same error with `outer` put in front of what was being done.
     pub fn context(self, outer: &str) -> Self {
         match self {

@@ -195,6 +195,27 @@ async fn static_entries_alone_carry_traffic_across_hosts() {
             .await
             .unwrap();
     }
+    // What the device holds can be read back, as a restart compares it with the records.
+    // Entries written by other tools count too.
+    let (ok, out) = sh(
+        &bed.hosts[0],
+        "bridge fdb replace 02:42:0a:00:63:63 dev vx42 self permanent dst 192.168.50.99",
+    );
+    assert!(ok, "{out}");
+    let entries = nl[0].vxlan_entries(vx[0]).await.unwrap();
+    let stray = (
+        [0x02, 0x42, 0x0a, 0, 0x63, 0x63],
+        "192.168.50.99".parse().unwrap(),
+    );
+    assert!(entries.fdb.contains(&stray), "{entries:?}");
+    nl[0].fdb_delete(vx[0], stray.0, stray.1).await.unwrap();
+    let entries = nl[0].vxlan_entries(vx[0]).await.unwrap();
+    assert_eq!(entries.fdb, vec![(mac(1), vtep(1))], "{entries:?}");
+    assert_eq!(
+        entries.neighbours,
+        vec![(IpAddr::V4(overlay_ip(1)), mac(1))],
+        "{entries:?}"
+    );
     assert!(ping(&bed.boxes[0], overlay_ip(1), 56), "box0 to box1");
     assert!(ping(&bed.boxes[1], overlay_ip(0), 56), "box1 to box0");
     // No flood entry was needed, and none learnt.

@@ -465,6 +465,15 @@ impl Controller {
             for c in changes {
                 self.apply(table, c).await;
             }
+            if table == Table::Peers {
+                for d in self.drivers.all() {
+                    if let Some(pa) = d.peer_aware() {
+                        if let Err(e) = pa.converge_peers().await {
+                            tracing::warn!(error = %e, "stale overlay entries not removed");
+                        }
+                    }
+                }
+            }
             let mut events = match link.store.watch(table, listing.revision + 1).await {
                 Ok(w) => w,
                 Err(e) => {

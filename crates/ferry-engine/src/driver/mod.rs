@@ -184,8 +184,10 @@ pub trait PeerAware: Send + Sync {
     async fn peer_up(&self, peer: &ferry_cluster::PeerRecord) -> Result<(), FerryError>;
     /// An endpoint of another node is gone.
     async fn peer_down(&self, peer: &ferry_cluster::PeerRecord) -> Result<(), FerryError>;
-    /// Forgets every peer (the node left the swarm, or relists after a lost watch).
-    async fn forget_peers(&self);
+    /// Brings the kernel to the peers known: entries for endpoints that are gone (removed
+    /// while the daemon was down) are deleted, missing ones made. Called once the cluster's
+    /// records have been listed.
+    async fn converge_peers(&self) -> Result<(), FerryError>;
 }
 
 /// A driver whose networks the host's firewall polices (ferry's nftables sets and maps).

@@ -10,7 +10,7 @@ pub use sublink::{
     link_kind_supported, module_of, sublink_message, IpvlanFlag, IpvlanMode, MacvlanMode,
     SubLinkKind, SubLinkSpec,
 };
-pub use vxlan::VxlanSpec;
+pub use vxlan::{VxlanEntries, VxlanSpec};
 
 use crate::error::{KernelError, Result};
 use futures::TryStreamExt;

@@ -31,6 +31,15 @@ pub struct VxlanSpec<'a> {
     pub mtu: Option<u32>,
 }
 
+/// The static entries of a VXLAN device.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VxlanEntries {
+    /// Forwarding entries: a remote MAC and the VTEP it lives behind.
+    pub fdb: Vec<([u8; 6], Ipv4Addr)>,
+    /// Neighbours: a remote address and its MAC.
+    pub neighbours: Vec<(IpAddr, [u8; 6])>,
+}
+
 const EEXIST: i32 = 17;
 const ENOENT: i32 = 2;
 
@@ -120,6 +129,68 @@ impl Netlink {
         }));
         self.delete_neighbour(m, format!("forget neighbour {ip}"))
             .await
+    }
+
+    /// The static entries on a VXLAN device: its forwarding entries (MAC, VTEP) and its
+    /// neighbours (IP, MAC), as a restart compares them with the cluster's records.
+    pub async fn vxlan_entries(&self, vxlan: u32) -> Result<VxlanEntries> {
+        use futures::TryStreamExt;
+        let mut out = VxlanEntries::default();
+        // A dump of no family lists the IP neighbours; the forwarding entries are the bridge
+        // family's. One after the other: two dumps at once on one socket lose messages.
+        let mut msgs = Vec::new();
+        for family in [None, Some(AddressFamily::Bridge)] {
+            let mut req = self.handle.neighbours().get();
+            if let Some(f) = family {
+                req = req.set_address_family(f);
+            }
+            let mut s = req.execute();
+            while let Some(m) = s
+                .try_next()
+                .await
+                .map_err(|e| nl_err("list neighbours", e))?
+            {
+                msgs.push(m);
+            }
+        }
+        for m in msgs {
+            // NUD_PERMANENT, maybe with other bits (`bridge fdb ... permanent` adds NOARP).
+            if m.header.ifindex != vxlan || u16::from(m.header.state) & 0x80 == 0 {
+                continue;
+            }
+            let mut mac = None;
+            let mut dst = None;
+            for a in &m.attributes {
+                match a {
+                    NeighbourAttribute::LinkLayerAddress(l) => {
+                        mac = <[u8; 6]>::try_from(l.as_slice()).ok()
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                        dst = Some(IpAddr::V4(*a))
+                    }
+                    NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                        dst = Some(IpAddr::V6(*a))
+                    }
+                    // A forwarding entry's VTEP, which the bridge family leaves unparsed.
+                    NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                        dst = <[u8; 4]>::try_from(b.as_slice())
+                            .ok()
+                            .map(|o| IpAddr::V4(Ipv4Addr::from(o)))
+                    }
+                    _ => {}
+                }
+            }
+            match (m.header.family, mac, dst) {
+                (AddressFamily::Bridge, Some(mac), Some(IpAddr::V4(vtep))) => {
+                    out.fdb.push((mac, vtep))
+                }
+                (AddressFamily::Inet | AddressFamily::Inet6, Some(mac), Some(ip)) => {
+                    out.neighbours.push((ip, mac))
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
     }
 
     async fn delete_neighbour(&self, m: NeighbourMessage, op: String) -> Result<()> {

@@ -182,7 +182,7 @@ impl OverlayDriver {
                 mtu: Some(mtu),
             })
             .await
-            .map_err(|e| match e.os_errno() {
+            .map_err(|e| match e.raw_errno() {
                 Some(17) => FerryError::conflict(format!(
                     "VXLAN ID {} on UDP port {} is already used by another interface of this host; remove it or give the network another ID",
                     cfg.vni, under.port
@@ -482,7 +482,59 @@ impl PeerAware for OverlayDriver {
         Ok(())
     }
 
-    async fn forget_peers(&self) {
-        self.peers.lock().await.clear();
+    async fn converge_peers(&self) -> Result<(), FerryError> {
+        let peers = self.peers.lock().await;
+        let own = self.cluster.get().map(|l| l.node_id.clone());
+        let nets: HashSet<String> = self
+            .nl
+            .links()
+            .await
+            .map_err(kernel_err)?
+            .into_iter()
+            .filter_map(|l| {
+                l.alias
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix(ALIAS_PREFIX))
+                    .map(str::to_string)
+            })
+            .collect();
+        for net in nets {
+            let Some(plane) = self.plane(&net).await? else {
+                continue;
+            };
+            let want: Vec<PeerRecord> = peers
+                .of_network(&net)
+                .into_iter()
+                .filter(|p| Some(&p.node_id) != own.as_ref())
+                .collect();
+            let have = self
+                .nl
+                .vxlan_entries(plane.vxlan)
+                .await
+                .map_err(kernel_err)?;
+            for (mac, vtep) in have.fdb {
+                if !want.iter().any(|p| p.mac.octets() == mac && p.vtep == vtep) {
+                    self.nl
+                        .fdb_delete(plane.vxlan, mac, vtep)
+                        .await
+                        .map_err(kernel_err)?;
+                }
+            }
+            for (ip, mac) in have.neighbours {
+                if !want
+                    .iter()
+                    .any(|p| p.mac.octets() == mac && p.addrs().contains(&ip))
+                {
+                    self.nl
+                        .neigh_delete(plane.vxlan, ip)
+                        .await
+                        .map_err(kernel_err)?;
+                }
+            }
+            for p in &want {
+                self.program(&plane, p).await?;
+            }
+        }
+        Ok(())
     }
 }

@@ -38,11 +38,6 @@ impl PeerCache {
             .map(|m| m.values().cloned().collect())
             .unwrap_or_default()
     }
-
-    /// Forgets everything.
-    pub fn clear(&mut self) {
-        self.by_network.clear();
-    }
 }
 
 #[cfg(test)]
@@ -75,7 +70,5 @@ mod tests {
         assert!(c.remove(&peer("n2", "a", "e3", "")).is_some());
         assert!(c.of_network("n2").is_empty());
         assert!(c.remove(&peer("n2", "a", "e3", "")).is_none());
-        c.clear();
-        assert!(c.of_network("n1").is_empty());
     }
 }
