@@ -8,16 +8,19 @@
 //! the runtime no longer lists, STATUS asks whether the daemon answers.
 //!
 //! Parsing and result shaping are pure (`env`, `config`, `request`, `result`, `check`,
-//! `version`, `error`); `plugin` makes the calls; `main.rs` reads the process's environment
-//! and stdin and prints.
+//! `version`, `error`); `plugin` makes the calls; `process` reads the process's environment
+//! and stdin and prints. The executable is the `ferry` package's `ferry-cni`, installed as
+//! `ferry` in a CNI plugin directory.
 
 pub mod check;
 pub mod config;
 pub mod env;
 pub mod error;
 pub mod plugin;
+mod process;
 pub mod request;
 pub mod result;
 pub mod version;
 
 pub use error::CniError;
+pub use process::main;

@@ -1,12 +1,13 @@
-//! The `ferry-cni` executable: installed as `ferry` in a CNI plugin directory.
+//! The process: the environment and stdin read, the call run, its result or error printed.
 
-use ferry_cni::config::NetConf;
-use ferry_cni::env::CniEnv;
-use ferry_cni::error::{CniError, IO_FAILURE};
+use crate::config::NetConf;
+use crate::env::CniEnv;
+use crate::error::{CniError, IO_FAILURE};
 use std::io::{Read, Write};
 use std::process::ExitCode;
 
-fn main() -> ExitCode {
+/// Runs the plugin as a CNI runtime execs it; the exit code says whether the call succeeded.
+pub fn main() -> ExitCode {
     let mut stdin = Vec::new();
     let (version, outcome) = match std::io::stdin().read_to_end(&mut stdin) {
         Err(e) => (
@@ -60,7 +61,7 @@ fn call(stdin: &[u8]) -> (String, Result<Option<serde_json::Value>, CniError>) {
             )
         }
     };
-    let out = rt.block_on(ferry_cni::plugin::run(&env, &conf));
+    let out = rt.block_on(crate::plugin::run(&env, &conf));
     (version, out)
 }
 
