@@ -24,6 +24,10 @@ pub struct NetConf {
     pub socket: Option<String>,
     /// The ferry network (the CNI network's `name` when absent).
     pub network: Option<String>,
+    /// Whether ferry binds the published host ports itself. Off by default: podman binds
+    /// them while the container lives, as it does for CNI's `portmap`, and a second holder
+    /// would make its start fail.
+    pub hold_ports: bool,
     /// Capabilities the runtime filled in.
     pub runtime_config: RuntimeConfig,
     /// The list's ADD result (DEL and CHECK).
@@ -172,10 +176,11 @@ mod tests {
 
     #[test]
     fn reads_the_conventional_shapes() {
-        let c = NetConf::parse(br#"{"cniVersion":"0.4.0","name":"n","type":"ferry","network":"ferrynet","socket":"/s.sock","ipam":{},"dns":{},
+        let c = NetConf::parse(br#"{"cniVersion":"0.4.0","name":"n","type":"ferry","network":"ferrynet","socket":"/s.sock","holdPorts":true,"ipam":{},"dns":{},
             "runtimeConfig":{"aliases":["a"],"ips":["10.2.2.42/24"],"mac":"c2:11:22:33:44:55","portMappings":[{"hostPort":1,"containerPort":2,"hostIP":"127.0.0.1"}]}}"#).unwrap();
         assert_eq!(c.ferry_network(), "ferrynet");
         assert_eq!(c.socket(), "/s.sock");
+        assert!(c.hold_ports);
         assert_eq!(c.runtime_config.aliases.for_network("n"), vec!["a"]);
         assert_eq!(c.runtime_config.ips, vec!["10.2.2.42/24"]);
         assert_eq!(c.runtime_config.port_mappings[0].host_ip, "127.0.0.1");

@@ -45,6 +45,7 @@ pub fn attach_request(conf: &NetConf, env: &CniEnv) -> Result<NetworkAttachReque
         ipv6_address: v6.unwrap_or_default(),
         mac_address: mac.unwrap_or_default(),
         port_bindings: port_bindings(conf)?,
+        caller_holds_ports: !conf.hold_ports,
         labels: [(NETWORK_LABEL.to_string(), conf.name.clone())].into(),
     })
 }
@@ -109,6 +110,7 @@ mod tests {
         assert_eq!(r.port_bindings["80/tcp"][0].host_port, "8080");
         assert_eq!(r.port_bindings["53/udp"][0].host_port, "5353");
         assert_eq!(r.labels[NETWORK_LABEL], "net");
+        assert!(r.caller_holds_ports);
     }
 
     #[test]

@@ -114,6 +114,9 @@ pub struct NetworkAttachRequest {
     pub mac_address: String,
     /// Host ports to publish, as `run -p` gives them (first attach of an ID only).
     pub port_bindings: crate::ports::PortBindings,
+    /// The caller binds the host ports itself (podman holds them while the container lives):
+    /// ferry forwards them without holding sockets that would take them from the caller.
+    pub caller_holds_ports: bool,
     /// Labels of the container's record (first attach of an ID only): a caller marks what it
     /// attached, to find its own again in [`Attachment`]s.
     pub labels: BTreeMap<String, String>,

@@ -179,6 +179,7 @@ impl Controller {
             return Err(FerryError::internal("new sandbox vanished"));
         };
         sb.external_netns = Some(req.netns.clone());
+        sb.config.caller_holds_ports = req.caller_holds_ports;
         sb.netns_identity = Some(identity);
         if let Some(a) = sb.config.attachments.first_mut() {
             a.ifname = Some(ifname);
