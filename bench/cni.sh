@@ -51,6 +51,13 @@ done
 # The CNI backend reads ferry's list and its own bridge list from one directory.
 sed -i "s|$W/net.d-cni|$W/net.d|" "$W/cni.conf"
 
+podman_b() { # backend args...
+  local b=$1
+  shift
+  inns env CONTAINERS_CONF="$W/$b.conf" podman --root "$W/$b/root" --runroot "$W/$b/runroot" \
+    --tmpdir "$W/$b/tmp" --storage-driver vfs "$@"
+}
+
 # The private namespaces, held by a sleeping process.
 unshare -m -n --propagation private sh -c "
   mount -t tmpfs bench /run/netns; mkdir -p /var/lib/cni /run/containers
@@ -61,39 +68,37 @@ HOLDER=$(cat "$W/holder.pid")
 inns() { nsenter -t "$HOLDER" -m -n "$@"; }
 cleanup() {
   for b in cni netavark; do podman_b "$b" rm -af -t 0 >/dev/null 2>&1 || true; done
-  [ -n "${DAEMON:-}" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null
+  if [ -n "${DAEMON:-}" ]; then
+    kill "$DAEMON" 2>/dev/null || true
+    wait "$DAEMON" 2>/dev/null || true
+  fi
   kill "$HOLDER" 2>/dev/null || true
 }
 trap cleanup EXIT
 
-inns "$FERRY_BIN" daemon --data-root "$W/ferry/data" --exec-root "$W/ferry/run" >"$W/ferry.log" 2>&1 &
+# Started directly (not through a function) so that $! is the daemon itself.
+nsenter -t "$HOLDER" -m -n "$FERRY_BIN" daemon --data-root "$W/ferry/data" --exec-root "$W/ferry/run" >"$W/ferry.log" 2>&1 &
 DAEMON=$!
 export FERRY_HOST=unix://$W/ferry/run/ferry.sock
 for _ in $(seq 200); do inns "$FERRY_BIN" info >/dev/null 2>&1 && break; sleep 0.05; done
 inns "$FERRY_BIN" network create --subnet 10.87.0.0/24 ferrynet >/dev/null
 
-podman_b() { # backend args...
-  local b=$1
-  shift
-  inns env CONTAINERS_CONF="$W/$b.conf" podman --root "$W/$b/root" --runroot "$W/$b/runroot" \
-    --tmpdir "$W/$b/tmp" --storage-driver vfs "$@"
-}
 for b in cni netavark; do
-  podman_b "$b" import "$W/bb.tar" localhost/bb >/dev/null
+  podman_b "$b" import -q "$W/bb.tar" localhost/bb >/dev/null
 done
-podman_b cni network create --subnet 10.88.7.0/24 cnibridge >/dev/null
-podman_b netavark network create --subnet 10.88.8.0/24 netavarknet >/dev/null
+podman_b cni network create --subnet 10.86.7.0/24 cnibridge >/dev/null
+podman_b netavark network create --subnet 10.86.8.0/24 netavarknet >/dev/null
 
 RUN=(run --rm --runtime runc --ulimit nofile=1024:1024 --ulimit nproc=1024:1024)
 out=$W/samples
 : >"$out"
 measure() { # label backend network
   local label=$1 b=$2 net=$3
-  podman_b "$b" "${RUN[@]}" --network "$net" localhost/bb true # warm-up
+  podman_b "$b" "${RUN[@]}" --network "$net" localhost/bb true 2>/dev/null # warm-up
   for _ in $(seq "$N"); do
     local t0 t1
     t0=$(date +%s%N)
-    podman_b "$b" "${RUN[@]}" --network "$net" localhost/bb true
+    podman_b "$b" "${RUN[@]}" --network "$net" localhost/bb true 2>/dev/null
     t1=$(date +%s%N)
     echo "$label|$(((t1 - t0) / 1000))" >>"$out"
   done

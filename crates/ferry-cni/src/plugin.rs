@@ -29,7 +29,12 @@ pub async fn run(env: &CniEnv, conf: &NetConf) -> Result<Option<Value>, CniError
     let net = conf.ferry_network();
     match env.command {
         Command::Add => {
-            let req = attach_request(conf, env)?;
+            let mut req = attach_request(conf, env)?;
+            // podman hands a container's ports to the plugin of each of its networks; ferry
+            // publishes them with its first attach, and a later one carries none.
+            if !req.port_bindings.is_empty() && attached_elsewhere(&client, &req.id).await {
+                req.port_bindings.clear();
+            }
             let resp = client
                 .network_attach(net, &req)
                 .await
@@ -110,6 +115,15 @@ pub async fn run(env: &CniEnv, conf: &NetConf) -> Result<Option<Value>, CniError
         }
         Command::Version => Ok(None),
     }
+}
+
+/// Whether the daemon holds a record of the container `id` already (attached to another
+/// network).
+async fn attached_elsewhere(client: &Client, id: &str) -> bool {
+    client
+        .sandbox_inspect(id)
+        .await
+        .is_ok_and(|s| s.name.trim_start_matches('/') == id)
 }
 
 /// Whether `ifname` is in the namespace at `netns` now.

@@ -407,3 +407,45 @@ fn version_errors_status_gc_and_deletes_of_what_is_gone() {
     h.start_daemon();
     assert_eq!(ok(&h, &status, &c11), Value::Null);
 }
+
+#[test]
+fn a_container_on_two_networks_publishes_its_ports_once() {
+    let h = Host::new();
+    h.ok(&["network", "create", "--subnet", "10.96.0.0/24", "cninet"]);
+    h.ok(&["network", "create", "--subnet", "10.97.0.0/24", "second"]);
+    let ns = container_ns(&h, "two");
+    // podman hands the same ports to the plugin of each network.
+    let ports = json!({"runtimeConfig": {"portMappings": [{"hostPort": 18082, "containerPort": 80, "protocol": "tcp"}]}});
+    let first = ok(
+        &h,
+        &env("ADD", "two", s(&ns)),
+        &conf(&h, "1.0.0", ports.clone()),
+    );
+    let mut second_conf: Value = serde_json::from_str(&conf(&h, "1.0.0", ports)).unwrap();
+    second_conf["name"] = "second".into();
+    let mut e = env("ADD", "two", s(&ns));
+    e[3] = ("CNI_IFNAME", "eth1");
+    let second = ok(&h, &e, &second_conf.to_string());
+    assert_eq!(second["interfaces"][0]["name"], "eth1", "{second}");
+    assert!(second["ips"][0]["address"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.97.0."));
+    assert!(first["ips"][0]["address"]
+        .as_str()
+        .unwrap()
+        .starts_with("10.96.0."));
+    assert!(h.ok(&["ps"]).contains("0.0.0.0:18082->80/tcp"));
+    // Each network's DEL takes its own endpoint; the record goes with the last.
+    let mut d = env("DEL", "two", s(&ns));
+    d[3] = ("CNI_IFNAME", "eth1");
+    ok(&h, &d, &second_conf.to_string());
+    assert!(h.ok(&["ps"]).contains("0.0.0.0:18082->80/tcp"));
+    assert_ne!(ns_sh(&ns, "ip link show eth1", None).code, 0);
+    ok(
+        &h,
+        &env("DEL", "two", s(&ns)),
+        &conf(&h, "1.0.0", json!({})),
+    );
+    assert!(!h.ok(&["ps", "-a"]).contains("two"));
+}
