@@ -142,14 +142,21 @@ impl NetConf {
             .unwrap_or(DEFAULT_SOCKET)
     }
 
-    /// GC's valid attachments, from either key.
-    pub fn gc_attachments(&self) -> Vec<GcAttachment> {
-        self.valid_attachments
+    /// GC's valid attachments, from either key. A GC without either key is refused: read
+    /// as an empty list, it would take every container of the network away.
+    pub fn gc_attachments(&self) -> Result<Vec<GcAttachment>, CniError> {
+        if self.valid_attachments.is_none() && self.attachments.is_none() {
+            return Err(CniError::config(
+                "GC needs \"cni.dev/valid-attachments\" (or \"cni.dev/attachments\"), even empty",
+            ));
+        }
+        Ok(self
+            .valid_attachments
             .iter()
             .chain(self.attachments.iter())
             .flatten()
             .cloned()
-            .collect()
+            .collect())
     }
 }
 
@@ -191,10 +198,15 @@ mod tests {
         let c = NetConf::parse(br#"{"cniVersion":"1.1.0","name":"n","cni.dev/valid-attachments":[{"containerID":"a","ifname":"eth0"}],"cni.dev/attachments":[{"containerID":"b","ifname":"eth1"}]}"#).unwrap();
         let ids: Vec<_> = c
             .gc_attachments()
+            .unwrap()
             .into_iter()
             .map(|a| a.container_id)
             .collect();
         assert_eq!(ids, vec!["a", "b"]);
+        let empty = NetConf::parse(br#"{"name":"n","cni.dev/valid-attachments":[]}"#).unwrap();
+        assert!(empty.gc_attachments().unwrap().is_empty());
+        let none = NetConf::parse(br#"{"name":"n"}"#).unwrap();
+        assert_eq!(none.gc_attachments().unwrap_err().code, 7);
     }
 
     #[test]

@@ -89,13 +89,14 @@ pub async fn run(env: &CniEnv, conf: &NetConf) -> Result<Option<Value>, CniError
             Ok(None)
         }
         Command::Gc => {
+            let valid = conf.gc_attachments()?;
             let all = client
                 .network_attachments(net)
                 .await
                 .map_err(|e| daemon_err("list attachments", e))?;
             let mut failures = Vec::new();
             // Every one is tried; the failures are reported together.
-            for id in gc_victims(&conf.name, &all, &conf.gc_attachments()) {
+            for id in gc_victims(&conf.name, &all, &valid) {
                 if let Err(e) = client
                     .network_detach(net, &NetworkDetachRequest { id: id.clone() })
                     .await

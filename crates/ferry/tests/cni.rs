@@ -389,6 +389,9 @@ fn version_errors_status_gc_and_deletes_of_what_is_gone() {
     let ps = h.ok(&["ps", "-a"]);
     assert!(ps.contains("keep") && ps.contains("manual"), "{ps}");
     assert!(!ps.contains("drop2"), "{ps}");
+    // A GC without the list is refused, not taken as an empty one.
+    fails(&h, &gc, &c11, 7, "1.1.0");
+    assert!(h.ok(&["ps", "-a"]).contains("keep"));
 
     // STATUS: ready while the daemon answers, 50 when it does not; ADD then says try again.
     let status = [("CNI_COMMAND", "STATUS"), ("CNI_PATH", "/opt/cni/bin")];
@@ -441,7 +444,11 @@ fn a_container_on_two_networks_publishes_its_ports_once() {
     d[3] = ("CNI_IFNAME", "eth1");
     ok(&h, &d, &second_conf.to_string());
     assert!(h.ok(&["ps"]).contains("0.0.0.0:18082->80/tcp"));
-    assert_ne!(ns_sh(&ns, "ip link show eth1", None).code, 0);
+    // The pair is down at once and deleted in the background.
+    assert!(
+        eventually(10, || ns_sh(&ns, "ip link show eth1", None).code != 0),
+        "eth1 removed"
+    );
     ok(
         &h,
         &env("DEL", "two", s(&ns)),
