@@ -58,7 +58,7 @@ pub fn prev_addresses(prev: &Value) -> Vec<String> {
         .collect()
 }
 
-/// The empty result GC, STATUS and CHECK print nothing for; VERSION's reply.
+/// VERSION's reply: the versions ferry speaks, in the request's version.
 pub fn version_result(version: &str) -> Value {
     json!({"cniVersion": version, "supportedVersions": crate::version::SUPPORTED})
 }
