@@ -163,6 +163,7 @@ pub fn router(ctl: Ctl, limits: Limits) -> Router {
         .route("/networks/{id}/disconnect", post(network_disconnect))
         .route("/networks/{id}/attach", post(network_attach))
         .route("/networks/{id}/detach", post(network_detach))
+        .route("/networks/{id}/attachments", get(network_attachments))
         .route("/containers/json", get(sandbox_list))
         .route("/containers/create", post(sandbox_create))
         .route("/containers/{id}", delete(sandbox_remove))
@@ -384,6 +385,10 @@ async fn network_detach(
 ) -> Res {
     ctl.detach(&id, body(&b)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn network_attachments(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    Ok(json_response(StatusCode::OK, &ctl.attachments(&id).await?))
 }
 
 fn flag(q: &HashMap<String, String>, k: &str) -> bool {

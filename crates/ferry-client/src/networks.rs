@@ -3,7 +3,7 @@
 use crate::uri::Uri;
 use crate::{Client, Filters, Result};
 use ferry_types::api::{
-    AttachResponse, CreateResponse, NetworkAttachRequest, NetworkConnectRequest,
+    AttachResponse, Attachment, CreateResponse, NetworkAttachRequest, NetworkConnectRequest,
     NetworkCreateRequest, NetworkDetachRequest, NetworkDisconnectRequest, NetworkPruneResponse,
 };
 use ferry_types::docker::NetworkInspect;
@@ -81,6 +81,11 @@ impl Client {
         req: &NetworkAttachRequest,
     ) -> Result<AttachResponse> {
         self.post(network(name).then("attach"), req).await
+    }
+
+    /// `GET /networks/NAME/attachments`: the containers callers attached to the network.
+    pub async fn network_attachments(&self, name: &str) -> Result<Vec<Attachment>> {
+        self.get(network(name).then("attachments")).await
     }
 
     /// `POST /networks/NAME/detach`: takes an attached container off the network (what is

@@ -235,3 +235,22 @@ async fn ping_returns_the_api_version() {
     assert_eq!(d.client().ping().await.unwrap(), "1.50");
     assert_eq!(d.request().await.request_line, "GET /_ping HTTP/1.1");
 }
+
+#[tokio::test]
+async fn network_attachments_reads_the_list() {
+    let mut d = FakeDaemon::serve(vec![Reply::json(
+        200,
+        json!([{"id": "ctr1", "netns": "/run/netns/x", "netns_live": true, "ifname": "eth0",
+                "ipv4_address": "10.0.0.2/24", "labels": {"io.ferry.cni.network": "n"}}]),
+    )]);
+    let got = d.client().network_attachments("n/1").await.unwrap();
+    assert_eq!(
+        d.request().await.request_line,
+        "GET /networks/n%2F1/attachments HTTP/1.1"
+    );
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].id, "ctr1");
+    assert!(got[0].netns_live);
+    assert_eq!(got[0].labels["io.ferry.cni.network"], "n");
+    assert_eq!(got[0].mac_address, "");
+}

@@ -114,6 +114,12 @@ pub struct NetworkAttachRequest {
     pub mac_address: String,
     /// Host ports to publish, as `run -p` gives them (first attach of an ID only).
     pub port_bindings: crate::ports::PortBindings,
+    /// The caller binds the host ports itself (podman holds them while the container lives):
+    /// ferry forwards them without holding sockets that would take them from the caller.
+    pub caller_holds_ports: bool,
+    /// Labels of the container's record (first attach of an ID only): a caller marks what it
+    /// attached, to find its own again in [`Attachment`]s.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// `POST /networks/{id}/detach`: takes a caller's container off a network. Detaching what is
@@ -146,6 +152,32 @@ pub struct AttachResponse {
     /// The resolver that answers the network's names inside the namespace (empty when the
     /// network has none).
     pub dns_server: String,
+}
+
+/// `GET /networks/{id}/attachments`: one container a caller attached to the network, as
+/// ferry holds it, for the caller to check it or to collect what it no longer knows.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Attachment {
+    /// The caller's ID for the container, as attached.
+    pub id: String,
+    /// ferry's sandbox ID.
+    pub sandbox_id: String,
+    /// The namespace's path, as attached.
+    pub netns: String,
+    /// True while that path still names the namespace attached (false once it is gone or
+    /// another one).
+    pub netns_live: bool,
+    /// The interface inside the namespace.
+    pub ifname: String,
+    /// Its MAC address.
+    pub mac_address: String,
+    /// Its IPv4 address with prefix length (empty when none).
+    pub ipv4_address: String,
+    /// Its IPv6 address with prefix length (empty when none).
+    pub ipv6_address: String,
+    /// The labels of the container's record.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// `POST /networks/{id}/connect` (Docker's NetworkConnectRequest).

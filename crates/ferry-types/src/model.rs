@@ -242,6 +242,11 @@ pub struct SandboxConfig {
     /// Publish every exposed port on an ephemeral host port (`-P`).
     #[serde(default)]
     pub publish_all: bool,
+    /// The runtime that attached this sandbox binds its published host ports itself (podman
+    /// does): ferry forwards them without holding sockets of its own, which would take the
+    /// ports from that runtime.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub caller_holds_ports: bool,
     /// User labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,

@@ -14,7 +14,7 @@ use crate::state::State;
 use ferry_kernel::netlink::Netlink;
 use ferry_kernel::netns;
 use ferry_types::api::{
-    AttachResponse, EndpointIpamConfig, EndpointSettingsRequest, NetworkAttachRequest,
+    AttachResponse, Attachment, EndpointIpamConfig, EndpointSettingsRequest, NetworkAttachRequest,
     NetworkConnectRequest, NetworkDetachRequest, NetworkDisconnectRequest, NetworkRequest,
     SandboxCreateRequest,
 };
@@ -169,6 +169,7 @@ impl Controller {
                 mac_address: opt(&req.mac_address),
             }],
             port_bindings: req.port_bindings.clone(),
+            labels: req.labels.clone(),
             // It ends with its namespace, and then it is gone.
             auto_remove: true,
             ..Default::default()
@@ -178,6 +179,7 @@ impl Controller {
             return Err(FerryError::internal("new sandbox vanished"));
         };
         sb.external_netns = Some(req.netns.clone());
+        sb.config.caller_holds_ports = req.caller_holds_ports;
         sb.netns_identity = Some(identity);
         if let Some(a) = sb.config.attachments.first_mut() {
             a.ifname = Some(ifname);
@@ -234,6 +236,44 @@ impl Controller {
             force: false,
         };
         self.disconnect_locked(&mut st, &net.id, req).await
+    }
+
+    /// `network attachments`: the containers callers attached to the network, for a caller
+    /// to check its own or to collect those it no longer knows.
+    pub async fn attachments(&self, network: &str) -> Result<Vec<Attachment>, FerryError> {
+        let st = self.lock().await;
+        let net = st.find_network(network)?;
+        let show = |a: Option<String>| a.unwrap_or_default();
+        let mut out: Vec<Attachment> = st
+            .sandboxes()
+            .filter_map(|sb| {
+                let netns = sb.external_netns.clone()?;
+                let attached = sb
+                    .config
+                    .attachments
+                    .iter()
+                    .find(|a| a.network_id == net.id)?;
+                // A container whose namespace went away keeps its record (and no endpoint)
+                // until it is detached or the daemon restarts: it is listed all the same.
+                let ep = sb.endpoint_on(&net.id);
+                Some(Attachment {
+                    id: sb.name.clone(),
+                    sandbox_id: sb.id.to_string(),
+                    netns,
+                    netns_live: Self::live_external_netns(sb).is_some(),
+                    ifname: ep
+                        .map(|e| e.ifname.clone())
+                        .or_else(|| attached.ifname.clone())
+                        .unwrap_or_default(),
+                    mac_address: show(ep.map(|e| e.mac.to_string())),
+                    ipv4_address: show(ep.and_then(|e| e.ipv4).map(|a| a.to_string())),
+                    ipv6_address: show(ep.and_then(|e| e.ipv6).map(|a| a.to_string())),
+                    labels: sb.config.labels.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
     }
 
     /// The lock of the sandbox a caller's container ID names, when there is one.

@@ -239,7 +239,12 @@ impl Controller {
                 }
                 continue;
             }
-            match Self::reserve_all(proto, port, targets) {
+            let reserved = if sb.config.caller_holds_ports {
+                Ok(Vec::new())
+            } else {
+                Self::reserve_all(proto, port, targets)
+            };
+            match reserved {
                 Ok(mut r) => {
                     held.append(&mut r);
                     for (ip, target) in targets {
@@ -332,6 +337,9 @@ impl Controller {
         for p in &sb.ports {
             st.ports
                 .take(p.container.proto, p.host_ip, p.host_port, &sb.id);
+            if sb.config.caller_holds_ports {
+                continue;
+            }
             match port_reservation::reserve(socket_proto(p.container.proto), p.host_ip, p.host_port)
             {
                 Ok(r) => held.push(r),

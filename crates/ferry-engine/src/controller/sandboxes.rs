@@ -292,6 +292,7 @@ impl Controller {
                 ports: port_config.ports,
                 exposed: port_config.exposed,
                 publish_all: port_config.publish_all,
+                caller_holds_ports: false,
                 labels: req.labels.clone(),
                 links,
                 replica_of,

@@ -373,6 +373,8 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                 ipv6_address: a.ip6.unwrap_or_default(),
                 mac_address: a.mac_address.unwrap_or_default(),
                 port_bindings: ferry_types::ports::to_bindings(&publish),
+                caller_holds_ports: false,
+                labels: Default::default(),
             };
             let r = c.network_attach(&a.network, &req).await?;
             println!("{}", serde_json::to_string_pretty(&r)?);

@@ -20,6 +20,8 @@ pub struct Host {
     pub netns: PathBuf,
     daemon: Option<Child>,
     extra_args: Vec<String>,
+    /// A mount namespace the daemon runs in (`/proc/PID/ns/mnt`), when not the test's own.
+    mount_ns: Option<PathBuf>,
 }
 
 /// Result of a CLI call.
@@ -47,6 +49,16 @@ impl Host {
 
     /// A new host whose daemon gets extra flags.
     pub fn with_args(args: &[&str]) -> Self {
+        Self::build(args, None)
+    }
+
+    /// A new host whose daemon runs in the mount namespace at `mount_ns`, where the clients
+    /// that hand it namespace paths (container runtimes) run too.
+    pub fn with_mount_ns(mount_ns: &Path) -> Self {
+        Self::build(&[], Some(mount_ns.to_path_buf()))
+    }
+
+    fn build(args: &[&str], mount_ns: Option<PathBuf>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("ferry-test-")
             .tempdir()
@@ -58,6 +70,7 @@ impl Host {
             netns,
             daemon: None,
             extra_args: args.iter().map(|s| s.to_string()).collect(),
+            mount_ns,
         };
         h.sh("ip link set lo up");
         h.start_daemon();
@@ -147,7 +160,11 @@ impl Host {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .expect("log");
-        let child = Command::new("nsenter")
+        let mut nsenter = Command::new("nsenter");
+        if let Some(m) = &self.mount_ns {
+            nsenter.arg(format!("--mount={}", m.display()));
+        }
+        let child = nsenter
             .arg(format!("--net={}", self.netns.display()))
             .arg(ferry_bin())
             .arg("daemon")
