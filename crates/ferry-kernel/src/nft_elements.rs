@@ -103,7 +103,7 @@ impl Batch {
     }
 
     fn pad(&mut self) {
-        while self.buf.len() % 4 != 0 {
+        while !self.buf.len().is_multiple_of(4) {
             self.buf.push(0);
         }
     }
@@ -179,7 +179,13 @@ fn answers(buf: &[u8]) -> Vec<(u32, i32)> {
 }
 
 /// The socket, kept for the namespace it was opened in, and the next sequence number.
-static SOCKET: Mutex<Option<((u64, u64), OwnedFd, u32)>> = Mutex::new(None);
+struct Kept {
+    netns: (u64, u64),
+    fd: OwnedFd,
+    next: u32,
+}
+
+static SOCKET: Mutex<Option<Kept>> = Mutex::new(None);
 
 fn open() -> Result<OwnedFd> {
     let fd = unsafe {
@@ -227,10 +233,14 @@ pub fn apply(changes: &[ElementChange<'_>]) -> Result<()> {
             )
         })?;
     let mut kept = SOCKET.lock().unwrap_or_else(|p| p.into_inner());
-    if kept.as_ref().is_none_or(|(id, _, _)| *id != here) {
-        *kept = Some((here, open()?, 1));
+    if kept.as_ref().is_none_or(|k| k.netns != here) {
+        *kept = Some(Kept {
+            netns: here,
+            fd: open()?,
+            next: 1,
+        });
     }
-    let Some((_, fd, next)) = kept.as_mut() else {
+    let Some(Kept { fd, next, .. }) = kept.as_mut() else {
         return Err(KernelError::io(
             "nf_tables elements",
             std::io::Error::other("no socket"),
