@@ -1,4 +1,4 @@
-//! `ferry daemon`: loads settings, takes the data root's lock, opens the store, starts the
+//! The daemon (`ferryd`, or `ferry daemon`): loads settings, takes the data root's lock, opens the store, starts the
 //! engine (which reconciles the kernel) and serves the API until SIGTERM or SIGINT. Sandbox
 //! processes keep running when the daemon stops; the next start adopts them.
 
@@ -91,7 +91,7 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
         .map(String::from)
         .or_else(|| json.hosts.as_ref().and_then(|h| h.first().cloned()));
     if let Some(h) = host {
-        cfg.socket = crate::socket_path(Some(&h))?;
+        cfg.socket = crate::host::socket_path(Some(&h))?;
     }
     let mut json = json;
     if let Some(b) = a.bip {
