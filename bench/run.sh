@@ -41,7 +41,8 @@ done
 mkdir -p "$BENCH_ROOT" "$RESULTS"
 
 export ENGINE_LIB=$REPO/bench/ferry.sh
-export FERRY_BIN=$REPO/target/release/ferry
+# The build of `cargo build --release` (its CARGO_TARGET_DIR if set).
+export FERRY_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/ferry
 export FERRY_HOST=unix://$SOCK
 
 DAEMON_PID=

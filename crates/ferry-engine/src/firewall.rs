@@ -30,6 +30,31 @@ impl Firewall {
         if !self.enabled() || changes.is_empty() {
             return Ok(());
         }
+        if let Some(elements) = changes.binary() {
+            use ferry_kernel::nft_elements::{self, ElementChange};
+            let list: Vec<ElementChange<'_>> = elements
+                .iter()
+                .map(|e| ElementChange {
+                    add: e.add,
+                    family: if e.bridge {
+                        nft_elements::FAMILY_BRIDGE
+                    } else {
+                        nft_elements::FAMILY_INET
+                    },
+                    table: ferry_firewall::TABLE,
+                    set: &e.set,
+                    key: &e.key,
+                })
+                .collect();
+            match nft_elements::apply(&list) {
+                Ok(()) => return Ok(()),
+                // Nothing was applied: the script says the same, and on a real refusal
+                // libnftables' error names the line.
+                Err(e) => {
+                    tracing::debug!(error = %e, "set elements refused; trying them as nft text")
+                }
+            }
+        }
         ferry_kernel::nft::apply(changes.render())
             .map_err(kernel_err)
             .map_err(|e| e.context("nftables"))

@@ -14,6 +14,7 @@
 //! So a removal adds the element first (a no-op when present, harmless when gone), and a map
 //! element whose value changes is removed that way, then added with its new value.
 
+use crate::binary::BinaryElement;
 use crate::objects::{BridgeNet, BridgePort};
 use crate::ruleset::{names, LB_SLOTS, TABLE};
 use ferry_types::ports::{Proto, PublishedPort};
@@ -169,20 +170,46 @@ fn lb_slots(backends: &[(Ipv4Addr, u16)]) -> Vec<(Ipv4Addr, u16)> {
 }
 
 /// The element changes of one operation, rendered as one nft script.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct Changes {
     script: String,
+    /// The same changes in the kernel's form, while every one has one.
+    binary: Option<Vec<BinaryElement>>,
+}
+
+impl Default for Changes {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Changes {
     /// No changes yet.
     pub fn new() -> Self {
-        Self::default()
+        Self {
+            script: String::new(),
+            binary: Some(Vec::new()),
+        }
+    }
+
+    fn push(&mut self, e: &Element, add: bool) {
+        self.script
+            .push_str(&e.line(if add { "add" } else { "delete" }));
+        let encoded = crate::binary::key(&e.value).map(|key| BinaryElement {
+            add,
+            bridge: e.family == Family::Bridge,
+            set: e.set.clone(),
+            key,
+        });
+        match (self.binary.as_mut(), encoded) {
+            (Some(list), Some(b)) => list.push(b),
+            _ => self.binary = None,
+        }
     }
 
     fn add(&mut self, elements: impl IntoIterator<Item = Element>) {
         for e in elements {
-            self.script.push_str(&e.line("add"));
+            self.push(&e, true);
         }
     }
 
@@ -190,8 +217,8 @@ impl Changes {
     /// element that is already gone cannot fail the whole transaction.
     fn remove(&mut self, elements: impl IntoIterator<Item = Element>) {
         for e in elements {
-            self.script.push_str(&e.line("add"));
-            self.script.push_str(&e.line("delete"));
+            self.push(&e, true);
+            self.push(&e, false);
         }
     }
 
@@ -312,6 +339,11 @@ impl Changes {
     pub fn render(&self) -> &str {
         &self.script
     }
+    /// The same changes as set elements in the kernel's form, in order, or `None` when one
+    /// of them has no such form (a map element): then only the script says them.
+    pub fn binary(&self) -> Option<&[BinaryElement]> {
+        self.binary.as_deref()
+    }
 }
 
 /// The whole ruleset with every element the given state owns: what the daemon applies on
@@ -349,6 +381,42 @@ pub fn full<'a>(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn endpoint_changes_have_a_binary_form_and_map_changes_do_not() {
+        let net = BridgeNet {
+            name: "fr-1".into(),
+            internal: false,
+            icc: true,
+            masquerade: true,
+        };
+        let ep = BridgePort {
+            port: "vf1".into(),
+            mac: "02:42:AC:11:00:02".into(),
+            ipv4: Some("172.17.0.2".parse().unwrap()),
+            ipv6: Some("fd00::2".parse().unwrap()),
+        };
+        let mut c = Changes::new();
+        c.add_network(&net).remove_endpoint(&net, &ep);
+        let b = c.binary().unwrap();
+        assert_eq!(b.len(), c.render().lines().count());
+        assert!(b[0].add && !b[0].bridge && b[0].set == "bridges");
+        let last = b.last().unwrap();
+        assert!(!last.add);
+        assert_eq!(
+            last.key,
+            vec![0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]
+        );
+        c.set_vip_backends(
+            "10.0.0.100".parse().unwrap(),
+            Proto::Tcp,
+            80,
+            &[],
+            &[("10.0.0.2".parse().unwrap(), 80)],
+        );
+        assert!(c.binary().is_none());
+        assert!(Changes::default().binary().unwrap().is_empty());
+    }
+
     use super::*;
 
     fn backends(n: u8) -> Vec<(Ipv4Addr, u16)> {

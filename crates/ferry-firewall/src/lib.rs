@@ -11,10 +11,12 @@
 //! Service VIPs and the mesh are IPv4 only, as Docker's. Nothing here does I/O;
 //! `ferry_kernel::nft` applies the text.
 
+mod binary;
 mod changes;
 mod objects;
 mod ruleset;
 
+pub use binary::BinaryElement;
 pub use changes::{full, Changes, LbEntry};
 pub use objects::{BridgeNet, BridgePort};
 pub use ruleset::{ruleset, LB_SLOTS, TABLE};

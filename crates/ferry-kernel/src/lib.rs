@@ -18,6 +18,7 @@ mod libnftables;
 pub mod netlink;
 pub mod netns;
 pub mod nft;
+pub mod nft_elements;
 pub mod port_reservation;
 pub mod process;
 pub mod seccomp;

@@ -1,16 +1,16 @@
-//! `ferry`: the CLI of the ferry container networking engine, and (`ferry daemon`) the daemon.
+//! `ferry`: the CLI of the ferry container networking engine. `ferry daemon` runs the daemon,
+//! the `ferryd` program installed beside this one: the CLI is started for every command, and
+//! without the engine in it, it starts faster.
 
 mod commands;
-mod daemon;
+mod host;
 mod output;
 
 use clap::{Parser, Subcommand};
 use commands::network::NetworkCmd;
 use commands::sandbox::{LogsArgs, PsArgs, RmArgs, RunArgs, StopArgs};
+use host::socket_path;
 use std::path::PathBuf;
-
-/// Default socket of the daemon.
-pub const DEFAULT_SOCKET: &str = "/run/ferry/ferry.sock";
 
 #[derive(Parser)]
 #[command(
@@ -28,8 +28,13 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Run the ferry daemon.
-    Daemon(daemon::DaemonArgs),
+    /// Run the ferry daemon (`ferryd`; `ferry daemon --help` lists its flags).
+    #[command(disable_help_flag = true)]
+    Daemon {
+        /// The daemon's flags.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Show the daemon's settings.
     Info,
     /// Show the client's and the daemon's versions.
@@ -79,26 +84,7 @@ enum Cmd {
     },
 }
 
-/// Resolves the socket from `-H`, `FERRY_HOST` or the default.
-fn socket_path(host: Option<&str>) -> anyhow::Result<PathBuf> {
-    let h = host.unwrap_or(DEFAULT_SOCKET);
-    if let Some(p) = h.strip_prefix("unix://") {
-        return Ok(PathBuf::from(p));
-    }
-    if h.starts_with('/') {
-        return Ok(PathBuf::from(h));
-    }
-    anyhow::bail!(
-        "unsupported host {h:?}: ferry listens on unix sockets; use -H unix:///path/to/ferry.sock"
-    )
-}
-
 fn main() {
-    // Started as a sandbox's init (by name, from an open descriptor of this program).
-    let args: Vec<String> = std::env::args().collect();
-    if args.first().map(String::as_str) == Some(ferry_kernel::process::INIT_ARG0) {
-        std::process::exit(ferry_kernel::process::init::run(&args[1..]));
-    }
     let cli = Cli::parse();
     let code = match run(cli) {
         Ok(code) => code,
@@ -111,8 +97,8 @@ fn main() {
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
-    if let Cmd::Daemon(args) = cli.cmd {
-        return daemon::run(args, cli.host.as_deref());
+    if let Cmd::Daemon { args } = &cli.cmd {
+        return run_daemon(args, cli.host.as_deref());
     }
     // Output piped into `head` and the like: end quietly when the reader goes, as Unix tools
     // do (Rust ignores SIGPIPE, and a write to a closed pipe would be an error or a panic).
@@ -148,24 +134,37 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Cmd::Start { names } => commands::sandbox::start(&client, names).await,
             Cmd::Rm(a) => commands::sandbox::rm(&client, a).await,
             Cmd::Inspect { names } => commands::sandbox::inspect(&client, names).await,
-            Cmd::Daemon(_) | Cmd::Exec(_) => unreachable!("handled above"),
+            Cmd::Daemon { .. } | Cmd::Exec(_) => unreachable!("handled above"),
         }
     })
 }
 
+/// `ferry daemon ARGS`: becomes `ferryd ARGS` (same process: a caller that started `ferry
+/// daemon` holds the daemon's PID), found beside this program.
+fn run_daemon(args: &[String], host: Option<&str>) -> anyhow::Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()?;
+    let ferryd = exe
+        .parent()
+        .map(|d| d.join(DAEMON_PROGRAM))
+        .unwrap_or_else(|| PathBuf::from(DAEMON_PROGRAM));
+    let mut cmd = std::process::Command::new(&ferryd);
+    if let Some(h) = host {
+        cmd.args(["-H", h]);
+    }
+    let err = cmd.args(args).exec();
+    anyhow::bail!(
+        "cannot run the daemon {}: {err} (ferryd is installed beside ferry)",
+        ferryd.display()
+    )
+}
+
+/// The daemon's program, installed beside the CLI.
+const DAEMON_PROGRAM: &str = "ferryd";
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn socket_paths() {
-        assert_eq!(socket_path(None).unwrap(), PathBuf::from(DEFAULT_SOCKET));
-        assert_eq!(
-            socket_path(Some("unix:///tmp/x.sock")).unwrap(),
-            PathBuf::from("/tmp/x.sock")
-        );
-        assert!(socket_path(Some("tcp://1.2.3.4:2375")).is_err());
-    }
 
     #[test]
     fn cli_parses() {

@@ -146,7 +146,7 @@ impl Controller {
             crate::connect_lb::ConnectLb::default()
         };
         // Open now: the file on disk may be replaced while the daemon runs.
-        let init_binary = match std::fs::File::open("/proc/self/exe") {
+        let init_binary = match crate::sandbox::init_binary::open() {
             Ok(f) => Some(Arc::new(f)),
             Err(e) => {
                 tracing::warn!(error = %e, "this program cannot be opened: sandboxes run without ferry's init");

@@ -15,7 +15,7 @@
 //! recognised by its name alone, and the sweep at the next start removes it.
 
 use ferry_kernel::netlink::Netlink;
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -79,6 +79,35 @@ pub fn is_tombstone(name: &str) -> bool {
         .is_some_and(|h| h.len() == 13 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// The names retired links still hold, each counted once per link: two retired pairs of one
+/// sandbox may hold the same name in turn (the older one's end renamed out of the way by a
+/// join), and the first one's deletion must not free the name the second still holds.
+#[derive(Default)]
+struct Held(HashMap<String, usize>);
+
+impl Held {
+    fn add(&mut self, keys: &[String]) {
+        for k in keys {
+            *self.0.entry(k.clone()).or_insert(0) += 1;
+        }
+    }
+
+    fn remove(&mut self, keys: &[String]) {
+        for k in keys {
+            if let Some(n) = self.0.get_mut(k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.0.remove(k);
+                }
+            }
+        }
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+}
+
 struct Job {
     index: u32,
     /// When it was retired.
@@ -92,7 +121,7 @@ struct Job {
 pub struct Reaper {
     nl: Netlink,
     tx: mpsc::UnboundedSender<Job>,
-    pending: Arc<Mutex<HashSet<String>>>,
+    pending: Arc<Mutex<Held>>,
     done: Arc<Notify>,
     serial: std::sync::atomic::AtomicU64,
     outstanding: Arc<std::sync::atomic::AtomicUsize>,
@@ -108,7 +137,7 @@ impl Reaper {
     /// thread's.
     pub fn start(nl: Netlink, activity: Arc<Activity>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel::<Job>();
-        let pending: Arc<Mutex<HashSet<String>>> = Arc::default();
+        let pending: Arc<Mutex<Held>> = Arc::default();
         let done = Arc::new(Notify::new());
         let outstanding = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let urgent = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -138,7 +167,7 @@ impl Reaper {
 
     fn work(
         mut rx: mpsc::UnboundedReceiver<Job>,
-        pending: Arc<Mutex<HashSet<String>>>,
+        pending: Arc<Mutex<Held>>,
         done: Arc<Notify>,
         outstanding: Arc<std::sync::atomic::AtomicUsize>,
         activity: Arc<Activity>,
@@ -187,10 +216,8 @@ impl Reaper {
                     // The sweep at the next start removes the tombstone.
                     tracing::warn!(link = job.index, error = %e, "retired link not deleted");
                 }
-                if let Ok(mut set) = pending.lock() {
-                    for k in &job.keys {
-                        set.remove(k);
-                    }
+                if let Ok(mut held) = pending.lock() {
+                    held.remove(&job.keys);
                 }
                 outstanding.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
                 done.notify_waiters();
@@ -206,8 +233,8 @@ impl Reaper {
             tracing::debug!(link = index, error = %e, "link not retired; deleting it now");
             return self.nl.delete_link(index).await;
         }
-        if let Ok(mut set) = self.pending.lock() {
-            set.extend(keys.iter().cloned());
+        if let Ok(mut held) = self.pending.lock() {
+            held.add(&keys);
         }
         self.outstanding
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
@@ -294,6 +321,20 @@ mod tests {
         let a = Activity::default();
         a.touch();
         assert!(a.quiet_for() < QUIET);
+    }
+
+    #[test]
+    fn a_name_stays_held_until_every_link_holding_it_is_gone() {
+        let k = vec!["/proc/1/ns/net:eth1".to_string()];
+        let mut held = Held::default();
+        held.add(&k);
+        held.add(&k);
+        held.remove(&k);
+        assert!(held.contains(&k[0]));
+        held.remove(&k);
+        assert!(!held.contains(&k[0]));
+        held.remove(&k);
+        assert!(!held.contains(&k[0]));
     }
 
     #[test]

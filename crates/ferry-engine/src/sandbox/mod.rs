@@ -2,4 +2,5 @@
 
 pub mod confine;
 pub mod etc_files;
+pub mod init_binary;
 pub mod names;

@@ -460,11 +460,33 @@ impl Confine<'_> {
     }
 }
 
+/// Sets every signal the daemon handles back to its default action (ignored ones stay
+/// ignored, as across an exec): a child sharing the daemon's memory must run none of its
+/// handlers, and the program gets defaults anyway.
+unsafe fn default_handlers() {
+    let mut dfl: libc::sigaction = std::mem::zeroed();
+    dfl.sa_sigaction = libc::SIG_DFL;
+    for sig in 1..=libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(sig, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction != libc::SIG_DFL
+            && old.sa_sigaction != libc::SIG_IGN
+        {
+            libc::sigaction(sig, &dfl, std::ptr::null_mut());
+        }
+    }
+}
+
 /// Runs the plan and execs; never returns.
 ///
 /// # Safety
-/// Only in a child just forked (cloned without `CLONE_VM`) by `spawn`.
+/// Only in a child just cloned by `spawn` (forked, or sharing the caller's memory while the
+/// caller waits: see `vfork`), with every signal blocked or with no handler that matters.
 pub unsafe fn run(plan: &ChildPlan, steps: &[Step], pipe: i32) -> ! {
+    default_handlers();
     // Signals: the daemon's mask and ignored SIGPIPE must not reach the program.
     let mut set: libc::sigset_t = std::mem::zeroed();
     libc::sigemptyset(&mut set);

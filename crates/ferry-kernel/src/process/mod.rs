@@ -8,6 +8,7 @@ mod child;
 pub mod init;
 pub mod mounts;
 pub mod spawn;
+mod vfork;
 
 pub use spawn::{spawn, BindMount, Confinement, Mounts, Ns, SpawnSpec, Stdio, User, INIT_ARG0};
 

@@ -10,6 +10,7 @@
 
 use super::child::{self, ChildPlan, Stage};
 use super::mounts::{self, MountRequest, PlannedBind};
+use super::vfork;
 use crate::error::{KernelError, Result};
 use std::ffi::CString;
 use std::fs::File;
@@ -452,18 +453,25 @@ fn clone_child(p: &Prepared) -> Result<(u32, Option<(u32, i32)>)> {
     if let Some(cg) = &p.cgroup {
         args.cgroup = cg.as_raw_fd() as u64;
     }
-    // SAFETY: without CLONE_VM this is a fork: the child gets a copy of this address space and
-    // runs only `child::run`, which makes raw system calls on data prepared above.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut args as *mut libc::clone_args,
-            std::mem::size_of::<libc::clone_args>(),
-        )
+    let r = match vfork::clone(&mut args, &p.plan, &p.steps, wr.as_raw_fd()) {
+        Some(r) => r,
+        None => {
+            // SAFETY: without CLONE_VM this is a fork: the child gets a copy of this address
+            // space and runs only `child::run`, which makes raw system calls on data prepared
+            // above.
+            let r = unsafe {
+                libc::syscall(
+                    libc::SYS_clone3,
+                    &mut args as *mut libc::clone_args,
+                    std::mem::size_of::<libc::clone_args>(),
+                )
+            };
+            if r == 0 {
+                unsafe { child::run(&p.plan, &p.steps, wr.as_raw_fd()) }
+            }
+            r
+        }
     };
-    if r == 0 {
-        unsafe { child::run(&p.plan, &p.steps, wr.as_raw_fd()) }
-    }
     if r < 0 {
         return Err(KernelError::io(
             "clone3 (new namespaces)",
