@@ -465,6 +465,9 @@ impl Controller {
             for c in changes {
                 self.apply(table, c).await;
             }
+            if table == Table::Networks {
+                self.forget_networks_gone_from_cluster().await;
+            }
             if table == Table::Peers {
                 for d in self.drivers.all() {
                     if let Some(pa) = d.peer_aware() {
@@ -557,6 +560,34 @@ impl Controller {
                 if let Err(e) = self.delete_network(&mut st, &net).await {
                     tracing::warn!(network = %net.name, error = %e, "a removed cluster network was not forgotten");
                 }
+            }
+        }
+    }
+
+    /// After a listing: global networks this node still has from before (its own store's
+    /// copy) that the cluster no longer does are removed, unless a local sandbox uses them.
+    async fn forget_networks_gone_from_cluster(&self) {
+        let known: std::collections::HashSet<String> = self
+            .cluster_rt
+            .networks
+            .lock()
+            .await
+            .records()
+            .map(|(k, _)| k.to_string())
+            .collect();
+        let mut st = self.lock().await;
+        let gone: Vec<Network> = st
+            .networks()
+            .filter(|n| self.is_global(n) && !known.contains(n.id.as_str()))
+            .cloned()
+            .collect();
+        for net in gone {
+            if st.members(&net.id).next().is_some() {
+                tracing::warn!(network = %net.name, "a network the cluster no longer has is kept while sandboxes here use it");
+                continue;
+            }
+            if let Err(e) = self.delete_network(&mut st, &net).await {
+                tracing::warn!(network = %net.name, error = %e, "a network the cluster no longer has was not removed");
             }
         }
     }

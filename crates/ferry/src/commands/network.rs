@@ -91,6 +91,9 @@ pub struct CreateArgs {
     /// Allow manual attachment.
     #[arg(long)]
     attachable: bool,
+    /// Who sees the network: local or swarm (the driver's own scope when unset).
+    #[arg(long)]
+    scope: Option<String>,
     /// Labels, KEY=VALUE.
     #[arg(long)]
     label: Vec<String>,
@@ -252,6 +255,7 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                 driver: a.driver.clone(),
                 internal: a.internal,
                 attachable: a.attachable,
+                scope: a.scope.clone().unwrap_or_default(),
                 ipam: ipam(&a)?,
                 enable_ipv6: a.ipv6.then_some(true),
                 options: a
