@@ -33,6 +33,124 @@ where
     concurrent_read_modify_writes_lose_no_update(new_store().await).await;
 }
 
+/// Runs the checks of session leases, each on a store of its own, with leases of `ttl` (the
+/// shortest the backend keeps).
+pub async fn run_leases<F, Fut>(new_store: F, ttl: Duration)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn Store>>,
+{
+    a_revoked_lease_takes_its_records(new_store().await).await;
+    an_unrenewed_lease_expires_and_watchers_see_it(new_store().await, ttl).await;
+    a_renewed_lease_keeps_its_records(new_store().await, ttl).await;
+    a_plain_put_detaches_a_record_from_its_lease(new_store().await).await;
+}
+
+fn put_leased(key: &str, value: &str, lease: i64) -> Op {
+    Op::PutLeased {
+        table: Table::Nodes,
+        key: key.into(),
+        value: value.as_bytes().to_vec(),
+        lease,
+    }
+}
+
+/// Revoking deletes the lease's records (and only them) in one revision; the lease is then
+/// gone for renewals and writes.
+pub async fn a_revoked_lease_takes_its_records(s: Arc<dyn Store>) {
+    let s = &*s;
+    let lease = s.grant_lease(Duration::from_secs(30)).await.expect("grant");
+    apply(
+        s,
+        vec![
+            put_leased("a", "1", lease),
+            put_leased("b", "1", lease),
+            put(Table::Nodes, "c", "1"),
+        ],
+    )
+    .await;
+    let listing = s.list(Table::Nodes).await.expect("list");
+    assert_eq!(listing.entries.len(), 3);
+    let mut w = s
+        .watch(Table::Nodes, listing.revision + 1)
+        .await
+        .expect("watch");
+    assert!(s.keep_alive(lease).await.expect("renew").is_some());
+    s.revoke_lease(lease).await.expect("revoke");
+    let first = next_event(&mut w).await;
+    let second = next_event(&mut w).await;
+    assert!(
+        matches!(
+            (&first, &second),
+            (Event::Delete { .. }, Event::Delete { .. })
+        ),
+        "{first:?} {second:?}"
+    );
+    assert_eq!(first.revision(), second.revision(), "one revision");
+    let keys: Vec<_> = s.list(Table::Nodes).await.expect("list").entries;
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].key, "c");
+    assert_eq!(s.keep_alive(lease).await.expect("renew"), None);
+    s.revoke_lease(lease)
+        .await
+        .expect("revoking twice is no error");
+    match s.apply_ops(vec![put_leased("d", "1", lease)]).await {
+        Err(StoreError::LeaseNotFound { lease: l }) => assert_eq!(l, lease),
+        other => panic!("a put on a revoked lease must fail, got {other:?}"),
+    }
+    assert!(s.get(Table::Nodes, "d").await.expect("get").is_none());
+}
+
+/// A lease not renewed within its TTL expires: its records go, and a watcher sees the deletes.
+pub async fn an_unrenewed_lease_expires_and_watchers_see_it(s: Arc<dyn Store>, ttl: Duration) {
+    let s = &*s;
+    let lease = s.grant_lease(ttl).await.expect("grant");
+    let r = apply(s, vec![put_leased("a", "1", lease)]).await;
+    let mut w = s.watch(Table::Nodes, r + 1).await.expect("watch");
+    let started = tokio::time::Instant::now();
+    let e = tokio::time::timeout(ttl * 2 + Duration::from_secs(2), w.next())
+        .await
+        .expect("the lease expires within twice its TTL (+2 s)")
+        .expect("an event")
+        .expect("not an error");
+    assert!(
+        matches!(&e, Event::Delete { key, .. } if key == "a"),
+        "{e:?}"
+    );
+    assert!(
+        started.elapsed() + Duration::from_millis(100) >= ttl,
+        "not before the TTL"
+    );
+    assert!(s.get(Table::Nodes, "a").await.expect("get").is_none());
+    assert_eq!(s.keep_alive(lease).await.expect("renew"), None);
+}
+
+/// Renewals every third of the TTL keep the records past several TTLs.
+pub async fn a_renewed_lease_keeps_its_records(s: Arc<dyn Store>, ttl: Duration) {
+    let s = &*s;
+    let lease = s.grant_lease(ttl).await.expect("grant");
+    apply(s, vec![put_leased("a", "1", lease)]).await;
+    let until = tokio::time::Instant::now() + ttl * 2;
+    while tokio::time::Instant::now() < until {
+        let left = s.keep_alive(lease).await.expect("renew");
+        assert!(left.is_some(), "a renewed lease stays");
+        tokio::time::sleep(ttl / 3).await;
+    }
+    assert!(s.get(Table::Nodes, "a").await.expect("get").is_some());
+    s.revoke_lease(lease).await.expect("revoke");
+}
+
+/// As in etcd, a put without a lease takes the record off its lease.
+pub async fn a_plain_put_detaches_a_record_from_its_lease(s: Arc<dyn Store>) {
+    let s = &*s;
+    let lease = s.grant_lease(Duration::from_secs(30)).await.expect("grant");
+    apply(s, vec![put_leased("a", "1", lease)]).await;
+    apply(s, vec![put(Table::Nodes, "a", "2")]).await;
+    s.revoke_lease(lease).await.expect("revoke");
+    let got = s.get(Table::Nodes, "a").await.expect("get");
+    assert_eq!(got.map(|r| r.value), Some(b"2".to_vec()));
+}
+
 fn put(table: Table, key: &str, value: &str) -> Op {
     Op::Put {
         table,

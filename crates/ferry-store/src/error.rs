@@ -44,6 +44,20 @@ pub enum StoreError {
         /// The record's `mod_revision` when the transaction ran (`None`: no record).
         actual: Option<u64>,
     },
+    /// The store keeps no session leases (a local store: nothing of one host expires).
+    #[error("the store {store} has no leases: session leases need a cluster store (etcd)")]
+    LeasesUnsupported {
+        /// The store, as it describes itself.
+        store: String,
+    },
+    /// A write named a lease the store does not hold (it expired or was revoked).
+    #[error(
+        "lease {lease:x} is not held by the store: it expired or was revoked; grant a new one"
+    )]
+    LeaseNotFound {
+        /// The lease.
+        lease: i64,
+    },
     /// A watch asked for events the store no longer holds.
     #[error("cannot watch from revision {requested}: the store's history starts at revision {oldest}; list again and watch from the listing's revision + 1")]
     Compacted {
@@ -52,6 +66,13 @@ pub enum StoreError {
         /// The oldest revision a watch can start from now.
         oldest: u64,
     },
+}
+
+/// Why a store has no leases: a local store outlives no session, so nothing would expire.
+pub(crate) fn no_leases(store: &str) -> StoreError {
+    StoreError::LeasesUnsupported {
+        store: store.to_string(),
+    }
 }
 
 fn found(actual: &Option<u64>) -> String {

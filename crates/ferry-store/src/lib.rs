@@ -32,6 +32,8 @@ pub use table::{Scope, Table};
 pub use txn::{Condition, Expected, Op, Txn};
 pub use watch::{Event, WatchStream};
 
+use std::time::Duration;
+
 /// Durable key-value storage of ferry's records, with revisions. Implementations apply each
 /// transaction atomically: after a crash either all of its operations are visible or none are.
 #[async_trait::async_trait]
@@ -61,6 +63,26 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets the history below `revision`, so that a watch can start no earlier than it.
     /// Records are untouched.
     async fn compact(&self, revision: u64) -> Result<(), StoreError>;
+
+    /// Grants a session lease of `ttl` (rounded up to whole seconds by etcd): records put with
+    /// [`Op::PutLeased`] on it are deleted when it is revoked or not renewed within `ttl`.
+    async fn grant_lease(&self, ttl: Duration) -> Result<i64, StoreError> {
+        let _ = ttl;
+        Err(error::no_leases(&self.describe()))
+    }
+
+    /// Renews a lease for another TTL. `None`: the lease is gone (expired or revoked), and its
+    /// records with it.
+    async fn keep_alive(&self, lease: i64) -> Result<Option<Duration>, StoreError> {
+        let _ = lease;
+        Err(error::no_leases(&self.describe()))
+    }
+
+    /// Ends a lease now, deleting its records. A lease already gone is not an error.
+    async fn revoke_lease(&self, lease: i64) -> Result<(), StoreError> {
+        let _ = lease;
+        Err(error::no_leases(&self.describe()))
+    }
 
     /// Who sees the records.
     fn scope(&self) -> Scope;

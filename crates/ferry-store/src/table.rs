@@ -13,16 +13,26 @@ pub enum Table {
     Services,
     /// Cluster-wide claims on unique values (VXLAN IDs, subnets, addresses), by value.
     Claims,
+    /// Swarm nodes by node ID: role, availability, labels, addresses; kept while the node is a
+    /// member, whether it is up or not.
+    Nodes,
+    /// Live nodes' sessions by node ID, each on its node's lease: a node without one is Down.
+    Sessions,
+    /// Swarm-wide settings (the CA certificate, join token secrets, data path, address pools).
+    Swarm,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 5] = [
+    pub const ALL: [Table; 8] = [
         Table::Networks,
         Table::Sandboxes,
         Table::Meta,
         Table::Services,
         Table::Claims,
+        Table::Nodes,
+        Table::Sessions,
+        Table::Swarm,
     ];
 
     /// The table's name in the backend.
@@ -33,6 +43,9 @@ impl Table {
             Table::Meta => "meta",
             Table::Services => "services",
             Table::Claims => "claims",
+            Table::Nodes => "nodes",
+            Table::Sessions => "sessions",
+            Table::Swarm => "swarm",
         }
     }
 }

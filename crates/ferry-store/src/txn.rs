@@ -15,6 +15,18 @@ pub enum Op {
         /// The encoded record.
         value: Vec<u8>,
     },
+    /// Write `value` under `key`, attached to a session lease: when the lease ends (revoked,
+    /// or not renewed within its TTL) the store deletes the record, and watchers see the delete.
+    PutLeased {
+        /// The table.
+        table: Table,
+        /// The key.
+        key: String,
+        /// The encoded record.
+        value: Vec<u8>,
+        /// The lease, from [`crate::Store::grant_lease`].
+        lease: i64,
+    },
     /// Remove `key` (no error when absent).
     Delete {
         /// The table.
@@ -36,6 +48,30 @@ impl Op {
             key: key.to_string(),
             value: serde_json::to_vec(value).map_err(|e| StoreError::Encode(e.to_string()))?,
         })
+    }
+
+    /// A put of a record encoded as JSON, attached to `lease`.
+    pub fn put_json_leased<T: serde::Serialize>(
+        table: Table,
+        key: &str,
+        value: &T,
+        lease: i64,
+    ) -> Result<Op, StoreError> {
+        Ok(Op::PutLeased {
+            table,
+            key: key.to_string(),
+            value: serde_json::to_vec(value).map_err(|e| StoreError::Encode(e.to_string()))?,
+            lease,
+        })
+    }
+
+    /// The record the operation changes.
+    pub fn target(&self) -> (Table, &str) {
+        match self {
+            Op::Put { table, key, .. }
+            | Op::PutLeased { table, key, .. }
+            | Op::Delete { table, key } => (*table, key),
+        }
     }
 
     /// A delete.

@@ -48,10 +48,9 @@ pub(super) fn last_per_record(ops: Vec<Op>) -> Vec<Op> {
     let mut kept: Vec<Op> = ops
         .into_iter()
         .rev()
-        .filter(|op| match op {
-            Op::Put { table, key, .. } | Op::Delete { table, key } => {
-                seen.insert((*table, key.clone()))
-            }
+        .filter(|op| {
+            let (table, key) = op.target();
+            seen.insert((table, key.to_string()))
         })
         .collect();
     kept.reverse();

@@ -18,7 +18,7 @@ use crate::{Condition, Entry, Listing, Op, Record, Scope, Store, StoreError, Tab
 use crate::{Expected, WatchStream};
 use etcd_client::{
     Certificate, Client, Compare, CompareOp, ConnectOptions, GetOptions, Identity, KeyValue,
-    ResponseHeader, TlsOptions, TxnOp, TxnOpResponse,
+    PutOptions, ResponseHeader, TlsOptions, TxnOp, TxnOpResponse,
 };
 use keys::Layout;
 use std::time::Duration;
@@ -138,6 +138,12 @@ fn is_future(e: &etcd_client::Error) -> bool {
         if s.message().contains("required revision is a future revision"))
 }
 
+/// Whether etcd refused something because a lease it named is gone.
+fn is_lease_missing(e: &etcd_client::Error) -> bool {
+    matches!(e, etcd_client::Error::GRpcStatus(s)
+        if s.message().contains("requested lease not found"))
+}
+
 async fn tls_options(tls: &EtcdTls) -> Result<TlsOptions, String> {
     async fn read(path: &std::path::Path) -> Result<Vec<u8>, String> {
         tokio::fs::read(path)
@@ -205,12 +211,27 @@ impl Store for EtcdStore {
 
     async fn apply(&self, txn: Txn) -> Result<u64, StoreError> {
         let compares: Vec<_> = txn.conditions.iter().map(|c| self.compare(c)).collect();
+        // etcd does not say which lease is missing; the first is reported.
+        let leased = txn.ops.iter().find_map(|op| match op {
+            Op::PutLeased { lease, .. } => Some(*lease),
+            _ => None,
+        });
         let ops: Vec<_> = keys::last_per_record(txn.ops)
             .into_iter()
             .map(|op| match op {
                 Op::Put { table, key, value } => {
                     TxnOp::put(self.layout.record(table, &key), value, None)
                 }
+                Op::PutLeased {
+                    table,
+                    key,
+                    value,
+                    lease,
+                } => TxnOp::put(
+                    self.layout.record(table, &key),
+                    value,
+                    Some(PutOptions::new().with_lease(lease)),
+                ),
                 Op::Delete { table, key } => TxnOp::delete(self.layout.record(table, &key), None),
             })
             .collect();
@@ -236,7 +257,10 @@ impl Store for EtcdStore {
             .kv_client()
             .txn(etcd_txn)
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| match leased {
+                Some(lease) if is_lease_missing(&e) => StoreError::LeaseNotFound { lease },
+                _ => self.err(e),
+            })?;
         if resp.succeeded() {
             self.revision_of(resp.header())
         } else {
@@ -276,6 +300,44 @@ impl Store for EtcdStore {
                 }
                 Err(e) => return Err(self.err(e)),
             }
+        }
+    }
+
+    async fn grant_lease(&self, ttl: Duration) -> Result<i64, StoreError> {
+        // etcd counts whole seconds; rounding up never ends a session early.
+        let secs = ttl.as_millis().div_ceil(1000).max(1);
+        let resp = self
+            .client
+            .lease_client()
+            .grant(i64::try_from(secs).unwrap_or(i64::MAX), None)
+            .await
+            .map_err(|e| self.err(e))?;
+        Ok(resp.id())
+    }
+
+    async fn keep_alive(&self, lease: i64) -> Result<Option<Duration>, StoreError> {
+        let (mut keeper, mut answers) = match self.client.lease_client().keep_alive(lease).await {
+            Ok(pair) => pair,
+            // The client reads the first answer itself, and calls a TTL of 0 this error.
+            Err(etcd_client::Error::LeaseKeepAliveError(m)) if m == "lease not found" => {
+                return Ok(None)
+            }
+            Err(e) => return Err(self.err(e)),
+        };
+        keeper.keep_alive().await.map_err(|e| self.err(e))?;
+        match answers.message().await.map_err(|e| self.err(e))? {
+            // etcd answers a renewal of an unknown lease with a TTL of 0 or less.
+            Some(a) if a.ttl() > 0 => Ok(Some(Duration::from_secs(revision(a.ttl())))),
+            Some(_) => Ok(None),
+            None => Err(self.err("the lease keep-alive stream ended without an answer")),
+        }
+    }
+
+    async fn revoke_lease(&self, lease: i64) -> Result<(), StoreError> {
+        match self.client.lease_client().revoke(lease).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_lease_missing(&e) => Ok(()),
+            Err(e) => Err(self.err(e)),
         }
     }
 

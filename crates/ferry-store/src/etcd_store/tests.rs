@@ -24,6 +24,23 @@ fn put(key: &str, value: &str) -> Op {
 }
 
 #[test]
+fn honours_the_lease_contract() {
+    with_etcd(|endpoint| async move {
+        let case = AtomicUsize::new(0);
+        crate::contract::run_leases(
+            || {
+                let prefix = format!("/ferry-lease/{}", case.fetch_add(1, Ordering::Relaxed));
+                let endpoint = endpoint.clone();
+                async move { Arc::new(store(&endpoint, &prefix).await) as Arc<dyn Store> }
+            },
+            // etcd's shortest lease, in whole seconds.
+            Duration::from_secs(2),
+        )
+        .await;
+    });
+}
+
+#[test]
 fn honours_the_store_contract() {
     with_etcd(|endpoint| async move {
         // Each check gets a prefix of its own, so that it starts from an empty store.

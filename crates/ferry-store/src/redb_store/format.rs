@@ -21,6 +21,9 @@ pub(super) fn records(
         Table::Meta => "meta.v2",
         Table::Services => "services.v2",
         Table::Claims => "claims.v2",
+        Table::Nodes => "nodes.v2",
+        Table::Sessions => "sessions.v2",
+        Table::Swarm => "swarm.v2",
     })
 }
 

@@ -102,6 +102,9 @@ impl RedbStore {
     }
 
     fn write(&self, txn: Txn) -> Result<u64, StoreError> {
+        if txn.ops.iter().any(|op| matches!(op, Op::PutLeased { .. })) {
+            return Err(crate::error::no_leases(&self.describe()));
+        }
         let _writer = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
         let w = self.db.begin_write().map_err(|e| self.err(e))?;
         let revision = format::current_revision(&w).map_err(|e| self.err(e))?;
@@ -130,6 +133,8 @@ impl RedbStore {
                         },
                     ));
                 }
+                // Refused above already; returning drops (aborts) the write transaction.
+                Op::PutLeased { .. } => return Err(crate::error::no_leases(&self.describe())),
                 Op::Delete { table, key } => {
                     let mut t = w.open_table(records(table)).map_err(|e| self.err(e))?;
                     if t.remove(key.as_str()).map_err(|e| self.err(e))?.is_some() {

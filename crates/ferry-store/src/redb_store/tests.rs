@@ -183,3 +183,27 @@ fn calls_complete_without_yielding() {
     assert!(s.get(Table::Networks, "a").now_or_never().is_some());
     assert!(s.list(Table::Networks).now_or_never().is_some());
 }
+
+#[tokio::test]
+async fn a_local_store_refuses_leases_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = RedbStore::open(&dir.path().join("ferry.db")).unwrap();
+    let e = s
+        .grant_lease(std::time::Duration::from_secs(10))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("has no leases"), "{e}");
+    assert!(matches!(
+        s.keep_alive(1).await,
+        Err(StoreError::LeasesUnsupported { .. })
+    ));
+    let ops = vec![
+        Op::put_json(Table::Nodes, "a", &1).unwrap(),
+        Op::put_json_leased(Table::Nodes, "b", &1, 7).unwrap(),
+    ];
+    assert!(matches!(
+        s.apply_ops(ops).await,
+        Err(StoreError::LeasesUnsupported { .. })
+    ));
+    assert!(s.list(Table::Nodes).await.unwrap().entries.is_empty());
+}
