@@ -20,6 +20,9 @@ pub enum ErrorKind {
     TooLarge,
     /// The daemon or the kernel failed (HTTP 500).
     Internal,
+    /// The node cannot do it in its present role or state, e.g. swarm commands on a node
+    /// that is not a manager, or a cluster store out of reach (HTTP 503).
+    Unavailable,
 }
 
 impl ErrorKind {
@@ -33,6 +36,7 @@ impl ErrorKind {
             ErrorKind::Timeout => 408,
             ErrorKind::TooLarge => 413,
             ErrorKind::Internal => 500,
+            ErrorKind::Unavailable => 503,
         }
     }
 
@@ -45,6 +49,7 @@ impl ErrorKind {
             409 => ErrorKind::Conflict,
             408 => ErrorKind::Timeout,
             413 => ErrorKind::TooLarge,
+            503 => ErrorKind::Unavailable,
             _ => ErrorKind::Internal,
         }
     }
