@@ -584,7 +584,7 @@ impl Swarm {
             let mut client_url = None;
             if role == Role::Manager && !external {
                 let peer = etcd_member::peer_url(advertise);
-                let (id, initial) = a.member_add(&node_id, &peer).await?;
+                let (id, initial) = add_member(&a, &node_id, &peer).await?;
                 member_id = Some(id);
                 member = Some(
                     EtcdMember::start(
@@ -693,9 +693,26 @@ impl Swarm {
             if a.m.manager && !force {
                 let nodes: Vec<NodeRecord> =
                     ferry_store::list_json(&*a.store, Table::Nodes).await?;
+                let live: std::collections::HashSet<String> = a
+                    .store
+                    .list(Table::Sessions)
+                    .await?
+                    .entries
+                    .into_iter()
+                    .map(|e| e.key)
+                    .collect();
+                // Another manager that has not left: with ferry's etcd, one with a member;
+                // with the user's, one that is up.
                 let others = nodes
                     .iter()
                     .filter(|n| n.id != a.m.node_id && n.role == Role::Manager)
+                    .filter(|n| {
+                        if a.m.external_etcd {
+                            live.contains(&n.id)
+                        } else {
+                            n.etcd_member.is_some()
+                        }
+                    })
                     .count();
                 if others == 0 {
                     return Err(SwarmError::Conflict(
@@ -713,23 +730,39 @@ impl Swarm {
             ));
         }
         st.pending = None;
-        if let Some(a) = st.active.take() {
+        if let Some(mut a) = st.active.take() {
             let me = a.m.node_id.clone();
-            let store = a.store.clone();
-            let access = a.access.clone();
-            let manager = a.m.manager && !a.m.external_etcd;
-            let nodes: Vec<NodeRecord> = ferry_store::list_json(&*store, Table::Nodes)
+            let nodes: Vec<NodeRecord> = ferry_store::list_json(&*a.store, Table::Nodes)
                 .await
                 .unwrap_or_default();
             let mine = nodes.iter().find(|n| n.id == me).cloned();
             let sole = !nodes
                 .iter()
                 .any(|n| n.id != me && n.role == Role::Manager && n.etcd_member.is_some());
-            if manager && !sole {
+            let mut store = a.store.clone();
+            if a.member.is_some() && !sole {
                 if let Some(id) = mine.as_ref().and_then(|n| n.etcd_member) {
-                    if let Err(e) = access.member_remove(id).await {
-                        tracing::warn!(error = %e, "cannot remove this node's etcd member");
+                    // First, so that a refusal leaves everything as it was.
+                    if let Err(e) = remove_member(&a.access, id).await {
+                        st.active = Some(a);
+                        return Err(e);
                     }
+                }
+                // This node's member is gone: the rest goes through the others.
+                let own = mine.as_ref().and_then(|n| n.etcd_client_url.clone());
+                let others = EtcdAccess {
+                    endpoints: a
+                        .access
+                        .endpoints
+                        .iter()
+                        .filter(|e| Some(*e) != own.as_ref())
+                        .cloned()
+                        .collect(),
+                    tls: a.access.tls.clone(),
+                };
+                match others.store().await {
+                    Ok(s) => store = Arc::new(s),
+                    Err(e) => tracing::warn!(error = %e, "cannot reach the other managers"),
                 }
             }
             if let Some(mut rec) = mine {
@@ -737,10 +770,18 @@ impl Swarm {
                 rec.etcd_member = None;
                 rec.etcd_client_url = None;
                 if let Ok(op) = Op::put_json(Table::Nodes, &me, &rec) {
-                    let _ = store.apply_ops(vec![op]).await;
+                    if let Err(e) = store.apply_ops(vec![op]).await {
+                        tracing::warn!(error = %e, "cannot record that this node left");
+                    }
                 }
             }
-            self.detach(a, true).await;
+            // Down at once, everywhere.
+            if let Some(session) = a.session.take() {
+                if let Err(e) = store.revoke_lease(session.lease()).await {
+                    tracing::warn!(error = %e, "cannot revoke the session; it expires by itself");
+                }
+            }
+            self.detach(a, false).await;
         }
         self.files.remove_all()?;
         st.error.clear();
@@ -1067,6 +1108,40 @@ async fn wait_ready(store: &dyn Store, access: &EtcdAccess) -> Result<()> {
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Removes a member, waiting while etcd refuses because the cluster is not healthy yet (a
+/// member that started moments ago does not count as active for a few seconds).
+async fn remove_member(access: &EtcdAccess, id: u64) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + ETCD_READY;
+    loop {
+        match access.member_remove(id).await {
+            Ok(()) => return Ok(()),
+            Err(e) if e.to_string().contains("unhealthy cluster")
+                && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Adds a member, waiting while etcd refuses because the cluster is not healthy yet (as
+/// [`remove_member`]).
+async fn add_member(access: &EtcdAccess, name: &str, peer: &str) -> Result<(u64, String)> {
+    let deadline = tokio::time::Instant::now() + ETCD_READY;
+    loop {
+        match access.member_add(name, peer).await {
+            Ok(v) => return Ok(v),
+            Err(e) if e.to_string().contains("unhealthy cluster")
+                && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e),
+        }
     }
 }
 
