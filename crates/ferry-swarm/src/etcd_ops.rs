@@ -45,8 +45,8 @@ impl EtcdAccess {
         Ok(EtcdStore::connect(cfg).await?)
     }
 
-    /// A raw client, for membership calls.
-    pub async fn client(&self) -> Result<Client> {
+    /// A raw client of one endpoint, for membership calls.
+    async fn client_of(&self, endpoint: &str) -> Result<Client> {
         let mut options = ConnectOptions::new()
             .with_connect_timeout(CONNECT_TIMEOUT)
             .with_timeout(CALL_TIMEOUT);
@@ -60,9 +60,34 @@ impl EtcdAccess {
             }
             options = options.with_tls(t);
         }
-        Client::connect(&self.endpoints, Some(options))
+        Client::connect([endpoint], Some(options))
             .await
             .map_err(|e| self.unreachable(e))
+    }
+
+    /// Runs `call` against each endpoint in turn until one answers.
+    async fn on_any<T, F, Fut>(&self, what: &str, call: F) -> Result<T>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, etcd_client::Error>>,
+    {
+        let mut last = String::from("no endpoint");
+        for ep in &self.endpoints {
+            let c = self.client_of(ep).await?;
+            match call(c).await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    let retry = matches!(&e, etcd_client::Error::GRpcStatus(s)
+                        if format!("{:?}", s.code()) == "Unavailable")
+                        || matches!(&e, etcd_client::Error::TransportError(_));
+                    last = format!("{what}: {e}");
+                    if !retry {
+                        break;
+                    }
+                }
+            }
+        }
+        Err(self.unreachable(last))
     }
 
     /// The error of an etcd call.
@@ -76,11 +101,11 @@ impl EtcdAccess {
     /// Adds a member with `peer_url`; returns its ID and the `--initial-cluster` value it
     /// starts with (every member's name and peer URLs, its own under `name`).
     pub async fn member_add(&self, name: &str, peer_url: &str) -> Result<(u64, String)> {
-        let mut c = self.client().await?;
-        let resp = c
-            .member_add([peer_url], None)
-            .await
-            .map_err(|e| self.unreachable(format!("member add: {e}")))?;
+        let resp = self
+            .on_any("member add", |mut c| async move {
+                c.member_add([peer_url], None).await
+            })
+            .await?;
         let id = resp
             .member()
             .map(|m| m.id())
@@ -106,22 +131,36 @@ impl EtcdAccess {
 
     /// Removes a member (no error when it is gone already).
     pub async fn member_remove(&self, id: u64) -> Result<()> {
-        let mut c = self.client().await?;
-        match c.member_remove(id).await {
+        match self
+            .on_any(
+                "member remove",
+                |mut c| async move { c.member_remove(id).await },
+            )
+            .await
+        {
             Ok(_) => Ok(()),
             Err(e) if e.to_string().contains("member not found") => Ok(()),
-            Err(e) => Err(self.unreachable(format!("member remove: {e}"))),
+            Err(e) => Err(e),
         }
     }
 
     /// The ID of the member that leads, as one endpoint sees it.
     pub async fn leader(&self) -> Result<u64> {
-        let mut c = self.client().await?;
-        let s = c
-            .status()
-            .await
-            .map_err(|e| self.unreachable(format!("status: {e}")))?;
+        let s = self
+            .on_any("status", |mut c| async move { c.status().await })
+            .await?;
         Ok(s.leader())
+    }
+
+    /// The ID of the member at the first endpoint that answers (the only one of a new
+    /// cluster).
+    pub async fn member_id(&self) -> Result<u64> {
+        let s = self
+            .on_any("status", |mut c| async move { c.status().await })
+            .await?;
+        s.header()
+            .map(|h| h.member_id())
+            .ok_or_else(|| SwarmError::Internal("etcd's status has no header".into()))
     }
 }
 

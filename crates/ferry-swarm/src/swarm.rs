@@ -463,7 +463,7 @@ impl Swarm {
             let store: Arc<dyn Store> = Arc::new(access.store().await?);
             wait_ready(&*store, &access).await?;
             let member_id = if client_url.is_some() {
-                Some(self_member_id(&access).await?)
+                Some(access.member_id().await?)
             } else {
                 None
             };
@@ -1118,8 +1118,9 @@ async fn remove_member(access: &EtcdAccess, id: u64) -> Result<()> {
     loop {
         match access.member_remove(id).await {
             Ok(()) => return Ok(()),
-            Err(e) if e.to_string().contains("unhealthy cluster")
-                && tokio::time::Instant::now() < deadline =>
+            Err(e)
+                if e.to_string().contains("unhealthy cluster")
+                    && tokio::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
@@ -1135,24 +1136,13 @@ async fn add_member(access: &EtcdAccess, name: &str, peer: &str) -> Result<(u64,
     loop {
         match access.member_add(name, peer).await {
             Ok(v) => return Ok(v),
-            Err(e) if e.to_string().contains("unhealthy cluster")
-                && tokio::time::Instant::now() < deadline =>
+            Err(e)
+                if e.to_string().contains("unhealthy cluster")
+                    && tokio::time::Instant::now() < deadline =>
             {
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(e) => return Err(e),
         }
     }
-}
-
-/// The member ID of the one member a new cluster has.
-async fn self_member_id(access: &EtcdAccess) -> Result<u64> {
-    let mut c = access.client().await?;
-    let s = c
-        .status()
-        .await
-        .map_err(|e| access.unreachable(format!("status: {e}")))?;
-    s.header()
-        .map(|h| h.member_id())
-        .ok_or_else(|| SwarmError::Internal("etcd's status has no header".into()))
 }

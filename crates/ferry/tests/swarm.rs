@@ -80,11 +80,19 @@ fn workers_and_managers_join_and_every_node_lists_them() {
     for (h, me) in [(a, &ida), (b, &idb), (c, &idc)] {
         let rows = node_ls(h);
         assert_eq!(rows.len(), 3, "{rows:?}");
-        assert_eq!(row(h, me)[0], format!("{me} *"), "`*` marks the node itself");
+        assert_eq!(
+            row(h, me)[0],
+            format!("{me} *"),
+            "`*` marks the node itself"
+        );
         let ra = row(h, &ida);
         assert_eq!(&ra[2..], ["Ready", "Active", "Leader"], "{ra:?}");
         let rb = row(h, &idb);
-        assert_eq!(&rb[2..], ["Ready", "Active"], "a worker has no manager status: {rb:?}");
+        assert_eq!(
+            &rb[2..],
+            ["Ready", "Active"],
+            "a worker has no manager status: {rb:?}"
+        );
         let rc = row(h, &idc);
         assert_eq!(&rc[2..], ["Ready", "Active", "Reachable"], "{rc:?}");
     }
@@ -95,7 +103,15 @@ fn workers_and_managers_join_and_every_node_lists_them() {
     assert!(info.contains("https://198.51.100.10:2379"), "{info}");
     assert!(info.contains("https://198.51.100.12:2379"), "{info}");
     // Node updates from any manager are seen everywhere.
-    c.ok(&["node", "update", "--availability", "drain", "--label-add", "zone=b", &idb]);
+    c.ok(&[
+        "node",
+        "update",
+        "--availability",
+        "drain",
+        "--label-add",
+        "zone=b",
+        &idb,
+    ]);
     assert_eq!(row(b, &idb)[3], "Drain");
     let inspect = a.ok(&["node", "inspect", &idb]);
     assert!(inspect.contains("\"zone\": \"b\""), "{inspect}");
@@ -129,7 +145,10 @@ fn bad_tokens_and_unreachable_managers_are_refused_with_nothing_made() {
     init(a, 0);
     let old = token(a, "worker");
     let rotated = a.ok(&["swarm", "join-token", "--rotate", "worker"]);
-    assert!(rotated.contains("Successfully rotated worker join token"), "{rotated}");
+    assert!(
+        rotated.contains("Successfully rotated worker join token"),
+        "{rotated}"
+    );
     let new = token(a, "worker");
     assert_ne!(old, new);
     let manager = format!("{}:2377", Underlay::addr(0));
@@ -153,12 +172,18 @@ fn bad_tokens_and_unreachable_managers_are_refused_with_nothing_made() {
     parts[2] = format!("{flipped}{}", &digest[1..]);
     let e = attempt(&parts.join("-"), &manager);
     assert!(e.contains("not the swarm the token is for"), "{e}");
-    let e = attempt(&new, &format!("{}:2377", Underlay::addr(1) /* nobody listens */));
+    let e = attempt(
+        &new,
+        &format!("{}:2377", Underlay::addr(1) /* nobody listens */),
+    );
     assert!(e.contains("cannot reach the manager"), "{e}");
     let e = attempt("SWMTKN-1-nonsense", &manager);
     assert!(e.contains("invalid join token"), "{e}");
     assert!(b.ok(&["info"]).contains("Swarm: inactive"));
-    assert!(!b.data_root().join("swarm").exists(), "a refused join leaves no files");
+    assert!(
+        !b.data_root().join("swarm").exists(),
+        "a refused join leaves no files"
+    );
     // The current token works, once.
     join(b, 1, &new);
     let e = attempt(&new, &manager);
@@ -215,7 +240,11 @@ fn with_three_managers_the_loss_of_one_leaves_the_swarm_working() {
     assert_eq!(node_ls(&u.hosts[2]).len(), 3);
     // etcd dies under a live daemon: the supervisor starts it again.
     let pidfile = u.hosts[1].data_root().join("swarm/etcd.pid");
-    let pid: i32 = std::fs::read_to_string(&pidfile).unwrap().trim().parse().unwrap();
+    let pid: i32 = std::fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert!(
         eventually(10, || std::fs::read_to_string(&pidfile)
