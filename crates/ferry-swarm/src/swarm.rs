@@ -684,10 +684,8 @@ impl Swarm {
     /// `swarm leave`.
     pub async fn leave(&self, force: bool) -> Result<()> {
         let mut st = self.state.lock().await;
-        if st.active.is_none() && st.pending.is_none() {
-            if self.files.load()?.is_none() {
-                return Err(SwarmError::NotMember);
-            }
+        if st.active.is_none() && st.pending.is_none() && self.files.load()?.is_none() {
+            return Err(SwarmError::NotMember);
         }
         if let Some(a) = &st.active {
             if a.m.manager && !force {
@@ -790,7 +788,7 @@ impl Swarm {
     }
 
     /// The active membership, or why there is none.
-    fn active<'a>(st: &'a State) -> Result<&'a Active> {
+    fn active(st: &State) -> Result<&Active> {
         match (&st.active, &st.pending) {
             (Some(a), _) => Ok(a),
             (None, Some(_)) => Err(SwarmError::Unavailable(format!(
@@ -801,7 +799,7 @@ impl Swarm {
         }
     }
 
-    fn manager<'a>(st: &'a State) -> Result<&'a Active> {
+    fn manager(st: &State) -> Result<&Active> {
         let a = Self::active(st)?;
         if !a.m.manager {
             return Err(SwarmError::NotManager);

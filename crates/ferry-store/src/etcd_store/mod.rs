@@ -314,7 +314,7 @@ impl EtcdStore {
             .await
             .map_err(|e| match leased {
                 Some(lease) if is_lease_missing(&e) => StoreError::LeaseNotFound { lease },
-                _ => self.err(e),
+                _ => self.etcd_err(e),
             })?;
         if resp.succeeded() {
             self.revision_of(resp.header())
