@@ -15,6 +15,7 @@ mod join_server;
 mod local;
 mod nodes;
 mod records;
+mod role;
 mod session;
 mod swarm;
 mod tls;

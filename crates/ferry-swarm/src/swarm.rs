@@ -36,21 +36,23 @@ const ETCD_READY: Duration = Duration::from_secs(30);
 const RETRY: Duration = Duration::from_secs(2);
 
 /// What a member node runs.
-struct Active {
-    m: Membership,
-    access: EtcdAccess,
-    store: Arc<dyn Store>,
-    member: Option<EtcdMember>,
-    server: Option<JoinServer>,
+pub(crate) struct Active {
+    pub(crate) m: Membership,
+    pub(crate) access: EtcdAccess,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) member: Option<EtcdMember>,
+    pub(crate) server: Option<JoinServer>,
     session: Option<Session>,
     follower: Option<tokio::task::JoinHandle<()>>,
+    /// Follows this node's record: a role change or a removal is carried out here.
+    watcher: Option<tokio::task::JoinHandle<()>>,
     settings: ClusterRecord,
 }
 
 /// The state behind the lock.
 #[derive(Default)]
-struct State {
-    active: Option<Active>,
+pub(crate) struct State {
+    pub(crate) active: Option<Active>,
     /// The membership being re-attached after a restart (etcd not reached yet).
     pending: Option<Membership>,
     error: String,
@@ -58,9 +60,10 @@ struct State {
 
 /// This node's swarm side.
 pub struct Swarm {
+    me: std::sync::Weak<Swarm>,
     ctl: Arc<Controller>,
-    files: Files,
-    state: tokio::sync::Mutex<State>,
+    pub(crate) files: Files,
+    pub(crate) state: tokio::sync::Mutex<State>,
 }
 
 fn hostname() -> String {
@@ -77,7 +80,8 @@ fn now() -> String {
 impl Swarm {
     /// The swarm side of a daemon with data under `data_root`.
     pub fn new(ctl: Arc<Controller>, data_root: &std::path::Path) -> Arc<Self> {
-        Arc::new(Swarm {
+        Arc::new_cyclic(|me| Swarm {
+            me: me.clone(),
             ctl,
             files: Files::new(data_root),
             state: tokio::sync::Mutex::new(State::default()),
@@ -197,6 +201,7 @@ impl Swarm {
             server: None,
             session: Some(session),
             follower: None,
+            watcher: None,
             settings,
         };
         if active.m.manager {
@@ -208,6 +213,11 @@ impl Swarm {
         if let Err(e) = self.link(&mut active).await {
             tracing::error!(error = %e, "the engine refused the swarm link");
         }
+        active.watcher = Some(tokio::spawn(crate::role::follow(
+            self.me.clone(),
+            active.store.clone(),
+            active.m.node_id.clone(),
+        )));
         Ok(active)
     }
 
@@ -238,7 +248,7 @@ impl Swarm {
         }
     }
 
-    async fn start_server(&self, a: &Active) -> Result<JoinServer> {
+    pub(crate) async fn start_server(&self, a: &Active) -> Result<JoinServer> {
         JoinServer::start(
             addr::listen(&a.m.listen_addr)?,
             JoinService {
@@ -292,7 +302,10 @@ impl Swarm {
         Ok(())
     }
 
-    async fn detach(&self, mut a: Active, revoke: bool) {
+    pub(crate) async fn detach(&self, mut a: Active, revoke: bool) {
+        if let Some(w) = a.watcher.take() {
+            w.abort();
+        }
         if let Some(f) = a.follower.take() {
             f.abort();
         }
@@ -1086,7 +1099,7 @@ fn record_of(n: &Node) -> NodeRecord {
 }
 
 /// Waits until etcd answers a read.
-async fn wait_ready(store: &dyn Store, access: &EtcdAccess) -> Result<()> {
+pub(crate) async fn wait_ready(store: &dyn Store, access: &EtcdAccess) -> Result<()> {
     let deadline = tokio::time::Instant::now() + ETCD_READY;
     loop {
         match tokio::time::timeout(Duration::from_secs(3), store.get(Table::Swarm, CLUSTER_KEY))
@@ -1111,7 +1124,7 @@ async fn wait_ready(store: &dyn Store, access: &EtcdAccess) -> Result<()> {
 
 /// Removes a member, waiting while etcd refuses because the cluster is not healthy yet (a
 /// member that started moments ago does not count as active for a few seconds).
-async fn remove_member(access: &EtcdAccess, id: u64) -> Result<()> {
+pub(crate) async fn remove_member(access: &EtcdAccess, id: u64) -> Result<()> {
     let deadline = tokio::time::Instant::now() + ETCD_READY;
     loop {
         match access.member_remove(id).await {
@@ -1129,7 +1142,11 @@ async fn remove_member(access: &EtcdAccess, id: u64) -> Result<()> {
 
 /// Adds a member, waiting while etcd refuses because the cluster is not healthy yet (as
 /// [`remove_member`]).
-async fn add_member(access: &EtcdAccess, name: &str, peer: &str) -> Result<(u64, String)> {
+pub(crate) async fn add_member(
+    access: &EtcdAccess,
+    name: &str,
+    peer: &str,
+) -> Result<(u64, String)> {
     let deadline = tokio::time::Instant::now() + ETCD_READY;
     loop {
         match access.member_add(name, peer).await {

@@ -119,6 +119,23 @@ fn workers_and_managers_join_and_every_node_lists_them() {
     // Workers cannot change the swarm.
     let e = b.fails(&["node", "update", "--availability", "active", &idb]);
     assert!(e.contains("not a swarm manager"), "{e}");
+    // Promoted, the worker runs an etcd member and a join endpoint; demoted, it stops them.
+    a.ok(&["node", "promote", &idb]);
+    assert!(
+        eventually(40, || row(a, &idb).get(4).map(String::as_str)
+            == Some("Reachable")),
+        "B did not become a manager: {}",
+        b.daemon_log()
+    );
+    assert!(b.ok(&["info"]).contains("Managers: 3"));
+    assert!(b.data_root().join("swarm/etcd.pid").exists());
+    a.ok(&["node", "demote", &idb]);
+    assert!(
+        eventually(40, || row(a, &idb).len() == 4
+            && !b.ok(&["info"]).contains("Is Manager: true")),
+        "B is still a manager: {}",
+        b.daemon_log()
+    );
     // The worker leaves: it stays listed, Down, until removed.
     b.ok(&["swarm", "leave"]);
     assert!(b.ok(&["info"]).contains("Swarm: inactive"));
@@ -228,6 +245,27 @@ fn a_dead_node_is_down_within_its_ttl_and_a_restart_re_attaches() {
         u.hosts[0].daemon_log()
     );
     assert!(eventually(10, || row(&u.hosts[1], &ida)[2] == "Ready"));
+    // With etcd out of reach at start, the daemon serves local networking and keeps trying.
+    u.hosts[0].stop_daemon(true);
+    u.hosts[1].stop_daemon(true);
+    u.hosts[1].start_daemon();
+    let b = &u.hosts[1];
+    assert!(b.ok(&["info"]).contains("Swarm: pending"));
+    b.ok(&["network", "create", "--subnet", "10.63.0.0/24", "local"]);
+    b.sleeper("s1", &["--network", "local"]);
+    assert!(
+        eventually(10, || b
+            .daemon_log()
+            .contains("cannot reach the swarm's etcd")),
+        "no log line says why: {}",
+        b.daemon_log()
+    );
+    u.hosts[0].start_daemon();
+    assert!(
+        eventually(30, || u.hosts[1].ok(&["info"]).contains("Swarm: active")),
+        "B did not attach once etcd was back: {}",
+        u.hosts[1].daemon_log()
+    );
 }
 
 #[test]
