@@ -1018,7 +1018,15 @@ impl Swarm {
 
     /// This node's swarm state for `info`.
     pub async fn info(&self) -> SwarmInfo {
-        let st = self.state.lock().await;
+        // A join or leave in progress holds the lock for seconds; info does not wait for it.
+        let Ok(st) = self.state.try_lock() else {
+            let m = self.files.load().ok().flatten();
+            return SwarmInfo {
+                node_id: m.as_ref().map(|m| m.node_id.clone()).unwrap_or_default(),
+                local_node_state: "pending".into(),
+                ..Default::default()
+            };
+        };
         match (&st.active, &st.pending) {
             (Some(a), _) => {
                 let nodes: Vec<NodeRecord> = ferry_store::list_json(&*a.store, Table::Nodes)

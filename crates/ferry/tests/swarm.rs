@@ -127,7 +127,7 @@ fn workers_and_managers_join_and_every_node_lists_them() {
         "B did not become a manager: {}",
         b.daemon_log()
     );
-    assert!(b.ok(&["info"]).contains("Managers: 3"));
+    assert!(eventually(5, || b.ok(&["info"]).contains("Managers: 3")));
     assert!(b.data_root().join("swarm/etcd.pid").exists());
     a.ok(&["node", "demote", &idb]);
     assert!(
