@@ -41,6 +41,7 @@ fn node_id(h: &Host) -> String {
 }
 
 fn init(h: &Host, i: usize) -> String {
+    let started = std::time::Instant::now();
     let out = h.ok(&[
         "swarm",
         "init",
@@ -50,6 +51,7 @@ fn init(h: &Host, i: usize) -> String {
         &TTL.to_string(),
     ]);
     assert!(out.contains("ferry swarm join --token SWMTKN-1-"), "{out}");
+    eprintln!("swarm: init took {:?}", started.elapsed());
     node_id(h)
 }
 
@@ -58,6 +60,7 @@ fn token(h: &Host, role: &str) -> String {
 }
 
 fn join(h: &Host, i: usize, token: &str) -> String {
+    let started = std::time::Instant::now();
     h.ok(&[
         "swarm",
         "join",
@@ -67,6 +70,7 @@ fn join(h: &Host, i: usize, token: &str) -> String {
         token,
         &format!("{}:2377", Underlay::addr(0)),
     ]);
+    eprintln!("swarm: join took {:?}", started.elapsed());
     node_id(h)
 }
 
@@ -221,6 +225,7 @@ fn a_dead_node_is_down_within_its_ttl_and_a_restart_re_attaches() {
         "B is not Down"
     );
     let took = killed.elapsed();
+    eprintln!("swarm: a killed node was Down after {took:?} (lease TTL {TTL} s)");
     assert!(
         took <= std::time::Duration::from_secs(TTL + 1),
         "Down after {took:?}, more than TTL + 1 s"
