@@ -313,3 +313,54 @@ fn with_three_managers_the_loss_of_one_leaves_the_swarm_working() {
         u.hosts[2].daemon_log()
     );
 }
+
+#[test]
+fn a_swarm_on_an_etcd_the_user_runs() {
+    let u = Underlay::new(2);
+    let (a, b) = (&u.hosts[0], &u.hosts[1]);
+    // The user's etcd, on host A's underlay address (plain HTTP: no TLS files to give).
+    let url = format!("http://{}:2479", Underlay::addr(0));
+    let dir = a.dir.path().join("user-etcd");
+    a.spawn(&format!(
+        "etcd --name user --data-dir {} --listen-client-urls {url} --advertise-client-urls {url} \
+         --listen-peer-urls http://127.0.0.1:2480 --initial-advertise-peer-urls http://127.0.0.1:2480 \
+         --initial-cluster user=http://127.0.0.1:2480 > {}.log 2>&1",
+        dir.display(),
+        dir.display()
+    ));
+    assert!(
+        eventually(20, || a.sh(&format!("curl -sf {url}/health")).code == 0),
+        "the user's etcd did not start"
+    );
+    let ida = a.ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        &Underlay::addr(0),
+        "--lease-ttl",
+        "2",
+        "--external-etcd",
+        &url,
+    ]);
+    assert!(ida.contains("ferry swarm join --token"), "{ida}");
+    assert!(
+        !a.data_root().join("swarm/etcd").exists(),
+        "no member of ferry's own"
+    );
+    let idb = join(b, 1, &token(a, "worker"));
+    assert_eq!(node_ls(b).len(), 2);
+    assert_eq!(row(a, &idb)[2], "Ready");
+    assert!(b.ok(&["info"]).contains(&url));
+    // A second swarm cannot be made in the same etcd.
+    b.ok(&["swarm", "leave"]);
+    let e = b.fails(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        &Underlay::addr(1),
+        "--external-etcd",
+        &url,
+    ]);
+    assert!(e.contains("holds a swarm already"), "{e}");
+    assert!(b.ok(&["info"]).contains("Swarm: inactive"));
+}
