@@ -969,6 +969,17 @@ impl Swarm {
                     )));
                 }
             }
+            // A manager that is down cannot remove its own member; one that never comes back
+            // would count against the quorum for ever. Its member goes now.
+            if role == Role::Worker && rec.role == Role::Manager {
+                if let Some(id) = rec.etcd_member {
+                    if a.store.get(Table::Sessions, &rec.id).await?.is_none() {
+                        remove_member(&a.access, id).await?;
+                        rec.etcd_member = None;
+                        rec.etcd_client_url = None;
+                    }
+                }
+            }
             rec.role = role;
         }
         a.store
@@ -1006,6 +1017,10 @@ impl Swarm {
                  or use --force",
                 rec.id
             )));
+        }
+        // Demoted but not yet carried out: its member goes with it.
+        if let Some(id) = rec.etcd_member {
+            remove_member(&a.access, id).await?;
         }
         a.store
             .apply_ops(vec![

@@ -306,12 +306,28 @@ fn with_three_managers_the_loss_of_one_leaves_the_swarm_working() {
     u.hosts[1].ok(&["node", "update", "--label-add", "k=v", &ida]);
     u.hosts[0].ok(&["node", "update", "--availability", "pause", &idb]);
     assert_eq!(row(&u.hosts[1], &idb)[3], "Pause");
+    // Demoted while down, C's member is removed at once (it would count against the quorum
+    // for ever otherwise); when C comes back it is a worker.
+    u.hosts[0].ok(&["node", "demote", &idc]);
+    assert_eq!(row(&u.hosts[1], &idc).len(), 4, "C has no manager status");
+    u.hosts[1].ok(&["node", "update", "--label-add", "after=demote", &ida]);
     u.hosts[2].start_daemon();
     assert!(
         eventually(20, || row(&u.hosts[0], &idc)[2] == "Ready"),
         "C did not come back: {}",
         u.hosts[2].daemon_log()
     );
+    assert!(
+        eventually(20, || u.hosts[2]
+            .ok(&["info"])
+            .contains("Is Manager: false")),
+        "C is still a manager: {}",
+        u.hosts[2].daemon_log()
+    );
+    assert!(eventually(10, || !u.hosts[2]
+        .data_root()
+        .join("swarm/etcd.pid")
+        .exists()));
 }
 
 #[test]
