@@ -4,6 +4,7 @@
 
 pub mod docker;
 pub mod server;
+pub mod swarm;
 
 /// The Docker Engine API version ferry's routes follow.
 pub const API_VERSION: &str = "1.50";

@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-type Ctl = Arc<Controller>;
+/// The controller, as the routes share it.
+pub type Ctl = Arc<Controller>;
 
 /// An error reply.
 pub struct ApiError(pub FerryError);
@@ -147,8 +148,9 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
 type Res = Result<Response, ApiError>;
 
 /// Builds the router for a controller; request bodies are read within `limits`.
-pub fn router(ctl: Ctl, limits: Limits) -> Router {
+pub fn router(ctl: Ctl, swarm: Arc<ferry_swarm::Swarm>, limits: Limits) -> Router {
     Router::new()
+        .merge(crate::swarm::routes())
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
         .route("/info", get(info))
@@ -188,6 +190,7 @@ pub fn router(ctl: Ctl, limits: Limits) -> Router {
             ))
         })
         .layer(axum::Extension(limits))
+        .layer(axum::Extension(swarm))
         .with_state(ctl)
 }
 
@@ -217,6 +220,7 @@ pub fn strip_version<B>(mut req: Request<B>) -> Request<B> {
 /// connection is idle), and whose bodies are read within `limits` too.
 pub async fn serve(
     ctl: Ctl,
+    swarm: Arc<ferry_swarm::Swarm>,
     listener: tokio::net::UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     limits: Limits,
@@ -227,7 +231,7 @@ pub async fn serve(
 
     let app = tower::ServiceBuilder::new()
         .map_request(strip_version::<Body>)
-        .service(router(ctl, limits));
+        .service(router(ctl, swarm, limits));
     // Dropping `stop` asks every connection to finish; `closed` completes when all have.
     let (stop, stopping) = tokio::sync::watch::channel(());
     let (done, alive) = tokio::sync::watch::channel(());
@@ -298,8 +302,13 @@ async fn version() -> Response {
     ok_json(&system::version())
 }
 
-async fn info(State(ctl): State<Ctl>) -> Response {
-    ok_json(&system::info(&ctl.info().await, ctl.config()))
+async fn info(
+    State(ctl): State<Ctl>,
+    axum::Extension(swarm): axum::Extension<Arc<ferry_swarm::Swarm>>,
+) -> Response {
+    let mut info = system::info(&ctl.info().await, ctl.config());
+    info.swarm = swarm.info().await;
+    ok_json(&info)
 }
 
 #[derive(Deserialize)]

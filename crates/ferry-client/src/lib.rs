@@ -22,6 +22,7 @@ mod networks;
 mod sandboxes;
 mod services;
 mod stream;
+mod swarm;
 mod system;
 mod transport;
 mod uri;

@@ -183,6 +183,12 @@ impl JoinTokens {
         })
     }
 
+    /// The tokens kept from an earlier [`JoinTokens::generate`] (e.g. read back from the
+    /// cluster store).
+    pub fn from_parts(worker: JoinToken, manager: JoinToken) -> Self {
+        Self { worker, manager }
+    }
+
     /// The current token for `role`.
     pub fn get(&self, role: Role) -> &JoinToken {
         match role {

@@ -420,6 +420,9 @@ pub struct DaemonInfo {
     pub kernel_version: String,
     /// Network drivers.
     pub network_drivers: Vec<String>,
+    /// This node's swarm membership.
+    #[serde(default)]
+    pub swarm: crate::swarm::SwarmInfo,
 }
 
 /// One default address pool in `info`.

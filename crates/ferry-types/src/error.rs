@@ -20,8 +20,8 @@ pub enum ErrorKind {
     TooLarge,
     /// The daemon or the kernel failed (HTTP 500).
     Internal,
-    /// What the request needs is not there yet: this node is in no swarm, or the cluster's
-    /// store cannot be reached (HTTP 503).
+    /// The node cannot do it in its present role or state, e.g. swarm commands on a node
+    /// that is not a manager, or a cluster store out of reach (HTTP 503).
     Unavailable,
 }
 

@@ -12,6 +12,7 @@ pub mod model;
 pub mod ports;
 pub mod security;
 pub mod service;
+pub mod swarm;
 pub mod time;
 pub mod validate;
 

@@ -131,6 +131,9 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
         .build()?;
     rt.block_on(async move {
         let ctl = Controller::start(cfg.clone(), Arc::new(store)).await?;
+        // A swarm member re-attaches in the background: bridges work while etcd is away.
+        let swarm = ferry_swarm::Swarm::new(ctl.clone(), &cfg.data_root);
+        swarm.resume().await?;
         if let Some(dir) = cfg.socket.parent() {
             std::fs::create_dir_all(dir)?;
         }
@@ -151,7 +154,8 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
             }
             tracing::info!("shutting down; sandboxes keep running");
         };
-        ferry_api::server::serve(ctl.clone(), listener, shutdown, limits).await?;
+        ferry_api::server::serve(ctl.clone(), swarm.clone(), listener, shutdown, limits).await?;
+        swarm.shutdown().await;
         ctl.shutdown().await;
         let _ = std::fs::remove_file(&cfg.socket);
         Ok::<_, anyhow::Error>(())

@@ -45,6 +45,12 @@ enum Cmd {
     /// Manage services: replicated sandboxes behind a VIP or DNS round robin.
     #[command(subcommand)]
     Service(commands::service::ServiceCmd),
+    /// Swarm mode: init, join, leave, join tokens.
+    #[command(subcommand)]
+    Swarm(commands::swarm::SwarmCmd),
+    /// The swarm's nodes.
+    #[command(subcommand)]
+    Node(commands::node::NodeCmd),
     /// Run a compose project: its networks, sandboxes and replicated services.
     Compose(commands::compose::ComposeArgs),
     /// Run a command in a new sandbox.
@@ -121,6 +127,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Cmd::Version => commands::version(&client).await,
             Cmd::Network(c) => commands::network::run(&client, c).await,
             Cmd::Service(c) => commands::service::run(&client, c).await,
+            Cmd::Swarm(c) => commands::swarm::run(&client, c).await,
+            Cmd::Node(c) => commands::node::run(&client, c).await,
             Cmd::Compose(a) => commands::compose::run(&client, a).await,
             Cmd::Run(a) => commands::sandbox::run(&client, *a).await,
             Cmd::Ps(a) => commands::sandbox::ps(&client, a).await,

@@ -61,5 +61,6 @@ pub fn info(sys: &SystemInfo, cfg: &DaemonConfig) -> DaemonInfo {
         firewall: cfg.firewall.as_str().into(),
         kernel_version: kernel_version(),
         network_drivers: vec!["bridge".into(), "host".into(), "null".into()],
+        swarm: Default::default(),
     }
 }

@@ -21,6 +21,7 @@ use etcd_client::{
     PutOptions, ResponseHeader, TlsOptions, TxnOp, TxnOpResponse,
 };
 use keys::Layout;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How long to wait for a connection to an endpoint.
@@ -29,9 +30,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// member is noticed while a watch waits.
 const KEEPALIVE: (Duration, Duration) = (Duration::from_secs(10), Duration::from_secs(5));
 
-/// The etcd-backed store, of [`Scope::Global`].
+/// The etcd-backed store, of [`Scope::Global`]. It holds a connection per endpoint and uses
+/// one at a time: a call that finds its member unreachable moves to the next and is tried
+/// there, so one dead member of a cluster costs a failed connection, not failed calls.
 pub struct EtcdStore {
-    client: Client,
+    clients: Vec<Client>,
+    current: AtomicUsize,
     layout: Layout,
     /// The endpoints, for messages.
     shown: String,
@@ -55,14 +59,54 @@ impl EtcdStore {
         if let Some(tls) = &config.tls {
             options = options.with_tls(tls_options(tls).await.map_err(fail)?);
         }
-        let client = Client::connect(&config.endpoints, Some(options))
-            .await
-            .map_err(|e| fail(e.to_string()))?;
+        let mut clients = Vec::new();
+        for endpoint in &config.endpoints {
+            clients.push(
+                Client::connect([endpoint], Some(options.clone()))
+                    .await
+                    .map_err(|e| fail(e.to_string()))?,
+            );
+        }
         Ok(EtcdStore {
-            client,
+            clients,
+            current: AtomicUsize::new(0),
             layout: Layout::new(&config.prefix),
             shown,
         })
+    }
+
+    /// The connection calls use now.
+    fn client(&self) -> Client {
+        let i = self.current.load(Ordering::Relaxed) % self.clients.len().max(1);
+        self.clients[i].clone()
+    }
+
+    /// The error of an etcd call; when the member could not be reached, later calls go to
+    /// the next endpoint.
+    fn etcd_err(&self, e: etcd_client::Error) -> StoreError {
+        if is_unreachable(&e) && self.clients.len() > 1 {
+            self.current.fetch_add(1, Ordering::Relaxed);
+        }
+        self.err(e)
+    }
+
+    /// Runs `call`, again on the next endpoint each time it fails because its member was
+    /// unreachable, at most once per endpoint.
+    async fn failing_over<T, F, Fut>(&self, call: F) -> Result<T, StoreError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut tries = self.clients.len();
+        loop {
+            let before = self.current.load(Ordering::Relaxed);
+            let r = call().await;
+            tries = tries.saturating_sub(1);
+            match r {
+                Err(_) if tries > 0 && self.current.load(Ordering::Relaxed) != before => continue,
+                r => return r,
+            }
+        }
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
@@ -132,6 +176,18 @@ fn is_compacted(e: &etcd_client::Error) -> bool {
         if s.message().contains("required revision has been compacted"))
 }
 
+/// Whether a call failed because its member could not be reached (or could not serve it),
+/// so that another member may.
+fn is_unreachable(e: &etcd_client::Error) -> bool {
+    match e {
+        // tonic's code, compared by name: this crate does not depend on tonic.
+        etcd_client::Error::GRpcStatus(s) => format!("{:?}", s.code()) == "Unavailable",
+        etcd_client::Error::TransportError(_) | etcd_client::Error::IoError(_) => true,
+        etcd_client::Error::LeaseKeepAliveError(m) => m != "lease not found",
+        _ => false,
+    }
+}
+
 /// Whether etcd refused a read or compaction because the revision is not there yet.
 fn is_future(e: &etcd_client::Error) -> bool {
     matches!(e, etcd_client::Error::GRpcStatus(s)
@@ -167,18 +223,17 @@ async fn tls_options(tls: &EtcdTls) -> Result<TlsOptions, String> {
     Ok(options)
 }
 
-#[async_trait::async_trait]
-impl Store for EtcdStore {
-    async fn list(&self, table: Table) -> Result<Listing, StoreError> {
+impl EtcdStore {
+    async fn list_once(&self, table: Table) -> Result<Listing, StoreError> {
         let resp = self
-            .client
+            .client()
             .kv_client()
             .get(
                 self.layout.table_prefix(table),
                 Some(GetOptions::new().with_prefix()),
             )
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.etcd_err(e))?;
         let entries = resp
             .kvs()
             .iter()
@@ -196,20 +251,20 @@ impl Store for EtcdStore {
         })
     }
 
-    async fn get(&self, table: Table, key: &str) -> Result<Option<Record>, StoreError> {
+    async fn get_once(&self, table: Table, key: &str) -> Result<Option<Record>, StoreError> {
         let resp = self
-            .client
+            .client()
             .kv_client()
             .get(self.layout.record(table, key), None)
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.etcd_err(e))?;
         Ok(resp.kvs().first().map(|kv| Record {
             value: kv.value().to_vec(),
             mod_revision: revision(kv.mod_revision()),
         }))
     }
 
-    async fn apply(&self, txn: Txn) -> Result<u64, StoreError> {
+    async fn apply_once(&self, txn: Txn) -> Result<u64, StoreError> {
         let compares: Vec<_> = txn.conditions.iter().map(|c| self.compare(c)).collect();
         // etcd does not say which lease is missing; the first is reported.
         let leased = txn.ops.iter().find_map(|op| match op {
@@ -253,13 +308,13 @@ impl Store for EtcdStore {
             .and_then(ops)
             .or_else(reads);
         let resp = self
-            .client
+            .client()
             .kv_client()
             .txn(etcd_txn)
             .await
             .map_err(|e| match leased {
                 Some(lease) if is_lease_missing(&e) => StoreError::LeaseNotFound { lease },
-                _ => self.err(e),
+                _ => self.etcd_err(e),
             })?;
         if resp.succeeded() {
             self.revision_of(resp.header())
@@ -268,12 +323,77 @@ impl Store for EtcdStore {
         }
     }
 
+    async fn grant_lease_once(&self, ttl: Duration) -> Result<i64, StoreError> {
+        // etcd counts whole seconds; rounding up never ends a session early.
+        let secs = ttl.as_millis().div_ceil(1000).max(1);
+        let resp = self
+            .client()
+            .lease_client()
+            .grant(i64::try_from(secs).unwrap_or(i64::MAX), None)
+            .await
+            .map_err(|e| self.etcd_err(e))?;
+        Ok(resp.id())
+    }
+
+    async fn keep_alive_once(&self, lease: i64) -> Result<Option<Duration>, StoreError> {
+        let (mut keeper, mut answers) = match self.client().lease_client().keep_alive(lease).await {
+            Ok(pair) => pair,
+            // The client reads the first answer itself, and calls a TTL of 0 this error.
+            Err(etcd_client::Error::LeaseKeepAliveError(m)) if m == "lease not found" => {
+                return Ok(None)
+            }
+            Err(e) => return Err(self.etcd_err(e)),
+        };
+        keeper.keep_alive().await.map_err(|e| self.etcd_err(e))?;
+        match answers.message().await.map_err(|e| self.etcd_err(e))? {
+            // etcd answers a renewal of an unknown lease with a TTL of 0 or less.
+            Some(a) if a.ttl() > 0 => Ok(Some(Duration::from_secs(revision(a.ttl())))),
+            Some(_) => Ok(None),
+            None => Err(self.err("the lease keep-alive stream ended without an answer")),
+        }
+    }
+
+    async fn revoke_lease_once(&self, lease: i64) -> Result<(), StoreError> {
+        match self.client().lease_client().revoke(lease).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_lease_missing(&e) => Ok(()),
+            Err(e) => Err(self.etcd_err(e)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for EtcdStore {
+    async fn list(&self, table: Table) -> Result<Listing, StoreError> {
+        self.failing_over(|| self.list_once(table)).await
+    }
+
+    async fn get(&self, table: Table, key: &str) -> Result<Option<Record>, StoreError> {
+        self.failing_over(|| self.get_once(table, key)).await
+    }
+
+    async fn apply(&self, txn: Txn) -> Result<u64, StoreError> {
+        self.failing_over(|| self.apply_once(txn.clone())).await
+    }
+
+    async fn grant_lease(&self, ttl: Duration) -> Result<i64, StoreError> {
+        self.failing_over(|| self.grant_lease_once(ttl)).await
+    }
+
+    async fn keep_alive(&self, lease: i64) -> Result<Option<Duration>, StoreError> {
+        self.failing_over(|| self.keep_alive_once(lease)).await
+    }
+
+    async fn revoke_lease(&self, lease: i64) -> Result<(), StoreError> {
+        self.failing_over(|| self.revoke_lease_once(lease)).await
+    }
+
     async fn watch(&self, table: Table, from_revision: u64) -> Result<WatchStream, StoreError> {
         watch::open(self, table, from_revision).await
     }
 
     async fn compact(&self, revision: u64) -> Result<(), StoreError> {
-        let mut kv = self.client.kv_client();
+        let mut kv = self.client().kv_client();
         let mut target = i64::try_from(revision).unwrap_or(i64::MAX);
         if target <= 0 {
             return Ok(());
@@ -291,7 +411,7 @@ impl Store for EtcdStore {
                             Some(GetOptions::new().with_count_only()),
                         )
                         .await
-                        .map_err(|e| self.err(e))?;
+                        .map_err(|e| self.etcd_err(e))?;
                     let current = resp.header().map(|h| h.revision()).unwrap_or(0);
                     if current >= target || current <= 0 {
                         return Err(self.err(e));

@@ -283,3 +283,25 @@ async fn it_is_a_cluster_store() {
     assert_eq!(s.scope(), Scope::Global);
     assert_eq!(s.describe(), "etcd http://127.0.0.1:2379 under /p");
 }
+
+#[test]
+fn a_dead_endpoint_is_passed_over() {
+    with_etcd(|endpoint| async move {
+        // Port 1 of the test's own loopback: nothing listens there.
+        let s = EtcdStore::connect(
+            EtcdConfig::new(["http://127.0.0.1:1", endpoint.as_str()]).with_prefix("/failover"),
+        )
+        .await
+        .expect("connect");
+        for round in 0..3 {
+            let r = s
+                .apply_ops(vec![put("a", &round.to_string())])
+                .await
+                .expect("a write goes to the live member");
+            let got = s.get(Table::Networks, "a").await.expect("a read too");
+            assert_eq!(got.map(|g| g.mod_revision), Some(r));
+        }
+        let lease = s.grant_lease(Duration::from_secs(5)).await.expect("grant");
+        assert!(s.keep_alive(lease).await.expect("renew").is_some());
+    });
+}

@@ -25,7 +25,7 @@ pub(super) async fn open(
     // the caller wants to know now. A read at the revision fails exactly when such a watch
     // would (a compaction in between shows as the stream's first item).
     let compacted = match store
-        .client
+        .client()
         .kv_client()
         .get(
             prefix.clone(),
@@ -41,17 +41,17 @@ pub(super) async fn open(
         Ok(_) => false,
         Err(e) if is_future(&e) => false,
         Err(e) if is_compacted(&e) => true,
-        Err(e) => return Err(store.err(e)),
+        Err(e) => return Err(store.etcd_err(e)),
     };
     let stream = store
-        .client
+        .client()
         .watch_client()
         .watch(
             prefix,
             Some(WatchOptions::new().with_prefix().with_start_revision(start)),
         )
         .await
-        .map_err(|e| store.err(e))?;
+        .map_err(|e| store.etcd_err(e))?;
     let mut follow = Follow {
         stream,
         layout: store.layout.clone(),

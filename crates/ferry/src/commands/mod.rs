@@ -3,9 +3,11 @@
 pub mod compose;
 pub mod exec;
 pub mod network;
+pub mod node;
 pub mod sandbox;
 pub mod security;
 pub mod service;
+pub mod swarm;
 
 use ferry_client::Client;
 use std::collections::BTreeMap;
@@ -62,6 +64,24 @@ pub async fn info(c: &Client) -> anyhow::Result<i32> {
             i.firewall.as_str()
         }
     );
+    let s = &i.swarm;
+    println!("Swarm: {}", s.local_node_state);
+    if s.local_node_state != "inactive" {
+        println!(" NodeID: {}", s.node_id);
+        println!(" Node Address: {}", s.node_addr);
+        println!(" Is Manager: {}", s.control_available);
+        if !s.error.is_empty() {
+            println!(" Error: {}", s.error);
+        }
+        if s.nodes > 0 {
+            println!(" Nodes: {}", s.nodes);
+            println!(" Managers: {}", s.managers);
+        }
+        if !s.remote_managers.is_empty() {
+            println!(" Manager Addresses: {}", s.remote_managers.join(" "));
+        }
+        println!(" Etcd Endpoints: {}", s.etcd_endpoints.join(" "));
+    }
     println!("Kernel Version: {}", i.kernel_version);
     Ok(0)
 }
