@@ -423,44 +423,6 @@ impl Store for EtcdStore {
         }
     }
 
-    async fn grant_lease(&self, ttl: Duration) -> Result<i64, StoreError> {
-        // etcd counts whole seconds; rounding up never ends a session early.
-        let secs = ttl.as_millis().div_ceil(1000).max(1);
-        let resp = self
-            .client
-            .lease_client()
-            .grant(i64::try_from(secs).unwrap_or(i64::MAX), None)
-            .await
-            .map_err(|e| self.err(e))?;
-        Ok(resp.id())
-    }
-
-    async fn keep_alive(&self, lease: i64) -> Result<Option<Duration>, StoreError> {
-        let (mut keeper, mut answers) = match self.client.lease_client().keep_alive(lease).await {
-            Ok(pair) => pair,
-            // The client reads the first answer itself, and calls a TTL of 0 this error.
-            Err(etcd_client::Error::LeaseKeepAliveError(m)) if m == "lease not found" => {
-                return Ok(None)
-            }
-            Err(e) => return Err(self.err(e)),
-        };
-        keeper.keep_alive().await.map_err(|e| self.err(e))?;
-        match answers.message().await.map_err(|e| self.err(e))? {
-            // etcd answers a renewal of an unknown lease with a TTL of 0 or less.
-            Some(a) if a.ttl() > 0 => Ok(Some(Duration::from_secs(revision(a.ttl())))),
-            Some(_) => Ok(None),
-            None => Err(self.err("the lease keep-alive stream ended without an answer")),
-        }
-    }
-
-    async fn revoke_lease(&self, lease: i64) -> Result<(), StoreError> {
-        match self.client.lease_client().revoke(lease).await {
-            Ok(_) => Ok(()),
-            Err(e) if is_lease_missing(&e) => Ok(()),
-            Err(e) => Err(self.err(e)),
-        }
-    }
-
     fn scope(&self) -> Scope {
         Scope::Global
     }
