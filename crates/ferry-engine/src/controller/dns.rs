@@ -13,8 +13,10 @@ use std::path::Path;
 
 impl Controller {
     /// User-defined networks with endpoints have embedded DNS; the default `bridge` does not.
+    /// The gateway bridge of overlay sandboxes has none either: names on it would answer
+    /// with addresses its members cannot reach (it passes no traffic between them).
     pub(crate) fn has_dns(&self, net: &Network) -> bool {
-        !net.builtin && self.in_directory(net)
+        !net.builtin && !super::gateway_bridge::is_gateway_bridge(net) && self.in_directory(net)
     }
 
     /// Networks the resolver's directory knows: every network with endpoints. The default

@@ -13,6 +13,11 @@ use std::collections::BTreeMap;
 /// The gateway bridge network's name, and its bridge's.
 pub const GATEWAY_BRIDGE: &str = "ferry_gwbridge";
 
+/// True for the gateway bridge network.
+pub(crate) fn is_gateway_bridge(net: &Network) -> bool {
+    net.name == GATEWAY_BRIDGE && net.driver == "bridge"
+}
+
 impl Controller {
     /// True when the network's endpoints take their default route through its gateway.
     fn routes_out(&self, net: &Network) -> bool {

@@ -261,7 +261,11 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                 options: a
                     .opt
                     .iter()
-                    .map(|o| key_value("-o", o))
+                    // Docker takes a bare `--opt KEY` (such as `encrypted`) as an empty value.
+                    .map(|o| match o.split_once('=') {
+                        None if !o.is_empty() => Ok((o.clone(), String::new())),
+                        _ => key_value("-o", o),
+                    })
                     .collect::<anyhow::Result<_>>()?,
                 labels: super::parse_labels(&a.label)?,
                 ..Default::default()
