@@ -3,6 +3,7 @@
 //! JSON out). Its client is the `ferry-client` crate.
 
 pub mod docker;
+mod docker_routes;
 pub mod server;
 
 /// The Docker Engine API version ferry's routes follow.

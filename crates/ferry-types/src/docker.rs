@@ -369,6 +369,45 @@ pub struct VersionInfo {
     pub arch: String,
     /// Kernel release.
     pub kernel_version: String,
+    /// The server product (`{"Name": "ferry ..."}`).
+    #[serde(default)]
+    pub platform: Platform,
+    /// The server's parts; the docker CLI shows the `Engine` one.
+    #[serde(default)]
+    pub components: Vec<Component>,
+    /// The toolchain ferry was built with.
+    #[serde(default)]
+    pub go_version: String,
+    /// The source revision (empty when unknown).
+    #[serde(default)]
+    pub git_commit: String,
+    /// When it was built (empty when unknown).
+    #[serde(default)]
+    pub build_time: String,
+    /// Experimental features (never).
+    #[serde(default)]
+    pub experimental: bool,
+}
+
+/// Docker's `Platform` of `version`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Platform {
+    /// The product's name.
+    pub name: String,
+}
+
+/// One part of the server in `version`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Component {
+    /// `Engine`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Free-form details (`ApiVersion`, `Os`, `Arch`, ...), all strings.
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
 }
 
 /// `GET /info`: the daemon's settings.
@@ -420,6 +459,78 @@ pub struct DaemonInfo {
     pub kernel_version: String,
     /// Network drivers.
     pub network_drivers: Vec<String>,
+    /// A stable ID of this daemon (its data root's).
+    #[serde(default, rename = "ID")]
+    pub id: String,
+    /// The host's operating system, from os-release.
+    #[serde(default)]
+    pub operating_system: String,
+    /// `linux`.
+    #[serde(default, rename = "OSType")]
+    pub os_type: String,
+    /// The machine (`uname -m`).
+    #[serde(default)]
+    pub architecture: String,
+    /// CPUs online.
+    #[serde(default, rename = "NCPU")]
+    pub ncpu: usize,
+    /// Memory in bytes.
+    #[serde(default)]
+    pub mem_total: u64,
+    /// Images (ferry keeps none).
+    #[serde(default)]
+    pub images: usize,
+    /// Paused sandboxes (ferry pauses none).
+    #[serde(default)]
+    pub containers_paused: usize,
+    /// Storage driver (ferry has none).
+    #[serde(default)]
+    pub driver: String,
+    /// Plugins by kind, as Docker lists them.
+    #[serde(default)]
+    pub plugins: PluginsInfo,
+    /// Swarm state.
+    #[serde(default)]
+    pub swarm: SwarmInfo,
+}
+
+/// Docker's `Plugins` of `info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PluginsInfo {
+    /// Volume plugins.
+    #[serde(default)]
+    pub volume: Vec<String>,
+    /// Network drivers.
+    #[serde(default)]
+    pub network: Vec<String>,
+    /// Authorization plugins.
+    #[serde(default)]
+    pub authorization: Option<Vec<String>>,
+    /// Log drivers.
+    #[serde(default)]
+    pub log: Vec<String>,
+}
+
+/// Docker's `Swarm` of `info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SwarmInfo {
+    /// This node's ID (empty outside a swarm).
+    #[serde(default, rename = "NodeID")]
+    pub node_id: String,
+    /// Its address.
+    #[serde(default)]
+    pub node_addr: String,
+    /// `inactive` outside a swarm.
+    #[serde(default)]
+    pub local_node_state: String,
+    /// Whether this node manages.
+    #[serde(default)]
+    pub control_available: bool,
+    /// The last error.
+    #[serde(default)]
+    pub error: String,
 }
 
 /// One default address pool in `info`.

@@ -1,0 +1,386 @@
+//! Routes only Docker clients use: `kill`, `top`, `attach` and `exec` (over a hijacked
+//! connection: 101 Switching Protocols, then Docker's multiplexed frames), and `images`,
+//! which lists the named root filesystems ferry runs instead of images.
+
+use crate::docker::exec::{self as exec, ExecCreate, ExecRecord, ExecStart};
+use crate::docker::{image, stream};
+use crate::server::{body, json_response, log_stream, ok_json, ApiError, App, Ctl, RawBody, Res};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, Request, StatusCode};
+use axum::response::{IntoResponse, Response};
+use ferry_types::FerryError;
+use futures::{Stream, StreamExt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+/// The exec instances, by ID.
+pub type Execs = Arc<Mutex<HashMap<String, ExecRecord>>>;
+
+fn lock(execs: &Execs) -> std::sync::MutexGuard<'_, HashMap<String, ExecRecord>> {
+    // A panic while holding it leaves the map as it was: keep using it.
+    execs.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A signal by Docker's names (`KILL`, `SIGKILL`) or number.
+pub fn parse_signal(s: &str) -> Result<i32, FerryError> {
+    if let Ok(n) = s.parse::<i32>() {
+        if (1..=64).contains(&n) {
+            return Ok(n);
+        }
+    }
+    let name = s.to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name);
+    let sig = match name {
+        "HUP" => libc::SIGHUP,
+        "INT" => libc::SIGINT,
+        "QUIT" => libc::SIGQUIT,
+        "KILL" => libc::SIGKILL,
+        "USR1" => libc::SIGUSR1,
+        "USR2" => libc::SIGUSR2,
+        "TERM" => libc::SIGTERM,
+        "CONT" => libc::SIGCONT,
+        "STOP" => libc::SIGSTOP,
+        "WINCH" => libc::SIGWINCH,
+        "ALRM" => libc::SIGALRM,
+        _ => {
+            return Err(FerryError::invalid(format!(
+                "invalid signal: {s}; give a name such as KILL or TERM, or a number"
+            )))
+        }
+    };
+    Ok(sig)
+}
+
+/// `kill`: SIGKILL unless `signal` says otherwise.
+pub(crate) async fn kill(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
+    let sig = match q.get("signal").filter(|s| !s.is_empty()) {
+        Some(s) => parse_signal(s)?,
+        None => libc::SIGKILL,
+    };
+    ctl.kill_sandbox(&id, sig).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `top`.
+pub(crate) async fn top(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    let v = ctl.inspect_sandbox(&id).await?;
+    let sb = &v.sandbox;
+    match (sb.is_running(), sb.state.pid) {
+        (true, Some(pid)) => Ok(ok_json(&crate::docker::top::top(pid))),
+        _ => Err(FerryError::conflict(format!("Container {} is not running", sb.name)).into()),
+    }
+}
+
+/// `resize`: ferry's processes have no terminal to resize.
+pub(crate) async fn resize() -> Res {
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `images`: the named root filesystems ([`image`]), and the reserved `host`.
+pub(crate) async fn images(State(ctl): State<Ctl>) -> Res {
+    let dir = image::rootfs_dir(&ctl.config().data_root);
+    let rows: Vec<serde_json::Value> = std::iter::once(image::HOST_IMAGE.to_string())
+        .chain(image::list(&dir))
+        .map(|name| image_summary(&name))
+        .collect();
+    Ok(ok_json(&rows))
+}
+
+fn image_id(name: &str) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    name.hash(&mut h);
+    let a = h.finish();
+    a.hash(&mut h);
+    let b = h.finish();
+    format!("sha256:{a:016x}{b:016x}{a:016x}{b:016x}")
+}
+
+fn image_summary(name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "Id": image_id(name),
+        "ParentId": "",
+        "RepoTags": [format!("{name}:latest")],
+        "RepoDigests": [],
+        "Created": 0,
+        "Size": 0,
+        "SharedSize": -1,
+        "VirtualSize": 0,
+        "Labels": {},
+        "Containers": -1
+    })
+}
+
+/// `image inspect` (the CLI asks before `run`): the names ferry resolves.
+pub(crate) async fn image_inspect(State(ctl): State<Ctl>, Path(name): Path<String>) -> Res {
+    let name = name.strip_suffix("/json").unwrap_or(&name).to_string();
+    let dir = image::rootfs_dir(&ctl.config().data_root);
+    image::resolve(&name, &dir)?;
+    let mut v = image_summary(image::name_of(&name));
+    v["Config"] = serde_json::json!({"Cmd": null, "Env": [], "Entrypoint": null});
+    v["Os"] = "linux".into();
+    v["Architecture"] = crate::docker::system::goarch(std::env::consts::ARCH).into();
+    Ok(ok_json(&v))
+}
+
+/// `pull` (and `run` of an image it does not have): ferry pulls nothing.
+pub(crate) async fn image_pull(
+    State(ctl): State<Ctl>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
+    let name = q.get("fromImage").cloned().unwrap_or_default();
+    let dir = image::rootfs_dir(&ctl.config().data_root);
+    Err(FerryError::not_found(format!("cannot pull {name}: {}", image::help(&dir))).into())
+}
+
+/// Takes the connection over when the client asked to (`Upgrade: tcp`), writing `frames`
+/// to it and passing what the client sends to `input`; otherwise streams `frames` as the
+/// reply's body.
+fn hijack<S>(req: Request<Body>, frames: S, input: Option<tokio::process::ChildStdin>) -> Response
+where
+    S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+{
+    let (mut parts, _) = req.into_parts();
+    let upgrade = parts
+        .headers
+        .get(header::UPGRADE)
+        .is_some()
+        .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
+        .flatten();
+    let Some(on_upgrade) = upgrade else {
+        return (
+            [(header::CONTENT_TYPE, stream::MULTIPLEXED)],
+            Body::from_stream(frames),
+        )
+            .into_response();
+    };
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(error = %e, "attach: the connection was not taken over");
+                return;
+            }
+        };
+        let io = hyper_util::rt::TokioIo::new(upgraded);
+        let (mut rd, mut wr) = tokio::io::split(io);
+        if let Some(mut stdin) = input {
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut rd, &mut stdin).await;
+                // Its end is the process's end of input.
+                let _ = stdin.shutdown().await;
+            });
+        }
+        let mut frames = std::pin::pin!(frames);
+        while let Some(chunk) = frames.next().await {
+            let Ok(chunk) = chunk else { break };
+            if wr.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = wr.flush().await;
+        let _ = wr.shutdown().await;
+    });
+    Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(header::CONTENT_TYPE, stream::RAW)
+        .header(header::CONNECTION, "Upgrade")
+        .header(header::UPGRADE, "tcp")
+        .body(Body::empty())
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// `attach`: the sandbox's output as it comes, until its current run ends, or, when it does
+/// not run, until its next run ends (how `run` attaches before `start`); with `logs`, what it
+/// wrote before too. Its standard input is not attached: ferry's sandboxes read none.
+pub(crate) async fn attach(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+    req: Request<Body>,
+) -> Res {
+    let (id, path) = ctl.log_source(&id).await?;
+    let first_end = if ctl.is_running(&id).await {
+        None
+    } else {
+        Some(ctl.last_end(&id).await)
+    };
+    let mut file = tokio::fs::File::open(&path).await.ok();
+    let logs = q.get("logs").is_some_and(|v| v == "1" || v == "true");
+    if !logs {
+        if let Some(f) = file.as_mut() {
+            let _ = f.seek(std::io::SeekFrom::End(0)).await;
+        }
+    }
+    let wanted = q.get("stream").is_none_or(|v| v == "1" || v == "true");
+    let frames = log_stream(ctl, id, path, file, wanted, first_end)
+        .map(|c| c.map(|c| Bytes::from(stream::frame(stream::STDOUT, &c))));
+    Ok(hijack(req, frames, None))
+}
+
+/// `exec` (create).
+pub(crate) async fn exec_create(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    RawBody(b): RawBody,
+) -> Res {
+    let c: ExecCreate = body(&b)?;
+    exec::check(&c)?;
+    // Only a running sandbox can be entered (dockerd checks at create too).
+    app.ctl.exec_target(&id).await?;
+    let container_id = app.ctl.sandbox_id(&id).await?.to_string();
+    let exec_id: String = ferry_engine::controller::new_id();
+    lock(&app.execs).insert(
+        exec_id.clone(),
+        ExecRecord {
+            container_id,
+            config: c,
+            running: false,
+            exit_code: None,
+            pid: 0,
+        },
+    );
+    Ok(json_response(
+        StatusCode::CREATED,
+        &serde_json::json!({ "Id": exec_id }),
+    ))
+}
+
+fn no_such_exec(id: &str) -> ApiError {
+    FerryError::not_found(format!("No such exec instance: {id}")).into()
+}
+
+/// Frames of a child's output and errors, as they come, until both end.
+fn child_frames(
+    stdout: Option<impl AsyncRead + Send + Unpin + 'static>,
+    stderr: Option<impl AsyncRead + Send + Unpin + 'static>,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    fn frames_of(
+        r: Option<impl AsyncRead + Send + Unpin + 'static>,
+        n: u8,
+    ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+        futures::stream::unfold(r, move |r| async move {
+            let mut r = r?;
+            let mut buf = vec![0u8; 32 * 1024];
+            match r.read(&mut buf).await {
+                Ok(0) | Err(_) => None,
+                Ok(k) => Some((Ok(Bytes::from(stream::frame(n, &buf[..k]))), Some(r))),
+            }
+        })
+    }
+    futures::stream::select(
+        frames_of(stdout, stream::STDOUT),
+        frames_of(stderr, stream::STDERR),
+    )
+}
+
+/// `exec` (start): runs the command through `ferry exec`, with the connection taken over
+/// for its input and output; the exit code is recorded for `GET /exec/{id}/json`.
+pub(crate) async fn exec_start(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    req: Request<Body>,
+) -> Res {
+    let (parts, b) = req.into_parts();
+    let raw = axum::body::to_bytes(b, crate::server::MAX_BODY_BYTES)
+        .await
+        .map_err(|e| FerryError::invalid(format!("cannot read the request body: {e}")))?;
+    let start: ExecStart = if raw.is_empty() {
+        ExecStart::default()
+    } else {
+        body(&raw)?
+    };
+    let rec = lock(&app.execs)
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| no_such_exec(&id))?;
+    if rec.running || rec.exit_code.is_some() {
+        return Err(FerryError::conflict(format!("exec instance {id} has already run")).into());
+    }
+    let c = &rec.config;
+    let cfg = app.ctl.config();
+    let exe = std::env::current_exe()
+        .map_err(|e| FerryError::internal(format!("cannot find ferry's own executable: {e}")))?;
+    let piped = |on: bool| {
+        if on && !start.detach {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        }
+    };
+    let mut child = tokio::process::Command::new(exe)
+        .args(exec::ferry_exec_args(&rec.container_id, c))
+        .env("FERRY_HOST", format!("unix://{}", cfg.socket.display()))
+        .stdin(piped(c.attach_stdin))
+        .stdout(piped(c.attach_stdout))
+        .stderr(piped(c.attach_stderr))
+        .spawn()
+        .map_err(|e| FerryError::internal(format!("cannot start ferry exec: {e}")))?;
+    let stdin = child.stdin.take();
+    let frames = child_frames(child.stdout.take(), child.stderr.take());
+    {
+        let mut m = lock(&app.execs);
+        if let Some(r) = m.get_mut(&id) {
+            r.running = true;
+            r.pid = child.id().unwrap_or(0);
+        }
+    }
+    let execs = app.execs.clone();
+    let exec_id = id.clone();
+    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let code = match child.wait().await {
+            Ok(st) => st.code().unwrap_or_else(|| {
+                128 + std::os::unix::process::ExitStatusExt::signal(&st).unwrap_or(0)
+            }),
+            Err(_) => 126,
+        };
+        if let Some(r) = lock(&execs).get_mut(&exec_id) {
+            r.running = false;
+            r.exit_code = Some(code);
+        }
+        let _ = done_tx.send(());
+    });
+    if start.detach {
+        return Ok(StatusCode::OK.into_response());
+    }
+    // The stream ends once the output has, and the exit code is recorded, so a client that
+    // asks for it right after reads it.
+    let frames = frames.chain(futures::stream::once(async move {
+        let _ = done_rx.await;
+        Ok(Bytes::new())
+    }));
+    Ok(hijack(
+        Request::from_parts(parts, Body::empty()),
+        frames,
+        stdin,
+    ))
+}
+
+/// `exec` (inspect).
+pub(crate) async fn exec_inspect(State(app): State<App>, Path(id): Path<String>) -> Res {
+    let m = lock(&app.execs);
+    let rec = m.get(&id).ok_or_else(|| no_such_exec(&id))?;
+    Ok(ok_json(&rec.inspect(&id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("KILL").unwrap(), libc::SIGKILL);
+        assert_eq!(parse_signal("sigterm").unwrap(), libc::SIGTERM);
+        assert_eq!(parse_signal("SIGHUP").unwrap(), libc::SIGHUP);
+        assert_eq!(parse_signal("9").unwrap(), 9);
+        assert!(parse_signal("0").is_err());
+        assert!(parse_signal("NOPE").is_err());
+    }
+}
