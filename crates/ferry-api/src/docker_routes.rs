@@ -2,9 +2,12 @@
 //! connection: 101 Switching Protocols, then Docker's multiplexed frames), and `images`,
 //! which lists the named root filesystems ferry runs instead of images.
 
+use crate::docker::events::Snapshot;
 use crate::docker::exec::{self as exec, ExecCreate, ExecRecord, ExecStart};
 use crate::docker::{image, stream};
-use crate::server::{body, json_response, log_stream, ok_json, ApiError, App, Ctl, RawBody, Res};
+use crate::server::{
+    body, flag, json_response, log_stream, ok_json, truthy, ApiError, App, Ctl, RawBody, Res,
+};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, Request, StatusCode};
@@ -212,13 +215,13 @@ pub(crate) async fn attach(
         Some(ctl.last_end(&id).await)
     };
     let mut file = tokio::fs::File::open(&path).await.ok();
-    let logs = q.get("logs").is_some_and(|v| v == "1" || v == "true");
+    let logs = flag(&q, "logs");
     if !logs {
         if let Some(f) = file.as_mut() {
             let _ = f.seek(std::io::SeekFrom::End(0)).await;
         }
     }
-    let wanted = q.get("stream").is_none_or(|v| v == "1" || v == "true");
+    let wanted = q.get("stream").is_none_or(|v| truthy(v));
     let frames = log_stream(ctl, id, path, file, wanted, first_end)
         .map(|c| c.map(|c| Bytes::from(stream::frame(stream::STDOUT, &c))));
     Ok(hijack(req, frames, None))
@@ -368,6 +371,110 @@ pub(crate) async fn exec_inspect(State(app): State<App>, Path(id): Path<String>)
     let m = lock(&app.execs);
     let rec = m.get(&id).ok_or_else(|| no_such_exec(&id))?;
     Ok(ok_json(&rec.inspect(&id)))
+}
+
+/// How `events` names a sandbox's image.
+fn image_namer(ctl: &Ctl) -> impl Fn(&ferry_types::Sandbox) -> String + Send + 'static {
+    let dir = image::rootfs_dir(&ctl.config().data_root);
+    move |sb| image::shown(sb.config.rootfs.as_deref().unwrap_or(""), &dir)
+}
+
+/// One look at the engine for `events`.
+async fn snapshot(ctl: &Ctl) -> Result<Snapshot, FerryError> {
+    let sandboxes = ctl
+        .list_sandboxes(true, &ferry_engine::filters::SandboxFilter::default())
+        .await?;
+    let networks = ctl
+        .list_networks(&ferry_engine::filters::NetworkFilter::default())
+        .await?;
+    Ok(Snapshot::of(&sandboxes, &networks, image_namer(ctl)))
+}
+
+fn now_pair() -> (i64, i64) {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    (nanos / 1_000_000_000, nanos)
+}
+
+/// `events`: what happens from now on (until `until`, Unix seconds, when given), one JSON
+/// object per line, told from the engine's change feed.
+pub(crate) async fn events(
+    State(ctl): State<Ctl>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
+    use tokio::sync::broadcast::error::RecvError;
+    let f = crate::docker::filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
+    crate::docker::events::check(&f)?;
+    let until = match q.get("until").filter(|u| !u.is_empty()) {
+        None => None,
+        Some(u) => Some(
+            u.split('.')
+                .next()
+                .unwrap_or(u)
+                .parse::<i64>()
+                .map_err(|_| {
+                    FerryError::invalid(format!("invalid until {u:?}: give Unix seconds"))
+                })?,
+        ),
+    };
+    // Listen first, then look: nothing falls between the two.
+    let changes = ctl.changes();
+    let first = snapshot(&ctl).await?;
+    let namer = image_namer(&ctl);
+    let state = (ctl, first, changes, f, namer);
+    let lines = futures::stream::unfold(
+        state,
+        move |(ctl, mut last, mut changes, f, namer)| async move {
+            loop {
+                let wait = match until {
+                    Some(u) => {
+                        let left = u - now_pair().0;
+                        if left < 0 {
+                            return None;
+                        }
+                        std::time::Duration::from_secs(left.unsigned_abs() + 1)
+                    }
+                    None => std::time::Duration::from_secs(3600),
+                };
+                let next = match tokio::time::timeout(wait, changes.recv()).await {
+                    Err(_) => continue,
+                    Ok(Ok(change)) => {
+                        let mut next = last.clone();
+                        next.apply(&change, &namer);
+                        next
+                    }
+                    Ok(Err(RecvError::Lagged(_))) => match snapshot(&ctl).await {
+                        Ok(s) => s,
+                        Err(_) => return None,
+                    },
+                    Ok(Err(RecvError::Closed)) => return None,
+                };
+                let mut out = Vec::new();
+                for e in crate::docker::events::diff(&last, &next, now_pair()) {
+                    if crate::docker::events::matches(&f, &e) {
+                        if let Ok(mut line) = serde_json::to_vec(&e) {
+                            line.push(b'\n');
+                            out.extend(line);
+                        }
+                    }
+                }
+                last = next;
+                if !out.is_empty() {
+                    return Some((
+                        Ok::<_, std::io::Error>(Bytes::from(out)),
+                        (ctl, last, changes, f, namer),
+                    ));
+                }
+            }
+        },
+    );
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(lines),
+    )
+        .into_response())
 }
 
 #[cfg(test)]

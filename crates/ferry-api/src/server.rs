@@ -228,6 +228,7 @@ pub fn router(ctl: Ctl, limits: Limits) -> Router {
         .route("/exec/{id}/json", get(d::exec_inspect))
         .route("/exec/{id}/resize", post(d::resize))
         .route("/containers/{id}/resize", post(d::resize))
+        .route("/events", get(d::events))
         .route("/images/json", get(d::images))
         .route("/images/create", post(d::image_pull))
         .route("/images/{*name}", get(d::image_inspect))
@@ -476,8 +477,13 @@ async fn network_detach(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-fn flag(q: &HashMap<String, String>, k: &str) -> bool {
-    q.get(k).is_some_and(|v| v == "1" || v == "true")
+/// A query flag, true as Go's `strconv.ParseBool` reads it (docker-py sends `True`).
+pub(crate) fn truthy(v: &str) -> bool {
+    matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True")
+}
+
+pub(crate) fn flag(q: &HashMap<String, String>, k: &str) -> bool {
+    q.get(k).is_some_and(|v| truthy(v))
 }
 
 async fn sandbox_list(
@@ -494,11 +500,19 @@ async fn sandbox_list(
         }
     };
     let sandboxes = ctl.list_sandboxes(flag(&q, "all"), &engine).await?;
+    let dir = crate::docker::image::rootfs_dir(&ctl.config().data_root);
     Ok(ok_json(
         &sandboxes
             .iter()
             .filter(|v| rest.as_ref().is_none_or(|p| p.matches(v)))
-            .map(views::sandbox_summary)
+            .map(|v| {
+                let mut row = views::sandbox_summary(v);
+                row.image = crate::docker::image::shown(
+                    v.sandbox.config.rootfs.as_deref().unwrap_or(""),
+                    &dir,
+                );
+                row
+            })
             .collect::<Vec<_>>(),
     ))
 }
@@ -595,9 +609,13 @@ async fn sandbox_remove(
 }
 
 async fn sandbox_inspect(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
-    Ok(ok_json(&views::sandbox_inspect(
-        &ctl.inspect_sandbox(&id).await?,
-    )))
+    let v = ctl.inspect_sandbox(&id).await?;
+    let mut out = views::sandbox_inspect(&v);
+    out.config.image = crate::docker::image::shown(
+        v.sandbox.config.rootfs.as_deref().unwrap_or(""),
+        &crate::docker::image::rootfs_dir(&ctl.config().data_root),
+    );
+    Ok(ok_json(&out))
 }
 
 async fn sandbox_start(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
@@ -717,7 +735,7 @@ async fn sandbox_logs(
         first = crate::docker::stream::tail(&first, n).to_vec();
     }
     let timestamps = flag(&q, "timestamps");
-    let wanted = q.get("stdout").is_none_or(|v| v == "1" || v == "true");
+    let wanted = q.get("stdout").is_none_or(|v| truthy(v));
     let rest = log_stream(ctl, id, path, file, follow, first_end);
     let chunks = futures::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest);
     let mut at_line_start = true;

@@ -177,6 +177,16 @@ pub struct ContainerConfig {
     /// `--user`, as given.
     #[serde(default)]
     pub user: String,
+    /// What Docker clients call the image: `host` for the host's programs, else the root
+    /// filesystem's name or path.
+    #[serde(default)]
+    pub image: String,
+    /// A terminal (never: ferry gives sandboxes none).
+    #[serde(default)]
+    pub tty: bool,
+    /// Standard input kept open (never).
+    #[serde(default)]
+    pub open_stdin: bool,
 }
 
 /// An empty JSON object, as Docker uses for set members (`{"80/tcp": {}}`).
@@ -235,6 +245,21 @@ pub struct HostConfig {
     /// Read-only root filesystem.
     #[serde(default)]
     pub readonly_rootfs: bool,
+    /// Where the output goes: ferry's one log file, which Docker clients know as `json-file`.
+    #[serde(default)]
+    pub log_config: LogConfig,
+}
+
+/// Docker's LogConfig.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    /// The driver's name.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// Its options.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
 }
 
 /// Docker's NetworkSettings.
@@ -305,6 +330,9 @@ pub struct ContainerSummary {
     pub id: String,
     /// `/name`.
     pub names: Vec<String>,
+    /// What Docker clients call the image (see [`ContainerConfig::image`]).
+    #[serde(default)]
+    pub image: String,
     /// Command line.
     pub command: String,
     /// Unix seconds.

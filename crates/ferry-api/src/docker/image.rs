@@ -75,6 +75,21 @@ pub fn resolve(image: &str, rootfs_dir: &Path) -> Result<Image, FerryError> {
     Err(FerryError::not_found(format!("No such image: {image}")))
 }
 
+/// The IMAGE a sandbox shows: `host` without a root filesystem, `NAME` for one under
+/// `rootfs_dir`, else its path.
+pub fn shown(rootfs: &str, rootfs_dir: &Path) -> String {
+    if rootfs.is_empty() {
+        return HOST_IMAGE.to_string();
+    }
+    Path::new(rootfs)
+        .strip_prefix(rootfs_dir)
+        .ok()
+        .and_then(|p| p.to_str())
+        .filter(|p| !p.is_empty())
+        .unwrap_or(rootfs)
+        .to_string()
+}
+
 /// The names `docker images` lists: the directories under `rootfs_dir`.
 pub fn list(rootfs_dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(rootfs_dir)
@@ -123,6 +138,12 @@ mod tests {
             .message
             .contains("ferry runs no images"));
         assert_eq!(list(&root), vec!["alpine".to_string()]);
+        assert_eq!(shown("", &root), "host");
+        assert_eq!(
+            shown(&root.join("alpine").display().to_string(), &root),
+            "alpine"
+        );
+        assert_eq!(shown("/srv/x", &root), "/srv/x");
         assert!(list(&d.path().join("none")).is_empty());
     }
 }

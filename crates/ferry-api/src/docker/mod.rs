@@ -4,6 +4,7 @@
 
 pub mod create;
 pub mod errors;
+pub mod events;
 pub mod exec;
 pub mod filters;
 pub mod image;

@@ -3,6 +3,7 @@
 //! kernel; a failure undoes what the operation made, in the kernel and in the store.
 
 mod attach;
+pub mod changes;
 mod dns;
 mod endpoints;
 mod links;
@@ -56,6 +57,8 @@ pub struct Controller {
     supervisor: tokio::sync::Notify,
     /// Bumped whenever a sandbox's process exits, so waiters re-check.
     exits: watch::Sender<u64>,
+    /// Every sandbox and network record saved ([`Controller::changes`]).
+    changes: tokio::sync::broadcast::Sender<changes::Change>,
     host_id: String,
     me: Weak<Controller>,
 }
@@ -181,6 +184,7 @@ impl Controller {
             state: Mutex::new(state),
             sandbox_locks: locks::SandboxLocks::default(),
             exits,
+            changes: tokio::sync::broadcast::channel(changes::BACKLOG).0,
             host_id,
             me: me.clone(),
         });
@@ -247,11 +251,12 @@ impl Controller {
 
     /// Writes `ops` as one unconditional transaction.
     async fn save(&self, ops: Vec<Op>) -> Result<(), FerryError> {
-        self.store
-            .apply_ops(ops)
-            .await
-            .map(|_| ())
-            .map_err(store_err)
+        let announced = (self.changes.receiver_count() > 0).then(|| ops.clone());
+        self.store.apply_ops(ops).await.map_err(store_err)?;
+        if let Some(ops) = announced {
+            self.announce(&ops);
+        }
+        Ok(())
     }
 
     fn put_network_op(net: &Network) -> Result<Op, FerryError> {
