@@ -8,6 +8,7 @@
 #   N=30                         iterations per measurement
 #   DOCKER=/usr/local/bin/docker the docker CLI (the same binary for both daemons)
 #   BENCH_ROOT=/tmp/ferry-bench-dockerapi   roots and results
+#   SKIP_BUILD=1                 use the release build already there
 #
 # Each daemon runs in a network namespace of its own (ferry's through bench/private-host.sh;
 # dockerd with its own data and exec roots and a private /run/docker, so no other dockerd or
@@ -32,7 +33,7 @@ mkdir -p "$BENCH_ROOT" "$RESULTS"
 
 export FERRY_BIN=${CARGO_TARGET_DIR:-$REPO/target}/release/ferry
 export BENCH_ROOT BENCH_NS=ferry-bench-dockerapi
-(cd "$REPO" && cargo build --release -p ferry >&2)
+[ -n "${SKIP_BUILD:-}" ] || (cd "$REPO" && cargo build --release -p ferry >&2)
 # shellcheck source=bench/private-host.sh
 . "$REPO/bench/private-host.sh"
 
@@ -43,9 +44,10 @@ dockerd_up() {
   ip netns exec "$DOCKERD_NS" ip link set lo up
   rm -rf "$DROOT"
   mkdir -p "$DROOT/data" "$DROOT/exec" /run/docker
-  # `ip netns exec` gives the command a mount namespace of its own: the tmpfs on /run/docker
-  # hides the host's plugin sockets from this dockerd only.
-  ip netns exec "$DOCKERD_NS" sh -c "mount -t tmpfs tmpfs /run/docker && exec dockerd \
+  # A mount namespace of its own (not `ip netns exec`, whose fresh /sys hides the cgroup
+  # mounts dockerd needs): the tmpfs on /run/docker hides the host's plugin sockets from this
+  # dockerd only.
+  nsenter --net=/run/netns/"$DOCKERD_NS" unshare -m sh -c "mount -t tmpfs tmpfs /run/docker && exec dockerd \
     --data-root $DROOT/data --exec-root $DROOT/exec -H unix://$DROOT/docker.sock \
     --pidfile $DROOT/docker.pid --containerd-namespace ferry-bench --containerd-plugins-namespace ferry-bench-plugins" \
     >"$DROOT/dockerd.log" 2>&1 &
@@ -84,29 +86,49 @@ ms() {
   python3 -c "print(f'{($t1-$t0)*1000:.1f}')"
 }
 
-# measure ENGINE IMAGE: N rounds of each command, one sample file per command.
-measure() {
-  local engine=$1 image=$2 out=$RESULTS/$1
+# The two daemons' sockets and images.
+declare -A HOST IMAGE
+IMAGE[ferry]=host
+IMAGE[dockerd]=bb
+
+setup() { # ENGINE: the sample files, two networks, a container on the first
+  local out=$RESULTS/$1
   mkdir -p "$out"
   : >"$out/floor"; : >"$out/create"; : >"$out/rm"; : >"$out/connect"; : >"$out/disconnect"
-  "$DOCKER" network create bench-a >/dev/null
-  "$DOCKER" network create bench-b >/dev/null
-  "$DOCKER" run -d --name bench-c --network bench-a "$image" sleep 3600 >/dev/null
-  for i in $(seq 1 "$N"); do
-    ms "$DOCKER" network inspect bridge >>"$out/floor"
-    ms "$DOCKER" network create "bench-n$i" >>"$out/create"
-    ms "$DOCKER" network rm "bench-n$i" >>"$out/rm"
-    ms "$DOCKER" network connect bench-b bench-c >>"$out/connect"
-    ms "$DOCKER" network disconnect bench-b bench-c >>"$out/disconnect"
-  done
-  "$DOCKER" rm -f bench-c >/dev/null
-  "$DOCKER" network rm bench-a bench-b >/dev/null
+  DOCKER_HOST=${HOST[$1]} "$DOCKER" network create bench-a >/dev/null
+  DOCKER_HOST=${HOST[$1]} "$DOCKER" network create bench-b >/dev/null
+  DOCKER_HOST=${HOST[$1]} "$DOCKER" run -d --name bench-c --network bench-a "${IMAGE[$1]}" sleep 3600 >/dev/null
+}
+
+round() { # ENGINE I: one sample of each command
+  local out=$RESULTS/$1 i=$2
+  export DOCKER_HOST=${HOST[$1]}
+  ms "$DOCKER" network inspect bridge >>"$out/floor"
+  ms "$DOCKER" network create "bench-n$i" >>"$out/create"
+  ms "$DOCKER" network rm "bench-n$i" >>"$out/rm"
+  ms "$DOCKER" network connect bench-b bench-c >>"$out/connect"
+  ms "$DOCKER" network disconnect bench-b bench-c >>"$out/disconnect"
+  unset DOCKER_HOST
+}
+
+teardown() { # ENGINE
+  DOCKER_HOST=${HOST[$1]} "$DOCKER" rm -f bench-c >/dev/null
+  DOCKER_HOST=${HOST[$1]} "$DOCKER" network rm bench-a bench-b >/dev/null
 }
 
 private_host_up
-DOCKER_HOST=$FERRY_HOST measure ferry host
+HOST[ferry]=$FERRY_HOST
 dockerd_up
-DOCKER_HOST=unix://$DROOT/docker.sock measure dockerd bb
+HOST[dockerd]=unix://$DROOT/docker.sock
+setup ferry
+setup dockerd
+# The engines take turns in every round, so load on the machine falls on both alike.
+for i in $(seq 1 "$N"); do
+  round ferry "$i"
+  round dockerd "$i"
+done
+teardown ferry
+teardown dockerd
 
 python3 - "$RESULTS" <<'PY' | tee "$RESULTS/summary.md"
 import statistics, sys, pathlib

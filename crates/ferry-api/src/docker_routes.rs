@@ -308,8 +308,8 @@ pub(crate) async fn exec_start(
     }
     let c = &rec.config;
     let cfg = app.ctl.config();
-    let exe = std::env::current_exe()
-        .map_err(|e| FerryError::internal(format!("cannot find ferry's own executable: {e}")))?;
+    // The running executable itself, even when its file was replaced since it started.
+    let exe = "/proc/self/exe";
     let piped = |on: bool| {
         if on && !start.detach {
             std::process::Stdio::piped()

@@ -389,7 +389,12 @@ async fn version() -> Response {
 }
 
 async fn info(State(ctl): State<Ctl>) -> Response {
-    ok_json(&system::info(&ctl.info().await, ctl.config()))
+    let mut out = system::info(&ctl.info().await, ctl.config());
+    // What `docker images` lists: `host` and the named root filesystems.
+    out.images =
+        1 + crate::docker::image::list(&crate::docker::image::rootfs_dir(&ctl.config().data_root))
+            .len();
+    ok_json(&out)
 }
 
 #[derive(Deserialize)]

@@ -161,7 +161,12 @@ fn network_commands_with_dockers_codes_and_words() {
     assert!(members.starts_with("c1 "), "{members}");
     let r = h.docker(&["network", "connect", "n2", "c1"]);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("already connected"), "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("endpoint with name c1 already exists in network n2"),
+        "{}",
+        r.stderr
+    );
     let r = h.docker(&["network", "connect", "n2", "nosuch"]);
     assert!(
         r.stderr.contains("No such container: nosuch"),

@@ -169,13 +169,26 @@ fn network_request(name: &str, ep: Option<&EndpointRequest>) -> NetworkRequest {
 }
 
 /// The networks in connection order: `NetworkMode` first, then the other endpoint configs
-/// (by name). `default` is the default bridge, which an empty list means.
+/// (by name). `default` is the default bridge, which an empty list means unless the client
+/// set something on it (`--mac-address` without `--network`).
 fn networks(c: &ContainerCreate) -> Vec<NetworkRequest> {
     let eps = &c.networking_config.endpoints_config;
     let mode = c.host_config.network_mode.as_str();
     let mut out = Vec::new();
     let first = match mode {
-        "" | "default" => None,
+        "" | "default" => {
+            let set = eps.get("default").and_then(Option::as_ref).filter(|e| {
+                !e.mac_address.is_empty()
+                    || !e.aliases.is_empty()
+                    || e.ipam_config
+                        .as_ref()
+                        .is_some_and(|i| !i.ipv4_address.is_empty() || !i.ipv6_address.is_empty())
+            });
+            if let Some(ep) = set {
+                out.push(network_request(ferry_types::DEFAULT_BRIDGE, Some(ep)));
+            }
+            None
+        }
         m => Some(m),
     };
     if let Some(m) = first {
@@ -306,6 +319,15 @@ mod tests {
         );
         let r = to_sandbox_request(c, "", Path::new("/nonexistent")).unwrap();
         assert!(r.networks.is_empty());
+        let c = parse(json!({"Image": "host", "Cmd": ["true"],
+                             "HostConfig": {"NetworkMode": "default"},
+                             "NetworkingConfig": {"EndpointsConfig": {"default": {"MacAddress": "02:42:ac:11:00:99"}}}}));
+        let r = to_sandbox_request(c, "", Path::new("/nonexistent")).unwrap();
+        assert_eq!(r.networks[0].name, "bridge");
+        assert_eq!(
+            r.networks[0].mac_address.as_deref(),
+            Some("02:42:ac:11:00:99")
+        );
         assert_eq!(r.cmd, vec!["env", "-i"]);
         let c =
             parse(json!({"Image": "host", "HostConfig": {"NetworkMode": "host"}, "Cmd": ["true"]}));

@@ -13,6 +13,12 @@ pub fn to_docker(mut e: FerryError) -> FerryError {
         .and_then(|m| m.strip_suffix(" is not running"))
     {
         e.message = format!("Container {name} is not running");
+    } else if let Some((sb, net)) = e
+        .message
+        .strip_prefix("sandbox ")
+        .and_then(|m| m.split_once(" is already connected to network "))
+    {
+        e.message = format!("endpoint with name {sb} already exists in network {net}");
     } else if e.kind == ErrorKind::Conflict && e.message.contains("has active endpoints") {
         // libnetwork's ActiveEndpointsError is Forbidden.
         e.kind = ErrorKind::Forbidden;
@@ -35,6 +41,13 @@ mod tests {
             "network n1 has active endpoints (sandboxes: a); disconnect or remove them first",
         ));
         assert_eq!(e.kind, ErrorKind::Forbidden);
+        let e = to_docker(FerryError::forbidden(
+            "sandbox web is already connected to network n1",
+        ));
+        assert_eq!(
+            e.message,
+            "endpoint with name web already exists in network n1"
+        );
         let e = to_docker(FerryError::conflict("sandbox web is not running"));
         assert_eq!(e.message, "Container web is not running");
         let e = to_docker(FerryError::conflict("network with name n1 already exists"));
