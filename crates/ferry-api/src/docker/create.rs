@@ -319,6 +319,7 @@ mod tests {
         );
         let r = to_sandbox_request(c, "", Path::new("/nonexistent")).unwrap();
         assert!(r.networks.is_empty());
+        assert_eq!(r.cmd, vec!["env", "-i"]);
         let c = parse(json!({"Image": "host", "Cmd": ["true"],
                              "HostConfig": {"NetworkMode": "default"},
                              "NetworkingConfig": {"EndpointsConfig": {"default": {"MacAddress": "02:42:ac:11:00:99"}}}}));
@@ -328,7 +329,6 @@ mod tests {
             r.networks[0].mac_address.as_deref(),
             Some("02:42:ac:11:00:99")
         );
-        assert_eq!(r.cmd, vec!["env", "-i"]);
         let c =
             parse(json!({"Image": "host", "HostConfig": {"NetworkMode": "host"}, "Cmd": ["true"]}));
         assert_eq!(
