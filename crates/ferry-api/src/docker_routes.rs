@@ -1,4 +1,4 @@
-//! Routes only Docker clients use: `kill`, `top`, `attach` and `exec` (over a hijacked
+//! Routes only Docker clients use: `kill`, `top`, `container prune`, `attach` and `exec` (over a hijacked
 //! connection: 101 Switching Protocols, then Docker's multiplexed frames), and `images`,
 //! which lists the named root filesystems ferry runs instead of images.
 
@@ -78,6 +78,32 @@ pub(crate) async fn top(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
         (true, Some(pid)) => Ok(ok_json(&crate::docker::top::top(pid))),
         _ => Err(FerryError::conflict(format!("Container {} is not running", sb.name)).into()),
     }
+}
+
+/// `container prune`: removes the sandboxes that do not run (ferry's own; containers attached
+/// from outside are left alone), those with the `label` filters' labels only.
+pub(crate) async fn prune(State(ctl): State<Ctl>, Query(q): Query<HashMap<String, String>>) -> Res {
+    let f = crate::docker::filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
+    let mut filter = crate::docker::filters::ps_filter(&f)?.engine;
+    filter.statuses = Some(vec![
+        ferry_types::Status::Created,
+        ferry_types::Status::Exited,
+    ]);
+    let mut deleted = Vec::new();
+    for v in ctl.list_sandboxes(true, &filter).await? {
+        if v.sandbox.external_netns.is_some() {
+            continue;
+        }
+        match ctl.remove_sandbox(&v.sandbox.id, false).await {
+            Ok(()) => deleted.push(v.sandbox.id.to_string()),
+            // Started or removed meanwhile: not this prune's.
+            Err(e) => tracing::debug!(sandbox = %v.sandbox.name, error = %e.message, "not pruned"),
+        }
+    }
+    Ok(ok_json(&serde_json::json!({
+        "ContainersDeleted": deleted,
+        "SpaceReclaimed": 0
+    })))
 }
 
 /// `resize`: ferry's processes have no terminal to resize.

@@ -212,6 +212,7 @@ pub fn router(ctl: Ctl, limits: Limits) -> Router {
         .route("/networks/{id}/detach", post(network_detach))
         .route("/containers/json", get(sandbox_list))
         .route("/containers/create", post(sandbox_create))
+        .route("/containers/prune", post(d::prune))
         .route("/containers/{id}", delete(sandbox_remove))
         .route("/containers/{id}/json", get(sandbox_inspect))
         .route("/containers/{id}/start", post(sandbox_start))

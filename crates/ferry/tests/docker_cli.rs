@@ -395,7 +395,11 @@ fn containers_from_run_to_rm() {
     );
     h.docker_ok(&["start", "web"]);
     assert_ne!(h.docker(&["rm", "web"]).code, 0);
-    h.docker_ok(&["rm", "-f", "web", "later"]);
+    // prune takes the stopped one only.
+    let pruned = h.docker_ok(&["container", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:\n"), "{pruned}");
+    assert_eq!(h.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]), "web");
+    h.docker_ok(&["rm", "-f", "web"]);
     assert_eq!(h.docker_ok(&["ps", "-aq"]), "");
     h.docker_ok(&["network", "rm", "n1"]);
 }
