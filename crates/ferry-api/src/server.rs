@@ -505,22 +505,36 @@ async fn sandbox_list(
             (p.engine.clone(), Some(p))
         }
     };
+    // `before` and `since` name sandboxes: their creation times bound the others'.
+    let (mut before, mut since) = (None, None);
+    if let Some(p) = &rest {
+        for r in &p.before {
+            let t = ctl.inspect_sandbox(r).await?.sandbox.created;
+            before = Some(before.map_or(t, |b: ferry_types::time::Timestamp| b.min(t)));
+        }
+        for r in &p.since {
+            let t = ctl.inspect_sandbox(r).await?.sandbox.created;
+            since = Some(since.map_or(t, |s: ferry_types::time::Timestamp| s.max(t)));
+        }
+    }
     let sandboxes = ctl.list_sandboxes(flag(&q, "all"), &engine).await?;
     let dir = crate::docker::image::rootfs_dir(&ctl.config().data_root);
-    Ok(ok_json(
-        &sandboxes
-            .iter()
-            .filter(|v| rest.as_ref().is_none_or(|p| p.matches(v)))
-            .map(|v| {
-                let mut row = views::sandbox_summary(v);
-                row.image = crate::docker::image::shown(
-                    v.sandbox.config.rootfs.as_deref().unwrap_or(""),
-                    &dir,
-                );
-                row
-            })
-            .collect::<Vec<_>>(),
-    ))
+    let mut rows = Vec::new();
+    for v in &sandboxes {
+        let image =
+            crate::docker::image::shown(v.sandbox.config.rootfs.as_deref().unwrap_or(""), &dir);
+        let cx = filters::PsContext {
+            image: image.clone(),
+            before,
+            since,
+        };
+        if rest.as_ref().is_none_or(|p| p.matches(v, &cx)) {
+            let mut row = views::sandbox_summary(v);
+            row.image = image;
+            rows.push(row);
+        }
+    }
+    Ok(ok_json(&rows))
 }
 
 async fn service_list(State(ctl): State<Ctl>) -> Res {

@@ -186,6 +186,22 @@ fn network_commands_with_dockers_codes_and_words() {
     let r = h.docker(&["network", "inspect", "n1"]);
     assert_eq!(r.code, 1);
     assert!(r.stderr.contains("not found"), "{}", r.stderr);
+    let r = h.docker(&["network", "create", "-d", "weave", "w"]);
+    assert!(
+        r.stderr.contains("plugin \"weave\" not found"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        api(
+            &h,
+            "POST",
+            "/v1.50/networks/create",
+            Some(r#"{"Name":"w","Driver":"weave"}"#)
+        )
+        .0,
+        404
+    );
     h.docker_ok(&["network", "create", "spare"]);
     assert_eq!(
         h.docker_ok(&["network", "prune", "-f"]),
@@ -262,6 +278,8 @@ fn containers_from_run_to_rm() {
     assert_eq!(names("name=we"), "web");
     assert_eq!(names("label=tier=front"), "web");
     assert_eq!(names("status=running"), "web");
+    assert_eq!(names("ancestor=host:latest"), "web");
+    assert_eq!(names("ancestor=busybox"), "");
     assert_eq!(h.docker_ok(&["ps", "-q"]), &id[..12]);
     assert_eq!(
         h.docker_ok(&["ps", "--format", "{{.Image}} {{.Ports}}"]),
@@ -363,6 +381,9 @@ fn containers_from_run_to_rm() {
     let r = h.docker(&["attach", "later"]);
     assert_eq!(r.stdout, "late\n", "{}", r.stderr);
     assert_eq!(h.docker_ok(&["wait", "later"]), "6");
+    assert_eq!(names("exited=6"), "later");
+    assert_eq!(names("since=web"), "later");
+    assert_eq!(names("before=later"), "web");
 
     // kill, stop, start, restart, rm.
     h.docker_ok(&["kill", "web"]);

@@ -19,6 +19,11 @@ pub fn to_docker(mut e: FerryError) -> FerryError {
         .and_then(|m| m.split_once(" is already connected to network "))
     {
         e.message = format!("endpoint with name {sb} already exists in network {net}");
+    } else if let Some(rest) = e.message.strip_prefix("unknown network driver \"") {
+        // dockerd looks for a plugin of that name and answers 404.
+        let name = rest.split('"').next().unwrap_or(rest).to_string();
+        e.message = format!("plugin \"{name}\" not found; {}", e.message);
+        e.kind = ErrorKind::NotFound;
     } else if e.kind == ErrorKind::Conflict && e.message.contains("has active endpoints") {
         // libnetwork's ActiveEndpointsError is Forbidden.
         e.kind = ErrorKind::Forbidden;
@@ -48,6 +53,13 @@ mod tests {
             e.message,
             "endpoint with name web already exists in network n1"
         );
+        let e = to_docker(FerryError::invalid(
+            "unknown network driver \"weave\": ferry has bridge, macvlan",
+        ));
+        assert_eq!(e.kind, ErrorKind::NotFound);
+        assert!(e
+            .message
+            .starts_with("plugin \"weave\" not found; unknown network driver"));
         let e = to_docker(FerryError::conflict("sandbox web is not running"));
         assert_eq!(e.message, "Container web is not running");
         let e = to_docker(FerryError::conflict("network with name n1 already exists"));

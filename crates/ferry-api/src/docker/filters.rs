@@ -5,6 +5,7 @@
 use ferry_engine::filters::{LabelFilter, NetworkFilter, NetworkKind, SandboxFilter};
 use ferry_engine::views::SandboxView;
 use ferry_types::ports::{PortKey, Proto};
+use ferry_types::time::Timestamp;
 use ferry_types::{FerryError, Status};
 use std::collections::BTreeMap;
 
@@ -131,9 +132,8 @@ impl PortSpan {
     }
 }
 
-/// `docker ps`'s filter: what the engine applies, and Docker's `network`, `publish` and
-/// `expose` keys, applied here to the views (`ancestor`, `before`, `since` and the like are
-/// accepted: `ancestor` matches the IMAGE ferry shows, none).
+/// `docker ps`'s filter: what the engine applies, and Docker's `network`, `publish`,
+/// `expose`, `ancestor`, `exited`, `before` and `since` keys, applied here to the views.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PsFilter {
     /// The engine's part.
@@ -144,6 +144,26 @@ pub struct PsFilter {
     pub publish: Vec<PortSpan>,
     /// Declared or published sandbox ports.
     pub expose: Vec<PortSpan>,
+    /// Images, as IMAGE names them (the tag ignored).
+    pub ancestors: Vec<String>,
+    /// Exit codes of exited sandboxes.
+    pub exited: Vec<i32>,
+    /// Sandboxes (names or IDs) the ones shown were created before.
+    pub before: Vec<String>,
+    /// Sandboxes (names or IDs) the ones shown were created after.
+    pub since: Vec<String>,
+}
+
+/// What a sandbox is compared with beyond its view: its IMAGE as shown, and the creation
+/// times of the `before` and `since` sandboxes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PsContext {
+    /// The sandbox's IMAGE.
+    pub image: String,
+    /// Shown sandboxes were created before it (the earliest of the `before` sandboxes').
+    pub before: Option<Timestamp>,
+    /// Shown sandboxes were created after it (the latest of the `since` sandboxes').
+    pub since: Option<Timestamp>,
 }
 
 /// Parses `docker ps`'s filters.
@@ -152,9 +172,18 @@ pub fn ps_filter(f: &Filters) -> Result<PsFilter, FerryError> {
         f,
         "container",
         &[
-            "name", "id", "label", "status", "network", "publish", "expose",
+            "name", "id", "label", "status", "network", "publish", "expose", "ancestor", "exited",
+            "before", "since",
         ],
     )?;
+    let exited = values(f, "exited")
+        .iter()
+        .map(|v| {
+            v.parse().map_err(|_| {
+                FerryError::invalid(format!("invalid filter exited={v:?}: give an exit code"))
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let spans = |key: &str| -> Result<Vec<PortSpan>, FerryError> {
         values(f, key)
             .iter()
@@ -166,12 +195,16 @@ pub fn ps_filter(f: &Filters) -> Result<PsFilter, FerryError> {
         networks: values(f, "network"),
         publish: spans("publish")?,
         expose: spans("expose")?,
+        ancestors: values(f, "ancestor"),
+        exited,
+        before: values(f, "before"),
+        since: values(f, "since"),
     })
 }
 
 impl PsFilter {
     /// Whether a sandbox (already passed by the engine's part) passes the rest.
-    pub fn matches(&self, v: &SandboxView) -> bool {
+    pub fn matches(&self, v: &SandboxView, cx: &PsContext) -> bool {
         let sb = &v.sandbox;
         let on = |n: &String| {
             sb.config.attachments.iter().any(|a| {
@@ -185,7 +218,18 @@ impl PsFilter {
                 .chain(sb.config.ports.iter().map(|p| p.container))
         };
         let exposed = || published().chain(sb.config.exposed.iter().copied());
+        let image = super::image::name_of(&cx.image);
         (self.networks.is_empty() || self.networks.iter().any(on))
+            && (self.ancestors.is_empty()
+                || self
+                    .ancestors
+                    .iter()
+                    .any(|a| super::image::name_of(a) == image))
+            && (self.exited.is_empty()
+                || (sb.state.status == Status::Exited
+                    && self.exited.contains(&sb.state.exit_code.unwrap_or(0))))
+            && cx.before.is_none_or(|t| sb.created < t)
+            && cx.since.is_none_or(|t| sb.created > t)
             && (self.publish.is_empty()
                 || self
                     .publish
@@ -285,6 +329,13 @@ mod tests {
         assert!(!p.publish[0].contains(&k(8081, Proto::Tcp)));
         assert!(p.expose[0].contains(&k(53, Proto::Udp)));
         assert!(!p.expose[0].contains(&k(53, Proto::Tcp)));
+        let p = ps_filter(&parse(r#"{"exited":["3"],"ancestor":["host"],"since":["a"]}"#).unwrap())
+            .unwrap();
+        assert_eq!(
+            (p.exited, p.ancestors, p.since),
+            (vec![3], vec!["host".to_string()], vec!["a".to_string()])
+        );
+        assert!(ps_filter(&parse(r#"{"exited":["x"]}"#).unwrap()).is_err());
         assert!(ps_filter(&parse(r#"{"publish":["x"]}"#).unwrap()).is_err());
         assert!(ps_filter(&parse(r#"{"publish":["9-8"]}"#).unwrap()).is_err());
         assert!(ps_filter(&parse(r#"{"driver":["x"]}"#).unwrap()).is_err());
