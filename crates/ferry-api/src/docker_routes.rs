@@ -265,7 +265,9 @@ pub(crate) async fn exec_create(
     app.ctl.exec_target(&id).await?;
     let container_id = app.ctl.sandbox_id(&id).await?.to_string();
     let exec_id: String = ferry_engine::controller::new_id();
-    lock(&app.execs).insert(
+    let mut execs = lock(&app.execs);
+    exec::forget_old(&mut execs, std::time::Instant::now());
+    execs.insert(
         exec_id.clone(),
         ExecRecord {
             container_id,
@@ -273,8 +275,10 @@ pub(crate) async fn exec_create(
             running: false,
             exit_code: None,
             pid: 0,
+            touched: std::time::Instant::now(),
         },
     );
+    drop(execs);
     Ok(json_response(
         StatusCode::CREATED,
         &serde_json::json!({ "Id": exec_id }),
@@ -373,6 +377,7 @@ pub(crate) async fn exec_start(
         if let Some(r) = lock(&execs).get_mut(&exec_id) {
             r.running = false;
             r.exit_code = Some(code);
+            r.touched = std::time::Instant::now();
         }
         let _ = done_tx.send(());
     });

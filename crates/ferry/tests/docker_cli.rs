@@ -293,8 +293,13 @@ fn containers_from_run_to_rm() {
         "box 10.32.0.9 [192.0.2.53] /tmp host"
     );
     assert_eq!(h.docker_ok(&["port", "web"]), "80/tcp -> 0.0.0.0:8080");
-    let r = h.sh("echo ping | socat -t5 -T5 - TCP:127.0.0.1:8080");
-    assert_eq!(r.stdout, "pong\n", "{}", r.stderr);
+    // The published port answers once socat listens.
+    let pong = || {
+        h.sh("echo ping | socat -t5 -T5 - TCP:127.0.0.1:8080")
+            .stdout
+            == "pong\n"
+    };
+    assert!(eventually(10, pong), "no pong through the published port");
     let hosts = h.docker_ok(&["exec", "web", "cat", "/etc/hosts"]);
     assert!(hosts.contains("192.0.2.4\tgw.example"), "{hosts}");
     // The alias answers on the network, from another container.

@@ -59,6 +59,21 @@ pub struct ExecRecord {
     pub exit_code: Option<i32>,
     /// Its PID (of `ferry exec`), while it runs.
     pub pid: u32,
+    /// When it was made, or ended.
+    pub touched: std::time::Instant,
+}
+
+/// How long the record of an exec not running is kept: for its client to start it, or to
+/// read its exit code.
+pub const KEEP_ENDED: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Forgets the records of execs not running that were made or ended longer than
+/// [`KEEP_ENDED`] ago, so that a client that execs forever does not grow the map forever.
+pub fn forget_old(
+    records: &mut std::collections::HashMap<String, ExecRecord>,
+    now: std::time::Instant,
+) {
+    records.retain(|_, r| r.running || now.duration_since(r.touched) < KEEP_ENDED);
 }
 
 /// `GET /exec/{id}/json`.
@@ -191,11 +206,31 @@ mod tests {
             running: false,
             exit_code: Some(3),
             pid: 9,
+            touched: std::time::Instant::now(),
         };
         let v = serde_json::to_value(r.inspect("e1")).unwrap();
         assert_eq!(v["ExitCode"], 3);
         assert_eq!(v["Pid"], 0);
         assert_eq!(v["ProcessConfig"]["entrypoint"], "sh");
+    }
+
+    #[test]
+    fn old_ended_records_are_forgotten() {
+        let now = std::time::Instant::now();
+        let rec = |running| ExecRecord {
+            container_id: "c".into(),
+            config: ExecCreate::default(),
+            running,
+            exit_code: None,
+            pid: 0,
+            touched: now,
+        };
+        let mut m = std::collections::HashMap::from([
+            ("running".to_string(), rec(true)),
+            ("ended".to_string(), rec(false)),
+        ]);
+        forget_old(&mut m, now + KEEP_ENDED);
+        assert_eq!(m.keys().collect::<Vec<_>>(), vec!["running"]);
     }
 
     #[test]
