@@ -3,6 +3,7 @@
 //! JSON out). Its client is the `ferry-client` crate.
 
 pub mod docker;
+mod docker_routes;
 pub mod server;
 pub mod swarm;
 

@@ -7,9 +7,10 @@
 //! silent, headers trickled in byte by byte, an idle kept-alive connection) or its body loses
 //! its connection, so no client can hold the daemon's connections and memory.
 
-use crate::docker::{filters, services, system, views};
+use crate::docker::negotiation::{self, Dialect};
+use crate::docker::{errors, filters, services, system, views};
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequest, Path, Query, State};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
@@ -17,6 +18,7 @@ use axum::Router;
 use ferry_engine::Controller;
 use ferry_types::api::{ErrorBody, NetworkPruneResponse};
 use ferry_types::FerryError;
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -26,6 +28,44 @@ use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 /// The controller, as the routes share it.
 pub type Ctl = Arc<Controller>;
+
+/// The server's state: the engine, and the exec instances Docker clients made (the only
+/// thing the front end keeps, in memory, as dockerd does).
+#[derive(Clone)]
+pub(crate) struct App {
+    pub(crate) ctl: Ctl,
+    pub(crate) execs: crate::docker_routes::Execs,
+}
+
+impl FromRef<App> for Ctl {
+    fn from_ref(app: &App) -> Ctl {
+        app.ctl.clone()
+    }
+}
+
+/// The `/vNN` prefix a request came with (its text), put in its extensions by
+/// [`strip_version`]; absent for ferry's own client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiPrefix(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Dialect {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(dialect_of(&parts.extensions))
+    }
+}
+
+fn dialect_of(ext: &axum::http::Extensions) -> Dialect {
+    if ext.get::<ApiPrefix>().is_some() {
+        Dialect::Docker
+    } else {
+        Dialect::Ferry
+    }
+}
 
 /// An error reply.
 pub struct ApiError(pub FerryError);
@@ -46,9 +86,11 @@ impl IntoResponse for ApiError {
         let mut resp = json_response(
             status,
             &ErrorBody {
-                message: self.0.message,
+                message: self.0.message.clone(),
             },
         );
+        // For the Docker face, which may word it as dockerd does.
+        resp.extensions_mut().insert(self.0);
         // The rest of a body too large or too slow is not read: the connection cannot carry
         // another request.
         if matches!(
@@ -91,7 +133,7 @@ impl Default for Limits {
 }
 
 /// A request body read whole, within [`Limits`]; the handlers parse it with [`body`].
-struct RawBody(Bytes);
+pub(crate) struct RawBody(pub(crate) Bytes);
 
 impl<S: Send + Sync> FromRequest<S> for RawBody {
     type Rejection = ApiError;
@@ -125,19 +167,19 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
     }
 }
 
-fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
+pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     match serde_json::to_vec(v) {
         Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
 
-fn ok_json<T: serde::Serialize>(v: &T) -> Response {
+pub(crate) fn ok_json<T: serde::Serialize>(v: &T) -> Response {
     json_response(StatusCode::OK, v)
 }
 
 /// Parses a JSON body with a precise message instead of axum's plain-text rejection.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(FerryError::invalid("request body is empty: a JSON object is expected").into());
     }
@@ -145,10 +187,15 @@ fn body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
         .map_err(|e| FerryError::invalid(format!("invalid request body: {e}")).into())
 }
 
-type Res = Result<Response, ApiError>;
+pub(crate) type Res = Result<Response, ApiError>;
 
 /// Builds the router for a controller; request bodies are read within `limits`.
 pub fn router(ctl: Ctl, swarm: Arc<ferry_swarm::Swarm>, limits: Limits) -> Router {
+    use crate::docker_routes as d;
+    let app = App {
+        ctl,
+        execs: Default::default(),
+    };
     Router::new()
         .merge(crate::swarm::routes())
         .route("/_ping", get(ping).head(ping))
@@ -168,14 +215,27 @@ pub fn router(ctl: Ctl, swarm: Arc<ferry_swarm::Swarm>, limits: Limits) -> Route
         .route("/networks/{id}/attachments", get(network_attachments))
         .route("/containers/json", get(sandbox_list))
         .route("/containers/create", post(sandbox_create))
+        .route("/containers/prune", post(d::prune))
         .route("/containers/{id}", delete(sandbox_remove))
         .route("/containers/{id}/json", get(sandbox_inspect))
         .route("/containers/{id}/start", post(sandbox_start))
         .route("/containers/{id}/stop", post(sandbox_stop))
         .route("/containers/{id}/restart", post(sandbox_restart))
+        .route("/containers/{id}/kill", post(d::kill))
         .route("/containers/{id}/wait", post(sandbox_wait))
         .route("/containers/{id}/logs", get(sandbox_logs))
+        .route("/containers/{id}/top", get(d::top))
+        .route("/containers/{id}/attach", post(d::attach))
+        .route("/containers/{id}/exec", post(d::exec_create))
         .route("/containers/{id}/exec-target", get(sandbox_exec_target))
+        .route("/exec/{id}/start", post(d::exec_start))
+        .route("/exec/{id}/json", get(d::exec_inspect))
+        .route("/exec/{id}/resize", post(d::resize))
+        .route("/containers/{id}/resize", post(d::resize))
+        .route("/events", get(d::events))
+        .route("/images/json", get(d::images))
+        .route("/images/create", post(d::image_pull))
+        .route("/images/{*name}", get(d::image_inspect))
         .route("/services", get(service_list))
         .route("/services/create", post(service_create))
         .route(
@@ -189,27 +249,53 @@ pub fn router(ctl: Ctl, swarm: Arc<ferry_swarm::Swarm>, limits: Limits) -> Route
                 "page not found: ferry has no such API route",
             ))
         })
+        .layer(axum::middleware::from_fn(docker_face))
         .layer(axum::Extension(limits))
         .layer(axum::Extension(swarm))
-        .with_state(ctl)
+        .with_state(app)
 }
 
-/// Strips a Docker client's `/v1.NN` prefix so that one set of routes serves both.
-pub fn strip_version<B>(mut req: Request<B>) -> Request<B> {
-    let path = req.uri().path();
-    if let Some(rest) = path.strip_prefix("/v") {
-        if let Some(i) = rest.find('/') {
-            if rest[..i].chars().all(|c| c.is_ascii_digit() || c == '.') && i > 0 {
-                let new_path = rest[i..].to_string();
-                let pq = match req.uri().query() {
-                    Some(q) => format!("{new_path}?{q}"),
-                    None => new_path,
-                };
-                if let Ok(uri) = pq.parse() {
-                    *req.uri_mut() = uri;
-                }
-            }
+/// Docker's side of every request: the version a `/vNN` prefix names is checked (dockerd's
+/// refusal when out of range), errors are worded as dockerd words them for Docker clients,
+/// and every reply carries dockerd's `Api-Version`, `Ostype` and `Server` headers.
+async fn docker_face(req: Request<Body>, next: axum::middleware::Next) -> Response {
+    let prefix = req.extensions().get::<ApiPrefix>().cloned();
+    let mut resp = match prefix.as_ref().map(|p| negotiation::check(&p.0)) {
+        Some(Err(e)) => ApiError(e).into_response(),
+        _ => next.run(req).await,
+    };
+    if prefix.is_some() {
+        if let Some(e) = resp.extensions_mut().remove::<FerryError>() {
+            resp = ApiError(errors::to_docker(e)).into_response();
         }
+    }
+    let h = resp.headers_mut();
+    h.insert(
+        "Api-Version",
+        header::HeaderValue::from_static(crate::API_VERSION),
+    );
+    h.insert("Ostype", header::HeaderValue::from_static("linux"));
+    h.insert(
+        header::SERVER,
+        header::HeaderValue::from_static(concat!("ferry/", env!("CARGO_PKG_VERSION"), " (linux)")),
+    );
+    resp
+}
+
+/// Strips a Docker client's `/v1.NN` prefix so that one set of routes serves both, and
+/// records it ([`ApiPrefix`]) for the version check and the Docker face.
+pub fn strip_version<B>(mut req: Request<B>) -> Request<B> {
+    let Some((v, rest)) = negotiation::split_prefix(req.uri().path()) else {
+        return req;
+    };
+    let v = v.to_string();
+    let pq = match req.uri().query() {
+        Some(q) => format!("{rest}?{q}"),
+        None => rest.to_string(),
+    };
+    if let Ok(uri) = pq.parse() {
+        *req.uri_mut() = uri;
+        req.extensions_mut().insert(ApiPrefix(v));
     }
     req
 }
@@ -260,7 +346,10 @@ pub async fn serve(
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.read_timeout);
-            let mut conn = std::pin::pin!(builder.serve_connection(TokioIo::new(stream), svc));
+            // With upgrades: Docker's attach and exec take the connection over.
+            let mut conn = std::pin::pin!(builder
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades());
             let mut asked = false;
             loop {
                 tokio::select! {
@@ -287,11 +376,14 @@ pub async fn serve(
     Ok(())
 }
 
+/// dockerd's `/_ping` (the version headers come from [`docker_face`]).
 async fn ping() -> Response {
     (
         [
-            ("API-Version", crate::API_VERSION),
-            ("Content-Type", "text/plain"),
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Cache-Control", "no-cache, no-store, must-revalidate"),
+            ("Pragma", "no-cache"),
+            ("Swarm", "inactive"),
         ],
         "OK",
     )
@@ -306,9 +398,13 @@ async fn info(
     State(ctl): State<Ctl>,
     axum::Extension(swarm): axum::Extension<Arc<ferry_swarm::Swarm>>,
 ) -> Response {
-    let mut info = system::info(&ctl.info().await, ctl.config());
-    info.swarm = swarm.info().await;
-    ok_json(&info)
+    let mut out = system::info(&ctl.info().await, ctl.config());
+    out.swarm = swarm.info().await;
+    // What `docker images` lists: `host` and the named root filesystems.
+    out.images =
+        1 + crate::docker::image::list(&crate::docker::image::rootfs_dir(&ctl.config().data_root))
+            .len();
+    ok_json(&out)
 }
 
 #[derive(Deserialize)]
@@ -400,21 +496,58 @@ async fn network_attachments(State(ctl): State<Ctl>, Path(id): Path<String>) -> 
     Ok(json_response(StatusCode::OK, &ctl.attachments(&id).await?))
 }
 
-fn flag(q: &HashMap<String, String>, k: &str) -> bool {
-    q.get(k).is_some_and(|v| v == "1" || v == "true")
+/// A query flag, true as Go's `strconv.ParseBool` reads it (docker-py sends `True`).
+pub(crate) fn truthy(v: &str) -> bool {
+    matches!(v, "1" | "t" | "T" | "true" | "TRUE" | "True")
 }
 
-async fn sandbox_list(State(ctl): State<Ctl>, Query(q): Query<HashMap<String, String>>) -> Res {
+pub(crate) fn flag(q: &HashMap<String, String>, k: &str) -> bool {
+    q.get(k).is_some_and(|v| truthy(v))
+}
+
+async fn sandbox_list(
+    State(ctl): State<Ctl>,
+    dialect: Dialect,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
     let f = filters::parse(q.get("filters").map(String::as_str).unwrap_or(""))?;
-    let sandboxes = ctl
-        .list_sandboxes(flag(&q, "all"), &filters::sandbox_filter(&f)?)
-        .await?;
-    Ok(ok_json(
-        &sandboxes
-            .iter()
-            .map(views::sandbox_summary)
-            .collect::<Vec<_>>(),
-    ))
+    let (engine, rest) = match dialect {
+        Dialect::Ferry => (filters::sandbox_filter(&f)?, None),
+        Dialect::Docker => {
+            let p = filters::ps_filter(&f)?;
+            (p.engine.clone(), Some(p))
+        }
+    };
+    // `before` and `since` name sandboxes: their creation times bound the others'.
+    let (mut before, mut since) = (None, None);
+    if let Some(p) = &rest {
+        for r in &p.before {
+            let t = ctl.inspect_sandbox(r).await?.sandbox.created;
+            before = Some(before.map_or(t, |b: ferry_types::time::Timestamp| b.min(t)));
+        }
+        for r in &p.since {
+            let t = ctl.inspect_sandbox(r).await?.sandbox.created;
+            since = Some(since.map_or(t, |s: ferry_types::time::Timestamp| s.max(t)));
+        }
+    }
+    let sandboxes = ctl.list_sandboxes(flag(&q, "all"), &engine).await?;
+    let dir = crate::docker::image::rootfs_dir(&ctl.config().data_root);
+    let mut rows = Vec::new();
+    for v in &sandboxes {
+        let image =
+            crate::docker::image::shown(v.sandbox.config.rootfs.as_deref().unwrap_or(""), &dir);
+        let cx = filters::PsContext {
+            image: image.clone(),
+            before,
+            since,
+        };
+        if rest.as_ref().is_none_or(|p| p.matches(v, &cx)) {
+            let mut row = views::sandbox_summary(v);
+            row.image = image;
+            rows.push(row);
+        }
+    }
+    Ok(ok_json(&rows))
 }
 
 async fn service_list(State(ctl): State<Ctl>) -> Res {
@@ -462,19 +595,41 @@ async fn service_tasks(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
     ))
 }
 
+/// `create`: ferry's own body, or for a Docker client Docker's (translated by
+/// [`crate::docker::create`]), answered with Docker's `Warnings` list.
 async fn sandbox_create(
     State(ctl): State<Ctl>,
+    dialect: Dialect,
     Query(q): Query<HashMap<String, String>>,
     RawBody(b): RawBody,
 ) -> Res {
-    let mut req: ferry_types::api::SandboxCreateRequest = body(&b)?;
-    if let Some(n) = q.get("name") {
-        req.name = n.clone();
+    let name = q.get("name").cloned().unwrap_or_default();
+    match dialect {
+        Dialect::Ferry => {
+            let mut req: ferry_types::api::SandboxCreateRequest = body(&b)?;
+            if !name.is_empty() {
+                req.name = name;
+            }
+            Ok(json_response(
+                StatusCode::CREATED,
+                &ctl.create_sandbox(req).await?,
+            ))
+        }
+        Dialect::Docker => {
+            let c: crate::docker::create::ContainerCreate = body(&b)?;
+            let rootfs = crate::docker::image::rootfs_dir(&ctl.config().data_root);
+            let req = crate::docker::create::to_sandbox_request(c, &name, &rootfs)?;
+            let made = ctl.create_sandbox(req).await?;
+            let warnings: Vec<String> = Some(made.warning)
+                .filter(|w| !w.is_empty())
+                .into_iter()
+                .collect();
+            Ok(json_response(
+                StatusCode::CREATED,
+                &serde_json::json!({"Id": made.id, "Warnings": warnings}),
+            ))
+        }
     }
-    Ok(json_response(
-        StatusCode::CREATED,
-        &ctl.create_sandbox(req).await?,
-    ))
 }
 
 async fn sandbox_remove(
@@ -487,9 +642,13 @@ async fn sandbox_remove(
 }
 
 async fn sandbox_inspect(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
-    Ok(ok_json(&views::sandbox_inspect(
-        &ctl.inspect_sandbox(&id).await?,
-    )))
+    let v = ctl.inspect_sandbox(&id).await?;
+    let mut out = views::sandbox_inspect(&v);
+    out.config.image = crate::docker::image::shown(
+        v.sandbox.config.rootfs.as_deref().unwrap_or(""),
+        &crate::docker::image::rootfs_dir(&ctl.config().data_root),
+    );
+    Ok(ok_json(&out))
 }
 
 async fn sandbox_start(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
@@ -560,9 +719,13 @@ async fn sandbox_wait(
         .into_response())
 }
 
-/// Streams the output log; with `follow`, keeps streaming until the process ends.
+/// Streams the output log; with `follow`, keeps streaming until the process ends. ferry's
+/// client gets the raw bytes; a Docker client Docker's multiplexed stream (ferry's sandboxes
+/// have no terminal), with `tail` and `timestamps` applied (a line is stamped when it is sent:
+/// the log keeps no times).
 async fn sandbox_logs(
     State(ctl): State<Ctl>,
+    dialect: Dialect,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Res {
@@ -574,13 +737,75 @@ async fn sandbox_logs(
         Some("next-exit") => Some(ctl.last_end(&id).await),
         _ => None,
     };
-    let file = match tokio::fs::File::open(&path).await {
+    let mut file = match tokio::fs::File::open(&path).await {
         Ok(f) => Some(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => {
             return Err(FerryError::internal(format!("open log {}: {e}", path.display())).into())
         }
     };
+    if dialect == Dialect::Ferry {
+        return Ok((
+            [(header::CONTENT_TYPE, "application/octet-stream")],
+            Body::from_stream(log_stream(ctl, id, path, file, follow, first_end)),
+        )
+            .into_response());
+    }
+    let tail = match q.get("tail").map(String::as_str) {
+        None | Some("") | Some("all") => None,
+        Some(n) => Some(n.parse::<usize>().map_err(|_| {
+            FerryError::invalid(format!("invalid tail {n:?}: give a number of lines or all"))
+        })?),
+    };
+    // What is there now, read whole to take its tail; the stream goes on from its end.
+    let mut first = Vec::new();
+    if let Some(f) = file.as_mut() {
+        f.read_to_end(&mut first)
+            .await
+            .map_err(|e| FerryError::internal(format!("read log {}: {e}", path.display())))?;
+    }
+    if let Some(n) = tail {
+        first = crate::docker::stream::tail(&first, n).to_vec();
+    }
+    let timestamps = flag(&q, "timestamps");
+    let wanted = q.get("stdout").is_none_or(|v| truthy(v));
+    let rest = log_stream(ctl, id, path, file, follow, first_end);
+    let chunks = futures::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest);
+    let mut at_line_start = true;
+    let framed = chunks.map(move |c| {
+        c.map(|c| {
+            if c.is_empty() || !wanted {
+                return Bytes::new();
+            }
+            let c = if timestamps {
+                let now = ferry_types::time::Timestamp::now().to_string();
+                crate::docker::stream::stamp(&c, &now, &mut at_line_start)
+            } else {
+                c.to_vec()
+            };
+            Bytes::from(crate::docker::stream::frame(
+                crate::docker::stream::STDOUT,
+                &c,
+            ))
+        })
+    });
+    Ok((
+        [(header::CONTENT_TYPE, crate::docker::stream::MULTIPLEXED)],
+        Body::from_stream(framed),
+    )
+        .into_response())
+}
+
+/// The bytes of a sandbox's output log from `file`'s position: to its end, or with `follow`
+/// until the run ends (`first_end`: the next run after that end; `None`: the current one).
+pub(crate) fn log_stream(
+    ctl: Ctl,
+    id: ferry_types::SandboxId,
+    path: std::path::PathBuf,
+    file: Option<tokio::fs::File>,
+    follow: bool,
+    first_end: Option<Option<Option<ferry_types::time::Timestamp>>>,
+) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     struct Tail {
         ctl: Ctl,
         id: ferry_types::SandboxId,
@@ -602,7 +827,7 @@ async fn sandbox_logs(
         done: false,
         events,
     };
-    let stream = futures::stream::unfold(tail, |mut t| async move {
+    futures::stream::unfold(tail, |mut t| async move {
         if t.done {
             return None;
         }
@@ -641,12 +866,7 @@ async fn sandbox_logs(
             }
             let _ = tokio::time::timeout(Duration::from_millis(50), t.events.changed()).await;
         }
-    });
-    Ok((
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    })
 }
 
 async fn sandbox_exec_target(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {

@@ -1,7 +1,7 @@
 //! The swarm routes: `/swarm` (init, join, leave, inspect, token rotation) and `/nodes`, in
 //! Docker's shapes, served by the daemon's [`ferry_swarm::Swarm`].
 
-use crate::server::{ApiError, Ctl};
+use crate::server::ApiError;
 use axum::body::Bytes;
 use axum::extract::{Extension, Path, Query};
 use axum::http::StatusCode;
@@ -18,7 +18,7 @@ type Res = Result<Response, ApiError>;
 type Sw = Extension<Arc<Swarm>>;
 
 /// The swarm's routes.
-pub fn routes() -> Router<Ctl> {
+pub(crate) fn routes() -> Router<crate::server::App> {
     Router::new()
         .route("/swarm", get(inspect))
         .route("/swarm/init", post(init))

@@ -4,29 +4,30 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// `POST /networks/create` (Docker's NetworkCreateRequest).
+/// `POST /networks/create` (Docker's NetworkCreateRequest). Like dockerd, it takes `null` as
+/// the zero value and ignores fields it does not know.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+#[serde(rename_all = "PascalCase")]
 pub struct NetworkCreateRequest {
     /// Network name.
     pub name: String,
     /// Driver name; `bridge` when empty.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub driver: String,
     /// Scope; only `local` (or empty) is accepted.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub scope: String,
     /// Restrict external access.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub internal: bool,
     /// Allow manual attachment (always allowed on local networks).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub attachable: bool,
     /// Swarm ingress network (not supported locally).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub ingress: bool,
     /// Config-only network (not supported).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub config_only: bool,
     /// Take the configuration from another network (not supported).
     #[serde(default)]
@@ -41,10 +42,10 @@ pub struct NetworkCreateRequest {
     #[serde(default, rename = "EnableIPv6")]
     pub enable_ipv6: Option<bool>,
     /// Driver options.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub options: BTreeMap<String, String>,
     /// User labels.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub labels: BTreeMap<String, String>,
     /// Old Docker clients send it; names are always checked.
     #[serde(default)]
@@ -56,7 +57,7 @@ pub struct NetworkCreateRequest {
 #[serde(rename_all = "PascalCase")]
 pub struct ConfigReference {
     /// The network referred to.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub network: String,
 }
 
@@ -65,10 +66,10 @@ pub struct ConfigReference {
 #[serde(rename_all = "PascalCase")]
 pub struct Ipam {
     /// IPAM driver; only `default` (or empty) is accepted.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub driver: String,
     /// Subnets.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub config: Vec<IpamConfig>,
     /// IPAM driver options.
     #[serde(default)]
@@ -80,16 +81,33 @@ pub struct Ipam {
 #[serde(rename_all = "PascalCase")]
 pub struct IpamConfig {
     /// The subnet in CIDR form.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable::or_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub subnet: String,
     /// The range dynamic addresses come from.
-    #[serde(default, rename = "IPRange", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable::or_default",
+        rename = "IPRange",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub ip_range: String,
     /// The gateway address.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable::or_default",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub gateway: String,
     /// Reserved addresses by name.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::nullable::or_default",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
     pub auxiliary_addresses: BTreeMap<String, String>,
 }
 
@@ -232,7 +250,7 @@ pub struct NetworkDisconnectRequest {
     /// Sandbox name or ID.
     pub container: String,
     /// Disconnect even when the sandbox is not running.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable::or_default")]
     pub force: bool,
 }
 

@@ -177,6 +177,16 @@ pub struct ContainerConfig {
     /// `--user`, as given.
     #[serde(default)]
     pub user: String,
+    /// What Docker clients call the image: `host` for the host's programs, else the root
+    /// filesystem's name or path.
+    #[serde(default)]
+    pub image: String,
+    /// A terminal (never: ferry gives sandboxes none).
+    #[serde(default)]
+    pub tty: bool,
+    /// Standard input kept open (never).
+    #[serde(default)]
+    pub open_stdin: bool,
 }
 
 /// An empty JSON object, as Docker uses for set members (`{"80/tcp": {}}`).
@@ -235,6 +245,21 @@ pub struct HostConfig {
     /// Read-only root filesystem.
     #[serde(default)]
     pub readonly_rootfs: bool,
+    /// Where the output goes: ferry's one log file, which Docker clients know as `json-file`.
+    #[serde(default)]
+    pub log_config: LogConfig,
+}
+
+/// Docker's LogConfig.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct LogConfig {
+    /// The driver's name.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// Its options.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
 }
 
 /// Docker's NetworkSettings.
@@ -305,6 +330,9 @@ pub struct ContainerSummary {
     pub id: String,
     /// `/name`.
     pub names: Vec<String>,
+    /// What Docker clients call the image (see [`ContainerConfig::image`]).
+    #[serde(default)]
+    pub image: String,
     /// Command line.
     pub command: String,
     /// Unix seconds.
@@ -369,6 +397,45 @@ pub struct VersionInfo {
     pub arch: String,
     /// Kernel release.
     pub kernel_version: String,
+    /// The server product (`{"Name": "ferry ..."}`).
+    #[serde(default)]
+    pub platform: Platform,
+    /// The server's parts; the docker CLI shows the `Engine` one.
+    #[serde(default)]
+    pub components: Vec<Component>,
+    /// The toolchain ferry was built with.
+    #[serde(default)]
+    pub go_version: String,
+    /// The source revision (empty when unknown).
+    #[serde(default)]
+    pub git_commit: String,
+    /// When it was built (empty when unknown).
+    #[serde(default)]
+    pub build_time: String,
+    /// Experimental features (never).
+    #[serde(default)]
+    pub experimental: bool,
+}
+
+/// Docker's `Platform` of `version`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Platform {
+    /// The product's name.
+    pub name: String,
+}
+
+/// One part of the server in `version`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Component {
+    /// `Engine`.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Free-form details (`ApiVersion`, `Os`, `Arch`, ...), all strings.
+    #[serde(default)]
+    pub details: BTreeMap<String, String>,
 }
 
 /// `GET /info`: the daemon's settings.
@@ -420,9 +487,57 @@ pub struct DaemonInfo {
     pub kernel_version: String,
     /// Network drivers.
     pub network_drivers: Vec<String>,
+    /// A stable ID of this daemon (its data root's).
+    #[serde(default, rename = "ID")]
+    pub id: String,
+    /// The host's operating system, from os-release.
+    #[serde(default)]
+    pub operating_system: String,
+    /// `linux`.
+    #[serde(default, rename = "OSType")]
+    pub os_type: String,
+    /// The machine (`uname -m`).
+    #[serde(default)]
+    pub architecture: String,
+    /// CPUs online.
+    #[serde(default, rename = "NCPU")]
+    pub ncpu: usize,
+    /// Memory in bytes.
+    #[serde(default)]
+    pub mem_total: u64,
+    /// Images (ferry keeps none).
+    #[serde(default)]
+    pub images: usize,
+    /// Paused sandboxes (ferry pauses none).
+    #[serde(default)]
+    pub containers_paused: usize,
+    /// Storage driver (ferry has none).
+    #[serde(default)]
+    pub driver: String,
+    /// Plugins by kind, as Docker lists them.
+    #[serde(default)]
+    pub plugins: PluginsInfo,
     /// This node's swarm membership.
     #[serde(default)]
     pub swarm: crate::swarm::SwarmInfo,
+}
+
+/// Docker's `Plugins` of `info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PluginsInfo {
+    /// Volume plugins.
+    #[serde(default)]
+    pub volume: Vec<String>,
+    /// Network drivers.
+    #[serde(default)]
+    pub network: Vec<String>,
+    /// Authorization plugins.
+    #[serde(default)]
+    pub authorization: Option<Vec<String>>,
+    /// Log drivers.
+    #[serde(default)]
+    pub log: Vec<String>,
 }
 
 /// One default address pool in `info`.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod ids;
 pub mod mac;
 pub mod model;
+pub mod nullable;
 pub mod ports;
 pub mod security;
 pub mod service;

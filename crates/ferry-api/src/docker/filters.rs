@@ -3,6 +3,9 @@
 //! filters (pure).
 
 use ferry_engine::filters::{LabelFilter, NetworkFilter, NetworkKind, SandboxFilter};
+use ferry_engine::views::SandboxView;
+use ferry_types::ports::{PortKey, Proto};
+use ferry_types::time::Timestamp;
 use ferry_types::{FerryError, Status};
 use std::collections::BTreeMap;
 
@@ -68,6 +71,11 @@ fn labels(f: &Filters) -> Vec<LabelFilter> {
 /// Docker's other statuses match no sandbox).
 pub fn sandbox_filter(f: &Filters) -> Result<SandboxFilter, FerryError> {
     check_keys(f, "sandbox", &["name", "id", "label", "status"])?;
+    engine_sandbox_filter(f)
+}
+
+/// The part of a filter the engine applies.
+fn engine_sandbox_filter(f: &Filters) -> Result<SandboxFilter, FerryError> {
     let statuses = f.get("status").filter(|v| !v.is_empty()).map(|v| {
         [Status::Created, Status::Running, Status::Exited]
             .into_iter()
@@ -84,6 +92,155 @@ pub fn sandbox_filter(f: &Filters) -> Result<SandboxFilter, FerryError> {
         labels: labels(f),
         statuses,
     })
+}
+
+/// A port filter's value: `PORT[/PROTO]` or `START-END[/PROTO]` (tcp when no protocol).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortSpan {
+    /// First port.
+    pub start: u16,
+    /// Last port.
+    pub end: u16,
+    /// Protocol.
+    pub proto: Proto,
+}
+
+impl PortSpan {
+    /// Parses a `publish=` or `expose=` value.
+    pub fn parse(key: &str, v: &str) -> Result<Self, FerryError> {
+        let bad = || {
+            FerryError::invalid(format!(
+                "invalid filter {key}={v:?}: give PORT[/PROTO] or START-END[/PROTO]"
+            ))
+        };
+        let (ports, proto) = match v.rsplit_once('/') {
+            Some((p, proto)) => (p, Proto::parse(proto).map_err(|_| bad())?),
+            None => (v, Proto::Tcp),
+        };
+        let (a, b) = ports.split_once('-').unwrap_or((ports, ports));
+        let start = a.parse().map_err(|_| bad())?;
+        let end = b.parse().map_err(|_| bad())?;
+        if start > end {
+            return Err(bad());
+        }
+        Ok(PortSpan { start, end, proto })
+    }
+
+    /// Whether a sandbox port is in the span.
+    pub fn contains(&self, k: &PortKey) -> bool {
+        k.proto == self.proto && (self.start..=self.end).contains(&k.port)
+    }
+}
+
+/// `docker ps`'s filter: what the engine applies, and Docker's `network`, `publish`,
+/// `expose`, `ancestor`, `exited`, `before` and `since` keys, applied here to the views.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PsFilter {
+    /// The engine's part.
+    pub engine: SandboxFilter,
+    /// Network names or IDs (any may match).
+    pub networks: Vec<String>,
+    /// Published sandbox ports.
+    pub publish: Vec<PortSpan>,
+    /// Declared or published sandbox ports.
+    pub expose: Vec<PortSpan>,
+    /// Images, as IMAGE names them (the tag ignored).
+    pub ancestors: Vec<String>,
+    /// Exit codes of exited sandboxes.
+    pub exited: Vec<i32>,
+    /// Sandboxes (names or IDs) the ones shown were created before.
+    pub before: Vec<String>,
+    /// Sandboxes (names or IDs) the ones shown were created after.
+    pub since: Vec<String>,
+}
+
+/// What a sandbox is compared with beyond its view: its IMAGE as shown, and the creation
+/// times of the `before` and `since` sandboxes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PsContext {
+    /// The sandbox's IMAGE.
+    pub image: String,
+    /// Shown sandboxes were created before it (the earliest of the `before` sandboxes').
+    pub before: Option<Timestamp>,
+    /// Shown sandboxes were created after it (the latest of the `since` sandboxes').
+    pub since: Option<Timestamp>,
+}
+
+/// Parses `docker ps`'s filters.
+pub fn ps_filter(f: &Filters) -> Result<PsFilter, FerryError> {
+    check_keys(
+        f,
+        "container",
+        &[
+            "name", "id", "label", "status", "network", "publish", "expose", "ancestor", "exited",
+            "before", "since",
+        ],
+    )?;
+    let exited = values(f, "exited")
+        .iter()
+        .map(|v| {
+            v.parse().map_err(|_| {
+                FerryError::invalid(format!("invalid filter exited={v:?}: give an exit code"))
+            })
+        })
+        .collect::<Result<_, _>>()?;
+    let spans = |key: &str| -> Result<Vec<PortSpan>, FerryError> {
+        values(f, key)
+            .iter()
+            .map(|v| PortSpan::parse(key, v))
+            .collect()
+    };
+    Ok(PsFilter {
+        engine: engine_sandbox_filter(f)?,
+        networks: values(f, "network"),
+        publish: spans("publish")?,
+        expose: spans("expose")?,
+        ancestors: values(f, "ancestor"),
+        exited,
+        before: values(f, "before"),
+        since: values(f, "since"),
+    })
+}
+
+impl PsFilter {
+    /// Whether a sandbox (already passed by the engine's part) passes the rest.
+    pub fn matches(&self, v: &SandboxView, cx: &PsContext) -> bool {
+        let sb = &v.sandbox;
+        let on = |n: &String| {
+            sb.config.attachments.iter().any(|a| {
+                a.network_id == n.as_str() || v.network(&a.network_id).is_some_and(|r| r.name == *n)
+            })
+        };
+        let published = || {
+            sb.ports
+                .iter()
+                .map(|p| p.container)
+                .chain(sb.config.ports.iter().map(|p| p.container))
+        };
+        let exposed = || published().chain(sb.config.exposed.iter().copied());
+        let image = super::image::name_of(&cx.image);
+        (self.networks.is_empty() || self.networks.iter().any(on))
+            && (self.ancestors.is_empty()
+                || self
+                    .ancestors
+                    .iter()
+                    .any(|a| super::image::name_of(a) == image))
+            && (self.exited.is_empty()
+                || (sb.state.status == Status::Exited
+                    && self.exited.contains(&sb.state.exit_code.unwrap_or(0))))
+            && cx.before.is_none_or(|t| sb.created < t)
+            && cx.since.is_none_or(|t| sb.created > t)
+            && (self.publish.is_empty()
+                || self
+                    .publish
+                    .iter()
+                    .any(|s| published().any(|k| s.contains(&k))))
+            && (self.expose.is_empty()
+                || self
+                    .expose
+                    .iter()
+                    .any(|s| exposed().any(|k| s.contains(&k))))
+    }
 }
 
 /// The filter of `network ls` and `network prune`: keys `name`, `id`, `driver`, `label`,
@@ -160,6 +317,28 @@ mod tests {
         assert!(parse("{not json").is_err());
         assert!(parse("[]").is_err());
         assert!(parse(r#"{"name":"web"}"#).is_err());
+    }
+
+    #[test]
+    fn ps_port_and_network_keys() {
+        let f = parse(r#"{"publish":["8000-8080"],"expose":["53/udp"],"network":["n1"]}"#).unwrap();
+        let p = ps_filter(&f).unwrap();
+        assert_eq!(p.networks, vec!["n1".to_string()]);
+        let k = |port, proto| PortKey { port, proto };
+        assert!(p.publish[0].contains(&k(8080, Proto::Tcp)));
+        assert!(!p.publish[0].contains(&k(8081, Proto::Tcp)));
+        assert!(p.expose[0].contains(&k(53, Proto::Udp)));
+        assert!(!p.expose[0].contains(&k(53, Proto::Tcp)));
+        let p = ps_filter(&parse(r#"{"exited":["3"],"ancestor":["host"],"since":["a"]}"#).unwrap())
+            .unwrap();
+        assert_eq!(
+            (p.exited, p.ancestors, p.since),
+            (vec![3], vec!["host".to_string()], vec!["a".to_string()])
+        );
+        assert!(ps_filter(&parse(r#"{"exited":["x"]}"#).unwrap()).is_err());
+        assert!(ps_filter(&parse(r#"{"publish":["x"]}"#).unwrap()).is_err());
+        assert!(ps_filter(&parse(r#"{"publish":["9-8"]}"#).unwrap()).is_err());
+        assert!(ps_filter(&parse(r#"{"driver":["x"]}"#).unwrap()).is_err());
     }
 
     #[test]

@@ -247,6 +247,9 @@ pub fn sandbox_inspect(view: &SandboxView) -> ContainerInspect {
                 .collect(),
             labels: c.labels.clone(),
             user: c.security.user.clone(),
+            image: String::new(),
+            tty: false,
+            open_stdin: false,
         },
         host_config: HostConfig {
             network_mode: network_mode_string(view),
@@ -286,6 +289,10 @@ pub fn sandbox_inspect(view: &SandboxView) -> ContainerInspect {
             init: c.security.init,
             binds: c.security.binds.iter().map(|b| b.spec()).collect(),
             readonly_rootfs: c.security.read_only,
+            log_config: LogConfig {
+                kind: "json-file".into(),
+                config: BTreeMap::new(),
+            },
         },
         network_settings: NetworkSettings {
             sandbox_id: sb.id.to_string(),
@@ -316,6 +323,7 @@ pub fn sandbox_summary(view: &SandboxView) -> ContainerSummary {
     ContainerSummary {
         id: sb.id.to_string(),
         names: vec![format!("/{}", sb.name)],
+        image: String::new(),
         command: sb.config.cmd.join(" "),
         created: sb.created.secs(),
         state: sb.state.status.as_str().into(),

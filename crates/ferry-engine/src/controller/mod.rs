@@ -3,6 +3,7 @@
 //! kernel; a failure undoes what the operation made, in the kernel and in the store.
 
 mod attach;
+pub mod changes;
 mod cluster;
 mod dns;
 mod endpoints;
@@ -58,6 +59,8 @@ pub struct Controller {
     supervisor: tokio::sync::Notify,
     /// Bumped whenever a sandbox's process exits, so waiters re-check.
     exits: watch::Sender<u64>,
+    /// Every sandbox and network record saved ([`Controller::changes`]).
+    changes: tokio::sync::broadcast::Sender<changes::Change>,
     host_id: String,
     /// This node's swarm membership, while it has one.
     cluster: Arc<crate::cluster::ClusterSlot>,
@@ -189,6 +192,7 @@ impl Controller {
             state: Mutex::new(state),
             sandbox_locks: locks::SandboxLocks::default(),
             exits,
+            changes: tokio::sync::broadcast::channel(changes::BACKLOG).0,
             host_id,
             cluster,
             cluster_rt: cluster::ClusterRuntime::default(),
@@ -257,11 +261,12 @@ impl Controller {
 
     /// Writes `ops` as one unconditional transaction.
     async fn save(&self, ops: Vec<Op>) -> Result<(), FerryError> {
-        self.store
-            .apply_ops(ops)
-            .await
-            .map(|_| ())
-            .map_err(store_err)
+        let announced = (self.changes.receiver_count() > 0).then(|| ops.clone());
+        self.store.apply_ops(ops).await.map_err(store_err)?;
+        if let Some(ops) = announced {
+            self.announce(&ops);
+        }
+        Ok(())
     }
 
     fn put_network_op(net: &Network) -> Result<Op, FerryError> {

@@ -879,6 +879,20 @@ impl Controller {
         }
     }
 
+    /// `kill`: sends `signal` to the sandbox's process (its exit is recorded as any exit).
+    pub async fn kill_sandbox(&self, reference: &str, signal: i32) -> Result<(), FerryError> {
+        let (_op, st, id) = self.lock_sandbox(reference).await?;
+        let sb = st.find_sandbox(&id)?;
+        Self::refuse_external(sb, "killed")?;
+        match (sb.is_running(), sb.state.pid) {
+            (true, Some(pid)) => process::signal(pid, signal).map_err(kernel_err),
+            _ => Err(FerryError::conflict(format!(
+                "sandbox {} is not running",
+                sb.name
+            ))),
+        }
+    }
+
     async fn wait_stopped(&self, id: &str, pid: u32, timeout: Duration) -> bool {
         let deadline = tokio::time::Instant::now() + timeout.max(Duration::from_millis(1));
         let mut rx = self.exits.subscribe();

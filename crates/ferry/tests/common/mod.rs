@@ -231,6 +231,32 @@ impl Host {
         r.stderr
     }
 
+    /// Runs the docker CLI against this host's daemon (its own configuration directory, so
+    /// nothing of the user's is read or written).
+    pub fn docker(&self, args: &[&str]) -> Run {
+        self.docker_stdin(args, None)
+    }
+
+    /// Runs the docker CLI with standard input.
+    pub fn docker_stdin(&self, args: &[&str], input: Option<&str>) -> Run {
+        let mut cmd = Command::new("docker");
+        cmd.args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket().display()))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        run_with_input(cmd, input)
+    }
+
+    /// Runs the docker CLI and insists on success; returns stdout, trimmed.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let r = self.docker(args);
+        assert_eq!(
+            r.code, 0,
+            "docker {args:?} failed: {}{}",
+            r.stdout, r.stderr
+        );
+        r.stdout.trim().to_string()
+    }
+
     /// Runs a shell command inside the host namespace.
     pub fn sh(&self, cmd: &str) -> Run {
         ns_sh(&self.netns, cmd, None)

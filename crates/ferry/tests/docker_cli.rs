@@ -1,0 +1,513 @@
+//! The real docker CLI (and docker-py) drive a private ferry daemon through its Docker Engine
+//! API: system commands, networks, and containers from `run` to `rm`, checked by their output
+//! and exit codes. The CLI talks to the daemon's socket; everything it makes lives in the
+//! test's own network namespace.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
+
+mod common;
+use common::{api, eventually, message, Host};
+
+/// Curl's view of a reply: status line and headers, lower-cased.
+fn headers(h: &Host, args: &str) -> String {
+    let r = h.sh(&format!(
+        "curl -s -o /dev/null -D - --unix-socket {} {args}",
+        h.socket().display()
+    ));
+    r.stdout.to_lowercase()
+}
+
+#[test]
+fn system_commands_and_version_negotiation() {
+    let h = Host::new();
+    let v = h.docker_ok(&["version"]);
+    assert!(v.contains("Server: ferry"), "{v}");
+    assert!(
+        v.contains("API version:      1.50 (minimum version 1.24)"),
+        "{v}"
+    );
+    let arch = h.docker_ok(&["version", "--format", "{{.Server.Arch}}"]);
+    assert!(!arch.contains('_'), "GOARCH names, not {arch}");
+    let info = h.docker_ok(&[
+        "info",
+        "--format",
+        "{{.OSType}} {{.Swarm.LocalNodeState}} {{.Plugins.Network}} {{gt .NCPU 0}}",
+    ]);
+    assert_eq!(info, "linux inactive [bridge host null] true");
+
+    let ping = headers(&h, "-I http://d/_ping");
+    for want in [
+        "200 ok",
+        "api-version: 1.50",
+        "ostype: linux",
+        "server: ferry/",
+        "swarm: inactive",
+        "cache-control: no-cache, no-store, must-revalidate",
+    ] {
+        assert!(ping.contains(want), "{want} missing: {ping}");
+    }
+    let get = h.sh(&format!(
+        "curl -s --unix-socket {} http://d/v1.24/_ping",
+        h.socket().display()
+    ));
+    assert_eq!(get.stdout, "OK");
+    assert!(headers(&h, "http://d/v1.41/version").contains("api-version: 1.50"));
+    let (code, body) = api(&h, "GET", "/v1.99/version", None);
+    assert_eq!(code, 400);
+    assert_eq!(
+        message(&body),
+        "client version 1.99 is too new. Maximum supported API version is 1.50"
+    );
+    let (code, body) = api(&h, "GET", "/v1.12/info", None);
+    assert_eq!(code, 400);
+    assert!(message(&body)
+        .starts_with("client version 1.12 is too old. Minimum supported API version is 1.24"));
+
+    // IMAGE: `host`, or a directory under DATA_ROOT/rootfs; nothing is pulled.
+    let images = h.docker_ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert_eq!(images, "host:latest");
+    let r = h.docker(&["run", "busybox", "true"]);
+    assert_eq!(r.code, 125, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("ferry runs no images and pulls none"),
+        "{}",
+        r.stderr
+    );
+    let r = h.docker(&["create", "host"]);
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("no command given"), "{}", r.stderr);
+    std::fs::create_dir_all(h.data_root().join("rootfs/tiny")).unwrap();
+    let images = h.docker_ok(&["images", "--format", "{{.Repository}}"]);
+    assert_eq!(images, "host\ntiny");
+}
+
+#[test]
+fn network_commands_with_dockers_codes_and_words() {
+    let h = Host::new();
+    let id = h.docker_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.31.0.0/24",
+        "--ip-range",
+        "10.31.0.128/25",
+        "--gateway",
+        "10.31.0.1",
+        "--label",
+        "env=test",
+        "n1",
+    ]);
+    assert_eq!(id.len(), 64, "{id}");
+    h.docker_ok(&[
+        "network",
+        "create",
+        "--internal",
+        "--subnet",
+        "10.31.1.0/24",
+        "n2",
+    ]);
+    let r = h.docker(&["network", "create", "n1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr.contains("network with name n1 already exists"),
+        "{}",
+        r.stderr
+    );
+    let ls = h.docker_ok(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=env=test",
+        "--format",
+        "{{.Name}} {{.Driver}}",
+    ]);
+    assert_eq!(ls, "n1 bridge");
+    let gw = h.docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Gateway}}",
+        "n1",
+    ]);
+    assert_eq!(gw, "10.31.0.1");
+
+    h.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "c1",
+        "--network",
+        "n1",
+        "host",
+        "sleep",
+        "600",
+    ]);
+    h.docker_ok(&[
+        "network",
+        "connect",
+        "--alias",
+        "db",
+        "--ip",
+        "10.31.1.50",
+        "n2",
+        "c1",
+    ]);
+    let members = h.docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}",
+        "n2",
+    ]);
+    assert!(members.starts_with("c1 "), "{members}");
+    let r = h.docker(&["network", "connect", "n2", "c1"]);
+    assert_eq!(r.code, 1);
+    assert!(
+        r.stderr
+            .contains("endpoint with name c1 already exists in network n2"),
+        "{}",
+        r.stderr
+    );
+    let r = h.docker(&["network", "connect", "n2", "nosuch"]);
+    assert!(
+        r.stderr.contains("No such container: nosuch"),
+        "{}",
+        r.stderr
+    );
+    // A network in use: refused with dockerd's 403.
+    let r = h.docker(&["network", "rm", "n1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("has active endpoints"), "{}", r.stderr);
+    assert_eq!(api(&h, "DELETE", "/v1.50/networks/n1", None).0, 403);
+    h.docker_ok(&["network", "disconnect", "n2", "c1"]);
+    h.docker_ok(&["rm", "-f", "c1"]);
+    let r = h.docker(&["network", "rm", "n1", "n2"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stdout, "n1\nn2\n");
+    let r = h.docker(&["network", "inspect", "n1"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("not found"), "{}", r.stderr);
+    let r = h.docker(&["network", "create", "-d", "weave", "w"]);
+    assert!(
+        r.stderr.contains("plugin \"weave\" not found"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(
+        api(
+            &h,
+            "POST",
+            "/v1.50/networks/create",
+            Some(r#"{"Name":"w","Driver":"weave"}"#)
+        )
+        .0,
+        404
+    );
+    h.docker_ok(&["network", "create", "spare"]);
+    assert_eq!(
+        h.docker_ok(&["network", "prune", "-f"]),
+        "Deleted Networks:\nspare"
+    );
+}
+
+#[test]
+fn containers_from_run_to_rm() {
+    let h = Host::new();
+    h.docker_ok(&["network", "create", "--subnet", "10.32.0.0/24", "n1"]);
+    let env_file = h.dir.path().join("env");
+    std::fs::write(&env_file, "B=2\n").unwrap();
+    let env_file = env_file.display().to_string();
+    let id = h.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--network",
+        "n1",
+        "--network-alias",
+        "www",
+        "--ip",
+        "10.32.0.9",
+        "-p",
+        "8080:80",
+        "--expose",
+        "53/udp",
+        "--dns",
+        "192.0.2.53",
+        "--add-host",
+        "gw.example:192.0.2.4",
+        "--hostname",
+        "box",
+        "-e",
+        "A=1",
+        "--env-file",
+        &env_file,
+        "-w",
+        "/tmp",
+        "--label",
+        "tier=front",
+        "host",
+        "sh",
+        "-c",
+        "echo hello $A $B; pwd; exec socat TCP-LISTEN:80,reuseaddr,fork SYSTEM:'echo pong'",
+    ]);
+    assert_eq!(id.len(), 64);
+
+    // Logs: the multiplexed stream, tail and timestamps.
+    assert!(
+        eventually(10, || h.docker(&["logs", "web"]).stdout
+            == "hello 1 2\n/tmp\n"),
+        "{}",
+        h.docker(&["logs", "web"]).stdout
+    );
+    assert_eq!(h.docker_ok(&["logs", "--tail", "1", "web"]), "/tmp");
+    let stamped = h.docker_ok(&["logs", "-t", "web"]);
+    assert!(
+        stamped
+            .lines()
+            .all(|l| l.starts_with("20") && l.contains("Z ")),
+        "{stamped}"
+    );
+
+    // ps and its filters.
+    let names =
+        |filter: &str| h.docker_ok(&["ps", "-a", "--filter", filter, "--format", "{{.Names}}"]);
+    assert_eq!(names("network=n1"), "web");
+    assert_eq!(names("publish=80"), "web");
+    assert_eq!(names("publish=81"), "");
+    assert_eq!(names("expose=53/udp"), "web");
+    assert_eq!(names("name=we"), "web");
+    assert_eq!(names("label=tier=front"), "web");
+    assert_eq!(names("status=running"), "web");
+    assert_eq!(names("ancestor=host:latest"), "web");
+    assert_eq!(names("ancestor=busybox"), "");
+    assert_eq!(h.docker_ok(&["ps", "-q"]), &id[..12]);
+    assert_eq!(
+        h.docker_ok(&["ps", "--format", "{{.Image}} {{.Ports}}"]),
+        "host 0.0.0.0:8080->80/tcp"
+    );
+
+    // inspect, port, and what the flags made.
+    let fmt = "{{.Config.Hostname}} {{.NetworkSettings.Networks.n1.IPAddress}} {{.HostConfig.Dns}} {{.Config.WorkingDir}} {{.Config.Image}}";
+    assert_eq!(
+        h.docker_ok(&["inspect", "-f", fmt, "web"]),
+        "box 10.32.0.9 [192.0.2.53] /tmp host"
+    );
+    assert_eq!(h.docker_ok(&["port", "web"]), "80/tcp -> 0.0.0.0:8080");
+    // The published port answers once socat listens.
+    let pong = || {
+        h.sh("echo ping | socat -t5 -T5 - TCP:127.0.0.1:8080")
+            .stdout
+            == "pong\n"
+    };
+    assert!(eventually(10, pong), "no pong through the published port");
+    let hosts = h.docker_ok(&["exec", "web", "cat", "/etc/hosts"]);
+    assert!(hosts.contains("192.0.2.4\tgw.example"), "{hosts}");
+    // The alias answers on the network, from another container.
+    let r = h.docker(&[
+        "run",
+        "--rm",
+        "--network",
+        "n1",
+        "host",
+        "getent",
+        "hosts",
+        "www",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.starts_with("10.32.0.9"), "{}", r.stdout);
+
+    // exec: exit codes, -e, -w, -i; top.
+    let r = h.docker(&["exec", "web", "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (3, "out\n", "err\n")
+    );
+    let r = h.docker_stdin(
+        &[
+            "exec",
+            "-i",
+            "-e",
+            "X=2",
+            "-w",
+            "/etc",
+            "web",
+            "sh",
+            "-c",
+            "cat; echo $X $A; pwd",
+        ],
+        Some("in\n"),
+    );
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "in\n2 1\n/etc\n"),
+        "{}",
+        r.stderr
+    );
+    let r = h.docker(&["exec", "-t", "web", "true"]);
+    assert_ne!(r.code, 0);
+    let top = h.docker_ok(&["top", "web"]);
+    assert!(
+        top.starts_with("UID") && top.contains("socat TCP-LISTEN:80"),
+        "{top}"
+    );
+
+    // run in the foreground: output and exit code pass through (a sandbox's errors share
+    // its one log with its output); --rm leaves nothing.
+    let r = h.docker(&[
+        "run",
+        "--rm",
+        "--name",
+        "once",
+        "host",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 4",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (4, "out\nerr\n", "")
+    );
+    assert_eq!(h.docker_ok(&["ps", "-aq", "--filter", "name=once"]), "");
+    let r = h.docker(&["run", "-t", "host", "true"]);
+    assert_ne!(r.code, 0);
+
+    // create, start, attach, wait.
+    h.docker_ok(&[
+        "create",
+        "--name",
+        "later",
+        "host",
+        "sh",
+        "-c",
+        "sleep 0.5; echo late; exit 6",
+    ]);
+    assert_eq!(names("status=created"), "later");
+    h.docker_ok(&["start", "later"]);
+    let r = h.docker(&["attach", "later"]);
+    assert_eq!(r.stdout, "late\n", "{}", r.stderr);
+    assert_eq!(h.docker_ok(&["wait", "later"]), "6");
+    assert_eq!(names("exited=6"), "later");
+    assert_eq!(names("since=web"), "later");
+    assert_eq!(names("before=later"), "web");
+
+    // kill, stop, start, restart, rm.
+    h.docker_ok(&["kill", "web"]);
+    assert_eq!(h.docker_ok(&["wait", "web"]), "137");
+    let r = h.docker(&["kill", "web"]);
+    assert!(
+        r.stderr.contains("Container web is not running"),
+        "{}",
+        r.stderr
+    );
+    h.docker_ok(&["start", "web"]);
+    h.docker_ok(&["restart", "-t", "1", "web"]);
+    assert_eq!(names("status=running"), "web");
+    h.docker_ok(&["stop", "-t", "1", "web"]);
+    assert!(h
+        .docker_ok(&[
+            "ps",
+            "-a",
+            "--format",
+            "{{.Status}}",
+            "--filter",
+            "name=web"
+        ])
+        .starts_with("Exited"));
+    let r = h.docker(&["rm", "nosuch"]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr.trim(),
+        "Error response from daemon: No such container: nosuch"
+    );
+    h.docker_ok(&["start", "web"]);
+    assert_ne!(h.docker(&["rm", "web"]).code, 0);
+    // prune takes the stopped one only.
+    let pruned = h.docker_ok(&["container", "prune", "-f"]);
+    assert!(pruned.starts_with("Deleted Containers:\n"), "{pruned}");
+    assert_eq!(h.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]), "web");
+    h.docker_ok(&["rm", "-f", "web"]);
+    assert_eq!(h.docker_ok(&["ps", "-aq"]), "");
+    h.docker_ok(&["network", "rm", "n1"]);
+}
+
+#[test]
+fn events_tell_container_and_network_lives() {
+    let h = Host::new();
+    let out = h.dir.path().join("events");
+    let all = h.dir.path().join("events-net");
+    let sock = h.socket().display().to_string();
+    let conf = h.dir.path().join("docker-config").display().to_string();
+    let listen = |filters: &str, file: &std::path::Path| {
+        std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "exec docker events {filters} --format '{{{{.Type}}}} {{{{.Action}}}} {{{{.Actor.Attributes.name}}}}' > {}",
+                file.display()
+            ))
+            .env("DOCKER_HOST", format!("unix://{sock}"))
+            .env("DOCKER_CONFIG", &conf)
+            .spawn()
+            .unwrap()
+    };
+    let mut a = listen("", &out);
+    let mut b = listen("--filter type=network --filter event=connect", &all);
+    // The listeners are there once their requests have reached the daemon.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    h.docker_ok(&["network", "create", "e1"]);
+    h.docker_ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "brief",
+        "--network",
+        "e1",
+        "host",
+        "true",
+    ]);
+    h.docker_ok(&["network", "rm", "e1"]);
+    let want = [
+        "network create e1",
+        "container create brief",
+        "network connect e1",
+        "container start brief",
+        "network disconnect e1",
+        "container die brief",
+        "container destroy brief",
+        "network destroy e1",
+    ];
+    let read = |f: &std::path::Path| std::fs::read_to_string(f).unwrap_or_default();
+    assert!(
+        eventually(10, || read(&out).lines().count() >= want.len()),
+        "{}",
+        read(&out)
+    );
+    let _ = a.kill();
+    let _ = b.kill();
+    let _ = a.wait();
+    let _ = b.wait();
+    let got = read(&out);
+    let mut lines: Vec<&str> = got.lines().collect();
+    // An exit is recorded with its endpoints gone in the same write or just before it.
+    lines.sort_by_key(|l| want.iter().position(|w| w == l));
+    assert_eq!(lines, want, "{got}");
+    assert_eq!(read(&all), "network connect e1\n");
+    let r = h.docker(&["events", "--filter", "colour=red", "--until", "0"]);
+    assert_ne!(r.code, 0);
+}
+
+#[test]
+fn docker_py_drives_networks_and_containers() {
+    let h = Host::new();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/docker_py/flow.py");
+    let r = h.sh(&format!(
+        "DOCKER_HOST=unix://{} python3 {script}",
+        h.socket().display()
+    ));
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.ends_with("ok\n"), "{}", r.stdout);
+    assert_eq!(h.docker_ok(&["ps", "-aq"]), "");
+    assert_eq!(
+        h.docker_ok(&["network", "ls", "--format", "{{.Name}}"]),
+        "bridge\nhost\nnone"
+    );
+}
