@@ -214,7 +214,10 @@ impl Swarm {
         };
         if active.m.manager {
             match self.start_server(&active).await {
-                Ok(s) => active.server = Some(s),
+                Ok(s) => {
+                    tracing::debug!(addr = %s.addr(), "this manager admits joining nodes");
+                    active.server = Some(s);
+                }
                 Err(e) => tracing::error!(error = %e, "the join endpoint cannot start"),
             }
         }
