@@ -24,7 +24,7 @@ use crate::{Result, SwarmError};
 use ferry_engine::cluster::ClusterLink;
 use ferry_engine::Controller;
 use ferry_pki::{ClusterCa, JoinToken, NodeCertPolicy, NodeKey, Role, Validity};
-use ferry_store::{Condition, EtcdTls, Op, Store, Table, Txn};
+use ferry_store::{Condition, EtcdStore, EtcdTls, Op, Store, Table, Txn};
 use ferry_types::swarm::{
     JoinTokens, Node, NodeUpdate, SwarmInfo, SwarmInitRequest, SwarmInspect, SwarmJoinRequest,
 };
@@ -48,6 +48,8 @@ pub(crate) struct Active {
     pub(crate) m: Membership,
     pub(crate) access: EtcdAccess,
     pub(crate) store: Arc<dyn Store>,
+    /// The same store, for changing its endpoints.
+    pub(crate) etcd: Arc<EtcdStore>,
     pub(crate) member: Option<EtcdMember>,
     pub(crate) server: Option<JoinServer>,
     session: Option<Session>,
@@ -168,10 +170,11 @@ impl Swarm {
         member: Option<EtcdMember>,
     ) -> std::result::Result<Active, (SwarmError, Option<EtcdMember>)> {
         let access = self.access_of(&m);
-        let store: Arc<dyn Store> = match access.store().await {
+        let etcd = match access.store().await {
             Ok(s) => Arc::new(s),
             Err(e) => return Err((e, member)),
         };
+        let store: Arc<dyn Store> = etcd.clone();
         let settings = match tokio::time::timeout(RETRY * 2, join_server::cluster(&*store)).await {
             Ok(Ok(c)) => c,
             Ok(Err(e)) => return Err((e, member)),
@@ -205,6 +208,7 @@ impl Swarm {
             m,
             access,
             store,
+            etcd,
             member,
             server: None,
             session: Some(session),
