@@ -18,9 +18,9 @@ if command -v apt-get >/dev/null 2>&1; then
   echo "==> Installing system packages" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update
-  apt-get install -y nftables iproute2 socat protobuf-compiler
+  apt-get install -y nftables iproute2 socat protobuf-compiler etcd-server
 else
-  echo "==> apt-get not found: make sure nftables, iproute2, socat and protoc (protobuf-compiler, to build the etcd client) are installed" >&2
+  echo "==> apt-get not found: make sure nftables, iproute2, socat, protoc (protobuf-compiler, to build the etcd client) and etcd (etcd-server, for swarm managers) are installed" >&2
 fi
 
 command -v cargo >/dev/null 2>&1 ||

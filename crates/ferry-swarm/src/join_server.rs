@@ -31,6 +31,7 @@ pub struct JoinService {
 /// The running endpoint; stops when dropped.
 pub struct JoinServer {
     task: tokio::task::JoinHandle<()>,
+    addr: SocketAddr,
 }
 
 impl Drop for JoinServer {
@@ -40,6 +41,11 @@ impl Drop for JoinServer {
 }
 
 impl JoinServer {
+    /// Where it listens (the port chosen, when asked for port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Listens on `listen` with the node's certificate.
     pub async fn start(listen: SocketAddr, service: JoinService) -> Result<Self> {
         let cert = service.files.read(&service.files.node_cert())?;
@@ -86,7 +92,7 @@ impl JoinServer {
             }
         });
         tracing::info!(%addr, "swarm join endpoint listening");
-        Ok(JoinServer { task })
+        Ok(JoinServer { task, addr })
     }
 }
 

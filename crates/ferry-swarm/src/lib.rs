@@ -12,6 +12,8 @@ mod etcd_ops;
 mod join_client;
 mod join_proto;
 mod join_server;
+#[cfg(test)]
+mod join_tests;
 mod local;
 mod nodes;
 mod records;

@@ -31,8 +31,13 @@ pub(crate) async fn follow(swarm: Weak<Swarm>, store: Arc<dyn Store>, node_id: S
             continue;
         };
         while let Some(Ok(e)) = events.next().await {
-            if e.key() == node_id && !reconcile(&swarm).await {
-                return;
+            if e.key() == node_id {
+                if !reconcile(&swarm).await {
+                    return;
+                }
+            } else if let Some(s) = swarm.upgrade() {
+                // Another node's record: managers (and their etcd members) may have changed.
+                s.refresh_endpoints().await;
             }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -54,6 +59,37 @@ async fn reconcile(swarm: &Weak<Swarm>) -> bool {
 }
 
 impl Swarm {
+    /// Follows the managers' etcd members: the store's endpoints become theirs, and are saved
+    /// for the next start.
+    async fn refresh_endpoints(&self) {
+        let mut st = self.state.lock().await;
+        let Some(a) = st.active.as_mut() else {
+            return;
+        };
+        if a.m.external_etcd {
+            return;
+        }
+        let Ok(mut eps) = crate::join_server::manager_endpoints(&*a.store).await else {
+            return;
+        };
+        eps.sort();
+        let mut now = a.etcd.endpoints();
+        now.sort();
+        if eps.is_empty() || eps == now {
+            return;
+        }
+        if let Err(e) = a.etcd.set_endpoints(&eps).await {
+            tracing::warn!(error = %e, "cannot use the managers' new etcd endpoints");
+            return;
+        }
+        tracing::info!(endpoints = %eps.join(","), "the managers changed; etcd endpoints follow");
+        a.access.endpoints = eps.clone();
+        a.m.etcd_endpoints = eps;
+        if let Err(e) = self.files.save(&a.m) {
+            tracing::warn!(error = %e, "cannot save the new etcd endpoints");
+        }
+    }
+
     /// Makes this node what its record says. `Ok(false)`: it is no longer a member.
     async fn carry_out(&self) -> Result<bool> {
         let mut st = self.state.lock().await;

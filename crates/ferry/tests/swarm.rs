@@ -100,6 +100,14 @@ fn workers_and_managers_join_and_every_node_lists_them() {
         let rc = row(h, &idc);
         assert_eq!(&rc[2..], ["Ready", "Active", "Reachable"], "{rc:?}");
     }
+    // B joined before C was a manager, and follows the managers' etcd members.
+    assert!(
+        eventually(10, || b
+            .ok(&["info"])
+            .contains("https://198.51.100.12:2379")),
+        "B does not use C's etcd member: {}",
+        b.ok(&["info"])
+    );
     // info says who is who and where etcd is.
     let info = c.ok(&["info"]);
     assert!(info.contains("Is Manager: true"), "{info}");

@@ -34,11 +34,14 @@ const KEEPALIVE: (Duration, Duration) = (Duration::from_secs(10), Duration::from
 /// one at a time: a call that finds its member unreachable moves to the next and is tried
 /// there, so one dead member of a cluster costs a failed connection, not failed calls.
 pub struct EtcdStore {
-    clients: Vec<Client>,
+    /// A connection per endpoint, with its URL.
+    clients: std::sync::RwLock<Vec<(String, Client)>>,
+    /// How connections are made (timeouts, TLS), for endpoints added later.
+    options: ConnectOptions,
     current: AtomicUsize,
     layout: Layout,
     /// The endpoints, for messages.
-    shown: String,
+    shown: std::sync::RwLock<String>,
 }
 
 impl EtcdStore {
@@ -61,30 +64,71 @@ impl EtcdStore {
         }
         let mut clients = Vec::new();
         for endpoint in &config.endpoints {
-            clients.push(
+            clients.push((
+                endpoint.clone(),
                 Client::connect([endpoint], Some(options.clone()))
                     .await
                     .map_err(|e| fail(e.to_string()))?,
-            );
+            ));
         }
         Ok(EtcdStore {
-            clients,
+            clients: std::sync::RwLock::new(clients),
+            options,
             current: AtomicUsize::new(0),
             layout: Layout::new(&config.prefix),
-            shown,
+            shown: std::sync::RwLock::new(shown),
         })
+    }
+
+    /// Uses `endpoints` from now on (members added to or removed from the cluster): the
+    /// connections of endpoints kept stay, new ones are made. An empty list changes nothing.
+    pub async fn set_endpoints(&self, endpoints: &[String]) -> Result<(), StoreError> {
+        if endpoints.is_empty() {
+            return Ok(());
+        }
+        let old: Vec<(String, Client)> = self.read_clients().clone();
+        let mut next = Vec::new();
+        for e in endpoints {
+            match old.iter().find(|(u, _)| u == e) {
+                Some(kept) => next.push(kept.clone()),
+                None => next.push((
+                    e.clone(),
+                    Client::connect([e], Some(self.options.clone()))
+                        .await
+                        .map_err(|err| self.err(err))?,
+                )),
+            }
+        }
+        *self.shown.write().unwrap_or_else(|p| p.into_inner()) = endpoints.join(",");
+        *self.clients.write().unwrap_or_else(|p| p.into_inner()) = next;
+        Ok(())
+    }
+
+    /// The endpoints in use.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.read_clients().iter().map(|(u, _)| u.clone()).collect()
+    }
+
+    fn read_clients(&self) -> std::sync::RwLockReadGuard<'_, Vec<(String, Client)>> {
+        // Replacing the list cannot panic half-way.
+        self.clients.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn shown(&self) -> String {
+        self.shown.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// The connection calls use now.
     fn client(&self) -> Client {
-        let i = self.current.load(Ordering::Relaxed) % self.clients.len().max(1);
-        self.clients[i].clone()
+        let clients = self.read_clients();
+        let i = self.current.load(Ordering::Relaxed) % clients.len().max(1);
+        clients[i].1.clone()
     }
 
     /// The error of an etcd call; when the member could not be reached, later calls go to
     /// the next endpoint.
     fn etcd_err(&self, e: etcd_client::Error) -> StoreError {
-        if is_unreachable(&e) && self.clients.len() > 1 {
+        if is_unreachable(&e) && self.read_clients().len() > 1 {
             self.current.fetch_add(1, Ordering::Relaxed);
         }
         self.err(e)
@@ -97,7 +141,7 @@ impl EtcdStore {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        let mut tries = self.clients.len();
+        let mut tries = self.read_clients().len();
         loop {
             let before = self.current.load(Ordering::Relaxed);
             let r = call().await;
@@ -111,7 +155,7 @@ impl EtcdStore {
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
         StoreError::Backend {
-            path: format!("etcd {}", self.shown),
+            path: format!("etcd {}", self.shown()),
             message: e.to_string(),
         }
     }
@@ -428,6 +472,6 @@ impl Store for EtcdStore {
     }
 
     fn describe(&self) -> String {
-        format!("etcd {} under {}", self.shown, self.layout.root())
+        format!("etcd {} under {}", self.shown(), self.layout.root())
     }
 }

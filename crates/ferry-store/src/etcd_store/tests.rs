@@ -303,5 +303,21 @@ fn a_dead_endpoint_is_passed_over() {
         }
         let lease = s.grant_lease(Duration::from_secs(5)).await.expect("grant");
         assert!(s.keep_alive(lease).await.expect("renew").is_some());
+        // A store that knows only a dead member learns of a live one.
+        let lonely = EtcdStore::connect(EtcdConfig::new(["http://127.0.0.1:1"]))
+            .await
+            .expect("connect");
+        assert!(lonely.get(Table::Networks, "a").await.is_err());
+        lonely
+            .set_endpoints(&["http://127.0.0.1:1".into(), endpoint.clone()])
+            .await
+            .expect("new endpoints");
+        assert_eq!(lonely.endpoints().len(), 2);
+        assert!(lonely.get(Table::Networks, "a").await.is_ok());
+        assert!(
+            lonely.describe().contains(&endpoint),
+            "{}",
+            lonely.describe()
+        );
     });
 }

@@ -56,7 +56,7 @@ pub(super) async fn open(
         stream,
         layout: store.layout.clone(),
         table,
-        shown: store.shown.clone(),
+        shown: store.shown(),
         next: from,
         pending: VecDeque::new(),
         ended: false,
