@@ -338,8 +338,13 @@ pub(crate) async fn exec_start(
     }
     let c = &rec.config;
     let cfg = app.ctl.config();
-    // The running executable itself, even when its file was replaced since it started.
-    let exe = "/proc/self/exe";
+    // ferry's CLI, installed beside the daemon (`ferryd`); the running executable itself
+    // when it is not there (a daemon built as one program with the CLI).
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|d| Some(d.parent()?.join("ferry")))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| std::path::PathBuf::from("/proc/self/exe"));
     let piped = |on: bool| {
         if on && !start.detach {
             std::process::Stdio::piped()
@@ -347,7 +352,7 @@ pub(crate) async fn exec_start(
             std::process::Stdio::null()
         }
     };
-    let mut child = tokio::process::Command::new(exe)
+    let mut child = tokio::process::Command::new(&exe)
         .args(exec::ferry_exec_args(&rec.container_id, c))
         .env("FERRY_HOST", format!("unix://{}", cfg.socket.display()))
         .stdin(piped(c.attach_stdin))

@@ -500,11 +500,11 @@ fn network_errors() {
     let base = "services:\n  a:\n    command: x\n    networks: [n]\nnetworks:\n  n:\n";
     let with = |body: &str| format!("{base}{body}");
     fails(
-        &with("    driver: overlay\n"),
+        &with("    driver: weave\n"),
         &[
             "networks.n.driver",
-            "\"overlay\"",
-            "ferry's networks on this host use bridge, macvlan, ipvlan",
+            "\"weave\"",
+            "ferry's networks on this host use bridge, macvlan, ipvlan, overlay",
         ],
     );
     fails(

@@ -62,8 +62,12 @@ fn network_create_errors_have_clear_messages_and_codes() {
             "overlap",
         ),
         (
-            &["network", "create", "-d", "overlay", "o"],
+            &["network", "create", "-d", "weave", "o"],
             "unknown network driver",
+        ),
+        (
+            &["network", "create", "-d", "overlay", "o"],
+            "not part of a swarm",
         ),
         (
             &[

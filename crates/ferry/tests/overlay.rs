@@ -66,7 +66,7 @@ fn resolve(h: &Host, from: &str, name: &str) -> String {
 
 #[test]
 fn sandboxes_on_different_hosts_talk_over_an_overlay_by_address_and_name() {
-    let u = Underlay::new(3);
+    let mut u = Underlay::new(3);
     swarm(&u);
     let (a, b, c) = (&u.hosts[0], &u.hosts[1], &u.hosts[2]);
 
@@ -180,4 +180,44 @@ fn sandboxes_on_different_hosts_talk_over_an_overlay_by_address_and_name() {
         "overlay: a dead node's endpoint withdrawn after {:?}",
         started.elapsed()
     );
+
+    // While B is down, web goes: B's kernel still points at it. B restarted finds its
+    // sandboxes, publishes them again, and removes what the cluster no longer has.
+    a.ok(&["rm", "-f", "web"]);
+    let b_host = &u.hosts[1];
+    assert!(b_host
+        .sh("ip neigh show")
+        .stdout
+        .contains(&format!("{web_ip} ")));
+    u.hosts[1].start_daemon();
+    let (b, c) = (&u.hosts[1], &u.hosts[2]);
+    assert!(
+        eventually(10, || resolve(c, "broker", "lost") == lost_ip),
+        "the restarted node's sandbox was not published again"
+    );
+    assert!(
+        eventually(10, || !b
+            .sh("ip neigh show")
+            .stdout
+            .contains(&format!("{web_ip} "))),
+        "B kept the entry of a sandbox removed while it was down: {}",
+        b.sh("ip neigh show").stdout
+    );
+
+    // A partition longer than the lease: B is withdrawn, and comes back by itself when it
+    // heals; its sandboxes ran on all along.
+    b.sh("ip link set ul0 down");
+    assert!(
+        eventually(TTL + 5, || resolve(c, "broker", "lost").is_empty()),
+        "a partitioned node's endpoint stayed"
+    );
+    b.sh("ip link set ul0 up");
+    assert!(
+        eventually(20, || resolve(c, "broker", "lost") == lost_ip),
+        "the healed node's endpoint did not come back"
+    );
+    assert!(eventually(10, || c
+        .ferry(&["exec", "broker", "--", "ping", "-c1", "-W1", &lost_ip])
+        .code
+        == 0));
 }

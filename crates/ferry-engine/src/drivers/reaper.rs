@@ -225,6 +225,46 @@ impl Reaper {
         });
     }
 
+    /// Makes `ifname` free in the sandbox namespace at `netns`: the sandbox end of a pair
+    /// retired from it may still hold the name; it is renamed out of the way (it goes with
+    /// its pair), or waited for when it cannot be.
+    pub async fn free_sandbox_name(
+        &self,
+        netns: &std::path::Path,
+        nl: &Netlink,
+        ifname: &str,
+    ) -> ferry_kernel::Result<()> {
+        let key = ns_key(netns, ifname);
+        if !self.holds(&key) {
+            return Ok(());
+        }
+        if let Some(old) = nl.link(ifname).await? {
+            let name = self.tombstone(old.index);
+            if let Err(e) = nl.retire(old.index, &name).await {
+                tracing::debug!(error = %e, "retired sandbox end not renamed; waiting for it");
+                self.settled(&key).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Retires the host end of an endpoint's veth pair named `host`, when it is there (the
+    /// pair goes with it). Until it is deleted, the sandbox end keeps its name `ifname` in
+    /// `netns` (while that namespace lives), which a join there renames or waits for.
+    pub async fn retire_host_end(
+        &self,
+        nl: &Netlink,
+        host: &str,
+        netns: Option<&std::path::Path>,
+        ifname: &str,
+    ) -> ferry_kernel::Result<()> {
+        let Some(link) = nl.link(host).await? else {
+            return Ok(());
+        };
+        let keys = netns.map(|p| vec![ns_key(p, ifname)]).unwrap_or_default();
+        self.retire(link.index, keys).await
+    }
+
     /// Retires a link (down, renamed to a tombstone) and queues its deletion. `keys` stay
     /// taken (see [`Reaper::settled`]) until it is gone. When retiring fails, the link is
     /// deleted here and now.

@@ -9,7 +9,6 @@ mod vip;
 
 pub use config::{host_ifname, BridgeConfig, BridgeEndpoint};
 
-use super::reaper::ns_key;
 use super::{kernel_err, DriverContext};
 use crate::driver::{
     Capability, Firewalled, JoinInfo, NetworkDriver, Owned, PortPublisher, SandboxNs, Scope, Stack,
@@ -226,17 +225,10 @@ impl NetworkDriver for BridgeDriver {
     ) -> Result<JoinInfo, FerryError> {
         let br = BridgeConfig::of(net)?;
         let bridge_index = self.bridge_index(net, &br).await?;
-        // The sandbox end of a pair retired from this sandbox may still hold the name: it is
-        // renamed out of the way (it goes with its pair) rather than waited for.
-        if self.reaper.holds(&ns_key(ns.path, &ep.ifname)) {
-            if let Some(old) = ns.nl.link(&ep.ifname).await.map_err(kernel_err)? {
-                let name = self.reaper.tombstone(old.index);
-                if let Err(e) = ns.nl.retire(old.index, &name).await {
-                    tracing::debug!(error = %e, "retired sandbox end not renamed; waiting for it");
-                    self.reaper.settled(&ns_key(ns.path, &ep.ifname)).await;
-                }
-            }
-        }
+        self.reaper
+            .free_sandbox_name(ns.path, ns.nl, &ep.ifname)
+            .await
+            .map_err(kernel_err)?;
         let mac = ep.mac.octets();
         self.nl
             .create_veth(&VethSpec {
@@ -261,15 +253,13 @@ impl NetworkDriver for BridgeDriver {
         ep: &Endpoint,
         netns: Option<&Path>,
     ) -> Result<(), FerryError> {
-        let host = BridgeEndpoint::of(ep).host_ifname;
-        let Some(link) = self.nl.link(&host).await.map_err(kernel_err)? else {
-            return Ok(());
-        };
-        let keys = netns
-            .map(|p| vec![ns_key(p, &ep.ifname)])
-            .unwrap_or_default();
         self.reaper
-            .retire(link.index, keys)
+            .retire_host_end(
+                &self.nl,
+                &BridgeEndpoint::of(ep).host_ifname,
+                netns,
+                &ep.ifname,
+            )
             .await
             .map_err(kernel_err)
     }

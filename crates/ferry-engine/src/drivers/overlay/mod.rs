@@ -15,7 +15,6 @@ mod peers;
 
 pub use config::{OverlayConfig, ALIAS_PREFIX, VETH_PREFIX};
 
-use super::reaper::ns_key;
 use super::{kernel_err, DriverContext};
 use crate::cluster::ClusterSlot;
 use crate::driver::{
@@ -341,9 +340,10 @@ impl NetworkDriver for OverlayDriver {
         let under = self.underlay()?;
         let peers = self.peers.lock().await;
         let plane = self.ensure_plane(net, &cfg, &under, &peers).await?;
-        if self.reaper.holds(&ns_key(ns.path, &ep.ifname)) {
-            self.reaper.settled(&ns_key(ns.path, &ep.ifname)).await;
-        }
+        self.reaper
+            .free_sandbox_name(ns.path, ns.nl, &ep.ifname)
+            .await
+            .map_err(kernel_err)?;
         self.nl
             .create_veth(&VethSpec {
                 host_name: &config::host_ifname(&ep.id),
@@ -366,20 +366,10 @@ impl NetworkDriver for OverlayDriver {
         netns: Option<&Path>,
     ) -> Result<(), FerryError> {
         let _order = self.peers.lock().await;
-        if let Some(link) = self
-            .nl
-            .link(&config::host_ifname(&ep.id))
+        self.reaper
+            .retire_host_end(&self.nl, &config::host_ifname(&ep.id), netns, &ep.ifname)
             .await
-            .map_err(kernel_err)?
-        {
-            let keys = netns
-                .map(|p| vec![ns_key(p, &ep.ifname)])
-                .unwrap_or_default();
-            self.reaper
-                .retire(link.index, keys)
-                .await
-                .map_err(kernel_err)?;
-        }
+            .map_err(kernel_err)?;
         if let Some(plane) = self.plane(&net.id).await? {
             if self.live_ports(&plane).await? == 0 {
                 self.remove_plane(&net.id).await?;

@@ -67,8 +67,8 @@ mod tests {
         let old = c.put(peer("n1", "a", "e1", "10.0.0.9/24")).unwrap();
         assert_eq!(old.ipv4.unwrap().to_string(), "10.0.0.2/24");
         assert_eq!(c.of_network("n1").len(), 2);
-        assert!(c.remove(&peer("n2", "a", "e3", "")).is_some());
+        assert!(c.remove(&peer("n2", "a", "e3", "10.0.1.2/24")).is_some());
         assert!(c.of_network("n2").is_empty());
-        assert!(c.remove(&peer("n2", "a", "e3", "")).is_none());
+        assert!(c.remove(&peer("n2", "a", "e3", "10.0.1.2/24")).is_none());
     }
 }
