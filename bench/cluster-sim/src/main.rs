@@ -56,6 +56,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn mib(b: u64) -> String {
+    if b < 1024 * 1024 {
+        return format!("{:.0} KiB", b as f64 / 1024.0);
+    }
     format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
 }
 
@@ -102,6 +105,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ("lost watches", h.watches_lost.load(Ordering::Relaxed)),
         ("change arrivals missed", prop.missed),
         ("nodes not converged", burst.missed),
+        ("burst writes retried", burst.retries),
     ];
 
     println!("cluster-sim: {n} nodes, each with its own etcd connection, lease ({} s TTL) and watch; etcd at {}", args.lease_ttl, args.endpoint);
@@ -179,6 +183,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let shown: Vec<String> = troubles.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("{:<44} {}", "troubles", shown.join(", "));
+    if let Some(e) = h.first_error.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        println!("{:<44} {e}", "  first");
+    }
     swarm.stop().await;
     Ok(())
 }

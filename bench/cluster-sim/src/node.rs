@@ -72,6 +72,19 @@ pub struct Health {
     pub list_errors: AtomicUsize,
     /// Watches that could not be opened or ended with an error.
     pub watches_lost: AtomicUsize,
+    /// The first error seen, for the report.
+    pub first_error: Mutex<Option<String>>,
+}
+
+impl Health {
+    /// Counts a trouble, keeping the first one's message.
+    fn count(&self, counter: &AtomicUsize, what: &str, e: impl std::fmt::Display) {
+        counter.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        if first.is_none() {
+            *first = Some(format!("{what}: {e}"));
+        }
+    }
 }
 
 /// A running simulated node.
@@ -155,9 +168,7 @@ async fn keep_alive(store: Arc<EtcdStore>, lease: i64, ttl: Duration, health: Ar
                 health.leases_lost.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            Err(_) => {
-                health.keepalive_errors.fetch_add(1, Ordering::Relaxed);
-            }
+            Err(e) => health.count(&health.keepalive_errors, "lease renewal", e),
         }
     }
 }
@@ -179,8 +190,8 @@ impl Follower {
         loop {
             let listing = match self.store.list(Table::Peers).await {
                 Ok(l) => l,
-                Err(_) => {
-                    self.health.list_errors.fetch_add(1, Ordering::Relaxed);
+                Err(e) => {
+                    self.health.count(&self.health.list_errors, "listing", e);
                     tokio::time::sleep(RETRY).await;
                     continue;
                 }
@@ -190,8 +201,8 @@ impl Follower {
             }
             let mut events = match self.store.watch(Table::Peers, listing.revision + 1).await {
                 Ok(w) => w,
-                Err(_) => {
-                    self.health.watches_lost.fetch_add(1, Ordering::Relaxed);
+                Err(e) => {
+                    self.health.count(&self.health.watches_lost, "watch", e);
                     tokio::time::sleep(RETRY).await;
                     continue;
                 }
@@ -206,8 +217,8 @@ impl Follower {
                             self.apply(c);
                         }
                     }
-                    Err(_) => {
-                        self.health.watches_lost.fetch_add(1, Ordering::Relaxed);
+                    Err(e) => {
+                        self.health.count(&self.health.watches_lost, "watch", e);
                         break;
                     }
                 }

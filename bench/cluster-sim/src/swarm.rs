@@ -20,6 +20,11 @@ const BURST_NET: &str = "sim-burst";
 /// The publisher's node ID (not one of the simulated nodes, so every node takes its records).
 const PUBLISHER: &str = "publisher";
 
+/// How long a node waits before it writes again after a failed write (the engine's pause).
+const WRITE_RETRY: Duration = Duration::from_millis(500);
+/// How many times a node tries a write again before the bench gives up.
+const WRITE_TRIES: usize = 20;
+
 /// How the swarm is made.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -57,6 +62,8 @@ pub struct Burst {
     pub full: Vec<Duration>,
     /// Nodes that were not full in time.
     pub missed: usize,
+    /// Writes that failed and were tried again.
+    pub retries: usize,
 }
 
 /// The running swarm.
@@ -169,17 +176,30 @@ impl Swarm {
             let op = burst_record(i).put(lease)?;
             writers.push(tokio::spawn(async move {
                 gate.wait().await;
-                store.apply_ops(vec![op]).await.map(|_| Instant::now())
+                // As the engine's publisher does: a failed write is tried again after a pause.
+                let mut retries = 0;
+                while let Err(e) = store.apply_ops(vec![op.clone()]).await {
+                    retries += 1;
+                    if retries > WRITE_TRIES {
+                        return Err(e);
+                    }
+                    tokio::time::sleep(WRITE_RETRY).await;
+                }
+                Ok((Instant::now(), retries))
             }));
         }
         gate.wait().await;
         let t0 = Instant::now();
         let mut last_write = t0;
+        let mut retries = 0;
         for w in writers {
-            last_write = last_write.max(w.await??);
+            let (at, r) = w.await??;
+            last_write = last_write.max(at);
+            retries += r;
         }
         let mut out = Burst {
             writes: last_write - t0,
+            retries,
             ..Burst::default()
         };
         let deadline = tokio::time::Instant::from_std(t0 + timeout);
