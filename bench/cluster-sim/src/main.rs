@@ -91,8 +91,28 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss1, heap1) = (memory::rss(None), memory::live_heap());
 
-    let prop = swarm.propagation(args.changes, timeout).await?;
-    let burst = swarm.burst(timeout).await?;
+    let prop = swarm.propagation(args.changes, timeout).await;
+    let burst = match &prop {
+        Ok(_) => swarm.burst(timeout).await,
+        Err(_) => Ok(Default::default()),
+    };
+    let (prop, burst) = match (prop, burst) {
+        (Ok(p), Ok(b)) => (p, b),
+        (Err(e), _) | (_, Err(e)) => {
+            let h = &swarm.health;
+            eprintln!(
+                "stopped: {e:#}; leases lost {}, failed renewals {}, first trouble: {}",
+                h.leases_lost.load(Ordering::Relaxed),
+                h.keepalive_errors.load(Ordering::Relaxed),
+                h.first_error
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .as_deref()
+                    .unwrap_or("none")
+            );
+            return Err(e);
+        }
+    };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss2, heap2) = (memory::rss(None), memory::live_heap());
     let size = etcd_size(&args.endpoint).await;

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// The network whose endpoints are traced one change at a time.
-const PROBE_NET: &str = "sim-probe";
+pub const PROBE_NET: &str = "sim-probe";
 /// The network every node publishes one endpoint on in the burst.
-const BURST_NET: &str = "sim-burst";
+pub const BURST_NET: &str = "sim-burst";
 /// The publisher's node ID (not one of the simulated nodes, so every node takes its records).
 const PUBLISHER: &str = "publisher";
 
@@ -268,7 +268,7 @@ impl Swarm {
 }
 
 /// The publisher's `k`th endpoint on the traced network.
-fn probe_record(k: usize) -> PeerRecord {
+pub fn probe_record(k: usize) -> PeerRecord {
     let [_, _, hi, lo] = u32::try_from(k).unwrap_or(u32::MAX).to_be_bytes();
     PeerRecord {
         network_id: PROBE_NET.into(),
@@ -284,7 +284,7 @@ fn probe_record(k: usize) -> PeerRecord {
 }
 
 /// Node `i`'s endpoint on the burst network.
-fn burst_record(i: usize) -> PeerRecord {
+pub fn burst_record(i: usize) -> PeerRecord {
     let [_, a, b, c] = u32::try_from(i).unwrap_or(u32::MAX).to_be_bytes();
     let vtep = Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 128, 0, 1)).wrapping_add(i as u32));
     PeerRecord {
