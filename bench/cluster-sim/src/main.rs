@@ -91,31 +91,16 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss1, heap1) = (memory::rss(None), memory::live_heap());
 
-    let prop = swarm.propagation(args.changes, timeout).await;
-    let burst = match &prop {
-        Ok(_) => swarm.burst(timeout).await,
-        Err(_) => Ok(Default::default()),
-    };
-    let (prop, burst) = match (prop, burst) {
-        (Ok(p), Ok(b)) => (p, b),
-        (Err(e), _) | (_, Err(e)) => {
-            let h = &swarm.health;
-            eprintln!(
-                "stopped: {e:#}; leases lost {}, failed renewals {}, first trouble: {}",
-                h.leases_lost.load(Ordering::Relaxed),
-                h.keepalive_errors.load(Ordering::Relaxed),
-                h.first_error
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .as_deref()
-                    .unwrap_or("none")
-            );
-            return Err(e);
-        }
+    let prop = swarm.propagation(args.changes, timeout).await?;
+    // A failed burst (a node's lease gone, say) still leaves the other figures to print.
+    let (burst, burst_err) = match swarm.burst(timeout).await {
+        Ok(b) => (Some(b), None),
+        Err(e) => (None, Some(format!("{e:#}"))),
     };
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss2, heap2) = (memory::rss(None), memory::live_heap());
     let size = etcd_size(&args.endpoint).await;
+    let cpu = (memory::cpu_time(None), args.etcd_pid.and_then(|p| memory::cpu_time(Some(p))));
     let etcd_rss = args.etcd_pid.and_then(|p| memory::rss(Some(p)));
     let h = &swarm.health;
     let troubles = [
@@ -124,8 +109,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ("failed listings", h.list_errors.load(Ordering::Relaxed)),
         ("lost watches", h.watches_lost.load(Ordering::Relaxed)),
         ("change arrivals missed", prop.missed),
-        ("nodes not converged", burst.missed),
-        ("burst writes retried", burst.retries),
+        ("nodes not converged", burst.as_ref().map_or(n, |b| b.missed)),
+        ("burst writes retried", burst.as_ref().map_or(0, |b| b.retries)),
     ];
 
     println!("cluster-sim: {n} nodes, each with its own etcd connection, lease ({} s TTL) and watch; etcd at {}", args.lease_ttl, args.endpoint);
@@ -161,7 +146,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
             ms(s.max)
         );
     }
-    if let Some(s) = Summary::of(&burst.full) {
+    if let Some(e) = &burst_err {
+        println!("{:<44} FAILED: {e}", format!("burst of {n} endpoints (one per node)"));
+    }
+    if let Some((burst, s)) = burst.as_ref().and_then(|b| Some((b, Summary::of(&b.full)?))) {
         println!(
             "{:<44} all {n} puts returned in {} ms; every node full in {} ms (per node p50 {} ms); goal <= 10 s: {}",
             format!("burst of {n} endpoints (one per node)"),
@@ -201,6 +189,21 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ),
         Err(e) => println!("{:<44} status unavailable: {e}", "etcd"),
     }
+    if let (Some(own), etcd) = cpu {
+        println!(
+            "{:<44} nodes {:.1} s{}",
+            "CPU time used (whole run)",
+            own.as_secs_f64(),
+            etcd.map(|e| format!(", etcd {:.1} s", e.as_secs_f64()))
+                .unwrap_or_default()
+        );
+    }
+    println!(
+        "{:<44} slowest round trip {} ms, longest gap between renewals {} ms",
+        "lease renewals (every TTL/3)",
+        h.slowest_renewal_ms.load(Ordering::Relaxed),
+        h.longest_renewal_gap_ms.load(Ordering::Relaxed)
+    );
     let shown: Vec<String> = troubles.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("{:<44} {}", "troubles", shown.join(", "));
     if let Some(e) = h.first_error.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {

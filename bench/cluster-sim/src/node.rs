@@ -8,7 +8,7 @@ use ferry_cluster::PeerRecord;
 use ferry_engine::cluster::mirror::{Change, Mirror};
 use ferry_store::{EtcdConfig, EtcdStore, Store, Table};
 use futures::StreamExt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
@@ -72,6 +72,10 @@ pub struct Health {
     pub list_errors: AtomicUsize,
     /// Watches that could not be opened or ended with an error.
     pub watches_lost: AtomicUsize,
+    /// The slowest lease renewal's round trip, in milliseconds.
+    pub slowest_renewal_ms: AtomicU64,
+    /// The longest time between two successful renewals of one lease, in milliseconds.
+    pub longest_renewal_gap_ms: AtomicU64,
     /// The first error seen, for the report.
     pub first_error: Mutex<Option<String>>,
 }
@@ -160,10 +164,22 @@ pub fn node_id(index: usize) -> String {
 async fn keep_alive(store: Arc<EtcdStore>, lease: i64, ttl: Duration, health: Arc<Health>) {
     let mut tick = tokio::time::interval(ttl / 3);
     tick.tick().await;
+    let mut renewed = Instant::now();
     loop {
         tick.tick().await;
+        let asked = Instant::now();
         match store.keep_alive(lease).await {
-            Ok(Some(_)) => {}
+            Ok(Some(_)) => {
+                let now = Instant::now();
+                let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+                health
+                    .slowest_renewal_ms
+                    .fetch_max(ms(now - asked), Ordering::Relaxed);
+                health
+                    .longest_renewal_gap_ms
+                    .fetch_max(ms(now - renewed), Ordering::Relaxed);
+                renewed = now;
+            }
             Ok(None) => {
                 health.leases_lost.fetch_add(1, Ordering::Relaxed);
                 return;
