@@ -160,7 +160,8 @@ pub fn node_id(index: usize) -> String {
     format!("node-{index}")
 }
 
-/// Renews the lease three times per TTL, as long as the node runs.
+/// Renews the lease three times per TTL, as long as the node runs; a failed renewal is tried
+/// again after a short pause.
 async fn keep_alive(store: Arc<EtcdStore>, lease: i64, ttl: Duration, health: Arc<Health>) {
     let mut tick = tokio::time::interval(ttl / 3);
     tick.tick().await;
@@ -184,7 +185,13 @@ async fn keep_alive(store: Arc<EtcdStore>, lease: i64, ttl: Duration, health: Ar
                 health.leases_lost.fetch_add(1, Ordering::Relaxed);
                 return;
             }
-            Err(e) => health.count(&health.keepalive_errors, "lease renewal", e),
+            Err(e) => {
+                // Tried again soon rather than at the next tick: a busy etcd refuses renewals
+                // while its apply lags its commits, and a lease has only three ticks to live.
+                health.count(&health.keepalive_errors, "lease renewal", e);
+                tokio::time::sleep(RETRY).await;
+                tick.reset_immediately();
+            }
         }
     }
 }
