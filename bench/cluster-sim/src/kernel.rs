@@ -84,7 +84,10 @@ mod tests {
         assert_eq!(k.program(&a), 1);
         assert_eq!(k.program(&peer("b", 2, [10, 0, 0, 2], "10.1.0.3/24")), 2);
         let net = k.network("net").expect("entries");
-        assert_eq!(net.fdb.get(&[2, 0, 0, 0, 0, 1]), Some(&Ipv4Addr::new(10, 0, 0, 1)));
+        assert_eq!(
+            net.fdb.get(&[2, 0, 0, 0, 0, 1]),
+            Some(&Ipv4Addr::new(10, 0, 0, 1))
+        );
         assert_eq!(net.neigh.len(), 2);
         k.unprogram(&a);
         assert_eq!(k.network("net").map(|n| n.fdb.len()), Some(1));
@@ -99,6 +102,9 @@ mod tests {
         k.program(&moved);
         k.unprogram(&old);
         let net = k.network("net").expect("entries");
-        assert_eq!(net.fdb.get(&[2, 0, 0, 0, 0, 1]), Some(&Ipv4Addr::new(10, 0, 0, 9)));
+        assert_eq!(
+            net.fdb.get(&[2, 0, 0, 0, 0, 1]),
+            Some(&Ipv4Addr::new(10, 0, 0, 9))
+        );
     }
 }

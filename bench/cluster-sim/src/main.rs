@@ -100,24 +100,45 @@ async fn run(args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let (rss2, heap2) = (memory::rss(None), memory::live_heap());
     let size = etcd_size(&args.endpoint).await;
-    let cpu = (memory::cpu_time(None), args.etcd_pid.and_then(|p| memory::cpu_time(Some(p))));
+    let cpu = (
+        memory::cpu_time(None),
+        args.etcd_pid.and_then(|p| memory::cpu_time(Some(p))),
+    );
     let etcd_rss = args.etcd_pid.and_then(|p| memory::rss(Some(p)));
     let h = &swarm.health;
     let troubles = [
         ("leases lost", h.leases_lost.load(Ordering::Relaxed)),
-        ("failed renewals", h.keepalive_errors.load(Ordering::Relaxed)),
+        (
+            "failed renewals",
+            h.keepalive_errors.load(Ordering::Relaxed),
+        ),
         ("failed listings", h.list_errors.load(Ordering::Relaxed)),
         ("lost watches", h.watches_lost.load(Ordering::Relaxed)),
         ("change arrivals missed", prop.missed),
-        ("nodes not converged", burst.as_ref().map_or(n, |b| b.missed)),
-        ("burst writes retried", burst.as_ref().map_or(0, |b| b.retries)),
+        (
+            "nodes not converged",
+            burst.as_ref().map_or(n, |b| b.missed),
+        ),
+        (
+            "burst writes retried",
+            burst.as_ref().map_or(0, |b| b.retries),
+        ),
     ];
 
     println!("cluster-sim: {n} nodes, each with its own etcd connection, lease ({} s TTL) and watch; etcd at {}", args.lease_ttl, args.endpoint);
-    println!("{:<44} {}", "start (connect, lease, list, watch)", format!("{:.1} s", started.as_secs_f64()));
+    println!(
+        "{:<44} {:.1} s",
+        "start (connect, lease, list, watch)",
+        started.as_secs_f64()
+    );
     let arrivals = Summary::of(&prop.arrivals);
     if let Some(s) = arrivals {
-        let worst_max = prop.per_change_max.iter().max().copied().unwrap_or_default();
+        let worst_max = prop
+            .per_change_max
+            .iter()
+            .max()
+            .copied()
+            .unwrap_or_default();
         println!(
             "{:<44} p50 {} ms  p99 {} ms  max {} ms  ({} changes x {n} nodes; goal p99 <= 2 s: {})",
             "one endpoint put -> every node's kernel",
@@ -147,9 +168,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     if let Some(e) = &burst_err {
-        println!("{:<44} FAILED: {e}", format!("burst of {n} endpoints (one per node)"));
+        println!(
+            "{:<44} FAILED: {e}",
+            format!("burst of {n} endpoints (one per node)")
+        );
     }
-    if let Some((burst, s)) = burst.as_ref().and_then(|b| Some((b, Summary::of(&b.full)?))) {
+    if let Some((burst, s)) = burst
+        .as_ref()
+        .and_then(|b| Some((b, Summary::of(&b.full)?)))
+    {
         println!(
             "{:<44} all {n} puts returned in {} ms; every node full in {} ms (per node p50 {} ms); goal <= 10 s: {}",
             format!("burst of {n} endpoints (one per node)"),
@@ -185,7 +212,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "etcd",
             mib(u64::try_from(s.db_size).unwrap_or(0)),
             mib(u64::try_from(s.db_in_use).unwrap_or(0)),
-            etcd_rss.map(|r| format!(", RSS {}", mib(r))).unwrap_or_default()
+            etcd_rss
+                .map(|r| format!(", RSS {}", mib(r)))
+                .unwrap_or_default()
         ),
         Err(e) => println!("{:<44} status unavailable: {e}", "etcd"),
     }
@@ -206,7 +235,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     );
     let shown: Vec<String> = troubles.iter().map(|(k, v)| format!("{k} {v}")).collect();
     println!("{:<44} {}", "troubles", shown.join(", "));
-    if let Some(e) = h.first_error.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+    if let Some(e) = h
+        .first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
         println!("{:<44} {e}", "  first");
     }
     swarm.stop().await;

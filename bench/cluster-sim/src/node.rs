@@ -115,9 +115,8 @@ impl Node {
         probes: Probes,
         health: Arc<Health>,
     ) -> anyhow::Result<Node> {
-        let store = Arc::new(
-            EtcdStore::connect(EtcdConfig::new([endpoint]).with_prefix(prefix)).await?,
-        );
+        let store =
+            Arc::new(EtcdStore::connect(EtcdConfig::new([endpoint]).with_prefix(prefix)).await?);
         let lease = store.grant_lease(ttl).await?;
         let id = node_id(index);
         let kernel = Arc::new(Mutex::new(FakeKernel::default()));

@@ -36,14 +36,22 @@ fn a_small_swarm_sees_every_change_and_converges() {
         assert_eq!(b.full.len(), NODES);
         for (i, node) in swarm.nodes.iter().enumerate() {
             let kernel = node.kernel.lock().expect("the kernel's lock");
-            let net = kernel.network(BURST_NET).expect("the burst network's entries");
+            let net = kernel
+                .network(BURST_NET)
+                .expect("the burst network's entries");
             assert_eq!(net.fdb.len(), NODES - 1, "node {i}");
             assert_eq!(net.neigh.len(), NODES - 1, "node {i}");
             let own = burst_record(i);
-            assert!(!net.fdb.contains_key(&own.mac.octets()), "node {i} programmed itself");
+            assert!(
+                !net.fdb.contains_key(&own.mac.octets()),
+                "node {i} programmed itself"
+            );
             let other = burst_record((i + 1) % NODES);
             assert_eq!(net.fdb.get(&other.mac.octets()), Some(&other.vtep));
-            assert!(kernel.network(PROBE_NET).is_none(), "node {i} kept a deleted probe");
+            assert!(
+                kernel.network(PROBE_NET).is_none(),
+                "node {i} kept a deleted probe"
+            );
         }
         let h = &swarm.health;
         assert_eq!(h.leases_lost.load(std::sync::atomic::Ordering::Relaxed), 0);
