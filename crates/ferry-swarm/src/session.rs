@@ -76,9 +76,13 @@ impl Session {
 
 async fn keep(store: Arc<dyn Store>, record: SessionRecord, ttl: Duration, tx: watch::Sender<i64>) {
     let period = (ttl / 3).max(Duration::from_millis(200));
+    // A failed renewal is tried again soon, not a period later: etcd refuses renewals while
+    // its apply falls behind (a burst of writes), and a lease lost to that would withdraw
+    // every endpoint of the node.
+    let retry = (period / 4).max(Duration::from_millis(100));
     let mut failing = false;
     loop {
-        tokio::time::sleep(period).await;
+        tokio::time::sleep(if failing { retry } else { period }).await;
         let lease = *tx.borrow();
         match store.keep_alive(lease).await {
             Ok(Some(_)) => {
