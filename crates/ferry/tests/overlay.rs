@@ -156,6 +156,42 @@ fn sandboxes_on_different_hosts_talk_over_an_overlay_by_address_and_name() {
         resolve(c, "broker", "db")
     );
 
+    // A bridge network of a host does not reach its overlay sandboxes: the host is no router
+    // on an overlay. An internal overlay gives its sandboxes no way out at all.
+    a.ok(&["network", "create", "--subnet", "10.250.0.0/24", "local"]);
+    a.sleeper("onbridge", &["--network", "local"]);
+    assert!(!a.tcp("onbridge", &web_ip, 7000).stdout.contains("pong"));
+    a.ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--internal",
+        "--attachable",
+        "sealed",
+    ]);
+    a.sleeper("inside", &["--network", "sealed"]);
+    let links = a.ok(&["exec", "inside", "--", "ip", "-o", "link"]);
+    assert!(
+        !links.contains("eth1"),
+        "an internal overlay's sandbox got a way out: {links}"
+    );
+    let routes = a.ok(&["exec", "inside", "--", "ip", "route"]);
+    assert!(!routes.contains("default"), "{routes}");
+
+    // A partition shorter than the lease changes nothing.
+    b.sh("ip link set ul0 down");
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    b.sh("ip link set ul0 up");
+    for _ in 0..10 {
+        assert_eq!(
+            resolve(a, "web", "client"),
+            client_ip,
+            "a short partition withdrew B"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
     // A daemon killed: its endpoints leave every other node's kernel and resolver within the
     // lease's TTL (and a second), though its sandboxes still run.
     b.sleeper("lost", &["--network", "ov"]);
