@@ -100,7 +100,7 @@ impl Swarm {
         let Some(found) = a.store.get(Table::Nodes, &me).await? else {
             tracing::warn!("this node was removed from the swarm; leaving it");
             if let Some(a) = st.active.take() {
-                self.detach(a, true).await;
+                self.detach(a, true, true).await;
             }
             self.files.remove_all()?;
             return Ok(false);

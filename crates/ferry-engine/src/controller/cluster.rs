@@ -124,6 +124,14 @@ impl Controller {
         Ok(())
     }
 
+    /// Stops following the cluster (the daemon shuts down) and leaves everything in place: the
+    /// kernel keeps the other nodes' entries, so the sandboxes keep talking until the next
+    /// start lists the cluster again and converges.
+    pub fn suspend_cluster(&self) {
+        self.detach_tasks();
+        self.cluster.set(None);
+    }
+
     /// This node's swarm membership, if it has one.
     pub fn cluster(&self) -> Option<Arc<ClusterLink>> {
         self.cluster.get()

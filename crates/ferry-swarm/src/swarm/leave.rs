@@ -101,7 +101,7 @@ impl Swarm {
                     tracing::warn!(error = %e, "cannot revoke the session; it expires by itself");
                 }
             }
-            self.detach(a, false).await;
+            self.detach(a, false, true).await;
         }
         self.files.remove_all()?;
         st.error.clear();

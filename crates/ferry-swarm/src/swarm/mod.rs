@@ -317,15 +317,22 @@ impl Swarm {
         Ok(())
     }
 
-    pub(crate) async fn detach(&self, mut a: Active, revoke: bool) {
+    /// Ends the node's part in the swarm here: with `leaving`, the engine forgets the
+    /// cluster's networks and peers; without (a shutdown), it only stops following them, so
+    /// the sandboxes keep their overlay traffic until the next start takes over.
+    pub(crate) async fn detach(&self, mut a: Active, revoke: bool, leaving: bool) {
         if let Some(w) = a.watcher.take() {
             w.abort();
         }
         if let Some(f) = a.follower.take() {
             f.abort();
         }
-        if let Err(e) = self.ctl.detach_cluster().await {
-            tracing::warn!(error = %e.message, "the engine did not detach cleanly");
+        if leaving {
+            if let Err(e) = self.ctl.detach_cluster().await {
+                tracing::warn!(error = %e.message, "the engine did not detach cleanly");
+            }
+        } else {
+            self.ctl.suspend_cluster();
         }
         a.server.take();
         if let Some(s) = a.session.take() {
@@ -417,7 +424,7 @@ impl Swarm {
         let mut st = self.state.lock().await;
         st.pending = None;
         if let Some(a) = st.active.take() {
-            self.detach(a, false).await;
+            self.detach(a, false, false).await;
         }
     }
 }
