@@ -1,12 +1,15 @@
-//! The hand-over of an endpoint's sandbox end to dockerd: ferry makes the endpoint in the
-//! container's namespace (so its records, firewall and DNS are those of any attached
-//! container), and this takes the interface back out into dockerd's namespace, where
-//! libnetwork's Join expects it; dockerd then moves it into the container, renames it and
-//! sets its addresses and routes.
+//! The hand-over of an endpoint's sandbox end to dockerd. At Join the container's namespace
+//! does not exist yet (runc makes it later, and dockerd moves the interface in then), so ferry
+//! attaches the endpoint to a holder namespace of the endpoint's own, a mounted file in the
+//! plugin's state directory, and this takes the interface out of it into dockerd's namespace,
+//! where libnetwork expects it; dockerd moves it into the container, renames it and sets its
+//! addresses and routes. The holder lives as long as the endpoint: ferry's record of the
+//! attached container lives as long as the namespace it was attached from.
 
 use crate::error::PluginError;
 use ferry_kernel::netlink::Netlink;
-use std::path::Path;
+use ferry_kernel::netns;
+use std::path::{Path, PathBuf};
 
 /// This process's own namespace: the one dockerd runs in.
 const OWN_NETNS: &str = "/proc/self/ns/net";
@@ -16,6 +19,41 @@ pub async fn hand_over(netns: &Path, ifname: &str) -> Result<(), PluginError> {
     let nl = Netlink::connect_in(netns)?;
     nl.move_to_netns(ifname, Path::new(OWN_NETNS)).await?;
     Ok(())
+}
+
+/// The holder namespaces of endpoints, one file each under a directory.
+#[derive(Debug, Clone)]
+pub struct Holders {
+    dir: PathBuf,
+}
+
+impl Holders {
+    /// Holders under `dir` (made when missing).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The holder's path for the container `id`.
+    pub fn path(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// Makes a fresh holder for `id` (one left by a failed join is replaced).
+    pub fn create(&self, id: &str) -> Result<PathBuf, PluginError> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| {
+            PluginError::invalid(format!("cannot make {}: {e}", self.dir.display()))
+        })?;
+        let p = self.path(id);
+        netns::remove(&p)?;
+        netns::create_mounted(&p)?;
+        Ok(p)
+    }
+
+    /// Removes the holder of `id`; a missing one is fine.
+    pub fn remove(&self, id: &str) -> Result<(), PluginError> {
+        netns::remove(&self.path(id))?;
+        Ok(())
+    }
 }
 
 /// The interface's name while dockerd holds it: unique per endpoint, at most 15 bytes.

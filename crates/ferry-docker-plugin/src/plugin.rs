@@ -6,7 +6,7 @@
 //! to dockerd. Its published ports are ferry's, programmed with the attach.
 
 use crate::error::PluginError;
-use crate::handover::{hand_over, temporary_name};
+use crate::handover::{hand_over, temporary_name, Holders};
 use crate::ipam;
 use crate::protocol::*;
 use ferry_client::{Client, ClientError, Filters};
@@ -18,7 +18,6 @@ use ferry_types::ports::{HostBinding, PortBindings};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
-use std::path::Path;
 use tokio::sync::Mutex;
 
 /// The label that ties a ferry network to dockerd's network ID.
@@ -36,6 +35,7 @@ const INTERNAL_OPTION: &str = "com.docker.network.internal";
 /// The plugin: a client of the daemon and what lives between two calls.
 pub struct Plugin {
     client: Client,
+    holders: Holders,
     memory: Mutex<Memory>,
 }
 
@@ -122,10 +122,15 @@ fn not_found_ok(r: Result<(), ClientError>) -> Result<(), PluginError> {
 }
 
 impl Plugin {
-    /// A plugin that talks to the daemon at `socket`.
-    pub fn new(socket: impl Into<std::path::PathBuf>) -> Self {
+    /// A plugin that talks to the daemon at `socket` and keeps its endpoints' holder
+    /// namespaces under `state_dir`.
+    pub fn new(
+        socket: impl Into<std::path::PathBuf>,
+        state_dir: impl Into<std::path::PathBuf>,
+    ) -> Self {
         Self {
             client: Client::new(socket),
+            holders: Holders::new(state_dir.into().join("netns")),
             memory: Mutex::new(Memory::default()),
         }
     }
@@ -289,8 +294,9 @@ impl Plugin {
             .unwrap_or_default();
         let ifname = temporary_name(&req.endpoint_id);
         let id = attach_id(&req.endpoint_id);
+        let holder = self.holders.create(&id)?;
         let attach = NetworkAttachRequest {
-            netns: req.sandbox_key.clone(),
+            netns: holder.display().to_string(),
             id: id.clone(),
             ifname: ifname.clone(),
             ipv4_address: strip_len(&iface.address),
@@ -300,8 +306,14 @@ impl Plugin {
             labels: BTreeMap::from([(ENDPOINT_LABEL.to_string(), req.endpoint_id.clone())]),
             ..Default::default()
         };
-        let made = self.client.network_attach(&net.id, &attach).await?;
-        if let Err(e) = hand_over(Path::new(&req.sandbox_key), &made.ifname).await {
+        let made = match self.client.network_attach(&net.id, &attach).await {
+            Ok(m) => m,
+            Err(e) => {
+                self.drop_holder(&id);
+                return Err(e.into());
+            }
+        };
+        if let Err(e) = hand_over(&holder, &made.ifname).await {
             let undo = self
                 .client
                 .network_detach(&net.id, &NetworkDetachRequest { id })
@@ -309,6 +321,7 @@ impl Plugin {
             if let Err(u) = undo {
                 tracing::warn!(error = %u, "endpoint not detached after a failed join");
             }
+            self.drop_holder(&attach.id);
             return Err(e);
         }
         self.memory.lock().await.endpoints.remove(&req.endpoint_id);
@@ -332,7 +345,16 @@ impl Plugin {
             };
             not_found_ok(self.client.network_detach(&net.id, &detach).await)?;
         }
+        self.holders.remove(&attach_id(&req.endpoint_id))?;
         Ok(json!({}))
+    }
+
+    /// Removes a holder after a failed join (what fails is only logged: the join's error is
+    /// the one to report).
+    fn drop_holder(&self, id: &str) {
+        if let Err(e) = self.holders.remove(id) {
+            tracing::warn!(container = %id, error = %e, "holder namespace not removed");
+        }
     }
 
     async fn request_pool(&self, req: RequestPoolRequest) -> Result<Value, PluginError> {
@@ -457,7 +479,7 @@ mod tests {
 
     #[tokio::test]
     async fn handshake_answers_without_a_daemon() {
-        let p = Plugin::new("/nonexistent.sock");
+        let p = Plugin::new("/nonexistent.sock", "/nonexistent");
         let a = p.call("Plugin.Activate", b"").await.unwrap().unwrap();
         assert_eq!(a, json!({"Implements":["NetworkDriver","IpamDriver"]}));
         let c = p

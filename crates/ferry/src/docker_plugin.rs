@@ -15,6 +15,10 @@ pub struct DockerPluginArgs {
     /// The socket dockerd finds the plugin on (its name is the driver's: ferry.sock is `-d ferry`).
     #[arg(long, default_value = DEFAULT_PLUGIN_SOCKET)]
     socket: PathBuf,
+    /// Where the endpoints' holder namespaces are mounted (a mount namespace shared with the
+    /// daemon's).
+    #[arg(long = "state-dir", default_value = "/run/ferry/docker-plugin")]
+    state_dir: PathBuf,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long = "log-level", short = 'l', default_value = "info")]
     log_level: String,
@@ -25,6 +29,7 @@ pub fn run(a: DockerPluginArgs, daemon: PathBuf) -> anyhow::Result<i32> {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(&a.log_level))
         .with_writer(std::io::stderr)
+        .with_ansi(false)
         .init();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -40,7 +45,7 @@ pub fn run(a: DockerPluginArgs, daemon: PathBuf) -> anyhow::Result<i32> {
         let listener = tokio::net::UnixListener::bind(&a.socket)
             .with_context(|| format!("cannot listen on {}", a.socket.display()))?;
         tracing::info!(socket = %a.socket.display(), daemon = %daemon.display(), "serving the Docker plugin");
-        let plugin = ferry_docker_plugin::Plugin::new(daemon);
+        let plugin = ferry_docker_plugin::Plugin::new(daemon, a.state_dir);
         let stop = async {
             use tokio::signal::unix::{signal, SignalKind};
             match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
