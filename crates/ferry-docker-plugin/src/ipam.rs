@@ -50,9 +50,7 @@ pub fn with_len(pool: &IpNet, ip: IpAddr) -> String {
 
 /// The lowest usable address of the pool that is not in `used`.
 pub fn first_free(pool: &IpNet, used: &BTreeSet<IpAddr>) -> Option<IpAddr> {
-    pool.hosts()
-        .take(SCAN_LIMIT)
-        .find(|ip| !used.contains(ip))
+    pool.hosts().take(SCAN_LIMIT).find(|ip| !used.contains(ip))
 }
 
 #[cfg(test)]

@@ -50,7 +50,10 @@ struct Memory {
 
 /// The name ferry gives a Docker endpoint's container.
 pub fn attach_id(endpoint_id: &str) -> String {
-    format!("docker-{}", endpoint_id.chars().take(12).collect::<String>())
+    format!(
+        "docker-{}",
+        endpoint_id.chars().take(12).collect::<String>()
+    )
 }
 
 /// The ferry network name for a Docker network.
@@ -147,7 +150,9 @@ impl Plugin {
             ($f:ident) => {
                 match serde_json::from_slice(body) {
                     Ok(req) => self.$f(req).await,
-                    Err(e) => Err(PluginError::invalid(format!("invalid {method} request: {e}"))),
+                    Err(e) => Err(PluginError::invalid(format!(
+                        "invalid {method} request: {e}"
+                    ))),
                 }
             };
         }
@@ -489,12 +494,19 @@ mod tests {
             .unwrap();
         assert_eq!(c, json!({"Scope":"local","ConnectivityScope":"local"}));
         let r = p
-            .call("IpamDriver.RequestPool", br#"{"Pool":"10.80.0.0/24","V6":false}"#)
+            .call(
+                "IpamDriver.RequestPool",
+                br#"{"Pool":"10.80.0.0/24","V6":false}"#,
+            )
             .await
             .unwrap()
             .unwrap();
         assert_eq!(r["PoolID"], "10.80.0.0/24");
-        assert!(p.call("IpamDriver.RequestPool", b"{}").await.unwrap().is_err());
+        assert!(p
+            .call("IpamDriver.RequestPool", b"{}")
+            .await
+            .unwrap()
+            .is_err());
         assert!(p.call("Nope.Nothing", b"{}").await.is_none());
     }
 }

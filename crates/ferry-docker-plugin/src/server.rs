@@ -29,7 +29,12 @@ async fn handle(
         ),
     };
     tracing::debug!(%method, %status, "plugin call");
-    (status, [(header::CONTENT_TYPE, MEDIA_TYPE)], value.to_string()).into_response()
+    (
+        status,
+        [(header::CONTENT_TYPE, MEDIA_TYPE)],
+        value.to_string(),
+    )
+        .into_response()
 }
 
 /// Serves the plugin on `listener` until `shutdown` completes.

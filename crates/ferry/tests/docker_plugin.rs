@@ -317,7 +317,15 @@ fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
 
     // A client finds it by name and by alias (dockerd's resolver answers on the network).
     d.ok(&[
-        "run", "-d", "--name", "cli", "--network", "dnet", "busybox", "sleep", "600",
+        "run",
+        "-d",
+        "--name",
+        "cli",
+        "--network",
+        "dnet",
+        "busybox",
+        "sleep",
+        "600",
     ]);
     for name in ["web", "www"] {
         let got = d.ok(&["exec", "cli", "wget", "-qO-", &format!("http://{name}/")]);
@@ -330,7 +338,14 @@ fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
     let got = d.ok(&["exec", "cli", "wget", "-qO-", "http://web/"]);
     assert!(got.contains("served through ferry"), "{got}");
     let got = d.ok(&[
-        "run", "--rm", "--network", "dnet", "busybox", "wget", "-qO-", "http://www/",
+        "run",
+        "--rm",
+        "--network",
+        "dnet",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://www/",
     ]);
     assert!(got.contains("served through ferry"), "{got}");
     assert!(
@@ -349,19 +364,36 @@ fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
     let rules = h.sh("nft list ruleset").stdout;
     assert!(!rules.contains("10.83.0.50"), "rules left: {rules}");
     assert!(!rules.contains("8083"), "port rules left: {rules}");
-    let holders = std::fs::read_dir(d.dir.join("plugin/netns")).unwrap().count();
+    let holders = std::fs::read_dir(d.dir.join("plugin/netns"))
+        .unwrap()
+        .count();
     assert_eq!(holders, 0, "holder namespaces left");
     d.ok(&["network", "rm", "dnet"]);
     assert!(!h.ok(&["network", "ls"]).contains("dnet"));
 
     // dockerd's own IPAM: the pool it picks becomes the ferry network's subnet.
     let id = d.ok(&[
-        "network", "create", "-d", "ferry", "--subnet", "10.84.0.0/24", "dnet2",
+        "network",
+        "create",
+        "-d",
+        "ferry",
+        "--subnet",
+        "10.84.0.0/24",
+        "dnet2",
     ]);
     let ferry_name = format!("docker-{}", &id[..12]);
     assert!(h.ok(&["network", "ls"]).contains(&ferry_name));
     let got = d.ok(&[
-        "run", "--rm", "--network", "dnet2", "busybox", "ip", "-4", "addr", "show", "eth0",
+        "run",
+        "--rm",
+        "--network",
+        "dnet2",
+        "busybox",
+        "ip",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
     ]);
     assert!(got.contains("10.84.0."), "{got}");
 
@@ -369,7 +401,16 @@ fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
     d.stop_dockerd();
     d.start_dockerd();
     let got = d.ok(&[
-        "run", "--rm", "--network", "dnet2", "busybox", "ip", "-4", "addr", "show", "eth0",
+        "run",
+        "--rm",
+        "--network",
+        "dnet2",
+        "busybox",
+        "ip",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
     ]);
     assert!(got.contains("10.84.0."), "{got}");
     d.ok(&["network", "rm", "dnet2"]);
