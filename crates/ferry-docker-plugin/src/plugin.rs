@@ -46,6 +46,27 @@ struct Memory {
     endpoints: HashMap<String, EndpointInterface>,
     /// Addresses handed out by pool, until released.
     handed: HashMap<String, BTreeSet<IpAddr>>,
+    /// The endpoint that publishes a container's ports, by the container's sandbox key:
+    /// dockerd sends the port map with the Join of every network, and the first one that
+    /// can publish them does.
+    publisher: HashMap<String, String>,
+}
+
+impl Memory {
+    /// Whether the endpoint joining publishes the container's ports (and it is recorded so).
+    fn publishes(&mut self, sandbox_key: &str, endpoint_id: &str) -> bool {
+        let holder = self
+            .publisher
+            .entry(sandbox_key.to_string())
+            .or_insert_with(|| endpoint_id.to_string());
+        holder == endpoint_id
+    }
+
+    /// Forgets what the endpoint held.
+    fn forget(&mut self, endpoint_id: &str) {
+        self.endpoints.remove(endpoint_id);
+        self.publisher.retain(|_, e| e != endpoint_id);
+    }
 }
 
 /// The name ferry gives a Docker endpoint's container.
@@ -283,7 +304,7 @@ impl Plugin {
     }
 
     async fn delete_endpoint(&self, req: EndpointRequest) -> Result<Value, PluginError> {
-        self.memory.lock().await.endpoints.remove(&req.endpoint_id);
+        self.memory.lock().await.forget(&req.endpoint_id);
         self.leave(req).await
     }
 
@@ -299,6 +320,17 @@ impl Plugin {
             .unwrap_or_default();
         let ifname = temporary_name(&req.endpoint_id);
         let id = attach_id(&req.endpoint_id);
+        let mut ports = port_bindings(&req.options)?;
+        if !ports.is_empty()
+            && (net.internal
+                || !self
+                    .memory
+                    .lock()
+                    .await
+                    .publishes(&req.sandbox_key, &req.endpoint_id))
+        {
+            ports.clear();
+        }
         let holder = self.holders.create(&id)?;
         let attach = NetworkAttachRequest {
             netns: holder.display().to_string(),
@@ -307,13 +339,14 @@ impl Plugin {
             ipv4_address: strip_len(&iface.address),
             ipv6_address: strip_len(&iface.address_ipv6),
             mac_address: iface.mac_address.clone(),
-            port_bindings: port_bindings(&req.options)?,
+            port_bindings: ports,
             labels: BTreeMap::from([(ENDPOINT_LABEL.to_string(), req.endpoint_id.clone())]),
             ..Default::default()
         };
         let made = match self.client.network_attach(&net.id, &attach).await {
             Ok(m) => m,
             Err(e) => {
+                self.memory.lock().await.forget(&req.endpoint_id);
                 self.drop_holder(&id);
                 return Err(e.into());
             }
@@ -326,6 +359,7 @@ impl Plugin {
             if let Err(u) = undo {
                 tracing::warn!(error = %u, "endpoint not detached after a failed join");
             }
+            self.memory.lock().await.forget(&req.endpoint_id);
             self.drop_holder(&attach.id);
             return Err(e);
         }
@@ -351,6 +385,11 @@ impl Plugin {
             not_found_ok(self.client.network_detach(&net.id, &detach).await)?;
         }
         self.holders.remove(&attach_id(&req.endpoint_id))?;
+        self.memory
+            .lock()
+            .await
+            .publisher
+            .retain(|_, e| *e != req.endpoint_id);
         Ok(json!({}))
     }
 
@@ -474,6 +513,17 @@ mod tests {
         let opts = BTreeMap::from([(GENERIC_OPTIONS.to_string(), json!({"ferry.name":"web"}))]);
         assert_eq!(network_name(id, &opts), "web");
         assert_eq!(attach_id(id), "docker-0123456789ab");
+    }
+
+    #[test]
+    fn the_first_endpoint_of_a_container_publishes_its_ports() {
+        let mut m = Memory::default();
+        assert!(m.publishes("/ns/a", "ep1"));
+        assert!(!m.publishes("/ns/a", "ep2"));
+        assert!(m.publishes("/ns/a", "ep1"));
+        assert!(m.publishes("/ns/b", "ep3"));
+        m.forget("ep1");
+        assert!(m.publishes("/ns/a", "ep2"));
     }
 
     #[test]

@@ -353,8 +353,24 @@ fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
         "published port after restart"
     );
 
-    // Removing the containers and the network leaves nothing in ferry.
+    // A second ferry network on the running server: its ports stay with the first.
+    d.ok(&[
+        "network",
+        "create",
+        "-d",
+        "ferry",
+        "--subnet",
+        "10.85.0.0/24",
+        "dnet3",
+    ]);
+    d.ok(&["network", "connect", "dnet3", "web"]);
+    let addr = d.ok(&["exec", "web", "ip", "-4", "addr", "show", "eth1"]);
+    assert!(addr.contains("10.85.0."), "{addr}");
+    assert!(page(&h).contains("served through ferry"), "published port");
+
+    // Removing the containers and the networks leaves nothing in ferry.
     d.ok(&["rm", "-f", "web", "cli"]);
+    d.ok(&["network", "rm", "dnet3"]);
     assert!(
         eventually(10, || h.ok(&["ps", "-a"]).lines().count() == 1),
         "endpoints left: {}",
