@@ -61,7 +61,7 @@ nsenter -t "$HOLDER" -m -n "$FERRY_BIN" daemon --data-root "$W/ferry/data" --exe
 DAEMON=$!
 export FERRY_HOST=unix://$W/ferry/run/ferry.sock
 for _ in $(seq 200); do inns "$FERRY_BIN" info >/dev/null 2>&1 && break; sleep 0.05; done
-nsenter -t "$HOLDER" -m -n "$FERRY_BIN" docker-plugin --state-dir "$W/ferry/plugin" >"$W/plugin.log" 2>&1 &
+nsenter -t "$HOLDER" -m -n "$FERRY_BIN" docker-plugin --log-level "${PLUGIN_LOG:-info}" --state-dir "$W/ferry/plugin" >"$W/plugin.log" 2>&1 &
 PLUGIN=$!
 for _ in $(seq 100); do inns test -S /run/docker/plugins/ferry.sock && break; sleep 0.05; done
 nsenter -t "$HOLDER" -m -n dockerd --data-root "$W/docker/data" --exec-root "$W/docker/exec" \

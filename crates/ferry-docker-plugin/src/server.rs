@@ -17,6 +17,7 @@ async fn handle(
     Path(method): Path<String>,
     body: Bytes,
 ) -> Response {
+    let started = std::time::Instant::now();
     let (status, value) = match plugin.call(&method, &body).await {
         Some(Ok(v)) => (StatusCode::OK, v),
         Some(Err(e)) => {
@@ -28,7 +29,7 @@ async fn handle(
             serde_json::json!({ "Err": format!("ferry does not implement {method}") }),
         ),
     };
-    tracing::debug!(%method, %status, "plugin call");
+    tracing::debug!(%method, %status, elapsed = ?started.elapsed(), "plugin call");
     (
         status,
         [(header::CONTENT_TYPE, MEDIA_TYPE)],
