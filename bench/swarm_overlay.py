@@ -133,7 +133,7 @@ def propagation(hosts, trials):
     client_ns = sandbox_netns(b, "client")
     by_addr, by_name, misses = [], [], 0
     for t in range(trials):
-        name, ip = f"p{t}", f"10.231.{t // 250}.{t % 250 + 2}"
+        name, ip = f"p{t}", f"10.231.{100 + t // 250}.{t % 250 + 2}"
         got_a, got_n, ready = [], [], [threading.Event(), threading.Event()]
         threads = [
             threading.Thread(target=probe, args=(client_ns, ip, False, got_a, ready[0])),

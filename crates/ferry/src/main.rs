@@ -4,6 +4,7 @@
 
 mod commands;
 mod host;
+mod docker_plugin;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +36,8 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+    /// Serve ferry as a Docker network and IPAM plugin (`docker network create -d ferry`).
+    DockerPlugin(docker_plugin::DockerPluginArgs),
     /// Show the daemon's settings.
     Info,
     /// Show the client's and the daemon's versions.
@@ -106,6 +109,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
     if let Cmd::Daemon { args } = &cli.cmd {
         return run_daemon(args, cli.host.as_deref());
     }
+    if let Cmd::DockerPlugin(args) = cli.cmd {
+        return docker_plugin::run(args, socket_path(cli.host.as_deref())?);
+    }
     // Output piped into `head` and the like: end quietly when the reader goes, as Unix tools
     // do (Rust ignores SIGPIPE, and a write to a closed pipe would be an error or a panic).
     // SAFETY: a signal disposition reset while this process runs one thread.
@@ -142,7 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Cmd::Start { names } => commands::sandbox::start(&client, names).await,
             Cmd::Rm(a) => commands::sandbox::rm(&client, a).await,
             Cmd::Inspect { names } => commands::sandbox::inspect(&client, names).await,
-            Cmd::Daemon { .. } | Cmd::Exec(_) => unreachable!("handled above"),
+            Cmd::Daemon { .. } | Cmd::Exec(_) | Cmd::DockerPlugin(_) => unreachable!("handled above"),
         }
     })
 }

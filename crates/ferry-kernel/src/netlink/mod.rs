@@ -3,6 +3,7 @@
 //! static forwarding and neighbour entries, in `vxlan`), addresses and routes, in the network
 //! namespace the connection was opened in.
 
+mod handover;
 mod sublink;
 mod vxlan;
 
