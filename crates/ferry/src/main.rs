@@ -3,8 +3,8 @@
 //! without the engine in it, it starts faster.
 
 mod commands;
-mod host;
 mod docker_plugin;
+mod host;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -148,7 +148,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Cmd::Start { names } => commands::sandbox::start(&client, names).await,
             Cmd::Rm(a) => commands::sandbox::rm(&client, a).await,
             Cmd::Inspect { names } => commands::sandbox::inspect(&client, names).await,
-            Cmd::Daemon { .. } | Cmd::Exec(_) | Cmd::DockerPlugin(_) => unreachable!("handled above"),
+            Cmd::Daemon { .. } | Cmd::Exec(_) | Cmd::DockerPlugin(_) => {
+                unreachable!("handled above")
+            }
         }
     })
 }
