@@ -10,19 +10,12 @@
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
-use common::{eventually, Host, Run};
-use std::io::{BufRead, BufReader};
+use common::{eventually, Host, MountNs, Run};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-/// A process holding a private mount namespace prepared for the runtimes.
-struct MountNs {
-    holder: Child,
-}
-
-impl MountNs {
-    fn new() -> Self {
-        let script = "set -e
+/// What the private mount namespace holds.
+const RUNTIME_MOUNTS: &str = "set -e
             mount -t tmpfs cni-netns /run/netns 2>/dev/null || { mkdir -p /run/netns; mount -t tmpfs cni-netns /run/netns; }
             mkdir -p /var/lib/cni /etc/cni/net.d /run/containerd
             mount -t tmpfs cni-cache /var/lib/cni
@@ -32,32 +25,6 @@ impl MountNs {
             mkdir -p /opt/cni/bin
             echo ready
             exec sleep infinity";
-        let mut holder = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("unshare -m");
-        let mut line = String::new();
-        BufReader::new(holder.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "the mount namespace was not prepared");
-        MountNs { holder }
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/ns/mnt", self.holder.id()))
-    }
-}
-
-impl Drop for MountNs {
-    fn drop(&mut self) {
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
-    }
-}
 
 /// Fails the test, naming the Debian package, when a runtime's program is missing.
 fn require(programs: &[(&str, &str)]) {
@@ -158,7 +125,7 @@ fn podman_runs_a_container_on_a_ferry_network_with_ip_alias_and_port() {
         ("runc", "runc"),
         ("busybox", "busybox-static"),
     ]);
-    let m = MountNs::new();
+    let m = MountNs::new(RUNTIME_MOUNTS);
     let h = Host::with_mount_ns(&m.path());
     h.ok(&["network", "create", "--subnet", "10.94.0.0/24", "ferrynet"]);
     h.sleeper("cli", &["--network", "ferrynet"]);
@@ -244,7 +211,7 @@ fn ctr_runs_a_container_on_a_ferry_network_and_delete_leaves_nothing() {
         ("runc", "runc"),
         ("busybox", "busybox-static"),
     ]);
-    let m = MountNs::new();
+    let m = MountNs::new(RUNTIME_MOUNTS);
     let h = Host::with_mount_ns(&m.path());
     h.ok(&["network", "create", "--subnet", "10.95.0.0/24", "ferrynet"]);
     let veths_before = h.veths();

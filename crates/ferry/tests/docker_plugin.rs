@@ -11,52 +11,19 @@
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
-use common::{eventually, ferry_bin, Host, Run};
-use std::io::{BufRead, BufReader};
+use common::{eventually, ferry_bin, Host, MountNs, Run};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A process holding a private mount namespace prepared for dockerd.
-struct MountNs {
-    holder: Child,
-}
-
-impl MountNs {
-    fn new() -> Self {
-        let script = "set -e
+/// What the private mount namespace holds.
+const DOCKERD_MOUNTS: &str = "set -e
             mkdir -p /run/docker /run/containerd
             mount -t tmpfs docker-run /run/docker
             mount -t tmpfs docker-containerd /run/containerd
             mkdir -p /run/docker/plugins
             echo ready
             exec sleep infinity";
-        let mut holder = Command::new("unshare")
-            .args(["-m", "--propagation", "private", "sh", "-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("unshare -m");
-        let mut line = String::new();
-        BufReader::new(holder.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "the mount namespace was not prepared");
-        MountNs { holder }
-    }
-
-    fn path(&self) -> PathBuf {
-        PathBuf::from(format!("/proc/{}/ns/mnt", self.holder.id()))
-    }
-}
-
-impl Drop for MountNs {
-    fn drop(&mut self) {
-        let _ = self.holder.kill();
-        let _ = self.holder.wait();
-    }
-}
 
 /// `ferry docker-plugin` and dockerd, in the host's namespaces; dockerd stops first.
 struct Docker {
@@ -256,7 +223,7 @@ fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
         ("busybox", "busybox-static"),
         ("curl", "curl"),
     ]);
-    let m = MountNs::new();
+    let m = MountNs::new(DOCKERD_MOUNTS);
     let mut h = Host::with_mount_ns(&m.path());
     let mut d = Docker::start(&h, &m);
     let tar = busybox_tar(h.dir.path());

@@ -689,3 +689,42 @@ pub fn api(h: &Host, method: &str, path: &str, body: Option<&str>) -> (u16, serd
 pub fn message(v: &serde_json::Value) -> String {
     v["message"].as_str().unwrap_or_default().to_string()
 }
+
+/// A process holding a private mount namespace of the test's own, where `setup` (a shell
+/// script that ends by printing `ready` and sleeping) mounted tmpfs over the paths a real
+/// client (podman, containerd, dockerd) writes, so their files stay off the machine.
+pub struct MountNs {
+    holder: Child,
+}
+
+impl MountNs {
+    /// Makes the namespace and waits until `setup` is done.
+    pub fn new(setup: &str) -> Self {
+        use std::io::BufRead;
+        let mut holder = Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", setup])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("unshare -m");
+        let mut line = String::new();
+        std::io::BufReader::new(holder.stdout.take().expect("the holder's output"))
+            .read_line(&mut line)
+            .expect("the holder's first line");
+        assert_eq!(line.trim(), "ready", "the mount namespace was not prepared");
+        MountNs { holder }
+    }
+
+    /// Its namespace file.
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from(format!("/proc/{}/ns/mnt", self.holder.id()))
+    }
+}
+
+impl Drop for MountNs {
+    fn drop(&mut self) {
+        let _ = self.holder.kill();
+        let _ = self.holder.wait();
+    }
+}
