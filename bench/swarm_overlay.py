@@ -10,6 +10,7 @@ one underlay bridge, a daemon each, joined in a swarm).
                between the two host namespaces over the underlay, interleaved
 
 Usage: swarm_overlay.py HOSTS_FILE TRIALS LOSS_TRIALS TTL
+(TPUT_HOOK: a shell command run before the throughput rounds, to try a setting.)
 HOSTS_FILE lines: "<netns> <socket> <daemon pid file>" per host, host 0 the manager.
 """
 
@@ -244,6 +245,8 @@ def main():
     print(summary("by address", by_addr))
     print(summary("by name (127.0.0.11)", by_name))
     print(f"\nmissed (no connect within 10 s): {misses}")
+    if os.environ.get("TPUT_HOOK"):
+        subprocess.run(os.environ["TPUT_HOOK"], shell=True, check=True)
     tput = throughput(hosts, 3, 5)
     print("\n| one TCP stream, host 1 → host 0 (iperf3, 5 s, 3 interleaved rounds) | Gbit/s per round | median Gbit/s | sender CPU % |")
     print("|---|---|---|---|")
