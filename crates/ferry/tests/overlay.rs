@@ -83,6 +83,10 @@ fn sandboxes_on_different_hosts_talk_over_an_overlay_by_address_and_name() {
         "ov2",
     ]);
     assert!(refused.contains("IPsec"), "{refused}");
+    // Without --attachable an overlay is for services: a sandbox is refused, as in Docker.
+    a.ok(&["network", "create", "-d", "overlay", "svconly"]);
+    let refused = a.fails(&["run", "-d", "--network", "svconly", "--", "sleep", "60"]);
+    assert!(refused.contains("not manually attachable"), "{refused}");
     for h in [b, c] {
         wait_network(h, "ov");
         let ls = h.ok(&["network", "ls", "--filter", "scope=swarm"]);

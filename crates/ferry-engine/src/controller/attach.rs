@@ -66,6 +66,7 @@ impl Controller {
         let _op = self.lock_attached(&req.id).await;
         let mut st = self.lock().await;
         let net = st.find_network(network)?.clone();
+        self.check_attachable(&net)?;
         let existing = st
             .find_sandbox(&req.id)
             .ok()

@@ -164,6 +164,18 @@ impl Controller {
             .is_ok_and(|d| d.capability().scope == Scope::Global)
     }
 
+    /// Refuses a standalone sandbox on a global network made without `--attachable`, as
+    /// Docker does (such a network is for services).
+    pub(crate) fn check_attachable(&self, net: &Network) -> Result<(), FerryError> {
+        if self.is_global(net) && !net.attachable {
+            return Err(FerryError::forbidden(format!(
+                "network {} is not manually attachable: only services use it; create it with --attachable to run sandboxes on it",
+                net.name
+            )));
+        }
+        Ok(())
+    }
+
     /// `network create` of a global-scope network: its VXLAN ID and subnet are claimed in
     /// the cluster, then its record written there; every node learns of it by its watch.
     pub(crate) async fn create_global_network(
@@ -340,10 +352,17 @@ impl Controller {
     /// otherwise gone from the cluster, with its claims.
     pub(crate) async fn remove_global_network(&self, net: Network) -> Result<(), FerryError> {
         let link = self.cluster_link()?;
+        // This node's own records may still be on their way out; its sandboxes were checked.
         let elsewhere = {
             let peers = self.cluster_rt.peers.lock().await;
             let prefix = format!("{}/", net.id);
-            let n = peers.with_prefix(&prefix).count();
+            let n = peers
+                .with_prefix(&prefix)
+                .filter(|(k, _)| {
+                    ferry_cluster::peers::split_peer_key(k)
+                        .is_some_and(|(_, node, _)| node != link.node_id)
+                })
+                .count();
             n
         };
         if elsewhere > 0 {

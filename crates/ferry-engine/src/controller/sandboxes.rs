@@ -199,6 +199,9 @@ impl Controller {
                 continue;
             }
             let net = st.find_network(&r.name)?.clone();
+            if replica_of.is_none() {
+                self.check_attachable(&net)?;
+            }
             if attachments
                 .iter()
                 .any(|a: &Attachment| a.network_id == net.id)
@@ -1053,6 +1056,9 @@ impl Controller {
     ) -> Result<(), FerryError> {
         let net = st.find_network(network)?.clone();
         let mut sb = st.find_sandbox(&req.container)?.clone();
+        if sb.config.replica_of.is_none() {
+            self.check_attachable(&net)?;
+        }
         if self.stack_of(&net) != Stack::Endpoints {
             return Err(FerryError::forbidden(format!(
                 "sandboxes cannot be connected to the {} network; start them with --network {} instead",
@@ -1198,6 +1204,9 @@ impl Controller {
     ) -> Result<(), FerryError> {
         let net = st.find_network(network)?.clone();
         let mut sb = st.find_sandbox(&req.container)?.clone();
+        if sb.config.replica_of.is_none() {
+            self.check_attachable(&net)?;
+        }
         if !sb.config.attachments.iter().any(|a| a.network_id == net.id) {
             return Err(FerryError::not_found(format!(
                 "sandbox {} is not connected to network {}",
