@@ -10,8 +10,7 @@
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
-use common::{eventually, Host, MountNs, Run};
-use std::path::{Path, PathBuf};
+use common::{busybox_rootfs, eventually, Host, MountNs, Run};
 use std::process::{Command, Stdio};
 
 /// What the private mount namespace holds.
@@ -57,35 +56,6 @@ fn sh_ok(h: &Host, m: &MountNs, cmd: &str) -> String {
     let r = sh(h, m, cmd);
     assert_eq!(r.code, 0, "{cmd}: {}{}", r.stdout, r.stderr);
     r.stdout
-}
-
-/// A busybox root filesystem under `dir`, and its tarball.
-fn busybox_rootfs(dir: &Path) -> (PathBuf, PathBuf) {
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::create_dir_all(root.join("etc")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for a in [
-        "sh", "ip", "cat", "httpd", "sleep", "nslookup", "wget", "echo",
-    ] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
-    }
-    std::fs::write(root.join("etc/index.html"), "served by a cni container\n").unwrap();
-    let tar = dir.join("busybox.tar");
-    let r = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .output()
-        .unwrap();
-    assert!(
-        r.status.success(),
-        "tar: {}",
-        String::from_utf8_lossy(&r.stderr)
-    );
-    (root, tar)
 }
 
 /// The network list ferry ships (examples/cni/ferry.conflist), pointed at the test's daemon.
@@ -145,7 +115,7 @@ fn podman_runs_a_container_on_a_ferry_network_with_ip_alias_and_port() {
         ),
     )
     .unwrap();
-    let (_, tar) = busybox_rootfs(&w);
+    let (_, tar) = busybox_rootfs(&w, "etc/index.html", "served by a cni container\n");
     let podman = format!(
         "CONTAINERS_CONF={w}/containers.conf podman --root {w}/root --runroot {w}/runroot --tmpdir {w}/tmp --storage-driver vfs",
         w = w.display()
@@ -217,7 +187,7 @@ fn ctr_runs_a_container_on_a_ferry_network_and_delete_leaves_nothing() {
     let veths_before = h.veths();
     let w = h.dir.path().join("ctr");
     std::fs::create_dir_all(&w).unwrap();
-    let (rootfs, _) = busybox_rootfs(&w);
+    let (rootfs, _) = busybox_rootfs(&w, "etc/index.html", "served by a cni container\n");
     // ctr reads the first list in /etc/cni/net.d and execs plugins from /opt/cni/bin: both
     // are the mount namespace's own tmpfs.
     sh_ok(

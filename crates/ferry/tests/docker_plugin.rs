@@ -11,8 +11,8 @@
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
-use common::{eventually, ferry_bin, Host, MountNs, Run};
-use std::path::{Path, PathBuf};
+use common::{busybox_rootfs, eventually, ferry_bin, Host, MountNs, Run};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -188,31 +188,6 @@ fn require(programs: &[(&str, &str)]) {
     }
 }
 
-/// A busybox image tarball (with a page to serve) under `dir`, for `docker import`.
-fn busybox_tar(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::create_dir_all(root.join("www")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    for a in [
-        "sh", "ip", "cat", "httpd", "sleep", "nslookup", "wget", "echo",
-    ] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).unwrap();
-    }
-    std::fs::write(root.join("www/index.html"), "served through ferry\n").unwrap();
-    let tar = dir.join("busybox.tar");
-    let r = Command::new("tar")
-        .arg("-C")
-        .arg(&root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg(".")
-        .output()
-        .unwrap();
-    assert!(r.status.success(), "tar failed");
-    tar
-}
-
 #[test]
 fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
     require(&[
@@ -226,7 +201,7 @@ fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
     let m = MountNs::new(DOCKERD_MOUNTS);
     let mut h = Host::with_mount_ns(&m.path());
     let mut d = Docker::start(&h, &m);
-    let tar = busybox_tar(h.dir.path());
+    let (_, tar) = busybox_rootfs(h.dir.path(), "www/index.html", "served through ferry\n");
     d.ok(&["import", &tar.display().to_string(), "busybox:latest"]);
 
     // The network, with ferry's IPAM and a name of ferry's.

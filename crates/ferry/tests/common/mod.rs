@@ -728,3 +728,37 @@ impl Drop for MountNs {
         let _ = self.holder.wait();
     }
 }
+
+/// A busybox root filesystem under `dir` (the host's static busybox and the applets the
+/// runtime tests use) with `text` at `page` (a path inside it) for httpd to serve, and its
+/// tarball, for `podman import` and `docker import` (no registry).
+pub fn busybox_rootfs(dir: &Path, page: &str, text: &str) -> (PathBuf, PathBuf) {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).expect("rootfs/bin");
+    let page = root.join(page);
+    if let Some(d) = page.parent() {
+        std::fs::create_dir_all(d).expect("the page's directory");
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
+    for a in [
+        "sh", "ip", "cat", "httpd", "sleep", "nslookup", "wget", "echo",
+    ] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(a)).expect("an applet link");
+    }
+    std::fs::write(&page, text).expect("the page");
+    let tar = dir.join("busybox.tar");
+    let r = Command::new("tar")
+        .arg("-C")
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg(".")
+        .output()
+        .expect("tar");
+    assert!(
+        r.status.success(),
+        "tar: {}",
+        String::from_utf8_lossy(&r.stderr)
+    );
+    (root, tar)
+}
