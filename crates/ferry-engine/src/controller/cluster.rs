@@ -183,7 +183,13 @@ impl Controller {
         mut req: NetworkCreateRequest,
     ) -> Result<CreateResponse, FerryError> {
         let link = self.cluster_link()?;
-        // What the driver would refuse, refused before anything is claimed.
+        // What the request's checks and the driver would refuse, refused before anything is
+        // claimed.
+        let wanted: Vec<IpNet> = ferry_types::validate::network_request(&req)?
+            .subnets
+            .iter()
+            .map(|s| s.subnet)
+            .collect();
         let opts = parse_overlay_options(&req.options)?;
         let mut st = self.lock().await;
         if st.network_name_taken(&req.name) {
@@ -193,6 +199,8 @@ impl Controller {
             )));
         }
         let id: NetworkId = new_id();
+        // Static addresses need subnets the user chose, as in Docker (not one from the pools).
+        let user_subnets = !wanted.is_empty();
         let claims = Claims::new(link.store.as_ref());
         let range = match opts.vni {
             Some(v) => v..=v,
@@ -200,13 +208,13 @@ impl Controller {
         };
         let vni = claims.claim_vni(&id, range).await.map_err(claim_err)?;
         let made = self
-            .claim_subnets(&claims, &link, &id, &mut req)
+            .claim_subnets(&claims, &link, &id, &wanted, &mut req)
             .await
             .map_err(|e| (e, Vec::new()));
         let result = match made {
             Ok(claimed) => {
                 req.options.insert(VXLAN_ID.into(), vni.to_string());
-                self.record_global_network(&mut st, &link, &req, id.clone())
+                self.record_global_network(&mut st, &link, &req, id.clone(), user_subnets)
                     .await
                     .map_err(|e| (e, claimed))
             }
@@ -234,23 +242,11 @@ impl Controller {
         claims: &Claims<'_>,
         link: &ClusterLink,
         owner: &str,
+        wanted: &[IpNet],
         req: &mut NetworkCreateRequest,
     ) -> Result<Vec<IpNet>, FerryError> {
         let mut claimed = Vec::new();
         let ipam = req.ipam.get_or_insert_with(Default::default);
-        let wanted: Vec<IpNet> = ipam
-            .config
-            .iter()
-            .filter(|c| !c.subnet.is_empty())
-            .map(|c| {
-                c.subnet.parse::<IpNet>().map_err(|_| {
-                    FerryError::invalid(format!(
-                        "invalid subnet {:?}: give it in CIDR form, such as 10.0.9.0/24",
-                        c.subnet
-                    ))
-                })
-            })
-            .collect::<Result<_, _>>()?;
         let pools: Vec<ferry_ipam::PoolSpec> = link
             .default_addr_pools
             .iter()
@@ -264,7 +260,7 @@ impl Controller {
                 let _ = claims.release_subnet(&s, owner).await;
             }
         };
-        for w in &wanted {
+        for w in wanted {
             match claims.claim_subnet(owner, Some(*w), &pools).await {
                 Ok(s) => claimed.push(s),
                 Err(e) => {
@@ -303,16 +299,8 @@ impl Controller {
         link: &ClusterLink,
         req: &NetworkCreateRequest,
         id: NetworkId,
+        user_subnets: bool,
     ) -> Result<(), FerryError> {
-        let user_subnets = req
-            .ipam
-            .as_ref()
-            .is_some_and(|i| i.config.iter().skip(1).any(|c| !c.subnet.is_empty()))
-            || req
-                .ipam
-                .as_ref()
-                .and_then(|i| i.config.first())
-                .is_some_and(|c| c.gateway.is_empty());
         let mut net = self.build_network(st, req, false, id).await?;
         net.user_subnets = user_subnets;
         let txn = Txn::new(vec![Self::put_network_op(&net)?]).when(Condition::Absent {

@@ -14,6 +14,15 @@ use ferry_types::{FerryError, Network, NetworkId, SubnetConfig};
 use ipnet::{IpNet, Ipv6Net};
 use std::collections::BTreeMap;
 
+/// The driver a request names (the default one when it names none).
+fn driver_of(req: &NetworkCreateRequest) -> &str {
+    if req.driver.is_empty() {
+        crate::drivers::DEFAULT_DRIVER
+    } else {
+        req.driver.as_str()
+    }
+}
+
 impl Controller {
     /// Subnets in use on the host (routes) plus those of every network.
     async fn taken_subnets(&self, st: &State) -> Result<Vec<IpNet>, FerryError> {
@@ -52,11 +61,7 @@ impl Controller {
         id: NetworkId,
     ) -> Result<Network, FerryError> {
         let checked = validate::network_request(req)?;
-        let driver_name = if req.driver.is_empty() {
-            crate::drivers::DEFAULT_DRIVER
-        } else {
-            req.driver.as_str()
-        };
+        let driver_name = driver_of(req);
         let driver = self.drivers.get(driver_name)?.clone();
         let cap = driver.capability();
         if cap.singleton && !builtin {
@@ -172,11 +177,7 @@ impl Controller {
     ) -> Result<CreateResponse, FerryError> {
         let global = self
             .drivers
-            .get(if req.driver.is_empty() {
-                crate::drivers::DEFAULT_DRIVER
-            } else {
-                req.driver.as_str()
-            })
+            .get(driver_of(&req))
             .is_ok_and(|d| d.capability().scope == crate::driver::Scope::Global);
         let wanted_scope = if global {
             ferry_types::SCOPE_SWARM
@@ -186,11 +187,7 @@ impl Controller {
         if !req.scope.is_empty() && req.scope != wanted_scope {
             return Err(FerryError::invalid(format!(
                 "a network of driver {} has scope {wanted_scope}, not {}",
-                if req.driver.is_empty() {
-                    crate::drivers::DEFAULT_DRIVER
-                } else {
-                    req.driver.as_str()
-                },
+                driver_of(&req),
                 req.scope
             )));
         }

@@ -143,6 +143,29 @@ impl Netlink {
         Ok(out)
     }
 
+    /// The ports of a bridge. The kernel filters the dump by controller, so the cost follows
+    /// the bridge's ports, not every link of the namespace.
+    pub async fn ports_of(&self, bridge: u32) -> Result<Vec<Link>> {
+        let mut req = self.handle.link().get();
+        req.message_mut()
+            .attributes
+            .push(LinkAttribute::Controller(bridge));
+        let mut s = req.execute();
+        let mut out = Vec::new();
+        while let Some(m) = s
+            .try_next()
+            .await
+            .map_err(|e| nl_err(format!("list the ports of bridge {bridge}"), e))?
+        {
+            let l = to_link(&m);
+            // An older kernel that ignores the filter sends every link.
+            if l.controller == Some(bridge) {
+                out.push(l);
+            }
+        }
+        Ok(out)
+    }
+
     /// Creates a bridge, up, with the given MTU and MAC; returns its index. The MAC is set in
     /// the request that creates it, so it marks the bridge from its first instant (an alias
     /// takes a second request: see `set_alias`).

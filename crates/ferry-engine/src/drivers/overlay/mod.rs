@@ -263,15 +263,11 @@ impl OverlayDriver {
     async fn live_ports(&self, plane: &Plane) -> Result<usize, FerryError> {
         Ok(self
             .nl
-            .links()
+            .ports_of(plane.bridge)
             .await
             .map_err(kernel_err)?
             .iter()
-            .filter(|l| {
-                l.controller == Some(plane.bridge)
-                    && l.index != plane.vxlan
-                    && !super::reaper::is_tombstone(&l.name)
-            })
+            .filter(|l| l.index != plane.vxlan && !super::reaper::is_tombstone(&l.name))
             .count())
     }
 }
