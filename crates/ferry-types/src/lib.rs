@@ -10,6 +10,7 @@ pub mod ids;
 pub mod mac;
 pub mod model;
 pub mod nullable;
+pub mod placement;
 pub mod ports;
 pub mod security;
 pub mod service;
