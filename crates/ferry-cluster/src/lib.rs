@@ -6,6 +6,10 @@
 
 pub mod claims;
 pub mod peers;
+pub mod placement;
 
 pub use claims::{ClaimError, Claims};
 pub use peers::PeerRecord;
+pub use placement::{
+    place, Assignment, NodeAvailability, NodeState, Pending, Plan, ServiceDemand, StopReason,
+};
