@@ -3,6 +3,8 @@
 //! overlay subnet, an address on an overlay network. Each is a claim, a record whose key is the
 //! value itself, written only if no record has that key (a conditional transaction), so that
 //! of two hosts asking at once exactly one wins and the other takes the next free value.
+//!
+//! It also decides, without I/O, where a swarm service's replicas run ([`placement`]).
 
 pub mod claims;
 pub mod peers;

@@ -203,7 +203,7 @@ fn surviving<'c>(
     }
     let mut survivors = Vec::new();
     for (slot, mut group) in by_slot {
-        if demand.mode == ServiceMode::Replicated && (slot == 0 || slot > demand.replicas) {
+        if slot == 0 || slot > demand.replicas {
             stop.extend(
                 group
                     .into_iter()
@@ -315,12 +315,13 @@ fn start_replicated(
 
     // Per node (in ID order): its replicas of this service, whether it may take new ones
     // before the limit, its label value for each preference.
+    let mut kept: BTreeMap<&str, u32> = BTreeMap::new();
+    for a in &plan.keep {
+        *kept.entry(a.node_id.as_str()).or_default() += 1;
+    }
     let mut mine: Vec<u32> = nodes
         .iter()
-        .map(|n| {
-            let n_kept = plan.keep.iter().filter(|a| a.node_id == n.facts.id).count();
-            u32::try_from(n_kept).unwrap_or(u32::MAX)
-        })
+        .map(|n| kept.get(n.facts.id.as_str()).copied().unwrap_or(0))
         .collect();
     let others: Vec<u32> = nodes
         .iter()
@@ -376,9 +377,7 @@ fn choose(
     let mut candidates: Vec<usize> = eligible.to_vec();
     let levels = paths.first().map_or(0, Vec::len);
     for level in 0..levels {
-        let Some(&first) = candidates.first() else {
-            return None;
-        };
+        let &first = candidates.first()?;
         // Every candidate shares the groups chosen so far; count the service's replicas in
         // each group of this level among all nodes under them, eligible or not.
         let prefix = &paths[first][..level];
@@ -444,7 +443,7 @@ fn no_suitable_node(
         parts.push((full, "max replicas per node limit exceed".to_string()));
     }
     // A stable sort keeps the tests' order among equal counts.
-    parts.sort_by(|a, b| b.0.cmp(&a.0));
+    parts.sort_by_key(|part| std::cmp::Reverse(part.0));
     if parts.is_empty() {
         return "no suitable node".to_string();
     }
