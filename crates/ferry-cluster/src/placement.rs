@@ -15,10 +15,14 @@
 //!   then the fewest tasks overall, then the smallest node ID.
 //!
 //!   swarmkit builds the same groups (over all nodes, eligible or not, the empty value for a
-//!   missing label) and counts existing replicas the same way, but divides a batch at once
-//!   and hands out the remainder in Go's random map order, so that with uneven existing
-//!   counts one group may get the whole remainder; placing one replica at a time into the
-//!   emptiest group gives the even division it aims at, and the same answer every time.
+//!   missing label, label values compared exactly) and counts existing replicas the same
+//!   way, but divides a batch at once and hands out the remainder in Go's random map order,
+//!   so that with uneven existing counts a group can get more than its even share; placing
+//!   one replica at a time into the emptiest group gives the even division it aims at, and
+//!   the same answer every time.
+//! - A global service runs one replica on each node that is up, not drained and satisfies
+//!   the constraints (a paused node keeps its replica but gets none new), as swarmkit's
+//!   global orchestrator does; it has no pending replicas.
 //! - A replica that cannot be placed is pending with Docker's reason: each node counts once,
 //!   for the first test it fails (available for new tasks, then constraints, then the
 //!   per-node limit), the most frequent first.
@@ -55,8 +59,8 @@ pub struct ServiceDemand<'a> {
     pub mode: ServiceMode,
     /// How many replicas (ignored for global services).
     pub replicas: u32,
-    /// Constraints, preferences and the per-node limit (ignored for global services, which
-    /// run one replica per node).
+    /// Constraints, preferences and the per-node limit. A global service uses only the
+    /// constraints: it runs one replica on each eligible node.
     pub placement: &'a Placement,
 }
 
