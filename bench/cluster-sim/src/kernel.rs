@@ -74,6 +74,7 @@ mod tests {
             ipv4: Some(ip.parse().expect("an address")),
             ipv6: None,
             names: vec![],
+            service: None,
         }
     }
 

@@ -280,6 +280,7 @@ pub fn probe_record(k: usize) -> PeerRecord {
         ipv4: ipnet::IpNet::new(Ipv4Addr::new(10, 254, hi, lo).into(), 16).ok(),
         ipv6: None,
         names: vec![format!("probe-{k}")],
+        service: None,
     }
 }
 
@@ -301,5 +302,6 @@ pub fn burst_record(i: usize) -> PeerRecord {
         .ok(),
         ipv6: None,
         names: vec![format!("sb-{i}")],
+        service: None,
     }
 }

@@ -557,7 +557,22 @@ async fn service_list(State(ctl): State<Ctl>) -> Res {
     ))
 }
 
-async fn service_create(State(ctl): State<Ctl>, RawBody(b): RawBody) -> Res {
+type SwarmExt = axum::Extension<Arc<ferry_swarm::Swarm>>;
+
+/// Workers do not change swarm services.
+async fn manager_only(swarm: &ferry_swarm::Swarm) -> Result<(), ApiError> {
+    swarm
+        .require_manager_if_member()
+        .await
+        .map_err(|e| ApiError(FerryError::from(e)))
+}
+
+async fn service_create(
+    State(ctl): State<Ctl>,
+    axum::Extension(swarm): SwarmExt,
+    RawBody(b): RawBody,
+) -> Res {
+    manager_only(&swarm).await?;
     let req: ferry_types::service::ServiceCreateRequest = body(&b)?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -573,9 +588,11 @@ async fn service_inspect(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res 
 
 async fn service_update(
     State(ctl): State<Ctl>,
+    axum::Extension(swarm): SwarmExt,
     Path(id): Path<String>,
     RawBody(b): RawBody,
 ) -> Res {
+    manager_only(&swarm).await?;
     let req: ferry_types::service::ServiceUpdateRequest = body(&b)?;
     ctl.update_service(&id, req).await?;
     Ok(ok_json(&services::service_view(
@@ -583,12 +600,20 @@ async fn service_update(
     )))
 }
 
-async fn service_remove(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+async fn service_remove(
+    State(ctl): State<Ctl>,
+    axum::Extension(swarm): SwarmExt,
+    Path(id): Path<String>,
+) -> Res {
+    manager_only(&swarm).await?;
     ctl.remove_service(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn service_tasks(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
+    if let Some(tasks) = ctl.swarm_service_tasks(&id).await? {
+        return Ok(ok_json(&tasks));
+    }
     let tasks = ctl.service_tasks(&id).await?;
     Ok(ok_json(
         &tasks.iter().map(services::task_view).collect::<Vec<_>>(),

@@ -116,6 +116,34 @@ impl<'a> Claims<'a> {
         }
     }
 
+    /// A claim on `key` for `owner` as a condition and a write, for a transaction that writes
+    /// other records with it (all or nothing).
+    pub fn claim_in_txn(key: &str, owner: &str) -> Result<(Condition, Op), ClaimError> {
+        let value = serde_json::to_vec(&Claim {
+            owner: owner.to_string(),
+        })
+        .map_err(|e| ClaimError::Corrupt {
+            key: key.into(),
+            reason: e.to_string(),
+        })?;
+        Ok((
+            Condition::Absent {
+                table: Table::Claims,
+                key: key.to_string(),
+            },
+            Op::Put {
+                table: Table::Claims,
+                key: key.to_string(),
+                value,
+            },
+        ))
+    }
+
+    /// Releases the claim on `key` if `owner` holds it.
+    pub async fn release_key(&self, key: &str, owner: &str) -> Result<(), ClaimError> {
+        self.release(key, owner).await
+    }
+
     /// The holder of a claim, if any.
     pub async fn holder(&self, key: &str) -> Result<Option<(String, u64)>, ClaimError> {
         match self.store.get(Table::Claims, key).await? {

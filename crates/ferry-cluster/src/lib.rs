@@ -9,9 +9,11 @@
 pub mod claims;
 pub mod peers;
 pub mod placement;
+pub mod tasks;
 
 pub use claims::{ClaimError, Claims};
 pub use peers::PeerRecord;
 pub use placement::{
     place, Assignment, NodeAvailability, NodeState, Pending, Plan, ServiceDemand, StopReason,
 };
+pub use tasks::{LeaderRecord, TaskDesired, TaskRecord, TaskStatus};

@@ -30,6 +30,10 @@ pub struct PeerRecord {
     pub ipv6: Option<IpNet>,
     /// The names it answers to on the network (sandbox name, aliases, short ID, hostname).
     pub names: Vec<String>,
+    /// The swarm service whose live replica it is: every node balances the service's VIP
+    /// over it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 impl PeerRecord {

@@ -31,6 +31,9 @@ pub struct State {
     /// The load-balancer elements applied to the kernel, per service, so a change writes
     /// only what differs.
     pub lb_applied: HashMap<String, Vec<ferry_firewall::LbEntry>>,
+    /// Live replicas of swarm services on other nodes, as their peer records say: service →
+    /// peer key → (network, IPv4 address).
+    pub remote_replicas: HashMap<String, BTreeMap<String, (NetworkId, std::net::Ipv4Addr)>>,
 }
 
 /// Finds an object by full ID, then by name, then by a unique ID prefix (Docker's order).

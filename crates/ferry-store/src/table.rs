@@ -21,13 +21,19 @@ pub enum Table {
     Nodes,
     /// Live nodes' sessions by node ID, each on its node's lease: a node without one is Down.
     Sessions,
-    /// Swarm-wide settings (the CA certificate, join token secrets, data path, address pools).
+    /// Swarm-wide settings (the CA certificate, join token secrets, data path, address pools)
+    /// and the services' leader.
     Swarm,
+    /// Swarm services' tasks by task ID: which node runs which replica slot, as the leader
+    /// placed them.
+    Tasks,
+    /// What each node reports of the tasks it runs, by task ID, on the node's lease.
+    TaskStatus,
 }
 
 impl Table {
     /// Every table.
-    pub const ALL: [Table; 9] = [
+    pub const ALL: [Table; 11] = [
         Table::Networks,
         Table::Sandboxes,
         Table::Meta,
@@ -37,6 +43,8 @@ impl Table {
         Table::Nodes,
         Table::Sessions,
         Table::Swarm,
+        Table::Tasks,
+        Table::TaskStatus,
     ];
 
     /// The table's name in the backend.
@@ -51,6 +59,8 @@ impl Table {
             Table::Nodes => "nodes",
             Table::Sessions => "sessions",
             Table::Swarm => "swarm",
+            Table::Tasks => "tasks",
+            Table::TaskStatus => "task_status",
         }
     }
 }

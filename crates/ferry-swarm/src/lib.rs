@@ -16,6 +16,7 @@ mod join_server;
 mod join_tests;
 mod local;
 mod nodes;
+pub mod orchestrator;
 mod records;
 mod role;
 mod session;

@@ -185,9 +185,37 @@ pub struct ServiceSpec {
     /// Replicas are named `PREFIX-SLOT` (compose's style) instead of `NAME.SLOT`.
     #[serde(default)]
     pub replica_prefix: Option<String>,
+    /// Replicated (a count) or global (one per eligible node): swarm services.
+    #[serde(default)]
+    pub mode: crate::placement::ServiceMode,
+    /// Where replicas may run: swarm services.
+    #[serde(default)]
+    pub placement: crate::placement::Placement,
+    /// How an update replaces replicas: swarm services.
+    #[serde(default)]
+    pub update: UpdateConfig,
     /// What every replica runs, and how.
     #[serde(flatten)]
     pub template: ReplicaTemplate,
+}
+
+/// How an update of a swarm service replaces its replicas.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateConfig {
+    /// How many replicas are replaced at once (0: all); Docker's default is 1.
+    pub parallelism: u32,
+    /// Milliseconds between two batches.
+    pub delay_ms: u64,
+}
+
+impl Default for UpdateConfig {
+    fn default() -> Self {
+        UpdateConfig {
+            parallelism: 1,
+            delay_ms: 0,
+        }
+    }
 }
 
 /// What every replica of a service runs, and how: the part of a sandbox's create request a
@@ -302,6 +330,22 @@ pub struct Service {
     /// the removal ended finishes it when it starts again.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub removing: bool,
+    /// A swarm service's part on this node (`None`: a service of this host alone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<SwarmTasks>,
+}
+
+/// The tasks of a swarm service that the swarm's leader placed on this node: slot to task ID.
+/// In the cluster's record it is empty; each node's copy holds its own.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmTasks {
+    /// Slot → task ID, for the tasks this node must run.
+    #[serde(default)]
+    pub here: BTreeMap<u32, String>,
+    /// The service version that last changed what replicas run (the template, ports,
+    /// networks): tasks of an older one are replaced. A replica count changes none.
+    #[serde(default)]
+    pub template_version: u64,
 }
 
 impl Service {
@@ -312,6 +356,30 @@ impl Service {
             None => format!("{}.{slot}", self.name),
         }
     }
+    /// The slots whose replicas run on this host: every slot of a local service, the slots
+    /// placed here of a swarm service.
+    pub fn slots_here(&self) -> Vec<u32> {
+        match &self.swarm {
+            Some(t) => t.here.keys().copied().collect(),
+            None => (1..=self.spec.replicas).collect(),
+        }
+    }
+
+    /// Whether this host wants the replica `r` of the service: a local service wants its
+    /// slots up to the count, a swarm service the task placed here in that slot.
+    pub fn wants(&self, r: &ReplicaOf) -> bool {
+        match &self.swarm {
+            Some(t) => r.task.is_some() && t.here.get(&r.slot) == r.task.as_ref(),
+            None => r.slot >= 1 && r.slot <= self.spec.replicas,
+        }
+    }
+
+    /// The name of a swarm task's replica: `NAME.SLOT.TASK`, as Docker names a task's
+    /// container (its slot alone would clash while an update starts the new task first).
+    pub fn task_replica_name(&self, slot: u32, task: &str) -> String {
+        format!("{}.{slot}.{task}", self.name)
+    }
+
     /// Its VIP on a network, if it has one there.
     pub fn vip_on(&self, network_id: &str) -> Option<IpNet> {
         self.vips
@@ -328,6 +396,9 @@ pub struct ReplicaOf {
     pub service: String,
     /// The replica's slot, from 1.
     pub slot: u32,
+    /// The swarm task it runs (swarm services only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<String>,
 }
 
 /// `POST /services/create`.
@@ -351,6 +422,15 @@ pub struct ServiceCreateRequest {
     /// Compose-style replica names (`PREFIX-SLOT`).
     #[serde(default)]
     pub replica_prefix: Option<String>,
+    /// `replicated` (default) or `global` (swarm services).
+    #[serde(default)]
+    pub mode: crate::placement::ServiceMode,
+    /// Constraints, preferences, replicas per node (swarm services).
+    #[serde(default)]
+    pub placement: crate::placement::Placement,
+    /// How updates roll out (swarm services).
+    #[serde(default)]
+    pub update: UpdateConfig,
     /// What every replica runs, and how (its keys sit beside the others: `Cmd`, `Env`, ...).
     #[serde(flatten)]
     pub template: ReplicaTemplate,
@@ -517,6 +597,12 @@ pub struct TaskView {
     pub exit_code: Option<i32>,
     /// Its addresses.
     pub addresses: Vec<String>,
+    /// The node it is placed on (swarm services): its hostname.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node: String,
+    /// The node's ID (swarm services).
+    #[serde(rename = "NodeID", default, skip_serializing_if = "String::is_empty")]
+    pub node_id: String,
 }
 
 /// The largest replica count one service may ask for on one host.
@@ -609,6 +695,7 @@ mod tests {
             },
             vips: vec![],
             removing: false,
+            swarm: None,
         };
         assert_eq!(s.replica_name(2), "web.2");
         s.spec.replica_prefix = Some("proj-web".into());

@@ -100,6 +100,8 @@ pub fn task_view(task: &Task) -> TaskView {
             .flat_map(|e| e.ipv4.iter().chain(e.ipv6.iter()))
             .map(|a| a.to_string())
             .collect(),
+        node: String::new(),
+        node_id: String::new(),
     }
 }
 
@@ -132,6 +134,7 @@ mod tests {
                     addr: "10.0.9.2/24".parse().unwrap(),
                 }],
                 removing: false,
+                swarm: None,
             },
             running: 1,
             networks: vec![NetworkRef {

@@ -11,7 +11,7 @@ use crate::cluster::mirror::{Change, Mirror};
 use crate::cluster::ClusterLink;
 use crate::driver::Scope;
 use crate::state::State;
-use ferry_cluster::{ClaimError, Claims, PeerRecord};
+use ferry_cluster::{ClaimError, Claims, PeerRecord, TaskStatus};
 use ferry_driver_options::overlay::{parse_overlay_options, VNI_RANGE, VXLAN_ID};
 use ferry_store::{Condition, Op, Table, Txn};
 use ferry_types::api::{CreateResponse, IpamConfig, NetworkCreateRequest};
@@ -47,6 +47,23 @@ pub(crate) struct ClusterRuntime {
     /// Addresses this node claimed, by (network, address), with the endpoint that holds each
     /// and the lease the claim is on.
     claimed: std::sync::Mutex<BTreeMap<(String, IpAddr), (String, i64)>>,
+    /// The cluster's swarm services, as last seen.
+    pub(crate) services: tokio::sync::Mutex<Mirror>,
+    /// The cluster's tasks, as last seen.
+    pub(crate) task_records: tokio::sync::Mutex<Mirror>,
+    /// The tables listed since the node attached: swarm services are synced only once both
+    /// services and tasks were (a service seen before its tasks would lose its replicas).
+    listed: std::sync::Mutex<std::collections::BTreeSet<Table>>,
+    /// This node's task reports in the cluster's store, as last written.
+    statuses: tokio::sync::Mutex<BTreeMap<String, TaskStatus>>,
+}
+
+impl ClusterRuntime {
+    /// Whether both the services and the tasks were listed since the attach.
+    pub(crate) fn swarm_listed(&self) -> bool {
+        let l = self.listed.lock().unwrap_or_else(|p| p.into_inner());
+        l.contains(&Table::Services) && l.contains(&Table::Tasks)
+    }
 }
 
 /// A claim failure as an API error.
@@ -88,6 +105,13 @@ impl Controller {
             Err(e) => tracing::warn!(error = %e, "the cluster's endpoints cannot be listed yet"),
         }
         *self.cluster_rt.published.lock().await = mine;
+        // Written again under the new lease.
+        self.cluster_rt.statuses.lock().await.clear();
+        self.cluster_rt
+            .listed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
         self.cluster.set(Some(link));
         let Some(me) = self.arc() else {
             return Ok(());
@@ -95,6 +119,8 @@ impl Controller {
         let tasks = vec![
             tokio::spawn(me.clone().follow(Table::Networks)).abort_handle(),
             tokio::spawn(me.clone().follow(Table::Peers)).abort_handle(),
+            tokio::spawn(me.clone().follow(Table::Services)).abort_handle(),
+            tokio::spawn(me.clone().follow(Table::Tasks)).abort_handle(),
             tokio::spawn(me.clone().publisher()).abort_handle(),
         ];
         *self
@@ -111,6 +137,22 @@ impl Controller {
     /// sandbox uses are forgotten.
     pub async fn detach_cluster(&self) -> Result<(), FerryError> {
         self.detach_tasks();
+        // A node that leaves runs no swarm replicas any more.
+        let swarm: Vec<String> = {
+            let st = self.lock().await;
+            st.services()
+                .filter(|s| s.swarm.is_some())
+                .map(|s| s.id.clone())
+                .collect()
+        };
+        for id in swarm {
+            if let Err(e) = self.remove_local_service(&id).await {
+                tracing::warn!(service = %id, error = %e, "a swarm service was not removed on leave");
+            }
+        }
+        self.cluster_rt.services.lock().await.clear();
+        self.cluster_rt.task_records.lock().await.clear();
+        self.cluster_rt.statuses.lock().await.clear();
         let peers = self.cluster_rt.peers.lock().await.clear();
         for c in peers {
             self.apply_peer_change(c).await;
@@ -477,8 +519,18 @@ impl Controller {
                 }
             };
             let changes = self.mirror_of(table).lock().await.relist(listing.entries);
-            for c in changes {
-                self.apply(table, c).await;
+            let swarm_table = matches!(table, Table::Services | Table::Tasks);
+            if !swarm_table {
+                for c in changes {
+                    self.apply(table, c).await;
+                }
+            } else {
+                self.cluster_rt
+                    .listed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(table);
+                self.sync_swarm_services().await;
             }
             if table == Table::Networks {
                 self.forget_networks_gone_from_cluster().await;
@@ -521,6 +573,8 @@ impl Controller {
     fn mirror_of(&self, table: Table) -> &tokio::sync::Mutex<Mirror> {
         match table {
             Table::Peers => &self.cluster_rt.peers,
+            Table::Services => &self.cluster_rt.services,
+            Table::Tasks => &self.cluster_rt.task_records,
             _ => &self.cluster_rt.networks,
         }
     }
@@ -528,6 +582,7 @@ impl Controller {
     async fn apply(&self, table: Table, c: Change) {
         match table {
             Table::Peers => self.apply_peer_change(c).await,
+            Table::Services | Table::Tasks => self.apply_swarm_change(table, c).await,
             _ => self.apply_network_change(c).await,
         }
     }
@@ -666,11 +721,26 @@ impl Controller {
             self.resolver
                 .update(|d| d.add_entry(&net.id, &net.name, &entry));
         }
+        if let Some(service) = &p.service {
+            if let Some(IpAddr::V4(a)) = p.ipv4.map(|a| a.addr()) {
+                st.remote_replicas
+                    .entry(service.clone())
+                    .or_default()
+                    .insert(p.key(), (p.network_id.as_str().into(), a));
+                self.lb_refresh(st, service, None);
+            }
+        }
     }
 
     /// Undoes [`Self::peer_into_state`].
     fn peer_out_of_state(&self, st: &mut State, p: &PeerRecord) {
         self.dns_remove_endpoint(&p.network_id, &p.sandbox_id);
+        if let Some(service) = &p.service {
+            if let Some(r) = st.remote_replicas.get_mut(service) {
+                r.remove(&p.key());
+            }
+            self.lb_refresh(st, service, None);
+        }
         let local: Vec<IpAddr> = st
             .members(&p.network_id)
             .flat_map(|sb| sb.endpoint_on(&p.network_id))
@@ -706,7 +776,7 @@ impl Controller {
         let IpAddr::V4(vtep) = link.advertise_addr else {
             return Ok(());
         };
-        let (desired, present) = {
+        let (desired, present, statuses) = {
             let st = self.lock().await;
             let mut desired = BTreeMap::new();
             let mut present = BTreeMap::new();
@@ -734,11 +804,13 @@ impl Controller {
                         ipv4: ep.ipv4,
                         ipv6: ep.ipv6,
                         names: Self::endpoint_names(sb, ep),
+                        service: Self::swarm_service_of(&st, sb),
                     };
                     desired.insert(rec.key(), rec);
                 }
             }
-            (desired, present)
+            let statuses = Self::task_statuses(&st, &link.node_id);
+            (desired, present, statuses)
         };
         let mut published = self.cluster_rt.published.lock().await;
         let mut ops = Vec::new();
@@ -760,7 +832,38 @@ impl Controller {
         }
         *published = desired;
         drop(published);
+        self.sync_statuses(&link, statuses).await?;
         self.sync_claims(&link, &present).await;
+        Ok(())
+    }
+
+    /// Brings this node's task reports in the cluster to its replicas.
+    async fn sync_statuses(
+        &self,
+        link: &ClusterLink,
+        desired: BTreeMap<String, TaskStatus>,
+    ) -> Result<(), FerryError> {
+        let mut written = self.cluster_rt.statuses.lock().await;
+        let mut ops = Vec::new();
+        for (k, s) in &desired {
+            if written.get(k) != Some(s) {
+                ops.push(
+                    Op::put_json_leased(Table::TaskStatus, k, s, link.lease).map_err(store_err)?,
+                );
+            }
+        }
+        for k in written.keys() {
+            if !desired.contains_key(k) {
+                ops.push(Op::delete(Table::TaskStatus, k));
+            }
+        }
+        for chunk in ops.chunks(BATCH) {
+            link.store
+                .apply_ops(chunk.to_vec())
+                .await
+                .map_err(store_err)?;
+        }
+        *written = desired;
         Ok(())
     }
 

@@ -16,6 +16,7 @@ mod publish;
 mod reconcile;
 mod sandboxes;
 mod services;
+mod swarm_services;
 
 use crate::config::DaemonConfig;
 use crate::driver::Drivers;

@@ -106,7 +106,9 @@ impl Unwanted {
         match self {
             Unwanted::ServiceGone => "its service no longer exists",
             Unwanted::ServiceRemoving => "its service is being removed",
-            Unwanted::SlotNotWanted => "its slot is above the replica count",
+            Unwanted::SlotNotWanted => {
+                "its slot is above the replica count, or its task is no longer placed here"
+            }
             Unwanted::SlotTaken => "another replica holds its slot",
         }
     }
@@ -130,7 +132,9 @@ pub(crate) fn unwanted_replicas<'a>(
             let why = match st.service(&r.service) {
                 None => Unwanted::ServiceGone,
                 Some(s) if s.removing => Unwanted::ServiceRemoving,
-                Some(s) if r.slot == 0 || r.slot > s.spec.replicas => Unwanted::SlotNotWanted,
+                Some(s) if !s.wants(r) => Unwanted::SlotNotWanted,
+                // A swarm task's replica is wanted by its task, whatever holds the slot.
+                Some(s) if s.swarm.is_some() => return None,
                 Some(_) => {
                     let holder = st
                         .replicas(&r.service)
@@ -156,6 +160,9 @@ impl Controller {
         &self,
         req: ServiceCreateRequest,
     ) -> Result<CreateResponse, FerryError> {
+        if self.in_swarm() {
+            return self.create_swarm_service(req).await;
+        }
         let id = {
             let mut st = self.lock().await;
             self.create_service_locked(&mut st, req).await?
@@ -174,6 +181,13 @@ impl Controller {
     ) -> Result<String, FerryError> {
         req.check_keys()?;
         validate::object_name("service", &req.name)?;
+        if req.mode != ferry_types::placement::ServiceMode::Replicated
+            || req.placement != ferry_types::placement::Placement::default()
+        {
+            return Err(FerryError::invalid(
+                "--mode global, --constraint, --placement-pref and --replicas-max-per-node place replicas on the nodes of a swarm, and this host is not in one: run ferry swarm init first",
+            ));
+        }
         if st.service_name_taken(&req.name) {
             return Err(FerryError::conflict(format!(
                 "a service named {} already exists; remove it or choose another name",
@@ -265,10 +279,14 @@ impl Controller {
                 ports: Vec::new(),
                 endpoint_mode,
                 replica_prefix: req.replica_prefix,
+                mode: req.mode,
+                placement: req.placement,
+                update: req.update,
                 template: req.template,
             },
             vips: Vec::new(),
             removing: false,
+            swarm: None,
         };
         // VIPs come from each network's own addresses, as a sandbox's do.
         if endpoint_mode == EndpointMode::Vip {
@@ -339,7 +357,7 @@ impl Controller {
     }
 
     /// The next free address of a network for a VIP (IPv4: service VIPs are IPv4).
-    fn allocate_vip(st: &mut State, network_id: &str) -> Result<IpNet, FerryError> {
+    pub(crate) fn allocate_vip(st: &mut State, network_id: &str) -> Result<IpNet, FerryError> {
         let allocs = st
             .ipam_mut(network_id)
             .ok_or_else(|| FerryError::internal("network has no address allocator"))?;
@@ -521,8 +539,13 @@ impl Controller {
         exclude: Option<&'a str>,
     ) -> impl Iterator<Item = &'a Sandbox> {
         st.replicas(&service.id)
-            .filter(move |(slot, sb)| {
-                *slot <= service.spec.replicas && sb.is_running() && Some(sb.id.as_str()) != exclude
+            .filter(move |(_, sb)| {
+                sb.config
+                    .replica_of
+                    .as_ref()
+                    .is_some_and(|r| service.wants(r))
+                    && sb.is_running()
+                    && Some(sb.id.as_str()) != exclude
             })
             .map(|(_, sb)| sb)
     }
@@ -535,18 +558,29 @@ impl Controller {
         let addr_on = |sb: &Sandbox, network_id: &str| {
             sb.endpoint_on(network_id).and_then(|e| e.ipv4).and_then(v4)
         };
+        let remote = st.remote_replicas.get(&service.id);
         let mut out = Vec::new();
         for v in &service.vips {
             if let Some(vip) = v4(v.addr) {
+                let mut backends: Vec<(Ipv4Addr, u16)> = live
+                    .iter()
+                    .filter_map(|sb| addr_on(sb, &v.network_id))
+                    .chain(
+                        remote
+                            .into_iter()
+                            .flat_map(|r| r.values())
+                            .filter(|(net, _)| *net == v.network_id)
+                            .map(|(_, a)| *a),
+                    )
+                    .map(|a| (a, 0))
+                    .collect();
+                backends.sort();
+                backends.dedup();
                 out.push(LbEntry {
                     vip: Some(vip),
                     proto: Proto::Tcp,
                     port: 0,
-                    backends: live
-                        .iter()
-                        .filter_map(|sb| addr_on(sb, &v.network_id))
-                        .map(|a| (a, 0))
-                        .collect(),
+                    backends,
                 });
             }
         }
@@ -642,11 +676,18 @@ impl Controller {
                 }
             })
             .collect();
-        let mut req = s.template.sandbox_request(service.replica_name(slot));
+        let name = match service.swarm.as_ref().and_then(|t| t.here.get(&slot)) {
+            Some(task) => service.task_replica_name(slot, task),
+            None => service.replica_name(slot),
+        };
+        let mut req = s.template.sandbox_request(name);
         let labels = &mut req.labels;
         labels.insert("com.docker.swarm.service.id".into(), service.id.clone());
         labels.insert("com.docker.swarm.service.name".into(), service.name.clone());
         labels.insert("com.docker.swarm.task.slot".into(), slot.to_string());
+        if let Some(task) = service.swarm.as_ref().and_then(|t| t.here.get(&slot)) {
+            labels.insert("com.docker.swarm.task.id".into(), task.clone());
+        }
         // Checked at create, so only a record edited by hand can fail here.
         let mut host_ports =
             ferry_types::ports::from_bindings(&s.template.replica_ports).unwrap_or_default();
@@ -671,16 +712,30 @@ impl Controller {
     /// Makes a service's replicas match its spec on this host: creates missing ones, starts
     /// ended ones (after their backoff), removes those above the replica count.
     pub(crate) async fn converge(&self, service_id: &str) {
+        // A swarm task's old replica goes before its new one comes (stop-first), so that
+        // an update never runs both.
+        let swarm = self
+            .lock()
+            .await
+            .service(service_id)
+            .is_some_and(|s| s.swarm.is_some());
+        if swarm {
+            self.remove_surplus(service_id).await;
+        }
         let surplus = {
             let mut st = self.lock().await;
             let Some(service) = st.service(service_id).cloned() else {
                 return;
             };
-            for slot in 1..=service.spec.replicas {
+            for slot in service.slots_here() {
                 let existing = st
-                    .replicas(service_id)
-                    .find(|(s, _)| *s == slot)
-                    .map(|(_, sb)| (sb.id.clone(), sb.is_running()));
+                    .sandboxes()
+                    .find(|sb| {
+                        sb.config.replica_of.as_ref().is_some_and(|r| {
+                            r.service == service_id && r.slot == slot && service.wants(r)
+                        })
+                    })
+                    .map(|sb| (sb.id.clone(), sb.is_running()));
                 let id = match existing {
                     Some((_, true)) => continue,
                     Some((id, false)) => {
@@ -698,6 +753,10 @@ impl Controller {
                         let of = ReplicaOf {
                             service: service_id.to_string(),
                             slot,
+                            task: service
+                                .swarm
+                                .as_ref()
+                                .and_then(|t| t.here.get(&slot).cloned()),
                         };
                         match self.create_locked(&mut st, req, Some(of)).await {
                             Ok(r) => SandboxId::from(r.id),
@@ -726,15 +785,34 @@ impl Controller {
             self.restarts
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .retain(|(s, slot), _| s != service_id || *slot <= service.spec.replicas);
-            if Self::live_replicas(&st, &service, None).count() as u32 != service.spec.replicas {
+                .retain(|(s, slot), _| s != service_id || service.slots_here().contains(slot));
+            if Self::live_replicas(&st, &service, None).count() != service.slots_here().len() {
                 self.supervisor.notify_one();
             }
             // They leave the balancer before they are stopped.
             self.lb_refresh(&mut st, service_id, None);
             surplus
         };
-        for id in surplus {
+        self.remove_replicas(surplus).await;
+    }
+
+    /// Removes the replicas of a service that no spec wants, after taking them out of the
+    /// balancer.
+    async fn remove_surplus(&self, service_id: &str) {
+        let surplus: Vec<SandboxId> = {
+            let mut st = self.lock().await;
+            let ids = unwanted_replicas(&st, Some(service_id))
+                .into_iter()
+                .map(|(sb, _)| sb.id.clone())
+                .collect();
+            self.lb_refresh(&mut st, service_id, None);
+            ids
+        };
+        self.remove_replicas(surplus).await;
+    }
+
+    async fn remove_replicas(&self, ids: Vec<SandboxId>) {
+        for id in ids {
             match self.remove_sandbox(&id, true).await {
                 Ok(()) => {}
                 // Removed meanwhile by `service rm`.
@@ -758,7 +836,7 @@ impl Controller {
         };
         for (id, name) in removing {
             tracing::info!(service = %name, "finishing the removal a crash interrupted");
-            if let Err(e) = self.remove_service(&id).await {
+            if let Err(e) = self.remove_local_service(&id).await {
                 tracing::warn!(service = %name, error = %e, "service not removed");
             }
         }
@@ -818,7 +896,7 @@ impl Controller {
                     let st = self.lock().await;
                     st.services()
                         .filter(|s| {
-                            Self::live_replicas(&st, s, None).count() as u32 != s.spec.replicas
+                            Self::live_replicas(&st, s, None).count() != s.slots_here().len()
                         })
                         .map(|s| s.id.clone())
                         .collect()
@@ -849,6 +927,9 @@ impl Controller {
         reference: &str,
         req: ServiceUpdateRequest,
     ) -> Result<(), FerryError> {
+        if let Some(s) = self.find_swarm_service(reference).await? {
+            return self.update_swarm_service(s, req).await;
+        }
         let id = {
             let mut st = self.lock().await;
             let mut service = st.find_service(reference)?.clone();
@@ -939,6 +1020,15 @@ impl Controller {
     /// removed, so nothing restarts them, and a daemon that dies meanwhile finishes the
     /// removal when it starts), then its VIPs, ports and record.
     pub async fn remove_service(&self, reference: &str) -> Result<(), FerryError> {
+        if let Some(s) = self.find_swarm_service(reference).await? {
+            return self.remove_swarm_service(s).await;
+        }
+        self.remove_local_service(reference).await
+    }
+
+    /// Removes a service of this host, or this host's copy of a swarm service (with its
+    /// replicas here).
+    pub(crate) async fn remove_local_service(&self, reference: &str) -> Result<(), FerryError> {
         let id = {
             let mut st = self.lock().await;
             let mut service = st.find_service(reference)?.clone();
@@ -997,15 +1087,27 @@ impl Controller {
 
     /// `service ls`.
     pub async fn list_services(&self) -> Vec<ServiceState> {
+        let swarm = self.swarm_running().await;
         let st = self.lock().await;
-        st.services().map(|s| Self::service_state(&st, s)).collect()
+        st.services()
+            .map(|s| Self::with_swarm_count(Self::service_state(&st, s), &swarm))
+            .collect()
     }
 
     /// `service inspect`.
     pub async fn inspect_service(&self, reference: &str) -> Result<ServiceState, FerryError> {
+        let swarm = self.swarm_running().await;
         let st = self.lock().await;
         let s = st.find_service(reference)?;
-        Ok(Self::service_state(&st, s))
+        Ok(Self::with_swarm_count(Self::service_state(&st, s), &swarm))
+    }
+
+    /// A swarm service's running count is every node's.
+    fn with_swarm_count(mut s: ServiceState, swarm: &BTreeMap<String, u32>) -> ServiceState {
+        if s.service.swarm.is_some() {
+            s.running = swarm.get(&s.service.id).copied().unwrap_or(0);
+        }
+        s
     }
 
     /// `service ps`: the replicas, by slot.
@@ -1144,6 +1246,7 @@ mod tests {
             },
             vips: vec![],
             removing,
+            swarm: None,
         }
     }
 

@@ -25,6 +25,8 @@ pub(super) fn records(
         Table::Nodes => "nodes.v2",
         Table::Sessions => "sessions.v2",
         Table::Swarm => "swarm.v2",
+        Table::Tasks => "tasks.v2",
+        Table::TaskStatus => "task_status.v2",
     })
 }
 

@@ -56,6 +56,8 @@ pub(crate) struct Active {
     follower: Option<tokio::task::JoinHandle<()>>,
     /// Follows this node's record: a role change or a removal is carried out here.
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// The services' election and, while this node leads, placement.
+    orchestrator: Option<tokio::task::JoinHandle<()>>,
     settings: ClusterRecord,
 }
 
@@ -214,6 +216,7 @@ impl Swarm {
             session: Some(session),
             follower: None,
             watcher: None,
+            orchestrator: None,
             settings,
         };
         if active.m.manager {
@@ -227,6 +230,13 @@ impl Swarm {
         }
         if let Err(e) = self.link(&mut active).await {
             tracing::error!(error = %e, "the engine refused the swarm link");
+        }
+        if let Some(session) = &active.session {
+            active.orchestrator = Some(tokio::spawn(crate::orchestrator::run(
+                active.store.clone(),
+                active.m.node_id.clone(),
+                session.leases(),
+            )));
         }
         active.watcher = Some(tokio::spawn(crate::role::follow(
             self.me.clone(),
@@ -324,6 +334,9 @@ impl Swarm {
         if let Some(w) = a.watcher.take() {
             w.abort();
         }
+        if let Some(o) = a.orchestrator.take() {
+            o.abort();
+        }
         if let Some(f) = a.follower.take() {
             f.abort();
         }
@@ -370,6 +383,17 @@ impl Swarm {
             return Err(SwarmError::NotManager);
         }
         Ok(a)
+    }
+
+    /// Refuses a change of the swarm's services on a worker: only managers change the
+    /// cluster's state, as in Docker. A node outside any swarm changes its own services.
+    pub async fn require_manager_if_member(&self) -> Result<()> {
+        let st = self.state.lock().await;
+        match (&st.active, &st.pending) {
+            (Some(a), _) if !a.m.manager => Err(SwarmError::NotManager),
+            (None, Some(m)) if !m.manager => Err(SwarmError::NotManager),
+            _ => Ok(()),
+        }
     }
 
     /// This node's swarm state for `info`.

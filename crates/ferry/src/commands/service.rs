@@ -3,7 +3,10 @@
 use crate::output;
 use clap::{Args, Subcommand};
 use ferry_client::{Client, LogsOptions};
-use ferry_types::service::{ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest};
+use ferry_types::placement::{Constraint, Placement, Preference, ServiceMode};
+use ferry_types::service::{
+    ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest, UpdateConfig,
+};
 use std::io::Write;
 
 /// `ferry service` subcommands.
@@ -90,6 +93,22 @@ pub struct CreateArgs {
     /// Labels, KEY=VALUE.
     #[arg(short = 'l', long = "label")]
     label: Vec<String>,
+    /// replicated (a count of replicas) or global (one on every eligible node of the swarm).
+    #[arg(long, default_value = "replicated")]
+    mode: String,
+    /// Where replicas may run (swarm): node.hostname==H, node.id==I, node.role==manager,
+    /// node.labels.K==V, or != of any of them (repeatable, all must hold).
+    #[arg(long)]
+    constraint: Vec<String>,
+    /// Spread replicas evenly over a node label's values (swarm): spread=node.labels.K.
+    #[arg(long = "placement-pref")]
+    placement_pref: Vec<String>,
+    /// At most this many replicas on one node (swarm; 0: no limit).
+    #[arg(long = "replicas-max-per-node", default_value_t = 0)]
+    replicas_max_per_node: u32,
+    /// How many replicas an update replaces at once (swarm; 0: all).
+    #[arg(long = "update-parallelism", default_value_t = 1)]
+    update_parallelism: u32,
     #[command(flatten)]
     security: super::security::SecurityArgs,
     /// The command and its arguments.
@@ -136,9 +155,30 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
                 .iter()
                 .map(|n| super::sandbox::network_request(n))
                 .collect::<anyhow::Result<Vec<_>>>()?;
+            let placement = Placement {
+                constraints: a
+                    .constraint
+                    .iter()
+                    .map(|c| Constraint::parse(c))
+                    .collect::<Result<_, _>>()?,
+                preferences: a
+                    .placement_pref
+                    .iter()
+                    .map(|p| Preference::parse(p))
+                    .collect::<Result<_, _>>()?,
+                // Docker's 0 is no limit.
+                max_replicas_per_node: (a.replicas_max_per_node > 0)
+                    .then_some(a.replicas_max_per_node),
+            };
             let req = ServiceCreateRequest {
                 name: a.name.clone(),
                 replicas: Some(a.replicas),
+                mode: ServiceMode::parse(&a.mode)?,
+                placement,
+                update: UpdateConfig {
+                    parallelism: a.update_parallelism,
+                    ..Default::default()
+                },
                 networks,
                 ports: a.publish.clone(),
                 endpoint_mode: a.endpoint_mode.clone(),
@@ -201,12 +241,17 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
         }
         ServiceCmd::Ps { service } => {
             let tasks = c.service_tasks(&service).await?;
+            let swarm = tasks
+                .iter()
+                .any(|t| !t.node_id.is_empty() || t.state == "pending");
             let rows: Vec<Vec<String>> = tasks
                 .iter()
                 .map(|t| {
-                    vec![
-                        output::id(&t.id, false),
-                        t.name.clone(),
+                    let mut row = vec![output::id(&t.id, false), t.name.clone()];
+                    if swarm {
+                        row.push(t.node.clone());
+                    }
+                    row.extend([
                         t.desired_state.clone(),
                         match t.exit_code {
                             Some(code) if t.state == "exited" => format!("exited ({code})"),
@@ -214,20 +259,16 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
                         },
                         t.addresses.join(", "),
                         t.error.clone(),
-                    ]
+                    ]);
+                    row
                 })
                 .collect();
-            output::table(
-                &[
-                    "ID",
-                    "NAME",
-                    "DESIRED STATE",
-                    "CURRENT STATE",
-                    "ADDRESSES",
-                    "ERROR",
-                ],
-                &rows,
-            )?;
+            let mut header = vec!["ID", "NAME"];
+            if swarm {
+                header.push("NODE");
+            }
+            header.extend(["DESIRED STATE", "CURRENT STATE", "ADDRESSES", "ERROR"]);
+            output::table(&header, &rows)?;
             Ok(0)
         }
         ServiceCmd::Inspect { services } => {

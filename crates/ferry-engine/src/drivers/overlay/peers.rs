@@ -55,6 +55,7 @@ mod tests {
             ipv4: Some(ip.parse().unwrap()),
             ipv6: None,
             names: vec![],
+            service: None,
         }
     }
 

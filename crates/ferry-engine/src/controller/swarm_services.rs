@@ -1,0 +1,729 @@
+//! Swarm services: a service made on a node of a swarm lives in the cluster's store, and the
+//! swarm's leader places its replicas on nodes as task records (`ferry-swarm`'s
+//! orchestrator). This file is the engine's side of it, on every node:
+//!
+//! - **The API's operations** (`service create`, `update`, `rm`, `ps`, `ls` with every node's
+//!   replicas counted): records written in the cluster's store, with the service's name held
+//!   by a claim (two managers cannot make two services of one name) and a VIP on each of its
+//!   networks claimed cluster-wide (no endpoint of any node takes it).
+//! - **The agent**: every node follows the cluster's `services` and `tasks` tables and keeps
+//!   a copy of each swarm service in its own store and state, with the tasks placed here
+//!   (`Service::swarm`); the local service code then runs exactly those replicas (creating,
+//!   restarting with backoff, removing the ones no task wants any more, such as those of a
+//!   node that was Down while its tasks moved), gives the VIPs their names and balances
+//!   them. A copy is kept on restart so that replicas run before the cluster answers.
+//! - **Reports**: each node publishes the state of the replicas it runs (`task_status`, on its
+//!   lease) and marks its peer records with the service whose live replica they are, so every
+//!   node balances a VIP over the replicas of every node.
+
+use super::{new_id, store_err, Controller};
+use crate::cluster::mirror::Change;
+use crate::cluster::ClusterLink;
+use crate::state::State;
+use ferry_cluster::tasks::{TaskDesired, TaskRecord, TaskStatus};
+use ferry_cluster::{ClaimError, Claims};
+use ferry_store::{Condition, Op, Table, Txn};
+use ferry_types::api::CreateResponse;
+use ferry_types::service::{
+    self as svc, EndpointMode, PublishMode, Service, ServiceCreateRequest, ServiceNetwork,
+    ServiceSpec, ServiceUpdateRequest, ServiceVip, SwarmTasks, TaskView,
+};
+use ferry_types::{validate, FerryError};
+use ipnet::IpNet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+/// The claim that holds a swarm service's name.
+fn name_claim(name: &str) -> String {
+    format!("service-name/{name}")
+}
+
+/// The owner of a VIP's address claim.
+fn vip_owner(service_id: &str) -> String {
+    format!("service/{service_id}")
+}
+
+/// How many addresses a VIP allocation tries before giving up (other nodes took each first).
+const VIP_TRIES: usize = 16;
+
+impl Controller {
+    /// Whether services made here are swarm services.
+    pub(crate) fn in_swarm(&self) -> bool {
+        self.cluster.get().is_some()
+    }
+
+    /// Every swarm service, as the cluster's store has it now.
+    async fn cluster_services(&self, link: &ClusterLink) -> Result<Vec<Service>, FerryError> {
+        ferry_store::list_json(link.store.as_ref(), Table::Services)
+            .await
+            .map_err(|e| unavailable(&e.to_string()))
+    }
+
+    /// The swarm service `reference` names (ID, name, or unambiguous ID prefix), if any.
+    pub(crate) async fn find_swarm_service(
+        &self,
+        reference: &str,
+    ) -> Result<Option<Service>, FerryError> {
+        let Some(link) = self.cluster.get() else {
+            return Ok(None);
+        };
+        let all = self.cluster_services(&link).await?;
+        if let Some(s) = all
+            .iter()
+            .find(|s| s.id == reference || s.name == reference)
+        {
+            return Ok(Some(s.clone()));
+        }
+        let by_prefix: Vec<&Service> = all.iter().filter(|s| s.id.starts_with(reference)).collect();
+        match by_prefix.as_slice() {
+            [one] => Ok(Some((*one).clone())),
+            [] => Ok(None),
+            _ => Err(FerryError::invalid(format!(
+                "service {reference} is ambiguous: give more of its ID"
+            ))),
+        }
+    }
+
+    /// `service create` on a swarm: checks the request as a local service's, claims the name
+    /// and a VIP per network, and writes the record; the leader places the replicas.
+    pub(crate) async fn create_swarm_service(
+        &self,
+        req: ServiceCreateRequest,
+    ) -> Result<CreateResponse, FerryError> {
+        let link = self.cluster_link_for_services()?;
+        req.check_keys()?;
+        validate::object_name("service", &req.name)?;
+        if req.template.cmd.first().is_none_or(|c| c.is_empty()) {
+            return Err(FerryError::invalid(
+                "no command given: put the program after --, e.g. ferry service create --name web -- sleep 600",
+            ));
+        }
+        let replicas = svc::replicas(req.replicas.unwrap_or(1))?;
+        let endpoint_mode = if req.endpoint_mode.is_empty() {
+            EndpointMode::Vip
+        } else {
+            EndpointMode::parse(&req.endpoint_mode)?
+        };
+        let mode = req.mode;
+        req.placement.check()?;
+        let mut ports = Vec::new();
+        for spec in &req.ports {
+            let p = svc::parse_service_port(spec)?;
+            if p.mode == PublishMode::Ingress {
+                return Err(FerryError::invalid(format!(
+                    "port {} asks for the routing mesh (mode=ingress), which swarm services do not have yet: publish it with mode=host (on the nodes that run a replica), e.g. --publish published={},target={},mode=host",
+                    p.published, p.published, p.target
+                )));
+            }
+            if ports
+                .iter()
+                .any(|o: &svc::ServicePort| o.published == p.published && o.proto == p.proto)
+            {
+                return Err(FerryError::invalid(format!(
+                    "host port {}/{} is published twice",
+                    p.published,
+                    p.proto.as_str()
+                )));
+            }
+            ports.push(p);
+        }
+        if let Some(max) = req.placement.max_replicas_per_node {
+            if mode == ferry_types::placement::ServiceMode::Replicated {
+                let nodes = self.swarm_node_count(&link).await?;
+                if u64::from(replicas) > u64::from(max) * nodes as u64 {
+                    return Err(FerryError::invalid(format!(
+                        "{replicas} replicas at most {max} per node need {} nodes, and the swarm has {nodes}: lower --replicas or raise --replicas-max-per-node",
+                        replicas.div_ceil(max)
+                    )));
+                }
+            }
+        }
+        self.check_node_constraints(&link, &req.placement).await?;
+        validate::sandbox_request(&req.template.sandbox_request(String::new()))?;
+        for h in &req.template.extra_hosts {
+            validate::extra_host(h)?;
+        }
+        for d in &req.template.dns {
+            validate::ip("--dns server", d)?;
+        }
+        let mut networks: Vec<ServiceNetwork> = Vec::new();
+        {
+            let st = self.lock().await;
+            for r in &req.networks {
+                let net = st.find_network(&r.name)?;
+                if !self.is_global(net) {
+                    return Err(FerryError::invalid(format!(
+                        "the network {} cannot be used with services: only networks scoped to the swarm can be used, such as those created with the overlay driver (ferry network create -d overlay NAME)",
+                        net.name
+                    )));
+                }
+                if networks.iter().any(|n| n.network_id == net.id) {
+                    return Err(FerryError::invalid(format!(
+                        "network {} is given twice",
+                        net.name
+                    )));
+                }
+                for a in &r.aliases {
+                    validate::alias(a)?;
+                }
+                if r.ipv4_address.is_some() || r.ipv6_address.is_some() || r.mac_address.is_some() {
+                    return Err(FerryError::invalid(
+                        "a service's replicas get their addresses from the network: no static address or MAC",
+                    ));
+                }
+                networks.push(ServiceNetwork {
+                    network_id: net.id.clone(),
+                    aliases: r.aliases.clone(),
+                });
+            }
+        }
+        if self
+            .cluster_services(&link)
+            .await?
+            .iter()
+            .any(|s| s.name == req.name)
+        {
+            return Err(name_taken(&req.name));
+        }
+        let id: String = new_id();
+        let now = ferry_types::time::Timestamp::now();
+        let mut service = Service {
+            id: id.clone(),
+            name: req.name.clone(),
+            created: now,
+            updated: now,
+            version: 1,
+            spec: ServiceSpec {
+                replicas,
+                networks,
+                ports,
+                endpoint_mode,
+                replica_prefix: None,
+                mode,
+                placement: req.placement.clone(),
+                update: req.update.clone(),
+                template: req.template,
+            },
+            vips: Vec::new(),
+            removing: false,
+            swarm: Some(SwarmTasks {
+                here: BTreeMap::new(),
+                template_version: 1,
+            }),
+        };
+        if endpoint_mode == EndpointMode::Vip {
+            for n in service.spec.networks.clone() {
+                match self.claim_vip(&link, &service.id, &n.network_id).await {
+                    Ok(addr) => service.vips.push(ServiceVip {
+                        network_id: n.network_id.clone(),
+                        addr,
+                    }),
+                    Err(e) => {
+                        self.release_vip_claims(&link, &service).await;
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let (free, claim) = Claims::claim_in_txn(&name_claim(&service.name), &service.id)
+            .map_err(|e| FerryError::internal(e.to_string()))?;
+        let txn = Txn::new(vec![
+            claim,
+            Op::put_json(Table::Services, &service.id, &service).map_err(store_err)?,
+        ])
+        .when(free);
+        if let Err(e) = link.store.apply(txn).await {
+            self.release_vip_claims(&link, &service).await;
+            return Err(match e {
+                ferry_store::StoreError::Conflict { .. } => name_taken(&service.name),
+                other => unavailable(&other.to_string()),
+            });
+        }
+        tracing::info!(service = %service.name, replicas, "swarm service created");
+        Ok(CreateResponse {
+            id,
+            warning: String::new(),
+        })
+    }
+
+    /// `service update` (and `scale`) of a swarm service: a new version of the record,
+    /// written only if nobody changed it since it was read. A change of what the replicas
+    /// run (ports, the template) makes the leader replace the tasks; a replica count does not.
+    pub(crate) async fn update_swarm_service(
+        &self,
+        service: Service,
+        req: ServiceUpdateRequest,
+    ) -> Result<(), FerryError> {
+        let link = self.cluster_link_for_services()?;
+        let Some(rec) = link
+            .store
+            .get(Table::Services, &service.id)
+            .await
+            .map_err(|e| unavailable(&e.to_string()))?
+        else {
+            return Err(FerryError::not_found(format!(
+                "no such service: {}",
+                service.name
+            )));
+        };
+        let mut s: Service = serde_json::from_slice(&rec.value)
+            .map_err(|e| FerryError::internal(format!("unreadable service record: {e}")))?;
+        let mut template_changed = false;
+        if let Some(n) = req.replicas {
+            if s.spec.mode == ferry_types::placement::ServiceMode::Global {
+                return Err(FerryError::invalid(format!(
+                    "service {} is global: it runs one replica on every eligible node, and cannot be scaled",
+                    s.name
+                )));
+            }
+            s.spec.replicas = svc::replicas(n)?;
+        }
+        for spec in &req.publish_rm {
+            let (port, proto) = svc::parse_publish_rm(spec)?;
+            let before = s.spec.ports.len();
+            s.spec
+                .ports
+                .retain(|p| !(p.published == port && p.proto == proto));
+            if s.spec.ports.len() == before {
+                return Err(FerryError::not_found(format!(
+                    "service {} does not publish port {port}/{}",
+                    s.name,
+                    proto.as_str()
+                )));
+            }
+            template_changed = true;
+        }
+        for spec in &req.publish_add {
+            let p = svc::parse_service_port(spec)?;
+            if p.mode == PublishMode::Ingress {
+                return Err(FerryError::invalid(format!(
+                    "port {} asks for the routing mesh (mode=ingress), which swarm services do not have yet: publish it with mode=host",
+                    p.published
+                )));
+            }
+            if s.spec
+                .ports
+                .iter()
+                .any(|o| o.published == p.published && o.proto == p.proto)
+            {
+                return Err(FerryError::conflict(format!(
+                    "host port {}/{} is already published by service {}",
+                    p.published,
+                    p.proto.as_str(),
+                    s.name
+                )));
+            }
+            s.spec.ports.push(p);
+            template_changed = true;
+        }
+        s.version += 1;
+        s.updated = ferry_types::time::Timestamp::now();
+        if template_changed {
+            if let Some(t) = s.swarm.as_mut() {
+                t.template_version = s.version;
+            }
+        }
+        let txn = Txn::new(vec![
+            Op::put_json(Table::Services, &s.id, &s).map_err(store_err)?
+        ])
+        .when(Condition::KeyAt {
+            table: Table::Services,
+            key: s.id.clone(),
+            revision: rec.mod_revision,
+        });
+        link.store.apply(txn).await.map_err(|e| match e {
+            ferry_store::StoreError::Conflict { .. } => FerryError::conflict(format!(
+                "service {} was changed by another request meanwhile; run the update again",
+                s.name
+            )),
+            other => unavailable(&other.to_string()),
+        })?;
+        Ok(())
+    }
+
+    /// `service rm` of a swarm service: the record and its name go at once; each node removes
+    /// its replicas as its copy goes, and the leader deletes the tasks.
+    pub(crate) async fn remove_swarm_service(&self, service: Service) -> Result<(), FerryError> {
+        let link = self.cluster_link_for_services()?;
+        link.store
+            .apply_ops(vec![Op::delete(Table::Services, &service.id)])
+            .await
+            .map_err(|e| unavailable(&e.to_string()))?;
+        let claims = Claims::new(link.store.as_ref());
+        if let Err(e) = claims
+            .release_key(&name_claim(&service.name), &service.id)
+            .await
+        {
+            tracing::warn!(service = %service.name, error = %e, "a service name's claim was not released");
+        }
+        self.release_vip_claims(&link, &service).await;
+        tracing::info!(service = %service.name, "swarm service removed");
+        Ok(())
+    }
+
+    /// `service ps` of a swarm service: every task on every node, with what its node reports.
+    pub async fn swarm_service_tasks(
+        &self,
+        reference: &str,
+    ) -> Result<Option<Vec<TaskView>>, FerryError> {
+        let Some(service) = self.find_swarm_service(reference).await? else {
+            return Ok(None);
+        };
+        let link = self.cluster_link_for_services()?;
+        let store = link.store.as_ref();
+        let tasks: Vec<TaskRecord> = ferry_store::list_json(store, Table::Tasks)
+            .await
+            .map_err(|e| unavailable(&e.to_string()))?;
+        let statuses: BTreeMap<String, TaskStatus> =
+            ferry_store::list_json::<TaskStatus>(store, Table::TaskStatus)
+                .await
+                .map_err(|e| unavailable(&e.to_string()))?
+                .into_iter()
+                .map(|s| (s.task_id.clone(), s))
+                .collect();
+        let hostnames = self.node_hostnames(&link).await;
+        let mut out: Vec<(u32, bool, String, TaskView)> = tasks
+            .into_iter()
+            .filter(|t| t.service_id == service.id)
+            .map(|t| {
+                let st = statuses.get(&t.id);
+                let state = match (st, t.is_pending()) {
+                    (_, true) => "pending".to_string(),
+                    (Some(s), _) => s.state.clone(),
+                    (None, _) if t.desired == TaskDesired::Shutdown => "shutdown".into(),
+                    (None, _) => "assigned".into(),
+                };
+                let view = TaskView {
+                    id: t.id.clone(),
+                    name: format!("{}.{}", service.name, t.slot),
+                    service_id: service.id.clone(),
+                    slot: t.slot,
+                    desired_state: t.desired.as_str().into(),
+                    state,
+                    error: st
+                        .map(|s| s.error.clone())
+                        .filter(|e| !e.is_empty())
+                        .unwrap_or_else(|| t.message.clone()),
+                    exit_code: st.and_then(|s| s.exit_code),
+                    addresses: st.map(|s| s.addresses.clone()).unwrap_or_default(),
+                    node: hostnames.get(&t.node_id).cloned().unwrap_or_default(),
+                    node_id: t.node_id.clone(),
+                };
+                (
+                    t.slot,
+                    t.desired != TaskDesired::Running,
+                    t.created_at.clone(),
+                    view,
+                )
+            })
+            .collect();
+        // Docker's order: by slot, the running task first, then the history, newest first.
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(b.2.cmp(&a.2)));
+        Ok(Some(out.into_iter().map(|(_, _, _, v)| v).collect()))
+    }
+
+    /// How many replicas of each swarm service run, on every node, as the nodes report.
+    pub(crate) async fn swarm_running(&self) -> BTreeMap<String, u32> {
+        let mut out = BTreeMap::new();
+        let Some(link) = self.cluster.get() else {
+            return out;
+        };
+        let store = link.store.as_ref();
+        let (Ok(tasks), Ok(statuses)) = (
+            ferry_store::list_json::<TaskRecord>(store, Table::Tasks).await,
+            ferry_store::list_json::<TaskStatus>(store, Table::TaskStatus).await,
+        ) else {
+            return out;
+        };
+        let running: BTreeSet<&str> = statuses
+            .iter()
+            .filter(|s| s.state == "running")
+            .map(|s| s.task_id.as_str())
+            .collect();
+        for t in tasks
+            .iter()
+            .filter(|t| t.desired == TaskDesired::Running && running.contains(t.id.as_str()))
+        {
+            *out.entry(t.service_id.clone()).or_default() += 1;
+        }
+        out
+    }
+
+    fn cluster_link_for_services(&self) -> Result<std::sync::Arc<ClusterLink>, FerryError> {
+        self.cluster.get().ok_or_else(|| {
+            FerryError::unavailable(
+                "this node is not part of a swarm (or has left it): swarm services need one; run `ferry swarm init` or `ferry swarm join`",
+            )
+        })
+    }
+
+    async fn node_records(&self, link: &ClusterLink) -> Vec<serde_json::Value> {
+        ferry_store::list_json::<serde_json::Value>(link.store.as_ref(), Table::Nodes)
+            .await
+            .unwrap_or_default()
+    }
+
+    async fn node_hostnames(&self, link: &ClusterLink) -> BTreeMap<String, String> {
+        self.node_records(link)
+            .await
+            .into_iter()
+            .filter_map(|n| {
+                Some((
+                    n.get("id")?.as_str()?.to_string(),
+                    n.get("hostname")?.as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+
+    async fn swarm_node_count(&self, link: &ClusterLink) -> Result<usize, FerryError> {
+        Ok(self.node_records(link).await.len())
+    }
+
+    /// Refuses a constraint on a node ID or hostname that no node of the swarm has: such a
+    /// service could never run (node IDs never come back; a host to come is better named by
+    /// a label).
+    async fn check_node_constraints(
+        &self,
+        link: &ClusterLink,
+        placement: &ferry_types::placement::Placement,
+    ) -> Result<(), FerryError> {
+        use ferry_types::placement::{ConstraintKey, ConstraintOp};
+        let nodes = self.node_records(link).await;
+        let has = |field: &str, value: &str| {
+            nodes.iter().any(|n| {
+                n.get(field)
+                    .and_then(|v| v.as_str())
+                    .is_some_and(|v| v.eq_ignore_ascii_case(value))
+            })
+        };
+        for c in &placement.constraints {
+            if c.op != ConstraintOp::Eq {
+                continue;
+            }
+            let (field, what) = match c.key {
+                ConstraintKey::NodeId => ("id", "ID"),
+                ConstraintKey::NodeHostname => ("hostname", "hostname"),
+                _ => continue,
+            };
+            if !has(field, &c.value) {
+                return Err(FerryError::invalid(format!(
+                    "constraint {c}: no node of the swarm has the {what} {}; see ferry node ls",
+                    c.value
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Claims an address of `network_id` for a service's VIP, cluster-wide: an address
+    /// another node holds is kept out of local hands and the next one tried.
+    async fn claim_vip(
+        &self,
+        link: &ClusterLink,
+        service_id: &str,
+        network_id: &str,
+    ) -> Result<IpNet, FerryError> {
+        let claims = Claims::new(link.store.as_ref());
+        let owner = vip_owner(service_id);
+        for _ in 0..VIP_TRIES {
+            let addr = {
+                let mut st = self.lock().await;
+                Self::allocate_vip(&mut st, network_id)?
+            };
+            match claims
+                .claim_address(network_id, addr.addr(), &owner, None)
+                .await
+            {
+                Ok(()) => return Ok(addr),
+                // Kept allocated here: another node's endpoint or VIP has it.
+                Err(ClaimError::Taken { .. }) => continue,
+                Err(e) => {
+                    let mut st = self.lock().await;
+                    release_addr(&mut st, network_id, addr.addr());
+                    return Err(unavailable(&e.to_string()));
+                }
+            }
+        }
+        Err(FerryError::conflict(format!(
+            "no free address for the service's VIP could be claimed on network {network_id} after {VIP_TRIES} tries; try again"
+        )))
+    }
+
+    async fn release_vip_claims(&self, link: &ClusterLink, service: &Service) {
+        let claims = Claims::new(link.store.as_ref());
+        for v in &service.vips {
+            if let Err(e) = claims
+                .release_address(&v.network_id, v.addr.addr(), &vip_owner(&service.id))
+                .await
+            {
+                tracing::warn!(service = %service.name, error = %e, "a VIP's claim was not released");
+            }
+        }
+    }
+
+    // ---- the agent ----
+
+    /// A swarm service or task record changed: once both tables were listed, brings this
+    /// node's copies of the swarm services to the cluster and runs the tasks placed here.
+    pub(crate) async fn apply_swarm_change(&self, table: Table, _c: Change) {
+        let _ = table;
+        self.sync_swarm_services().await;
+    }
+
+    /// Brings this node's swarm services to the cluster's: new and changed ones recorded
+    /// here (with the tasks placed on this node) and converged, gone ones removed with their
+    /// replicas.
+    pub(crate) async fn sync_swarm_services(&self) {
+        let Some(link) = self.cluster.get() else {
+            return;
+        };
+        if !self.cluster_rt.swarm_listed() {
+            return;
+        }
+        let wanted: Vec<Service> = {
+            let services = self.cluster_rt.services.lock().await;
+            let tasks = self.cluster_rt.task_records.lock().await;
+            let placed: Vec<TaskRecord> = tasks
+                .records()
+                .filter_map(|(_, v)| serde_json::from_slice::<TaskRecord>(v).ok())
+                .filter(|t| t.runs_on(&link.node_id))
+                .collect();
+            services
+                .records()
+                .filter_map(|(_, v)| serde_json::from_slice::<Service>(v).ok())
+                .map(|mut s| {
+                    let here: BTreeMap<u32, String> = placed
+                        .iter()
+                        .filter(|t| t.service_id == s.id)
+                        .map(|t| (t.slot, t.id.clone()))
+                        .collect();
+                    let template_version = s
+                        .swarm
+                        .as_ref()
+                        .map(|t| t.template_version)
+                        .unwrap_or(s.version);
+                    s.swarm = Some(SwarmTasks {
+                        here,
+                        template_version,
+                    });
+                    s
+                })
+                .collect()
+        };
+        let ids: BTreeSet<String> = wanted.iter().map(|s| s.id.clone()).collect();
+        let mut changed = Vec::new();
+        {
+            let mut st = self.lock().await;
+            for s in wanted {
+                let before = st.service(&s.id).cloned();
+                if before.as_ref() == Some(&s) {
+                    continue;
+                }
+                let saved = match Op::put_json(Table::Services, &s.id, &s) {
+                    Ok(op) => self.save(vec![op]).await,
+                    Err(e) => Err(store_err(e)),
+                };
+                if let Err(e) = saved {
+                    tracing::warn!(service = %s.name, error = %e, "a swarm service was not recorded here");
+                    continue;
+                }
+                for v in &s.vips {
+                    if let Some(allocs) = st.ipam_mut(&v.network_id) {
+                        if let Some(a) = allocs
+                            .iter_mut()
+                            .find(|a| a.subnet().contains(&v.addr.addr()))
+                        {
+                            let _ = a.allocate_specific(v.addr.addr());
+                        }
+                    }
+                }
+                st.put_service(s.clone());
+                if before.as_ref().map(|b| &b.vips) != Some(&s.vips) || before.is_none() {
+                    if let Err(e) = self.plumb_service(&mut st, &s).await {
+                        tracing::warn!(service = %s.name, error = %e, "a swarm service's VIPs were not set up here");
+                    }
+                }
+                changed.push(s.id.clone());
+            }
+        }
+        for id in &changed {
+            self.converge(id).await;
+        }
+        let gone: Vec<String> = {
+            let st = self.lock().await;
+            st.services()
+                .filter(|s| s.swarm.is_some() && !ids.contains(&s.id))
+                .map(|s| s.id.clone())
+                .collect()
+        };
+        for id in gone {
+            if let Err(e) = self.remove_local_service(&id).await {
+                tracing::warn!(service = %id, error = %e, "a swarm service the cluster dropped was not removed here");
+            }
+        }
+        self.endpoints_changed();
+    }
+
+    /// What this node reports of the swarm tasks it runs, by task ID.
+    pub(crate) fn task_statuses(st: &State, node_id: &str) -> BTreeMap<String, TaskStatus> {
+        let mut out = BTreeMap::new();
+        for sb in st.sandboxes() {
+            let Some(r) = &sb.config.replica_of else {
+                continue;
+            };
+            let Some(task) = &r.task else {
+                continue;
+            };
+            if !st.service(&r.service).is_some_and(|s| s.wants(r)) {
+                continue;
+            }
+            out.insert(
+                task.clone(),
+                TaskStatus {
+                    task_id: task.clone(),
+                    node_id: node_id.to_string(),
+                    state: sb.state.status.as_str().into(),
+                    error: sb.state.error.clone(),
+                    exit_code: sb.state.exit_code,
+                    sandbox_id: sb.id.to_string(),
+                    addresses: sb
+                        .endpoints
+                        .iter()
+                        .flat_map(|e| e.ipv4.iter().chain(e.ipv6.iter()))
+                        .map(|a| a.to_string())
+                        .collect(),
+                },
+            );
+        }
+        out
+    }
+
+    /// The swarm service a sandbox is a live, wanted replica of.
+    pub(crate) fn swarm_service_of(st: &State, sb: &ferry_types::Sandbox) -> Option<String> {
+        let r = sb.config.replica_of.as_ref()?;
+        r.task.as_ref()?;
+        let s = st.service(&r.service)?;
+        (s.swarm.is_some() && s.wants(r) && sb.is_running()).then(|| r.service.clone())
+    }
+}
+
+fn release_addr(st: &mut State, network_id: &str, ip: IpAddr) {
+    if let Some(allocs) = st.ipam_mut(network_id) {
+        for a in allocs.iter_mut() {
+            a.release(ip);
+        }
+    }
+}
+
+fn name_taken(name: &str) -> FerryError {
+    FerryError::conflict(format!(
+        "a service named {name} already exists in the swarm; remove it or choose another name"
+    ))
+}
+
+fn unavailable(why: &str) -> FerryError {
+    FerryError::unavailable(format!(
+        "the swarm's store cannot be reached: {why}; try again when the swarm's managers are up"
+    ))
+}

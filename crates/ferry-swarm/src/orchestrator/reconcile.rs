@@ -1,0 +1,413 @@
+//! One pass of the leader: from the services, their tasks and the nodes as etcd has them, the
+//! task records to write so that every service has its replicas placed. Pure: the caller
+//! reads the tables and writes the result, fenced by its leadership.
+//!
+//! - Placement itself (which node for which slot, constraints, spread, pending reasons) is
+//!   `ferry_cluster::placement`; this pass turns its plan into records: a stopped task turns
+//!   `Shutdown` with the reason, a started one reuses the slot's pending record or is new.
+//! - An update (the service's version above a task's) replaces tasks a batch at a time
+//!   (`update_parallelism`, 0 = all): the old task of a slot is shut down and the slot placed
+//!   again, stop-first.
+//! - History: a slot keeps its last [`TASK_HISTORY`] ended tasks; tasks of services that are
+//!   gone are deleted.
+
+use ferry_cluster::placement::{self, Assignment, NodeState, ServiceDemand};
+use ferry_cluster::tasks::{new_task_id, TaskDesired, TaskRecord, TASK_HISTORY};
+use ferry_store::{Op, StoreError, Table};
+use ferry_types::service::Service;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The task writes of one pass, in a stable order.
+pub fn reconcile(
+    services: &[Service],
+    tasks: &[TaskRecord],
+    nodes: &[NodeState],
+    now: &str,
+) -> Result<Vec<Op>, StoreError> {
+    let mut out: BTreeMap<String, Option<TaskRecord>> = BTreeMap::new();
+    let live: BTreeSet<&str> = services
+        .iter()
+        .filter(|s| !s.removing)
+        .map(|s| s.id.as_str())
+        .collect();
+    // Tasks of services that are gone (or going) are deleted: their nodes remove the
+    // replicas when the service record goes.
+    for t in tasks
+        .iter()
+        .filter(|t| !live.contains(t.service_id.as_str()))
+    {
+        out.insert(t.id.clone(), None);
+    }
+    // Every running task counts as load on its node.
+    let mut load: BTreeMap<String, u32> = BTreeMap::new();
+    for t in tasks
+        .iter()
+        .filter(|t| live.contains(t.service_id.as_str()))
+        .filter(|t| t.desired == TaskDesired::Running && !t.node_id.is_empty())
+    {
+        *load.entry(t.node_id.clone()).or_default() += 1;
+    }
+    let mut sorted: Vec<&Service> = services.iter().filter(|s| !s.removing).collect();
+    sorted.sort_by(|a, b| a.id.cmp(&b.id));
+    for s in sorted {
+        let own: Vec<&TaskRecord> = tasks.iter().filter(|t| t.service_id == s.id).collect();
+        let changes = reconcile_service(s, &own, nodes, &load, now);
+        for t in own
+            .iter()
+            .filter(|t| t.desired == TaskDesired::Running && !t.node_id.is_empty())
+        {
+            if let Some(n) = load.get_mut(&t.node_id) {
+                *n = n.saturating_sub(1);
+            }
+        }
+        // The service's tasks after the pass weigh on the next services' placement.
+        for t in own
+            .iter()
+            .map(|t| changes.get(&t.id).cloned().unwrap_or(Some((*t).clone())))
+            .chain(
+                changes
+                    .iter()
+                    .filter(|(id, _)| !own.iter().any(|t| &t.id == *id))
+                    .map(|(_, t)| t.clone()),
+            )
+            .flatten()
+            .filter(|t| t.desired == TaskDesired::Running && !t.node_id.is_empty())
+        {
+            *load.entry(t.node_id.clone()).or_default() += 1;
+        }
+        out.extend(changes);
+    }
+    out.into_iter()
+        .map(|(id, t)| match t {
+            Some(t) => Op::put_json(Table::Tasks, &id, &t),
+            None => Ok(Op::delete(Table::Tasks, &id)),
+        })
+        .collect()
+}
+
+/// The changes to one service's tasks: task ID → the new record, or `None` to delete it.
+fn reconcile_service(
+    s: &Service,
+    own: &[&TaskRecord],
+    nodes: &[NodeState],
+    load: &BTreeMap<String, u32>,
+    now: &str,
+) -> BTreeMap<String, Option<TaskRecord>> {
+    let mut changes: BTreeMap<String, Option<TaskRecord>> = BTreeMap::new();
+    let shut = |t: &TaskRecord, why: &str| {
+        let mut t = t.clone();
+        t.desired = TaskDesired::Shutdown;
+        t.message = why.to_string();
+        t
+    };
+    let running: Vec<&TaskRecord> = own
+        .iter()
+        .copied()
+        .filter(|t| t.desired == TaskDesired::Running && !t.node_id.is_empty())
+        .collect();
+    // An update replaces outdated tasks a batch at a time, the next batch once the last one
+    // is placed.
+    let outdated: Vec<&TaskRecord> = running
+        .iter()
+        .copied()
+        .filter(|t| t.spec_version < s.version)
+        .collect();
+    let pending_update = own
+        .iter()
+        .any(|t| t.is_pending() && t.spec_version == s.version && !outdated.is_empty());
+    let batch = match s.spec.update.parallelism {
+        0 => outdated.len(),
+        n => n as usize,
+    };
+    let mut replaced: BTreeSet<&str> = BTreeSet::new();
+    if !pending_update {
+        for t in outdated.iter().take(batch) {
+            changes.insert(t.id.clone(), Some(shut(t, "replaced by an update")));
+            replaced.insert(t.id.as_str());
+        }
+    }
+    let current: Vec<Assignment> = running
+        .iter()
+        .filter(|t| !replaced.contains(t.id.as_str()))
+        .map(|t| Assignment {
+            slot: t.slot,
+            node_id: t.node_id.clone(),
+        })
+        .collect();
+    let demand = ServiceDemand {
+        mode: s.spec.mode,
+        replicas: s.spec.replicas,
+        placement: &s.spec.placement,
+    };
+    let plan = placement::place(demand, nodes, &current, load);
+    let find_running = |a: &Assignment| {
+        running.iter().find(|t| {
+            t.slot == a.slot && t.node_id == a.node_id && !replaced.contains(t.id.as_str())
+        })
+    };
+    for (a, why) in &plan.stop {
+        if let Some(t) = find_running(a) {
+            changes.insert(t.id.clone(), Some(shut(t, why.as_str())));
+        }
+    }
+    let pending_of = |slot: u32| {
+        own.iter()
+            .find(|t| t.is_pending() && t.slot == slot)
+            .copied()
+    };
+    let mut used_pending: BTreeSet<String> = BTreeSet::new();
+    for a in &plan.start {
+        let rec = match pending_of(a.slot) {
+            Some(p) => {
+                used_pending.insert(p.id.clone());
+                let mut t = p.clone();
+                t.node_id = a.node_id.clone();
+                t.message.clear();
+                t.spec_version = s.version;
+                t
+            }
+            None => TaskRecord {
+                id: new_task_id(),
+                service_id: s.id.clone(),
+                slot: a.slot,
+                node_id: a.node_id.clone(),
+                desired: TaskDesired::Running,
+                spec_version: s.version,
+                created_at: now.to_string(),
+                message: String::new(),
+            },
+        };
+        changes.insert(rec.id.clone(), Some(rec));
+    }
+    for p in &plan.pending {
+        match pending_of(p.slot) {
+            Some(t) => {
+                used_pending.insert(t.id.clone());
+                if t.message != p.reason || t.spec_version != s.version {
+                    let mut t = t.clone();
+                    t.message = p.reason.clone();
+                    t.spec_version = s.version;
+                    changes.insert(t.id.clone(), Some(t));
+                }
+            }
+            None => {
+                let t = TaskRecord {
+                    id: new_task_id(),
+                    service_id: s.id.clone(),
+                    slot: p.slot,
+                    node_id: String::new(),
+                    desired: TaskDesired::Running,
+                    spec_version: s.version,
+                    created_at: now.to_string(),
+                    message: p.reason.clone(),
+                };
+                changes.insert(t.id.clone(), Some(t));
+            }
+        }
+    }
+    // Pending records no slot needs any more (a scale-down, a node that came).
+    for t in own
+        .iter()
+        .filter(|t| t.is_pending() && !used_pending.contains(&t.id))
+    {
+        changes.insert(t.id.clone(), None);
+    }
+    // History: the newest ended tasks of each slot stay.
+    let mut ended: BTreeMap<u32, Vec<&TaskRecord>> = BTreeMap::new();
+    for t in own {
+        let after = changes.get(&t.id);
+        let desired = match after {
+            Some(Some(n)) => n.desired,
+            Some(None) => continue,
+            None => t.desired,
+        };
+        if desired == TaskDesired::Shutdown {
+            ended.entry(t.slot).or_default().push(t);
+        }
+    }
+    for (_, mut list) in ended {
+        list.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        for t in list.into_iter().skip(TASK_HISTORY) {
+            changes.insert(t.id.clone(), None);
+        }
+    }
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_cluster::placement::NodeAvailability;
+    use ferry_types::placement::{NodeFacts, NodeRoleFact};
+    use ferry_types::service::{ServiceSpec, SwarmTasks};
+
+    fn node(id: &str, up: bool, availability: NodeAvailability) -> NodeState {
+        NodeState {
+            facts: NodeFacts {
+                id: id.into(),
+                hostname: format!("host-{id}"),
+                role: NodeRoleFact::Worker,
+                labels: Default::default(),
+                os: "linux".into(),
+                arch: "x86_64".into(),
+            },
+            up,
+            availability,
+        }
+    }
+
+    fn service(id: &str, replicas: u32, version: u64) -> Service {
+        let t = ferry_types::time::Timestamp::now();
+        Service {
+            id: id.into(),
+            name: format!("svc-{id}"),
+            created: t,
+            updated: t,
+            version,
+            spec: ServiceSpec {
+                replicas,
+                ..Default::default()
+            },
+            vips: vec![],
+            removing: false,
+            swarm: Some(SwarmTasks::default()),
+        }
+    }
+
+    /// One pass, its writes applied.
+    fn step(tasks: &mut Vec<TaskRecord>, s: &[Service], nodes: &[NodeState], now: &str) {
+        let ops = reconcile(s, tasks, nodes, now).unwrap();
+        apply(tasks, ops);
+    }
+
+    /// Applies the ops to a task list, as etcd would.
+    fn apply(tasks: &mut Vec<TaskRecord>, ops: Vec<Op>) {
+        for op in ops {
+            match op {
+                Op::Put { key, value, .. } => {
+                    let t: TaskRecord = serde_json::from_slice(&value).unwrap();
+                    tasks.retain(|o| o.id != key);
+                    tasks.push(t);
+                }
+                Op::Delete { key, .. } => tasks.retain(|o| o.id != key),
+                other => panic!("unexpected op {other:?}"),
+            }
+        }
+    }
+
+    fn running_on(tasks: &[TaskRecord]) -> BTreeMap<String, u32> {
+        let mut m = BTreeMap::new();
+        for t in tasks.iter().filter(|t| t.desired == TaskDesired::Running) {
+            *m.entry(t.node_id.clone()).or_default() += 1;
+        }
+        m
+    }
+
+    #[test]
+    fn replicas_spread_and_a_second_pass_writes_nothing() {
+        let nodes = vec![
+            node("a", true, NodeAvailability::Active),
+            node("b", true, NodeAvailability::Active),
+            node("c", true, NodeAvailability::Active),
+        ];
+        let s = vec![service("s1", 3, 1)];
+        let mut tasks = Vec::new();
+        step(&mut tasks, &s, &nodes, "t1");
+        assert_eq!(
+            running_on(&tasks).values().copied().collect::<Vec<_>>(),
+            vec![1, 1, 1]
+        );
+        assert!(reconcile(&s, &tasks, &nodes, "t2").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_down_node_s_task_is_shut_down_and_its_slot_placed_elsewhere() {
+        let mut nodes = vec![
+            node("a", true, NodeAvailability::Active),
+            node("b", true, NodeAvailability::Active),
+        ];
+        let s = vec![service("s1", 2, 1)];
+        let mut tasks = Vec::new();
+        step(&mut tasks, &s, &nodes, "t1");
+        nodes[1].up = false;
+        step(&mut tasks, &s, &nodes, "t2");
+        let on = running_on(&tasks);
+        assert_eq!(on.get("a"), Some(&2));
+        assert_eq!(on.get("b"), None);
+        let shut: Vec<_> = tasks
+            .iter()
+            .filter(|t| t.desired == TaskDesired::Shutdown)
+            .collect();
+        assert_eq!(shut.len(), 1);
+        assert_eq!(shut[0].node_id, "b");
+        assert!(!shut[0].message.is_empty());
+    }
+
+    #[test]
+    fn an_unplaceable_slot_is_pending_then_placed_when_a_node_comes() {
+        let mut nodes = vec![node("a", true, NodeAvailability::Drain)];
+        let s = vec![service("s1", 1, 1)];
+        let mut tasks = Vec::new();
+        step(&mut tasks, &s, &nodes, "t1");
+        assert_eq!(tasks.len(), 1);
+        assert!(tasks[0].is_pending());
+        assert!(
+            tasks[0].message.contains("no suitable node"),
+            "{}",
+            tasks[0].message
+        );
+        let pending_id = tasks[0].id.clone();
+        nodes.push(node("b", true, NodeAvailability::Active));
+        step(&mut tasks, &s, &nodes, "t2");
+        assert_eq!(tasks.len(), 1);
+        assert_eq!(
+            tasks[0].id, pending_id,
+            "the pending record is the one placed"
+        );
+        assert!(tasks[0].runs_on("b"));
+    }
+
+    #[test]
+    fn an_update_replaces_tasks_a_batch_at_a_time() {
+        let nodes = vec![
+            node("a", true, NodeAvailability::Active),
+            node("b", true, NodeAvailability::Active),
+        ];
+        let mut s = vec![service("s1", 2, 1)];
+        let mut tasks = Vec::new();
+        step(&mut tasks, &s, &nodes, "t1");
+        s[0].version = 2;
+        s[0].spec.update.parallelism = 1;
+        step(&mut tasks, &s, &nodes, "t2");
+        let current = |tasks: &[TaskRecord], v: u64| {
+            tasks
+                .iter()
+                .filter(|t| t.desired == TaskDesired::Running && t.spec_version == v)
+                .count()
+        };
+        assert_eq!((current(&tasks, 1), current(&tasks, 2)), (1, 1));
+        step(&mut tasks, &s, &nodes, "t3");
+        assert_eq!((current(&tasks, 1), current(&tasks, 2)), (0, 2));
+        assert!(reconcile(&s, &tasks, &nodes, "t4").unwrap().is_empty());
+    }
+
+    #[test]
+    fn history_is_bounded_and_a_removed_service_s_tasks_go() {
+        let nodes = vec![node("a", true, NodeAvailability::Active)];
+        let mut s = vec![service("s1", 1, 1)];
+        let mut tasks = Vec::new();
+        for v in 1..=10u64 {
+            s[0].version = v;
+            step(&mut tasks, &s, &nodes, &format!("t{v:02}"));
+        }
+        let ended = tasks
+            .iter()
+            .filter(|t| t.desired == TaskDesired::Shutdown)
+            .count();
+        assert_eq!(ended, TASK_HISTORY);
+        assert_eq!(running_on(&tasks).get("a"), Some(&1));
+        s[0].removing = true;
+        step(&mut tasks, &s, &nodes, "t99");
+        assert!(tasks.is_empty());
+    }
+}

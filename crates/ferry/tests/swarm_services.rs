@@ -1,0 +1,347 @@
+//! Swarm services across real daemons on an underlay: the leader places replicas on every
+//! node (spread, constraints, limits), `service ps` and `ls` count every node's replicas from
+//! any node, the VIP balances connections from any node over replicas on every node,
+//! `tasks.NAME` answers them all, and a drained or dead node's replicas move elsewhere with
+//! no duplicates once it is back.
+#![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
+
+mod common;
+use common::{api, eventually, Host, Underlay};
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+/// Lease TTL of the test swarm, in seconds (etcd's shortest).
+const TTL: u64 = 2;
+
+/// A replica program: answers each TCP connection on port 80 with its host name.
+const REPLICA: &[&str] = &[
+    "socat",
+    "TCP-LISTEN:80,fork,reuseaddr",
+    "SYSTEM:echo $HOSTNAME",
+];
+
+fn swarm(u: &Underlay) {
+    let (a, rest) = u.hosts.split_first().unwrap();
+    a.ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        &Underlay::addr(0),
+        "--lease-ttl",
+        &TTL.to_string(),
+    ]);
+    let token = a.ok(&["swarm", "join-token", "-q", "worker"]);
+    for (i, h) in rest.iter().enumerate() {
+        h.ok(&[
+            "swarm",
+            "join",
+            "--advertise-addr",
+            &Underlay::addr(i + 1),
+            "--token",
+            token.trim(),
+            &format!("{}:2377", Underlay::addr(0)),
+        ]);
+    }
+}
+
+fn node_id(h: &Host) -> String {
+    let info = h.ok(&["info"]);
+    info.lines()
+        .find_map(|l| l.trim().strip_prefix("NodeID: "))
+        .unwrap_or_else(|| panic!("no NodeID in info: {info}"))
+        .to_string()
+}
+
+/// The tasks of a service as `h` sees them (`GET /services/NAME/tasks`).
+fn tasks(h: &Host, service: &str) -> Vec<serde_json::Value> {
+    let (code, v) = api(h, "GET", &format!("/services/{service}/tasks"), None);
+    assert_eq!(code, 200, "{v}");
+    v.as_array().unwrap().clone()
+}
+
+/// Node ID → how many tasks of the service run there (desired Running, reported running).
+fn running_by_node(h: &Host, service: &str) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for t in tasks(h, service) {
+        if t["DesiredState"] == "Running" && t["State"] == "running" {
+            *m.entry(t["NodeID"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+    }
+    m
+}
+
+fn running_total(h: &Host, service: &str) -> usize {
+    running_by_node(h, service).values().sum()
+}
+
+/// The replica sandboxes of a service that run on one host.
+fn replicas_on(h: &Host, service: &str) -> usize {
+    let prefix = format!("{service}.");
+    h.ok(&["ps"])
+        .lines()
+        .filter(|l| l.split_whitespace().any(|w| w.starts_with(&prefix)))
+        .count()
+}
+
+/// Connection counts per answering host name, made from inside `from`.
+fn spread(h: &Host, from: &str, addr: &str, n: usize) -> BTreeMap<String, usize> {
+    let script = format!(
+        r#"
+import socket, json, collections
+c = collections.Counter()
+for _ in range({n}):
+    s = socket.create_connection(("{addr}", 80), timeout=5)
+    c[s.makefile().readline().strip()] += 1
+    s.close()
+print(json.dumps(c))
+"#
+    );
+    let out = h.ok(&["exec", from, "--", "python3", "-c", &script]);
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn resolve(h: &Host, from: &str, name: &str) -> Vec<String> {
+    let r = h.ferry(&["exec", from, "--", "getent", "ahostsv4", name]);
+    let mut v: Vec<String> = r
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
+        .collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn create(h: &Host, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["service", "create", "--name", name];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(REPLICA);
+    h.ok(&args)
+}
+
+#[test]
+fn replicas_spread_over_the_swarm_and_the_vip_balances_them_from_any_node() {
+    let u = Underlay::new(3);
+    swarm(&u);
+    let (a, b, c) = (&u.hosts[0], &u.hosts[1], &u.hosts[2]);
+    a.ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--attachable",
+        "appnet",
+    ]);
+
+    // Bad input first: nothing of it is left behind.
+    a.ok(&["network", "create", "localnet"]);
+    let e = a.fails(&[
+        "service",
+        "create",
+        "--name",
+        "x",
+        "--network",
+        "localnet",
+        "--",
+        "true",
+    ]);
+    assert!(e.contains("only networks scoped to the swarm"), "{e}");
+    let e = a.fails(&[
+        "service",
+        "create",
+        "--name",
+        "x",
+        "--constraint",
+        "node.hostname==nosuch",
+        "--",
+        "true",
+    ]);
+    assert!(
+        e.contains("no node of the swarm has the hostname nosuch"),
+        "{e}"
+    );
+    let e = a.fails(&[
+        "service",
+        "create",
+        "--name",
+        "x",
+        "--constraint",
+        "node.role==manager",
+        "--constraint",
+        "node.role==worker",
+        "--",
+        "true",
+    ]);
+    assert!(
+        e.contains("node.role==manager") && e.contains("node.role==worker"),
+        "{e}"
+    );
+    let e = a.fails(&[
+        "service",
+        "create",
+        "--name",
+        "x",
+        "--replicas",
+        "4",
+        "--replicas-max-per-node",
+        "1",
+        "--",
+        "true",
+    ]);
+    assert!(e.contains("need 4 nodes, and the swarm has 3"), "{e}");
+    let e = a.fails(&[
+        "service",
+        "create",
+        "--name",
+        "x",
+        "--constraint",
+        "node.hostname=a",
+        "--",
+        "true",
+    ]);
+    assert!(e.contains("KEY==VALUE"), "{e}");
+    assert_eq!(a.ok(&["service", "ls", "-q"]).trim(), "");
+    // Workers do not change services (Docker's rule).
+    let e = b.fails(&["service", "create", "--name", "x", "--", "true"]);
+    assert!(e.contains("not a swarm manager"), "{e}");
+
+    create(a, "web", &["--replicas", "3", "--network", "appnet"]);
+    let e = a.fails(&["service", "create", "--name", "web", "--", "true"]);
+    assert!(e.contains("already exists"), "{e}");
+    // One replica per node (spread), seen from every node.
+    for h in [a, b, c] {
+        assert!(
+            eventually(30, || running_by_node(h, "web").len() == 3),
+            "not spread over 3 nodes: {:?}",
+            tasks(h, "web")
+        );
+    }
+    assert!(
+        eventually(10, || b.ok(&["service", "ls"]).contains("3/3")),
+        "{}",
+        b.ok(&["service", "ls"])
+    );
+    let ps = c.ok(&["service", "ps", "web"]);
+    assert!(
+        ps.contains("NODE") && ps.matches("Running").count() >= 3,
+        "{ps}"
+    );
+    for h in [a, b, c] {
+        assert_eq!(replicas_on(h, "web"), 1, "{}", h.ok(&["ps", "-a"]));
+    }
+
+    // From a sandbox on B: NAME is the VIP, tasks.NAME every replica of every node, and
+    // connections to the VIP reach all three.
+    b.sleeper("client", &["--network", "appnet"]);
+    let vip = {
+        let v: serde_json::Value =
+            serde_json::from_str(&a.ok(&["service", "inspect", "web"])).unwrap();
+        let addr = v[0]["Endpoint"]["VirtualIPs"][0]["Addr"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        addr.split('/').next().unwrap().to_string()
+    };
+    assert!(
+        eventually(10, || resolve(b, "client", "web") == vec![vip.clone()]),
+        "web -> {:?}, VIP {vip}",
+        resolve(b, "client", "web")
+    );
+    assert!(
+        eventually(10, || resolve(b, "client", "tasks.web").len() == 3),
+        "tasks.web -> {:?}",
+        resolve(b, "client", "tasks.web")
+    );
+    let counts = spread(b, "client", &vip, 300);
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert!(counts.values().all(|n| *n >= 50), "{counts:?}");
+
+    // Scale down: the tasks above the count end on every node, tasks.web follows.
+    a.ok(&["service", "scale", "web=1"]);
+    assert!(
+        eventually(20, || running_total(a, "web") == 1
+            && [a, b, c]
+                .iter()
+                .map(|h| replicas_on(h, "web"))
+                .sum::<usize>()
+                == 1),
+        "{:?}",
+        tasks(a, "web")
+    );
+    assert!(eventually(10, || resolve(b, "client", "tasks.web").len() == 1));
+    let counts = spread(b, "client", &vip, 20);
+    assert_eq!(counts.len(), 1, "{counts:?}");
+
+    // Removal: every node's replicas go.
+    a.ok(&["service", "rm", "web"]);
+    assert!(
+        eventually(20, || [a, b, c].iter().all(|h| replicas_on(h, "web") == 0)),
+        "replicas left"
+    );
+    assert!(eventually(10, || b
+        .ok(&["service", "ls", "-q"])
+        .trim()
+        .is_empty()));
+    // The name is free again.
+    create(a, "web", &["--network", "appnet"]);
+    assert!(eventually(20, || running_total(a, "web") == 1));
+}
+
+#[test]
+fn a_drained_or_dead_node_s_replicas_move_and_no_duplicates_follow_its_return() {
+    let mut u = Underlay::new(3);
+    swarm(&u);
+    let (idb, idc) = (node_id(&u.hosts[1]), node_id(&u.hosts[2]));
+    let a = &u.hosts[0];
+    a.ok(&["network", "create", "-d", "overlay", "appnet"]);
+    create(a, "web", &["--replicas", "3", "--network", "appnet"]);
+    assert!(eventually(30, || running_by_node(a, "web").len() == 3));
+
+    // Drain C: its replica moves, and C runs none.
+    a.ok(&["node", "update", "--availability", "drain", &idc]);
+    assert!(
+        eventually(20, || {
+            let m = running_by_node(a, "web");
+            m.values().sum::<usize>() == 3 && !m.contains_key(&idc)
+        }),
+        "{:?}",
+        tasks(a, "web")
+    );
+    assert!(eventually(10, || replicas_on(&u.hosts[2], "web") == 0));
+    let ps = a.ok(&["service", "ps", "web"]);
+    assert!(
+        ps.contains("Shutdown"),
+        "the moved task stays as history: {ps}"
+    );
+    a.ok(&["node", "update", "--availability", "active", &idc]);
+
+    // Kill B's daemon: its replica is placed elsewhere once its lease expires.
+    assert!(running_by_node(a, "web").contains_key(&idb));
+    let t0 = Instant::now();
+    u.hosts[1].stop_daemon(true);
+    let a = &u.hosts[0];
+    assert!(
+        eventually(TTL + 15, || {
+            let m = running_by_node(a, "web");
+            m.values().sum::<usize>() == 3 && !m.contains_key(&idb)
+        }),
+        "{:?}",
+        tasks(a, "web")
+    );
+    let moved = t0.elapsed();
+    eprintln!("replica of a dead node running elsewhere after {moved:?}");
+
+    // B comes back: the replica it still ran is stopped there, so three run in all.
+    u.hosts[1].start_daemon();
+    let (a, b, c) = (&u.hosts[0], &u.hosts[1], &u.hosts[2]);
+    assert!(
+        eventually(20, || replicas_on(b, "web") == 0),
+        "B kept a replica whose task moved: {}",
+        b.ok(&["ps", "-a"])
+    );
+    let total: usize = [a, b, c].iter().map(|h| replicas_on(h, "web")).sum();
+    assert_eq!(total, 3);
+    assert_eq!(running_total(a, "web"), 3);
+}
