@@ -207,6 +207,13 @@ pub struct UpdateConfig {
     pub parallelism: u32,
     /// Milliseconds between two batches.
     pub delay_ms: u64,
+    /// Whether a replica's old task stops before its new one starts.
+    pub order: UpdateOrder,
+    /// What a failed batch does to the update.
+    pub failure_action: FailureAction,
+    /// How long a new replica must run before its batch counts as a success, milliseconds
+    /// (Docker's monitor period, 5 s by default).
+    pub monitor_ms: u64,
 }
 
 impl Default for UpdateConfig {
@@ -214,8 +221,106 @@ impl Default for UpdateConfig {
         UpdateConfig {
             parallelism: 1,
             delay_ms: 0,
+            order: UpdateOrder::StopFirst,
+            failure_action: FailureAction::Pause,
+            monitor_ms: 5000,
         }
     }
+}
+
+/// Changes to an [`UpdateConfig`]: only what is given changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateConfigChange {
+    /// Replicas replaced at once (0: all).
+    pub parallelism: Option<u32>,
+    /// Milliseconds between batches.
+    pub delay_ms: Option<u64>,
+    /// Stop-first or start-first.
+    pub order: Option<UpdateOrder>,
+    /// What a failed batch does.
+    pub failure_action: Option<FailureAction>,
+    /// How long a new replica must run, milliseconds.
+    pub monitor_ms: Option<u64>,
+}
+
+impl UpdateConfigChange {
+    /// `base` with the changes.
+    pub fn apply(&self, base: &UpdateConfig) -> UpdateConfig {
+        UpdateConfig {
+            parallelism: self.parallelism.unwrap_or(base.parallelism),
+            delay_ms: self.delay_ms.unwrap_or(base.delay_ms),
+            order: self.order.unwrap_or(base.order),
+            failure_action: self.failure_action.unwrap_or(base.failure_action),
+            monitor_ms: self.monitor_ms.unwrap_or(base.monitor_ms),
+        }
+    }
+
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        *self == UpdateConfigChange::default()
+    }
+}
+
+/// `--update-order`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateOrder {
+    /// The old replica stops, then the new one starts (Docker's default).
+    #[default]
+    StopFirst,
+    /// The new replica starts, then the old one stops.
+    StartFirst,
+}
+
+impl UpdateOrder {
+    /// Parses Docker's names.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "stop-first" => Ok(UpdateOrder::StopFirst),
+            "start-first" => Ok(UpdateOrder::StartFirst),
+            other => Err(FerryError::invalid(format!(
+                "invalid update order {other:?}: use stop-first or start-first"
+            ))),
+        }
+    }
+}
+
+/// `--update-failure-action`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureAction {
+    /// The update stops where it is; the replicas not yet replaced keep the old spec.
+    #[default]
+    Pause,
+    /// The update goes on with the next batch.
+    Continue,
+    /// The service goes back to its previous spec.
+    Rollback,
+}
+
+impl FailureAction {
+    /// Parses Docker's names.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "pause" => Ok(FailureAction::Pause),
+            "continue" => Ok(FailureAction::Continue),
+            "rollback" => Ok(FailureAction::Rollback),
+            other => Err(FerryError::invalid(format!(
+                "invalid update failure action {other:?}: use pause, continue or rollback"
+            ))),
+        }
+    }
+}
+
+/// Where a swarm service's last update stands (Docker's `UpdateStatus`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateStatus {
+    /// `updating`, `paused`, `completed`, `rollback_started`, `rollback_completed`.
+    pub state: String,
+    /// Why, when it paused or rolled back.
+    #[serde(default)]
+    pub message: String,
 }
 
 /// What every replica of a service runs, and how: the part of a sandbox's create request a
@@ -333,6 +438,12 @@ pub struct Service {
     /// A swarm service's part on this node (`None`: a service of this host alone).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmTasks>,
+    /// The spec before the last update, for `--rollback` (swarm services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_spec: Option<Box<ServiceSpec>>,
+    /// Where the last update stands (swarm services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_status: Option<UpdateStatus>,
 }
 
 /// The tasks of a swarm service that the swarm's leader placed on this node: slot to task ID.
@@ -466,6 +577,64 @@ pub struct ServiceUpdateRequest {
     /// Published ports to remove: `P`, `P/udp` or a whole `--publish` value.
     #[serde(default)]
     pub publish_rm: Vec<String>,
+    /// Environment variables to set, `KEY=VALUE` (swarm services).
+    #[serde(default)]
+    pub env_add: Vec<String>,
+    /// Environment variables to remove, by name (swarm services).
+    #[serde(default)]
+    pub env_rm: Vec<String>,
+    /// New arguments of the program (the command's first word stays) (swarm services).
+    #[serde(default)]
+    pub args: Option<Vec<String>>,
+    /// Constraints to add (swarm services).
+    #[serde(default)]
+    pub constraint_add: Vec<String>,
+    /// Constraints to remove, as written (swarm services).
+    #[serde(default)]
+    pub constraint_rm: Vec<String>,
+    /// Placement preferences to add, `spread=node.labels.K` (swarm services).
+    #[serde(default)]
+    pub placement_pref_add: Vec<String>,
+    /// Placement preferences to remove (swarm services).
+    #[serde(default)]
+    pub placement_pref_rm: Vec<String>,
+    /// A new per-node limit, 0 for none (swarm services).
+    #[serde(default)]
+    pub replicas_max_per_node: Option<u32>,
+    /// Networks to attach the replicas to, `NAME` (swarm services).
+    #[serde(default)]
+    pub network_add: Vec<crate::api::NetworkRequest>,
+    /// Networks to detach them from (swarm services).
+    #[serde(default)]
+    pub network_rm: Vec<String>,
+    /// Changes to how updates roll out; what is absent stays (swarm services).
+    #[serde(default)]
+    pub update_config: Option<UpdateConfigChange>,
+    /// Go back to the spec before the last update (swarm services).
+    #[serde(default)]
+    pub rollback: bool,
+    /// Replace every replica even when nothing changed (swarm services).
+    #[serde(default)]
+    pub force: bool,
+}
+
+impl ServiceUpdateRequest {
+    /// Whether it changes more than a local service can (its replica count and ports).
+    pub fn needs_swarm(&self) -> bool {
+        !(self.env_add.is_empty()
+            && self.env_rm.is_empty()
+            && self.args.is_none()
+            && self.constraint_add.is_empty()
+            && self.constraint_rm.is_empty()
+            && self.placement_pref_add.is_empty()
+            && self.placement_pref_rm.is_empty()
+            && self.replicas_max_per_node.is_none()
+            && self.network_add.is_empty()
+            && self.network_rm.is_empty()
+            && self.update_config.is_none()
+            && !self.rollback
+            && !self.force)
+    }
 }
 
 /// `service inspect` and `service ls`, in the shape of Docker's service object.
@@ -696,6 +865,8 @@ mod tests {
             vips: vec![],
             removing: false,
             swarm: None,
+            previous_spec: None,
+            update_status: None,
         };
         assert_eq!(s.replica_name(2), "web.2");
         s.spec.replica_prefix = Some("proj-web".into());

@@ -155,6 +155,48 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Parses a duration as Docker's flags take it (Go's syntax: `500ms`, `10s`, `1m30s`, `2h`,
+/// or `0`), in milliseconds.
+pub fn parse_duration_ms(s: &str) -> Result<u64, crate::FerryError> {
+    let bad = || {
+        crate::FerryError::invalid(format!(
+            "invalid duration {s:?}: use a number with a unit, e.g. 500ms, 10s, 1m30s, 2h"
+        ))
+    };
+    if s == "0" {
+        return Ok(0);
+    }
+    let mut total: u64 = 0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        if digits == 0 {
+            return Err(bad());
+        }
+        let n: u64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let factor = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total = n
+            .checked_mul(factor)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +249,17 @@ mod timestamp_tests {
             Timestamp::default()
         );
         assert!(Timestamp::now() > t);
+    }
+
+    #[test]
+    fn durations_parse_as_docker_flags_take_them() {
+        assert_eq!(parse_duration_ms("0").unwrap(), 0);
+        assert_eq!(parse_duration_ms("500ms").unwrap(), 500);
+        assert_eq!(parse_duration_ms("10s").unwrap(), 10_000);
+        assert_eq!(parse_duration_ms("1m30s").unwrap(), 90_000);
+        assert_eq!(parse_duration_ms("2h").unwrap(), 7_200_000);
+        for bad in ["", "10", "s", "1x", "-1s", "1.5s"] {
+            assert!(parse_duration_ms(bad).is_err(), "{bad}");
+        }
     }
 }

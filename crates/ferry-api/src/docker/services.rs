@@ -135,6 +135,8 @@ mod tests {
                 }],
                 removing: false,
                 swarm: None,
+                previous_spec: None,
+                update_status: None,
             },
             running: 1,
             networks: vec![NetworkRef {

@@ -287,6 +287,8 @@ impl Controller {
             vips: Vec::new(),
             removing: false,
             swarm: None,
+            previous_spec: None,
+            update_status: None,
         };
         // VIPs come from each network's own addresses, as a sandbox's do.
         if endpoint_mode == EndpointMode::Vip {
@@ -930,6 +932,11 @@ impl Controller {
         if let Some(s) = self.find_swarm_service(reference).await? {
             return self.update_swarm_service(s, req).await;
         }
+        if req.needs_swarm() {
+            return Err(FerryError::invalid(
+                "a service of this host alone changes only its replica count and published ports: remove it and create it again to change the rest (swarm services change everything in place)",
+            ));
+        }
         let id = {
             let mut st = self.lock().await;
             let mut service = st.find_service(reference)?.clone();
@@ -1247,6 +1254,8 @@ mod tests {
             vips: vec![],
             removing,
             swarm: None,
+            previous_spec: None,
+            update_status: None,
         }
     }
 

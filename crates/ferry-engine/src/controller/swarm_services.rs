@@ -26,7 +26,7 @@ use ferry_store::{Condition, Op, Table, Txn};
 use ferry_types::api::CreateResponse;
 use ferry_types::service::{
     self as svc, EndpointMode, PublishMode, Service, ServiceCreateRequest, ServiceNetwork,
-    ServiceSpec, ServiceUpdateRequest, ServiceVip, SwarmTasks, TaskView,
+    ServiceSpec, ServiceUpdateRequest, ServiceVip, SwarmTasks, TaskView, UpdateStatus,
 };
 use ferry_types::{validate, FerryError};
 use ipnet::IpNet;
@@ -210,6 +210,8 @@ impl Controller {
                 here: BTreeMap::new(),
                 template_version: 1,
             }),
+            previous_spec: None,
+            update_status: None,
         };
         if endpoint_mode == EndpointMode::Vip {
             for n in service.spec.networks.clone() {
@@ -268,53 +270,56 @@ impl Controller {
         };
         let mut s: Service = serde_json::from_slice(&rec.value)
             .map_err(|e| FerryError::internal(format!("unreadable service record: {e}")))?;
-        let mut template_changed = false;
-        if let Some(n) = req.replicas {
-            if s.spec.mode == ferry_types::placement::ServiceMode::Global {
+        let template_changed = if req.rollback {
+            let Some(previous) = s.previous_spec.take() else {
                 return Err(FerryError::invalid(format!(
-                    "service {} is global: it runs one replica on every eligible node, and cannot be scaled",
+                    "service {} has no previous spec to roll back to: it was never updated",
                     s.name
                 )));
+            };
+            let current = std::mem::replace(&mut s.spec, *previous);
+            s.previous_spec = Some(Box::new(current));
+            s.update_status = Some(UpdateStatus {
+                state: "rollback_started".into(),
+                message: "manually requested rollback".into(),
+            });
+            true
+        } else {
+            let before = s.spec.clone();
+            let changed = {
+                let st = self.lock().await;
+                self.change_spec(&st, &mut s, &req)?
+            };
+            if s.spec != before {
+                s.previous_spec = Some(Box::new(before));
             }
-            s.spec.replicas = svc::replicas(n)?;
-        }
-        for spec in &req.publish_rm {
-            let (port, proto) = svc::parse_publish_rm(spec)?;
-            let before = s.spec.ports.len();
-            s.spec
-                .ports
-                .retain(|p| !(p.published == port && p.proto == proto));
-            if s.spec.ports.len() == before {
-                return Err(FerryError::not_found(format!(
-                    "service {} does not publish port {port}/{}",
-                    s.name,
-                    proto.as_str()
-                )));
+            if changed {
+                s.update_status = Some(UpdateStatus {
+                    state: "updating".into(),
+                    message: "update in progress".into(),
+                });
             }
-            template_changed = true;
-        }
-        for spec in &req.publish_add {
-            let p = svc::parse_service_port(spec)?;
-            if p.mode == PublishMode::Ingress {
-                return Err(FerryError::invalid(format!(
-                    "port {} asks for the routing mesh (mode=ingress), which swarm services do not have yet: publish it with mode=host",
-                    p.published
-                )));
+            changed
+        };
+        // New networks need the service's VIP on them; networks it left release theirs.
+        let gone: Vec<ServiceVip> = s
+            .vips
+            .iter()
+            .filter(|v| !s.spec.networks.iter().any(|n| n.network_id == v.network_id))
+            .cloned()
+            .collect();
+        s.vips
+            .retain(|v| !gone.iter().any(|g| g.network_id == v.network_id));
+        if s.spec.endpoint_mode == EndpointMode::Vip {
+            for n in s.spec.networks.clone() {
+                if s.vip_on(&n.network_id).is_none() {
+                    let addr = self.claim_vip(&link, &s.id, &n.network_id).await?;
+                    s.vips.push(ServiceVip {
+                        network_id: n.network_id.clone(),
+                        addr,
+                    });
+                }
             }
-            if s.spec
-                .ports
-                .iter()
-                .any(|o| o.published == p.published && o.proto == p.proto)
-            {
-                return Err(FerryError::conflict(format!(
-                    "host port {}/{} is already published by service {}",
-                    p.published,
-                    p.proto.as_str(),
-                    s.name
-                )));
-            }
-            s.spec.ports.push(p);
-            template_changed = true;
         }
         s.version += 1;
         s.updated = ferry_types::time::Timestamp::now();
@@ -338,7 +343,159 @@ impl Controller {
             )),
             other => unavailable(&other.to_string()),
         })?;
+        let claims = Claims::new(link.store.as_ref());
+        for v in gone {
+            let _ = claims
+                .release_address(&v.network_id, v.addr.addr(), &vip_owner(&s.id))
+                .await;
+        }
         Ok(())
+    }
+
+    /// Applies an update request to a swarm service's spec: whether what the replicas run
+    /// changed (so that the leader replaces them).
+    fn change_spec(
+        &self,
+        st: &State,
+        s: &mut Service,
+        req: &ServiceUpdateRequest,
+    ) -> Result<bool, FerryError> {
+        use ferry_types::placement::{Constraint, Preference, ServiceMode};
+        let mut template_changed = req.force;
+        let spec = &mut s.spec;
+        if let Some(n) = req.replicas {
+            if spec.mode == ServiceMode::Global {
+                return Err(FerryError::invalid(format!(
+                    "service {} is global: it runs one replica on every eligible node, and cannot be scaled",
+                    s.name
+                )));
+            }
+            spec.replicas = svc::replicas(n)?;
+        }
+        for p in &req.publish_rm {
+            let (port, proto) = svc::parse_publish_rm(p)?;
+            let before = spec.ports.len();
+            spec.ports
+                .retain(|p| !(p.published == port && p.proto == proto));
+            if spec.ports.len() == before {
+                return Err(FerryError::not_found(format!(
+                    "service {} does not publish port {port}/{}",
+                    s.name,
+                    proto.as_str()
+                )));
+            }
+            template_changed = true;
+        }
+        for p in &req.publish_add {
+            let p = svc::parse_service_port(p)?;
+            if p.mode == PublishMode::Ingress {
+                return Err(FerryError::invalid(format!(
+                    "port {} asks for the routing mesh (mode=ingress), which swarm services do not have yet: publish it with mode=host",
+                    p.published
+                )));
+            }
+            if spec
+                .ports
+                .iter()
+                .any(|o| o.published == p.published && o.proto == p.proto)
+            {
+                return Err(FerryError::conflict(format!(
+                    "host port {}/{} is already published by service {}",
+                    p.published,
+                    p.proto.as_str(),
+                    s.name
+                )));
+            }
+            spec.ports.push(p);
+            template_changed = true;
+        }
+        for k in &req.env_rm {
+            let before = spec.template.env.len();
+            spec.template
+                .env
+                .retain(|e| e.split_once('=').map_or(e.as_str(), |(n, _)| n) != k);
+            template_changed |= spec.template.env.len() != before;
+        }
+        for e in &req.env_add {
+            let Some((k, _)) = e.split_once('=') else {
+                return Err(FerryError::invalid(format!(
+                    "invalid --env-add {e:?}: use KEY=VALUE"
+                )));
+            };
+            spec.template
+                .env
+                .retain(|o| o.split_once('=').map_or(o.as_str(), |(n, _)| n) != k);
+            spec.template.env.push(e.clone());
+            template_changed = true;
+        }
+        if let Some(args) = &req.args {
+            let program = spec.template.cmd.first().cloned().unwrap_or_default();
+            spec.template.cmd = std::iter::once(program)
+                .chain(args.iter().cloned())
+                .collect();
+            template_changed = true;
+        }
+        for c in &req.constraint_rm {
+            let c = Constraint::parse(c)?;
+            spec.placement.constraints.retain(|o| *o != c);
+        }
+        for c in &req.constraint_add {
+            let c = Constraint::parse(c)?;
+            if !spec.placement.constraints.contains(&c) {
+                spec.placement.constraints.push(c);
+            }
+        }
+        for p in &req.placement_pref_rm {
+            let p = Preference::parse(p)?;
+            spec.placement.preferences.retain(|o| *o != p);
+        }
+        for p in &req.placement_pref_add {
+            spec.placement.preferences.push(Preference::parse(p)?);
+        }
+        if let Some(m) = req.replicas_max_per_node {
+            spec.placement.max_replicas_per_node = (m > 0).then_some(m);
+        }
+        spec.placement.check()?;
+        for name in &req.network_rm {
+            let net = st.find_network(name)?;
+            let before = spec.networks.len();
+            spec.networks.retain(|n| n.network_id != net.id);
+            if spec.networks.len() == before {
+                return Err(FerryError::not_found(format!(
+                    "service {} is not on network {}",
+                    s.name, net.name
+                )));
+            }
+            template_changed = true;
+        }
+        for r in &req.network_add {
+            let net = st.find_network(&r.name)?;
+            if !self.is_global(net) {
+                return Err(FerryError::invalid(format!(
+                    "the network {} cannot be used with services: only networks scoped to the swarm can be used, such as those created with the overlay driver",
+                    net.name
+                )));
+            }
+            if spec.networks.iter().any(|n| n.network_id == net.id) {
+                return Err(FerryError::conflict(format!(
+                    "service {} is already on network {}",
+                    s.name, net.name
+                )));
+            }
+            for a in &r.aliases {
+                validate::alias(a)?;
+            }
+            spec.networks.push(ServiceNetwork {
+                network_id: net.id.clone(),
+                aliases: r.aliases.clone(),
+            });
+            template_changed = true;
+        }
+        if let Some(c) = &req.update_config {
+            spec.update = c.apply(&spec.update);
+        }
+        validate::sandbox_request(&spec.template.sandbox_request(String::new()))?;
+        Ok(template_changed)
     }
 
     /// `service rm` of a swarm service: the record and its name go at once; each node removes

@@ -271,6 +271,8 @@ mod tests {
             vips: vec![],
             removing: false,
             swarm: Some(SwarmTasks::default()),
+            previous_spec: None,
+            update_status: None,
         }
     }
 

@@ -5,8 +5,10 @@ use clap::{Args, Subcommand};
 use ferry_client::{Client, LogsOptions};
 use ferry_types::placement::{Constraint, Placement, Preference, ServiceMode};
 use ferry_types::service::{
-    ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest, UpdateConfig,
+    FailureAction, ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest, UpdateConfig,
+    UpdateConfigChange, UpdateOrder,
 };
+use ferry_types::time::parse_duration_ms;
 use std::io::Write;
 
 /// `ferry service` subcommands.
@@ -40,6 +42,11 @@ pub enum ServiceCmd {
     },
     /// Change a service's replicas or published ports.
     Update(UpdateArgs),
+    /// Go back to a swarm service's spec before its last update.
+    Rollback {
+        /// Service name or ID.
+        service: String,
+    },
     /// Remove services and their replicas.
     #[command(alias = "remove")]
     Rm {
@@ -106,9 +113,8 @@ pub struct CreateArgs {
     /// At most this many replicas on one node (swarm; 0: no limit).
     #[arg(long = "replicas-max-per-node", default_value_t = 0)]
     replicas_max_per_node: u32,
-    /// How many replicas an update replaces at once (swarm; 0: all).
-    #[arg(long = "update-parallelism", default_value_t = 1)]
-    update_parallelism: u32,
+    #[command(flatten)]
+    rollout: UpdateFlags,
     #[command(flatten)]
     security: super::security::SecurityArgs,
     /// The command and its arguments.
@@ -128,8 +134,144 @@ pub struct UpdateArgs {
     /// Stop publishing a port: P, P/udp, or the published=.. form.
     #[arg(long = "publish-rm")]
     publish_rm: Vec<String>,
+    /// Set environment variables, KEY=VALUE (swarm).
+    #[arg(long = "env-add")]
+    env_add: Vec<String>,
+    /// Remove environment variables, by name (swarm).
+    #[arg(long = "env-rm")]
+    env_rm: Vec<String>,
+    /// New arguments of the program, as one shell-like string (swarm).
+    #[arg(long, allow_hyphen_values = true)]
+    args: Option<String>,
+    /// Add a placement constraint (swarm).
+    #[arg(long = "constraint-add")]
+    constraint_add: Vec<String>,
+    /// Remove a placement constraint (swarm).
+    #[arg(long = "constraint-rm")]
+    constraint_rm: Vec<String>,
+    /// Add a placement preference (swarm).
+    #[arg(long = "placement-pref-add")]
+    placement_pref_add: Vec<String>,
+    /// Remove a placement preference (swarm).
+    #[arg(long = "placement-pref-rm")]
+    placement_pref_rm: Vec<String>,
+    /// A new limit of replicas per node, 0 for none (swarm).
+    #[arg(long = "replicas-max-per-node")]
+    replicas_max_per_node: Option<u32>,
+    /// Attach the replicas to a network (swarm).
+    #[arg(long = "network-add")]
+    network_add: Vec<String>,
+    /// Detach the replicas from a network (swarm).
+    #[arg(long = "network-rm")]
+    network_rm: Vec<String>,
+    #[command(flatten)]
+    rollout: UpdateFlags,
+    /// Go back to the spec before the last update (swarm).
+    #[arg(long)]
+    rollback: bool,
+    /// Replace every replica even if nothing changed (swarm).
+    #[arg(long)]
+    force: bool,
     /// Service name or ID.
     service: String,
+}
+
+/// How an update rolls out (`service create` and `update`).
+#[derive(Args, Default)]
+pub struct UpdateFlags {
+    /// How many replicas are replaced at once (0: all).
+    #[arg(long = "update-parallelism")]
+    update_parallelism: Option<u32>,
+    /// Time between two batches (e.g. 10s).
+    #[arg(long = "update-delay")]
+    update_delay: Option<String>,
+    /// stop-first or start-first.
+    #[arg(long = "update-order")]
+    update_order: Option<String>,
+    /// pause, continue or rollback when a new replica fails.
+    #[arg(long = "update-failure-action")]
+    update_failure_action: Option<String>,
+    /// How long a new replica must run to count as started (e.g. 5s).
+    #[arg(long = "update-monitor")]
+    update_monitor: Option<String>,
+}
+
+impl UpdateFlags {
+    /// The changes the flags ask for.
+    fn change(&self) -> anyhow::Result<UpdateConfigChange> {
+        Ok(UpdateConfigChange {
+            parallelism: self.update_parallelism,
+            delay_ms: self
+                .update_delay
+                .as_deref()
+                .map(parse_duration_ms)
+                .transpose()?,
+            order: self
+                .update_order
+                .as_deref()
+                .map(UpdateOrder::parse)
+                .transpose()?,
+            failure_action: self
+                .update_failure_action
+                .as_deref()
+                .map(FailureAction::parse)
+                .transpose()?,
+            monitor_ms: self
+                .update_monitor
+                .as_deref()
+                .map(parse_duration_ms)
+                .transpose()?,
+        })
+    }
+}
+
+/// Splits a string into words as a shell would (single and double quotes, backslash).
+fn shell_words(s: &str) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut in_word = false;
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '\'' => break,
+                        x => cur.push(x),
+                    }
+                }
+            }
+            '"' => {
+                in_word = true;
+                loop {
+                    match chars.next()? {
+                        '"' => break,
+                        '\\' => cur.push(chars.next()?),
+                        x => cur.push(x),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                cur.push(chars.next()?);
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    out.push(std::mem::take(&mut cur));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                cur.push(c);
+            }
+        }
+    }
+    if in_word {
+        out.push(cur);
+    }
+    Some(out)
 }
 
 /// Parses `service scale` arguments.
@@ -175,10 +317,7 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
                 replicas: Some(a.replicas),
                 mode: ServiceMode::parse(&a.mode)?,
                 placement,
-                update: UpdateConfig {
-                    parallelism: a.update_parallelism,
-                    ..Default::default()
-                },
+                update: a.rollout.change()?.apply(&UpdateConfig::default()),
                 networks,
                 ports: a.publish.clone(),
                 endpoint_mode: a.endpoint_mode.clone(),
@@ -296,13 +435,47 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
             Ok(code)
         }
         ServiceCmd::Update(a) => {
+            let network_add = a
+                .network_add
+                .iter()
+                .map(|n| super::sandbox::network_request(n))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let args = match &a.args {
+                Some(s) => Some(
+                    shell_words(s)
+                        .ok_or_else(|| anyhow::anyhow!("--args {s:?}: unbalanced quotes"))?,
+                ),
+                None => None,
+            };
             let req = ServiceUpdateRequest {
                 replicas: a.replicas,
                 publish_add: a.publish_add.clone(),
                 publish_rm: a.publish_rm.clone(),
+                env_add: a.env_add.clone(),
+                env_rm: a.env_rm.clone(),
+                args,
+                constraint_add: a.constraint_add.clone(),
+                constraint_rm: a.constraint_rm.clone(),
+                placement_pref_add: a.placement_pref_add.clone(),
+                placement_pref_rm: a.placement_pref_rm.clone(),
+                replicas_max_per_node: a.replicas_max_per_node,
+                network_add,
+                network_rm: a.network_rm.clone(),
+                update_config: Some(a.rollout.change()?).filter(|c| !c.is_empty()),
+                rollback: a.rollback,
+                force: a.force,
             };
             c.service_update(&a.service, &req).await?;
             println!("{}", a.service);
+            Ok(0)
+        }
+        ServiceCmd::Rollback { service } => {
+            let req = ServiceUpdateRequest {
+                rollback: true,
+                ..Default::default()
+            };
+            c.service_update(&service, &req).await?;
+            println!("{service}");
             Ok(0)
         }
         ServiceCmd::Rm { services } => {
@@ -343,5 +516,15 @@ mod tests {
         for bad in ["web", "web=x", "=3", "web=-1"] {
             assert!(scale_pair(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn args_split_as_a_shell_would() {
+        assert_eq!(
+            shell_words(r#"-c 'echo a b' "x \"y\"" z\ w"#).unwrap(),
+            vec!["-c", "echo a b", "x \"y\"", "z w"]
+        );
+        assert_eq!(shell_words("").unwrap(), Vec::<String>::new());
+        assert!(shell_words("'open").is_none());
     }
 }
