@@ -41,7 +41,7 @@ pub enum ServiceCmd {
         pairs: Vec<String>,
     },
     /// Change a service's replicas or published ports.
-    Update(UpdateArgs),
+    Update(Box<UpdateArgs>),
     /// Go back to a swarm service's spec before its last update.
     Rollback {
         /// Service name or ID.
