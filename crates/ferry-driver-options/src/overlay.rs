@@ -10,6 +10,9 @@ use std::collections::BTreeMap;
 pub const VXLAN_ID: &str = "com.docker.network.driver.overlay.vxlanid_list";
 /// `encrypted`: encrypt the data path.
 pub const ENCRYPTED: &str = "encrypted";
+/// `ferry.ingress`: the swarm's routing-mesh network (`network create --ingress`): every node
+/// joins it, and services' published ports reach their replicas through it.
+pub const INGRESS: &str = "ferry.ingress";
 
 /// The first VXLAN ID the cluster hands out (Docker's overlay starts above 4096, clear of VLAN
 /// IDs) and the last one VXLAN's 24 bits allow.
@@ -22,11 +25,13 @@ pub struct OverlayOptions {
     pub mtu: Option<u32>,
     /// The VXLAN ID asked for, or recorded.
     pub vni: Option<u32>,
+    /// The routing mesh's network.
+    pub ingress: bool,
 }
 
 /// Parses the options of an overlay network.
 pub fn parse_overlay_options(opts: &BTreeMap<String, String>) -> Result<OverlayOptions> {
-    const KNOWN: &[&str] = &[DRIVER_MTU, VXLAN_ID, ENCRYPTED];
+    const KNOWN: &[&str] = &[DRIVER_MTU, VXLAN_ID, ENCRYPTED, INGRESS];
     let mut out = OverlayOptions::default();
     for (k, v) in opts {
         match k.as_str() {
@@ -41,6 +46,7 @@ pub fn parse_overlay_options(opts: &BTreeMap<String, String>) -> Result<OverlayO
                 ))
             }
             ENCRYPTED => {}
+            INGRESS => out.ingress = parse_bool(k, v)?,
             other => return Err(unknown("overlay", other, KNOWN)),
         }
     }

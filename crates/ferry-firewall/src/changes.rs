@@ -252,6 +252,24 @@ impl Changes {
         self.remove([port_element(p)]);
         self
     }
+    /// The host's link on the routing mesh's overlay: policed as a bridge (only translated
+    /// connections and replies are routed into it), and the mesh's connections that leave
+    /// through it are masqueraded to the host's address there.
+    pub fn add_mesh_link(&mut self, name: &str) -> &mut Self {
+        self.add([
+            Element::inet(names::BRIDGES, ifname(name)),
+            Element::inet(names::MESH_LINKS, ifname(name)),
+        ]);
+        self
+    }
+    /// The host's link on the mesh's overlay is gone.
+    pub fn remove_mesh_link(&mut self, name: &str) -> &mut Self {
+        self.remove([
+            Element::inet(names::BRIDGES, ifname(name)),
+            Element::inet(names::MESH_LINKS, ifname(name)),
+        ]);
+        self
+    }
     /// A service VIP (a /32 the daemon puts on its network's bridge) is served: connections
     /// to it are translated through its ports' slots, or refused when a port has none.
     pub fn add_vip(&mut self, vip: Ipv4Addr) -> &mut Self {

@@ -37,6 +37,8 @@ pub const LB_SLOTS: u32 = 64;
 pub(crate) mod names {
     /// inet: every ferry bridge.
     pub const BRIDGES: &str = "bridges";
+    /// inet: the host's own links on the routing mesh's overlay (`ingress`).
+    pub const MESH_LINKS: &str = "mesh_links";
     /// inet: bridges of `--internal` networks.
     pub const INTERNAL: &str = "internal";
     /// inet: `bridge . bridge`, traffic that stays on one bridge (seen here with br_netfilter).
@@ -165,6 +167,7 @@ fn slot_chains() -> String {
 const INET: &str = r#"table inet ferry {
 	set bridges { type ifname; }
 	set internal { type ifname; }
+	set mesh_links { type ifname; }
 	set bridge_pairs { type ifname . ifname; }
 	set masq4 { type ipv4_addr; }
 	set masq6 { type ipv6_addr; }
@@ -261,6 +264,9 @@ const INET: &str = r#"table inet ferry {
 		drop
 	}
 
+	# The swarm's routing mesh: a connection to a published port that goes to a replica on
+	# the ingress overlay leaves through the host's link there, from the host's address on it,
+	# so that the replica's node sends the replies back through this host.
 	# Hairpin (a sandbox reaching a published port or a service VIP of its own bridge, the
 	# backend on that bridge too) and loopback clients are masqueraded so replies come back
 	# through the host, where conntrack turns the source back into the VIP; without it (and
@@ -272,6 +278,7 @@ const INET: &str = r#"table inet ferry {
 		ct status dnat oifname . ip saddr @members4 masquerade
 		ct status dnat oifname . ip6 saddr @members6 masquerade
 		ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade
+		ct status dnat oifname @mesh_links masquerade
 		oifname != @bridges ip saddr @masq4 masquerade
 		oifname != @bridges ip6 saddr @masq6 masquerade
 	}

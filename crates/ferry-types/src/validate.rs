@@ -218,9 +218,9 @@ pub fn network_request(req: &NetworkCreateRequest) -> Result<CheckedNetworkReque
             req.scope
         )));
     }
-    if req.ingress {
+    if req.ingress && req.driver != "overlay" {
         return Err(FerryError::invalid(
-            "ingress networks are not supported on a single host",
+            "an ingress network is the swarm's routing mesh: create it with the overlay driver (-d overlay --ingress)",
         ));
     }
     if req.config_only

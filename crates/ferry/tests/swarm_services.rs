@@ -345,3 +345,122 @@ fn a_drained_or_dead_node_s_replicas_move_and_no_duplicates_follow_its_return() 
     assert_eq!(total, 3);
     assert_eq!(running_total(a, "web"), 3);
 }
+
+/// A replica program for the mesh: answers each connection on port 80 with its host name and
+/// the client address it sees.
+const MESH_REPLICA: &[&str] = &[
+    "socat",
+    "TCP-LISTEN:80,fork,reuseaddr",
+    "SYSTEM:echo $HOSTNAME $SOCAT_PEERADDR",
+];
+
+/// From a client outside the cluster (a namespace linked to one node): `n` connections to the
+/// node's port, counted per (replica host name, client address the replica saw).
+fn mesh_spread(o: &common::Outside, port: u16, n: usize) -> BTreeMap<String, usize> {
+    let script = format!(
+        r#"
+import socket, json, collections
+c = collections.Counter()
+for _ in range({n}):
+    s = socket.create_connection(("{}", {port}), timeout=5)
+    c[s.makefile().readline().strip()] += 1
+    s.close()
+print(json.dumps(c))
+"#,
+        common::HOST_LINK_ADDR
+    );
+    let r = o.sh(&format!("python3 -c '{script}'"));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+#[test]
+fn the_routing_mesh_answers_on_every_node_and_spreads_over_every_replica() {
+    let u = Underlay::new(4);
+    swarm(&u);
+    let a = &u.hosts[0];
+    // `swarm init` made the ingress network, as Docker's does.
+    let ls = a.ok(&["network", "ls"]);
+    assert!(ls.contains("ingress"), "{ls}");
+    let e = a.fails(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--ingress",
+        "ingress2",
+    ]);
+    assert!(e.contains("ingress network already"), "{e}");
+    a.ok(&["network", "create", "-d", "overlay", "my_demo"]);
+    let last = node_id(&u.hosts[3]);
+    let mut args = vec![
+        "service",
+        "create",
+        "--name",
+        "demo",
+        "--replicas",
+        "3",
+        "--publish",
+        "published=8080,target=80",
+        "--network",
+        "my_demo",
+        "--constraint",
+    ];
+    let constraint = format!("node.id!={last}");
+    args.push(&constraint);
+    args.push("--");
+    args.extend_from_slice(MESH_REPLICA);
+    a.ok(&args);
+    assert!(
+        eventually(30, || running_by_node(a, "demo").len() == 3),
+        "{:?}",
+        tasks(a, "demo")
+    );
+    // The same port on another service is refused, whichever node asks.
+    let e = a.fails(&[
+        "service",
+        "create",
+        "--name",
+        "other",
+        "--publish",
+        "8080:80",
+        "--",
+        "true",
+    ]);
+    assert!(e.contains("already published"), "{e}");
+
+    // Every node answers on 8080, the one without a replica too, with every replica in turn.
+    let outsides: Vec<common::Outside> = u.hosts.iter().map(|h| h.outside()).collect();
+    for (i, o) in outsides.iter().enumerate() {
+        assert!(
+            eventually(20, || o.sh(&format!("socat -T2 - TCP:{}:8080,connect-timeout=2 </dev/null", common::HOST_LINK_ADDR)).code == 0),
+            "node {i} does not answer on 8080: {}\n{}\n{}\n{}\n{}",
+            u.hosts[i].sh("ip -br addr; ip route; ip -br link").stdout,
+            u.hosts[i].sh("nft list ruleset | grep -E 'mesh_links|fh-|8080' ; nft list map inet ferry mesh4_0").stdout,
+            u.hosts[i].ok(&["ps"]),
+            u.hosts[i].ok(&["service", "ps", "demo"]),
+            u.hosts[i].daemon_log().lines().rev().take(40).collect::<Vec<_>>().join("\n"),
+        );
+        let counts = mesh_spread(o, 8080, 60);
+        let replicas: std::collections::BTreeSet<&str> = counts
+            .keys()
+            .map(|k| k.split_whitespace().next().unwrap())
+            .collect();
+        assert_eq!(replicas.len(), 3, "node {i}: {counts:?}");
+    }
+
+    // 3000 connections through the node with no replica: each replica gets 33% ± 5%.
+    let counts = mesh_spread(&outsides[3], 8080, 3000);
+    let mut per_replica: BTreeMap<String, usize> = BTreeMap::new();
+    for (k, n) in &counts {
+        *per_replica
+            .entry(k.split_whitespace().next().unwrap().to_string())
+            .or_default() += n;
+    }
+    eprintln!("mesh spread through a node without a replica: {per_replica:?}");
+    assert_eq!(per_replica.len(), 3);
+    for n in per_replica.values() {
+        let share = *n as f64 / 3000.0;
+        assert!((0.28..=0.38).contains(&share), "{per_replica:?}");
+    }
+}

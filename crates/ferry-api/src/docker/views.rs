@@ -59,7 +59,10 @@ pub fn network_inspect(view: &NetworkView) -> NetworkInspect {
         },
         internal: net.internal,
         attachable: net.attachable,
-        ingress: false,
+        ingress: net
+            .options
+            .get("ferry.ingress")
+            .is_some_and(|v| v == "true"),
         config_from: ConfigFrom::default(),
         config_only: false,
         containers,

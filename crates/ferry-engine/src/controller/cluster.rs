@@ -56,6 +56,8 @@ pub(crate) struct ClusterRuntime {
     listed: std::sync::Mutex<std::collections::BTreeSet<Table>>,
     /// This node's task reports in the cluster's store, as last written.
     statuses: tokio::sync::Mutex<BTreeMap<String, TaskStatus>>,
+    /// This node's presence on the routing mesh's network.
+    pub(crate) node_ingress: tokio::sync::Mutex<Option<super::ingress::NodeIngress>>,
 }
 
 impl ClusterRuntime {
@@ -150,6 +152,7 @@ impl Controller {
                 tracing::warn!(service = %id, error = %e, "a swarm service was not removed on leave");
             }
         }
+        self.drop_node_ingress(true).await;
         self.cluster_rt.services.lock().await.clear();
         self.cluster_rt.task_records.lock().await.clear();
         self.cluster_rt.statuses.lock().await.clear();
@@ -232,6 +235,11 @@ impl Controller {
             .iter()
             .map(|s| s.subnet)
             .collect();
+        if req.ingress {
+            req.options
+                .insert(ferry_driver_options::overlay::INGRESS.into(), "true".into());
+            req.ingress = false;
+        }
         let opts = parse_overlay_options(&req.options)?;
         let mut st = self.lock().await;
         if st.network_name_taken(&req.name) {
@@ -239,6 +247,14 @@ impl Controller {
                 "network with name {} already exists",
                 req.name
             )));
+        }
+        if opts.ingress {
+            if let Some(other) = Self::ingress_network(&st) {
+                return Err(FerryError::conflict(format!(
+                    "the swarm has an ingress network already ({}): remove it first, there is one routing mesh",
+                    other.name
+                )));
+            }
         }
         let id: NetworkId = new_id();
         // Static addresses need subnets the user chose, as in Docker (not one from the pools).
@@ -534,6 +550,7 @@ impl Controller {
             }
             if table == Table::Networks {
                 self.forget_networks_gone_from_cluster().await;
+                self.ensure_node_ingress().await;
             }
             if table == Table::Peers {
                 for d in self.drivers.all() {
@@ -599,9 +616,13 @@ impl Controller {
                     }
                 };
                 let id = net.id.clone();
+                let ingress = super::ingress::is_ingress(&net);
                 let mut st = self.lock().await;
                 self.adopt_network(&mut st, net).await;
                 drop(st);
+                if ingress {
+                    self.ensure_node_ingress().await;
+                }
                 // Names of endpoints that came before their network.
                 let peers: Vec<PeerRecord> = {
                     let m = self.cluster_rt.peers.lock().await;
@@ -619,6 +640,9 @@ impl Controller {
                 let Ok(net) = serde_json::from_slice::<Network>(&old) else {
                     return;
                 };
+                if super::ingress::is_ingress(&net) {
+                    self.drop_node_ingress(true).await;
+                }
                 let mut st = self.lock().await;
                 if st.network(&net.id).is_none() {
                     return;
@@ -812,6 +836,22 @@ impl Controller {
             let statuses = Self::task_statuses(&st, &link.node_id);
             (desired, present, statuses)
         };
+        let mut desired = desired;
+        if let Some(ni) = self.cluster_rt.node_ingress.lock().await.clone() {
+            let rec = PeerRecord {
+                network_id: ni.network_id.clone(),
+                node_id: link.node_id.clone(),
+                endpoint_id: "host".into(),
+                sandbox_id: String::new(),
+                vtep,
+                mac: crate::drivers::overlay::host_link_mac(ni.addr.addr()),
+                ipv4: Some(ni.addr),
+                ipv6: None,
+                names: Vec::new(),
+                service: None,
+            };
+            desired.insert(rec.key(), rec);
+        }
         let mut published = self.cluster_rt.published.lock().await;
         let mut ops = Vec::new();
         for (k, rec) in &desired {

@@ -8,6 +8,7 @@ mod cluster;
 mod dns;
 mod endpoints;
 mod gateway_bridge;
+mod ingress;
 mod links;
 mod locks;
 mod networks;

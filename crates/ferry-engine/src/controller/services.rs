@@ -385,7 +385,7 @@ impl Controller {
     }
 
     /// Holds the routing-mesh ports of a service on every host address.
-    fn hold_mesh_ports(
+    pub(crate) fn hold_mesh_ports(
         &self,
         st: &mut State,
         service: &Service,
@@ -430,7 +430,7 @@ impl Controller {
         Ok(())
     }
 
-    fn release_mesh_ports(&self, st: &mut State, service_id: &str) {
+    pub(crate) fn release_mesh_ports(&self, st: &mut State, service_id: &str) {
         self.unpublish(st, &mesh_owner(service_id));
     }
 
@@ -586,22 +586,38 @@ impl Controller {
                 });
             }
         }
-        if let Some(first) = service.spec.networks.first() {
+        // A swarm service's mesh runs over the ingress network, on every node.
+        let mesh_net = if service.swarm.is_some() {
+            Self::ingress_network(st).map(|n| n.id.clone())
+        } else {
+            service.spec.networks.first().map(|n| n.network_id.clone())
+        };
+        if let Some(mesh_net) = mesh_net {
             for p in service
                 .spec
                 .ports
                 .iter()
                 .filter(|p| p.mode == PublishMode::Ingress)
             {
+                let mut backends: Vec<(Ipv4Addr, u16)> = live
+                    .iter()
+                    .filter_map(|sb| addr_on(sb, &mesh_net))
+                    .chain(
+                        remote
+                            .into_iter()
+                            .flat_map(|r| r.values())
+                            .filter(|(net, _)| *net == mesh_net)
+                            .map(|(_, a)| *a),
+                    )
+                    .map(|a| (a, p.target))
+                    .collect();
+                backends.sort();
+                backends.dedup();
                 out.push(LbEntry {
                     vip: None,
                     proto: p.proto,
                     port: p.published,
-                    backends: live
-                        .iter()
-                        .filter_map(|sb| addr_on(sb, &first.network_id))
-                        .map(|a| (a, p.target))
-                        .collect(),
+                    backends,
                 });
             }
         }
@@ -706,6 +722,15 @@ impl Controller {
                     host_ports: Some(ferry_types::ports::PortRange::single(p.published)),
                 }),
         );
+        let mut networks: Vec<NetworkRequest> = networks;
+        if service.swarm.is_some() && s.ports.iter().any(|p| p.mode == PublishMode::Ingress) {
+            if let Some(net) = Self::ingress_network(st) {
+                networks.push(NetworkRequest {
+                    name: net.id.to_string(),
+                    ..Default::default()
+                });
+            }
+        }
         req.networks = networks;
         req.port_bindings = ferry_types::ports::to_bindings(&host_ports);
         req

@@ -110,10 +110,7 @@ impl Controller {
         for spec in &req.ports {
             let p = svc::parse_service_port(spec)?;
             if p.mode == PublishMode::Ingress {
-                return Err(FerryError::invalid(format!(
-                    "port {} asks for the routing mesh (mode=ingress), which swarm services do not have yet: publish it with mode=host (on the nodes that run a replica), e.g. --publish published={},target={},mode=host",
-                    p.published, p.published, p.target
-                )));
+                self.require_ingress().await?;
             }
             if ports
                 .iter()
@@ -229,14 +226,23 @@ impl Controller {
         }
         let (free, claim) = Claims::claim_in_txn(&name_claim(&service.name), &service.id)
             .map_err(|e| FerryError::internal(e.to_string()))?;
-        let txn = Txn::new(vec![
+        let mut txn = Txn::new(vec![
             claim,
             Op::put_json(Table::Services, &service.id, &service).map_err(store_err)?,
         ])
         .when(free);
+        for p in mesh_ports(&service.spec) {
+            let (free, claim) = Claims::claim_in_txn(&port_claim(p), &service.id)
+                .map_err(|e| FerryError::internal(e.to_string()))?;
+            txn = txn.when(free);
+            txn.ops.push(claim);
+        }
         if let Err(e) = link.store.apply(txn).await {
             self.release_vip_claims(&link, &service).await;
             return Err(match e {
+                ferry_store::StoreError::Conflict { key, .. } if key.starts_with("port/") => {
+                    port_taken(&key)
+                }
                 ferry_store::StoreError::Conflict { .. } => name_taken(&service.name),
                 other => unavailable(&other.to_string()),
             });
@@ -328,7 +334,10 @@ impl Controller {
                 t.template_version = s.version;
             }
         }
-        let txn = Txn::new(vec![
+        let old_ports: Vec<(ferry_types::ports::Proto, u16)> = mesh_ports(&service.spec)
+            .map(|p| (p.proto, p.published))
+            .collect();
+        let mut txn = Txn::new(vec![
             Op::put_json(Table::Services, &s.id, &s).map_err(store_err)?
         ])
         .when(Condition::KeyAt {
@@ -336,7 +345,16 @@ impl Controller {
             key: s.id.clone(),
             revision: rec.mod_revision,
         });
+        for p in mesh_ports(&s.spec).filter(|p| !old_ports.contains(&(p.proto, p.published))) {
+            let (free, claim) = Claims::claim_in_txn(&port_claim(p), &s.id)
+                .map_err(|e| FerryError::internal(e.to_string()))?;
+            txn = txn.when(free);
+            txn.ops.push(claim);
+        }
         link.store.apply(txn).await.map_err(|e| match e {
+            ferry_store::StoreError::Conflict { key, .. } if key.starts_with("port/") => {
+                port_taken(&key)
+            }
             ferry_store::StoreError::Conflict { .. } => FerryError::conflict(format!(
                 "service {} was changed by another request meanwhile; run the update again",
                 s.name
@@ -344,6 +362,12 @@ impl Controller {
             other => unavailable(&other.to_string()),
         })?;
         let claims = Claims::new(link.store.as_ref());
+        for (proto, port) in old_ports {
+            if !mesh_ports(&s.spec).any(|p| p.proto == proto && p.published == port) {
+                let key = format!("port/{}/{port}", proto.as_str());
+                let _ = claims.release_key(&key, &s.id).await;
+            }
+        }
         for v in gone {
             let _ = claims
                 .release_address(&v.network_id, v.addr.addr(), &vip_owner(&s.id))
@@ -388,11 +412,8 @@ impl Controller {
         }
         for p in &req.publish_add {
             let p = svc::parse_service_port(p)?;
-            if p.mode == PublishMode::Ingress {
-                return Err(FerryError::invalid(format!(
-                    "port {} asks for the routing mesh (mode=ingress), which swarm services do not have yet: publish it with mode=host",
-                    p.published
-                )));
+            if p.mode == PublishMode::Ingress && Self::ingress_network(st).is_none() {
+                return Err(no_ingress());
             }
             if spec
                 .ports
@@ -513,6 +534,9 @@ impl Controller {
         {
             tracing::warn!(service = %service.name, error = %e, "a service name's claim was not released");
         }
+        for p in mesh_ports(&service.spec) {
+            let _ = claims.release_key(&port_claim(p), &service.id).await;
+        }
         self.release_vip_claims(&link, &service).await;
         tracing::info!(service = %service.name, "swarm service removed");
         Ok(())
@@ -604,6 +628,14 @@ impl Controller {
             *out.entry(t.service_id.clone()).or_default() += 1;
         }
         out
+    }
+
+    /// Refuses a routing-mesh port when the swarm has no ingress network.
+    async fn require_ingress(&self) -> Result<(), FerryError> {
+        match Self::ingress_network(&*self.lock().await) {
+            Some(_) => Ok(()),
+            None => Err(no_ingress()),
+        }
     }
 
     fn cluster_link_for_services(&self) -> Result<std::sync::Arc<ClusterLink>, FerryError> {
@@ -795,6 +827,14 @@ impl Controller {
                         }
                     }
                 }
+                // Every node holds the service's routing-mesh ports.
+                if before.as_ref().map(|b| &b.spec.ports) != Some(&s.spec.ports) {
+                    self.release_mesh_ports(&mut st, &s.id);
+                    let ports: Vec<svc::ServicePort> = mesh_ports(&s.spec).cloned().collect();
+                    if let Err(e) = self.hold_mesh_ports(&mut st, &s, &ports) {
+                        tracing::warn!(service = %s.name, error = %e, "a swarm service's published port is not open on this node");
+                    }
+                }
                 st.put_service(s.clone());
                 if before.as_ref().map(|b| &b.vips) != Some(&s.vips) || before.is_none() {
                     if let Err(e) = self.plumb_service(&mut st, &s).await {
@@ -871,6 +911,35 @@ fn release_addr(st: &mut State, network_id: &str, ip: IpAddr) {
             a.release(ip);
         }
     }
+}
+
+/// A swarm service's ports published through the routing mesh.
+fn mesh_ports(spec: &ServiceSpec) -> impl Iterator<Item = &svc::ServicePort> {
+    spec.ports.iter().filter(|p| p.mode == PublishMode::Ingress)
+}
+
+/// The claim that holds a routing-mesh port for the whole swarm.
+fn port_claim(p: &svc::ServicePort) -> String {
+    format!("port/{}/{}", p.proto.as_str(), p.published)
+}
+
+fn port_taken(key: &str) -> FerryError {
+    let what = key
+        .strip_prefix("port/")
+        .map(|r| {
+            let (proto, port) = r.split_once('/').unwrap_or(("tcp", r));
+            format!("{port}/{proto}")
+        })
+        .unwrap_or_else(|| key.to_string());
+    FerryError::conflict(format!(
+        "port {what} is already published through the routing mesh by another swarm service (it is open on every node); remove that service or publish another port"
+    ))
+}
+
+fn no_ingress() -> FerryError {
+    FerryError::invalid(
+        "publishing through the routing mesh (mode=ingress) needs the swarm's ingress network, and there is none: create it with `ferry network create -d overlay --ingress ingress`, or publish with mode=host",
+    )
 }
 
 fn name_taken(name: &str) -> FerryError {

@@ -188,6 +188,11 @@ pub trait PeerAware: Send + Sync {
     /// while the daemon was down) are deleted, missing ones made. Called once the cluster's
     /// records have been listed.
     async fn converge_peers(&self) -> Result<(), FerryError>;
+    /// Gives the host itself `addr` on the network (the routing mesh's way into `ingress`):
+    /// returns the name of the host's link. Idempotent.
+    async fn join_host(&self, net: &Network, addr: ipnet::IpNet) -> Result<String, FerryError>;
+    /// Takes the host off the network.
+    async fn leave_host(&self, net: &Network) -> Result<(), FerryError>;
 }
 
 /// A driver whose networks the host's firewall polices (ferry's nftables sets and maps).

@@ -286,6 +286,15 @@ impl Netlink {
         self.set_link(msg, || format!("set link {index} up")).await
     }
 
+    /// Sets a link's MAC address.
+    pub async fn set_mac(&self, index: u32, mac: [u8; 6]) -> Result<()> {
+        let msg = LinkUnspec::new_with_index(index)
+            .address(mac.to_vec())
+            .build();
+        self.set_link(msg, || format!("set the MAC of link {index}"))
+            .await
+    }
+
     /// Attaches a link to a bridge.
     pub async fn set_controller(&self, index: u32, bridge: u32) -> Result<()> {
         let msg = LinkUnspec::new_with_index(index).controller(bridge).build();

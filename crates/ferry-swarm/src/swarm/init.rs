@@ -195,6 +195,16 @@ impl Swarm {
             Ok(active) => {
                 st.active = Some(active);
                 tracing::info!(node = %node_id, "swarm initialized");
+                // The routing mesh's network, as Docker's `swarm init` makes it.
+                let ingress = ferry_types::api::NetworkCreateRequest {
+                    name: "ingress".into(),
+                    driver: "overlay".into(),
+                    ingress: true,
+                    ..Default::default()
+                };
+                if let Err(e) = self.ctl.create_network(ingress).await {
+                    tracing::warn!(error = %e.message, "the ingress network was not made: services' published ports will need one (ferry network create -d overlay --ingress ingress)");
+                }
                 Ok(node_id)
             }
             Err((e, member)) => {

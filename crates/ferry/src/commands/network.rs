@@ -91,6 +91,9 @@ pub struct CreateArgs {
     /// Allow manual attachment.
     #[arg(long)]
     attachable: bool,
+    /// The swarm's routing-mesh network (overlay; one per swarm; `swarm init` makes one).
+    #[arg(long)]
+    ingress: bool,
     /// Who sees the network: local or swarm (the driver's own scope when unset).
     #[arg(long)]
     scope: Option<String>,
@@ -255,6 +258,7 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<i32> {
                 driver: a.driver.clone(),
                 internal: a.internal,
                 attachable: a.attachable,
+                ingress: a.ingress,
                 scope: a.scope.clone().unwrap_or_default(),
                 ipam: ipam(&a)?,
                 enable_ipv6: a.ipv6.then_some(true),

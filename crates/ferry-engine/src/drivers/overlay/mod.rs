@@ -11,9 +11,11 @@
 //! through it.
 
 mod config;
+mod host_link;
 mod peers;
 
 pub use config::{OverlayConfig, ALIAS_PREFIX, VETH_PREFIX};
+pub use host_link::{host_link_mac, host_link_name};
 
 use super::{kernel_err, DriverContext};
 use crate::cluster::ClusterSlot;
@@ -530,5 +532,13 @@ impl PeerAware for OverlayDriver {
             }
         }
         Ok(())
+    }
+
+    async fn join_host(&self, net: &Network, addr: ipnet::IpNet) -> Result<String, FerryError> {
+        OverlayDriver::join_host(self, net, addr).await
+    }
+
+    async fn leave_host(&self, net: &Network) -> Result<(), FerryError> {
+        OverlayDriver::leave_host(self, net).await
     }
 }
