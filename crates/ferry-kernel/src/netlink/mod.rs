@@ -4,6 +4,7 @@
 //! namespace the connection was opened in.
 
 mod handover;
+mod mesh;
 mod sublink;
 mod vxlan;
 
@@ -28,9 +29,9 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::AsRawFd;
 use std::path::Path;
 
-const EEXIST: i32 = 17;
+pub(crate) const EEXIST: i32 = 17;
 pub(crate) const ENODEV: i32 = 19;
-const ESRCH: i32 = 3;
+pub(crate) const ESRCH: i32 = 3;
 
 pub(crate) fn nl_err(op: impl Into<String>, e: rtnetlink::Error) -> KernelError {
     let errno = match &e {
