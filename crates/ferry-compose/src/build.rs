@@ -2181,6 +2181,8 @@ fn service_plan(project: &Project, s: SvcDef, hashes: &BTreeMap<String, String>)
         dns_search: s.dns_search.clone(),
         dns_options: s.dns_opt.clone(),
         auto_remove: false,
+        tty: false,
+        open_stdin: false,
         port_bindings: ports::to_bindings(&requests),
         exposed_ports: exposed,
         publish_all_ports: false,

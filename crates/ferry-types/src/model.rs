@@ -233,6 +233,12 @@ pub struct SandboxConfig {
     /// Remove the sandbox when its process exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Its process gets a terminal of the sandbox's own devpts (`-t`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    /// Its input stays open for attached clients (`-i`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open_stdin: bool,
     /// Ports to publish (`-p`).
     #[serde(default)]
     pub ports: Vec<crate::ports::PortRequest>,

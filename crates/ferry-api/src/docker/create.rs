@@ -29,6 +29,9 @@ pub struct ContainerCreate {
     /// `-t`.
     #[serde(deserialize_with = "or_default")]
     pub tty: bool,
+    /// `-i`.
+    #[serde(deserialize_with = "or_default")]
+    pub open_stdin: bool,
     /// `-e`, `--env-file`.
     #[serde(deserialize_with = "or_default")]
     pub env: Vec<String>,
@@ -209,11 +212,6 @@ pub fn to_sandbox_request(
     name: &str,
     rootfs_dir: &Path,
 ) -> Result<SandboxCreateRequest, FerryError> {
-    if c.tty {
-        return Err(FerryError::invalid(
-            "ferry gives sandboxes no terminal: run without -t (the output is still shown)",
-        ));
-    }
     let rootfs = match image::resolve(&c.image, rootfs_dir)? {
         Image::Host => String::new(),
         Image::Rootfs(dir) => dir,
@@ -247,6 +245,8 @@ pub fn to_sandbox_request(
         dns_search: h.dns_search,
         dns_options: h.dns_options,
         auto_remove: h.auto_remove,
+        tty: c.tty,
+        open_stdin: c.open_stdin,
         port_bindings,
         exposed_ports: c.exposed_ports,
         publish_all_ports: h.publish_all_ports,
@@ -345,13 +345,13 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("no command given"), "{}", e.message);
-        let e = to_sandbox_request(
-            parse(json!({"Image": "host", "Cmd": ["sh"], "Tty": true})),
+        let r = to_sandbox_request(
+            parse(json!({"Image": "host", "Cmd": ["sh"], "Tty": true, "OpenStdin": true})),
             "",
             Path::new("/nonexistent"),
         )
-        .unwrap_err();
-        assert!(e.message.contains("no terminal"), "{}", e.message);
+        .unwrap();
+        assert!(r.tty && r.open_stdin);
         assert!(to_sandbox_request(
             parse(json!({"Image": "busybox", "Cmd": ["sh"]})),
             "",

@@ -16,6 +16,7 @@ mod publish;
 mod reconcile;
 mod sandboxes;
 mod services;
+mod ttys;
 
 use crate::config::DaemonConfig;
 use crate::driver::Drivers;
@@ -48,6 +49,8 @@ pub struct Controller {
     /// This program, open, for sandboxes whose first process is ferry's init.
     init_binary: Option<Arc<std::fs::File>>,
     resolver: Arc<crate::resolver::Resolver>,
+    /// The terminals of running sandboxes started with one, by sandbox ID.
+    ttys: ttys::Ttys,
     /// Sockets holding the host ports of running sandboxes, by sandbox ID.
     held_ports: std::sync::Mutex<HashMap<String, Vec<PortReservation>>>,
     state: Mutex<State>,
@@ -184,6 +187,7 @@ impl Controller {
             init_binary,
             resolver: crate::resolver::Resolver::new(),
             held_ports: std::sync::Mutex::new(HashMap::new()),
+            ttys: ttys::Ttys::default(),
             restarts: std::sync::Mutex::new(HashMap::new()),
             supervisor: tokio::sync::Notify::new(),
             host_nl,

@@ -292,6 +292,8 @@ impl Controller {
                 dns_search: req.dns_search.clone(),
                 dns_options: req.dns_options.clone(),
                 auto_remove: req.auto_remove,
+                tty: req.tty,
+                open_stdin: req.open_stdin,
                 ports: port_config.ports,
                 exposed: port_config.exposed,
                 publish_all: port_config.publish_all,
@@ -320,6 +322,9 @@ impl Controller {
         let dir = self.cfg.sandbox_dir(&id);
         std::fs::create_dir_all(&dir)
             .and_then(|_| std::fs::File::create(dir.join("output.log")).map(|_| ()))
+            .and_then(|_| {
+                std::fs::File::create(dir.join(crate::sandbox::log_times::FILE)).map(|_| ())
+            })
             .map_err(|e| FerryError::internal(format!("create sandbox directory: {e}")))?;
         crate::crash_point::reached(crate::crash_point::SANDBOX_CREATE_DIR);
         if let Err(e) = self.save(vec![Self::put_sandbox_op(&sb)?]).await {
@@ -542,12 +547,20 @@ impl Controller {
         if let Some(dir) = &spec.cgroup {
             process::cgroup::create(dir).map_err(kernel_err)?;
         }
-        let pid = process::spawn(&spec).map_err(|e| {
+        let spawned = process::spawn(&spec).map_err(|e| {
             if let Some(dir) = &spec.cgroup {
                 process::cgroup::remove(dir);
             }
             FerryError::invalid(format!("cannot start sandbox {}: {e}", sb.name))
         })?;
+        let pid = spawned.pid;
+        if let Some(master) = spawned.pty {
+            self.keep_tty(
+                &sb.id,
+                master,
+                self.cfg.sandbox_dir(&sb.id).join("output.log"),
+            );
+        }
         if held.is_some() {
             sb.netns = Some(netns::of_pid(pid).display().to_string());
         }
@@ -732,7 +745,11 @@ impl Controller {
                 None
             },
             new_session: true,
-            stdio: process::Stdio::Log(self.cfg.sandbox_dir(&sb.id).join("output.log")),
+            stdio: if sb.config.tty {
+                process::Stdio::Tty
+            } else {
+                process::Stdio::Log(self.cfg.sandbox_dir(&sb.id).join("output.log"))
+            },
         })
     }
 
@@ -764,12 +781,28 @@ impl Controller {
     }
 
     /// Watches a running sandbox's process and records its exit.
+    /// Unless the daemon reads its terminal, its output log's growth is timed meanwhile.
     pub(crate) fn watch(self: std::sync::Arc<Self>, id: SandboxId, pid: u32) {
+        let mut clock = (!self.has_tty(&id)).then(|| {
+            crate::sandbox::log_times::Clock::new(self.cfg.sandbox_dir(&id).join("output.log"))
+        });
         tokio::spawn(async move {
-            let code = match Pidfd::open(pid) {
-                Ok(fd) => fd.wait().await,
-                Err(_) => None,
+            let exit = async {
+                match Pidfd::open(pid) {
+                    Ok(fd) => fd.wait().await,
+                    Err(_) => None,
+                }
             };
+            let code = match clock.as_mut() {
+                Some(c) => tokio::select! {
+                    code = exit => code,
+                    () = c.run() => None,
+                },
+                None => exit.await,
+            };
+            if let Some(c) = clock.as_mut() {
+                c.catch_up();
+            }
             self.on_exit(&id, pid, code).await;
         });
     }

@@ -243,6 +243,8 @@ pub fn create_request(a: &RunArgs) -> anyhow::Result<SandboxCreateRequest> {
         dns_search: a.dns_search.clone(),
         dns_options: a.dns_option.clone(),
         auto_remove: a.rm,
+        tty: false,
+        open_stdin: false,
         port_bindings: ports::to_bindings(&publish),
         exposed_ports,
         publish_all_ports: a.publish_all,
