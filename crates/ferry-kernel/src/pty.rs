@@ -148,6 +148,14 @@ pub struct Pty {
     fd: AsyncFd<OwnedFd>,
 }
 
+impl std::fmt::Debug for Pty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pty")
+            .field("fd", &self.fd.get_ref().as_raw_fd())
+            .finish()
+    }
+}
+
 impl Pty {
     /// Wraps a master (made non-blocking). Must run inside a tokio runtime.
     pub fn new(master: OwnedFd) -> Result<Self> {
