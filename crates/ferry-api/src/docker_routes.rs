@@ -478,8 +478,12 @@ pub(crate) async fn exec_start(
         }
     };
     let mut cmd = tokio::process::Command::new(&exe);
-    cmd.args(exec::ferry_exec_args(&rec.container_id, c))
-        .env("FERRY_HOST", format!("unix://{}", cfg.socket.display()));
+    cmd.args(exec::ferry_exec_args(
+        &rec.container_id,
+        c,
+        exec::console_size(&start.console_size),
+    ))
+    .env("FERRY_HOST", format!("unix://{}", cfg.socket.display()));
     // With a terminal, `ferry exec` sends its master back on a socket, and the stream is the
     // terminal's; ferry exec's own errors still come on its standard error.
     let tty_socket = if c.tty {

@@ -2183,6 +2183,7 @@ fn service_plan(project: &Project, s: SvcDef, hashes: &BTreeMap<String, String>)
         auto_remove: false,
         tty: false,
         open_stdin: false,
+        console_size: None,
         port_bindings: ports::to_bindings(&requests),
         exposed_ports: exposed,
         publish_all_ports: false,

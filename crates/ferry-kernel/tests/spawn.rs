@@ -126,7 +126,7 @@ fn a_terminal_comes_from_the_sandboxs_own_devpts() {
         argv: vec![
             "sh".into(),
             "-c".into(),
-            "read go; tty; stty size; ls /dev/pts | tr '\\n' ' '; echo; \
+            "stty size; read go; tty; stty size; ls /dev/pts | tr '\\n' ' '; echo; \
              test -t 0 && test -t 1 && test -t 2 && echo all-terminals; \
              ps -o sid= -p $$ | tr -d ' '; exit 4"
                 .into(),
@@ -148,7 +148,9 @@ fn a_terminal_comes_from_the_sandboxs_own_devpts() {
         confinement: Confinement::default(),
         init: None,
         new_session: true,
-        stdio: Stdio::Tty,
+        stdio: Stdio::Tty {
+            size: Some((20, 70)),
+        },
     };
     let s = process::spawn(&spec).expect("spawn");
     let master = std::fs::File::from(s.pty.expect("a terminal"));
@@ -167,6 +169,8 @@ fn a_terminal_comes_from_the_sandboxs_own_devpts() {
     let out = String::from_utf8_lossy(&out).replace('\r', "");
     assert_eq!(libc::WEXITSTATUS(status), 4, "{out}");
     assert!(out.contains("/dev/pts/0\n"), "{out}");
+    // The size given at the start, then the one set while it ran.
+    assert!(out.starts_with("20 70\n"), "{out}");
     assert!(out.contains("33 101\n"), "{out}");
     assert!(out.contains("\n0 ptmx \n"), "{out}");
     assert!(out.contains("all-terminals\n"), "{out}");

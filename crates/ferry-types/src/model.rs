@@ -239,6 +239,9 @@ pub struct SandboxConfig {
     /// Its input stays open for attached clients (`-i`).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub open_stdin: bool,
+    /// Its terminal's size (rows, columns) at the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<(u16, u16)>,
     /// Ports to publish (`-p`).
     #[serde(default)]
     pub ports: Vec<crate::ports::PortRequest>,

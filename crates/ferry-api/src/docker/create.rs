@@ -118,6 +118,9 @@ pub struct HostConfigRequest {
     /// `--read-only`.
     #[serde(deserialize_with = "or_default")]
     pub readonly_rootfs: bool,
+    /// The client's terminal size `[rows, columns]`, for a terminal from the start.
+    #[serde(deserialize_with = "or_default")]
+    pub console_size: Vec<u16>,
 }
 
 /// Docker's NetworkingConfig: endpoint settings by network name.
@@ -247,6 +250,10 @@ pub fn to_sandbox_request(
         auto_remove: h.auto_remove,
         tty: c.tty,
         open_stdin: c.open_stdin,
+        console_size: match h.console_size[..] {
+            [r, c] if (r, c) != (0, 0) => Some((r, c)),
+            _ => None,
+        },
         port_bindings,
         exposed_ports: c.exposed_ports,
         publish_all_ports: h.publish_all_ports,
@@ -346,12 +353,16 @@ mod tests {
         .unwrap_err();
         assert!(e.message.contains("no command given"), "{}", e.message);
         let r = to_sandbox_request(
-            parse(json!({"Image": "host", "Cmd": ["sh"], "Tty": true, "OpenStdin": true})),
+            parse(
+                json!({"Image": "host", "Cmd": ["sh"], "Tty": true, "OpenStdin": true,
+                         "HostConfig": {"ConsoleSize": [24, 80]}}),
+            ),
             "",
             Path::new("/nonexistent"),
         )
         .unwrap();
         assert!(r.tty && r.open_stdin);
+        assert_eq!(r.console_size, Some((24, 80)));
         assert!(to_sandbox_request(
             parse(json!({"Image": "busybox", "Cmd": ["sh"]})),
             "",

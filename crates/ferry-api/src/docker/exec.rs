@@ -44,6 +44,17 @@ pub struct ExecStart {
     /// Run without a connection attached (`exec -d`).
     #[serde(deserialize_with = "or_default")]
     pub detach: bool,
+    /// The client's terminal size, `[rows, columns]`, for the exec's terminal from the start.
+    #[serde(deserialize_with = "or_default")]
+    pub console_size: Vec<u16>,
+}
+
+/// A `[rows, columns]` console size, when it is one and not zero.
+pub fn console_size(v: &[u16]) -> Option<(u16, u16)> {
+    match v {
+        [r, c] if (*r, *c) != (0, 0) => Some((*r, *c)),
+        _ => None,
+    }
 }
 
 /// An exec instance.
@@ -154,11 +165,14 @@ pub const TTY_SOCKET_FD: i32 = 3;
 
 /// The arguments of `ferry exec` that run `c` in sandbox `id`. With a terminal, its master
 /// comes back on descriptor [`TTY_SOCKET_FD`]; the daemon relays it (input included).
-pub fn ferry_exec_args(id: &str, c: &ExecCreate) -> Vec<String> {
+pub fn ferry_exec_args(id: &str, c: &ExecCreate, size: Option<(u16, u16)>) -> Vec<String> {
     let mut a = vec!["exec".to_string()];
     if c.tty {
         a.push("--tty".into());
         a.push(format!("--tty-socket={TTY_SOCKET_FD}"));
+        if let Some((rows, cols)) = size {
+            a.push(format!("--tty-size={rows}x{cols}"));
+        }
     } else if c.attach_stdin {
         a.push("--interactive".into());
     }
@@ -191,7 +205,7 @@ mod tests {
         .unwrap();
         check(&c).unwrap();
         assert_eq!(
-            ferry_exec_args("abc", &c),
+            ferry_exec_args("abc", &c, None),
             vec![
                 "exec",
                 "--interactive",
@@ -249,9 +263,22 @@ mod tests {
             ..ExecCreate::default()
         };
         check(&c).unwrap();
+        let start: ExecStart =
+            serde_json::from_value(serde_json::json!({"Tty": true, "ConsoleSize": [24, 80]}))
+                .unwrap();
         assert_eq!(
-            ferry_exec_args("abc", &c),
-            vec!["exec", "--tty", "--tty-socket=3", "abc", "--", "sh"]
+            ferry_exec_args("abc", &c, console_size(&start.console_size)),
+            vec![
+                "exec",
+                "--tty",
+                "--tty-socket=3",
+                "--tty-size=24x80",
+                "abc",
+                "--",
+                "sh"
+            ]
         );
+        assert_eq!(console_size(&[0, 0]), None);
+        assert_eq!(console_size(&[]), None);
     }
 }

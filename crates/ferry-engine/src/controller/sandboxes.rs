@@ -294,6 +294,7 @@ impl Controller {
                 auto_remove: req.auto_remove,
                 tty: req.tty,
                 open_stdin: req.open_stdin,
+                console_size: req.console_size,
                 ports: port_config.ports,
                 exposed: port_config.exposed,
                 publish_all: port_config.publish_all,
@@ -746,7 +747,9 @@ impl Controller {
             },
             new_session: true,
             stdio: if sb.config.tty {
-                process::Stdio::Tty
+                process::Stdio::Tty {
+                    size: sb.config.console_size,
+                }
             } else {
                 process::Stdio::Log(self.cfg.sandbox_dir(&sb.id).join("output.log"))
             },

@@ -130,6 +130,8 @@ pub struct ChildPlan {
     pub tty_ptmx: *const c_char,
     /// The socket the terminal's master is sent on.
     pub tty_socket: i32,
+    /// The terminal's window size (rows, columns); (0, 0) leaves it unset.
+    pub tty_size: (u16, u16),
     /// Capabilities to keep; `None` keeps all.
     pub caps: Option<u64>,
     /// The highest capability number of this kernel.
@@ -168,6 +170,7 @@ impl Default for ChildPlan {
             new_session: false,
             tty_ptmx: std::ptr::null(),
             tty_socket: -1,
+            tty_size: (0, 0),
             caps: None,
             last_cap: 40,
             no_new_privs: false,
@@ -496,10 +499,20 @@ unsafe fn default_handlers() {
 /// Opens a terminal through `ptmx` (the sandbox's, now that its root is in place), sends its
 /// master on `socket`, and makes its slave the standard streams and the controlling terminal
 /// of this session (the process leads a new one).
-unsafe fn open_tty(ptmx: *const c_char, socket: i32) -> Result<(), i32> {
+unsafe fn open_tty(ptmx: *const c_char, socket: i32, size: (u16, u16)) -> Result<(), i32> {
     let master = libc::open(ptmx, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
     if master < 0 {
         return Err(errno());
+    }
+    if size != (0, 0) {
+        // Before the program runs: its first look at the size is the client's.
+        let ws = libc::winsize {
+            ws_row: size.0,
+            ws_col: size.1,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        libc::ioctl(master, libc::TIOCSWINSZ, &ws);
     }
     let unlock: libc::c_int = 0;
     // The slave is opened from the master itself (TIOCGPTPEER), not by a path a process of
@@ -591,7 +604,7 @@ pub unsafe fn run(plan: &ChildPlan, steps: &[Step], pipe: i32) -> ! {
         }
     }
     if !plan.tty_ptmx.is_null() {
-        if let Err(e) = open_tty(plan.tty_ptmx, plan.tty_socket) {
+        if let Err(e) = open_tty(plan.tty_ptmx, plan.tty_socket, plan.tty_size) {
             fail(pipe, Stage::Tty, e);
         }
     }

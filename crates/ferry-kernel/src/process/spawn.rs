@@ -102,7 +102,10 @@ pub enum Stdio {
     },
     /// A terminal opened in the sandbox's own devpts (the process must lead a new session):
     /// its master is returned in [`Spawned::pty`].
-    Tty,
+    Tty {
+        /// Its window size (rows, columns) from the start, when known.
+        size: Option<(u16, u16)>,
+    },
 }
 
 /// A started process.
@@ -313,7 +316,8 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
                 files.push(null);
             }
         }
-        Stdio::Tty => {
+        Stdio::Tty { size } => {
+            plan.tty_size = size.unwrap_or((0, 0));
             if !spec.new_session {
                 return Err(KernelError::io(
                     "spawn",
@@ -350,7 +354,7 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
         }
         _ => None,
     };
-    let tty = if matches!(spec.stdio, Stdio::Tty) {
+    let tty = if matches!(spec.stdio, Stdio::Tty { .. }) {
         let ptmx = match &unpivoted {
             Some(r) => r.join("dev/ptmx"),
             None => PathBuf::from("/dev/ptmx"),

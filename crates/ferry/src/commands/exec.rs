@@ -26,6 +26,9 @@ pub struct ExecArgs {
     /// instead of relaying it.
     #[arg(long, hide = true, requires = "tty")]
     tty_socket: Option<i32>,
+    /// With --tty: the terminal's window size from the start, ROWSxCOLUMNS.
+    #[arg(long, hide = true, requires = "tty", value_parser = parse_size)]
+    tty_size: Option<(u16, u16)>,
     /// Environment variables, KEY=VALUE.
     #[arg(short, long = "env")]
     env: Vec<String>,
@@ -40,6 +43,22 @@ pub struct ExecArgs {
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("invalid size {s:?}: give ROWSxCOLUMNS");
+    let (r, c) = s.split_once('x').ok_or_else(bad)?;
+    Ok((r.parse().map_err(|_| bad())?, c.parse().map_err(|_| bad())?))
+}
+
+/// The caller's terminal's size, when standard input is one.
+fn own_size() -> Option<(u16, u16)> {
+    // SAFETY: TIOCGWINSZ fills a local winsize.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::isatty(0) == 1 && libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0)
+            .then_some((ws.ws_row, ws.ws_col))
+    }
 }
 
 /// The sandbox's namespace of `kind`, or `Host` when it is the caller's own already.
@@ -125,7 +144,9 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
         // command keeps the caller's terminal.
         new_session: a.tty,
         stdio: if a.tty {
-            Stdio::Tty
+            Stdio::Tty {
+                size: a.tty_size.or_else(own_size),
+            }
         } else {
             Stdio::Inherit {
                 stdin: a.interactive,

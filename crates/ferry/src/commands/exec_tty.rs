@@ -1,9 +1,9 @@
 //! `ferry exec --tty` run from a shell: the command's terminal relayed to the caller's. The
 //! caller's terminal is put in raw mode (the command's terminal does the line editing and
-//! echo), given the same window size, and restored at the end.
+//! echo; it got the caller's window size at the start) and restored at the end.
 
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 /// A running relay.
 pub struct Relay {
@@ -18,10 +18,6 @@ pub fn relay(master: OwnedFd, interactive: bool) -> Relay {
     // SAFETY: termios and ioctl calls on standard input with local buffers.
     unsafe {
         if libc::isatty(0) == 1 {
-            let mut ws: libc::winsize = std::mem::zeroed();
-            if libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0 {
-                let _ = ferry_kernel::pty::set_size(master.as_raw_fd(), ws.ws_row, ws.ws_col);
-            }
             let mut t: libc::termios = std::mem::zeroed();
             if interactive && libc::tcgetattr(0, &mut t) == 0 {
                 saved = Some(t);

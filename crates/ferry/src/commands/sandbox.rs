@@ -245,6 +245,7 @@ pub fn create_request(a: &RunArgs) -> anyhow::Result<SandboxCreateRequest> {
         auto_remove: a.rm,
         tty: false,
         open_stdin: false,
+        console_size: None,
         port_bindings: ports::to_bindings(&publish),
         exposed_ports,
         publish_all_ports: a.publish_all,
