@@ -548,6 +548,15 @@ impl Controller {
         if let Some(dir) = &spec.cgroup {
             process::cgroup::create(dir).map_err(kernel_err)?;
         }
+        // What the process writes before its clock starts (`watch`) arrived from now on.
+        let log = self.cfg.sandbox_dir(&sb.id).join("output.log");
+        let mark = crate::sandbox::log_times::Mark {
+            offset: crate::sandbox::log_times::len_of(&log),
+            at: ferry_types::time::Timestamp::now(),
+        };
+        if let Err(e) = crate::sandbox::log_times::append(&log, mark) {
+            tracing::debug!(sandbox = %sb.name, error = %e, "log time not kept");
+        }
         let spawned = process::spawn(&spec).map_err(|e| {
             if let Some(dir) = &spec.cgroup {
                 process::cgroup::remove(dir);
@@ -556,11 +565,7 @@ impl Controller {
         })?;
         let pid = spawned.pid;
         if let Some(master) = spawned.pty {
-            self.keep_tty(
-                &sb.id,
-                master,
-                self.cfg.sandbox_dir(&sb.id).join("output.log"),
-            );
+            self.keep_tty(&sb.id, master, log);
         }
         if held.is_some() {
             sb.netns = Some(netns::of_pid(pid).display().to_string());
