@@ -441,10 +441,11 @@ fn containers_from_run_to_rm() {
     h.docker_ok(&["network", "rm", "n1"]);
 }
 
-/// The `docker` command line `script` runs on a terminal of its own, `rows` by `cols`.
-fn on_a_terminal(h: &Host, rows: u16, cols: u16, docker: &str, input: Option<&str>) -> common::Run {
+/// `cmd` (a shell command line, the docker CLI's settings in its environment), run by
+/// `script` on a terminal of its own, `rows` by `cols`, with `input` typed on it.
+fn on_a_terminal(h: &Host, rows: u16, cols: u16, cmd: &str, input: Option<&str>) -> common::Run {
     let inner = format!(
-        "stty rows {rows} cols {cols}; DOCKER_HOST=unix://{} DOCKER_CONFIG={} {docker}",
+        "stty rows {rows} cols {cols}; DOCKER_HOST=unix://{} DOCKER_CONFIG={} {cmd}",
         h.socket().display(),
         h.dir.path().join("docker-config").display()
     );
@@ -548,6 +549,17 @@ fn terminals_for_run_and_exec() {
     assert!(out.contains("23 78\n"), "{out}{}", r.stderr);
     assert!(out.contains("got:hello\n"), "{out}{}", r.stderr);
     assert!(out.contains("code=0\n"), "{out}{}", r.stderr);
+    // ferry's own exec -t: the terminal relayed to the caller's, with the caller's size.
+    let r = h.ferry(&["exec", "-t", "tt", "sh", "-c", "tty; exit 6"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(r.stdout.starts_with("/dev/pts/"), "{}", r.stdout);
+    let ferry = format!(
+        "FERRY_HOST=unix://{} {} exec -it tt stty size",
+        h.socket().display(),
+        common::ferry_bin()
+    );
+    let r = on_a_terminal(&h, 11, 33, &ferry, None);
+    assert!(r.stdout.contains("11 33"), "{}{}", r.stdout, r.stderr);
     assert_eq!(
         h.docker_ok(&["ps", "-a", "--format", "{{.Names}}"])
             .lines()

@@ -791,7 +791,8 @@ impl Controller {
     /// Watches a running sandbox's process and records its exit.
     /// Unless the daemon reads its terminal, its output log's growth is timed meanwhile.
     pub(crate) fn watch(self: std::sync::Arc<Self>, id: SandboxId, pid: u32) {
-        let mut clock = (!self.has_tty(&id)).then(|| {
+        let drained = self.tty_drained(&id);
+        let mut clock = drained.is_none().then(|| {
             crate::sandbox::log_times::Clock::new(self.cfg.sandbox_dir(&id).join("output.log"))
         });
         tokio::spawn(async move {
@@ -810,6 +811,13 @@ impl Controller {
             };
             if let Some(c) = clock.as_mut() {
                 c.catch_up();
+            }
+            // Its last output is in the log before the exit is told: a client that reads
+            // the log to the end of the run misses none. Something the process left behind
+            // may hold the terminal; it goes in `on_exit`.
+            if let Some(mut d) = drained {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), d.wait_for(|done| *done)).await;
             }
             self.on_exit(&id, pid, code).await;
         });

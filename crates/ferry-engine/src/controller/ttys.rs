@@ -15,12 +15,19 @@ use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+/// A kept terminal.
+struct Kept {
+    pty: Arc<Pty>,
+    /// Turns true once all of its output is in the log.
+    drained: tokio::sync::watch::Receiver<bool>,
+}
+
 /// Terminals by sandbox ID.
 #[derive(Default)]
-pub(crate) struct Ttys(Mutex<HashMap<String, Arc<Pty>>>);
+pub(crate) struct Ttys(Mutex<HashMap<String, Kept>>);
 
 impl Ttys {
-    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Pty>>> {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<String, Kept>> {
         // A panic while holding it leaves the map as it was.
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -37,7 +44,14 @@ impl Controller {
                 return;
             }
         };
-        self.ttys.map().insert(id.to_string(), pty.clone());
+        let (drained_tx, drained) = tokio::sync::watch::channel(false);
+        self.ttys.map().insert(
+            id.to_string(),
+            Kept {
+                pty: pty.clone(),
+                drained,
+            },
+        );
         let me = self.me.clone();
         let key = id.to_string();
         tokio::spawn(async move {
@@ -64,24 +78,26 @@ impl Controller {
                     tracing::debug!(log = %log.display(), "terminal output not logged");
                 }
             }
+            let _ = drained_tx.send(true);
             if let Some(me) = me.upgrade() {
                 let mut m = me.ttys.map();
-                if m.get(&key).is_some_and(|p| Arc::ptr_eq(p, &pty)) {
+                if m.get(&key).is_some_and(|k| Arc::ptr_eq(&k.pty, &pty)) {
                     m.remove(&key);
                 }
             }
         });
     }
 
-    /// Whether the daemon holds sandbox `id`'s terminal.
-    pub(crate) fn has_tty(&self, id: &SandboxId) -> bool {
-        self.ttys.map().contains_key(id.as_str())
+    /// While the daemon holds sandbox `id`'s terminal: what tells when its output is all in
+    /// the log (the process's exit may be seen before).
+    pub(crate) fn tty_drained(&self, id: &SandboxId) -> Option<tokio::sync::watch::Receiver<bool>> {
+        self.ttys.map().get(id.as_str()).map(|k| k.drained.clone())
     }
 
     /// The terminal of the sandbox `reference` names, while its process holds one.
     pub async fn tty_of(&self, reference: &str) -> Result<Option<Arc<Pty>>, FerryError> {
         let id = self.sandbox_id(reference).await?;
-        Ok(self.ttys.map().get(id.as_str()).cloned())
+        Ok(self.ttys.map().get(id.as_str()).map(|k| k.pty.clone()))
     }
 
     /// Sets the window size of a sandbox's terminal (`docker resize`).
