@@ -51,6 +51,9 @@ pub struct Controller {
     resolver: Arc<crate::resolver::Resolver>,
     /// The terminals of running sandboxes started with one, by sandbox ID.
     ttys: ttys::Ttys,
+    /// What times the output of running sandboxes without a terminal (made at the first
+    /// start, inside the runtime; `None` when inotify is not available).
+    log_clocks: std::sync::OnceLock<Option<Arc<crate::sandbox::log_times::Clocks>>>,
     /// Sockets holding the host ports of running sandboxes, by sandbox ID.
     held_ports: std::sync::Mutex<HashMap<String, Vec<PortReservation>>>,
     state: Mutex<State>,
@@ -188,6 +191,7 @@ impl Controller {
             resolver: crate::resolver::Resolver::new(),
             held_ports: std::sync::Mutex::new(HashMap::new()),
             ttys: ttys::Ttys::default(),
+            log_clocks: std::sync::OnceLock::new(),
             restarts: std::sync::Mutex::new(HashMap::new()),
             supervisor: tokio::sync::Notify::new(),
             host_nl,

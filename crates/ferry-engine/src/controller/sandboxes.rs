@@ -788,29 +788,23 @@ impl Controller {
         }
     }
 
-    /// Watches a running sandbox's process and records its exit.
-    /// Unless the daemon reads its terminal, its output log's growth is timed meanwhile.
+    /// Watches a running sandbox's process and records its exit. Unless the daemon reads its
+    /// terminal, its output log's growth is timed meanwhile.
     pub(crate) fn watch(self: std::sync::Arc<Self>, id: SandboxId, pid: u32) {
         let drained = self.tty_drained(&id);
-        let mut clock = drained.is_none().then(|| {
-            crate::sandbox::log_times::Clock::new(self.cfg.sandbox_dir(&id).join("output.log"))
-        });
+        let clock = match (&drained, self.log_clocks()) {
+            (None, Some(clocks)) => clocks
+                .watch(self.cfg.sandbox_dir(&id).join("output.log"))
+                .map(|wd| (clocks, wd)),
+            _ => None,
+        };
         tokio::spawn(async move {
-            let exit = async {
-                match Pidfd::open(pid) {
-                    Ok(fd) => fd.wait().await,
-                    Err(_) => None,
-                }
+            let code = match Pidfd::open(pid) {
+                Ok(fd) => fd.wait().await,
+                Err(_) => None,
             };
-            let code = match clock.as_mut() {
-                Some(c) => tokio::select! {
-                    code = exit => code,
-                    () = c.run() => None,
-                },
-                None => exit.await,
-            };
-            if let Some(c) = clock.as_mut() {
-                c.catch_up();
+            if let Some((clocks, wd)) = clock {
+                clocks.stop(wd);
             }
             // Its last output is in the log before the exit is told: a client that reads
             // the log to the end of the run misses none. Something the process left behind
@@ -821,6 +815,18 @@ impl Controller {
             }
             self.on_exit(&id, pid, code).await;
         });
+    }
+
+    fn log_clocks(&self) -> Option<std::sync::Arc<crate::sandbox::log_times::Clocks>> {
+        self.log_clocks
+            .get_or_init(|| match crate::sandbox::log_times::Clocks::start() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "output log times not kept: inotify unavailable");
+                    None
+                }
+            })
+            .clone()
     }
 
     async fn on_exit(&self, id: &str, pid: u32, code: Option<i32>) {

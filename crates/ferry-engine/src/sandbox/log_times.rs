@@ -116,19 +116,62 @@ impl Clock {
         // A log cut short (a new sandbox with the same directory) starts over.
         self.seen = len;
     }
+}
 
-    /// Marks each write as it comes; never returns (a log that cannot be watched is not).
-    pub async fn run(&mut self) {
-        match ferry_kernel::fswatch::Modified::watch(&self.log) {
-            Ok(w) => {
-                self.catch_up();
-                while w.changed().await.is_ok() {
-                    self.catch_up();
+/// The clocks of the running sandboxes' logs, on one inotify instance.
+pub struct Clocks {
+    watcher: ferry_kernel::fswatch::Watcher,
+    clocks: std::sync::Mutex<std::collections::HashMap<i32, Clock>>,
+}
+
+impl Clocks {
+    /// Starts the clocks' task. Must run inside a tokio runtime.
+    pub fn start() -> Result<std::sync::Arc<Self>, ferry_kernel::KernelError> {
+        let me = std::sync::Arc::new(Self {
+            watcher: ferry_kernel::fswatch::Watcher::new()?,
+            clocks: Default::default(),
+        });
+        // The task lives as long as the daemon, as the clocks do.
+        let task = me.clone();
+        tokio::spawn(async move {
+            while let Ok(wds) = task.watcher.changed().await {
+                let mut m = task.map();
+                for wd in wds {
+                    if let Some(c) = m.get_mut(&wd) {
+                        c.catch_up();
+                    }
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "output log not watched"),
+        });
+        Ok(me)
+    }
+
+    fn map(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i32, Clock>> {
+        // A panic while holding it leaves the map as it was.
+        self.clocks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Times `log`'s growth from now on; returns what stops it ([`Clocks::stop`]).
+    pub fn watch(&self, log: PathBuf) -> Option<i32> {
+        let wd = match self.watcher.add(&log) {
+            Ok(wd) => wd,
+            Err(e) => {
+                tracing::debug!(error = %e, "output log not timed");
+                return None;
+            }
+        };
+        let mut c = Clock::new(log);
+        c.catch_up();
+        self.map().insert(wd, c);
+        Some(wd)
+    }
+
+    /// Marks what arrived last and stops timing the log `wd` names.
+    pub fn stop(&self, wd: i32) {
+        if let Some(mut c) = self.map().remove(&wd) {
+            c.catch_up();
         }
-        std::future::pending::<()>().await;
+        self.watcher.remove(wd);
     }
 }
 
