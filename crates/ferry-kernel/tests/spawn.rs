@@ -154,10 +154,17 @@ fn a_terminal_comes_from_the_sandboxs_own_devpts() {
     };
     let s = process::spawn(&spec).expect("spawn");
     let master = std::fs::File::from(s.pty.expect("a terminal"));
-    ferry_kernel::pty::set_size(master.as_raw_fd(), 33, 101).unwrap();
-    (&master).write_all(b"go\n").unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 4096];
+    // The size it started with first; then a new size, and the line it waits for.
+    while !out.contains(&b'\n') {
+        match (&master).read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    ferry_kernel::pty::set_size(master.as_raw_fd(), 33, 101).unwrap();
+    (&master).write_all(b"go\n").unwrap();
     loop {
         match (&master).read(&mut buf) {
             Ok(0) | Err(_) => break, // EIO: no process holds the terminal any more
