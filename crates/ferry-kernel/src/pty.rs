@@ -233,17 +233,29 @@ impl Pty {
         set_size(self.fd.get_ref().as_raw_fd(), rows, cols)
     }
 
-    /// Sends SIGHUP to the terminal's foreground process group, as a terminal that goes away
-    /// does (the master itself closes only when its last holder drops it).
+    /// Does to the terminal's processes what a hangup does: SIGHUP then SIGCONT to the session
+    /// leader and to the foreground process group. (The master itself closes only when its
+    /// last holder drops it; `TIOCSIG` sends only SIGINT, SIGQUIT and SIGTSTP.)
     pub fn hang_up(&self) {
-        // SAFETY: TIOCSIG takes the signal number by value.
+        let fd = self.fd.get_ref().as_raw_fd();
+        let mut sid: libc::pid_t = 0;
+        let mut pgrp: libc::pid_t = 0;
+        // SAFETY: the ioctls fill local integers; the targets are the terminal's own processes,
+        // numbered in the caller's PID namespace.
         unsafe {
-            libc::ioctl(
-                self.fd.get_ref().as_raw_fd(),
-                libc::TIOCSIG,
-                libc::SIGHUP as libc::c_ulong,
-            )
-        };
+            let mut targets = Vec::with_capacity(2);
+            if libc::ioctl(fd, libc::TIOCGSID, &mut sid) == 0 && sid > 0 {
+                targets.push(sid);
+            }
+            if libc::ioctl(fd, libc::TIOCGPGRP, &mut pgrp) == 0 && pgrp > 0 {
+                targets.push(-pgrp);
+            }
+            for sig in [libc::SIGHUP, libc::SIGCONT] {
+                for t in &targets {
+                    libc::kill(*t, sig);
+                }
+            }
+        }
     }
 }
 

@@ -549,6 +549,21 @@ fn terminals_for_run_and_exec() {
     assert!(out.contains("23 78\n"), "{out}{}", r.stderr);
     assert!(out.contains("got:hello\n"), "{out}{}", r.stderr);
     assert!(out.contains("code=0\n"), "{out}{}", r.stderr);
+    // A client that goes hangs its exec's terminal up: the command left behind gets SIGHUP.
+    let env = format!(
+        "DOCKER_HOST=unix://{} DOCKER_CONFIG={}",
+        h.socket().display(),
+        h.dir.path().join("docker-config").display()
+    );
+    let r = h.sh(&format!(
+        "export {env}; \
+         script -qec 'docker exec -it tt sleep 123' /dev/null </dev/null >/dev/null 2>&1 & s=$!; \
+         for i in $(seq 100); do docker exec tt ps -eo args | grep -q '^sleep 123' && break; sleep 0.1; done; \
+         docker exec tt ps -eo args | grep -c '^sleep 123'; kill -KILL $s; \
+         for i in $(seq 100); do docker exec tt ps -eo args | grep -q '^sleep 123' || break; sleep 0.1; done; \
+         docker exec tt ps -eo args | grep -c '^sleep 123'"
+    ));
+    assert_eq!(r.stdout, "1\n0\n", "{}", r.stderr);
     // ferry's own exec -t: the terminal relayed to the caller's, with the caller's size.
     let r = h.ferry(&["exec", "-t", "tt", "sh", "-c", "tty; exit 6"]);
     assert_eq!(r.code, 6, "{}", r.stderr);
