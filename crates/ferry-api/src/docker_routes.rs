@@ -563,6 +563,9 @@ pub(crate) async fn exec_start(
         let _ = done_tx.send(());
     });
     if start.detach {
+        // Nobody reads a detached exec's terminal: its output is drained, or the process
+        // would block once the terminal's buffer is full.
+        tokio::spawn(frames.for_each(|_| async {}));
         return Ok(StatusCode::OK.into_response());
     }
     // The stream ends once the output has, and the exit code is recorded, so a client that

@@ -511,6 +511,23 @@ fn terminals_for_run_and_exec() {
     );
     let r = h.docker(&["exec", "-t", "tt", "sh", "-c", "exit 7"]);
     assert_eq!(r.code, 7, "{}", r.stderr);
+    // A detached one with a terminal nobody reads is not held up by its output.
+    h.docker_ok(&[
+        "exec",
+        "-d",
+        "-t",
+        "tt",
+        "sh",
+        "-c",
+        "seq 100000; echo done > /dev/shm/tty-detached",
+    ]);
+    assert!(
+        eventually(20, || h
+            .docker(&["exec", "tt", "cat", "/dev/shm/tty-detached"])
+            .stdout
+            == "done\n"),
+        "a detached exec with a terminal did not finish"
+    );
     let resize = headers(
         &h,
         "-X POST 'http://d/v1.47/containers/tt/resize?h=40&w=120'",
