@@ -67,6 +67,8 @@ pub struct LogLines {
     view: LogView,
     at_line_start: bool,
     keep: bool,
+    /// The last time written, and its text (lines from one write share their time).
+    last: Option<(Timestamp, String)>,
 }
 
 impl LogLines {
@@ -76,6 +78,7 @@ impl LogLines {
             view,
             at_line_start: true,
             keep: true,
+            last: None,
         }
     }
 
@@ -97,7 +100,12 @@ impl LogLines {
                 self.keep = self.view.since.is_none_or(|s| t >= s)
                     && self.view.until.is_none_or(|u| t <= u);
                 if self.keep && self.view.timestamps {
-                    out.extend_from_slice(t.to_string().as_bytes());
+                    if self.last.as_ref().is_none_or(|(l, _)| *l != t) {
+                        self.last = Some((t, t.to_string()));
+                    }
+                    if let Some((_, text)) = &self.last {
+                        out.extend_from_slice(text.as_bytes());
+                    }
                     out.push(b' ');
                 }
             }
