@@ -12,6 +12,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, Request, StatusCode};
 use axum::response::{IntoResponse, Response};
+use ferry_kernel::pty::Pty;
 use ferry_types::FerryError;
 use futures::{Stream, StreamExt};
 use std::collections::HashMap;
@@ -106,8 +107,52 @@ pub(crate) async fn prune(State(ctl): State<Ctl>, Query(q): Query<HashMap<String
     })))
 }
 
-/// `resize`: ferry's processes have no terminal to resize.
-pub(crate) async fn resize() -> Res {
+/// The window size of a `resize` query: `h` rows, `w` columns (dockerd's message when
+/// either is not a number).
+pub fn window_size(q: &HashMap<String, String>) -> Result<(u16, u16), FerryError> {
+    let get = |k: &str| -> Result<u16, FerryError> {
+        let v = q.get(k).map(String::as_str).unwrap_or("0");
+        v.parse::<u16>().map_err(|_| {
+            FerryError::invalid(format!("invalid resize parameter {k}={v:?}: give a number"))
+        })
+    };
+    Ok((get("h")?, get("w")?))
+}
+
+/// `POST /containers/{id}/resize`: the window size of the sandbox's terminal.
+pub(crate) async fn container_resize(
+    State(ctl): State<Ctl>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
+    let (rows, cols) = window_size(&q)?;
+    ctl.resize_tty(&id, rows, cols).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+/// `POST /exec/{id}/resize`: the window size of the exec's terminal.
+pub(crate) async fn exec_resize(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
+    let (rows, cols) = window_size(&q)?;
+    let pty = lock(&app.execs)
+        .get(&id)
+        .ok_or_else(|| no_such_exec(&id))?
+        .pty
+        .clone();
+    match pty {
+        Some(p) => p
+            .resize(rows, cols)
+            .map_err(|e| FerryError::internal(e.to_string()))?,
+        None => {
+            return Err(FerryError::conflict(format!(
+                "cannot resize exec {id}: it does not run with a terminal"
+            ))
+            .into())
+        }
+    }
     Ok(StatusCode::OK.into_response())
 }
 
@@ -168,10 +213,73 @@ pub(crate) async fn image_pull(
     Err(FerryError::not_found(format!("cannot pull {name}: {}", image::help(&dir))).into())
 }
 
+/// Where what a client sends over a taken-over connection goes.
+pub(crate) enum Input {
+    /// Nowhere.
+    None,
+    /// A child's standard input; its end is the end of the child's input.
+    Pipe(tokio::process::ChildStdin),
+    /// An exec's terminal: its end (the client's terminal went) hangs the terminal up.
+    Tty(Arc<Pty>),
+    /// The terminal of sandbox `id`, once it runs with one (a client attaches before the
+    /// start).
+    SandboxTty(Ctl, ferry_types::SandboxId),
+}
+
+impl Input {
+    async fn pump(self, mut rd: impl AsyncRead + Unpin) {
+        match self {
+            Input::None => {}
+            Input::Pipe(mut stdin) => {
+                let _ = tokio::io::copy(&mut rd, &mut stdin).await;
+                // Its end is the process's end of input.
+                let _ = stdin.shutdown().await;
+            }
+            Input::Tty(pty) => {
+                let mut buf = vec![0u8; 16 * 1024];
+                while let Ok(n) = rd.read(&mut buf).await {
+                    if n == 0 || pty.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+                pty.hang_up();
+            }
+            Input::SandboxTty(ctl, id) => {
+                let mut buf = vec![0u8; 16 * 1024];
+                while let Ok(n) = rd.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    // The terminal exists once the sandbox started: wait for it a while.
+                    let mut pty = None;
+                    for _ in 0..200 {
+                        pty = ctl.tty_of(id.as_str()).await.ok().flatten();
+                        if pty.is_some() {
+                            break;
+                        }
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
+                    let Some(pty) = pty else { break };
+                    if pty.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Takes the connection over when the client asked to (`Upgrade: tcp`), writing `frames`
 /// to it and passing what the client sends to `input`; otherwise streams `frames` as the
-/// reply's body.
-fn hijack<S>(req: Request<Body>, frames: S, input: Option<tokio::process::ChildStdin>) -> Response
+/// reply's body. `raw`: a terminal's stream, not multiplexed. `gone` runs when the client
+/// can no longer be written to.
+fn hijack<S>(
+    req: Request<Body>,
+    frames: S,
+    input: Input,
+    raw: bool,
+    gone: Option<Box<dyn FnOnce() + Send>>,
+) -> Response
 where
     S: Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
 {
@@ -182,9 +290,14 @@ where
         .is_some()
         .then(|| parts.extensions.remove::<hyper::upgrade::OnUpgrade>())
         .flatten();
+    let content_type = if raw {
+        stream::RAW
+    } else {
+        stream::MULTIPLEXED
+    };
     let Some(on_upgrade) = upgrade else {
         return (
-            [(header::CONTENT_TYPE, stream::MULTIPLEXED)],
+            [(header::CONTENT_TYPE, content_type)],
             Body::from_stream(frames),
         )
             .into_response();
@@ -198,18 +311,15 @@ where
             }
         };
         let io = hyper_util::rt::TokioIo::new(upgraded);
-        let (mut rd, mut wr) = tokio::io::split(io);
-        if let Some(mut stdin) = input {
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut rd, &mut stdin).await;
-                // Its end is the process's end of input.
-                let _ = stdin.shutdown().await;
-            });
-        }
+        let (rd, mut wr) = tokio::io::split(io);
+        tokio::spawn(input.pump(rd));
         let mut frames = std::pin::pin!(frames);
         while let Some(chunk) = frames.next().await {
             let Ok(chunk) = chunk else { break };
             if wr.write_all(&chunk).await.is_err() {
+                if let Some(g) = gone {
+                    g();
+                }
                 return;
             }
         }
@@ -218,7 +328,7 @@ where
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONTENT_TYPE, stream::RAW)
+        .header(header::CONTENT_TYPE, content_type)
         .header(header::CONNECTION, "Upgrade")
         .header(header::UPGRADE, "tcp")
         .body(Body::empty())
@@ -227,7 +337,8 @@ where
 
 /// `attach`: the sandbox's output as it comes, until its current run ends, or, when it does
 /// not run, until its next run ends (how `run` attaches before `start`); with `logs`, what it
-/// wrote before too. Its standard input is not attached: ferry's sandboxes read none.
+/// wrote before too. Standard input is attached (`stdin=1`) to a sandbox with a terminal
+/// only, whose stream is then the terminal's, unframed; a sandbox without one reads none.
 pub(crate) async fn attach(
     State(ctl): State<Ctl>,
     Path(id): Path<String>,
@@ -248,9 +359,22 @@ pub(crate) async fn attach(
         }
     }
     let wanted = q.get("stream").is_none_or(|v| truthy(v));
-    let frames = log_stream(ctl, id, path, file, wanted, first_end)
-        .map(|c| c.map(|c| Bytes::from(stream::frame(stream::STDOUT, &c))));
-    Ok(hijack(req, frames, None))
+    let tty = ctl.inspect_sandbox(id.as_str()).await?.sandbox.config.tty;
+    let input = if tty && flag(&q, "stdin") {
+        Input::SandboxTty(ctl.clone(), id.clone())
+    } else {
+        Input::None
+    };
+    let frames = log_stream(ctl, id, path, file, wanted, first_end).map(move |c| {
+        c.map(|c| {
+            if tty {
+                c
+            } else {
+                Bytes::from(stream::frame(stream::STDOUT, &c))
+            }
+        })
+    });
+    Ok(hijack(req, frames, input, tty, None))
 }
 
 /// `exec` (create).
@@ -275,6 +399,7 @@ pub(crate) async fn exec_create(
             running: false,
             exit_code: None,
             pid: 0,
+            pty: None,
             touched: std::time::Instant::now(),
         },
     );
@@ -352,21 +477,71 @@ pub(crate) async fn exec_start(
             std::process::Stdio::null()
         }
     };
-    let mut child = tokio::process::Command::new(&exe)
-        .args(exec::ferry_exec_args(&rec.container_id, c))
-        .env("FERRY_HOST", format!("unix://{}", cfg.socket.display()))
-        .stdin(piped(c.attach_stdin))
-        .stdout(piped(c.attach_stdout))
-        .stderr(piped(c.attach_stderr))
+    let mut cmd = tokio::process::Command::new(&exe);
+    cmd.args(exec::ferry_exec_args(
+        &rec.container_id,
+        c,
+        exec::console_size(&start.console_size),
+    ))
+    .env("FERRY_HOST", format!("unix://{}", cfg.socket.display()));
+    // With a terminal, `ferry exec` sends its master back on a socket, and the stream is the
+    // terminal's; ferry exec's own errors still come on its standard error.
+    let tty_socket = if c.tty {
+        let (mine, theirs) = std::os::unix::net::UnixStream::pair()
+            .map_err(|e| FerryError::internal(format!("cannot make a socket pair: {e}")))?;
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&theirs);
+        // SAFETY: dup2 in the child between fork and exec; the new descriptor is not
+        // close-on-exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::dup2(fd, exec::TTY_SOCKET_FD) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd.stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        Some((mine, theirs))
+    } else {
+        cmd.stdin(piped(c.attach_stdin))
+            .stdout(piped(c.attach_stdout))
+            .stderr(piped(c.attach_stderr));
+        None
+    };
+    let mut child = cmd
         .spawn()
         .map_err(|e| FerryError::internal(format!("cannot start ferry exec: {e}")))?;
+    let pty = match tty_socket {
+        Some((mine, theirs)) => {
+            drop(theirs);
+            receive_pty(mine).await
+        }
+        None => None,
+    };
     let stdin = child.stdin.take();
-    let frames = child_frames(child.stdout.take(), child.stderr.take());
+    let (frames, input): (futures::stream::BoxStream<'static, _>, Input) = match &pty {
+        Some(p) => (
+            futures::stream::select(pty_output(p.clone()), raw_output(child.stderr.take())).boxed(),
+            if c.attach_stdin {
+                Input::Tty(p.clone())
+            } else {
+                Input::None
+            },
+        ),
+        None if c.tty => (raw_output(child.stderr.take()).boxed(), Input::None),
+        None => (
+            child_frames(child.stdout.take(), child.stderr.take()).boxed(),
+            stdin.map_or(Input::None, Input::Pipe),
+        ),
+    };
     {
         let mut m = lock(&app.execs);
         if let Some(r) = m.get_mut(&id) {
             r.running = true;
             r.pid = child.id().unwrap_or(0);
+            r.pty = pty.clone();
         }
     }
     let execs = app.execs.clone();
@@ -381,12 +556,16 @@ pub(crate) async fn exec_start(
         };
         if let Some(r) = lock(&execs).get_mut(&exec_id) {
             r.running = false;
+            r.pty = None;
             r.exit_code = Some(code);
             r.touched = std::time::Instant::now();
         }
         let _ = done_tx.send(());
     });
     if start.detach {
+        // Nobody reads a detached exec's terminal: its output is drained, or the process
+        // would block once the terminal's buffer is full.
+        tokio::spawn(frames.for_each(|_| async {}));
         return Ok(StatusCode::OK.into_response());
     }
     // The stream ends once the output has, and the exit code is recorded, so a client that
@@ -395,11 +574,76 @@ pub(crate) async fn exec_start(
         let _ = done_rx.await;
         Ok(Bytes::new())
     }));
+    let gone: Option<Box<dyn FnOnce() + Send>> =
+        pty.map(|p| -> Box<dyn FnOnce() + Send> { Box::new(move || p.hang_up()) });
     Ok(hijack(
         Request::from_parts(parts, Body::empty()),
         frames,
-        stdin,
+        input,
+        c.tty,
+        gone,
     ))
+}
+
+/// The master `ferry exec --tty` sends on `sock`; `None` when it ended without one (it could
+/// not start the command: its error comes on its standard error).
+async fn receive_pty(sock: std::os::unix::net::UnixStream) -> Option<Arc<Pty>> {
+    sock.set_nonblocking(true).ok()?;
+    let sock = tokio::net::UnixStream::from_std(sock).ok()?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&sock);
+    let wait = async {
+        loop {
+            sock.readable().await.ok()?;
+            match ferry_kernel::pty::recv_fd(fd, true) {
+                Ok(Some(master)) => return Some(master),
+                // Readable with nothing to receive: the other end closed.
+                Ok(None) => {
+                    let mut b = [0u8; 1];
+                    match sock.try_read(&mut b) {
+                        Ok(0) => return None,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                        _ => continue,
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+    };
+    let master = tokio::time::timeout(std::time::Duration::from_secs(30), wait)
+        .await
+        .ok()??;
+    Pty::new(master).ok().map(Arc::new)
+}
+
+/// What a terminal's process writes, as it comes, until no process holds the terminal.
+fn pty_output(pty: Arc<Pty>) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures::stream::unfold(pty, |pty| async move {
+        let mut buf = vec![0u8; 32 * 1024];
+        match pty.read(&mut buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(Bytes::from(buf)), pty))
+            }
+        }
+    })
+}
+
+/// A child's output unframed (a terminal's stream has no frames).
+fn raw_output(
+    r: Option<impl AsyncRead + Send + Unpin + 'static>,
+) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    futures::stream::unfold(r, |r| async move {
+        let mut r = r?;
+        let mut buf = vec![0u8; 32 * 1024];
+        match r.read(&mut buf).await {
+            Ok(0) | Err(_) => None,
+            Ok(k) => {
+                buf.truncate(k);
+                Some((Ok(Bytes::from(buf)), Some(r)))
+            }
+        }
+    })
 }
 
 /// `exec` (inspect).

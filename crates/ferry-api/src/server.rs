@@ -230,8 +230,8 @@ pub fn router(ctl: Ctl, swarm: Arc<ferry_swarm::Swarm>, limits: Limits) -> Route
         .route("/containers/{id}/exec-target", get(sandbox_exec_target))
         .route("/exec/{id}/start", post(d::exec_start))
         .route("/exec/{id}/json", get(d::exec_inspect))
-        .route("/exec/{id}/resize", post(d::resize))
-        .route("/containers/{id}/resize", post(d::resize))
+        .route("/exec/{id}/resize", post(d::exec_resize))
+        .route("/containers/{id}/resize", post(d::container_resize))
         .route("/events", get(d::events))
         .route("/images/json", get(d::images))
         .route("/images/create", post(d::image_pull))
@@ -745,9 +745,9 @@ async fn sandbox_wait(
 }
 
 /// Streams the output log; with `follow`, keeps streaming until the process ends. ferry's
-/// client gets the raw bytes; a Docker client Docker's multiplexed stream (ferry's sandboxes
-/// have no terminal), with `tail` and `timestamps` applied (a line is stamped when it is sent:
-/// the log keeps no times).
+/// client gets the raw bytes; a Docker client Docker's multiplexed stream (the raw one for a
+/// sandbox with a terminal), with `tail`, `timestamps`, `since` and `until` applied (a line's
+/// time is when the daemon captured it: see `ferry_engine::sandbox::log_times`).
 async fn sandbox_logs(
     State(ctl): State<Ctl>,
     dialect: Dialect,
@@ -789,33 +789,73 @@ async fn sandbox_logs(
             .await
             .map_err(|e| FerryError::internal(format!("read log {}: {e}", path.display())))?;
     }
+    use crate::docker::stream::{parse_unix_time, LogLines, LogView};
+    use ferry_engine::sandbox::log_times;
+    let time_query = |k: &str| -> Result<Option<ferry_types::time::Timestamp>, ApiError> {
+        match parse_unix_time(q.get(k).map(String::as_str).unwrap_or("")) {
+            None => Ok(None),
+            Some(Ok(t)) => Ok(Some(t)),
+            Some(Err(e)) => Err(FerryError::invalid(format!("{k}: {e}")).into()),
+        }
+    };
+    let view = LogView {
+        timestamps: flag(&q, "timestamps"),
+        since: time_query("since")?,
+        until: time_query("until")?,
+    };
+    let mut lines = LogLines::new(view);
+    let marks = if view.needs_times() {
+        log_times::read(&path)
+    } else {
+        Vec::new()
+    };
+    let mut offset = first.len() as u64;
+    first = lines.render(&first, 0, |o| log_times::time_at(&marks, o));
     if let Some(n) = tail {
         first = crate::docker::stream::tail(&first, n).to_vec();
     }
-    let timestamps = flag(&q, "timestamps");
     let wanted = q.get("stdout").is_none_or(|v| truthy(v));
-    let rest = log_stream(ctl, id, path, file, follow, first_end);
+    // A sandbox with a terminal has one stream, unframed, as in Docker.
+    let tty = ctl.inspect_sandbox(id.as_str()).await?.sandbox.config.tty;
+    let log_path = path.clone();
+    let rest = log_stream(ctl, id, path, file, follow, first_end).map(move |c| {
+        c.map(|c| {
+            let base = offset;
+            offset += c.len() as u64;
+            if !view.needs_times() {
+                return c;
+            }
+            // Output that arrives while it is followed may be read before its mark is
+            // written: without a mark at or after it, it arrived now.
+            let marks = log_times::read(&log_path);
+            let marked = marks.last().is_some_and(|m| m.offset >= base);
+            Bytes::from(lines.render(&c, base, |o| {
+                marked.then(|| log_times::time_at(&marks, o)).flatten()
+            }))
+        })
+    });
     let chunks = futures::stream::once(async move { Ok(Bytes::from(first)) }).chain(rest);
-    let mut at_line_start = true;
     let framed = chunks.map(move |c| {
         c.map(|c| {
             if c.is_empty() || !wanted {
                 return Bytes::new();
             }
-            let c = if timestamps {
-                let now = ferry_types::time::Timestamp::now().to_string();
-                crate::docker::stream::stamp(&c, &now, &mut at_line_start)
-            } else {
-                c.to_vec()
-            };
+            if tty {
+                return c;
+            }
             Bytes::from(crate::docker::stream::frame(
                 crate::docker::stream::STDOUT,
                 &c,
             ))
         })
     });
+    let content_type = if tty {
+        crate::docker::stream::RAW
+    } else {
+        crate::docker::stream::MULTIPLEXED
+    };
     Ok((
-        [(header::CONTENT_TYPE, crate::docker::stream::MULTIPLEXED)],
+        [(header::CONTENT_TYPE, content_type)],
         Body::from_stream(framed),
     )
         .into_response())

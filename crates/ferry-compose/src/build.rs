@@ -90,6 +90,8 @@ const SERVICE_KEYS: &[&str] = &[
     "image",
     "profiles",
     "sysctls",
+    "tty",
+    "stdin_open",
     "x-ferry-rootfs",
 ];
 
@@ -116,8 +118,6 @@ const IGNORED_SERVICE_KEYS: &[(&str, &str)] = &[
     ("logging", "ferry keeps the output itself"),
     ("log_driver", "ferry keeps the output itself"),
     ("log_opt", "ferry keeps the output itself"),
-    ("tty", "sandboxes get no terminal"),
-    ("stdin_open", "sandboxes get no terminal"),
     ("ulimits", "ferry sets no resource limits"),
     ("shm_size", "ferry sets no resource limits"),
     ("mem_limit", "ferry sets no resource limits"),
@@ -236,6 +236,10 @@ struct SvcDef {
     external_links: Vec<String>,
     mac_address: Option<String>,
     rootfs: String,
+    /// `tty`: a terminal of the sandbox's own devpts.
+    tty: bool,
+    /// `stdin_open`.
+    stdin_open: bool,
     /// `cap_add`, `user`, `pid`, `volumes`, ...
     sec: SecDef,
 }
@@ -874,6 +878,14 @@ impl Builder<'_> {
         };
         let labels = or_default(&sub("labels"), get("labels"), labels_from)?;
         let hostname = or_default(&sub("hostname"), get("hostname"), host_name)?;
+        let tty = get("tty")
+            .map(|v| boolean(&sub("tty"), v))
+            .transpose()?
+            .unwrap_or(false);
+        let stdin_open = get("stdin_open")
+            .map(|v| boolean(&sub("stdin_open"), v))
+            .transpose()?
+            .unwrap_or(false);
         let domainname = or_default(&sub("domainname"), get("domainname"), host_name)?;
         let dns = match get("dns") {
             Some(v) => {
@@ -1066,6 +1078,8 @@ impl Builder<'_> {
             env,
             working_dir,
             hostname,
+            tty,
+            stdin_open,
             domainname,
             dns,
             dns_search,
@@ -2181,6 +2195,9 @@ fn service_plan(project: &Project, s: SvcDef, hashes: &BTreeMap<String, String>)
         dns_search: s.dns_search.clone(),
         dns_options: s.dns_opt.clone(),
         auto_remove: false,
+        tty: s.tty,
+        open_stdin: s.stdin_open,
+        console_size: None,
         port_bindings: ports::to_bindings(&requests),
         exposed_ports: exposed,
         publish_all_ports: false,

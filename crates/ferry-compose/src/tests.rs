@@ -2128,3 +2128,17 @@ networks:
     assert_eq!(l3.driver, "ipvlan");
     assert_eq!(l3.options["ipvlan_mode"], "l3");
 }
+
+#[test]
+fn tty_and_stdin_open_give_a_terminal() {
+    let p = ok("services:\n  a:\n    command: sh\n    tty: true\n    stdin_open: true\n  b:\n    command: x\n");
+    let a = &p.service("a").unwrap().sandbox;
+    assert!(a.tty && a.open_stdin);
+    let b = &p.service("b").unwrap().sandbox;
+    assert!(!b.tty && !b.open_stdin);
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    fails(
+        "services:\n  a:\n    command: x\n    tty: maybe\n",
+        &["services.a.tty"],
+    );
+}

@@ -316,6 +316,15 @@ pub struct SandboxCreateRequest {
     /// Remove when the process exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Give the process a terminal (`-t`): its output is the terminal's, unframed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    /// Keep its input open for an attached client (`-i`; with a terminal, what is typed).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open_stdin: bool,
+    /// The terminal's size (rows, columns) at the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<(u16, u16)>,
     /// Ports to publish, in Docker's shape (`{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`).
     #[serde(default)]
     pub port_bindings: crate::ports::PortBindings,

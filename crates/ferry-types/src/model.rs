@@ -233,6 +233,15 @@ pub struct SandboxConfig {
     /// Remove the sandbox when its process exits.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Its process gets a terminal of the sandbox's own devpts (`-t`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    /// Its input stays open for attached clients (`-i`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub open_stdin: bool,
+    /// Its terminal's size (rows, columns) at the start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console_size: Option<(u16, u16)>,
     /// Ports to publish (`-p`).
     #[serde(default)]
     pub ports: Vec<crate::ports::PortRequest>,

@@ -36,6 +36,11 @@ impl Timestamp {
         self.secs
     }
 
+    /// The nanoseconds past [`Timestamp::secs`].
+    pub fn subsec_nanos(self) -> u32 {
+        self.nanos
+    }
+
     /// Parses RFC 3339 UTC (`2026-12-06T01:02:03.123456789Z`, fraction optional).
     pub fn parse(s: &str) -> Option<Self> {
         let secs = parse_rfc3339(s)?;

@@ -343,8 +343,21 @@ fn containers_from_run_to_rm() {
         "{}",
         r.stderr
     );
-    let r = h.docker(&["exec", "-t", "web", "true"]);
-    assert_ne!(r.code, 0);
+    // -t: a terminal of the sandbox's own devpts (its first), the stream unframed.
+    let r = h.docker(&[
+        "exec",
+        "-t",
+        "web",
+        "sh",
+        "-c",
+        "tty; test -t 0 && echo t0; exit 5",
+    ]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (5, "/dev/pts/0\r\nt0\r\n"),
+        "{}",
+        r.stderr
+    );
     let top = h.docker_ok(&["top", "web"]);
     assert!(
         top.starts_with("UID") && top.contains("socat TCP-LISTEN:80"),
@@ -368,8 +381,6 @@ fn containers_from_run_to_rm() {
         (4, "out\nerr\n", "")
     );
     assert_eq!(h.docker_ok(&["ps", "-aq", "--filter", "name=once"]), "");
-    let r = h.docker(&["run", "-t", "host", "true"]);
-    assert_ne!(r.code, 0);
 
     // create, start, attach, wait.
     h.docker_ok(&[
@@ -428,6 +439,215 @@ fn containers_from_run_to_rm() {
     h.docker_ok(&["rm", "-f", "web"]);
     assert_eq!(h.docker_ok(&["ps", "-aq"]), "");
     h.docker_ok(&["network", "rm", "n1"]);
+}
+
+/// `cmd` (a shell command line, the docker CLI's settings in its environment), run by
+/// `script` on a terminal of its own, `rows` by `cols`, with `input` typed on it.
+fn on_a_terminal(h: &Host, rows: u16, cols: u16, cmd: &str, input: Option<&str>) -> common::Run {
+    let inner = format!(
+        "stty rows {rows} cols {cols}; DOCKER_HOST=unix://{} DOCKER_CONFIG={} {cmd}",
+        h.socket().display(),
+        h.dir.path().join("docker-config").display()
+    );
+    let quoted = inner.replace('\'', r"'\''");
+    match input {
+        Some(i) => h.sh_stdin(&format!("script -qec '{quoted}' /dev/null"), i),
+        None => h.sh(&format!("script -qec '{quoted}' /dev/null </dev/null")),
+    }
+}
+
+#[test]
+fn terminals_for_run_and_exec() {
+    let h = Host::new();
+    // run -t: the process's streams are a terminal of the sandbox's own devpts, and it leads
+    // the session that terminal controls; the output is the terminal's, unframed.
+    let r = h.docker(&[
+        "run",
+        "-t",
+        "--rm",
+        "host",
+        "sh",
+        "-c",
+        "tty; test -t 0 && test -t 1 && test -t 2 && echo all; ps -o sid=,tty= -p $$; exit 3",
+    ]);
+    assert_eq!(r.code, 3, "{}{}", r.stdout, r.stderr);
+    let out = r.stdout.replace('\r', "");
+    assert!(out.starts_with("/dev/pts/0\nall\n"), "{out}");
+    assert!(
+        out.lines()
+            .nth(2)
+            .is_some_and(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "pts/0"]),
+        "{out}"
+    );
+
+    // A detached one: its log is the terminal's output, unframed; exec gets the next
+    // terminal of the same devpts; resize sets the window size.
+    h.docker_ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--name",
+        "tt",
+        "host",
+        "sh",
+        "-c",
+        "tty; exec sleep 300",
+    ]);
+    assert_eq!(
+        h.docker_ok(&["inspect", "-f", "{{.Config.Tty}}", "tt"]),
+        "true"
+    );
+    assert!(
+        eventually(10, || h.docker(&["logs", "tt"]).stdout == "/dev/pts/0\r\n"),
+        "{:?}",
+        h.docker(&["logs", "tt"]).stdout
+    );
+    let r = h.docker(&["exec", "-t", "tt", "tty"]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (0, "/dev/pts/1\r\n"),
+        "{}",
+        r.stderr
+    );
+    let r = h.docker(&["exec", "-t", "tt", "sh", "-c", "exit 7"]);
+    assert_eq!(r.code, 7, "{}", r.stderr);
+    // A detached one with a terminal nobody reads is not held up by its output.
+    h.docker_ok(&[
+        "exec",
+        "-d",
+        "-t",
+        "tt",
+        "sh",
+        "-c",
+        "seq 100000; echo done > /dev/shm/tty-detached",
+    ]);
+    assert!(
+        eventually(20, || h
+            .docker(&["exec", "tt", "cat", "/dev/shm/tty-detached"])
+            .stdout
+            == "done\n"),
+        "a detached exec with a terminal did not finish"
+    );
+    let resize = headers(
+        &h,
+        "-X POST 'http://d/v1.47/containers/tt/resize?h=40&w=120'",
+    );
+    assert!(resize.starts_with("http/1.1 200"), "{resize}");
+    assert_eq!(
+        h.docker_ok(&["exec", "tt", "stty", "-F", "/dev/pts/0", "size"]),
+        "40 120"
+    );
+    // A sandbox without a terminal has none to resize.
+    h.docker_ok(&["run", "-d", "--name", "plain", "host", "sleep", "300"]);
+    let resize = headers(
+        &h,
+        "-X POST 'http://d/v1.47/containers/plain/resize?h=40&w=120'",
+    );
+    assert!(resize.starts_with("http/1.1 409"), "{resize}");
+
+    // -it on a terminal: the size is the client's from the start, input reaches the
+    // process, the exit code comes back.
+    let r = on_a_terminal(
+        &h,
+        22,
+        77,
+        "docker exec -it tt sh -c \"stty size; exit 4\"",
+        None,
+    );
+    assert!(r.stdout.contains("22 77"), "{}{}", r.stdout, r.stderr);
+    let r = on_a_terminal(
+        &h,
+        23,
+        78,
+        "docker run -it --rm host sh -c \"stty size; read x; echo got:\\$x\"; echo code=$?",
+        Some("hello\n"),
+    );
+    let out = r.stdout.replace('\r', "");
+    assert!(out.contains("23 78\n"), "{out}{}", r.stderr);
+    assert!(out.contains("got:hello\n"), "{out}{}", r.stderr);
+    assert!(out.contains("code=0\n"), "{out}{}", r.stderr);
+    // A client that goes hangs its exec's terminal up: the command left behind gets SIGHUP.
+    let env = format!(
+        "DOCKER_HOST=unix://{} DOCKER_CONFIG={}",
+        h.socket().display(),
+        h.dir.path().join("docker-config").display()
+    );
+    let r = h.sh(&format!(
+        "export {env}; \
+         script -qec 'docker exec -it tt sleep 123' /dev/null </dev/null >/dev/null 2>&1 & s=$!; \
+         for i in $(seq 100); do docker exec tt ps -eo args | grep -q '^sleep 123' && break; sleep 0.1; done; \
+         docker exec tt ps -eo args | grep -c '^sleep 123'; kill -KILL $s; \
+         for i in $(seq 100); do docker exec tt ps -eo args | grep -q '^sleep 123' || break; sleep 0.1; done; \
+         docker exec tt ps -eo args | grep -c '^sleep 123'"
+    ));
+    assert_eq!(r.stdout, "1\n0\n", "{}", r.stderr);
+    // ferry's own exec -t: the terminal relayed to the caller's, with the caller's size.
+    let r = h.ferry(&["exec", "-t", "tt", "sh", "-c", "tty; exit 6"]);
+    assert_eq!(r.code, 6, "{}", r.stderr);
+    assert!(r.stdout.starts_with("/dev/pts/"), "{}", r.stdout);
+    let ferry = format!(
+        "FERRY_HOST=unix://{} {} exec -it tt stty size",
+        h.socket().display(),
+        common::ferry_bin()
+    );
+    let r = on_a_terminal(&h, 11, 33, &ferry, None);
+    assert!(r.stdout.contains("11 33"), "{}{}", r.stdout, r.stderr);
+    assert_eq!(
+        h.docker_ok(&["ps", "-a", "--format", "{{.Names}}"])
+            .lines()
+            .count(),
+        2
+    );
+    h.docker_ok(&["rm", "-f", "tt", "plain"]);
+}
+
+#[test]
+fn logs_carry_the_times_lines_were_captured() {
+    let h = Host::new();
+    h.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "slow",
+        "host",
+        "sh",
+        "-c",
+        "echo first; sleep 1.5; echo second >&2; sleep 300",
+    ]);
+    let stamped = || h.docker(&["logs", "-t", "slow"]).stdout;
+    assert!(
+        eventually(10, || stamped().lines().count() == 2),
+        "{}",
+        stamped()
+    );
+    let out = stamped();
+    let lines: Vec<(&str, &str)> = out.lines().filter_map(|l| l.split_once(' ')).collect();
+    assert_eq!(
+        lines.iter().map(|(_, l)| *l).collect::<Vec<_>>(),
+        ["first", "second"],
+        "{out}"
+    );
+    let t = |s: &str| ferry_types::time::Timestamp::parse(s).unwrap_or_else(|| panic!("{s}"));
+    let (t1, t2) = (t(lines[0].0), t(lines[1].0));
+    // RFC 3339 with nanoseconds, as Docker prints them, and the time each line came.
+    assert_eq!(
+        lines[0].0.len(),
+        "2026-01-01T00:00:00.000000000Z".len(),
+        "{out}"
+    );
+    assert!(t2.secs() - t1.secs() >= 1, "{out}");
+    // The times stay: a second look sees the same ones.
+    assert_eq!(stamped(), out);
+    // --since and --until take them.
+    assert_eq!(
+        h.docker_ok(&["logs", "--since", lines[1].0, "slow"]),
+        "second"
+    );
+    assert_eq!(
+        h.docker_ok(&["logs", "--until", lines[0].0, "slow"]),
+        "first"
+    );
+    h.docker_ok(&["rm", "-f", "slow"]);
 }
 
 #[test]

@@ -29,6 +29,9 @@ pub struct ContainerCreate {
     /// `-t`.
     #[serde(deserialize_with = "or_default")]
     pub tty: bool,
+    /// `-i`.
+    #[serde(deserialize_with = "or_default")]
+    pub open_stdin: bool,
     /// `-e`, `--env-file`.
     #[serde(deserialize_with = "or_default")]
     pub env: Vec<String>,
@@ -115,6 +118,9 @@ pub struct HostConfigRequest {
     /// `--read-only`.
     #[serde(deserialize_with = "or_default")]
     pub readonly_rootfs: bool,
+    /// The client's terminal size `[rows, columns]`, for a terminal from the start.
+    #[serde(deserialize_with = "or_default")]
+    pub console_size: Vec<u16>,
 }
 
 /// Docker's NetworkingConfig: endpoint settings by network name.
@@ -209,11 +215,6 @@ pub fn to_sandbox_request(
     name: &str,
     rootfs_dir: &Path,
 ) -> Result<SandboxCreateRequest, FerryError> {
-    if c.tty {
-        return Err(FerryError::invalid(
-            "ferry gives sandboxes no terminal: run without -t (the output is still shown)",
-        ));
-    }
     let rootfs = match image::resolve(&c.image, rootfs_dir)? {
         Image::Host => String::new(),
         Image::Rootfs(dir) => dir,
@@ -247,6 +248,12 @@ pub fn to_sandbox_request(
         dns_search: h.dns_search,
         dns_options: h.dns_options,
         auto_remove: h.auto_remove,
+        tty: c.tty,
+        open_stdin: c.open_stdin,
+        console_size: match h.console_size[..] {
+            [r, c] if (r, c) != (0, 0) => Some((r, c)),
+            _ => None,
+        },
         port_bindings,
         exposed_ports: c.exposed_ports,
         publish_all_ports: h.publish_all_ports,
@@ -345,13 +352,17 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.message.contains("no command given"), "{}", e.message);
-        let e = to_sandbox_request(
-            parse(json!({"Image": "host", "Cmd": ["sh"], "Tty": true})),
+        let r = to_sandbox_request(
+            parse(
+                json!({"Image": "host", "Cmd": ["sh"], "Tty": true, "OpenStdin": true,
+                         "HostConfig": {"ConsoleSize": [24, 80]}}),
+            ),
             "",
             Path::new("/nonexistent"),
         )
-        .unwrap_err();
-        assert!(e.message.contains("no terminal"), "{}", e.message);
+        .unwrap();
+        assert!(r.tty && r.open_stdin);
+        assert_eq!(r.console_size, Some((24, 80)));
         assert!(to_sandbox_request(
             parse(json!({"Image": "busybox", "Cmd": ["sh"]})),
             "",

@@ -44,6 +44,17 @@ pub struct ExecStart {
     /// Run without a connection attached (`exec -d`).
     #[serde(deserialize_with = "or_default")]
     pub detach: bool,
+    /// The client's terminal size, `[rows, columns]`, for the exec's terminal from the start.
+    #[serde(deserialize_with = "or_default")]
+    pub console_size: Vec<u16>,
+}
+
+/// A `[rows, columns]` console size, when it is one and not zero.
+pub fn console_size(v: &[u16]) -> Option<(u16, u16)> {
+    match v {
+        [r, c] if (*r, *c) != (0, 0) => Some((*r, *c)),
+        _ => None,
+    }
 }
 
 /// An exec instance.
@@ -59,6 +70,8 @@ pub struct ExecRecord {
     pub exit_code: Option<i32>,
     /// Its PID (of `ferry exec`), while it runs.
     pub pid: u32,
+    /// Its terminal's master, with `-t`, while it runs.
+    pub pty: Option<std::sync::Arc<ferry_kernel::pty::Pty>>,
     /// When it was made, or ended.
     pub touched: std::time::Instant,
 }
@@ -110,7 +123,7 @@ pub struct ProcessConfig {
     pub entrypoint: String,
     /// Its arguments.
     pub arguments: Vec<String>,
-    /// Always false.
+    /// `-t`.
     pub tty: bool,
     /// `-u`.
     pub user: String,
@@ -132,7 +145,7 @@ impl ExecRecord {
             process_config: ProcessConfig {
                 entrypoint: c.cmd.first().cloned().unwrap_or_default(),
                 arguments: c.cmd.iter().skip(1).cloned().collect(),
-                tty: false,
+                tty: c.tty,
                 user: c.user.clone(),
             },
         }
@@ -144,18 +157,23 @@ pub fn check(c: &ExecCreate) -> Result<(), FerryError> {
     if c.cmd.is_empty() {
         return Err(FerryError::invalid("no exec command specified"));
     }
-    if c.tty {
-        return Err(FerryError::invalid(
-            "ferry gives exec'd processes no terminal: run without -t (input and output still pass with -i)",
-        ));
-    }
     Ok(())
 }
 
-/// The arguments of `ferry exec` that run `c` in sandbox `id`.
-pub fn ferry_exec_args(id: &str, c: &ExecCreate) -> Vec<String> {
+/// The descriptor on which `ferry exec --tty` gets the socket to send its terminal on.
+pub const TTY_SOCKET_FD: i32 = 3;
+
+/// The arguments of `ferry exec` that run `c` in sandbox `id`. With a terminal, its master
+/// comes back on descriptor [`TTY_SOCKET_FD`]; the daemon relays it (input included).
+pub fn ferry_exec_args(id: &str, c: &ExecCreate, size: Option<(u16, u16)>) -> Vec<String> {
     let mut a = vec!["exec".to_string()];
-    if c.attach_stdin {
+    if c.tty {
+        a.push("--tty".into());
+        a.push(format!("--tty-socket={TTY_SOCKET_FD}"));
+        if let Some((rows, cols)) = size {
+            a.push(format!("--tty-size={rows}x{cols}"));
+        }
+    } else if c.attach_stdin {
         a.push("--interactive".into());
     }
     for e in &c.env {
@@ -187,7 +205,7 @@ mod tests {
         .unwrap();
         check(&c).unwrap();
         assert_eq!(
-            ferry_exec_args("abc", &c),
+            ferry_exec_args("abc", &c, None),
             vec![
                 "exec",
                 "--interactive",
@@ -206,6 +224,7 @@ mod tests {
             running: false,
             exit_code: Some(3),
             pid: 9,
+            pty: None,
             touched: std::time::Instant::now(),
         };
         let v = serde_json::to_value(r.inspect("e1")).unwrap();
@@ -223,6 +242,7 @@ mod tests {
             running,
             exit_code: None,
             pid: 0,
+            pty: None,
             touched: now,
         };
         let mut m = std::collections::HashMap::from([
@@ -234,13 +254,31 @@ mod tests {
     }
 
     #[test]
-    fn refuses_no_command_and_a_terminal() {
+    fn refuses_no_command_and_hands_a_terminal_back() {
         assert!(check(&ExecCreate::default()).is_err());
         let c = ExecCreate {
             cmd: vec!["sh".into()],
             tty: true,
+            attach_stdin: true,
             ..ExecCreate::default()
         };
-        assert!(check(&c).unwrap_err().message.contains("no terminal"));
+        check(&c).unwrap();
+        let start: ExecStart =
+            serde_json::from_value(serde_json::json!({"Tty": true, "ConsoleSize": [24, 80]}))
+                .unwrap();
+        assert_eq!(
+            ferry_exec_args("abc", &c, console_size(&start.console_size)),
+            vec![
+                "exec",
+                "--tty",
+                "--tty-socket=3",
+                "--tty-size=24x80",
+                "abc",
+                "--",
+                "sh"
+            ]
+        );
+        assert_eq!(console_size(&[0, 0]), None);
+        assert_eq!(console_size(&[]), None);
     }
 }

@@ -1,7 +1,9 @@
 //! Docker's multiplexed stream (logs, attach and exec of a process without a terminal): each
 //! chunk framed by an 8-byte header `[stream, 0, 0, 0, length as u32 big-endian]`, stream 1
-//! for standard output and 2 for standard error; and what `logs --tail --timestamps` do to
-//! the text (pure).
+//! for standard output and 2 for standard error; and what `logs --tail --timestamps --since
+//! --until` do to the text, given when each byte was captured (pure).
+
+use ferry_types::time::Timestamp;
 
 /// Standard output's stream number.
 pub const STDOUT: u8 = 1;
@@ -41,19 +43,101 @@ pub fn tail(text: &[u8], n: usize) -> &[u8] {
     text
 }
 
-/// Prefixes each line of `chunk` with `stamp` and a space, as `logs --timestamps` does;
-/// `at_line_start` carries over from the previous chunk.
-pub fn stamp(chunk: &[u8], stamp: &str, at_line_start: &mut bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(chunk.len() + 32);
-    for &b in chunk {
-        if *at_line_start {
-            out.extend_from_slice(stamp.as_bytes());
-            out.push(b' ');
-        }
-        out.push(b);
-        *at_line_start = b == b'\n';
+/// Which lines `logs` shows, and how.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogView {
+    /// `--timestamps`: each line begins with its time and a space.
+    pub timestamps: bool,
+    /// `--since`: lines from this time on.
+    pub since: Option<Timestamp>,
+    /// `--until`: lines up to this time.
+    pub until: Option<Timestamp>,
+}
+
+impl LogView {
+    /// Whether the lines' times matter at all.
+    pub fn needs_times(&self) -> bool {
+        self.timestamps || self.since.is_some() || self.until.is_some()
     }
-    out
+}
+
+/// Applies a [`LogView`] to a log read in chunks (a line may span two).
+#[derive(Debug)]
+pub struct LogLines {
+    view: LogView,
+    at_line_start: bool,
+    keep: bool,
+    /// The last time written, and its text (lines from one write share their time).
+    last: Option<(Timestamp, String)>,
+}
+
+impl LogLines {
+    /// Starts at the beginning of a line.
+    pub fn new(view: LogView) -> Self {
+        Self {
+            view,
+            at_line_start: true,
+            keep: true,
+            last: None,
+        }
+    }
+
+    /// `chunk`, which begins at byte `base` of the log, with the view applied; a line's time
+    /// is `time_of` its first byte's offset (now when that is unknown).
+    pub fn render(
+        &mut self,
+        chunk: &[u8],
+        base: u64,
+        time_of: impl Fn(u64) -> Option<Timestamp>,
+    ) -> Vec<u8> {
+        if !self.view.needs_times() {
+            return chunk.to_vec();
+        }
+        let mut out = Vec::with_capacity(chunk.len() + 32);
+        for (i, &b) in chunk.iter().enumerate() {
+            if self.at_line_start {
+                let t = time_of(base + i as u64).unwrap_or_else(Timestamp::now);
+                self.keep = self.view.since.is_none_or(|s| t >= s)
+                    && self.view.until.is_none_or(|u| t <= u);
+                if self.keep && self.view.timestamps {
+                    if self.last.as_ref().is_none_or(|(l, _)| *l != t) {
+                        self.last = Some((t, t.to_string()));
+                    }
+                    if let Some((_, text)) = &self.last {
+                        out.extend_from_slice(text.as_bytes());
+                    }
+                    out.push(b' ');
+                }
+            }
+            if self.keep {
+                out.push(b);
+            }
+            self.at_line_start = b == b'\n';
+        }
+        out
+    }
+}
+
+/// A `since`/`until` query value as the docker CLI sends it: Unix seconds with an optional
+/// fraction (`1700000000.000000001`); empty or `0` for none.
+pub fn parse_unix_time(v: &str) -> Option<Result<Timestamp, String>> {
+    if v.is_empty() || v == "0" {
+        return None;
+    }
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let bad = || format!("invalid time {v:?}: give Unix seconds, with a fraction if need be");
+    let Ok(secs) = secs.parse::<i64>() else {
+        return Some(Err(bad()));
+    };
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(Err(bad()));
+    }
+    let nanos = if frac.is_empty() {
+        0
+    } else {
+        frac.parse::<u32>().unwrap_or(0) * 10u32.pow(9 - frac.len() as u32)
+    };
+    Some(Ok(Timestamp::from_unix(secs, nanos)))
 }
 
 #[cfg(test)]
@@ -76,12 +160,49 @@ mod tests {
     }
 
     #[test]
-    fn stamps_every_line_across_chunks() {
-        let mut start = true;
-        let a = stamp(b"one\ntw", "T", &mut start);
-        let b = stamp(b"o\nthree\n", "U", &mut start);
-        assert_eq!(a, b"T one\nT tw");
-        assert_eq!(b, b"o\nU three\n");
-        assert!(start);
+    fn lines_get_their_capture_times_across_chunks() {
+        let t = |s| Timestamp::from_unix(s, 0);
+        // Bytes 0..8 arrived at 100, from 8 on at 200.
+        let time_of = |o: u64| Some(if o < 8 { t(100) } else { t(200) });
+        let mut l = LogLines::new(LogView {
+            timestamps: true,
+            ..LogView::default()
+        });
+        let a = l.render(b"one\ntw", 0, time_of);
+        let b = l.render(b"o\nthree\n", 7, time_of);
+        let t100 = t(100).to_string();
+        let t200 = t(200).to_string();
+        assert_eq!(
+            String::from_utf8(a).unwrap(),
+            format!("{t100} one\n{t100} tw")
+        );
+        assert_eq!(String::from_utf8(b).unwrap(), format!("o\n{t200} three\n"));
+        let mut l = LogLines::new(LogView {
+            since: Some(t(150)),
+            ..LogView::default()
+        });
+        assert_eq!(l.render(b"one\ntwo\nthree\n", 0, time_of), b"three\n");
+        let mut l = LogLines::new(LogView {
+            until: Some(t(150)),
+            ..LogView::default()
+        });
+        assert_eq!(l.render(b"one\ntwo\nthree\n", 0, time_of), b"one\ntwo\n");
+        let mut l = LogLines::new(LogView::default());
+        assert_eq!(l.render(b"as is", 0, |_| None), b"as is");
+    }
+
+    #[test]
+    fn unix_times_as_the_cli_sends_them() {
+        assert!(parse_unix_time("").is_none());
+        assert!(parse_unix_time("0").is_none());
+        assert_eq!(
+            parse_unix_time("1700000000.5").unwrap().unwrap(),
+            Timestamp::from_unix(1_700_000_000, 500_000_000)
+        );
+        assert_eq!(
+            parse_unix_time("1700000000").unwrap().unwrap(),
+            Timestamp::from_unix(1_700_000_000, 0)
+        );
+        assert!(parse_unix_time("yesterday").unwrap().is_err());
     }
 }

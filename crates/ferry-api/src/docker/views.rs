@@ -251,8 +251,8 @@ pub fn sandbox_inspect(view: &SandboxView) -> ContainerInspect {
             labels: c.labels.clone(),
             user: c.security.user.clone(),
             image: String::new(),
-            tty: false,
-            open_stdin: false,
+            tty: c.tty,
+            open_stdin: c.open_stdin,
         },
         host_config: HostConfig {
             network_mode: network_mode_string(view),

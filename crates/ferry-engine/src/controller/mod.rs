@@ -18,6 +18,7 @@ mod reconcile;
 mod sandboxes;
 mod services;
 mod swarm_services;
+mod ttys;
 
 use crate::config::DaemonConfig;
 use crate::driver::Drivers;
@@ -50,6 +51,11 @@ pub struct Controller {
     /// This program, open, for sandboxes whose first process is ferry's init.
     init_binary: Option<Arc<std::fs::File>>,
     resolver: Arc<crate::resolver::Resolver>,
+    /// The terminals of running sandboxes started with one, by sandbox ID.
+    ttys: ttys::Ttys,
+    /// What times the output of running sandboxes without a terminal (made at the first
+    /// start, inside the runtime; `None` when inotify is not available).
+    log_clocks: std::sync::OnceLock<Option<Arc<crate::sandbox::log_times::Clocks>>>,
     /// Sockets holding the host ports of running sandboxes, by sandbox ID.
     held_ports: std::sync::Mutex<HashMap<String, Vec<PortReservation>>>,
     state: Mutex<State>,
@@ -186,6 +192,8 @@ impl Controller {
             init_binary,
             resolver: crate::resolver::Resolver::new(),
             held_ports: std::sync::Mutex::new(HashMap::new()),
+            ttys: ttys::Ttys::default(),
+            log_clocks: std::sync::OnceLock::new(),
             restarts: std::sync::Mutex::new(HashMap::new()),
             supervisor: tokio::sync::Notify::new(),
             host_nl,

@@ -292,6 +292,9 @@ impl Controller {
                 dns_search: req.dns_search.clone(),
                 dns_options: req.dns_options.clone(),
                 auto_remove: req.auto_remove,
+                tty: req.tty,
+                open_stdin: req.open_stdin,
+                console_size: req.console_size,
                 ports: port_config.ports,
                 exposed: port_config.exposed,
                 publish_all: port_config.publish_all,
@@ -320,6 +323,9 @@ impl Controller {
         let dir = self.cfg.sandbox_dir(&id);
         std::fs::create_dir_all(&dir)
             .and_then(|_| std::fs::File::create(dir.join("output.log")).map(|_| ()))
+            .and_then(|_| {
+                std::fs::File::create(dir.join(crate::sandbox::log_times::FILE)).map(|_| ())
+            })
             .map_err(|e| FerryError::internal(format!("create sandbox directory: {e}")))?;
         crate::crash_point::reached(crate::crash_point::SANDBOX_CREATE_DIR);
         if let Err(e) = self.save(vec![Self::put_sandbox_op(&sb)?]).await {
@@ -542,12 +548,25 @@ impl Controller {
         if let Some(dir) = &spec.cgroup {
             process::cgroup::create(dir).map_err(kernel_err)?;
         }
-        let pid = process::spawn(&spec).map_err(|e| {
+        // What the process writes before its clock starts (`watch`) arrived from now on.
+        let log = self.cfg.sandbox_dir(&sb.id).join("output.log");
+        let mark = crate::sandbox::log_times::Mark {
+            offset: crate::sandbox::log_times::len_of(&log),
+            at: ferry_types::time::Timestamp::now(),
+        };
+        if let Err(e) = crate::sandbox::log_times::append(&log, mark) {
+            tracing::debug!(sandbox = %sb.name, error = %e, "log time not kept");
+        }
+        let spawned = process::spawn(&spec).map_err(|e| {
             if let Some(dir) = &spec.cgroup {
                 process::cgroup::remove(dir);
             }
             FerryError::invalid(format!("cannot start sandbox {}: {e}", sb.name))
         })?;
+        let pid = spawned.pid;
+        if let Some(master) = spawned.pty {
+            self.keep_tty(&sb.id, master, log);
+        }
         if held.is_some() {
             sb.netns = Some(netns::of_pid(pid).display().to_string());
         }
@@ -732,7 +751,13 @@ impl Controller {
                 None
             },
             new_session: true,
-            stdio: process::Stdio::Log(self.cfg.sandbox_dir(&sb.id).join("output.log")),
+            stdio: if sb.config.tty {
+                process::Stdio::Tty {
+                    size: sb.config.console_size,
+                }
+            } else {
+                process::Stdio::Log(self.cfg.sandbox_dir(&sb.id).join("output.log"))
+            },
         })
     }
 
@@ -763,15 +788,45 @@ impl Controller {
         }
     }
 
-    /// Watches a running sandbox's process and records its exit.
+    /// Watches a running sandbox's process and records its exit. Unless the daemon reads its
+    /// terminal, its output log's growth is timed meanwhile.
     pub(crate) fn watch(self: std::sync::Arc<Self>, id: SandboxId, pid: u32) {
+        let drained = self.tty_drained(&id);
+        let clock = match (&drained, self.log_clocks()) {
+            (None, Some(clocks)) => clocks
+                .watch(self.cfg.sandbox_dir(&id).join("output.log"))
+                .map(|wd| (clocks, wd)),
+            _ => None,
+        };
         tokio::spawn(async move {
             let code = match Pidfd::open(pid) {
                 Ok(fd) => fd.wait().await,
                 Err(_) => None,
             };
+            if let Some((clocks, wd)) = clock {
+                clocks.stop(wd);
+            }
+            // Its last output is in the log before the exit is told: a client that reads
+            // the log to the end of the run misses none. Something the process left behind
+            // may hold the terminal; it goes in `on_exit`.
+            if let Some(mut d) = drained {
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(1), d.wait_for(|done| *done)).await;
+            }
             self.on_exit(&id, pid, code).await;
         });
+    }
+
+    fn log_clocks(&self) -> Option<std::sync::Arc<crate::sandbox::log_times::Clocks>> {
+        self.log_clocks
+            .get_or_init(|| match crate::sandbox::log_times::Clocks::start() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "output log times not kept: inotify unavailable");
+                    None
+                }
+            })
+            .clone()
     }
 
     async fn on_exit(&self, id: &str, pid: u32, code: Option<i32>) {

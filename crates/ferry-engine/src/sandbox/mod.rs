@@ -3,4 +3,5 @@
 pub mod confine;
 pub mod etc_files;
 pub mod init_binary;
+pub mod log_times;
 pub mod names;

@@ -36,6 +36,8 @@ pub enum Stage {
     Workdir,
     /// Running the program.
     Exec,
+    /// Opening the sandbox's terminal.
+    Tty,
 }
 
 const MOUNT_BASE: u32 = 1000;
@@ -57,6 +59,7 @@ impl Stage {
             Stage::NoNewPrivs => 11,
             Stage::Workdir => 12,
             Stage::Exec => 13,
+            Stage::Tty => 14,
             Stage::Mount(i) => MOUNT_BASE + i as u32,
         }
     }
@@ -76,6 +79,7 @@ impl Stage {
             10 => Stage::Caps,
             11 => Stage::NoNewPrivs,
             12 => Stage::Workdir,
+            14 => Stage::Tty,
             c if c >= MOUNT_BASE => Stage::Mount((c - MOUNT_BASE) as usize),
             _ => Stage::Exec,
         }
@@ -98,6 +102,7 @@ impl Stage {
             Stage::NoNewPrivs => "set no_new_privs",
             Stage::Workdir => "change to the working directory",
             Stage::Exec => "run the program",
+            Stage::Tty => "open a terminal in the sandbox's devpts",
         }
     }
 }
@@ -119,6 +124,14 @@ pub struct ChildPlan {
     pub stdio: [i32; 3],
     /// Start a new session.
     pub new_session: bool,
+    /// The sandbox's `/dev/ptmx` (as seen once in its root), when the process gets a
+    /// terminal: its slave becomes the standard streams and the controlling terminal, its
+    /// master is sent on `tty_socket`. Null for none.
+    pub tty_ptmx: *const c_char,
+    /// The socket the terminal's master is sent on.
+    pub tty_socket: i32,
+    /// The terminal's window size (rows, columns); (0, 0) leaves it unset.
+    pub tty_size: (u16, u16),
     /// Capabilities to keep; `None` keeps all.
     pub caps: Option<u64>,
     /// The highest capability number of this kernel.
@@ -155,6 +168,9 @@ impl Default for ChildPlan {
             root_fd: -1,
             stdio: [-1; 3],
             new_session: false,
+            tty_ptmx: std::ptr::null(),
+            tty_socket: -1,
+            tty_size: (0, 0),
             caps: None,
             last_cap: 40,
             no_new_privs: false,
@@ -480,6 +496,56 @@ unsafe fn default_handlers() {
     }
 }
 
+/// Opens a terminal through `ptmx` (the sandbox's, now that its root is in place), sends its
+/// master on `socket`, and makes its slave the standard streams and the controlling terminal
+/// of this session (the process leads a new one).
+unsafe fn open_tty(ptmx: *const c_char, socket: i32, size: (u16, u16)) -> Result<(), i32> {
+    let master = libc::open(ptmx, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC);
+    if master < 0 {
+        return Err(errno());
+    }
+    if size != (0, 0) {
+        // Before the program runs: its first look at the size is the client's.
+        let ws = libc::winsize {
+            ws_row: size.0,
+            ws_col: size.1,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        libc::ioctl(master, libc::TIOCSWINSZ, &ws);
+    }
+    let unlock: libc::c_int = 0;
+    // The slave is opened from the master itself (TIOCGPTPEER), not by a path a process of
+    // the sandbox could have replaced.
+    let slave = if libc::ioctl(master, libc::TIOCSPTLCK, &unlock) < 0 {
+        -1
+    } else {
+        libc::ioctl(
+            master,
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
+    if slave < 0 || crate::pty::send_fd_raw(socket, master) < 0 {
+        let e = errno();
+        libc::close(master);
+        return Err(e);
+    }
+    libc::close(master);
+    for target in 0..3 {
+        if libc::dup2(slave, target) < 0 {
+            return Err(errno());
+        }
+    }
+    if slave > 2 {
+        libc::close(slave);
+    }
+    if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+        return Err(errno());
+    }
+    Ok(())
+}
+
 /// Runs the plan and execs; never returns.
 ///
 /// # Safety
@@ -535,6 +601,11 @@ pub unsafe fn run(plan: &ChildPlan, steps: &[Step], pipe: i32) -> ! {
     for (target, fd) in plan.stdio.iter().enumerate() {
         if *fd >= 0 {
             check!(pipe, Stage::Stdio, libc::dup2(*fd, target as i32));
+        }
+    }
+    if !plan.tty_ptmx.is_null() {
+        if let Err(e) = open_tty(plan.tty_ptmx, plan.tty_socket, plan.tty_size) {
+            fail(pipe, Stage::Tty, e);
         }
     }
     // Nothing of the caller's but the standard streams reaches the program (the pipe and the

@@ -265,6 +265,16 @@ pub fn run(args: &[String]) -> i32 {
             // The program leads a process group of its own, as under a shell, and gets none
             // of the signals the init blocked for itself.
             libc::setpgid(0, 0);
+            // With a terminal, that group is its foreground one (the init's was): the
+            // program reads it and gets its job-control signals. SIGTTOU, which a
+            // background group's tcsetpgrp would raise, is blocked for the call.
+            if libc::isatty(0) == 1 {
+                let mut ttou: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut ttou);
+                libc::sigaddset(&mut ttou, libc::SIGTTOU);
+                libc::sigprocmask(libc::SIG_BLOCK, &ttou, std::ptr::null_mut());
+                libc::tcsetpgrp(0, libc::getpid());
+            }
             let mut none: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut none);
             libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());

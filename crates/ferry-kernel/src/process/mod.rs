@@ -10,7 +10,9 @@ pub mod mounts;
 pub mod spawn;
 mod vfork;
 
-pub use spawn::{spawn, BindMount, Confinement, Mounts, Ns, SpawnSpec, Stdio, User, INIT_ARG0};
+pub use spawn::{
+    spawn, BindMount, Confinement, Mounts, Ns, SpawnSpec, Spawned, Stdio, User, INIT_ARG0,
+};
 
 use crate::error::{KernelError, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

@@ -100,6 +100,21 @@ pub enum Stdio {
         /// Pass standard input through.
         stdin: bool,
     },
+    /// A terminal opened in the sandbox's own devpts (the process must lead a new session):
+    /// its master is returned in [`Spawned::pty`].
+    Tty {
+        /// Its window size (rows, columns) from the start, when known.
+        size: Option<(u16, u16)>,
+    },
+}
+
+/// A started process.
+#[derive(Debug)]
+pub struct Spawned {
+    /// Its PID (in the caller's PID namespace).
+    pub pid: u32,
+    /// The master of its terminal, with [`Stdio::Tty`].
+    pub pty: Option<OwnedFd>,
 }
 
 /// How to start a process in a sandbox.
@@ -186,6 +201,8 @@ struct Prepared {
     flags: u64,
     /// The report pipe: read end, and the write end until the child has it.
     pipe: (OwnedFd, std::sync::Mutex<Option<OwnedFd>>),
+    /// The caller's end of the socket the terminal's master comes on.
+    tty: Option<OwnedFd>,
 }
 
 fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
@@ -299,6 +316,15 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
                 files.push(null);
             }
         }
+        Stdio::Tty { size } => {
+            plan.tty_size = size.unwrap_or((0, 0));
+            if !spec.new_session {
+                return Err(KernelError::io(
+                    "spawn",
+                    std::io::Error::other("a terminal needs a new session"),
+                ));
+            }
+        }
     }
     plan.new_session = spec.new_session;
 
@@ -321,17 +347,35 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
     }
     let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
     let mut argv_c: Vec<CString> = Vec::new();
+    // The init pivots itself: until then the sandbox's root is where the plan mounted it.
+    let unpivoted = match (&spec.init, steps.last()) {
+        (Some(_), Some(mounts::Step::PivotRoot { new_root })) => {
+            Some(PathBuf::from(new_root.to_string_lossy().into_owned()))
+        }
+        _ => None,
+    };
+    let tty = if matches!(spec.stdio, Stdio::Tty { .. }) {
+        let ptmx = match &unpivoted {
+            Some(r) => r.join("dev/ptmx"),
+            None => PathBuf::from("/dev/ptmx"),
+        };
+        let ptmx = cstr("terminal", &ptmx.to_string_lossy())?;
+        plan.tty_ptmx = ptmx.as_ptr();
+        strings.push(ptmx);
+        let (mine, theirs) = crate::pty::socket_pair()?;
+        plan.tty_socket = theirs.as_raw_fd();
+        files.push(File::from(theirs));
+        Some(mine)
+    } else {
+        None
+    };
     if let Some(init) = &spec.init {
         // The init, not this child, pivots into the root filesystem (its own program must
         // be loaded from the host's first) and applies the confinement.
-        let root = match steps.last() {
-            Some(mounts::Step::PivotRoot { new_root }) => {
-                let r = PathBuf::from(new_root.to_string_lossy().into_owned());
-                steps.pop();
-                Some(r)
-            }
-            _ => None,
-        };
+        let root = unpivoted;
+        if root.is_some() {
+            steps.pop();
+        }
         let handoff = super::init::Handoff {
             root,
             caps: c.caps,
@@ -394,12 +438,14 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
         cgroup,
         pid_ns,
         flags,
+        tty,
     })
 }
 
-/// Starts the process and returns its PID (in the caller's PID namespace). The process is
-/// the caller's child: its exit is collected with `waitid` (see `Pidfd`).
-pub fn spawn(spec: &SpawnSpec) -> Result<u32> {
+/// Starts the process and returns its PID (in the caller's PID namespace), and the master of
+/// its terminal with [`Stdio::Tty`]. The process is the caller's child: its exit is collected
+/// with `waitid` (see `Pidfd`).
+pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
     let prepared = prepare(spec)?;
     let program = spec.argv.first().cloned().unwrap_or_default();
     // A thread of its own: joining a PID namespace changes where the calling thread's next
@@ -410,7 +456,21 @@ pub fn spawn(spec: &SpawnSpec) -> Result<u32> {
             .unwrap_or_else(|_| Err(KernelError::io("spawn", std::io::Error::other("panicked"))))
     })?;
     match failure {
-        None => Ok(pid),
+        None => {
+            // The child sent the master before it exec'd: it waits on the socket.
+            let pty = match &prepared.tty {
+                Some(sock) => {
+                    Some(crate::pty::recv_fd(sock.as_raw_fd(), true)?.ok_or_else(|| {
+                        KernelError::io(
+                            format!("start {program:?}: receive its terminal"),
+                            std::io::Error::other("none was sent"),
+                        )
+                    })?)
+                }
+                None => None,
+            };
+            Ok(Spawned { pid, pty })
+        }
         Some((stage, errno)) => {
             let what = match Stage::from_code(stage) {
                 Stage::Mount(i) => prepared

@@ -1,7 +1,10 @@
 //! `ferry exec`: runs a command in a running sandbox. The CLI starts it itself, in the
 //! sandbox's namespaces, cgroup and root, confined as the sandbox's own processes are
 //! (capabilities, seccomp, `no_new_privs`, user), so standard input, output and the exit code
-//! pass straight through, as with `nsenter`.
+//! pass straight through, as with `nsenter`. With `--tty` the command gets a terminal of the
+//! sandbox's own devpts (opened by the child once inside the sandbox's root), which this
+//! process relays to its own terminal, or hands to the daemon (`--tty-socket`, how the Docker
+//! API's `exec -t` runs).
 
 use clap::Args;
 use ferry_client::Client;
@@ -16,6 +19,16 @@ pub struct ExecArgs {
     /// Pass standard input through.
     #[arg(short, long)]
     interactive: bool,
+    /// Give the command a terminal (of the sandbox's own devpts).
+    #[arg(short, long)]
+    tty: bool,
+    /// With --tty: send the terminal's master on this Unix socket (an inherited descriptor)
+    /// instead of relaying it.
+    #[arg(long, hide = true, requires = "tty")]
+    tty_socket: Option<i32>,
+    /// With --tty: the terminal's window size from the start, ROWSxCOLUMNS.
+    #[arg(long, hide = true, requires = "tty", value_parser = parse_size)]
+    tty_size: Option<(u16, u16)>,
     /// Environment variables, KEY=VALUE.
     #[arg(short, long = "env")]
     env: Vec<String>,
@@ -30,6 +43,22 @@ pub struct ExecArgs {
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     cmd: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("invalid size {s:?}: give ROWSxCOLUMNS");
+    let (r, c) = s.split_once('x').ok_or_else(bad)?;
+    Ok((r.parse().map_err(|_| bad())?, c.parse().map_err(|_| bad())?))
+}
+
+/// The caller's terminal's size, when standard input is one.
+fn own_size() -> Option<(u16, u16)> {
+    // SAFETY: TIOCGWINSZ fills a local winsize.
+    unsafe {
+        let mut ws: libc::winsize = std::mem::zeroed();
+        (libc::isatty(0) == 1 && libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) == 0)
+            .then_some((ws.ws_row, ws.ws_col))
+    }
 }
 
 /// The sandbox's namespace of `kind`, or `Host` when it is the caller's own already.
@@ -111,19 +140,41 @@ pub fn run(c: &Client, a: &ExecArgs) -> anyhow::Result<i32> {
             groups,
         },
         init: None,
-        new_session: false,
-        stdio: Stdio::Inherit {
-            stdin: a.interactive,
+        // A terminal needs a session of its own to be controlled by; without one the
+        // command keeps the caller's terminal.
+        new_session: a.tty,
+        stdio: if a.tty {
+            Stdio::Tty {
+                size: a.tty_size.or_else(own_size),
+            }
+        } else {
+            Stdio::Inherit {
+                stdin: a.interactive,
+            }
         },
     };
-    let child = process::spawn(&spec)
+    let spawned = process::spawn(&spec)
         .map_err(|e| anyhow::anyhow!("cannot run {:?} in sandbox {}: {e}", a.cmd[0], a.name))?;
+    let child = spawned.pid;
+    let relay = match (spawned.pty, a.tty_socket) {
+        (Some(master), Some(sock)) => {
+            ferry_kernel::pty::send_fd(sock, std::os::fd::AsRawFd::as_raw_fd(&master))?;
+            // SAFETY: the descriptor the daemon passed for this, used once.
+            unsafe { libc::close(sock) };
+            None
+        }
+        (Some(master), None) => Some(super::exec_tty::relay(master, a.interactive)),
+        (None, _) => None,
+    };
     let mut status = 0;
     loop {
         let r = unsafe { libc::waitpid(child as libc::pid_t, &mut status, 0) };
         if r >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
             break;
         }
+    }
+    if let Some(r) = relay {
+        r.finish();
     }
     Ok(if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)

@@ -2,6 +2,7 @@
 
 pub mod compose;
 pub mod exec;
+mod exec_tty;
 pub mod network;
 pub mod node;
 pub mod sandbox;

@@ -1,5 +1,6 @@
 """docker-py 7 against a ferry daemon (DOCKER_HOST): a network with an IPAM pool, a container
-on it, connected to a second network, its logs, an exec in it, then everything removed.
+on it, connected to a second network, its logs, execs in it (one with a terminal), then
+everything removed.
 Prints "ok" last; any failure raises."""
 
 import docker
@@ -42,8 +43,13 @@ out = r.output.decode()
 assert out.startswith("1\n") and "inet " in out, out
 r = web.exec_run(["sh", "-c", "echo out; echo err >&2"], demux=True)
 assert r.output == (b"out\n", b"err\n"), r
+# With a terminal: one raw stream, output and errors on it, lines ended as a terminal does.
+r = web.exec_run(["sh", "-c", "tty; echo err >&2; exit 2"], tty=True)
+assert (r.exit_code, r.output) == (2, b"/dev/pts/0\r\nerr\r\n"), r
 
 assert client.containers.run("host", ["echo", "once"], remove=True) == b"once\n"
+out = client.containers.run("host", ["sh", "-c", "test -t 1 && echo term"], tty=True, remove=True)
+assert out == b"term\r\n", out
 
 back.disconnect(web)
 web.remove(force=True)
