@@ -114,6 +114,18 @@ fn endpoint_elements(net: &BridgeNet, ep: &BridgePort) -> Vec<Element> {
     out
 }
 
+/// The elements of the host's link on the mesh's overlay: a bridge (policed as one) whose
+/// traffic to itself is routed (another node's mesh connection to a replica here), and a mesh
+/// link.
+fn mesh_link_elements(name: &str) -> Vec<Element> {
+    let link = ifname(name);
+    vec![
+        Element::inet(names::BRIDGES, link.clone()),
+        Element::inet(names::BRIDGE_PAIRS, format!("{link} . {link}")),
+        Element::inet(names::MESH_LINKS, link),
+    ]
+}
+
 /// The element a published port owns.
 fn port_element(p: &PublishedPort) -> Element {
     let proto = p.container.proto.as_str();
@@ -256,18 +268,12 @@ impl Changes {
     /// connections and replies are routed into it), and the mesh's connections that leave
     /// through it are masqueraded to the host's address there.
     pub fn add_mesh_link(&mut self, name: &str) -> &mut Self {
-        self.add([
-            Element::inet(names::BRIDGES, ifname(name)),
-            Element::inet(names::MESH_LINKS, ifname(name)),
-        ]);
+        self.add(mesh_link_elements(name));
         self
     }
     /// The host's link on the mesh's overlay is gone.
     pub fn remove_mesh_link(&mut self, name: &str) -> &mut Self {
-        self.remove([
-            Element::inet(names::BRIDGES, ifname(name)),
-            Element::inet(names::MESH_LINKS, ifname(name)),
-        ]);
+        self.remove(mesh_link_elements(name));
         self
     }
     /// A service VIP (a /32 the daemon puts on its network's bridge) is served: connections

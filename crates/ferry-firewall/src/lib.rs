@@ -13,6 +13,7 @@
 
 mod binary;
 mod changes;
+pub mod mesh;
 mod objects;
 mod ruleset;
 

@@ -233,6 +233,18 @@ const INET: &str = r#"table inet ferry {
 	# The slots: what a VIP's or the routing mesh's port translates to, for the clients
 	# whose hash is N.
 @SLOT_CHAINS@
+	# The routing mesh, on the node that runs the replica: a connection another node sent
+	# through the host's mesh link is marked with that node's address on the mesh (the low
+	# four bytes of its link's MAC, which ferry makes from that address), and the replies
+	# carry the mark, so that a routing rule sends them back to that node (through the
+	# `ferry_mesh` netdev table, which sets their destination MAC), where conntrack gives them
+	# the address the client called. The replica sees the client's own address.
+	chain mesh_mark {
+		type filter hook prerouting priority mangle; policy accept;
+		iifname @mesh_links ct state new ct mark set @ll,64,32
+		ct direction reply ct mark != 0 meta mark set ct mark
+	}
+
 	# A new connection reaching a VIP untranslated is for a port with no backend (or none
 	# at all): refuse it at once (RST, or ICMP port unreachable) rather than let a host socket
 	# on the wildcard address take it or let it hang. Replies to the host's own translated
@@ -265,8 +277,9 @@ const INET: &str = r#"table inet ferry {
 	}
 
 	# The swarm's routing mesh: a connection to a published port that goes to a replica on
-	# the ingress overlay leaves through the host's link there, from the host's address on it,
-	# so that the replica's node sends the replies back through this host.
+	# the ingress overlay leaves through the host's link there with the client's own address
+	# (the replica's node sends the replies back, see mesh_mark); only the host's own and its
+	# sandboxes' connections are masqueraded, as hairpin traffic is.
 	# Hairpin (a sandbox reaching a published port or a service VIP of its own bridge, the
 	# backend on that bridge too) and loopback clients are masqueraded so replies come back
 	# through the host, where conntrack turns the source back into the VIP; without it (and
@@ -278,7 +291,8 @@ const INET: &str = r#"table inet ferry {
 		ct status dnat oifname . ip saddr @members4 masquerade
 		ct status dnat oifname . ip6 saddr @members6 masquerade
 		ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade
-		ct status dnat oifname @mesh_links masquerade
+		ct status dnat oifname @mesh_links fib saddr type local masquerade
+		ct status dnat oifname @mesh_links ip saddr @masq4 masquerade
 		oifname != @bridges ip saddr @masq4 masquerade
 		oifname != @bridges ip6 saddr @masq6 masquerade
 	}

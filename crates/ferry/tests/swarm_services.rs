@@ -436,7 +436,7 @@ fn the_routing_mesh_answers_on_every_node_and_spreads_over_every_replica() {
             eventually(20, || o.sh(&format!("socat -T2 - TCP:{}:8080,connect-timeout=2 </dev/null", common::HOST_LINK_ADDR)).code == 0),
             "node {i} does not answer on 8080: {}\n{}\n{}\n{}\n{}",
             u.hosts[i].sh("ip -br addr; ip route; ip -br link").stdout,
-            u.hosts[i].sh("nft list ruleset | grep -E 'mesh_links|fh-|8080' ; nft list map inet ferry mesh4_0").stdout,
+            u.hosts[i].sh("nft list map inet ferry mesh4_0; nft list table netdev ferry_mesh; ip rule; ip route show table 4789; ip neigh; conntrack -L 2>&1 | grep 8080; o=$(ls /sys/class/net | grep '^fx-'); for x in $o; do bridge fdb show dev $x; ip neigh show dev $x; done").stdout,
             u.hosts[i].ok(&["ps"]),
             u.hosts[i].ok(&["service", "ps", "demo"]),
             u.hosts[i].daemon_log().lines().rev().take(40).collect::<Vec<_>>().join("\n"),
@@ -447,9 +447,19 @@ fn the_routing_mesh_answers_on_every_node_and_spreads_over_every_replica() {
             .map(|k| k.split_whitespace().next().unwrap())
             .collect();
         assert_eq!(replicas.len(), 3, "node {i}: {counts:?}");
+        // Beyond Docker: each replica saw the client's own address, whichever node it
+        // entered by and wherever the replica runs.
+        for k in counts.keys() {
+            assert_eq!(
+                k.split_whitespace().nth(1),
+                Some(common::OUTSIDE_ADDR),
+                "node {i}: the replica saw {k}"
+            );
+        }
     }
 
-    // 3000 connections through the node with no replica: each replica gets 33% ± 5%.
+    // 3000 connections through the node with no replica: each replica gets 33% ± 5%, and
+    // sees the client's address.
     let counts = mesh_spread(&outsides[3], 8080, 3000);
     let mut per_replica: BTreeMap<String, usize> = BTreeMap::new();
     for (k, n) in &counts {
@@ -459,6 +469,10 @@ fn the_routing_mesh_answers_on_every_node_and_spreads_over_every_replica() {
     }
     eprintln!("mesh spread through a node without a replica: {per_replica:?}");
     assert_eq!(per_replica.len(), 3);
+    assert!(
+        counts.keys().all(|k| k.ends_with(common::OUTSIDE_ADDR)),
+        "{counts:?}"
+    );
     for n in per_replica.values() {
         let share = *n as f64 / 3000.0;
         assert!((0.28..=0.38).contains(&share), "{per_replica:?}");

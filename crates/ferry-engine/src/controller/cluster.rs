@@ -39,7 +39,7 @@ pub(crate) struct ClusterRuntime {
     /// The cluster's networks, as last seen.
     networks: tokio::sync::Mutex<Mirror>,
     /// Every node's endpoints, as last seen.
-    peers: tokio::sync::Mutex<Mirror>,
+    pub(crate) peers: tokio::sync::Mutex<Mirror>,
     /// Wakes the publisher after a local endpoint came or went.
     dirty: tokio::sync::Notify,
     /// This node's records in the cluster's store, as last written.
@@ -58,6 +58,8 @@ pub(crate) struct ClusterRuntime {
     statuses: tokio::sync::Mutex<BTreeMap<String, TaskStatus>>,
     /// This node's presence on the routing mesh's network.
     pub(crate) node_ingress: tokio::sync::Mutex<Option<super::ingress::NodeIngress>>,
+    /// The routing mesh's paths to the other nodes, as applied.
+    pub(crate) mesh: tokio::sync::Mutex<super::mesh_paths::MeshPaths>,
 }
 
 impl ClusterRuntime {
@@ -721,6 +723,7 @@ impl Controller {
             let mut st = self.lock().await;
             self.peer_into_state(&mut st, &new);
         }
+        self.sync_mesh_paths().await;
     }
 
     /// A remote endpoint's names answer on its network, and its addresses are not handed out
@@ -841,7 +844,7 @@ impl Controller {
             let rec = PeerRecord {
                 network_id: ni.network_id.clone(),
                 node_id: link.node_id.clone(),
-                endpoint_id: "host".into(),
+                endpoint_id: super::mesh_paths::HOST_ENDPOINT.into(),
                 sandbox_id: String::new(),
                 vtep,
                 mac: crate::drivers::overlay::host_link_mac(ni.addr.addr()),

@@ -146,6 +146,7 @@ impl Controller {
         }
         *cur = Some(rec);
         drop(cur);
+        self.sync_mesh_paths().await;
         self.endpoints_changed();
         Ok(())
     }
@@ -190,6 +191,7 @@ impl Controller {
                 }
             }
         }
+        self.clear_mesh_paths().await;
         let mut changes = Changes::new();
         changes.remove_mesh_link(&cur.link);
         if let Err(e) = self.firewall.apply(&changes) {

@@ -11,6 +11,7 @@ mod gateway_bridge;
 mod ingress;
 mod links;
 mod locks;
+mod mesh_paths;
 mod networks;
 mod plumbing;
 mod publish;

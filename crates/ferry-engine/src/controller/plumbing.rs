@@ -121,6 +121,18 @@ impl Controller {
             for r in &info.routes {
                 ns.nl.add_device_route(idx, *r).await.map_err(kernel_err)?;
             }
+            if let (Some(sr), Some(std::net::IpAddr::V4(own))) =
+                (info.source_route, ep.ipv4.map(|a| a.addr()))
+            {
+                ns.nl
+                    .replace_table_default_via(sr.table, sr.gateway, idx)
+                    .await
+                    .map_err(kernel_err)?;
+                ns.nl
+                    .add_source_rule(own, sr.table, sr.priority)
+                    .await
+                    .map_err(kernel_err)?;
+            }
             Ok::<(), FerryError>(())
         };
         if let Err(e) = inside.await {

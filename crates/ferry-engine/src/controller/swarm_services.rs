@@ -770,6 +770,9 @@ impl Controller {
         if !self.cluster_rt.swarm_listed() {
             return;
         }
+        // Replicas on the routing mesh answer through the host's own link there: it comes
+        // first.
+        self.ensure_node_ingress().await;
         let wanted: Vec<Service> = {
             let services = self.cluster_rt.services.lock().await;
             let tasks = self.cluster_rt.task_records.lock().await;

@@ -83,6 +83,22 @@ pub struct JoinInfo {
     /// On-link routes (destination, no gateway) the endpoint's interface needs beyond its
     /// subnets' own.
     pub routes: Vec<IpNet>,
+    /// Traffic from the endpoint's IPv4 address leaves through its interface via this route,
+    /// whatever the sandbox's default route is (the routing mesh: a replica answers the
+    /// connections it was sent on the ingress network back on that network).
+    pub source_route: Option<SourceRoute>,
+}
+
+/// A route for traffic from one address: a rule that looks it up in a table of its own, whose
+/// default route goes via `gateway` on the endpoint's interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SourceRoute {
+    /// The gateway.
+    pub gateway: std::net::Ipv4Addr,
+    /// The table.
+    pub table: u32,
+    /// The rule's priority.
+    pub priority: u32,
 }
 
 /// The records a sweep keeps: the driver's networks and the endpoints of running sandboxes

@@ -8,7 +8,7 @@
 use super::{nl_err, Netlink, EEXIST, ESRCH};
 use crate::error::Result;
 use netlink_packet_route::neighbour::NeighbourState;
-use netlink_packet_route::rule::RuleAttribute;
+use netlink_packet_route::rule::{RuleAction, RuleAttribute};
 use rtnetlink::RouteMessageBuilder;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -102,6 +102,7 @@ impl Netlink {
             .v4()
             .table_id(table)
             .priority(priority)
+            .action(RuleAction::ToTable)
             .fw_mark(mark);
         req.message_mut()
             .attributes
@@ -134,6 +135,7 @@ impl Netlink {
             .v4()
             .table_id(table)
             .priority(priority)
+            .action(RuleAction::ToTable)
             .fw_mark(mark);
         req.message_mut()
             .attributes
@@ -149,5 +151,51 @@ impl Netlink {
                 }
             }
         }
+    }
+
+    /// `ip rule add from SRC lookup TABLE priority PRIO` (present is fine).
+    pub async fn add_source_rule(&self, src: Ipv4Addr, table: u32, priority: u32) -> Result<()> {
+        let req = self
+            .handle
+            .rule()
+            .add()
+            .v4()
+            .source_prefix(src, 32)
+            .table_id(table)
+            .priority(priority)
+            .action(RuleAction::ToTable);
+        match req.execute().await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let err = nl_err(format!("rule from {src} lookup {table}"), e);
+                if err.raw_errno() == Some(EEXIST) {
+                    Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// `ip route replace default via GW dev INDEX onlink table TABLE`.
+    pub async fn replace_table_default_via(
+        &self,
+        table: u32,
+        gw: Ipv4Addr,
+        index: u32,
+    ) -> Result<()> {
+        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
+            .gateway(gw)
+            .output_interface(index)
+            .table_id(table)
+            .onlink()
+            .build();
+        self.handle
+            .route()
+            .add(msg)
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("default route of table {table} via {gw}"), e))
     }
 }

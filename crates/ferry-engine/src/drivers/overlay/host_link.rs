@@ -1,23 +1,42 @@
-//! The host's own link on an overlay: a veth pair whose one end is a port of the network's
-//! bridge and whose other end, in the host namespace, holds the node's address on the
-//! network. The routing mesh uses it on the `ingress` network: a published port's
-//! connections leave each node towards the replicas of every node through it. The end in
-//! the host has a MAC made from its address (`02:42` and the four bytes, as Docker makes
-//! its endpoints'), so every node's is different and the others can point it at the node.
+//! The host's own presence on an overlay: the network's bridge itself holds the node's
+//! address there. The routing mesh uses it on the `ingress` network: a published port's
+//! connections leave each node towards the replicas of every node through it, and come back
+//! through it. The bridge gets a MAC made from that address (`02:42` and its four bytes, as
+//! Docker makes its endpoints'), so every node's is different and the others point it at the
+//! node. The bridge, not a veth into it: a veth would hand the host's packets to the bridge
+//! as a new frame, which conntrack (with br_netfilter) would take for a second connection.
 
-use super::{kernel_err, OverlayConfig, OverlayDriver};
+use super::{config, kernel_err, OverlayConfig, OverlayDriver};
 use ferry_types::{FerryError, MacAddr, Network};
 use ipnet::IpNet;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
-/// The host end of a network's host link.
-pub fn host_link_name(network_id: &str) -> String {
-    format!("fh-{}", ferry_types::ids::short(network_id))
+/// The routing table of the mesh's replies: marked packets (a connection another node sent
+/// here) leave through the host link.
+pub const MESH_ROUTE_TABLE: u32 = 4789;
+/// The priority of the rule that looks marked packets up there (before `main`).
+pub const MESH_RULE_PRIORITY: u32 = 100;
+/// The table's placeholder gateway: its neighbour entry is fixed, and nftables sets each
+/// packet's real destination MAC on the way out.
+const PLACEHOLDER_GW: Ipv4Addr = Ipv4Addr::new(169, 254, 77, 1);
+const PLACEHOLDER_MAC: [u8; 6] = [0x02, 0x42, 0, 0, 0, 0];
+
+/// The mark rule of a mesh subnet: marks are nodes' addresses in it, as `mesh_mark` copies
+/// them from a MAC (the four bytes as they are on the wire, read as a number of this host's
+/// byte order).
+fn mark_rule(addr: IpNet) -> Option<(u32, u32)> {
+    match addr.trunc() {
+        IpNet::V4(n) => Some((
+            ferry_firewall::mesh::mark_of(n.network()),
+            ferry_firewall::mesh::mark_of(n.netmask()),
+        )),
+        IpNet::V6(_) => None,
+    }
 }
 
-/// Its bridge end.
-fn bridge_end_name(network_id: &str) -> String {
-    format!("fp-{}", ferry_types::ids::short(network_id))
+/// The host's link on a network: the network's bridge.
+pub fn host_link_name(network_id: &str) -> String {
+    config::bridge_name(network_id)
 }
 
 /// The MAC of a host link holding `addr`.
@@ -43,48 +62,37 @@ impl OverlayDriver {
         let peers = self.peers.lock().await;
         let plane = self.ensure_plane(net, &cfg, &under, &peers).await?;
         let host = host_link_name(&net.id);
-        let port = bridge_end_name(&net.id);
-        for name in [&host, &port] {
-            if let Some(l) = self.nl.link(name).await.map_err(kernel_err)? {
-                self.nl.delete_link(l.index).await.map_err(kernel_err)?;
-            }
-        }
-        self.nl
-            .create_veth_pair(&host, &port, Some(plane.mtu))
-            .await
-            .map_err(kernel_err)?;
-        let host_index = self
-            .nl
-            .link(&host)
-            .await
-            .map_err(kernel_err)?
-            .map(|l| l.index)
-            .ok_or_else(|| FerryError::internal(format!("link {host} vanished")))?;
-        let port_index = self
-            .nl
-            .link(&port)
-            .await
-            .map_err(kernel_err)?
-            .map(|l| l.index)
-            .ok_or_else(|| FerryError::internal(format!("link {port} vanished")))?;
+        let host_index = plane.bridge;
         self.nl
             .set_mac(host_index, host_link_mac(addr.addr()).octets())
-            .await
-            .map_err(kernel_err)?;
-        self.nl
-            .set_controller(port_index, plane.bridge)
             .await
             .map_err(kernel_err)?;
         // Mesh traffic enters from other hosts with a client's address: the reverse path is
         // the host's default route, not this link.
         let _ = ferry_kernel::sysctl::set(&format!("net/ipv4/conf/{host}/rp_filter"), "2");
-        let _ = ferry_kernel::sysctl::set(&format!("net/ipv6/conf/{host}/disable_ipv6"), "1");
         self.nl
             .add_address(host_index, addr)
             .await
             .map_err(kernel_err)?;
-        self.nl.set_up(host_index).await.map_err(kernel_err)?;
-        self.nl.set_up(port_index).await.map_err(kernel_err)?;
+        if let Some((mark, mask)) = mark_rule(addr) {
+            self.nl
+                .replace_table_default_onlink(
+                    MESH_ROUTE_TABLE,
+                    PLACEHOLDER_GW,
+                    PLACEHOLDER_MAC,
+                    host_index,
+                )
+                .await
+                .map_err(kernel_err)?;
+            self.nl
+                .add_mark_rule(mark, mask, MESH_ROUTE_TABLE, MESH_RULE_PRIORITY)
+                .await
+                .map_err(kernel_err)?;
+        }
+        self.host_addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(net.id.to_string(), addr);
         tracing::info!(network = %net.name, address = %addr, link = %host, "this host joined the overlay");
         Ok(host)
     }
@@ -93,15 +101,23 @@ impl OverlayDriver {
     /// is left.
     pub(super) async fn leave_host(&self, net: &Network) -> Result<(), FerryError> {
         let _order = self.peers.lock().await;
-        if let Some(l) = self
-            .nl
-            .link(&host_link_name(&net.id))
-            .await
-            .map_err(kernel_err)?
-        {
-            self.nl.delete_link(l.index).await.map_err(kernel_err)?;
+        let addr = self
+            .host_addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(net.id.as_str());
+        for s in net.subnets_v4() {
+            if let Some((mark, mask)) = mark_rule(s.subnet) {
+                self.nl
+                    .delete_mark_rule(mark, mask, MESH_ROUTE_TABLE, MESH_RULE_PRIORITY)
+                    .await
+                    .map_err(kernel_err)?;
+            }
         }
         if let Some(plane) = self.plane(&net.id).await? {
+            if let Some(addr) = addr {
+                let _ = self.nl.delete_address(plane.bridge, addr).await;
+            }
             if self.live_ports(&plane).await? == 0 {
                 self.remove_plane(&net.id).await?;
             }

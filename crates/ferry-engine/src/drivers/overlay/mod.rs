@@ -43,6 +43,8 @@ pub struct OverlayDriver {
     /// The remote endpoints; its lock also orders every change of a data plane (a join's
     /// making it, a leave's removing it, a peer's entries).
     peers: tokio::sync::Mutex<PeerCache>,
+    /// The host's own address on the networks it joined (the routing mesh's `ingress`).
+    host_addrs: std::sync::Mutex<std::collections::HashMap<String, ipnet::IpNet>>,
 }
 
 /// A network's data plane on this node.
@@ -67,6 +69,7 @@ impl OverlayDriver {
             reaper: ctx.reaper.clone(),
             cluster: ctx.cluster.clone(),
             peers: tokio::sync::Mutex::new(PeerCache::default()),
+            host_addrs: Default::default(),
         }
     }
 
@@ -361,7 +364,25 @@ impl NetworkDriver for OverlayDriver {
             ferry_kernel::sysctl::set(&format!("net/ipv4/neigh/{ifname}/retrans_time_ms"), "50")
         })
         .map_err(kernel_err)?;
-        Ok(JoinInfo::default())
+        // On a network the host is on (the routing mesh's), the sandbox answers what it was
+        // sent there back through this host, which knows where each connection came from.
+        let source_route = self
+            .host_addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(net.id.as_str())
+            .and_then(|a| match a.addr() {
+                IpAddr::V4(gateway) => Some(crate::driver::SourceRoute {
+                    gateway,
+                    table: host_link::MESH_ROUTE_TABLE,
+                    priority: host_link::MESH_RULE_PRIORITY,
+                }),
+                IpAddr::V6(_) => None,
+            });
+        Ok(JoinInfo {
+            source_route,
+            ..Default::default()
+        })
     }
 
     /// Retires the host end; removes the data plane with the node's last endpoint on it.
