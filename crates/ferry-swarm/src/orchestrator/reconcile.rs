@@ -107,14 +107,21 @@ fn reconcile_service(
         .collect();
     // An update replaces outdated tasks a batch at a time, the next batch once the last one
     // is placed.
+    // What replicas run changes with the template version; a replica count alone does not.
+    let template_version = s
+        .swarm
+        .as_ref()
+        .map(|t| t.template_version)
+        .filter(|v| *v > 0)
+        .unwrap_or(s.version);
     let outdated: Vec<&TaskRecord> = running
         .iter()
         .copied()
-        .filter(|t| t.spec_version < s.version)
+        .filter(|t| t.spec_version < template_version)
         .collect();
     let pending_update = own
         .iter()
-        .any(|t| t.is_pending() && t.spec_version == s.version && !outdated.is_empty());
+        .any(|t| t.is_pending() && t.spec_version == template_version && !outdated.is_empty());
     let batch = match s.spec.update.parallelism {
         0 => outdated.len(),
         n => n as usize,
@@ -163,7 +170,7 @@ fn reconcile_service(
                 let mut t = p.clone();
                 t.node_id = a.node_id.clone();
                 t.message.clear();
-                t.spec_version = s.version;
+                t.spec_version = template_version;
                 t
             }
             None => TaskRecord {
@@ -172,7 +179,7 @@ fn reconcile_service(
                 slot: a.slot,
                 node_id: a.node_id.clone(),
                 desired: TaskDesired::Running,
-                spec_version: s.version,
+                spec_version: template_version,
                 created_at: now.to_string(),
                 message: String::new(),
             },
@@ -183,10 +190,10 @@ fn reconcile_service(
         match pending_of(p.slot) {
             Some(t) => {
                 used_pending.insert(t.id.clone());
-                if t.message != p.reason || t.spec_version != s.version {
+                if t.message != p.reason || t.spec_version != template_version {
                     let mut t = t.clone();
                     t.message = p.reason.clone();
-                    t.spec_version = s.version;
+                    t.spec_version = template_version;
                     changes.insert(t.id.clone(), Some(t));
                 }
             }
@@ -197,7 +204,7 @@ fn reconcile_service(
                     slot: p.slot,
                     node_id: String::new(),
                     desired: TaskDesired::Running,
-                    spec_version: s.version,
+                    spec_version: template_version,
                     created_at: now.to_string(),
                     message: p.reason.clone(),
                 };
@@ -270,7 +277,10 @@ mod tests {
             },
             vips: vec![],
             removing: false,
-            swarm: Some(SwarmTasks::default()),
+            swarm: Some(SwarmTasks {
+                here: Default::default(),
+                template_version: version,
+            }),
             previous_spec: None,
             update_status: None,
         }
@@ -379,6 +389,7 @@ mod tests {
         let mut tasks = Vec::new();
         step(&mut tasks, &s, &nodes, "t1");
         s[0].version = 2;
+        s[0].swarm.as_mut().unwrap().template_version = 2;
         s[0].spec.update.parallelism = 1;
         step(&mut tasks, &s, &nodes, "t2");
         let current = |tasks: &[TaskRecord], v: u64| {
@@ -394,12 +405,37 @@ mod tests {
     }
 
     #[test]
+    fn a_scale_keeps_the_running_tasks() {
+        let nodes = vec![
+            node("a", true, NodeAvailability::Active),
+            node("b", true, NodeAvailability::Active),
+        ];
+        let mut s = vec![service("s1", 2, 1)];
+        let mut tasks = Vec::new();
+        step(&mut tasks, &s, &nodes, "t1");
+        let before: Vec<String> = tasks.iter().map(|t| t.id.clone()).collect();
+        s[0].version = 2;
+        s[0].spec.replicas = 3;
+        step(&mut tasks, &s, &nodes, "t2");
+        assert_eq!(tasks.len(), 3);
+        for id in before {
+            assert!(
+                tasks
+                    .iter()
+                    .any(|t| t.id == id && t.desired == TaskDesired::Running),
+                "task {id} was replaced by a scale"
+            );
+        }
+    }
+
+    #[test]
     fn history_is_bounded_and_a_removed_service_s_tasks_go() {
         let nodes = vec![node("a", true, NodeAvailability::Active)];
         let mut s = vec![service("s1", 1, 1)];
         let mut tasks = Vec::new();
         for v in 1..=10u64 {
             s[0].version = v;
+            s[0].swarm.as_mut().unwrap().template_version = v;
             step(&mut tasks, &s, &nodes, &format!("t{v:02}"));
         }
         let ended = tasks
