@@ -14,6 +14,7 @@ mod networks;
 mod plumbing;
 mod publish;
 mod reconcile;
+mod replica_logs;
 mod sandboxes;
 mod services;
 mod swarm_services;

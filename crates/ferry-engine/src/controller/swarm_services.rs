@@ -60,7 +60,7 @@ impl Controller {
     }
 
     /// The swarm service `reference` names (ID, name, or unambiguous ID prefix), if any.
-    pub(crate) async fn find_swarm_service(
+    pub async fn find_swarm_service(
         &self,
         reference: &str,
     ) -> Result<Option<Service>, FerryError> {
