@@ -66,12 +66,12 @@ impl ServiceLogStream {
         loop {
             if let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
                 let json: Vec<u8> = self.partial.drain(..=end).collect();
-                return serde_json::from_slice(&json)
-                    .map(Some)
-                    .map_err(|source| ClientError::Decode {
+                return serde_json::from_slice(&json).map(Some).map_err(|source| {
+                    ClientError::Decode {
                         what: self.what.clone(),
                         source,
-                    });
+                    }
+                });
             }
             if self.ended {
                 return Ok(None);

@@ -27,6 +27,6 @@ mod swarm;
 mod tls;
 
 pub use error::{Result, SwarmError};
-pub use records::{Availability, ClusterRecord, NodeRecord, SessionRecord};
 pub use node_server::DEFAULT_NODE_PORT;
+pub use records::{Availability, ClusterRecord, NodeRecord, SessionRecord};
 pub use swarm::{Swarm, DEFAULT_DATA_PATH_PORT, DEFAULT_LEASE_TTL};

@@ -10,8 +10,8 @@
 
 use crate::{Result, SwarmError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
@@ -115,13 +115,17 @@ impl ClientCertVerifier for ClientVerifier {
         _intermediates: &[CertificateDer<'_>],
         _now: UnixTime,
     ) -> std::result::Result<ClientCertVerified, rustls::Error> {
-        ferry_pki::verify_node_cert(&pem_of_der(end_entity), &self.ca, std::time::SystemTime::now())
-            .map(|_| ClientCertVerified::assertion())
-            .map_err(|e| {
-                rustls::Error::General(format!(
-                    "the client's certificate is not from the swarm's CA: {e}"
-                ))
-            })
+        ferry_pki::verify_node_cert(
+            &pem_of_der(end_entity),
+            &self.ca,
+            std::time::SystemTime::now(),
+        )
+        .map(|_| ClientCertVerified::assertion())
+        .map_err(|e| {
+            rustls::Error::General(format!(
+                "the client's certificate is not from the swarm's CA: {e}"
+            ))
+        })
     }
 
     fn verify_tls12_signature(

@@ -109,7 +109,9 @@ mod tests {
             assert_eq!(ServiceLogOptions::from_query(pairs).unwrap(), o);
         }
         assert_eq!(
-            ServiceLogOptions::from_query([("tail", "all")]).unwrap().tail,
+            ServiceLogOptions::from_query([("tail", "all")])
+                .unwrap()
+                .tail,
             None
         );
         assert!(ServiceLogOptions::from_query([("tail", "-1")]).is_err());

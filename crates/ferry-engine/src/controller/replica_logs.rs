@@ -90,7 +90,13 @@ async fn discover(
             if seen.insert(r.id.clone()) {
                 // A replica that starts later is read from its beginning: all of it is new.
                 let tail = if first { options.tail } else { None };
-                tokio::spawn(read_replica(ctl.clone(), r, tail, options.follow, tx.clone()));
+                tokio::spawn(read_replica(
+                    ctl.clone(),
+                    r,
+                    tail,
+                    options.follow,
+                    tx.clone(),
+                ));
             }
         }
         first = false;

@@ -249,7 +249,9 @@ impl Swarm {
         }
         match self.start_node_server(&active).await {
             Ok(s) => active.node_server = Some(s),
-            Err(e) => tracing::error!(error = %e, "the node endpoint cannot start; other nodes cannot read this node's replicas' output"),
+            Err(e) => {
+                tracing::error!(error = %e, "the node endpoint cannot start; other nodes cannot read this node's replicas' output")
+            }
         }
         if let Err(e) = self.link(&mut active).await {
             tracing::error!(error = %e, "the engine refused the swarm link");

@@ -94,15 +94,11 @@ impl Swarm {
             };
             let (tls, service_id) = (tls.clone(), service_id.to_string());
             tokio::spawn(async move {
-                let r = crate::node_client::stream_logs(
-                    addr,
-                    tls,
-                    &service_id,
-                    options,
-                    &tx,
-                    |l| names.fill(l),
-                )
-                .await;
+                let r =
+                    crate::node_client::stream_logs(addr, tls, &service_id, options, &tx, |l| {
+                        names.fill(l)
+                    })
+                    .await;
                 if let Err(e) = r {
                     let message = match e {
                         SwarmError::Unavailable(m) => m,

@@ -127,12 +127,13 @@ fn format_log_line(l: &ferry_types::logs::ServiceLogLine, f: &LogFormat) -> Stri
 
 async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<i32> {
     use ferry_types::logs::{ServiceLogEvent, ServiceLogOptions};
-    let tail = match a.tail.as_str() {
-        "all" | "" => None,
-        n => Some(n.parse::<usize>().map_err(|_| {
-            anyhow::anyhow!("invalid --tail {n:?}: give a number of lines or all")
-        })?),
-    };
+    let tail =
+        match a.tail.as_str() {
+            "all" | "" => None,
+            n => Some(n.parse::<usize>().map_err(|_| {
+                anyhow::anyhow!("invalid --tail {n:?}: give a number of lines or all")
+            })?),
+        };
     let replicas = c
         .service_inspect(&a.service)
         .await?
