@@ -314,3 +314,34 @@ fn service_logs_from_a_worker_merge_every_nodes_replicas() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("\"ServiceId\""), "{}", r.stdout);
 }
+
+#[test]
+fn service_logs_of_a_service_of_one_host() {
+    let h = Host::new();
+    h.ok(&[
+        "service",
+        "create",
+        "--name",
+        "solo",
+        "--replicas",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        "echo hello $HOSTNAME; exec sleep 1000",
+    ]);
+    let mut lines = Vec::new();
+    assert!(
+        eventually(20, || {
+            lines = logs(&h, &["solo"]);
+            lines.len() == 2
+        }),
+        "{lines:?}"
+    );
+    lines.sort();
+    for (i, l) in lines.iter().enumerate() {
+        let name = format!("solo.{}", i + 1);
+        let host = h.ok(&["exec", &name, "--", "hostname"]);
+        assert_eq!(l, &format!("{name}    | hello {host}"));
+    }
+}
