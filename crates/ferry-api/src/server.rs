@@ -624,9 +624,10 @@ async fn service_tasks(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
 /// The output of every replica of a service, one JSON object a line
 /// ([`ferry_types::logs::ServiceLogEvent`]): a swarm service's from every Ready node, merged
 /// as lines arrive (a node that cannot be reached is reported in the stream); a service of
-/// this host's from its replicas here.
+/// this host's from its replicas here. A Docker client gets Docker's multiplexed stream.
 async fn service_logs(
     State(ctl): State<Ctl>,
+    dialect: Dialect,
     axum::Extension(swarm): axum::Extension<Arc<ferry_swarm::Swarm>>,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
@@ -652,6 +653,22 @@ async fn service_logs(
         });
         rx
     };
+    if dialect == Dialect::Docker {
+        let docker = crate::docker::service_logs::DockerLogShape {
+            timestamps: flag(&q, "timestamps"),
+            details: flag(&q, "details"),
+        };
+        let body = futures::stream::poll_fn(move |cx| {
+            events
+                .poll_recv(cx)
+                .map(|e| e.map(|e| Ok::<_, std::io::Error>(Bytes::from(docker.frame(&e)))))
+        });
+        return Ok((
+            [(header::CONTENT_TYPE, crate::docker::stream::MULTIPLEXED)],
+            Body::from_stream(body),
+        )
+            .into_response());
+    }
     let body = futures::stream::poll_fn(move |cx| {
         events.poll_recv(cx).map(|e| {
             e.map(|e| {
