@@ -29,9 +29,12 @@ pub fn logs_path(service_id: &str) -> String {
     format!("/ferry/node/services/{service_id}/logs")
 }
 
-/// The running endpoint; stops when dropped.
+/// The running endpoint; stops when dropped, its connections too (a followed stream does
+/// not outlive the node's membership).
 pub struct NodeServer {
     task: tokio::task::JoinHandle<()>,
+    /// Dropped with the server: every connection waits on it.
+    _stop: tokio::sync::watch::Sender<()>,
 }
 
 impl Drop for NodeServer {
@@ -60,6 +63,7 @@ impl NodeServer {
         let app = Router::new()
             .route("/ferry/node/services/{id}/logs", get(logs))
             .with_state(ctl);
+        let (stop, stopped) = tokio::sync::watch::channel(());
         let task = tokio::spawn(async move {
             loop {
                 let Ok((tcp, peer)) = listener.accept().await else {
@@ -68,6 +72,7 @@ impl NodeServer {
                 };
                 let acceptor = acceptor.clone();
                 let app = app.clone();
+                let mut stopped = stopped.clone();
                 tokio::spawn(async move {
                     let tls = match tokio::time::timeout(
                         Duration::from_secs(10),
@@ -82,14 +87,17 @@ impl NodeServer {
                         }
                     };
                     let svc = hyper_util::service::TowerToHyperService::new(app);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
-                        .await;
+                    let conn = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tls), svc);
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = stopped.changed() => {}
+                    }
                 });
             }
         });
         tracing::info!(%addr, "node endpoint listening");
-        Ok(NodeServer { task })
+        Ok(NodeServer { task, _stop: stop })
     }
 }
 

@@ -244,6 +244,18 @@ fn service_logs_from_a_worker_merge_every_nodes_replicas() {
         "{whole:?} {ids:?}"
     );
 
+    // A Docker client gets Docker's multiplexed stream, with the replica's IDs as details.
+    let r = c.sh(&format!(
+        "curl -s --unix-socket {} 'http://ferry/v1.44/services/talk/logs?stdout=1&details=1&tail=1'",
+        c.socket().display()
+    ));
+    assert_eq!(
+        r.stdout.matches("com.docker.swarm.task.id=").count(),
+        3,
+        "{}",
+        r.stdout
+    );
+
     // -f from a worker: lines the other nodes' replicas print after it started.
     let before = last_ticks(&logs(b, &["talk"]));
     let follow = Follow::start(b, "talk");
