@@ -19,8 +19,9 @@ const TTL: u64 = 2;
 /// The node endpoint's port (the default).
 const NODE_PORT: u16 = 7946;
 
-/// A replica: says it started, with its host name, then ticks every 300 ms.
-const PROGRAM: &str = r#"echo "start $HOSTNAME"; i=0; while sleep 0.3; do i=$((i+1)); echo "tick $i $HOSTNAME"; done"#;
+/// A replica: says it started, with its host name, then ticks every 300 ms with the time it
+/// printed the tick (ns since the epoch; the hosts share one clock).
+const PROGRAM: &str = r#"echo "start $HOSTNAME"; i=0; while sleep 0.3; do i=$((i+1)); echo "tick $i $HOSTNAME $(date +%s%N)"; done"#;
 
 fn swarm(u: &Underlay) {
     let (a, rest) = u.hosts.split_first().unwrap();
@@ -109,7 +110,7 @@ fn last_ticks(lines: &[String]) -> BTreeMap<String, u64> {
             continue;
         };
         let w: Vec<&str> = text.split_whitespace().collect();
-        if let ["tick", n, host] = w.as_slice() {
+        if let ["tick", n, host, _] = w.as_slice() {
             let n: u64 = n.parse().unwrap();
             let e = out.entry(host.to_string()).or_insert(0);
             *e = (*e).max(n);
@@ -118,10 +119,17 @@ fn last_ticks(lines: &[String]) -> BTreeMap<String, u64> {
     out
 }
 
-/// `service logs -f` running in the background; its lines so far.
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+/// `service logs -f` running in the background; its lines so far, each with when it came.
 struct Follow {
     child: std::process::Child,
-    lines: Arc<Mutex<Vec<String>>>,
+    lines: Arc<Mutex<Vec<(u128, String)>>>,
 }
 
 impl Follow {
@@ -139,14 +147,38 @@ impl Follow {
         std::thread::spawn(move || {
             for l in std::io::BufReader::new(out).lines() {
                 let Ok(l) = l else { return };
-                sink.lock().unwrap().push(l);
+                sink.lock().unwrap().push((now_ns(), l));
             }
         });
         Follow { child, lines }
     }
 
     fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, l)| l.clone())
+            .collect()
+    }
+
+    /// From a tick's printing to its line out of the CLI, in ms, for the ticks of the
+    /// replicas `of` (host names) printed after `since`.
+    fn latencies(&self, of: &[String], since: u128) -> Vec<f64> {
+        let mut v = Vec::new();
+        for (came, l) in self.lines.lock().unwrap().iter() {
+            let Some((_, text)) = l.split_once("    | ") else {
+                continue;
+            };
+            if let ["tick", _, host, printed] = text.split_whitespace().collect::<Vec<_>>()[..] {
+                let printed: u128 = printed.parse().unwrap();
+                if of.iter().any(|h| h == host) && printed > since {
+                    v.push(came.saturating_sub(printed) as f64 / 1e6);
+                }
+            }
+        }
+        v.sort_by(f64::total_cmp);
+        v
     }
 }
 
@@ -269,6 +301,26 @@ fn service_logs_from_a_worker_merge_every_nodes_replicas() {
         "followed lines of every node after {before:?}: {:?}",
         follow.lines()
     );
+    let started = now_ns();
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let here: Vec<String> = local_replicas(b, "talk", &node).into_values().collect();
+    let others: Vec<String> = expected
+        .values()
+        .filter(|h| !here.contains(h))
+        .cloned()
+        .collect();
+    let lat = follow.latencies(&others, started);
+    assert!(lat.len() >= 20, "{lat:?}");
+    let at = |q: f64| lat[((lat.len() - 1) as f64 * q) as usize];
+    eprintln!(
+        "service logs -f on a worker, from a tick printed on another node to its line: \
+         p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms ({} lines)",
+        at(0.5),
+        at(0.99),
+        at(1.0),
+        lat.len()
+    );
+
     // A replica that starts later, wherever it lands, is followed too.
     a.ok(&["service", "scale", "talk=4"]);
     assert!(
