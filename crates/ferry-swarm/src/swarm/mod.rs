@@ -1,7 +1,7 @@
 //! This node's swarm membership: what a member runs, its attach to etcd and the engine, and
 //! the re-attach after a restart. The operations are in the submodules: `init`, `join`,
-//! `leave`, `cluster_ops` (inspect, tokens), `node_ops` and `service_logs`. One [`Swarm`] per daemon;
-//! operations run one at a time.
+//! `leave`, `cluster_ops` (inspect, tokens), `node_ops` and `service_logs`. One [`Swarm`] per
+//! daemon; operations run one at a time.
 
 mod cluster_ops;
 mod init;
