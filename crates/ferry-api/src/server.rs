@@ -244,6 +244,7 @@ pub fn router(ctl: Ctl, swarm: Arc<ferry_swarm::Swarm>, limits: Limits) -> Route
         )
         .route("/services/{id}/update", post(service_update))
         .route("/services/{id}/tasks", get(service_tasks))
+        .route("/services/{id}/logs", get(service_logs))
         .fallback(|| async {
             ApiError(FerryError::not_found(
                 "page not found: ferry has no such API route",
@@ -618,6 +619,70 @@ async fn service_tasks(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
     Ok(ok_json(
         &tasks.iter().map(services::task_view).collect::<Vec<_>>(),
     ))
+}
+
+/// The output of every replica of a service, one JSON object a line
+/// ([`ferry_types::logs::ServiceLogEvent`]): a swarm service's from every Ready node, merged
+/// as lines arrive (a node that cannot be reached is reported in the stream); a service of
+/// this host's from its replicas here. A Docker client gets Docker's multiplexed stream.
+async fn service_logs(
+    State(ctl): State<Ctl>,
+    dialect: Dialect,
+    axum::Extension(swarm): axum::Extension<Arc<ferry_swarm::Swarm>>,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Res {
+    use ferry_types::logs::{ServiceLogEvent, ServiceLogOptions};
+    let options = ServiceLogOptions::from_query(q.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let mut events = if let Some(s) = ctl.find_swarm_service(&id).await? {
+        swarm
+            .service_logs(&s.id, &s.name, options)
+            .await
+            .map_err(FerryError::from)?
+    } else {
+        let (service_id, name) = ctl.local_service(&id).await?;
+        let mut lines = ctl.replica_logs(&service_id, options);
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            while let Some(mut l) = lines.recv().await {
+                l.service.clone_from(&name);
+                if tx.send(ServiceLogEvent::Line(l)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    };
+    if dialect == Dialect::Docker {
+        let docker = crate::docker::service_logs::DockerLogShape {
+            timestamps: flag(&q, "timestamps"),
+            details: flag(&q, "details"),
+        };
+        let body = futures::stream::poll_fn(move |cx| {
+            events
+                .poll_recv(cx)
+                .map(|e| e.map(|e| Ok::<_, std::io::Error>(Bytes::from(docker.frame(&e)))))
+        });
+        return Ok((
+            [(header::CONTENT_TYPE, crate::docker::stream::MULTIPLEXED)],
+            Body::from_stream(body),
+        )
+            .into_response());
+    }
+    let body = futures::stream::poll_fn(move |cx| {
+        events.poll_recv(cx).map(|e| {
+            e.map(|e| {
+                let mut bytes = serde_json::to_vec(&e).unwrap_or_default();
+                bytes.push(b'\n');
+                Ok::<_, std::io::Error>(Bytes::from(bytes))
+            })
+        })
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(body),
+    )
+        .into_response())
 }
 
 /// `create`: ferry's own body, or for a Docker client Docker's (translated by

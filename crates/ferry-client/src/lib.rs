@@ -31,7 +31,7 @@ pub use bytes::Bytes;
 pub use error::ClientError;
 pub use filters::Filters;
 pub use sandboxes::{LogsOptions, WaitCondition};
-pub use stream::{LogStream, Waiter};
+pub use stream::{LogStream, ServiceLogStream, Waiter};
 pub use transport::Client;
 
 /// The result of a [`Client`] call.

@@ -1,8 +1,10 @@
 //! Services: `/services/...`.
 
+use crate::stream::ServiceLogStream;
 use crate::uri::Uri;
 use crate::{Client, Result};
 use ferry_types::api::CreateResponse;
+use ferry_types::logs::ServiceLogOptions;
 use ferry_types::service::{ServiceCreateRequest, ServiceUpdateRequest, ServiceView, TaskView};
 
 /// `/services/NAME`.
@@ -50,5 +52,21 @@ impl Client {
     /// `GET /services/NAME/tasks`: the service's replicas.
     pub async fn service_tasks(&self, name: &str) -> Result<Vec<TaskView>> {
         self.get(service(name).then("tasks")).await
+    }
+
+    /// `GET /services/NAME/logs`: the output of every replica (on every node of a swarm),
+    /// line by line as it arrives.
+    pub async fn service_logs(
+        &self,
+        name: &str,
+        options: ServiceLogOptions,
+    ) -> Result<ServiceLogStream> {
+        let mut uri = service(name).then("logs").flag("follow", options.follow);
+        if let Some(n) = options.tail {
+            uri = uri.query("tail", &n.to_string());
+        }
+        let what = format!("GET {}", uri.as_str());
+        let reply = self.send(hyper::Method::GET, &uri, None).await?;
+        Ok(ServiceLogStream::new(reply.body, what))
     }
 }

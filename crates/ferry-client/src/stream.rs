@@ -6,6 +6,7 @@ use crate::uri::Uri;
 use crate::{ClientError, Result};
 use bytes::Bytes;
 use ferry_types::api::WaitResponse;
+use ferry_types::logs::ServiceLogEvent;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper::Method;
@@ -37,6 +38,54 @@ impl LogStream {
     /// The rest of the output, to its end.
     pub async fn read_to_end(self) -> Result<Bytes> {
         read_all(self.body).await
+    }
+}
+
+/// A service's output ([`Client::service_logs`](crate::Client::service_logs)): one event
+/// a line of the reply.
+#[derive(Debug)]
+pub struct ServiceLogStream {
+    body: Incoming,
+    what: String,
+    partial: Vec<u8>,
+    ended: bool,
+}
+
+impl ServiceLogStream {
+    pub(crate) fn new(body: Incoming, what: String) -> Self {
+        ServiceLogStream {
+            body,
+            what,
+            partial: Vec::new(),
+            ended: false,
+        }
+    }
+
+    /// The next line of a replica (or report of a node), or `None` at the end.
+    pub async fn next(&mut self) -> Result<Option<ServiceLogEvent>> {
+        loop {
+            if let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+                let json: Vec<u8> = self.partial.drain(..=end).collect();
+                return serde_json::from_slice(&json).map(Some).map_err(|source| {
+                    ClientError::Decode {
+                        what: self.what.clone(),
+                        source,
+                    }
+                });
+            }
+            if self.ended {
+                return Ok(None);
+            }
+            match self.body.frame().await {
+                Some(frame) => {
+                    let frame = frame.map_err(|source| ClientError::Transport { source })?;
+                    if let Ok(data) = frame.into_data() {
+                        self.partial.extend_from_slice(&data);
+                    }
+                }
+                None => self.ended = true,
+            }
+        }
     }
 }
 

@@ -121,6 +121,10 @@ pub struct SessionRecord {
     pub addr: String,
     /// When the session started (RFC 3339).
     pub since: String,
+    /// The port of its node endpoint on the advertise address (0 in a record of a node
+    /// that predates it: the default).
+    #[serde(default)]
+    pub node_port: u16,
 }
 
 mod role_name {

@@ -125,6 +125,7 @@ mod tests {
             lease: 0,
             addr: "192.0.2.1".into(),
             since: String::new(),
+            node_port: 0,
         }
     }
 

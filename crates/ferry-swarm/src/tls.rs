@@ -1,12 +1,18 @@
-//! TLS of the join endpoint. The server presents the manager's node certificate. A joining
-//! node first connects trusting nothing, only to fetch the CA and note the certificate the
-//! server showed; once the CA matches its token's digest and that certificate is one the CA
-//! issued, it connects again trusting exactly that CA, and only then sends its token.
+//! TLS of the join endpoint and of the node endpoint.
+//!
+//! The join endpoint presents the manager's node certificate. A joining node first connects
+//! trusting nothing, only to fetch the CA and note the certificate the server showed; once
+//! the CA matches its token's digest and that certificate is one the CA issued, it connects
+//! again trusting exactly that CA, and only then sends its token.
+//!
+//! The node endpoint is mutual: each side presents its node certificate and accepts only a
+//! certificate the cluster's CA issued.
 
 use crate::{Result, SwarmError};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{ring, verify_tls12_signature, verify_tls13_signature, CryptoProvider};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use std::sync::{Arc, Mutex};
@@ -35,6 +41,126 @@ pub fn server_config(cert_pem: &str, key_pem: &str) -> Result<Arc<rustls::Server
         .with_single_cert(vec![cert], key)
         .map_err(tls_err("the join endpoint's certificate"))?;
     Ok(Arc::new(config))
+}
+
+/// The node endpoint's server side: presents the node's certificate and requires one from
+/// the client that the CA in `ca_pem` issued.
+pub fn mutual_server_config(
+    cert_pem: &str,
+    key_pem: &str,
+    ca_pem: &str,
+) -> Result<Arc<rustls::ServerConfig>> {
+    let (cert, key) = cert_and_key(cert_pem, key_pem)?;
+    let verifier = Arc::new(ClientVerifier {
+        ca: ca_pem.to_string(),
+        provider: provider(),
+    });
+    let config = rustls::ServerConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err("TLS versions"))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(vec![cert], key)
+        .map_err(tls_err("the node endpoint's certificate"))?;
+    Ok(Arc::new(config))
+}
+
+/// The node endpoint's client side: presents the node's certificate and trusts servers whose
+/// certificate the CA in `ca_pem` issued.
+pub fn mutual_client_config(
+    cert_pem: &str,
+    key_pem: &str,
+    ca_pem: &str,
+) -> Result<Arc<rustls::ClientConfig>> {
+    let (cert, key) = cert_and_key(cert_pem, key_pem)?;
+    let verifier = Arc::new(Verifier {
+        trust: Trust::Ca(ca_pem.to_string()),
+        provider: provider(),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(tls_err("TLS versions"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_auth_cert(vec![cert], key)
+        .map_err(tls_err("the node's client certificate"))?;
+    Ok(Arc::new(config))
+}
+
+fn cert_and_key(
+    cert_pem: &str,
+    key_pem: &str,
+) -> Result<(CertificateDer<'static>, PrivateKeyDer<'static>)> {
+    let cert = CertificateDer::from_pem_slice(cert_pem.as_bytes())
+        .map_err(|e| SwarmError::Internal(format!("the node certificate: {e}")))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| SwarmError::Internal(format!("the node key: {e}")))?;
+    Ok((cert, key))
+}
+
+/// Accepts a client whose certificate the cluster's CA issued (any node of the swarm).
+#[derive(Debug)]
+struct ClientVerifier {
+    ca: String,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for ClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> std::result::Result<ClientCertVerified, rustls::Error> {
+        ferry_pki::verify_node_cert(
+            &pem_of_der(end_entity),
+            &self.ca,
+            std::time::SystemTime::now(),
+        )
+        .map(|_| ClientCertVerified::assertion())
+        .map_err(|e| {
+            rustls::Error::General(format!(
+                "the client's certificate is not from the swarm's CA: {e}"
+            ))
+        })
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// What a client verifier does with the server's certificate.
@@ -66,8 +192,8 @@ impl ServerCertVerifier for Verifier {
                 *seen.lock().unwrap_or_else(|p| p.into_inner()) = Some(end_entity.to_vec());
                 Ok(ServerCertVerified::assertion())
             }
-            // The name is not checked: a manager is known by its CA, whichever address it
-            // is reached at.
+            // The name is not checked: a node is known by its CA, whichever address it is
+            // reached at.
             Trust::Ca(ca) => match ferry_pki::verify_node_cert(
                 &pem_of_der(end_entity),
                 ca,
@@ -75,7 +201,7 @@ impl ServerCertVerifier for Verifier {
             ) {
                 Ok(_) => Ok(ServerCertVerified::assertion()),
                 Err(e) => Err(rustls::Error::General(format!(
-                    "the manager's certificate is not from the swarm's CA: {e}"
+                    "the server's certificate is not from the swarm's CA: {e}"
                 ))),
             },
         }

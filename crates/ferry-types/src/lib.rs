@@ -7,6 +7,7 @@ pub mod api;
 pub mod docker;
 pub mod error;
 pub mod ids;
+pub mod logs;
 pub mod mac;
 pub mod model;
 pub mod nullable;

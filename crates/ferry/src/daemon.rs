@@ -41,6 +41,10 @@ pub struct DaemonArgs {
     #[arg(long = "api-read-timeout", value_name = "SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     api_read_timeout: u64,
+    /// The port of the node endpoint a swarm node serves on its advertise address, where the
+    /// other nodes read its replicas' output (mutual TLS with the cluster's certificates).
+    #[arg(long = "node-port", value_name = "PORT", default_value_t = ferry_swarm::DEFAULT_NODE_PORT)]
+    node_port: u16,
 }
 
 const DEFAULT_CONFIG: &str = "/etc/ferry/daemon.json";
@@ -82,6 +86,7 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
         .clone()
         .or(json.exec_root.clone())
         .unwrap_or_else(|| "/run/ferry".into());
+    let node_port = a.node_port;
     let limits = ferry_api::server::Limits {
         read_timeout: std::time::Duration::from_secs(a.api_read_timeout),
         ..Default::default()
@@ -133,6 +138,7 @@ pub fn run(a: DaemonArgs, host: Option<&str>) -> anyhow::Result<i32> {
         let ctl = Controller::start(cfg.clone(), Arc::new(store)).await?;
         // A swarm member re-attaches in the background: bridges work while etcd is away.
         let swarm = ferry_swarm::Swarm::new(ctl.clone(), &cfg.data_root);
+        swarm.set_node_port(node_port);
         swarm.resume().await?;
         if let Some(dir) = cfg.socket.parent() {
             std::fs::create_dir_all(dir)?;

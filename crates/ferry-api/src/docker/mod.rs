@@ -9,6 +9,7 @@ pub mod exec;
 pub mod filters;
 pub mod image;
 pub mod negotiation;
+pub mod service_logs;
 pub mod services;
 pub mod stream;
 pub mod system;

@@ -16,6 +16,7 @@ mod networks;
 mod plumbing;
 mod publish;
 mod reconcile;
+mod replica_logs;
 mod sandboxes;
 mod services;
 mod swarm_services;

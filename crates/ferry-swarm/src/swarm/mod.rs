@@ -1,13 +1,14 @@
 //! This node's swarm membership: what a member runs, its attach to etcd and the engine, and
 //! the re-attach after a restart. The operations are in the submodules: `init`, `join`,
-//! `leave`, `cluster_ops` (inspect, tokens) and `node_ops`. One [`Swarm`] per daemon;
-//! operations run one at a time.
+//! `leave`, `cluster_ops` (inspect, tokens), `node_ops` and `service_logs`. One [`Swarm`] per
+//! daemon; operations run one at a time.
 
 mod cluster_ops;
 mod init;
 mod join;
 mod leave;
 mod node_ops;
+mod service_logs;
 
 use crate::addr;
 use crate::etcd_member::{self, EtcdMember, MemberConfig};
@@ -52,6 +53,8 @@ pub(crate) struct Active {
     pub(crate) etcd: Arc<EtcdStore>,
     pub(crate) member: Option<EtcdMember>,
     pub(crate) server: Option<JoinServer>,
+    /// The node endpoint, which every member serves.
+    node_server: Option<crate::node_server::NodeServer>,
     session: Option<Session>,
     follower: Option<tokio::task::JoinHandle<()>>,
     /// Follows this node's record: a role change or a removal is carried out here.
@@ -76,6 +79,8 @@ pub struct Swarm {
     ctl: Arc<Controller>,
     pub(crate) files: Files,
     pub(crate) state: tokio::sync::Mutex<State>,
+    /// The node endpoint's port.
+    node_port: std::sync::atomic::AtomicU16,
 }
 
 fn hostname() -> String {
@@ -97,7 +102,19 @@ impl Swarm {
             ctl,
             files: Files::new(data_root),
             state: tokio::sync::Mutex::new(State::default()),
+            node_port: std::sync::atomic::AtomicU16::new(crate::node_server::DEFAULT_NODE_PORT),
         })
+    }
+
+    /// Sets the port of the node endpoint (before the node attaches; a node already
+    /// attached takes it at its next attach).
+    pub fn set_node_port(&self, port: u16) {
+        self.node_port
+            .store(port, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn node_port(&self) -> u16 {
+        self.node_port.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// On daemon start: when this node is a member, re-attaches in the background, retrying
@@ -198,6 +215,7 @@ impl Swarm {
                 lease: 0,
                 addr: m.advertise_addr.clone(),
                 since: String::new(),
+                node_port: self.node_port(),
             },
             Duration::from_secs(settings.lease_ttl.max(1)),
         )
@@ -213,6 +231,7 @@ impl Swarm {
             etcd,
             member,
             server: None,
+            node_server: None,
             session: Some(session),
             follower: None,
             watcher: None,
@@ -226,6 +245,12 @@ impl Swarm {
                     active.server = Some(s);
                 }
                 Err(e) => tracing::error!(error = %e, "the join endpoint cannot start"),
+            }
+        }
+        match self.start_node_server(&active).await {
+            Ok(s) => active.node_server = Some(s),
+            Err(e) => {
+                tracing::error!(error = %e, "the node endpoint cannot start; other nodes cannot read this node's replicas' output")
             }
         }
         if let Err(e) = self.link(&mut active).await {
@@ -281,6 +306,19 @@ impl Swarm {
                 access: a.access.clone(),
                 files: self.files.clone(),
             },
+        )
+        .await
+    }
+
+    async fn start_node_server(&self, a: &Active) -> Result<crate::node_server::NodeServer> {
+        let ip: IpAddr =
+            a.m.advertise_addr
+                .parse()
+                .map_err(|e| SwarmError::Internal(format!("advertise address: {e}")))?;
+        crate::node_server::NodeServer::start(
+            SocketAddr::new(ip, self.node_port()),
+            self.ctl.clone(),
+            &self.files,
         )
         .await
     }
@@ -348,6 +386,7 @@ impl Swarm {
             self.ctl.suspend_cluster();
         }
         a.server.take();
+        a.node_server.take();
         if let Some(s) = a.session.take() {
             if revoke {
                 s.end().await;

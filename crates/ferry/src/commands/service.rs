@@ -2,7 +2,7 @@
 
 use crate::output;
 use clap::{Args, Subcommand};
-use ferry_client::{Client, LogsOptions};
+use ferry_client::Client;
 use ferry_types::placement::{Constraint, Placement, Preference, ServiceMode};
 use ferry_types::service::{
     FailureAction, ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest, UpdateConfig,
@@ -54,11 +54,122 @@ pub enum ServiceCmd {
         #[arg(required = true)]
         services: Vec<String>,
     },
-    /// Print the output of every replica, each line prefixed with the replica's name.
-    Logs {
-        /// Service name or ID.
-        service: String,
-    },
+    /// Print the output of every replica (on every node of a swarm), each line prefixed with
+    /// the replica's name and node, as Docker does.
+    Logs(LogsArgs),
+}
+
+/// `service logs` flags.
+#[derive(Args)]
+pub struct LogsArgs {
+    /// Keep printing new output, of replicas that start later too.
+    #[arg(short, long)]
+    follow: bool,
+    /// Only the last N lines of each replica (or all).
+    #[arg(short = 'n', long, default_value = "all")]
+    tail: String,
+    /// Prefix each line with when it was read (RFC 3339).
+    #[arg(short, long)]
+    timestamps: bool,
+    /// Leave the task ID out of the prefix.
+    #[arg(long = "no-task-ids")]
+    no_task_ids: bool,
+    /// Print task IDs whole.
+    #[arg(long = "no-trunc")]
+    no_trunc: bool,
+    /// Print the lines alone, without the prefix.
+    #[arg(long)]
+    raw: bool,
+    /// Service name or ID.
+    service: String,
+}
+
+/// How `service logs` prints a line.
+#[derive(Debug, Clone, Copy, Default)]
+struct LogFormat {
+    timestamps: bool,
+    no_task_ids: bool,
+    no_trunc: bool,
+    raw: bool,
+    /// Digits of the replica count: shorter slots are padded to line the bars up (Docker's
+    /// padding).
+    pad: usize,
+}
+
+/// A line as `docker service logs` prints it: `[TIME ]NAME.SLOT.TASK@NODE    | text`.
+fn format_log_line(l: &ferry_types::logs::ServiceLogLine, f: &LogFormat) -> String {
+    let mut out = String::new();
+    if f.timestamps {
+        out.push_str(&l.time);
+        out.push(' ');
+    }
+    if !f.raw {
+        out.push_str(&format!("{}.{}", l.service, l.slot));
+        if !f.no_task_ids && !l.task_id.is_empty() {
+            out.push('.');
+            out.push_str(if f.no_trunc {
+                &l.task_id
+            } else {
+                l.task_id.get(..12).unwrap_or(&l.task_id)
+            });
+        }
+        if !l.node.is_empty() {
+            out.push('@');
+            out.push_str(&l.node);
+        }
+        let digits = l.slot.to_string().len();
+        out.push_str(&" ".repeat(f.pad.saturating_sub(digits)));
+        out.push_str("    | ");
+    }
+    out.push_str(&l.line);
+    out
+}
+
+async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<i32> {
+    use ferry_types::logs::{ServiceLogEvent, ServiceLogOptions};
+    let tail =
+        match a.tail.as_str() {
+            "all" | "" => None,
+            n => Some(n.parse::<usize>().map_err(|_| {
+                anyhow::anyhow!("invalid --tail {n:?}: give a number of lines or all")
+            })?),
+        };
+    let replicas = c
+        .service_inspect(&a.service)
+        .await?
+        .spec
+        .mode
+        .pointer("/Replicated/Replicas")
+        .and_then(|r| r.as_u64())
+        .unwrap_or(1);
+    let f = LogFormat {
+        timestamps: a.timestamps,
+        no_task_ids: a.no_task_ids,
+        no_trunc: a.no_trunc,
+        raw: a.raw,
+        pad: replicas.to_string().len(),
+    };
+    let mut stream = c
+        .service_logs(
+            &a.service,
+            ServiceLogOptions {
+                follow: a.follow,
+                tail,
+            },
+        )
+        .await?;
+    let mut out = std::io::stdout();
+    let mut code = 0;
+    while let Some(e) = stream.next().await? {
+        match e {
+            ServiceLogEvent::Line(l) => writeln!(out, "{}", format_log_line(&l, &f))?,
+            ServiceLogEvent::Unreachable { node, message } => {
+                eprintln!("Error: the replicas on node {node} cannot be read: {message}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
 }
 
 /// `service create` flags.
@@ -491,18 +602,7 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
             }
             Ok(code)
         }
-        ServiceCmd::Logs { service } => {
-            let tasks = c.service_tasks(&service).await?;
-            let mut out = std::io::stdout();
-            for t in tasks {
-                let logs = c.sandbox_logs(&t.id, LogsOptions::default()).await?;
-                let bytes = logs.read_to_end().await?;
-                for line in String::from_utf8_lossy(&bytes).lines() {
-                    writeln!(out, "{}    | {line}", t.name)?;
-                }
-            }
-            Ok(0)
-        }
+        ServiceCmd::Logs(a) => logs(c, a).await,
     }
 }
 
@@ -516,6 +616,52 @@ mod tests {
         for bad in ["web", "web=x", "=3", "web=-1"] {
             assert!(scale_pair(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn log_lines_are_prefixed_as_docker_does() {
+        let l = ferry_types::logs::ServiceLogLine {
+            service: "web".into(),
+            slot: 2,
+            task_id: "abcdefghijklmnopqrstuvwxy".into(),
+            node: "node1".into(),
+            time: "2026-01-02T03:04:05.000000006Z".into(),
+            line: "hello".into(),
+            ..Default::default()
+        };
+        let f = LogFormat::default();
+        assert_eq!(
+            format_log_line(&l, &f),
+            "web.2.abcdefghijkl@node1    | hello"
+        );
+        let padded = LogFormat { pad: 2, ..f };
+        assert_eq!(
+            format_log_line(&l, &padded),
+            "web.2.abcdefghijkl@node1     | hello"
+        );
+        let whole = LogFormat {
+            no_trunc: true,
+            timestamps: true,
+            ..f
+        };
+        assert_eq!(
+            format_log_line(&l, &whole),
+            "2026-01-02T03:04:05.000000006Z web.2.abcdefghijklmnopqrstuvwxy@node1    | hello"
+        );
+        let no_ids = LogFormat {
+            no_task_ids: true,
+            ..f
+        };
+        assert_eq!(format_log_line(&l, &no_ids), "web.2@node1    | hello");
+        let raw = LogFormat { raw: true, ..f };
+        assert_eq!(format_log_line(&l, &raw), "hello");
+        // A service of one host: no task, no node.
+        let local = ferry_types::logs::ServiceLogLine {
+            task_id: String::new(),
+            node: String::new(),
+            ..l
+        };
+        assert_eq!(format_log_line(&local, &f), "web.2    | hello");
     }
 
     #[test]
