@@ -8,7 +8,7 @@
 mod common;
 use common::{api, eventually, Host, Underlay};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Lease TTL of the test swarm, in seconds (etcd's shortest).
 const TTL: u64 = 2;
@@ -34,6 +34,10 @@ services:
         constraints: [node.role == worker]
       update_config:
         parallelism: 2
+  agent:
+    command: ["sleep", "infinity"]
+    deploy:
+      mode: global
 networks:
   default:
     attachable: true
@@ -79,7 +83,7 @@ fn file(h: &Host, name: &str, text: &str) -> PathBuf {
 }
 
 /// `stack deploy -c FILE STACK`: (exit code, stdout + stderr).
-fn deploy(h: &Host, f: &PathBuf, extra: &[&str], stack: &str) -> (i32, String) {
+fn deploy(h: &Host, f: &Path, extra: &[&str], stack: &str) -> (i32, String) {
     let mut args = vec!["stack", "deploy", "-c", f.to_str().unwrap()];
     args.extend_from_slice(extra);
     args.push(stack);
@@ -126,6 +130,27 @@ fn leftovers(h: &Host, stack: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// What the client on `h` sees of web, for a failed check.
+fn diagnose(h: &Host) -> String {
+    let mut out = String::new();
+    for name in ["web", "tasks.web", "db", "tasks.agent"] {
+        let r = h.ferry(&["exec", "client", "--", "getent", "ahostsv4", name]);
+        let addrs: BTreeSet<&str> = r
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        out += &format!("{name} -> {addrs:?}\n");
+        if name == "tasks.web" || name == "web" {
+            for addr in addrs {
+                let t = h.tcp("client", addr, 80);
+                out += &format!("  {addr}:80 -> {:?} {:?}\n", t.stdout, t.stderr);
+            }
+        }
+    }
+    out + &h.ok(&["service", "ls"])
 }
 
 #[test]
@@ -201,6 +226,7 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
         "Creating network app_default",
         "Creating service app_db",
         "Creating service app_web",
+        "Creating service app_agent",
     ] {
         assert!(out.contains(line), "{line:?} missing: {out}");
     }
@@ -216,6 +242,13 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
             == BTreeSet::from([idb.clone(), idc.clone()])),
         "web: {:?}",
         running(a, "app_web")
+    );
+    // The global service: one replica on every node.
+    assert!(
+        eventually(30, || nodes(&running(a, "app_agent"))
+            == BTreeSet::from([ida.clone(), idb.clone(), idc.clone()])),
+        "agent: {:?}",
+        running(a, "app_agent")
     );
     let v: serde_json::Value =
         serde_json::from_str(&a.ok(&["service", "inspect", "app_web"])).unwrap();
@@ -234,17 +267,8 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
     a.sleeper("client", &["--network", "app_default"]);
     assert!(
         eventually(20, || a.tcp("client", "web", 80).stdout.contains("row-42")),
-        "web: {:?} {:?}; db: {:?}; names: {:?}",
-        a.tcp("client", "web", 80).stdout,
-        a.tcp("client", "web", 80).stderr,
-        a.tcp("client", "db", 5432).stdout,
-        a.ferry(&["exec", "client", "--", "getent", "ahostsv4", "web"])
-            .stdout
-            + &a.ferry(&["exec", "client", "--", "getent", "ahostsv4", "db"])
-                .stdout
-            + &b.ok(&["ps", "-a"])
-            + &b.ferry(&["logs", b.ok(&["ps", "-q"]).lines().next().unwrap_or("x")])
-                .stderr
+        "{}",
+        diagnose(a)
     );
 
     // The views, from a worker too.
@@ -258,7 +282,7 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
             == ["NAME", "SERVICES"]
             && ls
                 .lines()
-                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["app", "2"]),
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["app", "3"]),
         "{ls}"
     );
     assert!(
@@ -271,10 +295,10 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
         "{}",
         a.ok(&["stack", "services", "app"])
     );
-    assert_eq!(a.ok(&["stack", "services", "-q", "app"]).lines().count(), 2);
+    assert_eq!(a.ok(&["stack", "services", "-q", "app"]).lines().count(), 3);
     let ps = c.ok(&["stack", "ps", "app"]);
     assert!(ps.lines().next().unwrap().contains("NODE"), "{ps}");
-    for name in ["app_db.1", "app_web.1", "app_web.2"] {
+    for name in ["app_db.1", "app_web.1", "app_web.2", "app_agent."] {
         assert!(
             ps.lines()
                 .any(|l| l.contains(name) && l.contains("running")),
@@ -290,6 +314,7 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
 
     // A second deploy of the same file changes nothing.
     let db_tasks = running(a, "app_db");
+    let agent_tasks = running(a, "app_agent");
     let (code, out) = deploy(a, &stack, &[], "app");
     assert_eq!(code, 0, "{out}");
     assert!(
@@ -297,7 +322,7 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
         "{out}"
     );
 
-    // Only web's replicas change: web is updated, db is not, and no task is replaced.
+    // Only web's replicas change: web is updated, the others are not and keep their tasks.
     let more = file(
         a,
         "more.yaml",
@@ -318,12 +343,17 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
         "{}",
         r.stdout
     );
-    assert!(!r.stdout.contains("app_db"), "{}", r.stdout);
+    assert!(
+        !r.stdout.contains("app_db") && !r.stdout.contains("app_agent"),
+        "{}",
+        r.stdout
+    );
     assert!(
         eventually(30, || running(a, "app_web").len() == 3),
         "{:?}",
         running(a, "app_web")
     );
+    assert_eq!(running(a, "app_agent"), agent_tasks);
     assert_eq!(running(a, "app_db"), db_tasks, "db's tasks were replaced");
     assert!(nodes(&running(a, "app_web")).is_subset(&BTreeSet::from([idb.clone(), idc.clone()])));
     assert!(a.tcp("client", "web", 80).stdout.contains("row-42"));
@@ -358,11 +388,17 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
         out.contains("Removing service app_web") && out.contains("Removing network app_default"),
         "{out}"
     );
-    for h in [a, b, c] {
+    for (i, h) in [a, b, c].into_iter().enumerate() {
         assert!(
             eventually(30, || leftovers(h, "app").is_empty()),
-            "{:?}",
-            leftovers(h, "app")
+            "host {i}: {:?}\n{out}\n{}\n{}",
+            leftovers(h, "app"),
+            h.ferry(&["network", "inspect", "app_default"]).stdout,
+            h.daemon_log()
+                .lines()
+                .filter(|l| l.contains("app_default") || l.contains("WARN"))
+                .collect::<Vec<_>>()
+                .join("\n")
         );
     }
     assert!(a.ok(&["stack", "ls"]).lines().count() <= 1);
