@@ -1,8 +1,9 @@
 //! `ferry stack` across three real daemons on an underlay: the seeds' walkthrough of a web
 //! service on one node reading from a database service on another by service name, deployed
-//! from a compose file; placement from `deploy.placement`; `stack ls|services|ps`; a second
-//! deploy that changes one service's replicas and leaves the other's tasks alone; `--prune`;
-//! `stack rm` leaving nothing on any node; and the files and nodes a stack refuses.
+//! from a compose file; placement from `deploy.placement` and `deploy.mode: global`; `stack
+//! ls|services|ps`; a second deploy that changes one service's replicas and leaves the
+//! others' tasks alone; a change that makes a service again; `--prune`; `stack rm` leaving
+//! nothing on any node; and the files and nodes a stack refuses.
 #![allow(clippy::unwrap_used)] // a test fails loudly; that is what unwrap does
 
 mod common;
@@ -357,6 +358,40 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
     assert_eq!(running(a, "app_db"), db_tasks, "db's tasks were replaced");
     assert!(nodes(&running(a, "app_web")).is_subset(&BTreeSet::from([idb.clone(), idc.clone()])));
     assert!(a.tcp("client", "web", 80).stdout.contains("row-42"));
+
+    // A change an update cannot make (web's labels) makes the service again, under the
+    // same name, answering as before.
+    let (code, out) = deploy(
+        a,
+        &file(
+            a,
+            "relabelled.yaml",
+            &STACK.replace(
+                "      TIER: front",
+                "      TIER: front\n    labels: [team=web]",
+            ),
+        ),
+        &[],
+        "app",
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("Recreating service app_web") && out.contains("labels"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("app_db") && !out.contains("app_agent"),
+        "{out}"
+    );
+    assert!(
+        eventually(30, || running(a, "app_web").len() == 2
+            && a.tcp("client", "web", 80).stdout.contains("row-42")),
+        "{}",
+        diagnose(a)
+    );
+    let v: serde_json::Value =
+        serde_json::from_str(&a.ok(&["service", "inspect", "app_web"])).unwrap();
+    assert_eq!(v[0]["Spec"]["Labels"]["team"], "web", "{v}");
 
     // A service gone from the file stays without --prune, and goes with it.
     let web_only = file(
