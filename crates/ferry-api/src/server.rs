@@ -551,10 +551,15 @@ async fn sandbox_list(
     Ok(ok_json(&rows))
 }
 
-async fn service_list(State(ctl): State<Ctl>) -> Res {
+async fn service_list(State(ctl): State<Ctl>, Query(q): Query<FilterQuery>) -> Res {
+    let f = filters::service_filter(&filters::parse(&q.filters)?)?;
     let list = ctl.list_services().await;
     Ok(ok_json(
-        &list.iter().map(services::service_view).collect::<Vec<_>>(),
+        &list
+            .iter()
+            .map(services::service_view)
+            .filter(|v| f.matches(v))
+            .collect::<Vec<_>>(),
     ))
 }
 

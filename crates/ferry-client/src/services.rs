@@ -2,7 +2,7 @@
 
 use crate::stream::ServiceLogStream;
 use crate::uri::Uri;
-use crate::{Client, Result};
+use crate::{Client, Filters, Result};
 use ferry_types::api::CreateResponse;
 use ferry_types::logs::ServiceLogOptions;
 use ferry_types::service::{ServiceCreateRequest, ServiceUpdateRequest, ServiceView, TaskView};
@@ -16,6 +16,17 @@ impl Client {
     /// `GET /services`: every service, in the shape of Docker's service object.
     pub async fn service_list(&self) -> Result<Vec<ServiceView>> {
         self.get(Uri::route("/services")).await
+    }
+
+    /// `GET /services?filters=...`: the services that match `filters` (`label`, `name`,
+    /// `id`, `mode`), as Docker's `service ls --filter` takes them.
+    pub async fn service_list_filtered(&self, filters: &Filters) -> Result<Vec<ServiceView>> {
+        let uri = Uri::route("/services");
+        if filters.is_empty() {
+            self.get(uri).await
+        } else {
+            self.get(uri.query("filters", &filters.to_json())).await
+        }
     }
 
     /// `POST /services/create`: creates a service and starts its replicas; returns its ID.

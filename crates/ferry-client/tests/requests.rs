@@ -78,6 +78,7 @@ async fn list_filters_and_flags_go_in_the_query() {
         Reply::json(200, json!([])),
         Reply::json(200, json!([])),
         Reply::json(200, json!({"NetworksDeleted": ["old"]})),
+        Reply::json(200, json!([])),
     ]);
     let c = d.client();
     c.network_list(&Filters::new()).await.unwrap();
@@ -98,6 +99,11 @@ async fn list_filters_and_flags_go_in_the_query() {
     assert_eq!(
         d.request().await.request_line,
         "POST /networks/prune HTTP/1.1"
+    );
+    c.service_list_filtered(&f).await.unwrap();
+    assert_eq!(
+        d.request().await.request_line,
+        "GET /services?filters=%7B%22label%22%3A%7B%22a%3Db%22%3Atrue%7D%7D HTTP/1.1"
     );
 }
 
@@ -219,10 +225,9 @@ async fn service_update_returns_the_service() {
     assert_eq!(s.service_status.desired_tasks, 3);
     let seen = d.request().await;
     assert_eq!(seen.request_line, "POST /services/web/update HTTP/1.1");
-    assert_eq!(
-        seen.json(),
-        json!({"Replicas": 3, "PublishAdd": [], "PublishRm": []})
-    );
+    // The request as it is: what is not given goes as its empty value.
+    assert_eq!(seen.json(), serde_json::to_value(&req).unwrap());
+    assert_eq!(seen.json()["Replicas"], 3);
 }
 
 #[tokio::test]

@@ -210,6 +210,8 @@ struct PortSpec {
 /// One enabled service, parsed.
 struct SvcDef {
     name: String,
+    /// The `deploy` keys only a swarm honours (stacks only).
+    swarm: Option<crate::model::SwarmDeploy>,
     replicas: u32,
     endpoint_mode: EndpointMode,
     depends_on: BTreeMap<String, Dependency>,
@@ -262,14 +264,36 @@ impl SvcDef {
     }
 }
 
+/// A service's keys without `deploy` (a stack reads it apart).
+fn without_deploy(m: &Map<String, Value>) -> Map<String, Value> {
+    let mut m = m.clone();
+    m.remove("deploy");
+    m
+}
+
 /// Loads a project from compose text. `fs` allows reading `env_file`s.
 pub(crate) fn build(text: &str, opts: &LoadOptions, fs: bool) -> Result<Project, ComposeError> {
+    match parse_yaml(text) {
+        Ok(root) => build_value(root, opts, fs),
+        Err(message) => Err(ComposeError::Invalid {
+            file: opts.file.clone(),
+            message,
+        }),
+    }
+}
+
+/// [`build`] from the parsed file (or files, merged).
+pub(crate) fn build_value(
+    root: Value,
+    opts: &LoadOptions,
+    fs: bool,
+) -> Result<Project, ComposeError> {
     let mut b = Builder {
         opts,
         fs,
         warnings: Vec::new(),
     };
-    b.run(text).map_err(|e| match e {
+    b.run(root).map_err(|e| match e {
         E::Msg(message) => ComposeError::Invalid {
             file: opts.file.clone(),
             message,
@@ -368,8 +392,7 @@ impl Builder<'_> {
         self.warnings.push(w.into());
     }
 
-    fn run(&mut self, text: &str) -> Res<Project> {
-        let mut root = parse_yaml(text)?;
+    fn run(&mut self, mut root: Value) -> Res<Project> {
         match &root {
             Value::Object(_) => {}
             Value::Null => {
@@ -388,6 +411,10 @@ impl Builder<'_> {
             self.warn(format!(
                 "the variable {v:?} is not set: an empty string is used instead"
             ));
+        }
+        if self.opts.stack {
+            let warnings = crate::stack::keys::strip(&mut root)?;
+            self.warnings.extend(warnings);
         }
         let empty = Map::new();
         let top = root.as_object().unwrap_or(&empty);
@@ -493,8 +520,12 @@ impl Builder<'_> {
 
         self.check_references(&mut svcs, &defs, &disabled)?;
         check_cycles(&svcs)?;
-        check_replicas(&svcs)?;
-        check_sandbox_names(&project, &svcs)?;
+        if !self.opts.stack {
+            // A stack's replicas are named by the swarm, spread over nodes, and publish
+            // host-mode ports each on its own node.
+            check_replicas(&svcs)?;
+            check_sandbox_names(&project, &svcs)?;
+        }
         check_port_clashes(&svcs)?;
 
         // The implicit default network, unless the file configures `default` itself.
@@ -666,11 +697,19 @@ impl Builder<'_> {
             Some(d) => opt_scalar(&join(&path, "driver"), d)?.unwrap_or_default(),
             None => String::new(),
         };
-        let driver = if driver.is_empty() {
-            "bridge".to_string()
-        } else {
-            driver
+        let driver = match (driver.is_empty(), self.opts.stack) {
+            (true, false) => "bridge".to_string(),
+            // A stack's networks span the swarm.
+            (true, true) => "overlay".to_string(),
+            (false, _) => driver,
         };
+        if self.opts.stack && driver != "overlay" {
+            // Docker creates the network, then refuses every service on it with these words.
+            return err(format!(
+                "{path}.driver: the network {} cannot be used with services: only networks scoped to the swarm can be used, such as those created with the overlay driver; remove driver: {driver} or set driver: overlay",
+                given_name.clone().unwrap_or_else(|| format!("{project}_{key}"))
+            ));
+        }
         if !ferry_driver_options::CREATABLE.contains(&driver.as_str()) {
             return err(format!(
                 "{path}.driver: the {driver:?} driver is not supported: ferry's networks on this host use {}; remove driver: or set it to one of them",
@@ -978,7 +1017,27 @@ impl Builder<'_> {
             }
         }
 
-        let (replicas, endpoint_mode) = self.replicas(&path, name, m)?;
+        let (replicas, endpoint_mode, swarm) = if self.opts.stack {
+            let d = crate::stack::deploy::parse(
+                &sub("deploy"),
+                m.get("deploy").filter(|v| !v.is_null()),
+                &mut self.warnings,
+            )?;
+            let (replicas, _) = self.replicas(&path, name, &without_deploy(m))?;
+            let replicas = match d.replicas {
+                Some(r) if m.get("scale").is_some_and(|v| !v.is_null()) && r != replicas => {
+                    return err(format!(
+                        "{path}: scale ({replicas}) and deploy.replicas ({r}) differ: keep one of them"
+                    ))
+                }
+                Some(r) => self.opts.scale.get(name).copied().unwrap_or(r),
+                None => replicas,
+            };
+            (replicas, d.endpoint_mode, Some(d.swarm))
+        } else {
+            let (replicas, endpoint_mode) = self.replicas(&path, name, m)?;
+            (replicas, endpoint_mode, None)
+        };
         let container_name = match get("container_name") {
             Some(v) => {
                 let c = scalar(&sub("container_name"), v)?;
@@ -1064,6 +1123,7 @@ impl Builder<'_> {
 
         Ok(SvcDef {
             name: name.into(),
+            swarm,
             replicas,
             endpoint_mode,
             depends_on,
@@ -2267,5 +2327,6 @@ fn service_plan(project: &Project, s: SvcDef, hashes: &BTreeMap<String, String>)
         security_opt: s.sec.security_opt,
         config_hash,
         sandbox,
+        swarm: s.swarm,
     }
 }

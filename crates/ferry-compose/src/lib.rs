@@ -109,10 +109,12 @@ mod build;
 mod confine;
 mod error;
 mod interpolate;
+mod merge;
 mod model;
 mod node;
 mod output;
 pub mod plan;
+pub mod stack;
 mod text;
 
 #[cfg(test)]
@@ -121,7 +123,7 @@ mod tests;
 pub use error::ComposeError;
 pub use model::{
     labels, Dependency, DependencyCondition, EndpointMode, NamespaceShare, NetworkMode, Project,
-    ProjectNetwork, ProjectPort, ProjectService, PublishMode, ServiceNetwork,
+    ProjectNetwork, ProjectPort, ProjectService, PublishMode, ServiceNetwork, SwarmDeploy,
 };
 
 use std::collections::BTreeMap;
@@ -153,6 +155,10 @@ pub struct LoadOptions {
     pub profiles: Vec<String>,
     /// Replica counts that override the file (`--scale SERVICE=N`).
     pub scale: BTreeMap<String, u32>,
+    /// Read the file for `stack deploy` (see [`stack`]): networks are overlay networks,
+    /// `deploy.mode`, `placement` and `update_config` are honoured, and the keys a swarm
+    /// cannot honour are ignored or refused as `docker stack deploy` does.
+    pub stack: bool,
 }
 
 /// Parses compose text into a project. Pure: a service with an `env_file` is refused here,
@@ -180,14 +186,43 @@ pub fn load(
 
 /// [`load`] with every option. `opts.file` and `opts.working_dir` are filled from `path` when
 /// unset; `opts.env` wins over the `.env` file.
-pub fn load_with_options(path: &Path, mut opts: LoadOptions) -> Result<Project, ComposeError> {
-    let file = find_file(path)?;
-    let file = clean(&std::path::absolute(&file).unwrap_or(file));
-    let text = std::fs::read_to_string(&file).map_err(|source| ComposeError::Read {
-        path: file.clone(),
-        source,
-    })?;
-    opts.file.get_or_insert_with(|| file.clone());
+pub fn load_with_options(path: &Path, opts: LoadOptions) -> Result<Project, ComposeError> {
+    load_files(&[path.to_path_buf()], opts)
+}
+
+/// Several compose files read as one, each later file merged into the earlier ones (see
+/// `docker stack deploy -c a.yaml -c b.yaml`): mappings merge key by key at every depth, and
+/// any other value of a later file replaces the earlier one. The first file decides the
+/// project directory, its `.env` and `opts.file`. With one file, this is [`load_with_options`].
+pub fn load_files(paths: &[PathBuf], mut opts: LoadOptions) -> Result<Project, ComposeError> {
+    if paths.is_empty() {
+        return Err(ComposeError::Invalid {
+            file: None,
+            message: "no compose file given".into(),
+        });
+    }
+    let mut files = Vec::new();
+    for p in paths {
+        let file = find_file(p)?;
+        files.push(clean(&std::path::absolute(&file).unwrap_or(file)));
+    }
+    let mut root: Option<serde_json::Value> = None;
+    for file in &files {
+        let text = std::fs::read_to_string(file).map_err(|source| ComposeError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let value = node::parse_yaml(&text).map_err(|message| ComposeError::Invalid {
+            file: Some(file.clone()),
+            message,
+        })?;
+        match root.as_mut() {
+            None => root = Some(value),
+            Some(r) => merge::merge(r, value),
+        }
+    }
+    let root = root.unwrap_or_default();
+    opts.file.get_or_insert_with(|| files[0].clone());
     let opts = with_dir(opts);
     let mut env_warnings = Vec::new();
     let mut opts = opts;
@@ -219,7 +254,7 @@ pub fn load_with_options(path: &Path, mut opts: LoadOptions) -> Result<Project, 
             }
         }
     }
-    let mut project = build::build(&text, &opts, true)?;
+    let mut project = build::build_value(root, &opts, true)?;
     env_warnings.append(&mut project.warnings);
     project.warnings = env_warnings;
     Ok(project)

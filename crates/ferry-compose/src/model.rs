@@ -1,7 +1,9 @@
 //! The plan: a compose project resolved into the requests ferry's API takes.
 
 use ferry_types::api::{NetworkCreateRequest, SandboxCreateRequest};
+use ferry_types::placement::{Placement, ServiceMode};
 use ferry_types::ports::{to_bindings, PortBindings, PortKey, PortRequest};
+use ferry_types::service::UpdateConfig;
 pub use ferry_types::service::{EndpointMode, PublishMode};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -256,6 +258,22 @@ pub struct ProjectService {
     /// creates a single container. Use [`Project::sandbox_request`] for any replica: it leaves
     /// out the ports of [`ProjectService::mesh_ports`].
     pub sandbox: SandboxCreateRequest,
+    /// What only a swarm honours (`deploy.mode`, `placement`, `update_config`, `labels`):
+    /// set when the file was read for a stack ([`LoadOptions::stack`](crate::LoadOptions)).
+    pub swarm: Option<SwarmDeploy>,
+}
+
+/// The `deploy` keys of a stack's service that only a swarm honours.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SwarmDeploy {
+    /// `deploy.mode`: replicated (a count) or global (one replica on every eligible node).
+    pub mode: ServiceMode,
+    /// `deploy.placement`: constraints, spread preferences, `max_replicas_per_node`.
+    pub placement: Placement,
+    /// `deploy.update_config`, over Docker's defaults.
+    pub update_config: UpdateConfig,
+    /// `deploy.labels`: the service's own labels (its replicas carry them too on ferry).
+    pub labels: BTreeMap<String, String>,
 }
 
 impl ProjectService {

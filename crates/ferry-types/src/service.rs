@@ -682,6 +682,10 @@ pub struct ServiceSpecView {
     pub task_networks: Vec<serde_json::Value>,
     /// Endpoint mode and ports.
     pub endpoint_spec: EndpointSpecView,
+    /// How updates roll out (Docker's `UpdateConfig`: `Parallelism`, `Delay` and `Monitor`
+    /// in nanoseconds, `FailureAction`, `Order`).
+    #[serde(default, skip_serializing_if = "serde_json::Value::is_null")]
+    pub update_config: serde_json::Value,
 }
 
 /// Docker's `EndpointSpec`.

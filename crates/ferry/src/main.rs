@@ -48,6 +48,9 @@ enum Cmd {
     /// Manage services: replicated sandboxes behind a VIP or DNS round robin.
     #[command(subcommand)]
     Service(commands::service::ServiceCmd),
+    /// Compose files run as swarm services: deploy, ls, services, ps, rm.
+    #[command(subcommand)]
+    Stack(commands::stack::StackCmd),
     /// Swarm mode: init, join, leave, join tokens.
     #[command(subcommand)]
     Swarm(commands::swarm::SwarmCmd),
@@ -133,6 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Cmd::Version => commands::version(&client).await,
             Cmd::Network(c) => commands::network::run(&client, c).await,
             Cmd::Service(c) => commands::service::run(&client, c).await,
+            Cmd::Stack(c) => commands::stack::run(&client, c).await,
             Cmd::Swarm(c) => commands::swarm::run(&client, c).await,
             Cmd::Node(c) => commands::node::run(&client, c).await,
             Cmd::Compose(a) => commands::compose::run(&client, a).await,

@@ -291,6 +291,55 @@ pub fn network_filter(f: &Filters) -> Result<NetworkFilter, FerryError> {
     })
 }
 
+/// The filter of `GET /services` (`service ls`): keys `id` and `name` (prefixes, as Docker
+/// matches them), `label` (`KEY` or `KEY=VALUE`) and `mode` (`replicated` or `global`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ServiceFilter {
+    ids: Vec<String>,
+    names: Vec<String>,
+    labels: Vec<LabelFilter>,
+    modes: Vec<String>,
+}
+
+/// Parses the filter of `GET /services`.
+pub fn service_filter(f: &Filters) -> Result<ServiceFilter, FerryError> {
+    check_keys(f, "service", &["id", "name", "label", "mode"])?;
+    let modes = values(f, "mode");
+    if let Some(m) = modes
+        .iter()
+        .find(|m| !matches!(m.as_str(), "replicated" | "global"))
+    {
+        return Err(FerryError::invalid(format!(
+            "invalid filter mode={m:?}: use replicated or global"
+        )));
+    }
+    Ok(ServiceFilter {
+        ids: values(f, "id"),
+        names: values(f, "name"),
+        labels: labels(f),
+        modes,
+    })
+}
+
+impl ServiceFilter {
+    /// Whether a service passes: any value of a key may match, every key must.
+    pub fn matches(&self, s: &ferry_types::service::ServiceView) -> bool {
+        let mode = if s.spec.mode.get("Global").is_some() {
+            "global"
+        } else {
+            "replicated"
+        };
+        (self.ids.is_empty() || self.ids.iter().any(|i| s.id.starts_with(i.as_str())))
+            && (self.names.is_empty()
+                || self
+                    .names
+                    .iter()
+                    .any(|n| s.spec.name.starts_with(n.as_str())))
+            && self.labels.iter().all(|l| l.matches(&s.spec.labels))
+            && (self.modes.is_empty() || self.modes.iter().any(|m| m == mode))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +403,33 @@ mod tests {
             sandbox_filter(&Filters::new()).unwrap(),
             SandboxFilter::default()
         );
+    }
+
+    #[test]
+    fn services_by_label_name_id_and_mode() {
+        let view: ferry_types::service::ServiceView = serde_json::from_value(serde_json::json!({
+            "ID": "abc123", "Version": {"Index": 1}, "CreatedAt": "", "UpdatedAt": "",
+            "Spec": {"Name": "app_web", "Labels": {"com.docker.stack.namespace": "app"},
+                     "TaskTemplate": {}, "Mode": {"Replicated": {"Replicas": 1}},
+                     "TaskNetworks": [], "EndpointSpec": {"Mode": "vip", "Ports": []}},
+            "Endpoint": {"Ports": [], "VirtualIPs": []},
+            "ServiceStatus": {"RunningTasks": 0, "DesiredTasks": 1}
+        }))
+        .unwrap();
+        let pass = |json: &str| {
+            service_filter(&parse(json).unwrap())
+                .unwrap()
+                .matches(&view)
+        };
+        assert!(pass("{}"));
+        assert!(pass(r#"{"label":["com.docker.stack.namespace=app"]}"#));
+        assert!(pass(r#"{"label":["com.docker.stack.namespace"]}"#));
+        assert!(!pass(r#"{"label":["com.docker.stack.namespace=other"]}"#));
+        assert!(pass(r#"{"name":["app_"],"id":["abc"]}"#));
+        assert!(!pass(r#"{"name":["web"]}"#));
+        assert!(pass(r#"{"mode":["replicated"]}"#));
+        assert!(!pass(r#"{"mode":["global"]}"#));
+        assert!(service_filter(&parse(r#"{"mode":["x"]}"#).unwrap()).is_err());
+        assert!(service_filter(&parse(r#"{"driver":["x"]}"#).unwrap()).is_err());
     }
 }

@@ -2,9 +2,10 @@
 //! `service ps` (pure).
 
 use ferry_engine::views::{DesiredState, ServiceState, Task};
+use ferry_types::placement::{Placement, ServiceMode};
 use ferry_types::service::{
-    EndpointSpecView, EndpointView, PortView, ServiceSpecView, ServiceStatus, ServiceVersion,
-    ServiceView, TaskView, VipView,
+    EndpointSpecView, EndpointView, FailureAction, PortView, ServiceSpecView, ServiceStatus,
+    ServiceVersion, ServiceView, TaskView, UpdateConfig, UpdateOrder, VipView,
 };
 
 /// `service inspect` (and a `service ls` row).
@@ -40,9 +41,15 @@ pub fn service_view(state: &ServiceState) -> ServiceView {
                         "Options": s.spec.template.dns_options,
                     },
                     "Hosts": s.spec.template.extra_hosts,
-                }
+                },
+                "Placement": placement_view(&s.spec.placement),
             }),
-            mode: serde_json::json!({"Replicated": {"Replicas": s.spec.replicas}}),
+            mode: match s.spec.mode {
+                ServiceMode::Replicated => {
+                    serde_json::json!({"Replicated": {"Replicas": s.spec.replicas}})
+                }
+                ServiceMode::Global => serde_json::json!({"Global": {}}),
+            },
             task_networks: s
                 .spec
                 .networks
@@ -58,6 +65,7 @@ pub fn service_view(state: &ServiceState) -> ServiceView {
                 mode: s.spec.endpoint_mode.as_str().into(),
                 ports: ports.clone(),
             },
+            update_config: update_config_view(&s.spec.update),
         },
         endpoint: EndpointView {
             ports,
@@ -76,6 +84,39 @@ pub fn service_view(state: &ServiceState) -> ServiceView {
             desired_tasks: s.spec.replicas,
         },
     }
+}
+
+/// Docker's `TaskTemplate.Placement`: constraints as written, spread preferences, the
+/// per-node limit (absent when there is none).
+fn placement_view(p: &Placement) -> serde_json::Value {
+    let mut v = serde_json::json!({
+        "Constraints": p.constraints.iter().map(|c| c.to_string()).collect::<Vec<_>>(),
+        "Preferences": p.preferences.iter().map(|x| {
+            serde_json::json!({"Spread": {"SpreadDescriptor": format!("node.labels.{}", x.spread)}})
+        }).collect::<Vec<_>>(),
+    });
+    if let Some(max) = p.max_replicas_per_node {
+        v["MaxReplicas"] = max.into();
+    }
+    v
+}
+
+/// Docker's `UpdateConfig`: durations in nanoseconds.
+fn update_config_view(u: &UpdateConfig) -> serde_json::Value {
+    serde_json::json!({
+        "Parallelism": u.parallelism,
+        "Delay": u.delay_ms.saturating_mul(1_000_000),
+        "FailureAction": match u.failure_action {
+            FailureAction::Pause => "pause",
+            FailureAction::Continue => "continue",
+            FailureAction::Rollback => "rollback",
+        },
+        "Monitor": u.monitor_ms.saturating_mul(1_000_000),
+        "Order": match u.order {
+            UpdateOrder::StopFirst => "stop-first",
+            UpdateOrder::StartFirst => "start-first",
+        },
+    })
 }
 
 /// A `service ps` row.
@@ -171,6 +212,34 @@ mod tests {
         assert_eq!(
             out["ServiceStatus"],
             json!({"RunningTasks": 1, "DesiredTasks": 2})
+        );
+        assert_eq!(
+            out["Spec"]["TaskTemplate"]["Placement"],
+            json!({"Constraints": [], "Preferences": []})
+        );
+        assert_eq!(
+            out["Spec"]["UpdateConfig"],
+            json!({"Parallelism": 1, "Delay": 0, "FailureAction": "pause",
+                   "Monitor": 5_000_000_000u64, "Order": "stop-first"})
+        );
+        let mut global = state();
+        global.service.spec.mode = ServiceMode::Global;
+        global.service.spec.placement = Placement {
+            constraints: vec![
+                ferry_types::placement::Constraint::parse("node.role==manager").unwrap(),
+            ],
+            preferences: vec![
+                ferry_types::placement::Preference::parse("spread=node.labels.zone").unwrap(),
+            ],
+            max_replicas_per_node: Some(2),
+        };
+        let out = serde_json::to_value(service_view(&global)).unwrap();
+        assert_eq!(out["Spec"]["Mode"], json!({"Global": {}}));
+        assert_eq!(
+            out["Spec"]["TaskTemplate"]["Placement"],
+            json!({"Constraints": ["node.role==manager"],
+                   "Preferences": [{"Spread": {"SpreadDescriptor": "node.labels.zone"}}],
+                   "MaxReplicas": 2})
         );
         let mut gone = state();
         gone.networks.clear();

@@ -8,6 +8,7 @@ pub mod node;
 pub mod sandbox;
 pub mod security;
 pub mod service;
+pub mod stack;
 pub mod swarm;
 
 use ferry_client::Client;

@@ -5,8 +5,8 @@ use clap::{Args, Subcommand};
 use ferry_client::Client;
 use ferry_types::placement::{Constraint, Placement, Preference, ServiceMode};
 use ferry_types::service::{
-    FailureAction, ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest, UpdateConfig,
-    UpdateConfigChange, UpdateOrder,
+    FailureAction, ReplicaTemplate, ServiceCreateRequest, ServiceUpdateRequest, ServiceView,
+    TaskView, UpdateConfig, UpdateConfigChange, UpdateOrder,
 };
 use ferry_types::time::parse_duration_ms;
 use std::io::Write;
@@ -399,6 +399,82 @@ fn scale_pair(s: &str) -> anyhow::Result<(String, u32)> {
     Ok((name.to_string(), n))
 }
 
+/// Prints services as `service ls` does (`quiet`: IDs only).
+pub(crate) fn print_services(list: &[ServiceView], quiet: bool) -> anyhow::Result<()> {
+    if quiet {
+        for s in list {
+            println!("{}", output::id(&s.id, false));
+        }
+        return Ok(());
+    }
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|s| {
+            vec![
+                output::id(&s.id, false),
+                s.spec.name.clone(),
+                s.spec.endpoint_spec.mode.clone(),
+                if s.spec.mode.get("Global").is_some() {
+                    format!(
+                        "{}/{} (global)",
+                        s.service_status.running_tasks, s.service_status.desired_tasks
+                    )
+                } else {
+                    format!(
+                        "{}/{}",
+                        s.service_status.running_tasks, s.service_status.desired_tasks
+                    )
+                },
+                s.endpoint
+                    .virtual_ips
+                    .iter()
+                    .map(|v| format!("{}@{}", v.addr, v.network_name))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                s.endpoint
+                    .ports
+                    .iter()
+                    .map(|p| format!("*:{}->{}/{}", p.published_port, p.target_port, p.protocol))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ]
+        })
+        .collect();
+    output::table(&["ID", "NAME", "MODE", "REPLICAS", "VIPS", "PORTS"], &rows)
+}
+
+/// Prints tasks as `service ps` does: with a NODE column when they are a swarm's.
+pub(crate) fn print_tasks(tasks: &[TaskView]) -> anyhow::Result<()> {
+    let swarm = tasks
+        .iter()
+        .any(|t| !t.node_id.is_empty() || t.state == "pending");
+    let rows: Vec<Vec<String>> = tasks
+        .iter()
+        .map(|t| {
+            let mut row = vec![output::id(&t.id, false), t.name.clone()];
+            if swarm {
+                row.push(t.node.clone());
+            }
+            row.extend([
+                t.desired_state.clone(),
+                match t.exit_code {
+                    Some(code) if t.state == "exited" => format!("exited ({code})"),
+                    _ => t.state.clone(),
+                },
+                t.addresses.join(", "),
+                t.error.clone(),
+            ]);
+            row
+        })
+        .collect();
+    let mut header = vec!["ID", "NAME"];
+    if swarm {
+        header.push("NODE");
+    }
+    header.extend(["DESIRED STATE", "CURRENT STATE", "ADDRESSES", "ERROR"]);
+    output::table(&header, &rows)
+}
+
 /// Runs a `ferry service` subcommand.
 pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
     match cmd {
@@ -451,74 +527,11 @@ pub async fn run(c: &Client, cmd: ServiceCmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         ServiceCmd::Ls { quiet } => {
-            let list = c.service_list().await?;
-            if quiet {
-                for s in &list {
-                    println!("{}", output::id(&s.id, false));
-                }
-                return Ok(0);
-            }
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|s| {
-                    vec![
-                        output::id(&s.id, false),
-                        s.spec.name.clone(),
-                        s.spec.endpoint_spec.mode.clone(),
-                        format!(
-                            "{}/{}",
-                            s.service_status.running_tasks, s.service_status.desired_tasks
-                        ),
-                        s.endpoint
-                            .virtual_ips
-                            .iter()
-                            .map(|v| format!("{}@{}", v.addr, v.network_name))
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                        s.endpoint
-                            .ports
-                            .iter()
-                            .map(|p| {
-                                format!("*:{}->{}/{}", p.published_port, p.target_port, p.protocol)
-                            })
-                            .collect::<Vec<_>>()
-                            .join(", "),
-                    ]
-                })
-                .collect();
-            output::table(&["ID", "NAME", "MODE", "REPLICAS", "VIPS", "PORTS"], &rows)?;
+            print_services(&c.service_list().await?, quiet)?;
             Ok(0)
         }
         ServiceCmd::Ps { service } => {
-            let tasks = c.service_tasks(&service).await?;
-            let swarm = tasks
-                .iter()
-                .any(|t| !t.node_id.is_empty() || t.state == "pending");
-            let rows: Vec<Vec<String>> = tasks
-                .iter()
-                .map(|t| {
-                    let mut row = vec![output::id(&t.id, false), t.name.clone()];
-                    if swarm {
-                        row.push(t.node.clone());
-                    }
-                    row.extend([
-                        t.desired_state.clone(),
-                        match t.exit_code {
-                            Some(code) if t.state == "exited" => format!("exited ({code})"),
-                            _ => t.state.clone(),
-                        },
-                        t.addresses.join(", "),
-                        t.error.clone(),
-                    ]);
-                    row
-                })
-                .collect();
-            let mut header = vec!["ID", "NAME"];
-            if swarm {
-                header.push("NODE");
-            }
-            header.extend(["DESIRED STATE", "CURRENT STATE", "ADDRESSES", "ERROR"]);
-            output::table(&header, &rows)?;
+            print_tasks(&c.service_tasks(&service).await?)?;
             Ok(0)
         }
         ServiceCmd::Inspect { services } => {
