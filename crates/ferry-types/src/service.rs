@@ -656,6 +656,19 @@ pub struct ServiceView {
     pub endpoint: EndpointView,
     /// Running and desired replicas.
     pub service_status: ServiceStatus,
+    /// Where the last update stands (swarm services).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_status: Option<UpdateStatusView>,
+}
+
+/// Docker's `UpdateStatus`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UpdateStatusView {
+    /// `updating`, `paused`, `completed`, `rollback_started`, `rollback_completed`.
+    pub state: String,
+    /// Why.
+    pub message: String,
 }
 
 /// Docker's `Version`.

@@ -478,3 +478,164 @@ fn the_routing_mesh_answers_on_every_node_and_spreads_over_every_replica() {
         assert!((0.28..=0.38).contains(&share), "{per_replica:?}");
     }
 }
+
+/// A swarm of three managers (each runs an etcd member, so the swarm survives one's loss).
+fn swarm_of_managers(u: &Underlay) {
+    let (a, rest) = u.hosts.split_first().unwrap();
+    a.ok(&[
+        "swarm",
+        "init",
+        "--advertise-addr",
+        &Underlay::addr(0),
+        "--lease-ttl",
+        &TTL.to_string(),
+    ]);
+    let token = a.ok(&["swarm", "join-token", "-q", "manager"]);
+    for (i, h) in rest.iter().enumerate() {
+        h.ok(&[
+            "swarm",
+            "join",
+            "--advertise-addr",
+            &Underlay::addr(i + 1),
+            "--token",
+            token.trim(),
+            &format!("{}:2377", Underlay::addr(0)),
+        ]);
+    }
+}
+
+fn update_state(h: &Host, service: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["service", "inspect", service])).unwrap();
+    v[0]["UpdateStatus"]["State"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The command of the tasks that run, as their replicas' `ps` shows it on every host.
+fn running_task_ids(h: &Host, service: &str) -> Vec<String> {
+    let mut v: Vec<String> = tasks(h, service)
+        .into_iter()
+        .filter(|t| t["DesiredState"] == "Running" && t["State"] == "running")
+        .map(|t| t["ID"].as_str().unwrap().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn updates_roll_out_failing_ones_pause_or_roll_back_and_placement_outlives_the_leader() {
+    let mut u = Underlay::new(3);
+    swarm_of_managers(&u);
+    let a = &u.hosts[0];
+    a.ok(&["network", "create", "-d", "overlay", "appnet"]);
+    create(a, "web", &["--replicas", "3", "--network", "appnet"]);
+    assert!(
+        eventually(30, || running_total(a, "web") == 3),
+        "{:?}",
+        tasks(a, "web")
+    );
+
+    // A scale keeps the running tasks; a change of what replicas run replaces them all, one
+    // at a time, and completes.
+    let before = running_task_ids(a, "web");
+    a.ok(&["service", "scale", "web=4"]);
+    assert!(eventually(20, || running_total(a, "web") == 4));
+    let after = running_task_ids(a, "web");
+    assert!(
+        before.iter().all(|t| after.contains(t)),
+        "{before:?} {after:?}"
+    );
+    a.ok(&["service", "scale", "web=3"]);
+    assert!(eventually(20, || running_total(a, "web") == 3));
+    let before = running_task_ids(a, "web");
+    a.ok(&["service", "update", "--env-add", "COLOUR=blue", "web"]);
+    assert!(
+        eventually(40, || update_state(a, "web") == "completed"),
+        "{} {:?}",
+        update_state(a, "web"),
+        tasks(a, "web")
+    );
+    let after = running_task_ids(a, "web");
+    assert_eq!(after.len(), 3);
+    assert!(
+        before.iter().all(|t| !after.contains(t)),
+        "every task replaced"
+    );
+
+    // A new spec whose replicas fail: with pause, the update stops after the first batch and
+    // the other replicas keep the old spec, running.
+    a.ok(&[
+        "service",
+        "update",
+        "--args",
+        "-x -nonsense",
+        "--update-failure-action",
+        "pause",
+        "web",
+    ]);
+    assert!(
+        eventually(40, || update_state(a, "web") == "paused"),
+        "{} {:?}",
+        update_state(a, "web"),
+        tasks(a, "web")
+    );
+    assert!(running_total(a, "web") >= 2, "{:?}", tasks(a, "web"));
+    // Rolled back by hand: every replica runs the last good spec again.
+    a.ok(&["service", "rollback", "web"]);
+    assert!(
+        eventually(60, || running_total(a, "web") == 3
+            && update_state(a, "web") == "rollback_completed"),
+        "{} {:?}",
+        update_state(a, "web"),
+        tasks(a, "web")
+    );
+    // With rollback as the failure action, the leader rolls back by itself.
+    a.ok(&[
+        "service",
+        "update",
+        "--args",
+        "-x -nonsense",
+        "--update-failure-action",
+        "rollback",
+        "web",
+    ]);
+    assert!(
+        eventually(60, || update_state(a, "web") == "rollback_completed"
+            && running_total(a, "web") == 3),
+        "{} {:?}",
+        update_state(a, "web"),
+        tasks(a, "web")
+    );
+
+    // Global mode: one replica on every node, following drains.
+    create(a, "agent", &["--mode", "global"]);
+    assert!(eventually(30, || running_by_node(a, "agent").len() == 3));
+    let idc = node_id(&u.hosts[2]);
+    a.ok(&["node", "update", "--availability", "drain", &idc]);
+    assert!(eventually(20, || {
+        let m = running_by_node(a, "agent");
+        m.len() == 2 && !m.contains_key(&idc)
+    }));
+    a.ok(&["node", "update", "--availability", "active", &idc]);
+    assert!(eventually(20, || running_by_node(a, "agent").len() == 3));
+
+    // The first manager (the leader: it made the swarm) dies: another one leads within the
+    // lease, and placement goes on.
+    let ida = node_id(&u.hosts[0]);
+    u.hosts[0].stop_daemon(true);
+    let b = &u.hosts[1];
+    assert!(
+        eventually(30, || b.ferry(&["service", "scale", "web=4"]).code == 0),
+        "scale refused without the first manager"
+    );
+    assert!(
+        eventually(30, || {
+            let m = running_by_node(b, "web");
+            m.values().sum::<usize>() == 4 && !m.contains_key(&ida)
+        }),
+        "{:?}",
+        tasks(b, "web")
+    );
+}

@@ -5,7 +5,7 @@ use ferry_engine::views::{DesiredState, ServiceState, Task};
 use ferry_types::placement::{Placement, ServiceMode};
 use ferry_types::service::{
     EndpointSpecView, EndpointView, FailureAction, PortView, ServiceSpecView, ServiceStatus,
-    ServiceVersion, ServiceView, TaskView, UpdateConfig, UpdateOrder, VipView,
+    ServiceVersion, ServiceView, TaskView, UpdateConfig, UpdateOrder, UpdateStatusView, VipView,
 };
 
 /// `service inspect` (and a `service ls` row).
@@ -83,6 +83,10 @@ pub fn service_view(state: &ServiceState) -> ServiceView {
             running_tasks: state.running,
             desired_tasks: s.spec.replicas,
         },
+        update_status: s.update_status.as_ref().map(|u| UpdateStatusView {
+            state: u.state.clone(),
+            message: u.message.clone(),
+        }),
     }
 }
 

@@ -15,16 +15,17 @@
 //! that moment, so its replicas are placed elsewhere within a pass of the expiry.
 
 pub mod reconcile;
+pub mod rollout;
 
 use crate::records::{Availability, NodeRecord, SessionRecord};
 use ferry_cluster::placement::{NodeAvailability, NodeState};
-use ferry_cluster::tasks::{LeaderRecord, TaskRecord, LEADER_KEY};
+use ferry_cluster::tasks::{LeaderRecord, TaskRecord, TaskStatus, LEADER_KEY};
 use ferry_pki::Role;
 use ferry_store::{Condition, Op, Store, StoreError, Table, Txn};
 use ferry_types::placement::{NodeFacts, NodeRoleFact};
 use ferry_types::service::Service;
 use futures::StreamExt;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -165,10 +166,53 @@ async fn pass(store: &dyn Store, node_id: &str, fence: &Condition) -> Result<boo
         .iter()
         .map(|n| node_state(n, up.contains(n.id.as_str())))
         .collect();
-    let services: Vec<Service> = ferry_store::list_json(store, Table::Services).await?;
+    let mut services: Vec<Service> = Vec::new();
+    let mut revisions: BTreeMap<String, u64> = BTreeMap::new();
+    for e in store.list(Table::Services).await?.entries {
+        match serde_json::from_slice::<Service>(&e.value) {
+            Ok(svc) => {
+                revisions.insert(svc.id.clone(), e.mod_revision);
+                services.push(svc);
+            }
+            Err(err) => {
+                tracing::warn!(key = %e.key, error = %err, "unreadable service record ignored")
+            }
+        }
+    }
     let tasks: Vec<TaskRecord> = ferry_store::list_json(store, Table::Tasks).await?;
+    let statuses: BTreeMap<String, TaskStatus> =
+        ferry_store::list_json::<TaskStatus>(store, Table::TaskStatus)
+            .await?
+            .into_iter()
+            .map(|s| (s.task_id.clone(), s))
+            .collect();
     let now = ferry_types::time::Timestamp::now().to_string();
-    let ops = reconcile::reconcile(&services, &tasks, &states, &now)?;
+    let writes = reconcile::reconcile(&services, &tasks, &states, &statuses, &now)?;
+    // An update that failed, was rolled back or completed: the service's record says so,
+    // written only if nobody changed it since it was read.
+    for svc in &writes.services {
+        let Some(rev) = revisions.get(&svc.id) else {
+            continue;
+        };
+        if let Some(u) = &svc.update_status {
+            tracing::info!(service = %svc.name, state = %u.state, message = %u.message, "service update");
+        }
+        let txn = Txn::new(vec![Op::put_json(Table::Services, &svc.id, svc)?])
+            .when(fence.clone())
+            .when(Condition::KeyAt {
+                table: Table::Services,
+                key: svc.id.clone(),
+                revision: *rev,
+            });
+        match store.apply(txn).await {
+            Ok(_) => {}
+            Err(StoreError::Conflict { key: k, .. }) if k == LEADER_KEY => return Ok(false),
+            // Changed meanwhile: the next pass sees the new record.
+            Err(StoreError::Conflict { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let ops = writes.tasks;
     if !ops.is_empty() {
         tracing::debug!(writes = ops.len(), "placement pass");
     }

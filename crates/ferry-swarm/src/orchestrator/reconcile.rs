@@ -11,19 +11,32 @@
 //! - History: a slot keeps its last [`TASK_HISTORY`] ended tasks; tasks of services that are
 //!   gone are deleted.
 
+use super::rollout::{self, Rollout};
 use ferry_cluster::placement::{self, Assignment, NodeState, ServiceDemand};
-use ferry_cluster::tasks::{new_task_id, TaskDesired, TaskRecord, TASK_HISTORY};
+use ferry_cluster::tasks::{new_task_id, TaskDesired, TaskRecord, TaskStatus, TASK_HISTORY};
 use ferry_store::{Op, StoreError, Table};
-use ferry_types::service::Service;
+use ferry_types::service::{FailureAction, Service, UpdateStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The task writes of one pass, in a stable order.
+/// What one pass writes.
+#[derive(Debug, Default)]
+pub struct PassWrites {
+    /// Task records, in a stable order.
+    pub tasks: Vec<Op>,
+    /// Services whose update stands elsewhere now (paused, rolled back, completed).
+    pub services: Vec<Service>,
+}
+
+/// The writes of one pass. `statuses` are the nodes' reports, `now_secs` the time.
 pub fn reconcile(
     services: &[Service],
     tasks: &[TaskRecord],
     nodes: &[NodeState],
+    statuses: &BTreeMap<String, TaskStatus>,
     now: &str,
-) -> Result<Vec<Op>, StoreError> {
+) -> Result<PassWrites, StoreError> {
+    let now_secs = ferry_types::time::parse_rfc3339(now).unwrap_or(0);
+    let mut changed_services = Vec::new();
     let mut out: BTreeMap<String, Option<TaskRecord>> = BTreeMap::new();
     let live: BTreeSet<&str> = services
         .iter()
@@ -51,7 +64,8 @@ pub fn reconcile(
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     for s in sorted {
         let own: Vec<&TaskRecord> = tasks.iter().filter(|t| t.service_id == s.id).collect();
-        let changes = reconcile_service(s, &own, nodes, &load, now);
+        let (changes, service) = reconcile_service(s, &own, nodes, &load, statuses, now, now_secs);
+        changed_services.extend(service);
         for t in own
             .iter()
             .filter(|t| t.desired == TaskDesired::Running && !t.node_id.is_empty())
@@ -77,12 +91,48 @@ pub fn reconcile(
         }
         out.extend(changes);
     }
-    out.into_iter()
+    let tasks = out
+        .into_iter()
         .map(|(id, t)| match t {
             Some(t) => Op::put_json(Table::Tasks, &id, &t),
             None => Ok(Op::delete(Table::Tasks, &id)),
         })
-        .collect()
+        .collect::<Result<Vec<Op>, StoreError>>()?;
+    Ok(PassWrites {
+        tasks,
+        services: changed_services,
+    })
+}
+
+/// The service after its update failed: paused, or back on its previous spec.
+fn after_failure(s: &Service, task: &str, why: &str) -> Service {
+    let mut s = s.clone();
+    let message =
+        format!("update paused due to failure or early termination of task {task}: {why}");
+    match (s.spec.update.failure_action, s.previous_spec.take()) {
+        (FailureAction::Rollback, Some(previous)) => {
+            let current = std::mem::replace(&mut s.spec, *previous);
+            s.previous_spec = Some(Box::new(current));
+            s.version += 1;
+            if let Some(t) = s.swarm.as_mut() {
+                t.template_version = s.version;
+            }
+            s.update_status = Some(UpdateStatus {
+                state: "rollback_started".into(),
+                message: format!(
+                    "update rolled back due to failure or early termination of task {task}: {why}"
+                ),
+            });
+        }
+        (_, previous) => {
+            s.previous_spec = previous;
+            s.update_status = Some(UpdateStatus {
+                state: "paused".into(),
+                message,
+            });
+        }
+    }
+    s
 }
 
 /// The changes to one service's tasks: task ID → the new record, or `None` to delete it.
@@ -91,8 +141,10 @@ fn reconcile_service(
     own: &[&TaskRecord],
     nodes: &[NodeState],
     load: &BTreeMap<String, u32>,
+    statuses: &BTreeMap<String, TaskStatus>,
     now: &str,
-) -> BTreeMap<String, Option<TaskRecord>> {
+    now_secs: i64,
+) -> (BTreeMap<String, Option<TaskRecord>>, Option<Service>) {
     let mut changes: BTreeMap<String, Option<TaskRecord>> = BTreeMap::new();
     let shut = |t: &TaskRecord, why: &str| {
         let mut t = t.clone();
@@ -119,19 +171,37 @@ fn reconcile_service(
         .copied()
         .filter(|t| t.spec_version < template_version)
         .collect();
-    let pending_update = own
-        .iter()
-        .any(|t| t.is_pending() && t.spec_version == template_version && !outdated.is_empty());
-    let batch = match s.spec.update.parallelism {
-        0 => outdated.len(),
-        n => n as usize,
-    };
+    let (batch, service_change) =
+        match rollout::rollout(s, own, statuses, template_version, now_secs) {
+            Rollout::Proceed { batch } => (batch, None),
+            Rollout::Wait | Rollout::Idle => (0, None),
+            Rollout::Completed => {
+                let mut done = s.clone();
+                let rolled_back = s
+                    .update_status
+                    .as_ref()
+                    .is_some_and(|u| u.state == "rollback_started");
+                done.update_status = Some(UpdateStatus {
+                    state: if rolled_back {
+                        "rollback_completed"
+                    } else {
+                        "completed"
+                    }
+                    .into(),
+                    message: if rolled_back {
+                        "rollback completed".into()
+                    } else {
+                        "update completed".into()
+                    },
+                });
+                (0, Some(done))
+            }
+            Rollout::Failed { task, why } => (0, Some(after_failure(s, &task, &why))),
+        };
     let mut replaced: BTreeSet<&str> = BTreeSet::new();
-    if !pending_update {
-        for t in outdated.iter().take(batch) {
-            changes.insert(t.id.clone(), Some(shut(t, "replaced by an update")));
-            replaced.insert(t.id.as_str());
-        }
+    for t in outdated.iter().take(batch) {
+        changes.insert(t.id.clone(), Some(shut(t, "replaced by an update")));
+        replaced.insert(t.id.as_str());
     }
     let current: Vec<Assignment> = running
         .iter()
@@ -238,7 +308,7 @@ fn reconcile_service(
             changes.insert(t.id.clone(), None);
         }
     }
-    changes
+    (changes, service_change)
 }
 
 #[cfg(test)]
@@ -288,8 +358,26 @@ mod tests {
 
     /// One pass, its writes applied.
     fn step(tasks: &mut Vec<TaskRecord>, s: &[Service], nodes: &[NodeState], now: &str) {
-        let ops = reconcile(s, tasks, nodes, now).unwrap();
-        apply(tasks, ops);
+        // Every placed replica reports itself running.
+        let statuses: BTreeMap<String, TaskStatus> = tasks
+            .iter()
+            .map(|t| {
+                (
+                    t.id.clone(),
+                    TaskStatus {
+                        task_id: t.id.clone(),
+                        node_id: t.node_id.clone(),
+                        state: "running".into(),
+                        error: String::new(),
+                        exit_code: None,
+                        sandbox_id: String::new(),
+                        addresses: vec![],
+                    },
+                )
+            })
+            .collect();
+        let w = reconcile(s, tasks, nodes, &statuses, now).unwrap();
+        apply(tasks, w.tasks);
     }
 
     /// Applies the ops to a task list, as etcd would.
@@ -329,7 +417,10 @@ mod tests {
             running_on(&tasks).values().copied().collect::<Vec<_>>(),
             vec![1, 1, 1]
         );
-        assert!(reconcile(&s, &tasks, &nodes, "t2").unwrap().is_empty());
+        assert!(reconcile(&s, &tasks, &nodes, &BTreeMap::new(), "t2")
+            .unwrap()
+            .tasks
+            .is_empty());
     }
 
     #[test]
@@ -401,7 +492,14 @@ mod tests {
         assert_eq!((current(&tasks, 1), current(&tasks, 2)), (1, 1));
         step(&mut tasks, &s, &nodes, "t3");
         assert_eq!((current(&tasks, 1), current(&tasks, 2)), (0, 2));
-        assert!(reconcile(&s, &tasks, &nodes, "t4").unwrap().is_empty());
+        step(&mut tasks, &s, &nodes, "t4");
+        assert_eq!(
+            tasks
+                .iter()
+                .filter(|t| t.desired == TaskDesired::Running)
+                .count(),
+            2
+        );
     }
 
     #[test]
