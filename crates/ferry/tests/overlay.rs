@@ -12,31 +12,6 @@ use common::{eventually, Host, Underlay};
 /// Lease TTL of the test swarm, in seconds (etcd's shortest).
 const TTL: u64 = 2;
 
-fn swarm(u: &Underlay) {
-    let (a, rest) = u.hosts.split_first().unwrap();
-    let out = a.ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &Underlay::addr(0),
-        "--lease-ttl",
-        &TTL.to_string(),
-    ]);
-    assert!(out.contains("SWMTKN-1-"), "{out}");
-    let token = a.ok(&["swarm", "join-token", "-q", "worker"]);
-    for (i, h) in rest.iter().enumerate() {
-        h.ok(&[
-            "swarm",
-            "join",
-            "--advertise-addr",
-            &Underlay::addr(i + 1),
-            "--token",
-            token.trim(),
-            &format!("{}:2377", Underlay::addr(0)),
-        ]);
-    }
-}
-
 /// Waits until the network is listed on `h`.
 fn wait_network(h: &Host, name: &str) {
     assert!(
@@ -67,7 +42,7 @@ fn resolve(h: &Host, from: &str, name: &str) -> String {
 #[test]
 fn sandboxes_on_different_hosts_talk_over_an_overlay_by_address_and_name() {
     let mut u = Underlay::new(3);
-    swarm(&u);
+    u.swarm(TTL, false);
     let (a, b, c) = (&u.hosts[0], &u.hosts[1], &u.hosts[2]);
 
     // Made on the manager, listed with scope swarm everywhere; encryption is refused with

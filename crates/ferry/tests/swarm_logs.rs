@@ -23,30 +23,6 @@ const NODE_PORT: u16 = 7946;
 /// printed the tick (ns since the epoch; the hosts share one clock).
 const PROGRAM: &str = r#"echo "start $HOSTNAME"; i=0; while sleep 0.3; do i=$((i+1)); echo "tick $i $HOSTNAME $(date +%s%N)"; done"#;
 
-fn swarm(u: &Underlay) {
-    let (a, rest) = u.hosts.split_first().unwrap();
-    a.ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &Underlay::addr(0),
-        "--lease-ttl",
-        &TTL.to_string(),
-    ]);
-    let token = a.ok(&["swarm", "join-token", "-q", "worker"]);
-    for (i, h) in rest.iter().enumerate() {
-        h.ok(&[
-            "swarm",
-            "join",
-            "--advertise-addr",
-            &Underlay::addr(i + 1),
-            "--token",
-            token.trim(),
-            &format!("{}:2377", Underlay::addr(0)),
-        ]);
-    }
-}
-
 /// The running tasks of a service: (ID, slot, node host name).
 fn running_tasks(h: &Host, service: &str) -> Vec<(String, u64, String)> {
     let (code, v) = api(h, "GET", &format!("/services/{service}/tasks"), None);
@@ -192,7 +168,7 @@ impl Drop for Follow {
 #[test]
 fn service_logs_from_a_worker_merge_every_nodes_replicas() {
     let u = Underlay::new(3);
-    swarm(&u);
+    u.swarm(TTL, false);
     let (a, b, c) = (&u.hosts[0], &u.hosts[1], &u.hosts[2]);
     a.ok(&[
         "service",

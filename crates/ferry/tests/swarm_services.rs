@@ -20,38 +20,6 @@ const REPLICA: &[&str] = &[
     "SYSTEM:echo $HOSTNAME",
 ];
 
-fn swarm(u: &Underlay) {
-    let (a, rest) = u.hosts.split_first().unwrap();
-    a.ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &Underlay::addr(0),
-        "--lease-ttl",
-        &TTL.to_string(),
-    ]);
-    let token = a.ok(&["swarm", "join-token", "-q", "worker"]);
-    for (i, h) in rest.iter().enumerate() {
-        h.ok(&[
-            "swarm",
-            "join",
-            "--advertise-addr",
-            &Underlay::addr(i + 1),
-            "--token",
-            token.trim(),
-            &format!("{}:2377", Underlay::addr(0)),
-        ]);
-    }
-}
-
-fn node_id(h: &Host) -> String {
-    let info = h.ok(&["info"]);
-    info.lines()
-        .find_map(|l| l.trim().strip_prefix("NodeID: "))
-        .unwrap_or_else(|| panic!("no NodeID in info: {info}"))
-        .to_string()
-}
-
 /// The tasks of a service as `h` sees them (`GET /services/NAME/tasks`).
 fn tasks(h: &Host, service: &str) -> Vec<serde_json::Value> {
     let (code, v) = api(h, "GET", &format!("/services/{service}/tasks"), None);
@@ -124,7 +92,7 @@ fn create(h: &Host, name: &str, extra: &[&str]) -> String {
 #[test]
 fn replicas_spread_over_the_swarm_and_the_vip_balances_them_from_any_node() {
     let u = Underlay::new(3);
-    swarm(&u);
+    u.swarm(TTL, false);
     let (a, b, c) = (&u.hosts[0], &u.hosts[1], &u.hosts[2]);
     a.ok(&[
         "network",
@@ -258,6 +226,43 @@ fn replicas_spread_over_the_swarm_and_the_vip_balances_them_from_any_node() {
     assert_eq!(counts.len(), 3, "{counts:?}");
     assert!(counts.values().all(|n| *n >= 50), "{counts:?}");
 
+    // mode=host: the replica publishes the port on its own node (through its gateway
+    // bridge: its other networks are overlays).
+    let idb = b.node_id();
+    let on_b = format!("node.id=={idb}");
+    let host_port = [
+        "--network",
+        "appnet",
+        "--publish",
+        "published=8082,target=80,mode=host",
+        "--constraint",
+        on_b.as_str(),
+    ];
+    create(a, "hostport", &host_port);
+    assert!(
+        eventually(20, || !b
+            .sh(&format!(
+                "socat -T2 - TCP:{}:8082 </dev/null",
+                Underlay::addr(1)
+            ))
+            .stdout
+            .trim()
+            .is_empty()),
+        "{:?}",
+        tasks(a, "hostport")
+    );
+    // A second one on the same node and port cannot be made there: its task says why.
+    create(a, "clash", &host_port);
+    assert!(
+        eventually(20, || tasks(a, "clash")
+            .iter()
+            .any(|t| t["State"] == "rejected"
+                && t["Error"].as_str().unwrap_or_default().contains("8082"))),
+        "{:?}",
+        tasks(a, "clash")
+    );
+    a.ok(&["service", "rm", "hostport", "clash"]);
+
     // Scale down: the tasks above the count end on every node, tasks.web follows.
     a.ok(&["service", "scale", "web=1"]);
     assert!(
@@ -292,8 +297,8 @@ fn replicas_spread_over_the_swarm_and_the_vip_balances_them_from_any_node() {
 #[test]
 fn a_drained_or_dead_node_s_replicas_move_and_no_duplicates_follow_its_return() {
     let mut u = Underlay::new(3);
-    swarm(&u);
-    let (idb, idc) = (node_id(&u.hosts[1]), node_id(&u.hosts[2]));
+    u.swarm(TTL, false);
+    let (idb, idc) = (u.hosts[1].node_id(), u.hosts[2].node_id());
     let a = &u.hosts[0];
     a.ok(&["network", "create", "-d", "overlay", "appnet"]);
     create(a, "web", &["--replicas", "3", "--network", "appnet"]);
@@ -377,7 +382,7 @@ print(json.dumps(c))
 #[test]
 fn the_routing_mesh_answers_on_every_node_and_spreads_over_every_replica() {
     let u = Underlay::new(4);
-    swarm(&u);
+    u.swarm(TTL, false);
     let a = &u.hosts[0];
     // `swarm init` made the ingress network, as Docker's does.
     let ls = a.ok(&["network", "ls"]);
@@ -392,7 +397,7 @@ fn the_routing_mesh_answers_on_every_node_and_spreads_over_every_replica() {
     ]);
     assert!(e.contains("ingress network already"), "{e}");
     a.ok(&["network", "create", "-d", "overlay", "my_demo"]);
-    let last = node_id(&u.hosts[3]);
+    let last = u.hosts[3].node_id();
     let mut args = vec![
         "service",
         "create",
@@ -479,31 +484,6 @@ fn the_routing_mesh_answers_on_every_node_and_spreads_over_every_replica() {
     }
 }
 
-/// A swarm of three managers (each runs an etcd member, so the swarm survives one's loss).
-fn swarm_of_managers(u: &Underlay) {
-    let (a, rest) = u.hosts.split_first().unwrap();
-    a.ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &Underlay::addr(0),
-        "--lease-ttl",
-        &TTL.to_string(),
-    ]);
-    let token = a.ok(&["swarm", "join-token", "-q", "manager"]);
-    for (i, h) in rest.iter().enumerate() {
-        h.ok(&[
-            "swarm",
-            "join",
-            "--advertise-addr",
-            &Underlay::addr(i + 1),
-            "--token",
-            token.trim(),
-            &format!("{}:2377", Underlay::addr(0)),
-        ]);
-    }
-}
-
 fn update_state(h: &Host, service: &str) -> String {
     let v: serde_json::Value =
         serde_json::from_str(&h.ok(&["service", "inspect", service])).unwrap();
@@ -527,7 +507,7 @@ fn running_task_ids(h: &Host, service: &str) -> Vec<String> {
 #[test]
 fn updates_roll_out_failing_ones_pause_or_roll_back_and_placement_outlives_the_leader() {
     let mut u = Underlay::new(3);
-    swarm_of_managers(&u);
+    u.swarm(TTL, true);
     let a = &u.hosts[0];
     a.ok(&["network", "create", "-d", "overlay", "appnet"]);
     create(a, "web", &["--replicas", "3", "--network", "appnet"]);
@@ -612,7 +592,7 @@ fn updates_roll_out_failing_ones_pause_or_roll_back_and_placement_outlives_the_l
     // Global mode: one replica on every node, following drains.
     create(a, "agent", &["--mode", "global"]);
     assert!(eventually(30, || running_by_node(a, "agent").len() == 3));
-    let idc = node_id(&u.hosts[2]);
+    let idc = u.hosts[2].node_id();
     a.ok(&["node", "update", "--availability", "drain", &idc]);
     assert!(eventually(20, || {
         let m = running_by_node(a, "agent");
@@ -623,7 +603,7 @@ fn updates_roll_out_failing_ones_pause_or_roll_back_and_placement_outlives_the_l
 
     // The first manager (the leader: it made the swarm) dies: another one leads within the
     // lease, and placement goes on.
-    let ida = node_id(&u.hosts[0]);
+    let ida = u.hosts[0].node_id();
     u.hosts[0].stop_daemon(true);
     let b = &u.hosts[1];
     assert!(

@@ -44,38 +44,6 @@ networks:
     attachable: true
 "#;
 
-fn swarm(u: &Underlay) {
-    let (a, rest) = u.hosts.split_first().unwrap();
-    a.ok(&[
-        "swarm",
-        "init",
-        "--advertise-addr",
-        &Underlay::addr(0),
-        "--lease-ttl",
-        &TTL.to_string(),
-    ]);
-    let token = a.ok(&["swarm", "join-token", "-q", "worker"]);
-    for (i, h) in rest.iter().enumerate() {
-        h.ok(&[
-            "swarm",
-            "join",
-            "--advertise-addr",
-            &Underlay::addr(i + 1),
-            "--token",
-            token.trim(),
-            &format!("{}:2377", Underlay::addr(0)),
-        ]);
-    }
-}
-
-fn node_id(h: &Host) -> String {
-    let info = h.ok(&["info"]);
-    info.lines()
-        .find_map(|l| l.trim().strip_prefix("NodeID: "))
-        .unwrap_or_else(|| panic!("no NodeID in info: {info}"))
-        .to_string()
-}
-
 /// A compose file in the host's directory.
 fn file(h: &Host, name: &str, text: &str) -> PathBuf {
     let p = h.dir.path().join(name);
@@ -157,9 +125,9 @@ fn diagnose(h: &Host) -> String {
 #[test]
 fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_whole() {
     let u = Underlay::new(3);
-    swarm(&u);
+    u.swarm(TTL, false);
     let (a, b, c) = (&u.hosts[0], &u.hosts[1], &u.hosts[2]);
-    let (ida, idb, idc) = (node_id(a), node_id(b), node_id(c));
+    let (ida, idb, idc) = (a.node_id(), b.node_id(), c.node_id());
     let stack = file(a, "stack.yaml", STACK);
 
     // Bad input first: refused before anything is made.

@@ -836,7 +836,7 @@ impl Controller {
                     desired.insert(rec.key(), rec);
                 }
             }
-            let statuses = Self::task_statuses(&st, &link.node_id);
+            let statuses = self.task_statuses(&st, &link.node_id);
             (desired, present, statuses)
         };
         let mut desired = desired;

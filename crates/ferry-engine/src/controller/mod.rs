@@ -65,6 +65,9 @@ pub struct Controller {
     sandbox_locks: locks::SandboxLocks,
     /// Restart history of service replicas, by (service ID, slot).
     restarts: std::sync::Mutex<HashMap<(String, u32), services::Restarts>>,
+    /// Why a replica slot's sandbox could not be made, until it is: what a swarm task's
+    /// report says (`rejected`).
+    replica_errors: std::sync::Mutex<HashMap<(String, u32), String>>,
     /// Wakes the service supervisor when a converge leaves a replica down.
     supervisor: tokio::sync::Notify,
     /// Bumped whenever a sandbox's process exits, so waiters re-check.
@@ -197,6 +200,7 @@ impl Controller {
             ttys: ttys::Ttys::default(),
             log_clocks: std::sync::OnceLock::new(),
             restarts: std::sync::Mutex::new(HashMap::new()),
+            replica_errors: std::sync::Mutex::new(HashMap::new()),
             supervisor: tokio::sync::Notify::new(),
             host_nl,
             cfg,

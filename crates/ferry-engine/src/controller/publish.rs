@@ -80,9 +80,18 @@ impl Controller {
                 "ports cannot be published: the daemon runs with \"firewall\": \"none\" and touches no rules; publish them with the host's own firewall, or run the daemon with nftables",
             ));
         }
-        let net = attachments
-            .first()
-            .and_then(|a| st.network(&a.network_id))
+        // The first network that can publish (a sandbox on overlays alone publishes through
+        // its gateway bridge, as Docker's do through docker_gwbridge); else the first, which
+        // says why not.
+        let nets: Vec<&Network> = attachments
+            .iter()
+            .filter_map(|a| st.network(&a.network_id))
+            .collect();
+        let net = nets
+            .iter()
+            .find(|n| self.driver(n).is_ok_and(|d| d.publisher().is_some()))
+            .or(nets.first())
+            .copied()
             .ok_or_else(|| FerryError::internal("sandbox has no first network"))?;
         if self.driver(net)?.publisher().is_none() {
             return Err(FerryError::invalid(format!(
@@ -146,9 +155,21 @@ impl Controller {
             return Ok((published, held));
         }
         let result = (|| {
-            let ep = sb.endpoints.first().ok_or_else(|| {
-                FerryError::internal(format!("sandbox {} has no endpoint for its ports", sb.name))
-            })?;
+            let publishes = |e: &&ferry_types::Endpoint| {
+                st.network(&e.network_id)
+                    .is_some_and(|n| self.driver(n).is_ok_and(|d| d.publisher().is_some()))
+            };
+            let ep = sb
+                .endpoints
+                .iter()
+                .find(publishes)
+                .or(sb.endpoints.first())
+                .ok_or_else(|| {
+                    FerryError::internal(format!(
+                        "sandbox {} has no endpoint for its ports",
+                        sb.name
+                    ))
+                })?;
             let net = st
                 .network(&ep.network_id)
                 .cloned()

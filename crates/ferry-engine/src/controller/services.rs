@@ -786,8 +786,20 @@ impl Controller {
                                 .and_then(|t| t.here.get(&slot).cloned()),
                         };
                         match self.create_locked(&mut st, req, Some(of)).await {
-                            Ok(r) => SandboxId::from(r.id),
+                            Ok(r) => {
+                                self.replica_errors
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .remove(&(service_id.to_string(), slot));
+                                SandboxId::from(r.id)
+                            }
                             Err(e) => {
+                                self.replica_errors
+                                    .lock()
+                                    .unwrap_or_else(|p| p.into_inner())
+                                    .insert((service_id.to_string(), slot), e.message.clone());
+                                // Reported to the swarm as the task's error.
+                                self.endpoints_changed();
                                 self.note_start(service_id, slot);
                                 tracing::warn!(service = %service.name, slot, error = %e, "replica not created");
                                 continue;
@@ -1110,6 +1122,10 @@ impl Controller {
         self.save(ops).await?;
         st.remove_service(&service.id);
         self.restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|(s, _), _| s != &service.id);
+        self.replica_errors
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|(s, _), _| s != &service.id);

@@ -862,9 +862,36 @@ impl Controller {
         self.endpoints_changed();
     }
 
-    /// What this node reports of the swarm tasks it runs, by task ID.
-    pub(crate) fn task_statuses(st: &State, node_id: &str) -> BTreeMap<String, TaskStatus> {
+    /// What this node reports of the swarm tasks it runs, by task ID: each replica's state,
+    /// and `rejected` with the reason for a task whose replica could not be made.
+    pub(crate) fn task_statuses(&self, st: &State, node_id: &str) -> BTreeMap<String, TaskStatus> {
         let mut out = BTreeMap::new();
+        let errors = self
+            .replica_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        for s in st.services() {
+            let Some(t) = &s.swarm else {
+                continue;
+            };
+            for (slot, task) in &t.here {
+                if let Some(e) = errors.get(&(s.id.clone(), *slot)) {
+                    out.insert(
+                        task.clone(),
+                        TaskStatus {
+                            task_id: task.clone(),
+                            node_id: node_id.to_string(),
+                            state: "rejected".into(),
+                            error: e.clone(),
+                            exit_code: None,
+                            sandbox_id: String::new(),
+                            addresses: Vec::new(),
+                        },
+                    );
+                }
+            }
+        }
         for sb in st.sandboxes() {
             let Some(r) = &sb.config.replica_of else {
                 continue;

@@ -9,7 +9,7 @@ use super::{nl_err, Netlink, EEXIST, ESRCH};
 use crate::error::Result;
 use netlink_packet_route::neighbour::NeighbourState;
 use netlink_packet_route::rule::{RuleAction, RuleAttribute};
-use rtnetlink::RouteMessageBuilder;
+use rtnetlink::{RouteMessageBuilder, RuleAddRequest};
 use std::net::{IpAddr, Ipv4Addr};
 
 /// ENOENT: what deleting an absent rule or route may answer.
@@ -87,14 +87,14 @@ impl Netlink {
             .map_err(|e| nl_err(format!("default route of table {table}"), e))
     }
 
-    /// `ip rule add fwmark MARK/MASK lookup TABLE priority PRIO` (present is fine).
-    pub async fn add_mark_rule(
+    /// The rule `fwmark MARK/MASK lookup TABLE priority PRIO`.
+    fn mark_rule(
         &self,
         mark: u32,
         mask: u32,
         table: u32,
         priority: u32,
-    ) -> Result<()> {
+    ) -> RuleAddRequest<Ipv4Addr> {
         let mut req = self
             .handle
             .rule()
@@ -107,6 +107,18 @@ impl Netlink {
         req.message_mut()
             .attributes
             .push(RuleAttribute::FwMask(mask));
+        req
+    }
+
+    /// `ip rule add fwmark MARK/MASK lookup TABLE priority PRIO` (present is fine).
+    pub async fn add_mark_rule(
+        &self,
+        mark: u32,
+        mask: u32,
+        table: u32,
+        priority: u32,
+    ) -> Result<()> {
+        let req = self.mark_rule(mark, mask, table, priority);
         match req.execute().await {
             Ok(()) => Ok(()),
             Err(e) => {
@@ -128,19 +140,10 @@ impl Netlink {
         table: u32,
         priority: u32,
     ) -> Result<()> {
-        let mut req = self
-            .handle
-            .rule()
-            .add()
-            .v4()
-            .table_id(table)
-            .priority(priority)
-            .action(RuleAction::ToTable)
-            .fw_mark(mark);
-        req.message_mut()
-            .attributes
-            .push(RuleAttribute::FwMask(mask));
-        let msg = req.message_mut().clone();
+        let msg = self
+            .mark_rule(mark, mask, table, priority)
+            .message_mut()
+            .clone();
         match self.handle.rule().del(msg).execute().await {
             Ok(()) => Ok(()),
             Err(e) => {

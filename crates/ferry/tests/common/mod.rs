@@ -371,6 +371,15 @@ impl Host {
         panic!("port {port} never listened in {name}");
     }
 
+    /// This host's node ID in its swarm (`ferry info`).
+    pub fn node_id(&self) -> String {
+        let info = self.ok(&["info"]);
+        info.lines()
+            .find_map(|l| l.trim().strip_prefix("NodeID: "))
+            .unwrap_or_else(|| panic!("no NodeID in info: {info}"))
+            .to_string()
+    }
+
     /// Links of the host namespace (names), retired ones left out.
     pub fn links(&self) -> Vec<String> {
         self.all_links()
@@ -466,6 +475,33 @@ impl Underlay {
             hosts.push(h);
         }
         Underlay { dir, netns, hosts }
+    }
+
+    /// Makes the hosts a swarm: host 0 inits it (session lease `ttl` seconds) and the others
+    /// join, as workers, or as managers (each with an etcd member) when `managers`.
+    pub fn swarm(&self, ttl: u64, managers: bool) {
+        let (a, rest) = self.hosts.split_first().expect("hosts");
+        a.ok(&[
+            "swarm",
+            "init",
+            "--advertise-addr",
+            &Self::addr(0),
+            "--lease-ttl",
+            &ttl.to_string(),
+        ]);
+        let role = if managers { "manager" } else { "worker" };
+        let token = a.ok(&["swarm", "join-token", "-q", role]);
+        for (i, h) in rest.iter().enumerate() {
+            h.ok(&[
+                "swarm",
+                "join",
+                "--advertise-addr",
+                &Self::addr(i + 1),
+                "--token",
+                token.trim(),
+                &format!("{}:2377", Self::addr(0)),
+            ]);
+        }
     }
 
     /// Host `i`'s address on the underlay.

@@ -67,9 +67,14 @@ impl OverlayDriver {
             .set_mac(host_index, host_link_mac(addr.addr()).octets())
             .await
             .map_err(kernel_err)?;
-        // Mesh traffic enters from other hosts with a client's address: the reverse path is
-        // the host's default route, not this link.
-        let _ = ferry_kernel::sysctl::set(&format!("net/ipv4/conf/{host}/rp_filter"), "2");
+        // Mesh traffic enters from other hosts with a client's address, which this host may
+        // have no route to at all: no reverse-path check on this link (the kernel takes the
+        // stricter of this and `conf/all`, so `all` must not be 1 for the mesh to carry
+        // connections that entered on another node).
+        let _ = ferry_kernel::sysctl::set(&format!("net/ipv4/conf/{host}/rp_filter"), "0");
+        if ferry_kernel::sysctl::get("net/ipv4/conf/all/rp_filter").is_ok_and(|v| v.trim() == "1") {
+            tracing::warn!("net.ipv4.conf.all.rp_filter is 1 (strict): connections to a published port that enter on another node will not reach this node's replicas; set it to 0 or 2");
+        }
         self.nl
             .add_address(host_index, addr)
             .await
