@@ -808,10 +808,22 @@ impl Controller {
                     }
                 };
                 self.note_start(service_id, slot);
-                if let Err(e) = self
+                let started = self
                     .start_locked(&mut super::locks::StateLock::Held(&mut st), &id)
-                    .await
+                    .await;
                 {
+                    let mut errors = self
+                        .replica_errors
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    match &started {
+                        Ok(_) => errors.remove(&(service_id.to_string(), slot)),
+                        Err(e) => errors.insert((service_id.to_string(), slot), e.message.clone()),
+                    };
+                }
+                if let Err(e) = started {
+                    // Reported to the swarm as the task's error.
+                    self.endpoints_changed();
                     tracing::warn!(service = %service.name, slot, error = %e, "replica not started");
                 }
             }

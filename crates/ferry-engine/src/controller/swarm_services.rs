@@ -902,13 +902,20 @@ impl Controller {
             if !st.service(&r.service).is_some_and(|s| s.wants(r)) {
                 continue;
             }
+            // A replica that could not start says why (a host port taken on this node).
+            let failed = (!sb.is_running())
+                .then(|| errors.get(&(r.service.clone(), r.slot)))
+                .flatten();
             out.insert(
                 task.clone(),
                 TaskStatus {
                     task_id: task.clone(),
                     node_id: node_id.to_string(),
-                    state: sb.state.status.as_str().into(),
-                    error: sb.state.error.clone(),
+                    state: match failed {
+                        Some(_) => "rejected".into(),
+                        None => sb.state.status.as_str().into(),
+                    },
+                    error: failed.cloned().unwrap_or_else(|| sb.state.error.clone()),
                     exit_code: sb.state.exit_code,
                     sandbox_id: sb.id.to_string(),
                     addresses: sb
