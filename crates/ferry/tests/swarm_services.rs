@@ -619,3 +619,105 @@ fn updates_roll_out_failing_ones_pause_or_roll_back_and_placement_outlives_the_l
         tasks(b, "web")
     );
 }
+
+/// The sandbox of a service's first running task and the host that runs it.
+fn replica_of<'a>(u: &'a Underlay, ids: &[String], service: &str) -> (&'a Host, String) {
+    let h = &u.hosts[0];
+    let t = tasks(h, service)
+        .into_iter()
+        .find(|t| t["DesiredState"] == "Running" && t["State"] == "running")
+        .unwrap_or_else(|| panic!("no running task of {service}"));
+    let node = t["NodeID"].as_str().unwrap();
+    let i = ids.iter().position(|id| id == node).unwrap();
+    let host = &u.hosts[i];
+    let name = host
+        .ok(&["ps"])
+        .split_whitespace()
+        .find(|w| w.starts_with(&format!("{service}.")))
+        .unwrap_or_else(|| panic!("no replica of {service} on host {i}"))
+        .to_string();
+    (host, name)
+}
+
+#[test]
+fn a_broker_on_two_overlays_relays_between_apps_that_cannot_reach_each_other() {
+    let u = Underlay::new(3);
+    u.swarm(TTL, false);
+    let ids: Vec<String> = u.hosts.iter().map(|h| h.node_id()).collect();
+    let a = &u.hosts[0];
+    a.ok(&["network", "create", "-d", "overlay", "net_a"]);
+    a.ok(&["network", "create", "-d", "overlay", "net_b"]);
+    let answer = |what: &str| format!("SYSTEM:echo {what}");
+    for (name, nets) in [
+        ("broker", vec!["net_a", "net_b"]),
+        ("app_a", vec!["net_a"]),
+        ("app_b", vec!["net_b"]),
+    ] {
+        let mut args = vec!["service", "create", "--name", name];
+        for n in &nets {
+            args.extend_from_slice(&["--network", n]);
+        }
+        let reply = answer(name);
+        args.extend_from_slice(&["--", "socat", "TCP-LISTEN:80,fork,reuseaddr", &reply]);
+        a.ok(&args);
+    }
+    for s in ["broker", "app_a", "app_b"] {
+        assert!(
+            eventually(30, || running_total(a, s) == 1),
+            "{:?}",
+            tasks(a, s)
+        );
+    }
+    let ask = |h: &Host, from: &str, to: &str| {
+        h.ferry(&[
+            "exec",
+            from,
+            "--",
+            "socat",
+            "-T2",
+            "-",
+            &format!("TCP:{to}:80,connect-timeout=2"),
+        ])
+        .stdout
+        .trim()
+        .to_string()
+    };
+    let (hb, broker) = replica_of(&u, &ids, "broker");
+    let (ha, app_a) = replica_of(&u, &ids, "app_a");
+    let (hbb, app_b) = replica_of(&u, &ids, "app_b");
+    // Both ways, on both networks, by service name, wherever each runs.
+    assert!(eventually(20, || ask(ha, &app_a, "broker") == "broker"));
+    assert!(eventually(20, || ask(hbb, &app_b, "broker") == "broker"));
+    assert!(eventually(20, || ask(hb, &broker, "app_a") == "app_a"));
+    assert!(eventually(20, || ask(hb, &broker, "app_b") == "app_b"));
+    // The apps cannot reach each other: no name, and no route to the other's address.
+    assert_eq!(ask(ha, &app_a, "app_b"), "");
+    let b_addr = tasks(a, "app_b")[0]["Addresses"][0]
+        .as_str()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ask(ha, &app_a, &b_addr),
+        "",
+        "app_a reached app_b at {b_addr}"
+    );
+
+    // A partition shorter than the lease moves nothing.
+    let before = running_task_ids(a, "app_a");
+    let (i, _) = u
+        .hosts
+        .iter()
+        .enumerate()
+        .find(|(_, h)| std::ptr::eq(*h, ha))
+        .unwrap();
+    u.hosts[i].sh("ip link set ul0 down; sleep 0.8; ip link set ul0 up");
+    std::thread::sleep(std::time::Duration::from_secs(TTL + 2));
+    assert_eq!(
+        running_task_ids(a, "app_a"),
+        before,
+        "a short partition moved app_a"
+    );
+}
