@@ -686,10 +686,27 @@ fn a_broker_on_two_overlays_relays_between_apps_that_cannot_reach_each_other() {
     let (ha, app_a) = replica_of(&u, &ids, "app_a");
     let (hbb, app_b) = replica_of(&u, &ids, "app_b");
     // Both ways, on both networks, by service name, wherever each runs.
-    assert!(eventually(20, || ask(ha, &app_a, "broker") == "broker"));
-    assert!(eventually(20, || ask(hbb, &app_b, "broker") == "broker"));
-    assert!(eventually(20, || ask(hb, &broker, "app_a") == "app_a"));
-    assert!(eventually(20, || ask(hb, &broker, "app_b") == "app_b"));
+    let why = |h: &Host, from: &str| {
+        format!(
+            "{} | {:?} | {:?}",
+            h.ferry(&["exec", from, "--", "getent", "ahostsv4", "broker"])
+                .stdout,
+            tasks(a, "broker"),
+            h.daemon_log().lines().rev().take(15).collect::<Vec<_>>()
+        )
+    };
+    assert!(
+        eventually(60, || ask(ha, &app_a, "broker") == "broker"),
+        "{}",
+        why(ha, &app_a)
+    );
+    assert!(
+        eventually(60, || ask(hbb, &app_b, "broker") == "broker"),
+        "{}",
+        why(hbb, &app_b)
+    );
+    assert!(eventually(60, || ask(hb, &broker, "app_a") == "app_a"));
+    assert!(eventually(60, || ask(hb, &broker, "app_b") == "app_b"));
     // The apps cannot reach each other: no name, and no route to the other's address.
     assert_eq!(ask(ha, &app_a, "app_b"), "");
     let b_addr = tasks(a, "app_b")[0]["Addresses"][0]
