@@ -81,6 +81,70 @@ fn check_replica_ports(
     }
 }
 
+/// Refuses a service request without a program.
+pub(crate) fn check_command(template: &svc::ReplicaTemplate) -> Result<(), FerryError> {
+    if template.cmd.first().is_none_or(|c| c.is_empty()) {
+        return Err(FerryError::invalid(
+            "no command given: put the program after --, e.g. ferry service create --name web -- sleep 600",
+        ));
+    }
+    Ok(())
+}
+
+/// A request's endpoint mode (`vip` when it names none).
+pub(crate) fn endpoint_mode(s: &str) -> Result<EndpointMode, FerryError> {
+    if s.is_empty() {
+        Ok(EndpointMode::Vip)
+    } else {
+        EndpointMode::parse(s)
+    }
+}
+
+/// Checks the replicas' settings now, not at their first start.
+pub(crate) fn check_template(template: &svc::ReplicaTemplate) -> Result<(), FerryError> {
+    validate::sandbox_request(&template.sandbox_request(String::new()))?;
+    for h in &template.extra_hosts {
+        validate::extra_host(h)?;
+    }
+    for d in &template.dns {
+        validate::ip("--dns server", d)?;
+    }
+    Ok(())
+}
+
+/// One of a service's networks, as a request names it: not twice, aliases valid (and only on
+/// user-defined networks), no static address.
+pub(crate) fn service_network(
+    taken: &[ServiceNetwork],
+    net: &ferry_types::Network,
+    r: &NetworkRequest,
+) -> Result<ServiceNetwork, FerryError> {
+    if taken.iter().any(|n| n.network_id == net.id) {
+        return Err(FerryError::invalid(format!(
+            "network {} is given twice",
+            net.name
+        )));
+    }
+    if !r.aliases.is_empty() && net.builtin {
+        return Err(FerryError::invalid(format!(
+            "network-scoped aliases are supported only on user-defined networks, not on {}",
+            net.name
+        )));
+    }
+    for a in &r.aliases {
+        validate::alias(a)?;
+    }
+    if r.ipv4_address.is_some() || r.ipv6_address.is_some() || r.mac_address.is_some() {
+        return Err(FerryError::invalid(
+            "a service's replicas get their addresses from the network: no static address or MAC",
+        ));
+    }
+    Ok(ServiceNetwork {
+        network_id: net.id.clone(),
+        aliases: r.aliases.clone(),
+    })
+}
+
 fn v4(a: IpNet) -> Option<Ipv4Addr> {
     match a.addr() {
         IpAddr::V4(a) => Some(a),
@@ -194,17 +258,9 @@ impl Controller {
                 req.name
             )));
         }
-        if req.template.cmd.first().is_none_or(|c| c.is_empty()) {
-            return Err(FerryError::invalid(
-                "no command given: put the program after --, e.g. ferry service create --name web -- sleep 600",
-            ));
-        }
+        check_command(&req.template)?;
         let replicas = svc::replicas(req.replicas.unwrap_or(1))?;
-        let endpoint_mode = if req.endpoint_mode.is_empty() {
-            EndpointMode::Vip
-        } else {
-            EndpointMode::parse(&req.endpoint_mode)?
-        };
+        let endpoint_mode = endpoint_mode(&req.endpoint_mode)?;
         let ports = Self::service_ports(&req.ports, replicas)?;
         if !ports.is_empty() && !self.firewall.enabled() {
             return Err(FerryError::invalid(
@@ -228,39 +284,9 @@ impl Controller {
                     net.name, net.driver
                 )));
             }
-            if networks.iter().any(|n| n.network_id == net.id) {
-                return Err(FerryError::invalid(format!(
-                    "network {} is given twice",
-                    net.name
-                )));
-            }
-            if !r.aliases.is_empty() && net.builtin {
-                return Err(FerryError::invalid(format!(
-                    "network-scoped aliases are supported only on user-defined networks, not on {}",
-                    net.name
-                )));
-            }
-            for a in &r.aliases {
-                validate::alias(a)?;
-            }
-            if r.ipv4_address.is_some() || r.ipv6_address.is_some() || r.mac_address.is_some() {
-                return Err(FerryError::invalid(
-                    "a service's replicas get their addresses from the network: no static address or MAC",
-                ));
-            }
-            networks.push(ServiceNetwork {
-                network_id: net.id.clone(),
-                aliases: r.aliases.clone(),
-            });
+            networks.push(service_network(&networks, net, r)?);
         }
-        // The replicas' settings are checked now, not at their first start.
-        validate::sandbox_request(&req.template.sandbox_request(String::new()))?;
-        for h in &req.template.extra_hosts {
-            validate::extra_host(h)?;
-        }
-        for d in &req.template.dns {
-            validate::ip("--dns server", d)?;
-        }
+        check_template(&req.template)?;
         if let Some(p) = &req.replica_prefix {
             validate::object_name("replica prefix", p)?;
         }

@@ -16,6 +16,7 @@
 //!   lease) and marks its peer records with the service whose live replica they are, so every
 //!   node balances a VIP over the replicas of every node.
 
+use super::services::{check_command, check_template, endpoint_mode, service_network};
 use super::{new_id, store_err, Controller};
 use crate::cluster::mirror::Change;
 use crate::cluster::ClusterLink;
@@ -90,17 +91,9 @@ impl Controller {
         let link = self.cluster_link_for_services()?;
         req.check_keys()?;
         validate::object_name("service", &req.name)?;
-        if req.template.cmd.first().is_none_or(|c| c.is_empty()) {
-            return Err(FerryError::invalid(
-                "no command given: put the program after --, e.g. ferry service create --name web -- sleep 600",
-            ));
-        }
+        check_command(&req.template)?;
         let replicas = svc::replicas(req.replicas.unwrap_or(1))?;
-        let endpoint_mode = if req.endpoint_mode.is_empty() {
-            EndpointMode::Vip
-        } else {
-            EndpointMode::parse(&req.endpoint_mode)?
-        };
+        let endpoint_mode = endpoint_mode(&req.endpoint_mode)?;
         let mode = req.mode;
         req.placement.check()?;
         let mut ports = Vec::new();
@@ -133,42 +126,14 @@ impl Controller {
             }
         }
         self.check_node_constraints(&link, &req.placement).await?;
-        validate::sandbox_request(&req.template.sandbox_request(String::new()))?;
-        for h in &req.template.extra_hosts {
-            validate::extra_host(h)?;
-        }
-        for d in &req.template.dns {
-            validate::ip("--dns server", d)?;
-        }
+        check_template(&req.template)?;
         let mut networks: Vec<ServiceNetwork> = Vec::new();
         {
             let st = self.lock().await;
             for r in &req.networks {
                 let net = st.find_network(&r.name)?;
-                if !self.is_global(net) {
-                    return Err(FerryError::invalid(format!(
-                        "the network {} cannot be used with services: only networks scoped to the swarm can be used, such as those created with the overlay driver (ferry network create -d overlay NAME)",
-                        net.name
-                    )));
-                }
-                if networks.iter().any(|n| n.network_id == net.id) {
-                    return Err(FerryError::invalid(format!(
-                        "network {} is given twice",
-                        net.name
-                    )));
-                }
-                for a in &r.aliases {
-                    validate::alias(a)?;
-                }
-                if r.ipv4_address.is_some() || r.ipv6_address.is_some() || r.mac_address.is_some() {
-                    return Err(FerryError::invalid(
-                        "a service's replicas get their addresses from the network: no static address or MAC",
-                    ));
-                }
-                networks.push(ServiceNetwork {
-                    network_id: net.id.clone(),
-                    aliases: r.aliases.clone(),
-                });
+                self.check_swarm_scoped(net)?;
+                networks.push(service_network(&networks, net, r)?);
             }
         }
         if self
@@ -488,31 +453,20 @@ impl Controller {
         }
         for r in &req.network_add {
             let net = st.find_network(&r.name)?;
-            if !self.is_global(net) {
-                return Err(FerryError::invalid(format!(
-                    "the network {} cannot be used with services: only networks scoped to the swarm can be used, such as those created with the overlay driver",
-                    net.name
-                )));
-            }
+            self.check_swarm_scoped(net)?;
             if spec.networks.iter().any(|n| n.network_id == net.id) {
                 return Err(FerryError::conflict(format!(
                     "service {} is already on network {}",
                     s.name, net.name
                 )));
             }
-            for a in &r.aliases {
-                validate::alias(a)?;
-            }
-            spec.networks.push(ServiceNetwork {
-                network_id: net.id.clone(),
-                aliases: r.aliases.clone(),
-            });
+            spec.networks.push(service_network(&spec.networks, net, r)?);
             template_changed = true;
         }
         if let Some(c) = &req.update_config {
             spec.update = c.apply(&spec.update);
         }
-        validate::sandbox_request(&spec.template.sandbox_request(String::new()))?;
+        check_template(&spec.template)?;
         Ok(template_changed)
     }
 
@@ -625,6 +579,17 @@ impl Controller {
             *out.entry(t.service_id.clone()).or_default() += 1;
         }
         out
+    }
+
+    /// Refuses a network a swarm service cannot use (Docker's words).
+    fn check_swarm_scoped(&self, net: &ferry_types::Network) -> Result<(), FerryError> {
+        if self.is_global(net) {
+            return Ok(());
+        }
+        Err(FerryError::invalid(format!(
+            "the network {} cannot be used with services: only networks scoped to the swarm can be used, such as those created with the overlay driver (ferry network create -d overlay NAME)",
+            net.name
+        )))
     }
 
     /// Refuses a routing-mesh port when the swarm has no ingress network.
