@@ -15,6 +15,26 @@ use std::net::{IpAddr, Ipv4Addr};
 /// ENOENT: what deleting an absent rule or route may answer.
 const ENOENT: i32 = 2;
 
+/// `res`, with the errors whose errno is in `fine` taken as success (a rule already there, a
+/// route already gone).
+fn tolerating(
+    res: std::result::Result<(), rtnetlink::Error>,
+    op: String,
+    fine: &[i32],
+) -> Result<()> {
+    match res {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let err = nl_err(op, e);
+            if err.raw_errno().is_some_and(|n| fine.contains(&n)) {
+                Ok(())
+            } else {
+                Err(err)
+            }
+        }
+    }
+}
+
 impl Netlink {
     /// `ip route replace DST/32 via GW dev INDEX`.
     pub async fn replace_host_route_via(
@@ -42,16 +62,11 @@ impl Netlink {
         let msg = RouteMessageBuilder::<Ipv4Addr>::new()
             .destination_prefix(dst, 32)
             .build();
-        match self.handle.route().del(msg).execute().await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let err = nl_err(format!("delete route {dst}"), e);
-                match err.raw_errno() {
-                    Some(ESRCH) | Some(ENOENT) => Ok(()),
-                    _ => Err(err),
-                }
-            }
-        }
+        tolerating(
+            self.handle.route().del(msg).execute().await,
+            format!("delete route {dst}"),
+            &[ESRCH, ENOENT],
+        )
     }
 
     /// `ip route replace default via GW dev INDEX onlink table TABLE`, with `GW`'s neighbour
@@ -118,18 +133,11 @@ impl Netlink {
         table: u32,
         priority: u32,
     ) -> Result<()> {
-        let req = self.mark_rule(mark, mask, table, priority);
-        match req.execute().await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let err = nl_err(format!("rule fwmark {mark:#x}/{mask:#x} lookup {table}"), e);
-                if err.raw_errno() == Some(EEXIST) {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        tolerating(
+            self.mark_rule(mark, mask, table, priority).execute().await,
+            format!("rule fwmark {mark:#x}/{mask:#x} lookup {table}"),
+            &[EEXIST],
+        )
     }
 
     /// Deletes the rule [`Self::add_mark_rule`] made (absent is fine).
@@ -144,16 +152,11 @@ impl Netlink {
             .mark_rule(mark, mask, table, priority)
             .message_mut()
             .clone();
-        match self.handle.rule().del(msg).execute().await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let err = nl_err(format!("delete rule fwmark {mark:#x}"), e);
-                match err.raw_errno() {
-                    Some(ENOENT) | Some(ESRCH) => Ok(()),
-                    _ => Err(err),
-                }
-            }
-        }
+        tolerating(
+            self.handle.rule().del(msg).execute().await,
+            format!("delete rule fwmark {mark:#x}"),
+            &[ENOENT, ESRCH],
+        )
     }
 
     /// `ip rule add from SRC lookup TABLE priority PRIO` (present is fine).
@@ -167,17 +170,11 @@ impl Netlink {
             .table_id(table)
             .priority(priority)
             .action(RuleAction::ToTable);
-        match req.execute().await {
-            Ok(()) => Ok(()),
-            Err(e) => {
-                let err = nl_err(format!("rule from {src} lookup {table}"), e);
-                if err.raw_errno() == Some(EEXIST) {
-                    Ok(())
-                } else {
-                    Err(err)
-                }
-            }
-        }
+        tolerating(
+            req.execute().await,
+            format!("rule from {src} lookup {table}"),
+            &[EEXIST],
+        )
     }
 
     /// `ip route replace default via GW dev INDEX onlink table TABLE`.
