@@ -701,6 +701,7 @@ impl Controller {
                 .filter(|p| Some(&p.node_id) != own.as_ref() || own.is_none())
         };
         let (new, old) = (others(&new), others(&old));
+        let network = new.as_ref().or(old.as_ref()).map(|p| p.network_id.clone());
         if let Some(old) = old.filter(|o| Some(o) != new.as_ref()) {
             for d in self.drivers.all() {
                 if let Some(pa) = d.peer_aware() {
@@ -723,7 +724,17 @@ impl Controller {
             let mut st = self.lock().await;
             self.peer_into_state(&mut st, &new);
         }
-        self.sync_mesh_paths().await;
+        // Only the routing mesh's network has paths to follow.
+        let on_mesh = self
+            .cluster_rt
+            .node_ingress
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|ni| Some(&ni.network_id) == network.as_ref());
+        if on_mesh {
+            self.sync_mesh_paths().await;
+        }
     }
 
     /// A remote endpoint's names answer on its network, and its addresses are not handed out
