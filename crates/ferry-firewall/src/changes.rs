@@ -126,6 +126,17 @@ fn mesh_link_elements(name: &str) -> Vec<Element> {
     ]
 }
 
+/// The elements of the host's link on an overlay whose VIPs it balances: a bridge (policed as
+/// one) whose translated traffic to itself is routed, and a load-balancer link.
+fn lb_link_elements(name: &str) -> Vec<Element> {
+    let link = ifname(name);
+    vec![
+        Element::inet(names::BRIDGES, link.clone()),
+        Element::inet(names::BRIDGE_PAIRS, format!("{link} . {link}")),
+        Element::inet(names::LB_LINKS, link),
+    ]
+}
+
 /// The element a published port owns.
 fn port_element(p: &PublishedPort) -> Element {
     let proto = p.container.proto.as_str();
@@ -274,6 +285,19 @@ impl Changes {
     /// The host's link on the mesh's overlay is gone.
     pub fn remove_mesh_link(&mut self, name: &str) -> &mut Self {
         self.remove(mesh_link_elements(name));
+        self
+    }
+    /// The host's link on an overlay whose service VIPs it balances (the nftables path): the
+    /// VIPs' translated connections that leave through it are masqueraded to the host's
+    /// load-balancer address there, and nothing entering from it opens a connection to the
+    /// host or is routed elsewhere.
+    pub fn add_lb_link(&mut self, name: &str) -> &mut Self {
+        self.add(lb_link_elements(name));
+        self
+    }
+    /// The host's load-balancer link on an overlay is gone.
+    pub fn remove_lb_link(&mut self, name: &str) -> &mut Self {
+        self.remove(lb_link_elements(name));
         self
     }
     /// A service VIP (a /32 the daemon puts on its network's bridge) is served: connections

@@ -39,6 +39,9 @@ pub(crate) mod names {
     pub const BRIDGES: &str = "bridges";
     /// inet: the host's own links on the routing mesh's overlay (`ingress`).
     pub const MESH_LINKS: &str = "mesh_links";
+    /// inet: the host's own links on overlays whose service VIPs it balances (its
+    /// load-balancer address there).
+    pub const LB_LINKS: &str = "lb_links";
     /// inet: bridges of `--internal` networks.
     pub const INTERNAL: &str = "internal";
     /// inet: `bridge . bridge`, traffic that stays on one bridge (seen here with br_netfilter).
@@ -168,6 +171,7 @@ const INET: &str = r#"table inet ferry {
 	set bridges { type ifname; }
 	set internal { type ifname; }
 	set mesh_links { type ifname; }
+	set lb_links { type ifname; }
 	set bridge_pairs { type ifname . ifname; }
 	set masq4 { type ipv4_addr; }
 	set masq6 { type ipv6_addr; }
@@ -253,6 +257,8 @@ const INET: &str = r#"table inet ferry {
 		type filter hook input priority filter; policy accept;
 		ip daddr @vips4 ct state new meta l4proto tcp reject with tcp reset
 		ip daddr @vips4 ct state new meta l4proto != icmp reject with icmp port-unreachable
+		iifname @lb_links ct state new meta l4proto tcp reject with tcp reset
+		iifname @lb_links ct state new meta l4proto != icmp reject with icmp port-unreachable
 	}
 
 	# Isolation: nothing is routed into or out of an internal network, and nothing is routed
@@ -264,6 +270,7 @@ const INET: &str = r#"table inet ferry {
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		iifname . oifname @bridge_pairs accept
+		iifname @lb_links drop
 		iifname @internal drop
 		oifname @internal drop
 		oifname @bridges jump into_bridge
@@ -293,6 +300,7 @@ const INET: &str = r#"table inet ferry {
 		ct status dnat oifname @bridges ip saddr 127.0.0.0/8 masquerade
 		ct status dnat oifname @mesh_links fib saddr type local masquerade
 		ct status dnat oifname @mesh_links ip saddr @masq4 masquerade
+		ct status dnat oifname @lb_links masquerade
 		oifname != @bridges ip saddr @masq4 masquerade
 		oifname != @bridges ip6 saddr @masq6 masquerade
 	}

@@ -229,9 +229,19 @@ fn service_backend_changes() {
         .set_mesh_backends(Proto::Tcp, 8000, &two, &[])
         .set_mesh_backends(Proto::Udp, 8000, &backends(&[7], 53), &[]);
 
+    // The host's load-balancer link on an overlay.
+    let mut lb = Changes::new();
+    lb.add_lb_link("fo-0123456789ab");
+    golden("lb_link_add.nft", lb.render());
+    let mut lb_rm = Changes::new();
+    lb_rm.remove_lb_link("fo-0123456789ab");
+
     // Removing twice must not fail: the second removal finds nothing and changes nothing.
     kernel_accepts(&[
         &ruleset(),
+        lb.render(),
+        lb_rm.render(),
+        lb_rm.render(),
         nets.render(),
         add.render(),
         down.render(),

@@ -20,6 +20,16 @@ const REPLICA: &[&str] = &[
     "SYSTEM:echo $HOSTNAME",
 ];
 
+/// A replica program: answers each datagram on port 5353 with its host name (socat's
+/// `UDP-RECVFROM,fork` can lose a datagram that arrives while the last one's child lives).
+const UDP_REPLICA: &str = "import os, socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(('', 5353))
+while True:
+    data, peer = s.recvfrom(512)
+    s.sendto(os.uname().nodename.encode(), peer)
+";
+
 /// The tasks of a service as `h` sees them (`GET /services/NAME/tasks`).
 fn tasks(h: &Host, service: &str) -> Vec<serde_json::Value> {
     let (code, v) = api(h, "GET", &format!("/services/{service}/tasks"), None);
@@ -52,9 +62,10 @@ fn replicas_on(h: &Host, service: &str) -> usize {
         .count()
 }
 
-/// Connection counts per answering host name, made from inside `from`.
-fn spread(h: &Host, from: &str, addr: &str, n: usize) -> BTreeMap<String, usize> {
-    let script = format!(
+/// A Python program that counts the answering host names of `n` TCP connections to
+/// `addr:80`.
+fn spread_script(addr: &str, n: usize) -> String {
+    format!(
         r#"
 import socket, json, collections
 c = collections.Counter()
@@ -64,9 +75,61 @@ for _ in range({n}):
     s.close()
 print(json.dumps(c))
 "#
+    )
+}
+
+/// Connection counts per answering host name, made from inside `from`.
+fn spread(h: &Host, from: &str, addr: &str, n: usize) -> BTreeMap<String, usize> {
+    let out = h.ok(&["exec", from, "--", "python3", "-c", &spread_script(addr, n)]);
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The same, from a process that only entered the sandbox's network namespace: it is not in
+/// the sandbox's cgroup, so the connect-time path does not see it and the host's nftables
+/// balancer carries its connections.
+fn spread_from_outside_cgroup(
+    h: &Host,
+    from: &str,
+    addr: &str,
+    n: usize,
+) -> BTreeMap<String, usize> {
+    let pid = h.inspect(from)["State"]["Pid"].as_u64().expect("pid");
+    let netns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let r = common::ns_sh(&netns, "python3 -", Some(&spread_script(addr, n)));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    serde_json::from_str(r.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", r.stdout))
+}
+
+/// Host names answering `n` datagrams sent to `addr:port` from unconnected UDP sockets inside
+/// `from` (the connect-time path rewrites only `connect()`), each answer checked to come
+/// from the address called.
+fn udp_spread(h: &Host, from: &str, addr: &str, port: u16, n: usize) -> BTreeMap<String, usize> {
+    let script = format!(
+        r#"
+import socket, json, collections
+c = collections.Counter()
+for _ in range({n}):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    s.sendto(b"who\n", ("{addr}", {port}))
+    data, peer = s.recvfrom(512)
+    assert peer == ("{addr}", {port}), peer
+    c[data.decode().strip()] += 1
+    s.close()
+print(json.dumps(c))
+"#
     );
     let out = h.ok(&["exec", from, "--", "python3", "-c", &script]);
     serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// The host's IPv4 addresses (`ip -4 -o addr`), one `ADDR/PREFIX` each.
+fn host_addrs(h: &Host) -> Vec<String> {
+    h.sh("ip -4 -o addr show")
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(3).map(String::from))
+        .collect()
 }
 
 fn resolve(h: &Host, from: &str, name: &str) -> Vec<String> {
@@ -82,16 +145,20 @@ fn resolve(h: &Host, from: &str, name: &str) -> Vec<String> {
 }
 
 fn create(h: &Host, name: &str, extra: &[&str]) -> String {
+    create_with(h, name, extra, REPLICA)
+}
+
+fn create_with(h: &Host, name: &str, extra: &[&str], program: &[&str]) -> String {
     let mut args = vec!["service", "create", "--name", name];
     args.extend_from_slice(extra);
     args.push("--");
-    args.extend_from_slice(REPLICA);
+    args.extend_from_slice(program);
     h.ok(&args)
 }
 
 #[test]
 fn replicas_spread_over_the_swarm_and_the_vip_balances_them_from_any_node() {
-    let u = Underlay::new(3);
+    let mut u = Underlay::new(3);
     u.swarm(TTL, false);
     let (a, b, c) = (&u.hosts[0], &u.hosts[1], &u.hosts[2]);
     a.ok(&[
@@ -226,6 +293,88 @@ fn replicas_spread_over_the_swarm_and_the_vip_balances_them_from_any_node() {
     assert_eq!(counts.len(), 3, "{counts:?}");
     assert!(counts.values().all(|n| *n >= 50), "{counts:?}");
 
+    // The nftables path: B holds an address of its own on the overlay and the VIP (its
+    // sandbox runs there), and balances what the connect-time path does not see over every
+    // node's replicas: a process outside the sandbox's cgroup, and unconnected UDP.
+    let subnet_prefix = {
+        let v: serde_json::Value =
+            serde_json::from_str(&a.ok(&["network", "inspect", "appnet"])).unwrap();
+        let s = v[0]["IPAM"]["Config"][0]["Subnet"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        s.rsplit_once('.').unwrap().0.to_string() + "."
+    };
+    let on_overlay = |h: &Host| -> Vec<String> {
+        host_addrs(h)
+            .into_iter()
+            .filter(|a| a.starts_with(&subnet_prefix))
+            .collect()
+    };
+    assert!(
+        eventually(10, || {
+            let v = on_overlay(b);
+            v.contains(&format!("{vip}/32")) && v.len() == 2
+        }),
+        "B's addresses on appnet: {:?}",
+        on_overlay(b)
+    );
+    let counts = spread_from_outside_cgroup(b, "client", &vip, 300);
+    assert_eq!(counts.len(), 3, "{counts:?}");
+    assert!(counts.values().all(|n| *n >= 50), "{counts:?}");
+    create_with(
+        a,
+        "who",
+        &["--replicas", "2", "--network", "appnet"],
+        &["python3", "-c", UDP_REPLICA],
+    );
+    assert!(eventually(30, || running_total(a, "who") == 2));
+    let who_vip = {
+        let v: serde_json::Value =
+            serde_json::from_str(&a.ok(&["service", "inspect", "who"])).unwrap();
+        let addr = v[0]["Endpoint"]["VirtualIPs"][0]["Addr"].as_str().unwrap();
+        addr.split('/').next().unwrap().to_string()
+    };
+    assert!(
+        eventually(10, || on_overlay(b).contains(&format!("{who_vip}/32"))),
+        "{:?}",
+        on_overlay(b)
+    );
+    // The first datagrams may come before the replicas listen.
+    assert!(
+        eventually(20, || b.udp("client", &who_vip, 5353).stdout.trim().len()
+            > 1),
+        "no answer from {who_vip}:5353/udp"
+    );
+    let counts = udp_spread(b, "client", &who_vip, 5353, 100);
+    assert_eq!(counts.len(), 2, "{counts:?}");
+    assert!(counts.values().all(|n| *n >= 15), "{counts:?}");
+    a.ok(&["service", "rm", "who"]);
+    assert!(
+        eventually(10, || !on_overlay(b).contains(&format!("{who_vip}/32"))),
+        "{:?}",
+        on_overlay(b)
+    );
+    // B's daemon killed and started again: the same address, the same VIP, the same path.
+    let mut before = on_overlay(b);
+    before.sort();
+    u.hosts[1].stop_daemon(true);
+    u.hosts[1].start_daemon();
+    let (a, b, c) = (&u.hosts[0], &u.hosts[1], &u.hosts[2]);
+    let sorted = |h: &Host| {
+        let mut v = on_overlay(h);
+        v.sort();
+        v
+    };
+    assert!(
+        eventually(30, || sorted(b) == before),
+        "{:?} then {:?}",
+        before,
+        sorted(b)
+    );
+    let counts = spread_from_outside_cgroup(b, "client", &vip, 60);
+    assert_eq!(counts.len(), 3, "{counts:?}");
+
     // mode=host: the replica publishes the port on its own node (through its gateway
     // bridge: its other networks are overlays).
     let idb = b.node_id();
@@ -289,6 +438,15 @@ fn replicas_spread_over_the_swarm_and_the_vip_balances_them_from_any_node() {
         .ok(&["service", "ls", "-q"])
         .trim()
         .is_empty()));
+    // No VIP left on the overlay: no node holds an address there any more (B's client is
+    // still on it).
+    for h in [a, b, c] {
+        assert!(
+            eventually(10, || on_overlay(h).is_empty()),
+            "{:?}",
+            on_overlay(h)
+        );
+    }
     // The name is free again.
     create(a, "web", &["--network", "appnet"]);
     assert!(eventually(20, || running_total(a, "web") == 1));

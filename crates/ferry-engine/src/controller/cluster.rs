@@ -42,8 +42,9 @@ pub(crate) struct ClusterRuntime {
     pub(crate) peers: tokio::sync::Mutex<Mirror>,
     /// Wakes the publisher after a local endpoint came or went.
     dirty: tokio::sync::Notify,
-    /// This node's records in the cluster's store, as last written.
-    published: tokio::sync::Mutex<BTreeMap<String, PeerRecord>>,
+    /// This node's records in the cluster's store, as last written, with the lease each is
+    /// on (0: found in the store at attach, written by an earlier session).
+    published: tokio::sync::Mutex<BTreeMap<String, (PeerRecord, i64)>>,
     /// Addresses this node claimed, by (network, address), with the endpoint that holds each
     /// and the lease the claim is on.
     claimed: std::sync::Mutex<BTreeMap<(String, IpAddr), (String, i64)>>,
@@ -60,6 +61,8 @@ pub(crate) struct ClusterRuntime {
     pub(crate) node_ingress: tokio::sync::Mutex<Option<super::ingress::NodeIngress>>,
     /// The routing mesh's paths to the other nodes, as applied.
     pub(crate) mesh: tokio::sync::Mutex<super::mesh_paths::MeshPaths>,
+    /// This node's load-balancer addresses on overlays.
+    pub(crate) lb: tokio::sync::Mutex<super::lb_addresses::LbAddresses>,
 }
 
 impl ClusterRuntime {
@@ -84,7 +87,7 @@ fn claim_err(e: ClaimError) -> FerryError {
 }
 
 /// The owner recorded on an address claim: the node and the endpoint.
-fn claim_owner(node_id: &str, endpoint_id: &str) -> String {
+pub(crate) fn claim_owner(node_id: &str, endpoint_id: &str) -> String {
     format!("{node_id}/{endpoint_id}")
 }
 
@@ -94,14 +97,17 @@ impl Controller {
     pub async fn attach_cluster(&self, link: Arc<ClusterLink>) -> Result<(), FerryError> {
         self.detach_tasks();
         tracing::info!(node = %link.node_id, store = %link.store.describe(), "joined a swarm");
-        // What this node wrote before (a restart keeps its records while the lease lives).
+        // What this node wrote before: kept while the earlier session lives, so that a restart
+        // withdraws nothing, and moved onto this session by the first publication.
         let mut mine = BTreeMap::new();
         match link.store.list(Table::Peers).await {
             Ok(listing) => {
                 for e in listing.entries {
                     if let Ok(p) = serde_json::from_slice::<PeerRecord>(&e.value) {
                         if p.node_id == link.node_id {
-                            mine.insert(e.key, p);
+                            // On an earlier session's lease, which ends without its daemon:
+                            // written again under this one.
+                            mine.insert(e.key, (p, 0));
                         }
                     }
                 }
@@ -155,6 +161,7 @@ impl Controller {
             }
         }
         self.drop_node_ingress(true).await;
+        self.drop_lb_addresses().await;
         self.cluster_rt.services.lock().await.clear();
         self.cluster_rt.task_records.lock().await.clear();
         self.cluster_rt.statuses.lock().await.clear();
@@ -798,6 +805,7 @@ impl Controller {
     async fn publisher(self: Arc<Self>) {
         loop {
             self.cluster_rt.dirty.notified().await;
+            self.sync_lb_addresses().await;
             while let Err(e) = self.sync_published().await {
                 tracing::warn!(error = %e, "this node's endpoints are not published yet; retrying");
                 tokio::time::sleep(RETRY).await;
@@ -866,10 +874,25 @@ impl Controller {
             };
             desired.insert(rec.key(), rec);
         }
+        for (network_id, lb) in self.cluster_rt.lb.lock().await.held() {
+            let rec = PeerRecord {
+                network_id: network_id.to_string(),
+                node_id: link.node_id.clone(),
+                endpoint_id: super::mesh_paths::HOST_ENDPOINT.into(),
+                sandbox_id: String::new(),
+                vtep,
+                mac: crate::drivers::overlay::host_link_mac(lb.addr.addr()),
+                ipv4: Some(lb.addr),
+                ipv6: None,
+                names: Vec::new(),
+                service: None,
+            };
+            desired.insert(rec.key(), rec);
+        }
         let mut published = self.cluster_rt.published.lock().await;
         let mut ops = Vec::new();
         for (k, rec) in &desired {
-            if published.get(k) != Some(rec) {
+            if published.get(k) != Some(&(rec.clone(), link.lease)) {
                 ops.push(rec.put(link.lease).map_err(store_err)?);
             }
         }
@@ -884,7 +907,10 @@ impl Controller {
                 .await
                 .map_err(store_err)?;
         }
-        *published = desired;
+        *published = desired
+            .into_iter()
+            .map(|(k, rec)| (k, (rec, link.lease)))
+            .collect();
         drop(published);
         self.sync_statuses(&link, statuses).await?;
         self.sync_claims(&link, &present).await;

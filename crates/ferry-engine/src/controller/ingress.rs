@@ -14,6 +14,7 @@
 //!   mesh's slot maps; a connection to a remote replica leaves through the host's link.
 
 use super::Controller;
+use crate::driver::HostRole;
 use crate::state::State;
 use ferry_cluster::{ClaimError, Claims};
 use ferry_driver_options::overlay::{parse_overlay_options, INGRESS};
@@ -130,7 +131,7 @@ impl Controller {
         let pa = driver.peer_aware().ok_or_else(|| {
             FerryError::internal("the ingress network's driver cannot take the host on it")
         })?;
-        let host_link = pa.join_host(&net, addr).await?;
+        let host_link = pa.join_host(&net, addr, HostRole::Mesh).await?;
         let mut changes = Changes::new();
         changes.add_mesh_link(&host_link);
         self.firewall.apply(&changes)?;
@@ -185,7 +186,7 @@ impl Controller {
         if let Some(net) = &net {
             if let Ok(d) = self.driver(net) {
                 if let Some(pa) = d.peer_aware() {
-                    if let Err(e) = pa.leave_host(net).await {
+                    if let Err(e) = pa.leave_host(net, cur.addr).await {
                         tracing::warn!(error = %e, "the host's ingress link was not removed");
                     }
                 }

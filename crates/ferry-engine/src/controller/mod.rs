@@ -9,6 +9,7 @@ mod dns;
 mod endpoints;
 mod gateway_bridge;
 mod ingress;
+mod lb_addresses;
 mod links;
 mod locks;
 mod mesh_paths;

@@ -494,6 +494,8 @@ impl Controller {
         self.firewall.apply(&changes)?;
         self.dns_add_service(st, service);
         self.lb_refresh(st, &service.id, None);
+        // A VIP on an overlay may need the host's load-balancer address there.
+        self.endpoints_changed();
         Ok(())
     }
 
@@ -528,6 +530,7 @@ impl Controller {
         for n in &service.spec.networks {
             self.dns_remove_endpoint(&n.network_id, &vip_entry_key(&service.id));
         }
+        self.endpoints_changed();
     }
 
     /// Names a service's VIPs in DNS on each of its networks (VIP mode): the service's name

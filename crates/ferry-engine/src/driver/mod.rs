@@ -204,11 +204,28 @@ pub trait PeerAware: Send + Sync {
     /// while the daemon was down) are deleted, missing ones made. Called once the cluster's
     /// records have been listed.
     async fn converge_peers(&self) -> Result<(), FerryError>;
-    /// Gives the host itself `addr` on the network (the routing mesh's way into `ingress`):
-    /// returns the name of the host's link. Idempotent.
-    async fn join_host(&self, net: &Network, addr: ipnet::IpNet) -> Result<String, FerryError>;
-    /// Takes the host off the network.
-    async fn leave_host(&self, net: &Network) -> Result<(), FerryError>;
+    /// Gives the host itself `addr` on the network, for `role`: returns the name of the host's
+    /// link. Idempotent.
+    async fn join_host(
+        &self,
+        net: &Network,
+        addr: ipnet::IpNet,
+        role: HostRole,
+    ) -> Result<String, FerryError>;
+    /// Takes the host's `addr` off the network.
+    async fn leave_host(&self, net: &Network, addr: ipnet::IpNet) -> Result<(), FerryError>;
+}
+
+/// Why the host itself joins a global network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostRole {
+    /// The routing mesh's network (`ingress`): connections enter through the host from other
+    /// nodes, and the host's sandboxes there answer them back through it.
+    Mesh,
+    /// A network whose service VIPs the host balances for its own sandboxes (the nftables
+    /// path): its VIPs are the host's addresses there, and the translated connections leave
+    /// with the host's address.
+    Balancer,
 }
 
 /// A driver whose networks the host's firewall polices (ferry's nftables sets and maps).

@@ -1,12 +1,18 @@
 //! The host's own presence on an overlay: the network's bridge itself holds the node's
-//! address there. The routing mesh uses it on the `ingress` network: a published port's
-//! connections leave each node towards the replicas of every node through it, and come back
-//! through it. The bridge gets a MAC made from that address (`02:42` and its four bytes, as
-//! Docker makes its endpoints'), so every node's is different and the others point it at the
-//! node. The bridge, not a veth into it: a veth would hand the host's packets to the bridge
-//! as a new frame, which conntrack (with br_netfilter) would take for a second connection.
+//! address there, for one of two roles ([`HostRole`]):
+//! - **the routing mesh** (`ingress`): a published port's connections leave each node towards
+//!   the replicas of every node through it, and come back through it;
+//! - **a load balancer**: on an overlay that carries service VIPs, the bridge also holds the
+//!   VIPs, so a sandbox's connection to a VIP that the connect-time path did not rewrite
+//!   reaches the host's nftables balancer, and leaves masqueraded to the host's address.
+//!
+//! The bridge gets a MAC made from that address (`02:42` and its four bytes, as Docker makes
+//! its endpoints'), so every node's is different and the others point it at the node. The
+//! bridge, not a veth into it: a veth would hand the host's packets to the bridge as a new
+//! frame, which conntrack (with br_netfilter) would take for a second connection.
 
 use super::{config, kernel_err, OverlayConfig, OverlayDriver};
+use crate::driver::HostRole;
 use ferry_types::{FerryError, MacAddr, Network};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -53,10 +59,27 @@ pub fn host_link_mac(addr: IpAddr) -> MacAddr {
     }
 }
 
+/// The host's address on a network and what for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct HostAddr {
+    pub addr: IpNet,
+    pub role: HostRole,
+}
+
+/// A VIP as an address of the host: a /32 (or /128), so it adds no route.
+pub(super) fn vip_net(vip: IpAddr) -> IpNet {
+    IpNet::from(vip)
+}
+
 impl OverlayDriver {
     /// Gives the host `addr` on the network: makes the data plane when missing and the host
     /// link (again, when one is left from before). Returns the host end's name.
-    pub(super) async fn join_host(&self, net: &Network, addr: IpNet) -> Result<String, FerryError> {
+    pub(super) async fn join_host(
+        &self,
+        net: &Network,
+        addr: IpNet,
+        role: HostRole,
+    ) -> Result<String, FerryError> {
         let cfg = OverlayConfig::of(net)?;
         let under = self.underlay()?;
         let peers = self.peers.lock().await;
@@ -67,67 +90,110 @@ impl OverlayDriver {
             .set_mac(host_index, host_link_mac(addr.addr()).octets())
             .await
             .map_err(kernel_err)?;
-        // Mesh traffic enters from other hosts with a client's address, which this host may
-        // have no route to at all: no reverse-path check on this link (the kernel takes the
-        // stricter of this and `conf/all`, so `all` must not be 1 for the mesh to carry
-        // connections that entered on another node).
-        let _ = ferry_kernel::sysctl::set(&format!("net/ipv4/conf/{host}/rp_filter"), "0");
-        if ferry_kernel::sysctl::get("net/ipv4/conf/all/rp_filter").is_ok_and(|v| v.trim() == "1") {
-            tracing::warn!("net.ipv4.conf.all.rp_filter is 1 (strict): connections to a published port that enter on another node will not reach this node's replicas; set it to 0 or 2");
+        if role == HostRole::Mesh {
+            // Mesh traffic enters from other hosts with a client's address, which this host
+            // may have no route to at all: no reverse-path check on this link (the kernel
+            // takes the stricter of this and `conf/all`, so `all` must not be 1 for the mesh
+            // to carry connections that entered on another node).
+            let _ = ferry_kernel::sysctl::set(&format!("net/ipv4/conf/{host}/rp_filter"), "0");
+            if ferry_kernel::sysctl::get("net/ipv4/conf/all/rp_filter")
+                .is_ok_and(|v| v.trim() == "1")
+            {
+                tracing::warn!("net.ipv4.conf.all.rp_filter is 1 (strict): connections to a published port that enter on another node will not reach this node's replicas; set it to 0 or 2");
+            }
         }
         self.nl
             .add_address(host_index, addr)
             .await
             .map_err(kernel_err)?;
-        if let Some((mark, mask)) = mark_rule(addr) {
-            self.nl
-                .replace_table_default_onlink(
-                    MESH_ROUTE_TABLE,
-                    PLACEHOLDER_GW,
-                    PLACEHOLDER_MAC,
-                    host_index,
-                )
-                .await
-                .map_err(kernel_err)?;
-            self.nl
-                .add_mark_rule(mark, mask, MESH_ROUTE_TABLE, MESH_RULE_PRIORITY)
-                .await
-                .map_err(kernel_err)?;
+        if role == HostRole::Mesh {
+            if let Some((mark, mask)) = mark_rule(addr) {
+                self.nl
+                    .replace_table_default_onlink(
+                        MESH_ROUTE_TABLE,
+                        PLACEHOLDER_GW,
+                        PLACEHOLDER_MAC,
+                        host_index,
+                    )
+                    .await
+                    .map_err(kernel_err)?;
+                self.nl
+                    .add_mark_rule(mark, mask, MESH_ROUTE_TABLE, MESH_RULE_PRIORITY)
+                    .await
+                    .map_err(kernel_err)?;
+            }
         }
         self.host_addrs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(net.id.to_string(), addr);
-        tracing::info!(network = %net.name, address = %addr, link = %host, "this host joined the overlay");
+            .insert(net.id.to_string(), HostAddr { addr, role });
+        // The VIPs answer here only while the host has an address of the network: without
+        // one a translated connection would have no route into the overlay.
+        for vip in self.vips_of(&net.id) {
+            self.nl
+                .add_address(host_index, vip_net(vip))
+                .await
+                .map_err(kernel_err)?;
+        }
+        tracing::info!(network = %net.name, address = %addr, link = %host, role = ?role, "this host joined the overlay");
         Ok(host)
     }
 
     /// Takes the host's link off the network; the data plane goes with it when no endpoint
     /// is left.
-    pub(super) async fn leave_host(&self, net: &Network) -> Result<(), FerryError> {
+    pub(super) async fn leave_host(&self, net: &Network, addr: IpNet) -> Result<(), FerryError> {
         let _order = self.peers.lock().await;
-        let addr = self
+        let was = self
             .host_addrs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(net.id.as_str());
-        for s in net.subnets_v4() {
-            if let Some((mark, mask)) = mark_rule(s.subnet) {
+        if was.is_none_or(|h| h.role == HostRole::Mesh) {
+            for s in net.subnets_v4() {
+                if let Some((mark, mask)) = mark_rule(s.subnet) {
+                    self.nl
+                        .delete_mark_rule(mark, mask, MESH_ROUTE_TABLE, MESH_RULE_PRIORITY)
+                        .await
+                        .map_err(kernel_err)?;
+                }
+            }
+        }
+        if let Some(plane) = self.plane(&net.id).await? {
+            if self.live_ports(&plane).await? == 0 {
+                self.remove_plane(&net.id).await?;
+            } else {
+                for vip in self.vips_of(&net.id) {
+                    self.nl
+                        .delete_address(plane.bridge, vip_net(vip))
+                        .await
+                        .map_err(kernel_err)?;
+                }
                 self.nl
-                    .delete_mark_rule(mark, mask, MESH_ROUTE_TABLE, MESH_RULE_PRIORITY)
+                    .delete_address(plane.bridge, addr)
                     .await
                     .map_err(kernel_err)?;
             }
         }
-        if let Some(plane) = self.plane(&net.id).await? {
-            if let Some(addr) = addr {
-                let _ = self.nl.delete_address(plane.bridge, addr).await;
-            }
-            if self.live_ports(&plane).await? == 0 {
-                self.remove_plane(&net.id).await?;
-            }
-        }
         Ok(())
+    }
+
+    /// The VIPs recorded on a network.
+    pub(super) fn vips_of(&self, net_id: &str) -> Vec<IpAddr> {
+        self.vips
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(net_id)
+            .map(|v| v.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// The host's address on a network, when it holds one.
+    pub(super) fn host_addr(&self, net_id: &str) -> Option<HostAddr> {
+        self.host_addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(net_id)
+            .copied()
     }
 }
 

@@ -6,9 +6,11 @@
 //!
 //! The endpoints of other nodes come from the cluster's peer records (see
 //! [`crate::driver::PeerAware`]): the driver remembers them all, and programs those of the
-//! networks whose data plane it holds. The bridge holds no address: the host is no router on
-//! an overlay, so two overlays, or an overlay and a bridge network, cannot reach each other
-//! through it.
+//! networks whose data plane it holds. The bridge holds no address unless the host itself
+//! joins the network ([`host_link`]: the routing mesh, or the nftables path of its VIPs), and
+//! even then the host is no router between an overlay and anything else (the firewall's
+//! `bridges` and `lb_links`/`mesh_links` sets), so two overlays, or an overlay and a bridge
+//! network, cannot reach each other through it.
 
 mod config;
 mod host_link;
@@ -20,14 +22,16 @@ pub use host_link::{host_link_mac, host_link_name};
 use super::{kernel_err, DriverContext};
 use crate::cluster::ClusterSlot;
 use crate::driver::{
-    Capability, JoinInfo, NetworkDriver, Owned, PeerAware, SandboxNs, Scope, Stack,
+    Capability, HostRole, JoinInfo, NetworkDriver, Owned, PeerAware, SandboxNs, Scope, Stack,
+    VipHost,
 };
 use ferry_cluster::PeerRecord;
 use ferry_driver_options::overlay::parse_overlay_options;
 use ferry_kernel::netlink::{Netlink, VethSpec, VxlanSpec};
 use ferry_types::{Endpoint, FerryError, Network};
+use host_link::{vip_net, HostAddr};
 use peers::PeerCache;
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
@@ -43,8 +47,11 @@ pub struct OverlayDriver {
     /// The remote endpoints; its lock also orders every change of a data plane (a join's
     /// making it, a leave's removing it, a peer's entries).
     peers: tokio::sync::Mutex<PeerCache>,
-    /// The host's own address on the networks it joined (the routing mesh's `ingress`).
-    host_addrs: std::sync::Mutex<std::collections::HashMap<String, ipnet::IpNet>>,
+    /// The host's own address on the networks it joined, by network ID.
+    host_addrs: std::sync::Mutex<HashMap<String, HostAddr>>,
+    /// The service VIPs of each network, by network ID: on the bridge while the host holds
+    /// an address there.
+    vips: std::sync::Mutex<HashMap<String, BTreeSet<IpAddr>>>,
 }
 
 /// A network's data plane on this node.
@@ -70,6 +77,7 @@ impl OverlayDriver {
             cluster: ctx.cluster.clone(),
             peers: tokio::sync::Mutex::new(PeerCache::default()),
             host_addrs: Default::default(),
+            vips: Default::default(),
         }
     }
 
@@ -328,6 +336,14 @@ impl NetworkDriver for OverlayDriver {
 
     async fn delete_network(&self, net: &Network) -> Result<(), FerryError> {
         let _order = self.peers.lock().await;
+        self.host_addrs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(net.id.as_str());
+        self.vips
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(net.id.as_str());
         self.remove_plane(&net.id).await
     }
 
@@ -367,11 +383,9 @@ impl NetworkDriver for OverlayDriver {
         // On a network the host is on (the routing mesh's), the sandbox answers what it was
         // sent there back through this host, which knows where each connection came from.
         let source_route = self
-            .host_addrs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(net.id.as_str())
-            .and_then(|a| match a.addr() {
+            .host_addr(&net.id)
+            .filter(|h| h.role == HostRole::Mesh)
+            .and_then(|h| match h.addr.addr() {
                 IpAddr::V4(gateway) => Some(crate::driver::SourceRoute {
                     gateway,
                     table: host_link::MESH_ROUTE_TABLE,
@@ -385,7 +399,8 @@ impl NetworkDriver for OverlayDriver {
         })
     }
 
-    /// Retires the host end; removes the data plane with the node's last endpoint on it.
+    /// Retires the host end; removes the data plane with the node's last endpoint on it,
+    /// unless the host itself is on the network.
     async fn leave(
         &self,
         net: &Network,
@@ -397,6 +412,9 @@ impl NetworkDriver for OverlayDriver {
             .retire_host_end(&self.nl, &config::host_ifname(&ep.id), netns, &ep.ifname)
             .await
             .map_err(kernel_err)?;
+        if self.host_addr(&net.id).is_some() {
+            return Ok(());
+        }
         if let Some(plane) = self.plane(&net.id).await? {
             if self.live_ports(&plane).await? == 0 {
                 self.remove_plane(&net.id).await?;
@@ -462,6 +480,56 @@ impl NetworkDriver for OverlayDriver {
 
     fn peer_aware(&self) -> Option<&dyn PeerAware> {
         Some(self)
+    }
+
+    fn vip_host(&self) -> Option<&dyn VipHost> {
+        Some(self)
+    }
+}
+
+/// A swarm service's VIP on an overlay: recorded here, and an address of the network's bridge
+/// while the host holds one of its own there (see [`host_link`]); the connect-time path
+/// serves it without either.
+#[async_trait::async_trait]
+impl VipHost for OverlayDriver {
+    async fn add_vip(&self, net: &Network, vip: IpAddr) -> Result<(), FerryError> {
+        let _order = self.peers.lock().await;
+        self.vips
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(net.id.to_string())
+            .or_default()
+            .insert(vip);
+        if self.host_addr(&net.id).is_none() {
+            return Ok(());
+        }
+        if let Some(plane) = self.plane(&net.id).await? {
+            self.nl
+                .add_address(plane.bridge, vip_net(vip))
+                .await
+                .map_err(kernel_err)?;
+        }
+        Ok(())
+    }
+
+    async fn remove_vip(&self, net: &Network, vip: IpAddr) -> Result<(), FerryError> {
+        let _order = self.peers.lock().await;
+        {
+            let mut vips = self.vips.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(v) = vips.get_mut(net.id.as_str()) {
+                v.remove(&vip);
+                if v.is_empty() {
+                    vips.remove(net.id.as_str());
+                }
+            }
+        }
+        if let Some(plane) = self.plane(&net.id).await? {
+            self.nl
+                .delete_address(plane.bridge, vip_net(vip))
+                .await
+                .map_err(kernel_err)?;
+        }
+        Ok(())
     }
 }
 
@@ -555,11 +623,16 @@ impl PeerAware for OverlayDriver {
         Ok(())
     }
 
-    async fn join_host(&self, net: &Network, addr: ipnet::IpNet) -> Result<String, FerryError> {
-        OverlayDriver::join_host(self, net, addr).await
+    async fn join_host(
+        &self,
+        net: &Network,
+        addr: ipnet::IpNet,
+        role: HostRole,
+    ) -> Result<String, FerryError> {
+        OverlayDriver::join_host(self, net, addr, role).await
     }
 
-    async fn leave_host(&self, net: &Network) -> Result<(), FerryError> {
-        OverlayDriver::leave_host(self, net).await
+    async fn leave_host(&self, net: &Network, addr: ipnet::IpNet) -> Result<(), FerryError> {
+        OverlayDriver::leave_host(self, net, addr).await
     }
 }
