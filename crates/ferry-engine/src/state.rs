@@ -17,6 +17,8 @@ const RECENT_EXITS: usize = 1024;
 pub struct State {
     networks: BTreeMap<NetworkId, Network>,
     network_names: HashMap<String, NetworkId>,
+    /// The swarm's routing-mesh network, when known (a swarm has at most one).
+    ingress: Option<NetworkId>,
     ipam: HashMap<NetworkId, Vec<SubnetAllocator>>,
     sandboxes: BTreeMap<SandboxId, Sandbox>,
     sandbox_names: HashMap<String, SandboxId>,
@@ -34,6 +36,16 @@ pub struct State {
     /// Live replicas of swarm services on other nodes, as their peer records say: service →
     /// peer key → (network, IPv4 address).
     pub remote_replicas: HashMap<String, BTreeMap<String, (NetworkId, std::net::Ipv4Addr)>>,
+}
+
+/// Whether a network is the swarm's routing-mesh network.
+pub(crate) fn is_ingress(net: &Network) -> bool {
+    use ferry_driver_options::overlay::{parse_overlay_options, INGRESS};
+    net.driver == "overlay"
+        && net
+            .options
+            .get(INGRESS)
+            .is_some_and(|_| parse_overlay_options(&net.options).is_ok_and(|o| o.ingress))
 }
 
 /// Finds an object by full ID, then by name, then by a unique ID prefix (Docker's order).
@@ -84,6 +96,10 @@ impl State {
     pub fn network(&self, id: &str) -> Option<&Network> {
         self.networks.get(id)
     }
+    /// The swarm's routing-mesh network (`ingress`), when this node knows one.
+    pub fn ingress_network(&self) -> Option<&Network> {
+        self.ingress.as_ref().and_then(|id| self.networks.get(id))
+    }
     /// Whether a network name is taken.
     pub fn network_name_taken(&self, name: &str) -> bool {
         self.network_names.contains_key(name)
@@ -119,6 +135,11 @@ impl State {
             }
         }
         self.network_names.insert(net.name.clone(), net.id.clone());
+        if is_ingress(&net) {
+            self.ingress = Some(net.id.clone());
+        } else if self.ingress.as_ref() == Some(&net.id) {
+            self.ingress = None;
+        }
         self.ipam.insert(net.id.clone(), allocs);
         self.networks.insert(net.id.clone(), net);
         Ok(())
@@ -128,6 +149,9 @@ impl State {
     pub fn remove_network(&mut self, id: &str) -> Option<Network> {
         let net = self.networks.remove(id)?;
         self.network_names.remove(&net.name);
+        if self.ingress.as_ref() == Some(&net.id) {
+            self.ingress = None;
+        }
         self.ipam.remove(id);
         self.members.remove(id);
         Some(net)
@@ -300,5 +324,54 @@ impl State {
             .rev()
             .find(|(i, _)| i == id)
             .map(|(_, c)| *c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn overlay(name: &str, ingress: bool) -> Network {
+        let mut options = std::collections::BTreeMap::new();
+        options.insert(
+            ferry_driver_options::overlay::INGRESS.to_string(),
+            ingress.to_string(),
+        );
+        Network {
+            id: format!("{name:0>64}").into(),
+            name: name.into(),
+            driver: "overlay".into(),
+            created: Default::default(),
+            enable_ipv6: false,
+            internal: false,
+            attachable: false,
+            subnets: vec![],
+            user_subnets: false,
+            options,
+            labels: Default::default(),
+            driver_config: serde_json::Value::Null,
+            builtin: false,
+            ipam_cursors: Default::default(),
+        }
+    }
+
+    /// The routing mesh's network is found without a scan, and forgotten with it.
+    #[test]
+    fn the_ingress_network_is_indexed_as_it_comes_and_goes() {
+        let mut st = State::default();
+        st.put_network(overlay("appnet", false)).unwrap();
+        assert!(st.ingress_network().is_none());
+        let ingress = overlay("ingress", true);
+        st.put_network(ingress.clone()).unwrap();
+        assert_eq!(
+            st.ingress_network().map(|n| n.name.as_str()),
+            Some("ingress")
+        );
+        // Replaced by a version that is no longer the mesh's.
+        st.put_network(overlay("ingress", false)).unwrap();
+        assert!(st.ingress_network().is_none());
+        st.put_network(ingress.clone()).unwrap();
+        st.remove_network(&ingress.id);
+        assert!(st.ingress_network().is_none());
     }
 }

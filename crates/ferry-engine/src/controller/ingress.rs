@@ -17,7 +17,6 @@ use super::Controller;
 use crate::driver::HostRole;
 use crate::state::State;
 use ferry_cluster::{ClaimError, Claims};
-use ferry_driver_options::overlay::{parse_overlay_options, INGRESS};
 use ferry_firewall::Changes;
 use ferry_store::{Op, Table};
 use ferry_types::{FerryError, Network};
@@ -47,19 +46,12 @@ fn owner(node_id: &str) -> String {
     format!("node/{node_id}")
 }
 
-/// Whether a network is the swarm's routing-mesh network.
-pub(crate) fn is_ingress(net: &Network) -> bool {
-    net.driver == "overlay"
-        && net
-            .options
-            .get(INGRESS)
-            .is_some_and(|_| parse_overlay_options(&net.options).is_ok_and(|o| o.ingress))
-}
+pub(crate) use crate::state::is_ingress;
 
 impl Controller {
     /// The swarm's ingress network, when this node knows one.
     pub(crate) fn ingress_network(st: &State) -> Option<&Network> {
-        st.networks().find(|n| is_ingress(n))
+        st.ingress_network()
     }
 
     /// Makes this node's presence on the ingress network (idempotent): called when the node
