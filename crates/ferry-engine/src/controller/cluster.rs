@@ -703,6 +703,7 @@ impl Controller {
             Change::Put { value, old, .. } => (decode(value), old.as_deref().and_then(decode)),
             Change::Delete { old, .. } => (None, decode(old)),
         };
+        let (raw_new, raw_old) = (new.clone(), old.clone());
         let others = |p: &Option<PeerRecord>| {
             p.clone()
                 .filter(|p| Some(&p.node_id) != own.as_ref() || own.is_none())
@@ -740,7 +741,7 @@ impl Controller {
             .as_ref()
             .is_some_and(|ni| Some(&ni.network_id) == network.as_ref());
         if on_mesh {
-            self.sync_mesh_paths().await;
+            self.mesh_peer_changed(raw_old, raw_new).await;
         }
     }
 

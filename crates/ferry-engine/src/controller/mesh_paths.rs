@@ -11,127 +11,158 @@
 //!   the client called.
 //!
 //! Both follow the ingress network's peer records: every node's host record (its address
-//! and MAC on the mesh) and every replica's. A pass recomputes what the records want and
-//! writes the difference.
+//! and MAC on the mesh) and every replica's ([`MeshView`]). A record's change writes only
+//! what depends on it; a new host link (or the first pass) writes the whole table again.
 
+use super::mesh_view::MeshView;
 use super::Controller;
 use ferry_cluster::PeerRecord;
 use ferry_firewall::mesh::{mesh_entries, mesh_table, remove_mesh_table, MeshNode};
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
+
+pub(crate) use super::mesh_view::HOST_ENDPOINT;
 
 /// What this node applied of the mesh's paths.
 #[derive(Debug, Default)]
 pub(crate) struct MeshPaths {
     /// The host link the netdev table is bound to.
     link: Option<String>,
+    /// The ingress network's records, as last read, and the network's ID.
+    view: Option<(String, MeshView)>,
     /// The table's node entries.
     entries: BTreeSet<MeshNode>,
     /// Routes made: a remote replica's address → its node's address on the mesh.
     routes: BTreeMap<Ipv4Addr, Ipv4Addr>,
 }
 
-/// The endpoint ID of a node's host record on the ingress network.
-pub(crate) const HOST_ENDPOINT: &str = "host";
-
-fn v4(p: &PeerRecord) -> Option<Ipv4Addr> {
-    match p.ipv4.map(|a| a.addr()) {
-        Some(IpAddr::V4(a)) => Some(a),
-        _ => None,
-    }
-}
-
-/// What the ingress network's records want: the other nodes' entries, and a route for each
-/// remote replica whose node's address is known.
-fn wanted(peers: &[PeerRecord], me: &str) -> (BTreeSet<MeshNode>, BTreeMap<Ipv4Addr, Ipv4Addr>) {
-    let hosts: BTreeMap<&str, MeshNode> = peers
-        .iter()
-        .filter(|p| p.endpoint_id == HOST_ENDPOINT && p.node_id != me)
-        .filter_map(|p| {
-            Some((
-                p.node_id.as_str(),
-                MeshNode {
-                    addr: v4(p)?,
-                    mac: p.mac.octets(),
-                },
-            ))
-        })
-        .collect();
-    let routes = peers
-        .iter()
-        .filter(|p| p.service.is_some() && p.node_id != me)
-        .filter_map(|p| Some((v4(p)?, hosts.get(p.node_id.as_str())?.addr)))
-        .collect();
-    (hosts.into_values().collect(), routes)
-}
-
 impl Controller {
     /// Brings the mesh's routes and the netdev table's entries to the ingress network's
-    /// records.
+    /// records, all read again.
     pub(crate) async fn sync_mesh_paths(&self) {
+        self.mesh_paths(None).await;
+    }
+
+    /// One record of the ingress network changed (`old` gone, `new` there): writes what
+    /// depends on it.
+    pub(crate) async fn mesh_peer_changed(&self, old: Option<PeerRecord>, new: Option<PeerRecord>) {
+        self.mesh_paths(Some((old, new))).await;
+    }
+
+    async fn mesh_paths(&self, change: Option<(Option<PeerRecord>, Option<PeerRecord>)>) {
         let Some(link) = self.cluster.get() else {
             return;
         };
         let Some(ni) = self.cluster_rt.node_ingress.lock().await.clone() else {
             return;
         };
-        let peers: Vec<PeerRecord> = {
-            let m = self.cluster_rt.peers.lock().await;
-            m.with_prefix(&format!("{}/", ni.network_id))
-                .filter_map(|(_, v)| serde_json::from_slice(v).ok())
-                .collect()
-        };
-        let (entries, routes) = wanted(&peers, &link.node_id);
         let mut applied = self.cluster_rt.mesh.lock().await;
-        let script = if applied.link.as_deref() != Some(ni.link.as_str()) {
-            // A new host link: its table is made again, and its routes went with the old one.
-            applied.routes.clear();
-            mesh_table(&ni.link, &entries.iter().copied().collect::<Vec<_>>())
-        } else {
-            let add: Vec<MeshNode> = entries.difference(&applied.entries).copied().collect();
-            let remove: Vec<MeshNode> = applied.entries.difference(&entries).copied().collect();
-            mesh_entries(&add, &remove)
+        let fresh = applied.link.as_deref() != Some(ni.link.as_str())
+            || applied
+                .view
+                .as_ref()
+                .is_none_or(|(net, _)| *net != ni.network_id);
+        let index = match self.host_nl.link(&ni.link).await {
+            Ok(Some(l)) => Some(l.index),
+            _ => None,
+        };
+        let (script, routes) = match change {
+            Some((old, new)) if !fresh => {
+                let Some((_, view)) = applied.view.as_mut() else {
+                    return;
+                };
+                let delta = view.apply(old.as_ref(), new.as_ref());
+                let add: Vec<MeshNode> = delta
+                    .add
+                    .into_iter()
+                    .filter(|e| !applied.entries.contains(e))
+                    .collect();
+                let remove: Vec<MeshNode> = delta
+                    .remove
+                    .into_iter()
+                    .filter(|e| applied.entries.contains(e))
+                    .collect();
+                for e in &remove {
+                    applied.entries.remove(e);
+                }
+                applied.entries.extend(add.iter().copied());
+                (mesh_entries(&add, &remove), delta.routes)
+            }
+            _ => {
+                let peers: Vec<PeerRecord> = {
+                    let m = self.cluster_rt.peers.lock().await;
+                    m.with_prefix(&format!("{}/", ni.network_id))
+                        .filter_map(|(_, v)| serde_json::from_slice(v).ok())
+                        .collect()
+                };
+                let mut view = MeshView::new(&link.node_id);
+                for p in &peers {
+                    view.apply(None, Some(p));
+                }
+                let entries = view.entries();
+                let wanted = view.routes();
+                let script = if applied.link.as_deref() != Some(ni.link.as_str()) {
+                    // A new host link: its table is made again, and its routes went with the
+                    // old one.
+                    applied.routes.clear();
+                    mesh_table(&ni.link, &entries.iter().copied().collect::<Vec<_>>())
+                } else {
+                    let add: Vec<MeshNode> =
+                        entries.difference(&applied.entries).copied().collect();
+                    let remove: Vec<MeshNode> =
+                        applied.entries.difference(&entries).copied().collect();
+                    mesh_entries(&add, &remove)
+                };
+                let mut routes: BTreeMap<Ipv4Addr, Option<Ipv4Addr>> =
+                    applied.routes.keys().map(|r| (*r, None)).collect();
+                routes.extend(wanted.into_iter().map(|(r, gw)| (r, Some(gw))));
+                applied.link = Some(ni.link.clone());
+                applied.entries = entries;
+                applied.view = Some((ni.network_id.clone(), view));
+                (script, routes)
+            }
         };
         if self.firewall.enabled() && !script.is_empty() {
             if let Err(e) = ferry_kernel::nft::apply(&script) {
                 tracing::warn!(error = %e, "the routing mesh's reply path was not updated");
+                // Read everything again next time.
+                applied.view = None;
                 return;
             }
         }
-        applied.link = Some(ni.link.clone());
-        applied.entries = entries;
-        let index = match self.host_nl.link(&ni.link).await {
-            Ok(Some(l)) => l.index,
-            _ => return,
+        let Some(index) = index else {
+            // No host link to route through: everything is read again next time.
+            applied.view = None;
+            return;
         };
-        for (replica, gw) in &routes {
-            if applied.routes.get(replica) == Some(gw) {
-                continue;
-            }
-            match self
-                .host_nl
-                .replace_host_route_via(*replica, *gw, index)
-                .await
-            {
-                Ok(()) => {
-                    applied.routes.insert(*replica, *gw);
+        for (replica, gw) in routes {
+            match gw {
+                Some(gw) => {
+                    if applied.routes.get(&replica) == Some(&gw) {
+                        continue;
+                    }
+                    match self
+                        .host_nl
+                        .replace_host_route_via(replica, gw, index)
+                        .await
+                    {
+                        Ok(()) => {
+                            applied.routes.insert(replica, gw);
+                        }
+                        Err(e) => {
+                            tracing::warn!(replica = %replica, via = %gw, error = %e, "no mesh route to a remote replica")
+                        }
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(replica = %replica, via = %gw, error = %e, "no mesh route to a remote replica")
+                None => {
+                    if applied.routes.remove(&replica).is_none() {
+                        continue;
+                    }
+                    if let Err(e) = self.host_nl.delete_host_route(replica).await {
+                        tracing::warn!(replica = %replica, error = %e, "a mesh route was not removed");
+                    }
                 }
             }
-        }
-        let gone: Vec<Ipv4Addr> = applied
-            .routes
-            .keys()
-            .filter(|r| !routes.contains_key(r))
-            .copied()
-            .collect();
-        for r in gone {
-            if let Err(e) = self.host_nl.delete_host_route(r).await {
-                tracing::warn!(replica = %r, error = %e, "a mesh route was not removed");
-            }
-            applied.routes.remove(&r);
         }
     }
 
@@ -144,48 +175,5 @@ impl Controller {
                 tracing::warn!(error = %e, "the routing mesh's netdev table was not removed");
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn peer(node: &str, ep: &str, ip: &str, service: Option<&str>) -> PeerRecord {
-        PeerRecord {
-            network_id: "ing".into(),
-            node_id: node.into(),
-            endpoint_id: ep.into(),
-            sandbox_id: String::new(),
-            vtep: "198.51.100.1".parse().unwrap(),
-            mac: "02:42:0a:00:00:09".parse().unwrap(),
-            ipv4: Some(format!("{ip}/24").parse().unwrap()),
-            ipv6: None,
-            names: vec![],
-            service: service.map(String::from),
-        }
-    }
-
-    #[test]
-    fn remote_replicas_route_via_their_node_and_every_other_node_gets_an_entry() {
-        let peers = vec![
-            peer("x", HOST_ENDPOINT, "10.0.0.2", None),
-            peer("y", HOST_ENDPOINT, "10.0.0.3", None),
-            peer("y", "ep1", "10.0.0.7", Some("web")),
-            peer("x", "ep2", "10.0.0.8", Some("web")),
-            // A replica whose node's record has not come yet: no route for now.
-            peer("z", "ep3", "10.0.0.9", Some("web")),
-            // Not a replica.
-            peer("y", "ep4", "10.0.0.10", None),
-        ];
-        let (entries, routes) = wanted(&peers, "x");
-        assert_eq!(entries.len(), 1, "only the other nodes: {entries:?}");
-        assert_eq!(
-            routes,
-            BTreeMap::from([(
-                "10.0.0.7".parse::<Ipv4Addr>().unwrap(),
-                "10.0.0.3".parse::<Ipv4Addr>().unwrap()
-            )])
-        );
     }
 }

@@ -13,6 +13,7 @@ mod lb_addresses;
 mod links;
 mod locks;
 mod mesh_paths;
+mod mesh_view;
 mod networks;
 mod plumbing;
 mod publish;
