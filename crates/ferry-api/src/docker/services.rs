@@ -147,6 +147,8 @@ pub fn task_view(task: &Task) -> TaskView {
             .collect(),
         node: String::new(),
         node_id: String::new(),
+        created_at: sb.created.to_string(),
+        sandbox_id: String::new(),
     }
 }
 
