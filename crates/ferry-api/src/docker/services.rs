@@ -283,7 +283,8 @@ mod tests {
                 "State": "exited",
                 "Error": "",
                 "ExitCode": 137,
-                "Addresses": []
+                "Addresses": [],
+                "CreatedAt": "1970-01-01T00:00:00.000000000Z"
             })
         );
     }
