@@ -214,6 +214,7 @@ pub fn router(ctl: Ctl, swarm: Arc<ferry_swarm::Swarm>, limits: Limits) -> Route
         .route("/networks/{id}/attach", post(network_attach))
         .route("/networks/{id}/detach", post(network_detach))
         .route("/networks/{id}/attachments", get(network_attachments))
+        .route("/networks/{id}/names", post(network_names))
         .route("/containers/json", get(sandbox_list))
         .route("/containers/create", post(sandbox_create))
         .route("/containers/prune", post(d::prune))
@@ -491,6 +492,11 @@ async fn network_detach(
     RawBody(b): RawBody,
 ) -> Res {
     ctl.detach(&id, body(&b)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn network_names(State(ctl): State<Ctl>, Path(id): Path<String>, RawBody(b): RawBody) -> Res {
+    ctl.set_attached_names(&id, body(&b)?).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
