@@ -695,8 +695,8 @@ pub(crate) async fn service_log_stream(
     }
     if dialect == Dialect::Docker {
         let docker = crate::docker::service_logs::DockerLogShape {
-            timestamps: flag(&q, "timestamps"),
-            details: flag(&q, "details"),
+            timestamps: flag(q, "timestamps"),
+            details: flag(q, "details"),
         };
         let body = futures::stream::poll_fn(move |cx| {
             events

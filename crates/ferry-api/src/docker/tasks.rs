@@ -140,9 +140,9 @@ impl TaskFilter {
     pub fn matches(&self, t: &TaskView) -> bool {
         let desired = t.desired_state.to_ascii_lowercase();
         (self.ids.is_empty() || self.ids.iter().any(|i| t.id.starts_with(i.as_str())))
-            && (self.names.is_empty() || self.names.iter().any(|n| *n == t.name))
-            && (self.services.is_empty() || self.services.iter().any(|s| *s == t.service_id))
-            && (self.nodes.is_empty() || self.nodes.iter().any(|n| *n == t.node_id))
+            && (self.names.is_empty() || self.names.contains(&t.name))
+            && (self.services.is_empty() || self.services.contains(&t.service_id))
+            && (self.nodes.is_empty() || self.nodes.contains(&t.node_id))
             && (self.desired.is_empty()
                 || self
                     .desired
