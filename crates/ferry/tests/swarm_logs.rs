@@ -544,4 +544,27 @@ fn docker_cli_service_ps_and_logs() {
         "{}",
         r.stderr
     );
+
+    // Scaled down: the task let go is history, `shutdown` as Docker says it.
+    a.ok(&["service", "scale", "hello=1"]);
+    let shown = |filter: &str| {
+        a.docker_ok(&[
+            "service",
+            "ps",
+            "--filter",
+            filter,
+            "--format",
+            "{{.Name}} {{.DesiredState}} {{.CurrentState}}",
+            "hello",
+        ])
+    };
+    let mut gone = String::new();
+    assert!(
+        eventually(30, || {
+            gone = shown("desired-state=shutdown");
+            gone.starts_with("hello.2 Shutdown Shutdown")
+        }),
+        "{gone}"
+    );
+    assert!(shown("desired-state=running").starts_with("hello.1 Running Running"));
 }
