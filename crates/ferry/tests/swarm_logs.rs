@@ -415,6 +415,15 @@ fn docker_cli_service_ps_and_logs() {
     );
     let tasks = running_tasks(a, "hello");
     let node = tasks[0].2.clone();
+    // `docker info` reads the swarm in Docker's shape (managers as Peers).
+    assert_eq!(
+        a.docker_ok(&[
+            "info",
+            "--format",
+            "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{len .Swarm.RemoteManagers}}"
+        ]),
+        "active true 1"
+    );
 
     // `service ps`: Docker's columns, a row per task, by slot.
     let ps = a.docker_ok(&["service", "ps", "hello"]);
