@@ -6,6 +6,7 @@ pub mod docker;
 mod docker_routes;
 pub mod server;
 pub mod swarm;
+mod task_routes;
 
 /// The Docker Engine API version ferry's routes follow.
 pub const API_VERSION: &str = "1.50";

@@ -198,6 +198,7 @@ pub fn router(ctl: Ctl, swarm: Arc<ferry_swarm::Swarm>, limits: Limits) -> Route
     };
     Router::new()
         .merge(crate::swarm::routes())
+        .merge(crate::task_routes::routes())
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
         .route("/info", get(info))
@@ -213,6 +214,7 @@ pub fn router(ctl: Ctl, swarm: Arc<ferry_swarm::Swarm>, limits: Limits) -> Route
         .route("/networks/{id}/attach", post(network_attach))
         .route("/networks/{id}/detach", post(network_detach))
         .route("/networks/{id}/attachments", get(network_attachments))
+        .route("/networks/{id}/names", post(network_names))
         .route("/containers/json", get(sandbox_list))
         .route("/containers/create", post(sandbox_create))
         .route("/containers/prune", post(d::prune))
@@ -493,6 +495,11 @@ async fn network_detach(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+async fn network_names(State(ctl): State<Ctl>, Path(id): Path<String>, RawBody(b): RawBody) -> Res {
+    ctl.set_attached_names(&id, body(&b)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 async fn network_attachments(State(ctl): State<Ctl>, Path(id): Path<String>) -> Res {
     Ok(json_response(StatusCode::OK, &ctl.attachments(&id).await?))
 }
@@ -637,15 +644,28 @@ async fn service_logs(
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Res {
+    service_log_stream(&ctl, dialect, &swarm, &id, &q, None).await
+}
+
+/// The log stream of service `id` (see [`service_logs`]); with `only_task`, the lines of
+/// that one task (Docker's `GET /tasks/{id}/logs`).
+pub(crate) async fn service_log_stream(
+    ctl: &Ctl,
+    dialect: Dialect,
+    swarm: &ferry_swarm::Swarm,
+    id: &str,
+    q: &HashMap<String, String>,
+    only_task: Option<String>,
+) -> Res {
     use ferry_types::logs::{ServiceLogEvent, ServiceLogOptions};
     let options = ServiceLogOptions::from_query(q.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    let mut events = if let Some(s) = ctl.find_swarm_service(&id).await? {
+    let mut events = if let Some(s) = ctl.find_swarm_service(id).await? {
         swarm
             .service_logs(&s.id, &s.name, options)
             .await
             .map_err(FerryError::from)?
     } else {
-        let (service_id, name) = ctl.local_service(&id).await?;
+        let (service_id, name) = ctl.local_service(id).await?;
         let mut lines = ctl.replica_logs(&service_id, options);
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         tokio::spawn(async move {
@@ -658,10 +678,25 @@ async fn service_logs(
         });
         rx
     };
+    if let Some(task) = only_task {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                let keep = match &e {
+                    ServiceLogEvent::Line(l) => l.task_id == task,
+                    ServiceLogEvent::Unreachable { .. } => true,
+                };
+                if keep && tx.send(e).await.is_err() {
+                    return;
+                }
+            }
+        });
+        events = rx;
+    }
     if dialect == Dialect::Docker {
         let docker = crate::docker::service_logs::DockerLogShape {
-            timestamps: flag(&q, "timestamps"),
-            details: flag(&q, "details"),
+            timestamps: flag(q, "timestamps"),
+            details: flag(q, "details"),
         };
         let body = futures::stream::poll_fn(move |cx| {
             events

@@ -4,7 +4,8 @@ use crate::uri::Uri;
 use crate::{Client, Filters, Result};
 use ferry_types::api::{
     AttachResponse, Attachment, CreateResponse, NetworkAttachRequest, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkDetachRequest, NetworkDisconnectRequest, NetworkPruneResponse,
+    NetworkCreateRequest, NetworkDetachRequest, NetworkDisconnectRequest, NetworkNamesRequest,
+    NetworkPruneResponse,
 };
 use ferry_types::docker::NetworkInspect;
 
@@ -81,6 +82,11 @@ impl Client {
         req: &NetworkAttachRequest,
     ) -> Result<AttachResponse> {
         self.post(network(name).then("attach"), req).await
+    }
+
+    /// `POST /networks/NAME/names`: replaces an attached container's DNS aliases on the network.
+    pub async fn network_set_names(&self, name: &str, req: &NetworkNamesRequest) -> Result<()> {
+        self.post_unit(network(name).then("names"), Some(req)).await
     }
 
     /// `GET /networks/NAME/attachments`: the containers callers attached to the network.

@@ -9,6 +9,9 @@ pub enum PluginError {
     /// The ferry daemon refused or failed.
     #[error("ferry: {0}")]
     Daemon(#[from] ferry_client::ClientError),
+    /// dockerd's own API could not be read.
+    #[error("dockerd: {0}")]
+    Dockerd(String),
     /// A kernel operation failed.
     #[error("{0}")]
     Kernel(#[from] ferry_kernel::KernelError),

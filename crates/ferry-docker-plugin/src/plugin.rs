@@ -12,6 +12,7 @@ use crate::protocol::*;
 use ferry_client::{Client, ClientError, Filters};
 use ferry_types::api::{
     Ipam, IpamConfig, NetworkAttachRequest, NetworkCreateRequest, NetworkDetachRequest,
+    NetworkNamesRequest,
 };
 use ferry_types::docker::NetworkInspect;
 use ferry_types::ports::{HostBinding, PortBindings};
@@ -391,6 +392,35 @@ impl Plugin {
             .publisher
             .retain(|_, e| *e != req.endpoint_id);
         Ok(json!({}))
+    }
+
+    /// Sets the DNS names of dockerd's endpoint on its ferry network; `false` when the network
+    /// is not ferry's. dockerd reports a connect once the join is done, but a join of ours
+    /// still finishing is waited for a little.
+    pub async fn set_names(
+        &self,
+        network_id: &str,
+        endpoint_id: &str,
+        names: &[String],
+    ) -> Result<bool, PluginError> {
+        let Some(net) = self.find(network_id).await? else {
+            return Ok(false);
+        };
+        let req = NetworkNamesRequest {
+            id: attach_id(endpoint_id),
+            aliases: names.to_vec(),
+        };
+        let mut tries = 0;
+        loop {
+            match self.client.network_set_names(&net.id, &req).await {
+                Ok(()) => return Ok(true),
+                Err(ClientError::NotFound { .. }) if tries < 20 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
 
     /// Removes a holder after a failed join (what fails is only logged: the join's error is

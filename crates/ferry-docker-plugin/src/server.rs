@@ -40,13 +40,13 @@ async fn handle(
 
 /// Serves the plugin on `listener` until `shutdown` completes.
 pub async fn serve(
-    plugin: Plugin,
+    plugin: Arc<Plugin>,
     listener: tokio::net::UnixListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = axum::Router::new()
         .route("/{method}", axum::routing::post(handle))
-        .with_state(Arc::new(plugin));
+        .with_state(plugin);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

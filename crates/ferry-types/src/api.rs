@@ -149,6 +149,18 @@ pub struct NetworkDetachRequest {
     pub id: String,
 }
 
+/// `POST /networks/{id}/names`: the DNS names an attached container answers to on the
+/// network besides its ID, replacing those it had (a Docker plugin learns a container's name
+/// and aliases from dockerd only after the join).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetworkNamesRequest {
+    /// The caller's ID for the container, as attached.
+    pub id: String,
+    /// Its names on the network.
+    pub aliases: Vec<String>,
+}
+
 /// What an attach made, for the caller to report (a CNI result, a Docker plugin's join).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]

@@ -789,6 +789,16 @@ pub struct TaskView {
     /// The node's ID (swarm services).
     #[serde(rename = "NodeID", default, skip_serializing_if = "String::is_empty")]
     pub node_id: String,
+    /// When the task was made (RFC 3339; swarm services).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub created_at: String,
+    /// The replica sandbox's ID on its node (swarm services, once the node reports it).
+    #[serde(
+        rename = "SandboxID",
+        default,
+        skip_serializing_if = "String::is_empty"
+    )]
+    pub sandbox_id: String,
 }
 
 /// The largest replica count one service may ask for on one host.

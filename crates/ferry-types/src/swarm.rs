@@ -207,6 +207,17 @@ pub struct NodeUpdate {
     pub label_rm: Vec<String>,
 }
 
+/// A manager in `info`'s `RemoteManagers` (Docker's `Peer`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Peer {
+    /// Its node ID.
+    #[serde(rename = "NodeID")]
+    pub node_id: String,
+    /// Its advertise address.
+    pub addr: String,
+}
+
 /// This node's swarm state in `info` (Docker's `Swarm` object).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -223,9 +234,9 @@ pub struct SwarmInfo {
     /// The last error reaching the cluster, if any.
     #[serde(default)]
     pub error: String,
-    /// The managers' advertise addresses.
+    /// The managers (Docker's `Peer`s: node ID and advertise address).
     #[serde(default)]
-    pub remote_managers: Vec<String>,
+    pub remote_managers: Vec<Peer>,
     /// The etcd endpoints this node uses.
     #[serde(default)]
     pub etcd_endpoints: Vec<String>,

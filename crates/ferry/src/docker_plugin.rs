@@ -19,6 +19,10 @@ pub struct DockerPluginArgs {
     /// daemon's).
     #[arg(long = "state-dir", default_value = "/run/ferry/docker-plugin")]
     state_dir: PathBuf,
+    /// dockerd's API socket, where the plugin reads containers' names and aliases (dockerd
+    /// sends a driver none) to make them names of their ferry endpoints.
+    #[arg(long = "docker-host", default_value = "unix:///var/run/docker.sock")]
+    docker_host: String,
     /// Log level: error, warn, info, debug, trace.
     #[arg(long = "log-level", short = 'l', default_value = "info")]
     log_level: String,
@@ -45,7 +49,21 @@ pub fn run(a: DockerPluginArgs, daemon: PathBuf) -> anyhow::Result<i32> {
         let listener = tokio::net::UnixListener::bind(&a.socket)
             .with_context(|| format!("cannot listen on {}", a.socket.display()))?;
         tracing::info!(socket = %a.socket.display(), daemon = %daemon.display(), "serving the Docker plugin");
-        let plugin = ferry_docker_plugin::Plugin::new(daemon, a.state_dir);
+        let docker_socket = a
+            .docker_host
+            .strip_prefix("unix://")
+            .with_context(|| {
+                format!(
+                    "--docker-host {:?}: dockerd's socket is given as unix:///PATH",
+                    a.docker_host
+                )
+            })?
+            .to_string();
+        let plugin = std::sync::Arc::new(ferry_docker_plugin::Plugin::new(daemon, a.state_dir));
+        tokio::spawn(ferry_docker_plugin::names::follow(
+            plugin.clone(),
+            ferry_docker_plugin::dockerd::Dockerd::new(docker_socket),
+        ));
         let stop = async {
             use tokio::signal::unix::{signal, SignalKind};
             match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {

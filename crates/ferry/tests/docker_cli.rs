@@ -731,3 +731,61 @@ fn docker_py_drives_networks_and_containers() {
         "bridge\nhost\nnone"
     );
 }
+
+/// docker-py making what a Compose project makes (Compose v2 itself is not in Debian 12):
+/// two networks, one internal, three labelled containers with aliases and static addresses;
+/// names resolve on shared networks only; `docker ps` finds them by the project's label, and
+/// the project comes down by label.
+#[test]
+fn docker_py_compose_project_up_and_down() {
+    let h = Host::new();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/docker_py/compose.py");
+    let py = |stage: &str| {
+        let r = h.sh(&format!(
+            "DOCKER_HOST=unix://{} python3 {script} {stage}",
+            h.socket().display()
+        ));
+        assert_eq!(r.code, 0, "{stage}: {}{}", r.stdout, r.stderr);
+        assert!(r.stdout.ends_with("ok\n"), "{stage}: {}", r.stdout);
+    };
+    py("up");
+    let names = h.docker_ok(&[
+        "ps",
+        "--filter",
+        "label=com.docker.compose.project=shop",
+        "--format",
+        "{{.Names}} {{.Label \"com.docker.compose.service\"}}",
+    ]);
+    let mut names: Vec<&str> = names.lines().collect();
+    names.sort();
+    assert_eq!(names, ["shop-api-1 api", "shop-db-1 db", "shop-web-1 web"]);
+    assert_eq!(
+        h.docker_ok(&[
+            "ps",
+            "--filter",
+            "label=com.docker.compose.service=api",
+            "--format",
+            "{{.Networks}}"
+        ])
+        .split(',')
+        .collect::<std::collections::BTreeSet<_>>(),
+        ["shop_backend", "shop_frontend"].into()
+    );
+    assert_eq!(
+        h.docker_ok(&[
+            "network",
+            "ls",
+            "--filter",
+            "label=com.docker.compose.network=backend",
+            "--format",
+            "{{.Name}} {{.Internal}}"
+        ]),
+        "shop_backend true"
+    );
+    py("down");
+    assert_eq!(h.docker_ok(&["ps", "-aq"]), "");
+    assert_eq!(
+        h.docker_ok(&["network", "ls", "--format", "{{.Name}}"]),
+        "bridge\nhost\nnone"
+    );
+}

@@ -50,6 +50,8 @@ impl Docker {
             .arg(format!("unix://{}", h.socket().display()))
             .args(["docker-plugin", "--log-level", "debug", "--state-dir"])
             .arg(d.dir.join("plugin"))
+            .arg("--docker-host")
+            .arg(format!("unix://{}", d.dir.join("docker.sock").display()))
             .stdout(d.log("plugin.log"))
             .stderr(d.log("plugin.log"))
             .spawn()
@@ -177,6 +179,18 @@ impl Drop for Docker {
     }
 }
 
+/// The address `name` resolves to in ferry sandbox `fs` (`getent hosts`), if any.
+fn ferry_says(h: &Host, name: &str) -> Option<String> {
+    let r = h.ferry(&["exec", "fs", "--", "getent", "hosts", name]);
+    (r.code == 0).then(|| {
+        r.stdout
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
 /// Fails the test, naming the Debian package, when a program is missing.
 fn require(programs: &[(&str, &str)]) {
     for (prog, pkg) in programs {
@@ -274,6 +288,58 @@ fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
         assert!(got.contains("served through ferry"), "{name}: {got}");
     }
 
+    // A ferry sandbox on the network resolves the containers' names and aliases to the
+    // addresses dockerd's resolver gives (the plugin reads them from dockerd).
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fs",
+        "--network",
+        "dnet",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let cli_ip = d.ok(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.dnet.IPAddress}}",
+        "cli",
+    ]);
+    let docker_says = |name: &str| d.ok(&["exec", "cli", "nslookup", name]);
+    assert!(
+        docker_says("www").contains("10.83.0.50"),
+        "{}",
+        docker_says("www")
+    );
+    assert!(
+        docker_says("cli").contains(&cli_ip),
+        "{}",
+        docker_says("cli")
+    );
+    for (name, want) in [
+        ("web", "10.83.0.50"),
+        ("www", "10.83.0.50"),
+        ("cli", &cli_ip),
+    ] {
+        let mut got = None;
+        assert!(
+            eventually(10, || {
+                got = ferry_says(&h, name);
+                got.as_deref() == Some(want)
+            }),
+            "{name} from a ferry sandbox: {got:?}, want {want}\n{}",
+            d.logs()
+        );
+    }
+    let got = h.ok(&["exec", "fs", "--", "wget", "-qO-", "http://www/"]);
+    assert!(got.contains("served through ferry"), "{got}");
+    // The other way: dockerd's resolver answers a Docker container from dockerd's records and
+    // forwards the rest to the container's upstream servers, which know no ferry sandbox.
+    let r = d.docker(&["exec", "cli", "nslookup", "fs"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+
     // ferry restarted under running containers: they keep working, new ones attach.
     h.stop_daemon(false);
     h.start_daemon();
@@ -310,8 +376,15 @@ fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
     assert!(addr.contains("10.85.0."), "{addr}");
     assert!(page(&h).contains("served through ferry"), "published port");
 
-    // Removing the containers and the networks leaves nothing in ferry.
+    // Removing the containers and the networks leaves nothing in ferry, their names included.
     d.ok(&["rm", "-f", "web", "cli"]);
+    assert!(
+        eventually(10, || ferry_says(&h, "www").is_none()
+            && ferry_says(&h, "cli").is_none()),
+        "names left: {:?}",
+        ferry_says(&h, "www")
+    );
+    h.ok(&["rm", "-f", "fs"]);
     d.ok(&["network", "rm", "dnet3"]);
     assert!(
         eventually(10, || h.ok(&["ps", "-a"]).lines().count() == 1),
@@ -355,9 +428,53 @@ fn dockerd_runs_containers_on_ferry_networks_through_the_plugin() {
     ]);
     assert!(got.contains("10.84.0."), "{got}");
 
-    // dockerd restarted while ferry runs: it re-sends nothing, and new containers attach.
+    // dockerd restarted while ferry runs: it re-sends nothing, and new containers attach,
+    // their names followed again.
     d.stop_dockerd();
     d.start_dockerd();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--network",
+        "dnet2",
+        "--network-alias",
+        "api",
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    // After it: dockerd's own IPAM does not know the addresses ferry hands out.
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "fs2",
+        "--network",
+        &ferry_name,
+        "--",
+        "sleep",
+        "600",
+    ]);
+    let again_ip = d.ok(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.dnet2.IPAddress}}",
+        "again",
+    ]);
+    let resolves = |name: &str| {
+        h.ferry(&["exec", "fs2", "--", "getent", "hosts", name])
+            .stdout
+            .contains(&again_ip)
+    };
+    assert!(
+        eventually(15, || resolves("again") && resolves("api")),
+        "names after dockerd's restart\n{}",
+        d.logs()
+    );
+    d.ok(&["rm", "-f", "again"]);
+    h.ok(&["rm", "-f", "fs2"]);
     let got = d.ok(&[
         "run",
         "--rm",

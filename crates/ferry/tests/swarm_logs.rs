@@ -385,3 +385,195 @@ fn service_logs_of_a_service_of_one_host() {
         assert_eq!(l, &format!("{name}    | hello {host}"));
     }
 }
+
+/// The real docker CLI on a ferry swarm: `docker service ps` lists every node's tasks in
+/// Docker's columns (filters by node and desired state, `-q`, `--format`), and `docker service
+/// logs` prints every node's replicas with Docker's prefix, of a service or of one task; an
+/// unknown name fails with Docker's words.
+#[test]
+fn docker_cli_service_ps_and_logs() {
+    let u = Underlay::new(2);
+    u.swarm(TTL, false);
+    let (a, b) = (&u.hosts[0], &u.hosts[1]);
+    a.ok(&[
+        "service",
+        "create",
+        "--name",
+        "hello",
+        "--replicas",
+        "2",
+        "--",
+        "sh",
+        "-c",
+        "echo hello $HOSTNAME; exec sleep 1000",
+    ]);
+    assert!(
+        eventually(60, || running_tasks(a, "hello").len() == 2
+            && u.hosts.iter().all(|h| replica_names(h, "hello").len() == 1)),
+        "2 replicas, one per node: {:?}",
+        running_tasks(a, "hello")
+    );
+    let tasks = running_tasks(a, "hello");
+    let node = tasks[0].2.clone();
+    // `docker info` reads the swarm in Docker's shape (managers as Peers).
+    assert_eq!(
+        a.docker_ok(&[
+            "info",
+            "--format",
+            "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}} {{len .Swarm.RemoteManagers}}"
+        ]),
+        "active true 1"
+    );
+
+    // `service ps`: Docker's columns, a row per task, by slot.
+    let ps = a.docker_ok(&["service", "ps", "hello"]);
+    let rows: Vec<&str> = ps.lines().collect();
+    assert_eq!(rows.len(), 3, "{ps}");
+    for col in [
+        "ID",
+        "NAME",
+        "IMAGE",
+        "NODE",
+        "DESIRED STATE",
+        "CURRENT STATE",
+    ] {
+        assert!(rows[0].contains(col), "{ps}");
+    }
+    for (row, slot) in rows[1..].iter().zip(1..) {
+        let w: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(w[1], format!("hello.{slot}"), "{ps}");
+        assert_eq!(
+            &w[2..6],
+            ["host", node.as_str(), "Running", "Running"],
+            "{ps}"
+        );
+        let full = tasks.iter().find(|t| t.1 == slot).unwrap();
+        assert_eq!(w[0], &full.0[..12], "{ps}");
+    }
+    let fmt = a.docker_ok(&[
+        "service",
+        "ps",
+        "--no-trunc",
+        "--format",
+        "{{.ID}} {{.Name}} {{.DesiredState}}",
+        "hello",
+    ]);
+    let mut want: Vec<String> = tasks
+        .iter()
+        .map(|t| format!("{} hello.{} Running", t.0, t.1))
+        .collect();
+    want.sort_by_key(|l| l.split(' ').nth(1).unwrap().to_string());
+    assert_eq!(fmt.lines().collect::<Vec<_>>(), want);
+    // From the worker, by node: the task the worker runs.
+    let on_b = b.docker_ok(&["service", "ps", "-q", "--filter", "node=self", "hello"]);
+    let b_task = replica_names(b, "hello").remove(0);
+    let b_task = b_task.split('.').nth(2).unwrap();
+    // `-q` prints whole IDs, as Docker's does.
+    assert_eq!(on_b, b_task);
+    let on_b = a.docker_ok(&[
+        "service",
+        "ps",
+        "-q",
+        "--filter",
+        &format!("node={}", b.node_id()),
+        "hello",
+    ]);
+    assert_eq!(on_b, b_task);
+    assert_eq!(
+        a.docker_ok(&[
+            "service",
+            "ps",
+            "-q",
+            "--filter",
+            "desired-state=shutdown",
+            "hello"
+        ]),
+        ""
+    );
+    assert_eq!(
+        a.docker_ok(&[
+            "service",
+            "ps",
+            "-q",
+            "--filter",
+            "desired-state=running",
+            "hello"
+        ])
+        .lines()
+        .count(),
+        2
+    );
+    let r = a.docker(&["service", "ps", "nope"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("no such service: nope"), "{}", r.stderr);
+    let (code, t) = api(a, "GET", &format!("/v1.50/tasks/{}", tasks[0].0), None);
+    assert_eq!(code, 200, "{t}");
+    assert_eq!(t["Status"]["State"], "running");
+    assert_eq!(t["DesiredState"], "running");
+    assert_eq!(t["Slot"].as_u64(), Some(tasks[0].1));
+    let (code, _) = api(a, "GET", "/v1.50/tasks/nope", None);
+    assert_eq!(code, 404);
+
+    // `service logs`: every node's replica, with Docker's prefix, as ferry's own CLI prints.
+    let mut expected = BTreeMap::new();
+    for h in &u.hosts {
+        expected.extend(local_replicas(h, "hello", &node));
+    }
+    let mut want: Vec<String> = expected
+        .iter()
+        .map(|(prefix, host)| format!("{prefix}hello {host}"))
+        .collect();
+    want.sort();
+    for h in [a, b] {
+        let mut got = Vec::new();
+        assert!(
+            eventually(20, || {
+                got = h
+                    .docker_ok(&["service", "logs", "hello"])
+                    .lines()
+                    .map(String::from)
+                    .collect();
+                got.sort();
+                got == want
+            }),
+            "docker service logs: {got:?}, want {want:?}"
+        );
+    }
+    let raw = a.docker_ok(&["service", "logs", "--raw", "hello"]);
+    assert_eq!(raw.lines().count(), 2, "{raw}");
+    assert!(raw.lines().all(|l| l.starts_with("hello ")), "{raw}");
+    // One task: its own lines only.
+    let one = a.docker_ok(&["service", "logs", &tasks[0].0]);
+    let prefix = format!("hello.{}.{}@{node}    | ", tasks[0].1, &tasks[0].0[..12]);
+    assert_eq!(one, format!("{prefix}hello {}", expected[&prefix]));
+    let r = a.docker(&["service", "logs", "nope"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("no such task or service: nope"),
+        "{}",
+        r.stderr
+    );
+
+    // Scaled down: the task let go is history, `shutdown` as Docker says it.
+    a.ok(&["service", "scale", "hello=1"]);
+    let shown = |filter: &str| {
+        a.docker_ok(&[
+            "service",
+            "ps",
+            "--filter",
+            filter,
+            "--format",
+            "{{.Name}} {{.DesiredState}} {{.CurrentState}}",
+            "hello",
+        ])
+    };
+    let mut gone = String::new();
+    assert!(
+        eventually(30, || {
+            gone = shown("desired-state=shutdown");
+            gone.starts_with("hello.2 Shutdown Shutdown")
+        }),
+        "{gone}"
+    );
+    assert!(shown("desired-state=running").starts_with("hello.1 Running Running"));
+}

@@ -13,5 +13,6 @@ pub mod service_logs;
 pub mod services;
 pub mod stream;
 pub mod system;
+pub mod tasks;
 pub mod top;
 pub mod views;

@@ -147,6 +147,8 @@ pub fn task_view(task: &Task) -> TaskView {
             .collect(),
         node: String::new(),
         node_id: String::new(),
+        created_at: sb.created.to_string(),
+        sandbox_id: String::new(),
     }
 }
 
@@ -281,7 +283,8 @@ mod tests {
                 "State": "exited",
                 "Error": "",
                 "ExitCode": 137,
-                "Addresses": []
+                "Addresses": [],
+                "CreatedAt": "1970-01-01T00:00:00.000000000Z"
             })
         );
     }

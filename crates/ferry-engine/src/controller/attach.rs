@@ -15,8 +15,8 @@ use ferry_kernel::netlink::Netlink;
 use ferry_kernel::netns;
 use ferry_types::api::{
     AttachResponse, Attachment, EndpointIpamConfig, EndpointSettingsRequest, NetworkAttachRequest,
-    NetworkConnectRequest, NetworkDetachRequest, NetworkDisconnectRequest, NetworkRequest,
-    SandboxCreateRequest,
+    NetworkConnectRequest, NetworkDetachRequest, NetworkDisconnectRequest, NetworkNamesRequest,
+    NetworkRequest, SandboxCreateRequest,
 };
 use ferry_types::{validate, FerryError, NetworkId, Sandbox, SandboxId};
 use std::path::{Path, PathBuf};
@@ -237,6 +237,54 @@ impl Controller {
             force: false,
         };
         self.disconnect_locked(&mut st, &net.id, req).await
+    }
+
+    /// `network names`: replaces the aliases of an attached container's endpoint on the
+    /// network; they answer in DNS at once, and the names they replace no longer do.
+    pub async fn set_attached_names(
+        &self,
+        network: &str,
+        req: NetworkNamesRequest,
+    ) -> Result<(), FerryError> {
+        for a in &req.aliases {
+            validate::alias(a)?;
+        }
+        let _op = self.lock_attached(&req.id).await;
+        let mut st = self.lock().await;
+        let net = st.find_network(network)?.clone();
+        let not_attached = || {
+            FerryError::not_found(format!(
+                "no container {} is attached to network {}",
+                req.id, net.name
+            ))
+        };
+        let mut sb = st
+            .find_sandbox(&req.id)
+            .ok()
+            .filter(|s| s.name == req.id && s.external_netns.is_some())
+            .cloned()
+            .ok_or_else(not_attached)?;
+        let a = sb
+            .config
+            .attachments
+            .iter_mut()
+            .find(|a| a.network_id == net.id)
+            .ok_or_else(not_attached)?;
+        if a.aliases == req.aliases {
+            return Ok(());
+        }
+        a.aliases.clone_from(&req.aliases);
+        if let Some(ep) = sb.endpoints.iter_mut().find(|e| e.network_id == net.id) {
+            ep.aliases.clone_from(&req.aliases);
+        }
+        self.save(vec![Self::put_sandbox_op(&sb)?]).await?;
+        st.put_sandbox(sb.clone());
+        if let Some(ep) = sb.endpoint_on(&net.id) {
+            self.dns_remove_endpoint(&net.id, &sb.id);
+            self.dns_add_endpoint(&net, &sb, ep);
+        }
+        tracing::info!(container = %sb.name, network = %net.name, aliases = ?req.aliases, "names set");
+        Ok(())
     }
 
     /// `network attachments`: the containers callers attached to the network, for a caller

@@ -502,6 +502,25 @@ impl Controller {
             return Ok(None);
         };
         let link = self.cluster_link_for_services()?;
+        Ok(Some(self.swarm_task_views(&link, &[service]).await?))
+    }
+
+    /// Every task of every swarm service (Docker's `GET /tasks`); `None` off a swarm.
+    pub async fn swarm_tasks(&self) -> Result<Option<Vec<TaskView>>, FerryError> {
+        let Some(link) = self.cluster.get() else {
+            return Ok(None);
+        };
+        let services = self.cluster_services(&link).await?;
+        Ok(Some(self.swarm_task_views(&link, &services).await?))
+    }
+
+    /// The tasks of `services`, with what their nodes report, in Docker's order: by service,
+    /// by slot, the running task first, then the history, newest first.
+    async fn swarm_task_views(
+        &self,
+        link: &ClusterLink,
+        services: &[Service],
+    ) -> Result<Vec<TaskView>, FerryError> {
         let store = link.store.as_ref();
         let tasks: Vec<TaskRecord> = ferry_store::list_json(store, Table::Tasks)
             .await
@@ -513,11 +532,14 @@ impl Controller {
                 .into_iter()
                 .map(|s| (s.task_id.clone(), s))
                 .collect();
-        let hostnames = self.node_hostnames(&link).await;
-        let mut out: Vec<(u32, bool, String, TaskView)> = tasks
+        let hostnames = self.node_hostnames(link).await;
+        let mut out: Vec<(usize, u32, bool, String, TaskView)> = tasks
             .into_iter()
-            .filter(|t| t.service_id == service.id)
-            .map(|t| {
+            .filter_map(|t| {
+                let (n, service) = services
+                    .iter()
+                    .enumerate()
+                    .find(|(_, s)| s.id == t.service_id)?;
                 let st = statuses.get(&t.id);
                 let state = match (st, t.is_pending()) {
                     (_, true) => "pending".to_string(),
@@ -540,18 +562,25 @@ impl Controller {
                     addresses: st.map(|s| s.addresses.clone()).unwrap_or_default(),
                     node: hostnames.get(&t.node_id).cloned().unwrap_or_default(),
                     node_id: t.node_id.clone(),
+                    created_at: t.created_at.clone(),
+                    sandbox_id: st.map(|s| s.sandbox_id.clone()).unwrap_or_default(),
                 };
-                (
+                Some((
+                    n,
                     t.slot,
                     t.desired != TaskDesired::Running,
-                    t.created_at.clone(),
+                    t.created_at,
                     view,
-                )
+                ))
             })
             .collect();
-        // Docker's order: by slot, the running task first, then the history, newest first.
-        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)).then(b.2.cmp(&a.2)));
-        Ok(Some(out.into_iter().map(|(_, _, _, v)| v).collect()))
+        out.sort_by(|a, b| {
+            a.0.cmp(&b.0)
+                .then(a.1.cmp(&b.1))
+                .then(a.2.cmp(&b.2))
+                .then(b.3.cmp(&a.3))
+        });
+        Ok(out.into_iter().map(|(_, _, _, _, v)| v).collect())
     }
 
     /// How many replicas of each swarm service run, on every node, as the nodes report.

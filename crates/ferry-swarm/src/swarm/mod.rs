@@ -459,7 +459,13 @@ impl Swarm {
                     local_node_state: "active".into(),
                     control_available: a.m.manager,
                     error: String::new(),
-                    remote_managers: managers.iter().map(|n| n.addr.clone()).collect(),
+                    remote_managers: managers
+                        .iter()
+                        .map(|n| ferry_types::swarm::Peer {
+                            node_id: n.id.clone(),
+                            addr: n.addr.clone(),
+                        })
+                        .collect(),
                     etcd_endpoints: a.access.endpoints.clone(),
                     nodes: nodes.len(),
                     managers: managers.len(),

@@ -80,7 +80,8 @@ pub async fn info(c: &Client) -> anyhow::Result<i32> {
             println!(" Managers: {}", s.managers);
         }
         if !s.remote_managers.is_empty() {
-            println!(" Manager Addresses: {}", s.remote_managers.join(" "));
+            let addrs: Vec<&str> = s.remote_managers.iter().map(|m| m.addr.as_str()).collect();
+            println!(" Manager Addresses: {}", addrs.join(" "));
         }
         println!(" Etcd Endpoints: {}", s.etcd_endpoints.join(" "));
     }
