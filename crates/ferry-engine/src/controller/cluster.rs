@@ -860,30 +860,23 @@ impl Controller {
             (desired, present, statuses)
         };
         let mut desired = desired;
+        // The host's own addresses on overlays: the routing mesh's and the load balancers'.
+        let mut host_addrs: Vec<(String, ipnet::IpNet)> = Vec::new();
         if let Some(ni) = self.cluster_rt.node_ingress.lock().await.clone() {
-            let rec = PeerRecord {
-                network_id: ni.network_id.clone(),
-                node_id: link.node_id.clone(),
-                endpoint_id: super::mesh_paths::HOST_ENDPOINT.into(),
-                sandbox_id: String::new(),
-                vtep,
-                mac: crate::drivers::overlay::host_link_mac(ni.addr.addr()),
-                ipv4: Some(ni.addr),
-                ipv6: None,
-                names: Vec::new(),
-                service: None,
-            };
-            desired.insert(rec.key(), rec);
+            host_addrs.push((ni.network_id.clone(), ni.addr));
         }
         for (network_id, lb) in self.cluster_rt.lb.lock().await.held() {
+            host_addrs.push((network_id.to_string(), lb.addr));
+        }
+        for (network_id, addr) in host_addrs {
             let rec = PeerRecord {
-                network_id: network_id.to_string(),
+                network_id,
                 node_id: link.node_id.clone(),
                 endpoint_id: super::mesh_paths::HOST_ENDPOINT.into(),
                 sandbox_id: String::new(),
                 vtep,
-                mac: crate::drivers::overlay::host_link_mac(lb.addr.addr()),
-                ipv4: Some(lb.addr),
+                mac: crate::drivers::overlay::host_link_mac(addr.addr()),
+                ipv4: Some(addr),
                 ipv6: None,
                 names: Vec::new(),
                 service: None,

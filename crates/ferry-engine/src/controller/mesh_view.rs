@@ -138,18 +138,8 @@ impl MeshView {
         }
         let key = p.key();
         if let Some((node, a)) = self.replicas.remove(&key) {
-            if let Some(s) = self.by_node.get_mut(&node) {
-                s.remove(&key);
-                if s.is_empty() {
-                    self.by_node.remove(&node);
-                }
-            }
-            if let Some(s) = self.by_addr.get_mut(&a) {
-                s.remove(&key);
-                if s.is_empty() {
-                    self.by_addr.remove(&a);
-                }
-            }
+            unindex(&mut self.by_node, &node, &key);
+            unindex(&mut self.by_addr, &a, &key);
             addrs.insert(a);
         }
     }
@@ -188,6 +178,16 @@ impl MeshView {
             .insert(key.clone());
         self.by_addr.entry(a).or_default().insert(key);
         addrs.insert(a);
+    }
+}
+
+/// Takes `key` out of an index's set at `at`, and the set when it is left empty.
+fn unindex<K: Ord>(index: &mut BTreeMap<K, BTreeSet<String>>, at: &K, key: &str) {
+    if let Some(s) = index.get_mut(at) {
+        s.remove(key);
+        if s.is_empty() {
+            index.remove(at);
+        }
     }
 }
 
