@@ -67,7 +67,9 @@ impl OverlayDriver {
         let mac = host_link_mac(addr.addr()).octets();
         let mark = config::alias(&net.id);
         let host_index = match self.nl.link(&host).await.map_err(kernel_err)? {
-            Some(l) if l.alias.as_deref() == Some(mark.as_str()) && l.parent == Some(plane.vxlan) => {
+            Some(l)
+                if l.alias.as_deref() == Some(mark.as_str()) && l.parent == Some(plane.vxlan) =>
+            {
                 l.index
             }
             other => {
@@ -85,15 +87,21 @@ impl OverlayDriver {
                     })
                     .await
                     .map_err(kernel_err)?;
-                let l = self.nl.link(&host).await.map_err(kernel_err)?.ok_or_else(|| {
-                    FerryError::internal(format!("the host link {host} is gone as it was made"))
-                })?;
-                self.nl.set_alias(l.index, &mark).await.map_err(kernel_err)?;
+                let l = self
+                    .nl
+                    .link(&host)
+                    .await
+                    .map_err(kernel_err)?
+                    .ok_or_else(|| {
+                        FerryError::internal(format!("the host link {host} is gone as it was made"))
+                    })?;
+                self.nl
+                    .set_alias(l.index, &mark)
+                    .await
+                    .map_err(kernel_err)?;
                 // Only the address ferry gives it: IPv6 would add a link-local one.
-                let _ = ferry_kernel::sysctl::set(
-                    &format!("net/ipv6/conf/{host}/disable_ipv6"),
-                    "1",
-                );
+                let _ =
+                    ferry_kernel::sysctl::set(&format!("net/ipv6/conf/{host}/disable_ipv6"), "1");
                 l.index
             }
         };

@@ -187,10 +187,7 @@ impl OverlayDriver {
         self.nl.set_alias(vxlan, &mark).await.map_err(kernel_err)?;
         // The VXLAN device holds no address either: IPv6 would give it a link-local one.
         let _ = ferry_kernel::sysctl::set(
-            &format!(
-                "net/ipv6/conf/{}/disable_ipv6",
-                config::vxlan_name(&net.id)
-            ),
+            &format!("net/ipv6/conf/{}/disable_ipv6", config::vxlan_name(&net.id)),
             "1",
         );
         self.nl.set_up(vxlan).await.map_err(kernel_err)?;
