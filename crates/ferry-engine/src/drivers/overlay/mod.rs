@@ -397,11 +397,9 @@ impl NetworkDriver for OverlayDriver {
             }
         }
         self.member(&net.id, &ep.id, false);
-        if self.plane(&net.id).await?.is_some() {
-            if self.live_members(&net.id) == 0 {
-                self.remove_plane(&net.id).await?;
-                tracing::info!(network = %net.name, "overlay data plane removed with its last endpoint");
-            }
+        if self.live_members(&net.id) == 0 && self.plane(&net.id).await?.is_some() {
+            self.remove_plane(&net.id).await?;
+            tracing::info!(network = %net.name, "overlay data plane removed with its last endpoint");
         }
         Ok(())
     }
