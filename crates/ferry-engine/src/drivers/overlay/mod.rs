@@ -11,8 +11,9 @@
 //! The endpoints of other nodes come from the cluster's peer records (see
 //! [`crate::driver::PeerAware`]): the driver remembers them all, and programs those of the
 //! networks whose data plane it holds. The host has no link on an overlay (a macvlan's parent
-//! does not see its macvlans' frames): it is no router there, so two overlays, or an overlay
-//! and a bridge network, cannot reach each other through it.
+//! does not see its macvlans' frames), but for the routing mesh's on `ingress`
+//! (`host_link.rs`): it is no router there, so two overlays, or an overlay and a bridge
+//! network, cannot reach each other through it.
 
 mod config;
 mod host_link;
