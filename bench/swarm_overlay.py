@@ -10,7 +10,10 @@ one underlay bridge, a daemon each, joined in a swarm).
                between the two host namespaces over the underlay, interleaved
 
 Usage: swarm_overlay.py HOSTS_FILE TRIALS LOSS_TRIALS TTL
-(TPUT_HOOK: a shell command run before the throughput rounds, to try a setting.)
+(TPUT_HOOK: a shell command run before the throughput rounds, to try a setting.
+ TPUT_PIN=0: run iperf3 unpinned, at normal priority; by default the client runs on CPU 0
+ and the server on CPU 1, both SCHED_FIFO, so that other work on a shared machine does not
+ decide the figure. TPUT_ROUNDS, TPUT_SECS: interleaved rounds and seconds per stream.)
 HOSTS_FILE lines: "<netns> <socket> <daemon pid file>" per host, host 0 the manager.
 """
 
@@ -207,11 +210,18 @@ def loss(hosts, trials, ttl, restart):
     return times
 
 
+def pinned(cpu):
+    """The prefix that runs a command on one CPU at real-time priority (unless TPUT_PIN=0)."""
+    if os.environ.get("TPUT_PIN", "1") == "0" or (os.cpu_count() or 1) < 2:
+        return []
+    return ["chrt", "-f", "10", "taskset", "-c", str(cpu)]
+
+
 def iperf(client_ns, server_ns, addr, secs):
-    srv = subprocess.Popen(["nsenter", f"--net={server_ns}", "iperf3", "-s", "-1", "-p", "5201"],
+    srv = subprocess.Popen([*pinned(1), "nsenter", f"--net={server_ns}", "iperf3", "-s", "-1", "-p", "5201"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(0.3)
-    r = subprocess.run(["nsenter", f"--net={client_ns}", "iperf3", "-c", addr, "-p", "5201",
+    r = subprocess.run([*pinned(0), "nsenter", f"--net={client_ns}", "iperf3", "-c", addr, "-p", "5201",
                         "-t", str(secs), "-J"], capture_output=True, text=True)
     srv.wait(timeout=10)
     j = json.loads(r.stdout)
@@ -247,8 +257,11 @@ def main():
     print(f"\nmissed (no connect within 10 s): {misses}")
     if os.environ.get("TPUT_HOOK"):
         subprocess.run(os.environ["TPUT_HOOK"], shell=True, check=True)
-    tput = throughput(hosts, 3, 5)
-    print("\n| one TCP stream, host 1 → host 0 (iperf3, 5 s, 3 interleaved rounds) | Gbit/s per round | median Gbit/s | sender CPU % |")
+    rounds = int(os.environ.get("TPUT_ROUNDS", "3"))
+    secs = int(os.environ.get("TPUT_SECS", "5"))
+    tput = throughput(hosts, rounds, secs)
+    pin = "unpinned" if os.environ.get("TPUT_PIN", "1") == "0" else "client CPU 0, server CPU 1, SCHED_FIFO"
+    print(f"\n| one TCP stream, host 1 → host 0 (iperf3, {secs} s, {rounds} interleaved rounds, {pin}) | Gbit/s per round | median Gbit/s | sender CPU % |")
     print("|---|---|---|---|")
     for kind in ("overlay", "underlay"):
         g = [x[0] for x in tput[kind]]
@@ -256,7 +269,8 @@ def main():
         print(f"| {kind} | {', '.join(f'{x:.2f}' for x in g)} | {statistics.median(g):.2f} | {statistics.median(c):.0f} |")
     og = statistics.median([x[0] for x in tput["overlay"]])
     ug = statistics.median([x[0] for x in tput["underlay"]])
-    print(f"\noverlay / underlay: {og / ug * 100:.0f}%")
+    ratios = [o[0] / u[0] * 100 for o, u in zip(tput["overlay"], tput["underlay"])]
+    print(f"\noverlay / underlay: {og / ug * 100:.0f}% (medians); per round: {', '.join(f'{r:.0f}%' for r in ratios)}; load average {os.getloadavg()[0]:.1f}")
     lt = loss(hosts, loss_trials, ttl, restart_cmd)
     print(f"\n| host loss, daemon killed → its endpoint gone from every other host's resolver (TTL {ttl} s) | samples | median ms | p99 ms | max ms |")
     print("|---|---|---|---|---|")

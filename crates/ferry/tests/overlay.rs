@@ -157,6 +157,27 @@ fn sandboxes_on_different_hosts_talk_over_an_overlay_by_address_and_name() {
     );
     let routes = a.ok(&["exec", "inside", "--", "ip", "route"]);
     assert!(!routes.contains("default"), "{routes}");
+    // The sandbox's interface is a macvlan on the network's VXLAN device, which goes with
+    // the node's last endpoint on the network.
+    let eth0 = a.ok(&["exec", "inside", "--", "ip", "-d", "link", "show", "eth0"]);
+    assert!(eth0.contains("macvlan mode bridge"), "{eth0}");
+    let sealed: serde_json::Value =
+        serde_json::from_str(&a.ok(&["network", "inspect", "sealed"])).unwrap();
+    let vni = sealed[0]["Options"]["com.docker.network.driver.overlay.vxlanid_list"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let vxlan_of_sealed = || {
+        a.sh("ip -d link show type vxlan")
+            .stdout
+            .contains(&format!("vxlan id {vni} "))
+    };
+    assert!(vxlan_of_sealed(), "no VXLAN device for the sealed overlay");
+    a.ok(&["rm", "-f", "inside"]);
+    assert!(
+        eventually(10, || !vxlan_of_sealed()),
+        "the sealed overlay's VXLAN device outlived its last endpoint"
+    );
 
     // A partition shorter than the lease changes nothing.
     b.sh("ip link set ul0 down");

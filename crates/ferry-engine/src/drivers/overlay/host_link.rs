@@ -1,18 +1,18 @@
-//! The host's own presence on an overlay: the network's bridge itself holds the node's
-//! address there, for one of two roles ([`HostRole`]):
+//! The host's own presence on an overlay: a macvlan of the host's namespace on the network's
+//! VXLAN device, beside the sandboxes' (its frames to them stay in the macvlans), holds the
+//! node's address there, for one of two roles ([`HostRole`]):
 //! - **the routing mesh** (`ingress`): a published port's connections leave each node towards
 //!   the replicas of every node through it, and come back through it;
-//! - **a load balancer**: on an overlay that carries service VIPs, the bridge also holds the
+//! - **a load balancer**: on an overlay that carries service VIPs, the link also holds the
 //!   VIPs, so a sandbox's connection to a VIP that the connect-time path did not rewrite
 //!   reaches the host's nftables balancer, and leaves masqueraded to the host's address.
 //!
-//! The bridge gets a MAC made from that address (`02:42` and its four bytes, as Docker makes
-//! its endpoints'), so every node's is different and the others point it at the node. The
-//! bridge, not a veth into it: a veth would hand the host's packets to the bridge as a new
-//! frame, which conntrack (with br_netfilter) would take for a second connection.
+//! It gets a MAC made from that address (`02:42` and its four bytes, as Docker makes its
+//! endpoints'), so every node's is different and the others point it at the node.
 
 use super::{config, kernel_err, OverlayConfig, OverlayDriver};
 use crate::driver::HostRole;
+use ferry_kernel::netlink::{MacvlanMode, SubLinkKind, SubLinkSpec};
 use ferry_types::{FerryError, MacAddr, Network};
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr};
@@ -40,7 +40,8 @@ fn mark_rule(addr: IpNet) -> Option<(u32, u32)> {
     }
 }
 
-/// The host's link on a network: the network's bridge.
+/// The host's link on a network (the name the network's bridge had before the overlay's
+/// sandboxes got macvlans: the firewall's sets name it).
 pub fn host_link_name(network_id: &str) -> String {
     config::bridge_name(network_id)
 }
@@ -85,11 +86,49 @@ impl OverlayDriver {
         let peers = self.peers.lock().await;
         let plane = self.ensure_plane(net, &cfg, &under, &peers).await?;
         let host = host_link_name(&net.id);
-        let host_index = plane.bridge;
-        self.nl
-            .set_mac(host_index, host_link_mac(addr.addr()).octets())
-            .await
-            .map_err(kernel_err)?;
+        let mac = host_link_mac(addr.addr()).octets();
+        let mark = config::alias(&net.id);
+        let host_index = match self.nl.link(&host).await.map_err(kernel_err)? {
+            Some(l)
+                if l.alias.as_deref() == Some(mark.as_str()) && l.parent == Some(plane.vxlan) =>
+            {
+                l.index
+            }
+            other => {
+                if let Some(l) = other.filter(|l| l.alias.as_deref() == Some(mark.as_str())) {
+                    self.nl.delete_link(l.index).await.map_err(kernel_err)?;
+                }
+                self.nl
+                    .create_sublink(&SubLinkSpec {
+                        name: &host,
+                        parent_index: plane.vxlan,
+                        kind: SubLinkKind::Macvlan(MacvlanMode::Bridge),
+                        mac: Some(mac),
+                        mtu: Some(plane.mtu),
+                        netns: None,
+                    })
+                    .await
+                    .map_err(kernel_err)?;
+                let l = self
+                    .nl
+                    .link(&host)
+                    .await
+                    .map_err(kernel_err)?
+                    .ok_or_else(|| {
+                        FerryError::internal(format!("the host link {host} is gone as it was made"))
+                    })?;
+                self.nl
+                    .set_alias(l.index, &mark)
+                    .await
+                    .map_err(kernel_err)?;
+                // Only the address ferry gives it: IPv6 would add a link-local one.
+                let _ =
+                    ferry_kernel::sysctl::set(&format!("net/ipv6/conf/{host}/disable_ipv6"), "1");
+                l.index
+            }
+        };
+        self.nl.set_mac(host_index, mac).await.map_err(kernel_err)?;
+        self.nl.set_up(host_index).await.map_err(kernel_err)?;
         if role == HostRole::Mesh {
             // Mesh traffic enters from other hosts with a client's address, which this host
             // may have no route to at all: no reverse-path check on this link (the kernel
@@ -141,7 +180,8 @@ impl OverlayDriver {
 
     /// Takes the host's link off the network; the data plane goes with it when no endpoint
     /// is left.
-    pub(super) async fn leave_host(&self, net: &Network, addr: IpNet) -> Result<(), FerryError> {
+    /// (`addr` goes with the link.)
+    pub(super) async fn leave_host(&self, net: &Network, _addr: IpNet) -> Result<(), FerryError> {
         let _order = self.peers.lock().await;
         let was = self
             .host_addrs
@@ -158,21 +198,17 @@ impl OverlayDriver {
                 }
             }
         }
-        if let Some(plane) = self.plane(&net.id).await? {
-            if self.live_ports(&plane).await? == 0 {
-                self.remove_plane(&net.id).await?;
-            } else {
-                for vip in self.vips_of(&net.id) {
-                    self.nl
-                        .delete_address(plane.bridge, vip_net(vip))
-                        .await
-                        .map_err(kernel_err)?;
-                }
-                self.nl
-                    .delete_address(plane.bridge, addr)
-                    .await
-                    .map_err(kernel_err)?;
-            }
+        if let Some(l) = self
+            .nl
+            .link(&host_link_name(&net.id))
+            .await
+            .map_err(kernel_err)?
+            .filter(|l| l.alias.as_deref() == Some(config::alias(&net.id).as_str()))
+        {
+            self.nl.delete_link(l.index).await.map_err(kernel_err)?;
+        }
+        if self.plane(&net.id).await?.is_some() && self.live_members(&net.id) == 0 {
+            self.remove_plane(&net.id).await?;
         }
         Ok(())
     }
@@ -194,6 +230,17 @@ impl OverlayDriver {
             .unwrap_or_else(|p| p.into_inner())
             .get(net_id)
             .copied()
+    }
+
+    /// The host's link on a network, when it has one.
+    pub(super) async fn host_link_index(&self, net_id: &str) -> Result<Option<u32>, FerryError> {
+        Ok(self
+            .nl
+            .link(&host_link_name(net_id))
+            .await
+            .map_err(kernel_err)?
+            .filter(|l| l.alias.as_deref() == Some(config::alias(net_id).as_str()))
+            .map(|l| l.index))
     }
 }
 

@@ -1,15 +1,20 @@
 //! The overlay driver: networks that span the nodes of a swarm. Each node that has an
-//! endpoint on a network holds the network's data plane: a bridge with the sandboxes' veths
-//! and a VXLAN device (learning off, ARP answered locally) whose static entries point every
-//! remote endpoint's MAC at its node and answer for its addresses. The data plane is made
-//! with the node's first endpoint on the network and removed with its last.
+//! endpoint on a network holds the network's data plane: a VXLAN device (learning off, ARP
+//! answered locally) whose static entries point every remote endpoint's MAC at its node and
+//! answer for its addresses, and on it a macvlan (bridge mode) per sandbox, made inside the
+//! sandbox. Frames between two sandboxes of the node stay in the macvlans; the others go
+//! straight to the VXLAN device. No veth pair and no bridge: each would cost the path a trip
+//! through a backlog queue, and a bridge also br_netfilter's hooks where the kernel has them
+//! on (docs/BENCHMARKS.md, "Where the overlay's CPU goes"). The data plane is made with the
+//! node's first endpoint on the network and removed with its last.
 //!
 //! The endpoints of other nodes come from the cluster's peer records (see
 //! [`crate::driver::PeerAware`]): the driver remembers them all, and programs those of the
-//! networks whose data plane it holds. The bridge holds no address unless the host itself
-//! joins the network ([`host_link`]: the routing mesh, or the nftables path of its VIPs), and
-//! even then the host is no router between an overlay and anything else (the firewall's
-//! `bridges` and `lb_links`/`mesh_links` sets), so two overlays, or an overlay and a bridge
+//! networks whose data plane it holds. The host has no link on an overlay (a macvlan's parent
+//! does not see its macvlans' frames) unless it joins the network itself (`host_link.rs`: the
+//! routing mesh's `ingress`, or the nftables path of an overlay's VIPs), and even then it is no
+//! router between an overlay and anything else (the firewall's `bridges` and
+//! `mesh_links`/`lb_links` sets), so two overlays, or an overlay and a bridge
 //! network, cannot reach each other through it.
 
 mod config;
@@ -27,7 +32,7 @@ use crate::driver::{
 };
 use ferry_cluster::PeerRecord;
 use ferry_driver_options::overlay::parse_overlay_options;
-use ferry_kernel::netlink::{Netlink, VethSpec, VxlanSpec};
+use ferry_kernel::netlink::{MacvlanMode, Netlink, SubLinkKind, SubLinkSpec, VxlanSpec};
 use ferry_types::{Endpoint, FerryError, Network};
 use host_link::{vip_net, HostAddr};
 use peers::PeerCache;
@@ -52,11 +57,14 @@ pub struct OverlayDriver {
     /// The service VIPs of each network, by network ID: on the bridge while the host holds
     /// an address there.
     vips: std::sync::Mutex<HashMap<String, BTreeSet<IpAddr>>>,
+    /// The endpoints of this node on each network: what keeps its data plane. The macvlans
+    /// live in the sandboxes' namespaces, where the host cannot list them; the start's
+    /// sweep sets this from the live endpoints, joins and leaves keep it.
+    members: std::sync::Mutex<HashMap<String, HashSet<String>>>,
 }
 
 /// A network's data plane on this node.
 struct Plane {
-    bridge: u32,
     vxlan: u32,
     mtu: u32,
 }
@@ -78,7 +86,24 @@ impl OverlayDriver {
             peers: tokio::sync::Mutex::new(PeerCache::default()),
             host_addrs: Default::default(),
             vips: Default::default(),
+            members: Default::default(),
         }
+    }
+
+    /// Counts `endpoint_id` in (or out of) the network's members; returns how many are left.
+    fn member(&self, net_id: &str, endpoint_id: &str, present: bool) -> usize {
+        let mut m = self.members.lock().unwrap_or_else(|p| p.into_inner());
+        let set = m.entry(net_id.to_string()).or_default();
+        if present {
+            set.insert(endpoint_id.to_string());
+        } else {
+            set.remove(endpoint_id);
+        }
+        let n = set.len();
+        if n == 0 {
+            m.remove(net_id);
+        }
+        n
     }
 
     fn underlay(&self) -> Result<Underlay, FerryError> {
@@ -95,36 +120,21 @@ impl OverlayDriver {
         }
     }
 
-    /// The network's data plane, when this node holds it.
+    /// The network's data plane, when this node holds it. A VXLAN device that is a bridge's
+    /// port is a plane of the earlier layout (a bridge and veths), which cannot carry
+    /// macvlans: it is no plane, and is made again.
     async fn plane(&self, net_id: &str) -> Result<Option<Plane>, FerryError> {
         let mark = config::alias(net_id);
-        let ours = |l: &Option<ferry_kernel::netlink::Link>| {
-            l.as_ref()
-                .filter(|l| l.alias.as_deref() == Some(mark.as_str()))
-                .map(|l| (l.index, l.mtu))
-        };
-        let br = ours(
-            &self
-                .nl
-                .link(&config::bridge_name(net_id))
-                .await
-                .map_err(kernel_err)?,
-        );
-        let vx = ours(
-            &self
-                .nl
-                .link(&config::vxlan_name(net_id))
-                .await
-                .map_err(kernel_err)?,
-        );
-        Ok(match (br, vx) {
-            (Some((bridge, _)), Some((vxlan, mtu))) => Some(Plane {
-                bridge,
-                vxlan,
-                mtu: mtu.unwrap_or(1450),
-            }),
-            _ => None,
-        })
+        Ok(self
+            .nl
+            .link(&config::vxlan_name(net_id))
+            .await
+            .map_err(kernel_err)?
+            .filter(|l| l.alias.as_deref() == Some(mark.as_str()) && l.controller.is_none())
+            .map(|l| Plane {
+                vxlan: l.index,
+                mtu: l.mtu.unwrap_or(1450),
+            }))
     }
 
     /// Makes the network's data plane when this node lacks it, with the entries of every
@@ -165,24 +175,6 @@ impl OverlayDriver {
             .mtu
             .unwrap_or(underlay_mtu.saturating_sub(VXLAN_OVERHEAD));
         let mark = config::alias(&net.id);
-        let bridge = self
-            .nl
-            .create_bridge(
-                &config::bridge_name(&net.id),
-                mtu,
-                super::bridge::bridge_mac(&net.id),
-            )
-            .await
-            .map_err(kernel_err)?;
-        self.nl.set_alias(bridge, &mark).await.map_err(kernel_err)?;
-        // No address on the bridge: IPv6 would give it a link-local one.
-        let _ = ferry_kernel::sysctl::set(
-            &format!(
-                "net/ipv6/conf/{}/disable_ipv6",
-                config::bridge_name(&net.id)
-            ),
-            "1",
-        );
         let vxlan = self
             .nl
             .create_vxlan(&VxlanSpec {
@@ -202,12 +194,13 @@ impl OverlayDriver {
                 _ => kernel_err(e),
             })?;
         self.nl.set_alias(vxlan, &mark).await.map_err(kernel_err)?;
-        self.nl
-            .set_controller(vxlan, bridge)
-            .await
-            .map_err(kernel_err)?;
+        // The VXLAN device holds no address either: IPv6 would give it a link-local one.
+        let _ = ferry_kernel::sysctl::set(
+            &format!("net/ipv6/conf/{}/disable_ipv6", config::vxlan_name(&net.id)),
+            "1",
+        );
         self.nl.set_up(vxlan).await.map_err(kernel_err)?;
-        let plane = Plane { bridge, vxlan, mtu };
+        let plane = Plane { vxlan, mtu };
         for p in peers.of_network(&net.id) {
             if p.node_id != under.node_id {
                 self.program(&plane, &p).await?;
@@ -217,8 +210,9 @@ impl OverlayDriver {
         Ok(plane)
     }
 
-    /// Removes a network's data plane (what is gone is fine). Deleted at once, not retired:
-    /// a VXLAN device holds its ID and port until it is gone, which a new plane needs.
+    /// Removes a network's data plane (what is gone is fine), the macvlans on it with it, and
+    /// the bridge of the earlier layout. Deleted at once, not retired: a VXLAN device holds
+    /// its ID and port until it is gone, which a new plane needs.
     async fn remove_plane(&self, net_id: &str) -> Result<(), FerryError> {
         let mark = config::alias(net_id);
         for name in [config::vxlan_name(net_id), config::bridge_name(net_id)] {
@@ -272,16 +266,13 @@ impl OverlayDriver {
         Ok(())
     }
 
-    /// The live ports of a plane's bridge besides its VXLAN device.
-    async fn live_ports(&self, plane: &Plane) -> Result<usize, FerryError> {
-        Ok(self
-            .nl
-            .ports_of(plane.bridge)
-            .await
-            .map_err(kernel_err)?
-            .iter()
-            .filter(|l| l.index != plane.vxlan && !super::reaper::is_tombstone(&l.name))
-            .count())
+    /// How many of this node's endpoints are on the network.
+    fn live_members(&self, net_id: &str) -> usize {
+        self.members
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(net_id)
+            .map_or(0, HashSet::len)
     }
 }
 
@@ -362,16 +353,17 @@ impl NetworkDriver for OverlayDriver {
             .await
             .map_err(kernel_err)?;
         self.nl
-            .create_veth(&VethSpec {
-                host_name: &config::host_ifname(&ep.id),
-                peer_name: &ep.ifname,
-                peer_mac: ep.mac.octets(),
-                mtu: plane.mtu,
-                bridge_index: plane.bridge,
-                peer_netns: ns.path,
+            .create_sublink(&SubLinkSpec {
+                name: &ep.ifname,
+                parent_index: plane.vxlan,
+                kind: SubLinkKind::Macvlan(MacvlanMode::Bridge),
+                mac: Some(ep.mac.octets()),
+                mtu: Some(plane.mtu),
+                netns: Some(ns.path),
             })
             .await
             .map_err(kernel_err)?;
+        self.member(&net.id, &ep.id, true);
         // ARP on an overlay is answered by this node's VXLAN device, never by the wire: a
         // sandbox that asked for a peer a moment before the peer's entry arrived asks again
         // within 50 ms instead of the kernel's default second.
@@ -399,8 +391,9 @@ impl NetworkDriver for OverlayDriver {
         })
     }
 
-    /// Retires the host end; removes the data plane with the node's last endpoint on it,
-    /// unless the host itself is on the network.
+    /// Removes the sandbox's macvlan (it goes with the sandbox's namespace otherwise);
+    /// removes the data plane with the node's last endpoint on it, unless the host itself is
+    /// on the network.
     async fn leave(
         &self,
         net: &Network,
@@ -408,18 +401,24 @@ impl NetworkDriver for OverlayDriver {
         netns: Option<&Path>,
     ) -> Result<(), FerryError> {
         let _order = self.peers.lock().await;
-        self.reaper
-            .retire_host_end(&self.nl, &config::host_ifname(&ep.id), netns, &ep.ifname)
-            .await
-            .map_err(kernel_err)?;
+        if let Some(path) = netns {
+            match Netlink::connect_in(path) {
+                Ok(inside) => inside
+                    .delete_link_by_name(&ep.ifname)
+                    .await
+                    .map_err(kernel_err)?,
+                // The namespace is gone, and the link with it.
+                Err(_) if !path.exists() => {}
+                Err(e) => return Err(kernel_err(e)),
+            }
+        }
+        self.member(&net.id, &ep.id, false);
         if self.host_addr(&net.id).is_some() {
             return Ok(());
         }
-        if let Some(plane) = self.plane(&net.id).await? {
-            if self.live_ports(&plane).await? == 0 {
-                self.remove_plane(&net.id).await?;
-                tracing::info!(network = %net.name, "overlay data plane removed with its last endpoint");
-            }
+        if self.live_members(&net.id) == 0 && self.plane(&net.id).await?.is_some() {
+            self.remove_plane(&net.id).await?;
+            tracing::info!(network = %net.name, "overlay data plane removed with its last endpoint");
         }
         Ok(())
     }
@@ -428,21 +427,28 @@ impl NetworkDriver for OverlayDriver {
         &self,
         net: &Network,
         ep: &Endpoint,
-        _netns: &Path,
+        netns: &Path,
     ) -> Result<bool, FerryError> {
-        Ok(self.plane(&net.id).await?.is_some()
-            && self
-                .nl
-                .link(&config::host_ifname(&ep.id))
-                .await
-                .map_err(kernel_err)?
-                .is_some())
+        if self.plane(&net.id).await?.is_none() {
+            return Ok(false);
+        }
+        let inside = Netlink::connect_in(netns).map_err(kernel_err)?;
+        Ok(inside.link(&ep.ifname).await.map_err(kernel_err)?.is_some())
     }
 
-    /// Data planes of networks that are gone or have no endpoint here, and veths with the
-    /// overlay's prefix that no endpoint names.
+    /// Data planes of networks that are gone or have no endpoint here, and veths of the
+    /// earlier layout; the members are the live endpoints from here on.
     async fn sweep(&self, owned: &Owned<'_>) -> Result<(), FerryError> {
         let _order = self.peers.lock().await;
+        {
+            let mut m = self.members.lock().unwrap_or_else(|p| p.into_inner());
+            m.clear();
+            for e in &owned.endpoints {
+                m.entry(e.network_id.to_string())
+                    .or_default()
+                    .insert(e.id.to_string());
+            }
+        }
         let in_use: HashSet<&str> = owned
             .endpoints
             .iter()
@@ -487,9 +493,9 @@ impl NetworkDriver for OverlayDriver {
     }
 }
 
-/// A swarm service's VIP on an overlay: recorded here, and an address of the network's bridge
-/// while the host holds one of its own there (see [`host_link`]); the connect-time path
-/// serves it without either.
+/// A swarm service's VIP on an overlay: recorded here, and an address of the host's link on
+/// the network while the host holds one of its own there (see [`host_link`]); the
+/// connect-time path serves it without either.
 #[async_trait::async_trait]
 impl VipHost for OverlayDriver {
     async fn add_vip(&self, net: &Network, vip: IpAddr) -> Result<(), FerryError> {
@@ -503,9 +509,9 @@ impl VipHost for OverlayDriver {
         if self.host_addr(&net.id).is_none() {
             return Ok(());
         }
-        if let Some(plane) = self.plane(&net.id).await? {
+        if let Some(index) = self.host_link_index(&net.id).await? {
             self.nl
-                .add_address(plane.bridge, vip_net(vip))
+                .add_address(index, vip_net(vip))
                 .await
                 .map_err(kernel_err)?;
         }
@@ -523,9 +529,9 @@ impl VipHost for OverlayDriver {
                 }
             }
         }
-        if let Some(plane) = self.plane(&net.id).await? {
+        if let Some(index) = self.host_link_index(&net.id).await? {
             self.nl
-                .delete_address(plane.bridge, vip_net(vip))
+                .delete_address(index, vip_net(vip))
                 .await
                 .map_err(kernel_err)?;
         }
