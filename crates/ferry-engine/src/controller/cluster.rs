@@ -632,12 +632,16 @@ impl Controller {
                 if ingress {
                     self.ensure_node_ingress().await;
                 }
-                // Names of endpoints that came before their network.
+                // Names of other nodes' endpoints that came before their network (this
+                // node's own are its sandboxes: taken for remote replicas, they would stay in
+                // the balancer after the replica went).
+                let own = self.cluster.get().map(|l| l.node_id.clone());
                 let peers: Vec<PeerRecord> = {
                     let m = self.cluster_rt.peers.lock().await;
                     let prefix = format!("{id}/");
                     m.with_prefix(&prefix)
-                        .filter_map(|(_, v)| serde_json::from_slice(v).ok())
+                        .filter_map(|(_, v)| serde_json::from_slice::<PeerRecord>(v).ok())
+                        .filter(|p| Some(&p.node_id) != own.as_ref())
                         .collect()
                 };
                 let mut st = self.lock().await;
