@@ -1051,9 +1051,7 @@ impl Controller {
 
     /// `rm`: a running sandbox needs `force` (it is killed first).
     pub async fn remove_sandbox(&self, reference: &str, force: bool) -> Result<(), FerryError> {
-        // Its own network namespace, held past the kill until the daemon is quiet (see
-        // `Reaper::retire_netns`).
-        let netns = {
+        {
             let (_op, mut st, id) = self.lock_sandbox(reference).await?;
             let sb = st.find_sandbox(&id)?.clone();
             if sb.external_netns.is_some() && (force || !sb.is_running()) {
@@ -1077,27 +1075,15 @@ impl Controller {
                     sb.name
                 )));
             }
-            let own = matches!(
-                sb.config.network_mode,
-                NetworkMode::Networks | NetworkMode::None
-            );
-            sb.netns
-                .as_deref()
-                .filter(|_| own && sb.is_running())
-                .and_then(|p| std::fs::File::open(p).ok())
-        };
-        self.stop_sandbox(reference, Duration::ZERO).await?;
-        let removed = match self.lock_sandbox(reference).await {
-            Ok((_op, mut st, id)) => match st.sandbox(&id).cloned() {
-                Some(sb) => self.remove_locked(&mut st, sb, &[]).await,
-                None => Ok(()),
-            },
-            Err(_) => Ok(()), // removed on exit (--rm)
-        };
-        if let Some(ns) = netns {
-            self.reaper.retire_netns(ns);
         }
-        removed
+        self.stop_sandbox(reference, Duration::ZERO).await?;
+        let Ok((_op, mut st, id)) = self.lock_sandbox(reference).await else {
+            return Ok(()); // removed on exit (--rm)
+        };
+        let Some(sb) = st.sandbox(&id).cloned() else {
+            return Ok(());
+        };
+        self.remove_locked(&mut st, sb, &[]).await
     }
 
     pub(crate) async fn remove_locked(

@@ -109,11 +109,7 @@ impl Held {
 }
 
 struct Job {
-    /// The retired link's index; 0 for none (a namespace alone).
     index: u32,
-    /// An ended sandbox's network namespace, held until now: its end makes the kernel
-    /// delete its devices under the RTNL lock, which the next requests would wait for.
-    netns: Option<std::fs::File>,
     /// When it was retired.
     at: Instant,
     /// Names that stay taken until the link is gone (the sandbox end of a veth, which keeps
@@ -216,13 +212,10 @@ impl Reaper {
                 let Some(job) = queue.pop_front() else {
                     continue;
                 };
-                if job.index != 0 {
-                    if let Err(e) = nl.delete_link(job.index).await {
-                        // The sweep at the next start removes the tombstone.
-                        tracing::warn!(link = job.index, error = %e, "retired link not deleted");
-                    }
+                if let Err(e) = nl.delete_link(job.index).await {
+                    // The sweep at the next start removes the tombstone.
+                    tracing::warn!(link = job.index, error = %e, "retired link not deleted");
                 }
-                drop(job.netns);
                 if let Ok(mut held) = pending.lock() {
                     held.remove(&job.keys);
                 }
@@ -287,7 +280,6 @@ impl Reaper {
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let job = Job {
             index,
-            netns: None,
             at: Instant::now(),
             keys,
         };
@@ -298,25 +290,6 @@ impl Reaper {
             return self.nl.delete_link(index).await;
         }
         Ok(())
-    }
-
-    /// Holds an ended sandbox's network namespace (`ns`, open) until the daemon is quiet,
-    /// after the links retired before it: the kernel deletes a namespace's devices when it
-    /// ends, under the RTNL lock every link request waits for. A crash closes it at once.
-    pub fn retire_netns(&self, ns: std::fs::File) {
-        self.outstanding
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        let job = Job {
-            index: 0,
-            netns: Some(ns),
-            at: Instant::now(),
-            keys: Vec::new(),
-        };
-        if self.tx.send(job).is_err() {
-            // No worker: the namespace ends now.
-            self.outstanding
-                .fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-        }
     }
 
     /// Whether a retired link still holds `key`.
