@@ -217,6 +217,7 @@ pub fn router(ctl: Ctl, swarm: Arc<ferry_swarm::Swarm>, limits: Limits) -> Route
         .route("/networks/{id}/names", post(network_names))
         .route("/containers/json", get(sandbox_list))
         .route("/containers/create", post(sandbox_create))
+        .route("/containers/run", post(sandbox_run))
         .route("/containers/prune", post(d::prune))
         .route("/containers/{id}", delete(sandbox_remove))
         .route("/containers/{id}/json", get(sandbox_inspect))
@@ -760,6 +761,24 @@ async fn sandbox_create(
             ))
         }
     }
+}
+
+/// `POST /containers/run`, ferry's own (Docker clients create, then start): creates a
+/// sandbox and starts it in one request, as `ferry run -d` does; the reply is `create`'s,
+/// sent once the sandbox runs.
+async fn sandbox_run(
+    State(ctl): State<Ctl>,
+    Query(q): Query<HashMap<String, String>>,
+    RawBody(b): RawBody,
+) -> Res {
+    let mut req: ferry_types::api::SandboxCreateRequest = body(&b)?;
+    if let Some(name) = q.get("name").filter(|n| !n.is_empty()) {
+        req.name = name.clone();
+    }
+    Ok(json_response(
+        StatusCode::CREATED,
+        &ctl.run_sandbox(req).await?,
+    ))
 }
 
 async fn sandbox_remove(

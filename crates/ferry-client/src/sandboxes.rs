@@ -74,6 +74,12 @@ impl Client {
         self.post(Uri::route("/containers/create"), req).await
     }
 
+    /// `POST /containers/run` (ferry's own): records a sandbox and starts it in one request;
+    /// returns its ID and any warning once it runs.
+    pub async fn sandbox_run(&self, req: &SandboxCreateRequest) -> Result<CreateResponse> {
+        self.post(Uri::route("/containers/run"), req).await
+    }
+
     /// `GET /containers/NAME/json`: a sandbox in Docker's JSON.
     pub async fn sandbox_inspect(&self, name: &str) -> Result<ContainerInspect> {
         self.get(sandbox(name).then("json")).await

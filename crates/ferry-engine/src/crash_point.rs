@@ -19,6 +19,9 @@ pub const SANDBOX_RM_SAVED: &str = "sandbox-rm-saved";
 /// After a new sandbox's directory is made, before its record is saved.
 pub const SANDBOX_CREATE_DIR: &str = "sandbox-create-dir";
 
+/// After a start's process runs, before its PID and namespace are recorded.
+pub const SANDBOX_START_SPAWNED: &str = "sandbox-start-spawned";
+
 /// After a network's bridge is created, before it is marked with its alias.
 pub const NETWORK_BRIDGE_MADE: &str = "network-bridge-made";
 
@@ -28,6 +31,7 @@ pub const ALL: &[&str] = &[
     SERVICE_RM_SAVED,
     SANDBOX_RM_SAVED,
     SANDBOX_CREATE_DIR,
+    SANDBOX_START_SPAWNED,
     NETWORK_BRIDGE_MADE,
 ];
 

@@ -597,3 +597,135 @@ fn a_stranger_s_interface_with_a_network_s_bridge_name_is_not_taken() {
         "the stranger's bridge was marked: {link}"
     );
 }
+
+/// PIDs of the processes whose command line is `argv`.
+fn pids_running(argv: &[&str]) -> Vec<u32> {
+    let want = argv.join("\0") + "\0";
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/cmdline")).ok() == Some(want.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn a_crash_between_a_start_and_its_record_leaves_nothing_running_once_restarted() {
+    let mut h = Host::new();
+    h.ok(&["network", "create", "--subnet", "10.83.0.0/24", "n"]);
+    h.stop_daemon(false);
+    // `run -d` records the sandbox with its start's intent in one commit; the daemon dies
+    // once the program runs on its veth, before its PID and namespace are recorded.
+    h.start_daemon_crashing_at("sandbox-start-spawned");
+    let argv = ["sleep", "6071"];
+    let run = h.ferry(&[
+        "run",
+        "-d",
+        "--name",
+        "s",
+        "--network",
+        "n",
+        "--ip",
+        "10.83.0.9",
+        "--",
+        argv[0],
+        argv[1],
+    ]);
+    assert_ne!(run.code, 0);
+    h.wait_daemon_crashed();
+    let left = pids_running(&argv);
+    assert_eq!(left.len(), 1, "the crash left the program running");
+    assert_eq!(h.veths(), 1, "the crash left the sandbox's veth");
+    h.start_daemon();
+    assert!(
+        eventually(5, || !common::is_alive(left[0])),
+        "the program the crash left was killed"
+    );
+    assert!(eventually(5, || h.veths() == 0), "{:?}", h.links());
+    let s = h.inspect("s");
+    assert_eq!(s["State"]["Status"], "exited");
+    assert_eq!(s["State"]["ExitCode"], 255);
+    // Its address is free again, and the sandbox starts as any other.
+    h.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "t",
+        "--network",
+        "n",
+        "--ip",
+        "10.83.0.9",
+        "--",
+        "sleep",
+        "600",
+    ]);
+    h.ok(&["rm", "-f", "t"]);
+    h.ok(&["start", "s"]);
+    assert_eq!(h.inspect("s")["State"]["Status"], "running");
+    assert_eq!(h.ip("s", "n"), "10.83.0.9");
+}
+
+/// The network namespaces (by inode) that a process's descriptors hold.
+fn netns_held_by_fds(pid: u32) -> Vec<String> {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .map(|l| l.display().to_string())
+        .filter(|l| l.starts_with("net:["))
+        .collect()
+}
+
+/// Whether any process is in, or holds a descriptor of, the network namespace `ns`
+/// (`net:[INODE]`), or a mount keeps it.
+fn netns_in_use(ns: &str) -> bool {
+    let inode = ns.trim_start_matches("net:[").trim_end_matches(']');
+    let mounted = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .any(|l| l.contains(&format!("net:[{inode}]")));
+    let procs = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok());
+    mounted
+        || procs.into_iter().any(|p| {
+            let own = std::fs::read_link(format!("/proc/{p}/ns/net"))
+                .is_ok_and(|l| l.display().to_string() == ns);
+            own || std::fs::read_dir(format!("/proc/{p}/fd")).is_ok_and(|fds| {
+                fds.filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+                    .any(|l| l.display().to_string() == ns)
+            })
+        })
+}
+
+#[test]
+fn namespaces_made_ahead_of_starts_are_gone_with_a_killed_daemon() {
+    let mut h = Host::new();
+    // After a start, the daemon makes namespaces for the next ones ahead of time.
+    h.sleeper("a", &[]);
+    let pid = h.daemon_pid().unwrap();
+    let spare = || -> Vec<String> {
+        let sandboxes =
+            ferry_kernel::netns::of_pid(h.inspect("a")["State"]["Pid"].as_u64().unwrap() as u32);
+        let theirs = std::fs::read_link(sandboxes).unwrap().display().to_string();
+        let own = std::fs::read_link(format!("/proc/{pid}/ns/net"))
+            .unwrap()
+            .display()
+            .to_string();
+        netns_held_by_fds(pid)
+            .into_iter()
+            .filter(|n| *n != theirs && *n != own)
+            .collect()
+    };
+    assert!(eventually(10, || spare().len() >= 2), "{:?}", spare());
+    let held = spare();
+    h.stop_daemon(true);
+    for ns in &held {
+        assert!(!netns_in_use(ns), "{ns} outlived the daemon");
+    }
+    // Restarted, it adopts the running sandbox and starts others as before.
+    h.start_daemon();
+    assert_eq!(h.inspect("a")["State"]["Status"], "running");
+    h.sleeper("b", &["--network", "none"]);
+    assert_eq!(h.inspect("b")["State"]["Status"], "running");
+}

@@ -45,6 +45,8 @@ pub struct Controller {
     drivers: Drivers,
     /// Deletes the links drivers retire, after the replies.
     reaper: Arc<crate::drivers::reaper::Reaper>,
+    /// Network namespaces made ahead of the starts that take them.
+    netns_pool: Arc<crate::sandbox::netns_pool::NetnsPool>,
     /// When an operation last began: the reaper deletes while the daemon is quiet.
     activity: Arc<crate::drivers::reaper::Activity>,
     firewall: Firewall,
@@ -191,6 +193,7 @@ impl Controller {
         };
         let ctl = Arc::new_cyclic(|me| Controller {
             reaper,
+            netns_pool: crate::sandbox::netns_pool::NetnsPool::start(),
             activity,
             drivers,
             firewall,

@@ -129,6 +129,73 @@ impl Controller {
         req: SandboxCreateRequest,
         replica_of: Option<ferry_types::service::ReplicaOf>,
     ) -> Result<CreateResponse, FerryError> {
+        let (sb, warning) = self.new_sandbox(st, req, replica_of).await?;
+        self.save_created(&sb).await?;
+        let id = sb.id.clone();
+        st.put_sandbox(sb);
+        Ok(CreateResponse {
+            id: id.into(),
+            warning,
+        })
+    }
+
+    /// Records a sandbox as created; a failure removes the directory [`Self::new_sandbox`]
+    /// made for it.
+    async fn save_created(&self, sb: &Sandbox) -> Result<(), FerryError> {
+        let saved = match Self::put_sandbox_op(sb) {
+            Ok(op) => self.save(vec![op]).await,
+            Err(e) => Err(e),
+        };
+        if saved.is_err() {
+            let _ = std::fs::remove_dir_all(self.cfg.sandbox_dir(&sb.id));
+        }
+        saved
+    }
+
+    /// `run -d`: creates a sandbox and starts it in one call. The record is first written
+    /// with the start's intent (one store commit fewer than `create` then `start`): a crash
+    /// before that commit leaves only a directory, which the sweep at the next start
+    /// removes; one after it leaves a sandbox that reconcile finds not running, as after a
+    /// crash in any start. A start that fails leaves the sandbox created, as `create` then
+    /// `start` would, or removes it with `auto_remove`.
+    pub async fn run_sandbox(
+        &self,
+        req: SandboxCreateRequest,
+    ) -> Result<CreateResponse, FerryError> {
+        let auto_remove = req.auto_remove;
+        let mut guard = self.lock().await;
+        let (sb, warning) = self.new_sandbox(&mut guard, req, None).await?;
+        let id = sb.id.clone();
+        // Nobody knows the ID yet, so its lock is free: taken before the sandbox is seen.
+        let _op = self.sandbox_locks.lock(&id).await;
+        guard.put_sandbox(sb);
+        let mut st = StateLock::releasable(&self.state, guard);
+        let Err(e) = self.start_locked(&mut st, &id).await else {
+            return Ok(CreateResponse {
+                id: id.into(),
+                warning,
+            });
+        };
+        // The record as `create` would have left it (a start that got as far as its intent
+        // has saved it already; once more is harmless).
+        if let Some(sb) = st.sandbox(&id).cloned() {
+            if auto_remove {
+                let _ = self.remove_locked(&mut st, sb, &[]).await;
+            } else if self.save_created(&sb).await.is_err() {
+                st.remove_sandbox(&id);
+            }
+        }
+        Err(e)
+    }
+
+    /// A new sandbox as `create` makes it, with its directory, not yet recorded nor in the
+    /// state; returns it with the create's warning.
+    async fn new_sandbox(
+        &self,
+        st: &mut State,
+        req: SandboxCreateRequest,
+        replica_of: Option<ferry_types::service::ReplicaOf>,
+    ) -> Result<(Sandbox, String), FerryError> {
         validate::sandbox_request(&req)?;
         let name = if req.name.is_empty() {
             let mut n = 0;
@@ -328,15 +395,7 @@ impl Controller {
             })
             .map_err(|e| FerryError::internal(format!("create sandbox directory: {e}")))?;
         crate::crash_point::reached(crate::crash_point::SANDBOX_CREATE_DIR);
-        if let Err(e) = self.save(vec![Self::put_sandbox_op(&sb)?]).await {
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-        st.put_sandbox(sb);
-        Ok(CreateResponse {
-            id: id.into(),
-            warning: port_config.warning.unwrap_or_default(),
-        })
+        Ok((sb, port_config.warning.unwrap_or_default()))
     }
 
     /// `start`.
@@ -350,6 +409,14 @@ impl Controller {
         st: &mut StateLock<'_>,
         id: &str,
     ) -> Result<(), FerryError> {
+        let started = self.start_planned(st, id).await;
+        // Not before: making a namespace would compete with this start for the kernel's
+        // locks and the CPU.
+        self.netns_pool.refill();
+        started
+    }
+
+    async fn start_planned(&self, st: &mut StateLock<'_>, id: &str) -> Result<(), FerryError> {
         let before = st
             .sandbox(id)
             .cloned()
@@ -476,6 +543,7 @@ impl Controller {
         };
         match up {
             Ok(()) => {
+                crate::crash_point::reached(crate::crash_point::SANDBOX_START_SPAWNED);
                 self.hold(&sb.id, reservations);
                 Self::flush_udp(&sb.ports);
                 st.put_sandbox(sb.clone());
@@ -512,14 +580,14 @@ impl Controller {
         // A new namespace is held by this file until the sandbox's process holds it: a crash
         // in between frees it, and its veth ends with it.
         let held = if own_netns {
-            let rt = tokio::runtime::Handle::current();
-            let (file, ns) = netns::create_held(move || {
-                let _g = rt.enter();
-                Netlink::connect()
-            })
-            .map_err(kernel_err)?;
+            let ready = match self.netns_pool.take() {
+                Some(r) => r,
+                None => crate::sandbox::netns_pool::make()
+                    .await
+                    .map_err(kernel_err)?,
+            };
+            let (file, ns) = (ready.file, ready.nl);
             let path = netns::held_path(&file);
-            ns.set_up_by_name("lo").await.map_err(kernel_err)?;
             for ep in sb.endpoints.clone() {
                 let net = st
                     .network(&ep.network_id)

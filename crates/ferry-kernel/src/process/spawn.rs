@@ -448,13 +448,20 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
 pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
     let prepared = prepare(spec)?;
     let program = spec.argv.first().cloned().unwrap_or_default();
-    // A thread of its own: joining a PID namespace changes where the calling thread's next
-    // child is born, and must not outlast this start.
-    let (pid, failure) = std::thread::scope(|s| {
-        s.spawn(|| clone_child(&prepared))
-            .join()
-            .unwrap_or_else(|_| Err(KernelError::io("spawn", std::io::Error::other("panicked"))))
-    })?;
+    // Joining a PID namespace changes where the calling thread's next child is born, and
+    // must not outlast this start: a thread of its own then. Otherwise the calling thread
+    // clones (a thread's start and join cost a hand-over each, on a busy machine a wait).
+    let (pid, failure) = if prepared.pid_ns.is_some() {
+        std::thread::scope(|s| {
+            s.spawn(|| clone_child(&prepared))
+                .join()
+                .unwrap_or_else(|_| {
+                    Err(KernelError::io("spawn", std::io::Error::other("panicked")))
+                })
+        })?
+    } else {
+        clone_child(&prepared)?
+    };
     match failure {
         None => {
             // The child sent the master before it exec'd: it waits on the socket.

@@ -267,21 +267,21 @@ async fn copy_logs(mut logs: LogStream) -> anyhow::Result<()> {
 /// `ferry run`.
 pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<i32> {
     let req = create_request(&a)?;
+    if a.detach {
+        // One request: the daemon creates and starts it (and removes it with --rm if the
+        // start fails).
+        let run = c.sandbox_run(&req).await?;
+        if !run.warning.is_empty() {
+            eprintln!("WARNING: {}", run.warning);
+        }
+        println!("{}", run.id);
+        return Ok(0);
+    }
     let created = c.sandbox_create(&req).await?;
     if !created.warning.is_empty() {
         eprintln!("WARNING: {}", created.warning);
     }
     let id = created.id;
-    if a.detach {
-        if let Err(e) = c.sandbox_start(&id).await {
-            if a.rm {
-                let _ = c.sandbox_remove(&id, true).await;
-            }
-            return Err(e.into());
-        }
-        println!("{id}");
-        return Ok(0);
-    }
     // Wait is registered before start, so even an instant exit is seen.
     let waiter = c.sandbox_wait(&id, WaitCondition::NextExit).await?;
     let logs = c
