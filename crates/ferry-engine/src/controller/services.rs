@@ -22,7 +22,7 @@ use ferry_types::service::{
 };
 use ferry_types::{validate, ErrorKind, FerryError, Sandbox, SandboxId};
 use ipnet::IpNet;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
@@ -578,6 +578,19 @@ impl Controller {
             .map(|(_, sb)| sb)
     }
 
+    /// How many of a service's replicas here run as their slot's own (an outgoing replica,
+    /// which runs beside its slot's new one for a moment, does not count).
+    fn current_live(st: &State, service: &Service) -> usize {
+        Self::live_replicas(st, service, None)
+            .filter(|sb| {
+                sb.config
+                    .replica_of
+                    .as_ref()
+                    .is_some_and(|r| service.is_current(r))
+            })
+            .count()
+    }
+
     /// What the load balancer should hold for a service: each VIP balanced (every port) over
     /// the live replicas' addresses on its network, and each mesh port over the live
     /// replicas' addresses on the service's first network. `exclude` is a replica going away.
@@ -785,7 +798,7 @@ impl Controller {
                     .sandboxes()
                     .find(|sb| {
                         sb.config.replica_of.as_ref().is_some_and(|r| {
-                            r.service == service_id && r.slot == slot && service.wants(r)
+                            r.service == service_id && r.slot == slot && service.is_current(r)
                         })
                     })
                     .map(|sb| (sb.id.clone(), sb.is_running()));
@@ -794,6 +807,14 @@ impl Controller {
                     Some((id, false)) => {
                         if !self.restart_due(service_id, slot) {
                             continue;
+                        }
+                        if let Some(task) = service.swarm.as_ref().and_then(|t| t.here.get(&slot)) {
+                            *self
+                                .task_restarts
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .entry(task.clone())
+                                .or_default() += 1;
                         }
                         id
                     }
@@ -863,7 +884,19 @@ impl Controller {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .retain(|(s, slot), _| s != service_id || service.slots_here().contains(slot));
-            if Self::live_replicas(&st, &service, None).count() != service.slots_here().len() {
+            if service.swarm.is_some() {
+                // Restart counts of tasks placed nowhere here are of no use.
+                let placed: BTreeSet<&String> = st
+                    .services()
+                    .filter_map(|s| s.swarm.as_ref())
+                    .flat_map(|t| t.here.values())
+                    .collect();
+                self.task_restarts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .retain(|task, _| placed.contains(task));
+            }
+            if Self::current_live(&st, &service) != service.slots_here().len() {
                 self.supervisor.notify_one();
             }
             // They leave the balancer before they are stopped.
@@ -972,9 +1005,7 @@ impl Controller {
                 let needy: Vec<String> = {
                     let st = self.lock().await;
                     st.services()
-                        .filter(|s| {
-                            Self::live_replicas(&st, s, None).count() != s.slots_here().len()
-                        })
+                        .filter(|s| Self::current_live(&st, s) != s.slots_here().len())
                         .map(|s| s.id.clone())
                         .collect()
                 };
