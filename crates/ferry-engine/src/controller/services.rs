@@ -34,6 +34,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// A replica that ran this long before it ended starts its backoff afresh.
 const STABLE_RUN: Duration = Duration::from_secs(10);
 
+/// How long a node waits at most for the cluster's store to take its endpoints before it
+/// stops a swarm replica that leaves the balancers.
+const PUBLISH_LIMIT: Duration = Duration::from_secs(2);
+
+/// How long the other nodes get to apply a replica's unmarked record (their watches'
+/// latency) before it stops.
+const DRAIN_GRACE: Duration = Duration::from_millis(250);
+
 /// How long to wait before restarting a replica that ended `crashes` times in a row.
 pub(crate) fn backoff(crashes: u32) -> Duration {
     let factor = 1u32
@@ -909,15 +917,24 @@ impl Controller {
     /// Removes the replicas of a service that no spec wants, after taking them out of the
     /// balancer.
     async fn remove_surplus(&self, service_id: &str) {
-        let surplus: Vec<SandboxId> = {
+        let (surplus, live): (Vec<SandboxId>, bool) = {
             let mut st = self.lock().await;
-            let ids = unwanted_replicas(&st, Some(service_id))
-                .into_iter()
-                .map(|(sb, _)| sb.id.clone())
-                .collect();
+            let unwanted = unwanted_replicas(&st, Some(service_id));
+            let live = unwanted.iter().any(|(sb, _)| sb.is_running());
+            let ids = unwanted.into_iter().map(|(sb, _)| sb.id.clone()).collect();
             self.lb_refresh(&mut st, service_id, None);
-            ids
+            (ids, live)
         };
+        if surplus.is_empty() {
+            return;
+        }
+        // The other nodes balance a swarm replica by its published record: it leaves their
+        // balancers (its record unmarked) before it stops, so that no new connection from
+        // another node reaches a stopped replica (Docker waits 2 s for its gossip instead).
+        if live {
+            self.publish_now(PUBLISH_LIMIT).await;
+            tokio::time::sleep(DRAIN_GRACE).await;
+        }
         self.remove_replicas(surplus).await;
     }
 
