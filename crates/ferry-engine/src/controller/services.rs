@@ -786,8 +786,9 @@ impl Controller {
     /// Makes a service's replicas match its spec on this host: creates missing ones, starts
     /// ended ones (after their backoff), removes those above the replica count.
     pub(crate) async fn converge(&self, service_id: &str) {
-        // A swarm task's old replica goes before its new one comes (stop-first), so that
-        // an update never runs both.
+        // A swarm task's replica that is no longer wanted goes before the new one comes (a
+        // stop-first update never runs both; a start-first one keeps the old task wanted,
+        // as outgoing, until the new one runs).
         let swarm = self
             .lock()
             .await
