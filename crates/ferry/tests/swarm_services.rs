@@ -792,7 +792,15 @@ fn start_first_keeps_the_vip_answering_and_the_monitor_catches_a_late_crash() {
     // B learns of the network through its watch.
     assert!(eventually(10, || b
         .ferry(&[
-            "run", "-d", "--name", "client", "--network", "appnet", "--", "sleep", "600"
+            "run",
+            "-d",
+            "--name",
+            "client",
+            "--network",
+            "appnet",
+            "--",
+            "sleep",
+            "600"
         ])
         .code
         == 0));
@@ -812,7 +820,9 @@ fn start_first_keeps_the_vip_answering_and_the_monitor_catches_a_late_crash() {
     assert!(eventually(30, || running_total(a, "one") == 1));
     let vip = vip_of(a, "one");
     assert!(
-        eventually(10, || probe(b, "client", &vip, 1).iter().all(|x| !x.starts_with("FAIL"))),
+        eventually(10, || probe(b, "client", &vip, 1)
+            .iter()
+            .all(|x| !x.starts_with("FAIL"))),
         "the VIP does not answer"
     );
 
