@@ -545,7 +545,9 @@ fn updates_roll_out_failing_ones_pause_or_roll_back_and_placement_outlives_the_l
     );
 
     // A new spec whose replicas fail: with pause, the update stops after the first batch and
-    // the other replicas keep the old spec, running.
+    // the other replicas keep the old spec, running. (As in Docker, the next batch starts
+    // once the last one runs: with no delay it could start before a replica that fails at
+    // once has failed.)
     a.ok(&[
         "service",
         "update",
@@ -553,6 +555,8 @@ fn updates_roll_out_failing_ones_pause_or_roll_back_and_placement_outlives_the_l
         "-x -nonsense",
         "--update-failure-action",
         "pause",
+        "--update-delay",
+        "2s",
         "web",
     ]);
     assert!(
