@@ -39,8 +39,8 @@ const STABLE_RUN: Duration = Duration::from_secs(10);
 const PUBLISH_LIMIT: Duration = Duration::from_secs(2);
 
 /// How long the other nodes get to apply a replica's unmarked record (their watches'
-/// latency) before it stops.
-const DRAIN_GRACE: Duration = Duration::from_millis(250);
+/// latency, and their own work on a busy host) before it stops.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// How long to wait before restarting a replica that ended `crashes` times in a row.
 pub(crate) fn backoff(crashes: u32) -> Duration {
@@ -912,7 +912,15 @@ impl Controller {
             self.lb_refresh(&mut st, service_id, None);
             surplus
         };
-        self.remove_replicas(surplus).await;
+        if swarm {
+            // Let go meanwhile (a task record that changed while this converge ran): they
+            // leave the other nodes' balancers first too.
+            if !surplus.is_empty() {
+                self.remove_surplus(service_id).await;
+            }
+        } else {
+            self.remove_replicas(surplus).await;
+        }
     }
 
     /// Removes the replicas of a service that no spec wants, after taking them out of the
