@@ -12,11 +12,13 @@
 #
 #   sudo FERRY_BIN=target/release/ferry bash bench/swarm-vs-docker.sh [TRIALS] [OUT_DIR]
 #
+# ENGINES="ferry docker" (the default) says which to measure.
 # Needs: docker.io, busybox-static, etcd (etcd-server), python3; a release build of ferry
 # (ferry, ferryd, ferry-init).
 set -euo pipefail
 
 TRIALS=${1:-5}
+ENGINES=${ENGINES:-ferry docker}
 OUT=${2:-bench/results/swarm-vs-docker-$(date -u +%Y%m%dT%H%M%SZ)}
 HOSTS=1
 TTL=${TTL:-2}
@@ -64,6 +66,18 @@ all_down() {
 trap all_down EXIT
 docker_down
 mkdir -p "$D"
+f 0 network create -d overlay bnet >/dev/null
+: >"$OUT/versions.txt"
+{
+  echo "# $(date -u +%FT%TZ) swarm-vs-docker TRIALS=$TRIALS ENGINES=$ENGINES"
+  echo "ferry $("$FERRY_BIN" --version 2>/dev/null || echo '?') ($(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+  echo "kernel $(uname -r), $(nproc) CPUs"
+} >>"$OUT/versions.txt"
+if [[ " $ENGINES " == *" ferry "* ]]; then
+  FERRY_CMD="env FERRY_HOST=unix://$ROOT/h0/run/ferry.sock $FERRY_BIN" \
+    python3 "$here/swarm_vs_docker.py" ferry "$TRIALS" "$OUT" | tee "$OUT/ferry.txt"
+fi
+[[ " $ENGINES " == *" docker "* ]] || exit 0
 
 # dockerd in its namespaces. The swarm advertises an address on a veth pair inside them.
 ip netns add "$DNS"
@@ -87,16 +101,6 @@ tar -C "$BB" -c . | dk import - bb:latest >/dev/null
 rm -rf "$BB"
 dk swarm init --advertise-addr 198.51.100.200 >/dev/null
 dk network create -d overlay bnet >/dev/null
-f 0 network create -d overlay bnet >/dev/null
-
-{
-  echo "# $(date -u +%FT%TZ) swarm-vs-docker TRIALS=$TRIALS"
-  echo "ferry $("$FERRY_BIN" --version 2>/dev/null || echo '?') ($(git -C "$here" rev-parse --short HEAD 2>/dev/null || echo '?'))"
-  echo "dockerd $(dk version --format '{{.Server.Version}}'), containerd $(dk info --format '{{.ContainerdCommit.ID}}' 2>/dev/null)"
-  echo "kernel $(uname -r), $(nproc) CPUs"
-} >"$OUT/versions.txt"
-
-FERRY_CMD="env FERRY_HOST=unix://$ROOT/h0/run/ferry.sock $FERRY_BIN" \
-  python3 "$here/swarm_vs_docker.py" ferry "$TRIALS" "$OUT" | tee "$OUT/ferry.txt"
+echo "dockerd $(dk version --format '{{.Server.Version}}'), containerd $(dk info --format '{{.ContainerdCommit.ID}}' 2>/dev/null)" >>"$OUT/versions.txt"
 DOCKER_CMD="$DOCKER -H unix://$D/docker.sock" \
   python3 "$here/swarm_vs_docker.py" docker "$TRIALS" "$OUT" | tee "$OUT/docker.txt"
