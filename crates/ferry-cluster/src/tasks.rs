@@ -104,6 +104,18 @@ pub struct TaskStatus {
     /// Its addresses.
     #[serde(default)]
     pub addresses: Vec<String>,
+    /// When its current run started (RFC 3339); empty when it never ran. The leader's
+    /// update monitor counts from it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub started_at: String,
+    /// How many times the node started the task's replica again after it ended: a replica
+    /// restarted between two of the leader's looks has failed all the same.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restarts: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A new task ID: 25 characters of `[0-9a-z]`, as Docker's.

@@ -26,8 +26,9 @@ pub struct State {
     recent_exits: VecDeque<(SandboxId, i32)>,
     services: BTreeMap<String, Service>,
     service_names: HashMap<String, String>,
-    /// Service ID → slot → replica sandbox ID.
-    replicas: HashMap<String, BTreeMap<u32, SandboxId>>,
+    /// Service ID → (slot, replica sandbox ID): a swarm task's slot can have two replicas
+    /// for a moment (an update that starts the new one first).
+    replicas: HashMap<String, BTreeSet<(u32, SandboxId)>>,
     /// Host ports published by running sandboxes (and by services' routing mesh).
     pub ports: crate::ports::PortTable,
     /// The load-balancer elements applied to the kernel, per service, so a change writes
@@ -221,7 +222,7 @@ impl State {
             self.replicas
                 .entry(r.service.clone())
                 .or_default()
-                .insert(r.slot, sb.id.clone());
+                .insert((r.slot, sb.id.clone()));
         }
         self.sandbox_names.insert(sb.name.clone(), sb.id.clone());
         self.sandboxes.insert(sb.id.clone(), sb);
@@ -233,9 +234,7 @@ impl State {
         self.sandbox_names.remove(&sb.name);
         if let Some(r) = &sb.config.replica_of {
             if let Some(slots) = self.replicas.get_mut(&r.service) {
-                if slots.get(&r.slot) == Some(&sb.id) {
-                    slots.remove(&r.slot);
-                }
+                slots.remove(&(r.slot, sb.id.clone()));
             }
         }
         for ep in &sb.endpoints {
@@ -293,7 +292,7 @@ impl State {
         self.lb_applied.remove(id);
         Some(svc)
     }
-    /// A service's replicas: slot → sandbox.
+    /// A service's replicas and their slots, by slot.
     pub fn replicas(&self, service_id: &str) -> impl Iterator<Item = (u32, &Sandbox)> {
         self.replicas
             .get(service_id)

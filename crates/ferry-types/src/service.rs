@@ -453,6 +453,11 @@ pub struct SwarmTasks {
     /// Slot → task ID, for the tasks this node must run.
     #[serde(default)]
     pub here: BTreeMap<u32, String>,
+    /// Task ID → slot, for the older tasks placed here whose slot here has a newer task: an
+    /// update that starts the new task first keeps them running (and balanced) until the
+    /// leader shuts them down; they are not restarted.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outgoing: BTreeMap<String, u32>,
     /// The service version that last changed what replicas run (the template, ports,
     /// networks): tasks of an older one are replaced. A replica count changes none.
     #[serde(default)]
@@ -479,6 +484,20 @@ impl Service {
     /// Whether this host wants the replica `r` of the service: a local service wants its
     /// slots up to the count, a swarm service the task placed here in that slot.
     pub fn wants(&self, r: &ReplicaOf) -> bool {
+        match &self.swarm {
+            Some(t) => {
+                self.is_current(r)
+                    || r.task
+                        .as_ref()
+                        .is_some_and(|id| t.outgoing.get(id) == Some(&r.slot))
+            }
+            None => r.slot >= 1 && r.slot <= self.spec.replicas,
+        }
+    }
+
+    /// Whether `r` is the replica this host keeps running in its slot: as [`Service::wants`],
+    /// less a swarm task's outgoing replicas (wanted until they stop, never restarted).
+    pub fn is_current(&self, r: &ReplicaOf) -> bool {
         match &self.swarm {
             Some(t) => r.task.is_some() && t.here.get(&r.slot) == r.task.as_ref(),
             None => r.slot >= 1 && r.slot <= self.spec.replicas,

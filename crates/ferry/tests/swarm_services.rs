@@ -703,7 +703,9 @@ fn updates_roll_out_failing_ones_pause_or_roll_back_and_placement_outlives_the_l
     );
 
     // A new spec whose replicas fail: with pause, the update stops after the first batch and
-    // the other replicas keep the old spec, running.
+    // the other replicas keep the old spec, running. (As in Docker, the next batch starts
+    // once the last one runs: with no delay it could start before a replica that fails at
+    // once has failed.)
     a.ok(&[
         "service",
         "update",
@@ -711,6 +713,8 @@ fn updates_roll_out_failing_ones_pause_or_roll_back_and_placement_outlives_the_l
         "-x -nonsense",
         "--update-failure-action",
         "pause",
+        "--update-delay",
+        "2s",
         "web",
     ]);
     assert!(
@@ -895,4 +899,184 @@ fn a_broker_on_two_overlays_relays_between_apps_that_cannot_reach_each_other() {
         before,
         "a short partition moved app_a"
     );
+}
+
+/// The VIP of a service on its first network.
+fn vip_of(h: &Host, service: &str) -> String {
+    let v: serde_json::Value =
+        serde_json::from_str(&h.ok(&["service", "inspect", service])).unwrap();
+    let addr = v[0]["Endpoint"]["VirtualIPs"][0]["Addr"].as_str().unwrap();
+    addr.split('/').next().unwrap().to_string()
+}
+
+/// Connects to `addr`:80 from inside `from` every 10 ms for `secs` seconds: the answers in
+/// order, runs of the same answer counted once (`FAIL` for a connection that failed), and
+/// how many connections failed. A connection has 2 s: the first one to a fresh replica may
+/// need its SYN sent again (1 s).
+fn probe(h: &Host, from: &str, addr: &str, secs: u64) -> (Vec<String>, u64) {
+    let script = format!(
+        r#"
+import socket, time, json
+out = []
+fails = 0
+end = time.time() + {secs}
+while time.time() < end:
+    try:
+        s = socket.create_connection(("{addr}", 80), timeout=2)
+        a = s.makefile().readline().strip() or "FAIL empty"
+        s.close()
+    except OSError as e:
+        a = "FAIL " + type(e).__name__
+    if a.startswith("FAIL"):
+        fails += 1
+    if not out or out[-1] != a:
+        out.append(a)
+    time.sleep(0.01)
+print(json.dumps([out, fails]))
+"#
+    );
+    let out = h.ok(&["exec", from, "--", "python3", "-c", &script]);
+    serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// A replica that ends with code 3 after `$CRASH_AFTER` seconds when that is set, and
+/// answers as [`REPLICA`] otherwise.
+const CRASHY: &str = r#"if [ -n "$CRASH_AFTER" ]; then sleep "$CRASH_AFTER"; exit 3; fi; exec socat TCP-LISTEN:80,fork,reuseaddr 'SYSTEM:echo $HOSTNAME'"#;
+
+#[test]
+fn start_first_keeps_the_vip_answering_and_the_monitor_catches_a_late_crash() {
+    let u = Underlay::new(2);
+    u.swarm(TTL, false);
+    let (a, b) = (&u.hosts[0], &u.hosts[1]);
+    a.ok(&[
+        "network",
+        "create",
+        "-d",
+        "overlay",
+        "--attachable",
+        "appnet",
+    ]);
+    // B learns of the network through its watch.
+    assert!(eventually(10, || b
+        .ferry(&[
+            "run",
+            "-d",
+            "--name",
+            "client",
+            "--network",
+            "appnet",
+            "--",
+            "sleep",
+            "600"
+        ])
+        .code
+        == 0));
+    // One replica, kept on A: a start-first update runs both of its slot's tasks there.
+    let on_a = format!("node.id=={}", a.node_id());
+    let pinned = [
+        "--replicas",
+        "1",
+        "--network",
+        "appnet",
+        "--constraint",
+        on_a.as_str(),
+        "--update-monitor",
+        "2s",
+    ];
+    create(a, "one", &pinned);
+    assert!(eventually(30, || running_total(a, "one") == 1));
+    let vip = vip_of(a, "one");
+    assert!(
+        eventually(10, || probe(b, "client", &vip, 1).1 == 0),
+        "the VIP does not answer"
+    );
+
+    // Stop-first (the default) first.
+    a.ok(&["service", "update", "--env-add", "V=1", "one"]);
+    assert!(eventually(30, || update_state(a, "one") == "completed"));
+
+    // Start-first: the new task runs beside the old one, which stops only then; the VIP
+    // answers throughout, first from the old replica, last from the new one.
+    let old = running_task_ids(a, "one");
+    let started = Instant::now();
+    let answers = std::thread::scope(|s| {
+        let p = s.spawn(|| probe(b, "client", &vip, 8));
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        a.ok(&[
+            "service",
+            "update",
+            "--env-add",
+            "V=2",
+            "--update-order",
+            "start-first",
+            "one",
+        ]);
+        p.join().unwrap()
+    });
+    // One lost connection in the few hundred is tolerated: now and then one times out around
+    // the old replica's removal, a loss not explained yet (see ARCHITECTURE.md, "Rolling
+    // updates"); a moment without a replica would fail every connection in it.
+    let (answers, fails) = answers;
+    assert!(
+        fails <= 1,
+        "the VIP failed during a start-first update: {fails} connections, {answers:?}"
+    );
+    assert!(answers.len() >= 2, "no new replica answered: {answers:?}");
+    assert!(
+        eventually(30, || update_state(a, "one") == "completed"),
+        "{} {:?}",
+        update_state(a, "one"),
+        tasks(a, "one")
+    );
+    // Completed only after the monitor period (2 s) of the new replica.
+    assert!(started.elapsed().as_secs_f64() > 3.0);
+    let now = running_task_ids(a, "one");
+    assert_eq!(now.len(), 1);
+    assert_ne!(now, old);
+    let ended: Vec<serde_json::Value> = tasks(a, "one")
+        .into_iter()
+        .filter(|t| t["ID"] == old[0].as_str())
+        .collect();
+    assert_eq!(ended[0]["DesiredState"], "Shutdown", "{ended:?}");
+    assert_eq!(replicas_on(a, "one"), 1, "{}", a.ok(&["ps", "-a"]));
+
+    // A new spec whose replica runs, then crashes within the monitor period: the update
+    // fails and rolls back, although the replica ran (and runs again after its restart).
+    a.ok(&[
+        "service",
+        "create",
+        "--name",
+        "crashy",
+        "--replicas",
+        "1",
+        "--network",
+        "appnet",
+        "--update-monitor",
+        "6s",
+        "--update-failure-action",
+        "rollback",
+        "--",
+        "sh",
+        "-c",
+        CRASHY,
+    ]);
+    assert!(eventually(30, || running_total(a, "crashy") == 1));
+    a.ok(&["service", "update", "--env-add", "CRASH_AFTER=2", "crashy"]);
+    let mut states = Vec::new();
+    assert!(
+        eventually(60, || {
+            let s = update_state(a, "crashy");
+            if states.last() != Some(&s) {
+                states.push(s.clone());
+            }
+            s == "rollback_completed" && running_total(a, "crashy") == 1
+        }),
+        "{states:?} {:?}",
+        tasks(a, "crashy")
+    );
+    assert!(!states.contains(&"completed".to_string()), "{states:?}");
+    let v: serde_json::Value =
+        serde_json::from_str(&a.ok(&["service", "inspect", "crashy"])).unwrap();
+    let env = v[0]["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"].to_string();
+    assert!(!env.contains("CRASH_AFTER"), "not rolled back: {v}");
 }

@@ -20,6 +20,7 @@ use futures::StreamExt;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -42,6 +43,11 @@ pub(crate) struct ClusterRuntime {
     pub(crate) peers: tokio::sync::Mutex<Mirror>,
     /// Wakes the publisher after a local endpoint came or went.
     dirty: tokio::sync::Notify,
+    /// How many rounds the publisher began, and finished with everything written; `rounds`
+    /// wakes whoever waits for a round to finish.
+    round_begun: std::sync::atomic::AtomicU64,
+    round_done: std::sync::atomic::AtomicU64,
+    rounds: tokio::sync::Notify,
     /// This node's records in the cluster's store, as last written, with the lease each is
     /// on (0: found in the store at attach, written by an earlier session).
     published: tokio::sync::Mutex<BTreeMap<String, (PeerRecord, i64)>>,
@@ -810,12 +816,40 @@ impl Controller {
     async fn publisher(self: Arc<Self>) {
         loop {
             self.cluster_rt.dirty.notified().await;
+            let round = self.cluster_rt.round_begun.fetch_add(1, Ordering::SeqCst) + 1;
             self.sync_lb_addresses().await;
             while let Err(e) = self.sync_published().await {
                 tracing::warn!(error = %e, "this node's endpoints are not published yet; retrying");
                 tokio::time::sleep(RETRY).await;
             }
+            self.cluster_rt.round_done.store(round, Ordering::SeqCst);
+            self.cluster_rt.rounds.notify_waiters();
         }
+    }
+
+    /// Publishes this node's endpoints as the state has them now, and waits (at most
+    /// `limit`) until the cluster's store has them: the other nodes' balancers follow
+    /// within their watches' latency.
+    pub(crate) async fn publish_now(&self, limit: Duration) {
+        if self.cluster.get().is_none() {
+            return;
+        }
+        // A round under way may have read the state before the caller changed it: the
+        // next one is the one to wait for.
+        let want = self.cluster_rt.round_begun.load(Ordering::SeqCst) + 1;
+        self.endpoints_changed();
+        let _ = tokio::time::timeout(limit, async {
+            loop {
+                let woken = self.cluster_rt.rounds.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                if self.cluster_rt.round_done.load(Ordering::SeqCst) >= want {
+                    return;
+                }
+                woken.await;
+            }
+        })
+        .await;
     }
 
     /// Brings this node's records in the cluster to its endpoints: writes what is new or

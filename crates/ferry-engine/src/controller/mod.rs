@@ -72,6 +72,9 @@ pub struct Controller {
     /// Why a replica slot's sandbox could not be made, until it is: what a swarm task's
     /// report says (`rejected`).
     replica_errors: std::sync::Mutex<HashMap<(String, u32), String>>,
+    /// How many times each swarm task's replica was started again after it ended, by task
+    /// ID: reported to the swarm's leader, whose update monitor counts it as a failure.
+    task_restarts: std::sync::Mutex<HashMap<String, u32>>,
     /// Wakes the service supervisor when a converge leaves a replica down.
     supervisor: tokio::sync::Notify,
     /// Bumped whenever a sandbox's process exits, so waiters re-check.
@@ -206,6 +209,7 @@ impl Controller {
             log_clocks: std::sync::OnceLock::new(),
             restarts: std::sync::Mutex::new(HashMap::new()),
             replica_errors: std::sync::Mutex::new(HashMap::new()),
+            task_restarts: std::sync::Mutex::new(HashMap::new()),
             supervisor: tokio::sync::Notify::new(),
             host_nl,
             cfg,

@@ -22,7 +22,7 @@ use ferry_types::service::{
 };
 use ferry_types::{validate, ErrorKind, FerryError, Sandbox, SandboxId};
 use ipnet::IpNet;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
@@ -33,6 +33,14 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(100);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// A replica that ran this long before it ended starts its backoff afresh.
 const STABLE_RUN: Duration = Duration::from_secs(10);
+
+/// How long a node waits at most for the cluster's store to take its endpoints before it
+/// stops a swarm replica that leaves the balancers.
+const PUBLISH_LIMIT: Duration = Duration::from_secs(2);
+
+/// How long the other nodes get to apply a replica's unmarked record (their watches'
+/// latency, and their own work on a busy host) before it stops.
+const DRAIN_GRACE: Duration = Duration::from_secs(1);
 
 /// How long to wait before restarting a replica that ended `crashes` times in a row.
 pub(crate) fn backoff(crashes: u32) -> Duration {
@@ -581,6 +589,19 @@ impl Controller {
             .map(|(_, sb)| sb)
     }
 
+    /// How many of a service's replicas here run as their slot's own (an outgoing replica,
+    /// which runs beside its slot's new one for a moment, does not count).
+    fn current_live(st: &State, service: &Service) -> usize {
+        Self::live_replicas(st, service, None)
+            .filter(|sb| {
+                sb.config
+                    .replica_of
+                    .as_ref()
+                    .is_some_and(|r| service.is_current(r))
+            })
+            .count()
+    }
+
     /// What the load balancer should hold for a service: each VIP balanced (every port) over
     /// the live replicas' addresses on its network, and each mesh port over the live
     /// replicas' addresses on the service's first network. `exclude` is a replica going away.
@@ -768,8 +789,9 @@ impl Controller {
     /// Makes a service's replicas match its spec on this host: creates missing ones, starts
     /// ended ones (after their backoff), removes those above the replica count.
     pub(crate) async fn converge(&self, service_id: &str) {
-        // A swarm task's old replica goes before its new one comes (stop-first), so that
-        // an update never runs both.
+        // A swarm task's replica that is no longer wanted goes before the new one comes (a
+        // stop-first update never runs both; a start-first one keeps the old task wanted,
+        // as outgoing, until the new one runs).
         let swarm = self
             .lock()
             .await
@@ -788,7 +810,7 @@ impl Controller {
                     .sandboxes()
                     .find(|sb| {
                         sb.config.replica_of.as_ref().is_some_and(|r| {
-                            r.service == service_id && r.slot == slot && service.wants(r)
+                            r.service == service_id && r.slot == slot && service.is_current(r)
                         })
                     })
                     .map(|sb| (sb.id.clone(), sb.is_running()));
@@ -797,6 +819,14 @@ impl Controller {
                     Some((id, false)) => {
                         if !self.restart_due(service_id, slot) {
                             continue;
+                        }
+                        if let Some(task) = service.swarm.as_ref().and_then(|t| t.here.get(&slot)) {
+                            *self
+                                .task_restarts
+                                .lock()
+                                .unwrap_or_else(|p| p.into_inner())
+                                .entry(task.clone())
+                                .or_default() += 1;
                         }
                         id
                     }
@@ -866,28 +896,57 @@ impl Controller {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .retain(|(s, slot), _| s != service_id || service.slots_here().contains(slot));
-            if Self::live_replicas(&st, &service, None).count() != service.slots_here().len() {
+            if service.swarm.is_some() {
+                // Restart counts of tasks placed nowhere here are of no use.
+                let placed: BTreeSet<&String> = st
+                    .services()
+                    .filter_map(|s| s.swarm.as_ref())
+                    .flat_map(|t| t.here.values())
+                    .collect();
+                self.task_restarts
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .retain(|task, _| placed.contains(task));
+            }
+            if Self::current_live(&st, &service) != service.slots_here().len() {
                 self.supervisor.notify_one();
             }
             // They leave the balancer before they are stopped.
             self.lb_refresh(&mut st, service_id, None);
             surplus
         };
-        self.remove_replicas(surplus).await;
+        if swarm {
+            // Let go meanwhile (a task record that changed while this converge ran): they
+            // leave the other nodes' balancers first too.
+            if !surplus.is_empty() {
+                self.remove_surplus(service_id).await;
+            }
+        } else {
+            self.remove_replicas(surplus).await;
+        }
     }
 
     /// Removes the replicas of a service that no spec wants, after taking them out of the
     /// balancer.
     async fn remove_surplus(&self, service_id: &str) {
-        let surplus: Vec<SandboxId> = {
+        let (surplus, live): (Vec<SandboxId>, bool) = {
             let mut st = self.lock().await;
-            let ids = unwanted_replicas(&st, Some(service_id))
-                .into_iter()
-                .map(|(sb, _)| sb.id.clone())
-                .collect();
+            let unwanted = unwanted_replicas(&st, Some(service_id));
+            let live = unwanted.iter().any(|(sb, _)| sb.is_running());
+            let ids = unwanted.into_iter().map(|(sb, _)| sb.id.clone()).collect();
             self.lb_refresh(&mut st, service_id, None);
-            ids
+            (ids, live)
         };
+        if surplus.is_empty() {
+            return;
+        }
+        // The other nodes balance a swarm replica by its published record: it leaves their
+        // balancers (its record unmarked) before it stops, so that no new connection from
+        // another node reaches a stopped replica (Docker waits 2 s for its gossip instead).
+        if live {
+            self.publish_now(PUBLISH_LIMIT).await;
+            tokio::time::sleep(DRAIN_GRACE).await;
+        }
         self.remove_replicas(surplus).await;
     }
 
@@ -975,9 +1034,7 @@ impl Controller {
                 let needy: Vec<String> = {
                     let st = self.lock().await;
                     st.services()
-                        .filter(|s| {
-                            Self::live_replicas(&st, s, None).count() != s.slots_here().len()
-                        })
+                        .filter(|s| Self::current_live(&st, s) != s.slots_here().len())
                         .map(|s| s.id.clone())
                         .collect()
                 };

@@ -167,6 +167,7 @@ impl Controller {
             removing: false,
             swarm: Some(SwarmTasks {
                 here: BTreeMap::new(),
+                outgoing: BTreeMap::new(),
                 template_version: 1,
             }),
             previous_spec: None,
@@ -776,11 +777,26 @@ impl Controller {
                 .records()
                 .filter_map(|(_, v)| serde_json::from_slice::<Service>(v).ok())
                 .map(|mut s| {
-                    let here: BTreeMap<u32, String> = placed
-                        .iter()
-                        .filter(|t| t.service_id == s.id)
-                        .map(|t| (t.slot, t.id.clone()))
-                        .collect();
+                    // A slot with two tasks here (an update that starts the new one
+                    // first): the newest is the slot's, the older ones run until the leader
+                    // shuts them down.
+                    let mut mine: Vec<&TaskRecord> =
+                        placed.iter().filter(|t| t.service_id == s.id).collect();
+                    mine.sort_by(|a, b| {
+                        (a.slot, a.spec_version, &a.created_at, &a.id).cmp(&(
+                            b.slot,
+                            b.spec_version,
+                            &b.created_at,
+                            &b.id,
+                        ))
+                    });
+                    let mut here: BTreeMap<u32, String> = BTreeMap::new();
+                    let mut outgoing: BTreeMap<String, u32> = BTreeMap::new();
+                    for t in mine {
+                        if let Some(older) = here.insert(t.slot, t.id.clone()) {
+                            outgoing.insert(older, t.slot);
+                        }
+                    }
                     let template_version = s
                         .swarm
                         .as_ref()
@@ -788,6 +804,7 @@ impl Controller {
                         .unwrap_or(s.version);
                     s.swarm = Some(SwarmTasks {
                         here,
+                        outgoing,
                         template_version,
                     });
                     s
@@ -865,6 +882,11 @@ impl Controller {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone();
+        let restarts = self
+            .task_restarts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         for s in st.services() {
             let Some(t) = &s.swarm else {
                 continue;
@@ -881,6 +903,8 @@ impl Controller {
                             exit_code: None,
                             sandbox_id: String::new(),
                             addresses: Vec::new(),
+                            started_at: String::new(),
+                            restarts: restarts.get(task).copied().unwrap_or(0),
                         },
                     );
                 }
@@ -893,11 +917,12 @@ impl Controller {
             let Some(task) = &r.task else {
                 continue;
             };
-            if !st.service(&r.service).is_some_and(|s| s.wants(r)) {
+            let Some(service) = st.service(&r.service).filter(|s| s.wants(r)) else {
                 continue;
-            }
-            // A replica that could not start says why (a host port taken on this node).
-            let failed = (!sb.is_running())
+            };
+            // A replica that could not start says why (a host port taken on this node); the
+            // slot's error is its current task's.
+            let failed = (!sb.is_running() && service.is_current(r))
                 .then(|| errors.get(&(r.service.clone(), r.slot)))
                 .flatten();
             out.insert(
@@ -918,6 +943,13 @@ impl Controller {
                         .flat_map(|e| e.ipv4.iter().chain(e.ipv6.iter()))
                         .map(|a| a.to_string())
                         .collect(),
+                    started_at: sb
+                        .state
+                        .started_at
+                        .filter(|_| sb.is_running())
+                        .map(|t| t.to_string())
+                        .unwrap_or_default(),
+                    restarts: restarts.get(task).copied().unwrap_or(0),
                 },
             );
         }

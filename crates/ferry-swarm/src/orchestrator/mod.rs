@@ -108,9 +108,11 @@ async fn lead(
         revision,
     };
     let wake = Arc::new(tokio::sync::Notify::new());
+    // The nodes' task reports move updates on (a batch runs, a replica fails).
     let watchers: Vec<tokio::task::JoinHandle<()>> = [
         Table::Services,
         Table::Tasks,
+        Table::TaskStatus,
         Table::Nodes,
         Table::Sessions,
         Table::Swarm,
@@ -120,9 +122,17 @@ async fn lead(
     .collect();
     let _stop = AbortOnDrop(watchers);
     loop {
+        let mut next = PASS_EVERY;
         match pass(&**store, node_id, &fence).await {
-            Ok(true) => {}
-            Ok(false) => return,
+            Ok(Some(wake_at_ms)) => {
+                // An update's delay or monitor period ends then.
+                if let Some(at) = wake_at_ms {
+                    let now = rollout::millis(&ferry_types::time::Timestamp::now().to_string());
+                    let wait = at.saturating_sub(now.unwrap_or(at));
+                    next = next.min(Duration::from_millis(wait.clamp(1, i64::MAX) as u64));
+                }
+            }
+            Ok(None) => return,
             Err(e) => tracing::warn!(error = %e, "a placement pass failed; trying again"),
         }
         tokio::select! {
@@ -130,15 +140,20 @@ async fn lead(
                 // Changes come in bursts (a transaction's events, several nodes at once).
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
-            _ = tokio::time::sleep(PASS_EVERY) => {}
+            _ = tokio::time::sleep(next) => {}
             // A new lease (or none): the record on the old one is gone, or going.
             _ = leases.changed() => return,
         }
     }
 }
 
-/// One placement pass; `Ok(false)` when this node no longer leads.
-async fn pass(store: &dyn Store, node_id: &str, fence: &Condition) -> Result<bool, StoreError> {
+/// One placement pass: `Ok(None)` when this node no longer leads, else when (milliseconds
+/// since the epoch) an update waits for time alone, if one does.
+async fn pass(
+    store: &dyn Store,
+    node_id: &str,
+    fence: &Condition,
+) -> Result<Option<Option<i64>>, StoreError> {
     let leader = store.get(Table::Swarm, LEADER_KEY).await?;
     let (_, key) = fence.target();
     let still = match (&leader, fence) {
@@ -147,7 +162,7 @@ async fn pass(store: &dyn Store, node_id: &str, fence: &Condition) -> Result<boo
     };
     if !still {
         tracing::debug!(key, "the leader record is no longer this node's");
-        return Ok(false);
+        return Ok(None);
     }
     let nodes: Vec<NodeRecord> = ferry_store::list_json(store, Table::Nodes).await?;
     if !nodes
@@ -158,7 +173,7 @@ async fn pass(store: &dyn Store, node_id: &str, fence: &Condition) -> Result<boo
         let _ = store
             .apply(Txn::new(vec![Op::delete(Table::Swarm, LEADER_KEY)]).when(fence.clone()))
             .await;
-        return Ok(false);
+        return Ok(None);
     }
     let sessions: Vec<SessionRecord> = ferry_store::list_json(store, Table::Sessions).await?;
     let up: BTreeSet<&str> = sessions.iter().map(|s| s.node_id.as_str()).collect();
@@ -206,13 +221,13 @@ async fn pass(store: &dyn Store, node_id: &str, fence: &Condition) -> Result<boo
             });
         match store.apply(txn).await {
             Ok(_) => {}
-            Err(StoreError::Conflict { key: k, .. }) if k == LEADER_KEY => return Ok(false),
+            Err(StoreError::Conflict { key: k, .. }) if k == LEADER_KEY => return Ok(None),
             // Changed meanwhile: the next pass sees the new record.
             Err(StoreError::Conflict { .. }) => {}
             Err(e) => return Err(e),
         }
     }
-    let ops = writes.tasks;
+    let ops = &writes.tasks;
     if !ops.is_empty() {
         tracing::debug!(writes = ops.len(), "placement pass");
     }
@@ -220,11 +235,11 @@ async fn pass(store: &dyn Store, node_id: &str, fence: &Condition) -> Result<boo
         let txn = Txn::new(chunk.to_vec()).when(fence.clone());
         match store.apply(txn).await {
             Ok(_) => {}
-            Err(StoreError::Conflict { key: k, .. }) if k == LEADER_KEY => return Ok(false),
+            Err(StoreError::Conflict { key: k, .. }) if k == LEADER_KEY => return Ok(None),
             Err(e) => return Err(e),
         }
     }
-    Ok(true)
+    Ok(Some(writes.wake_at_ms))
 }
 
 /// What placement needs of a node. Every node is taken to be of the leader's platform (the

@@ -6,8 +6,10 @@
 //!   `ferry_cluster::placement`; this pass turns its plan into records: a stopped task turns
 //!   `Shutdown` with the reason, a started one reuses the slot's pending record or is new.
 //! - An update (the service's version above a task's) replaces tasks a batch at a time
-//!   (`update_parallelism`, 0 = all): the old task of a slot is shut down and the slot placed
-//!   again, stop-first.
+//!   (`update_parallelism`, 0 = all; [`super::rollout`] says when): stop-first, the old task
+//!   of a slot is shut down and the slot placed again in the same pass; start-first, the slot
+//!   is placed again while the old task keeps running, and the old task is shut down in the
+//!   pass that sees the new one running (or shut down, if the new one fails the update).
 //! - History: a slot keeps its last [`TASK_HISTORY`] ended tasks; tasks of services that are
 //!   gone are deleted.
 
@@ -15,7 +17,7 @@ use super::rollout::{self, Rollout};
 use ferry_cluster::placement::{self, Assignment, NodeState, ServiceDemand};
 use ferry_cluster::tasks::{new_task_id, TaskDesired, TaskRecord, TaskStatus, TASK_HISTORY};
 use ferry_store::{Op, StoreError, Table};
-use ferry_types::service::{FailureAction, Service, UpdateStatus};
+use ferry_types::service::{FailureAction, Service, UpdateOrder, UpdateStatus};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What one pass writes.
@@ -25,9 +27,12 @@ pub struct PassWrites {
     pub tasks: Vec<Op>,
     /// Services whose update stands elsewhere now (paused, rolled back, completed).
     pub services: Vec<Service>,
+    /// The earliest moment (milliseconds since the epoch) at which an update waits for
+    /// time alone (its delay or monitor period): the leader passes again then.
+    pub wake_at_ms: Option<i64>,
 }
 
-/// The writes of one pass. `statuses` are the nodes' reports, `now_secs` the time.
+/// The writes of one pass. `statuses` are the nodes' reports, `now` the time (RFC 3339).
 pub fn reconcile(
     services: &[Service],
     tasks: &[TaskRecord],
@@ -35,8 +40,9 @@ pub fn reconcile(
     statuses: &BTreeMap<String, TaskStatus>,
     now: &str,
 ) -> Result<PassWrites, StoreError> {
-    let now_secs = ferry_types::time::parse_rfc3339(now).unwrap_or(0);
+    let now_ms = rollout::millis(now).unwrap_or(0);
     let mut changed_services = Vec::new();
+    let mut wake_at_ms: Option<i64> = None;
     let mut out: BTreeMap<String, Option<TaskRecord>> = BTreeMap::new();
     let live: BTreeSet<&str> = services
         .iter()
@@ -64,8 +70,13 @@ pub fn reconcile(
     sorted.sort_by(|a, b| a.id.cmp(&b.id));
     for s in sorted {
         let own: Vec<&TaskRecord> = tasks.iter().filter(|t| t.service_id == s.id).collect();
-        let (changes, service) = reconcile_service(s, &own, nodes, &load, statuses, now, now_secs);
+        let (changes, service, wake) =
+            reconcile_service(s, &own, nodes, &load, statuses, now, now_ms);
         changed_services.extend(service);
+        wake_at_ms = match (wake_at_ms, wake) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         for t in own
             .iter()
             .filter(|t| t.desired == TaskDesired::Running && !t.node_id.is_empty())
@@ -101,6 +112,7 @@ pub fn reconcile(
     Ok(PassWrites {
         tasks,
         services: changed_services,
+        wake_at_ms,
     })
 }
 
@@ -135,7 +147,15 @@ fn after_failure(s: &Service, task: &str, why: &str) -> Service {
     s
 }
 
-/// The changes to one service's tasks: task ID → the new record, or `None` to delete it.
+/// What one pass changes of one service: its tasks (task ID → the new record, or `None` to
+/// delete it), its record if its update moved on, and when time alone moves its update on.
+type ServiceChanges = (
+    BTreeMap<String, Option<TaskRecord>>,
+    Option<Service>,
+    Option<i64>,
+);
+
+/// The changes to one service's tasks.
 fn reconcile_service(
     s: &Service,
     own: &[&TaskRecord],
@@ -143,8 +163,8 @@ fn reconcile_service(
     load: &BTreeMap<String, u32>,
     statuses: &BTreeMap<String, TaskStatus>,
     now: &str,
-    now_secs: i64,
-) -> (BTreeMap<String, Option<TaskRecord>>, Option<Service>) {
+    now_ms: i64,
+) -> ServiceChanges {
     let mut changes: BTreeMap<String, Option<TaskRecord>> = BTreeMap::new();
     let shut = |t: &TaskRecord, why: &str| {
         let mut t = t.clone();
@@ -166,46 +186,94 @@ fn reconcile_service(
         .map(|t| t.template_version)
         .filter(|v| *v > 0)
         .unwrap_or(s.version);
+    // Old tasks whose replacement was started first: placement sees only the new task of
+    // their slot, and they stop below once it runs.
+    let outgoing = rollout::outgoing(s, own, template_version);
     let outdated: Vec<&TaskRecord> = running
         .iter()
         .copied()
-        .filter(|t| t.spec_version < template_version)
+        .filter(|t| t.spec_version < template_version && !outgoing.contains(&t.id))
         .collect();
-    let (batch, service_change) =
-        match rollout::rollout(s, own, statuses, template_version, now_secs) {
-            Rollout::Proceed { batch } => (batch, None),
-            Rollout::Wait | Rollout::Idle => (0, None),
-            Rollout::Completed => {
-                let mut done = s.clone();
-                let rolled_back = s
-                    .update_status
-                    .as_ref()
-                    .is_some_and(|u| u.state == "rollback_started");
-                done.update_status = Some(UpdateStatus {
-                    state: if rolled_back {
-                        "rollback_completed"
-                    } else {
-                        "completed"
-                    }
-                    .into(),
-                    message: if rolled_back {
-                        "rollback completed".into()
-                    } else {
-                        "update completed".into()
-                    },
-                });
-                (0, Some(done))
-            }
-            Rollout::Failed { task, why } => (0, Some(after_failure(s, &task, &why))),
-        };
+    let mut wake = None;
+    let mut failed_task: Option<String> = None;
+    let (batch, service_change) = match rollout::rollout(s, own, statuses, template_version, now_ms)
+    {
+        Rollout::Proceed { batch } => (batch, None),
+        Rollout::Wait { until_ms } => {
+            wake = until_ms;
+            (0, None)
+        }
+        Rollout::Idle => (0, None),
+        Rollout::Completed => {
+            let mut done = s.clone();
+            let rolled_back = s
+                .update_status
+                .as_ref()
+                .is_some_and(|u| u.state == "rollback_started");
+            done.update_status = Some(UpdateStatus {
+                state: if rolled_back {
+                    "rollback_completed"
+                } else {
+                    "completed"
+                }
+                .into(),
+                message: if rolled_back {
+                    "rollback completed".into()
+                } else {
+                    "update completed".into()
+                },
+            });
+            (0, Some(done))
+        }
+        Rollout::Failed { task, why } => {
+            let after = after_failure(s, &task, &why);
+            failed_task = Some(task);
+            (0, Some(after))
+        }
+    };
+    let start_first = s.spec.update.order == UpdateOrder::StartFirst;
     let mut replaced: BTreeSet<&str> = BTreeSet::new();
     for t in outdated.iter().take(batch) {
-        changes.insert(t.id.clone(), Some(shut(t, "replaced by an update")));
+        // Start-first: the old task runs on, out of placement's sight, until its
+        // replacement runs.
+        if !start_first {
+            changes.insert(t.id.clone(), Some(shut(t, "replaced by an update")));
+        }
         replaced.insert(t.id.as_str());
     }
+    // Outgoing tasks whose new task failed the update: they keep their slot.
+    let mut restored: BTreeSet<&str> = BTreeSet::new();
+    for t in running.iter().filter(|t| outgoing.contains(&t.id)) {
+        let Some(new) = rollout::replacement(s, own, template_version, t) else {
+            continue;
+        };
+        let new_failed = statuses.get(&new.id).and_then(rollout::failure).is_some();
+        if failed_task.is_some() && new_failed {
+            // The update failed: the new task goes, and the old one keeps its slot (a
+            // rollback, if asked for, replaces it as any update does).
+            changes.insert(
+                new.id.clone(),
+                Some(shut(new, "failed the update; the old task keeps running")),
+            );
+            restored.insert(t.id.as_str());
+        } else if rollout::is_running(statuses, &new.id) {
+            changes.insert(t.id.clone(), Some(shut(t, "replaced by an update")));
+        }
+    }
+    // Tasks placement does not see: replaced in this pass, outgoing, or shut above.
+    let set_aside: BTreeSet<String> = running
+        .iter()
+        .filter(|t| {
+            replaced.contains(t.id.as_str())
+                || (outgoing.contains(&t.id) && !restored.contains(t.id.as_str()))
+                || matches!(changes.get(&t.id), Some(Some(c)) if c.desired == TaskDesired::Shutdown)
+        })
+        .map(|t| t.id.clone())
+        .collect();
+    let aside = |t: &TaskRecord| set_aside.contains(&t.id);
     let current: Vec<Assignment> = running
         .iter()
-        .filter(|t| !replaced.contains(t.id.as_str()))
+        .filter(|t| !aside(t))
         .map(|t| Assignment {
             slot: t.slot,
             node_id: t.node_id.clone(),
@@ -218,9 +286,9 @@ fn reconcile_service(
     };
     let plan = placement::place(demand, nodes, &current, load);
     let find_running = |a: &Assignment| {
-        running.iter().find(|t| {
-            t.slot == a.slot && t.node_id == a.node_id && !replaced.contains(t.id.as_str())
-        })
+        running
+            .iter()
+            .find(|t| t.slot == a.slot && t.node_id == a.node_id && !aside(t))
     };
     for (a, why) in &plan.stop {
         if let Some(t) = find_running(a) {
@@ -308,7 +376,7 @@ fn reconcile_service(
             changes.insert(t.id.clone(), None);
         }
     }
-    (changes, service_change)
+    (changes, service_change, wake)
 }
 
 #[cfg(test)]
@@ -349,6 +417,7 @@ mod tests {
             removing: false,
             swarm: Some(SwarmTasks {
                 here: Default::default(),
+                outgoing: Default::default(),
                 template_version: version,
             }),
             previous_spec: None,
@@ -372,6 +441,8 @@ mod tests {
                         exit_code: None,
                         sandbox_id: String::new(),
                         addresses: vec![],
+                        started_at: String::new(),
+                        restarts: 0,
                     },
                 )
             })
@@ -500,6 +571,123 @@ mod tests {
                 .count(),
             2
         );
+    }
+
+    /// Every task's replica reports `state`, but those in `others`.
+    fn statuses(tasks: &[TaskRecord], others: &[(&str, &str)]) -> BTreeMap<String, TaskStatus> {
+        tasks
+            .iter()
+            .map(|t| {
+                let state = others
+                    .iter()
+                    .find(|(id, _)| *id == t.id)
+                    .map_or("running", |(_, s)| *s);
+                (
+                    t.id.clone(),
+                    TaskStatus {
+                        task_id: t.id.clone(),
+                        node_id: t.node_id.clone(),
+                        state: state.into(),
+                        error: String::new(),
+                        exit_code: (state == "exited").then_some(1),
+                        sandbox_id: String::new(),
+                        addresses: vec![],
+                        started_at: String::new(),
+                        restarts: 0,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    fn live(tasks: &[TaskRecord]) -> Vec<(u32, u64)> {
+        let mut v: Vec<(u32, u64)> = tasks
+            .iter()
+            .filter(|t| t.desired == TaskDesired::Running)
+            .map(|t| (t.slot, t.spec_version))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn start_first_runs_the_new_task_beside_the_old_until_it_runs() {
+        let nodes = vec![node("a", true, NodeAvailability::Active)];
+        let mut s = vec![service("s1", 1, 1)];
+        let mut tasks = Vec::new();
+        step(&mut tasks, &s, &nodes, "t1");
+        let old = tasks[0].id.clone();
+        s[0].version = 2;
+        s[0].swarm.as_mut().unwrap().template_version = 2;
+        s[0].spec.update.order = UpdateOrder::StartFirst;
+        s[0].update_status = Some(UpdateStatus {
+            state: "updating".into(),
+            message: String::new(),
+        });
+        // The new task is placed; the old one keeps running.
+        let st = statuses(&tasks, &[]);
+        let w = reconcile(&s, &tasks, &nodes, &st, "t2").unwrap();
+        apply(&mut tasks, w.tasks);
+        assert_eq!(live(&tasks), vec![(1, 1), (1, 2)]);
+        // The new one is not running yet: both stay, nothing else is written.
+        let new = tasks
+            .iter()
+            .find(|t| t.spec_version == 2)
+            .unwrap()
+            .id
+            .clone();
+        let st = statuses(&tasks, &[(&new, "created")]);
+        let w = reconcile(&s, &tasks, &nodes, &st, "t3").unwrap();
+        assert!(w.tasks.is_empty(), "{:?}", w.tasks);
+        // It runs: the old one is shut down.
+        let st = statuses(&tasks, &[]);
+        let w = reconcile(&s, &tasks, &nodes, &st, "t4").unwrap();
+        apply(&mut tasks, w.tasks);
+        assert_eq!(live(&tasks), vec![(1, 2)]);
+        let o = tasks.iter().find(|t| t.id == old).unwrap();
+        assert_eq!(o.desired, TaskDesired::Shutdown);
+        assert_eq!(o.message, "replaced by an update");
+    }
+
+    #[test]
+    fn a_failed_start_first_task_goes_and_the_old_one_stays() {
+        let nodes = vec![node("a", true, NodeAvailability::Active)];
+        let mut s = vec![service("s1", 1, 1)];
+        let mut tasks = Vec::new();
+        step(&mut tasks, &s, &nodes, "t1");
+        let old = tasks[0].id.clone();
+        s[0].version = 2;
+        s[0].swarm.as_mut().unwrap().template_version = 2;
+        s[0].spec.update.order = UpdateOrder::StartFirst;
+        s[0].update_status = Some(UpdateStatus {
+            state: "updating".into(),
+            message: String::new(),
+        });
+        let st = statuses(&tasks, &[]);
+        let w = reconcile(&s, &tasks, &nodes, &st, "t2").unwrap();
+        apply(&mut tasks, w.tasks);
+        let new = tasks
+            .iter()
+            .find(|t| t.spec_version == 2)
+            .unwrap()
+            .id
+            .clone();
+        let st = statuses(&tasks, &[(&new, "exited")]);
+        let w = reconcile(&s, &tasks, &nodes, &st, "t3").unwrap();
+        assert_eq!(
+            w.services[0].update_status.as_ref().unwrap().state,
+            "paused"
+        );
+        apply(&mut tasks, w.tasks);
+        assert_eq!(live(&tasks), vec![(1, 1)]);
+        assert!(tasks
+            .iter()
+            .any(|t| t.id == old && t.desired == TaskDesired::Running));
+        // Paused: later passes keep the old task and place nothing new.
+        s[0].update_status = w.services[0].update_status.clone();
+        let st = statuses(&tasks, &[]);
+        let w = reconcile(&s, &tasks, &nodes, &st, "t4").unwrap();
+        assert!(w.tasks.is_empty(), "{:?}", w.tasks);
     }
 
     #[test]
