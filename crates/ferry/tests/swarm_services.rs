@@ -892,7 +892,10 @@ fn a_broker_on_two_overlays_relays_between_apps_that_cannot_reach_each_other() {
         .enumerate()
         .find(|(_, h)| std::ptr::eq(*h, ha))
         .unwrap();
-    u.hosts[i].sh("ip link set ul0 down; sleep 0.8; ip link set ul0 up");
+    // Half a second: a renewal sent while the link is down waits for TCP's retransmission,
+    // whose timer doubles each time (0.2, 0.6, 1.4 s ...), so a longer cut can delay the
+    // session's renewal past a 2 s lease although the cut itself is shorter.
+    u.hosts[i].sh("ip link set ul0 down; sleep 0.5; ip link set ul0 up");
     std::thread::sleep(std::time::Duration::from_secs(TTL + 2));
     assert_eq!(
         running_task_ids(a, "app_a"),

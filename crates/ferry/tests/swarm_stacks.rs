@@ -325,7 +325,12 @@ fn a_stack_runs_the_walkthrough_across_nodes_updates_what_changed_and_goes_away_
     assert_eq!(running(a, "app_agent"), agent_tasks);
     assert_eq!(running(a, "app_db"), db_tasks, "db's tasks were replaced");
     assert!(nodes(&running(a, "app_web")).is_subset(&BTreeSet::from([idb.clone(), idc.clone()])));
-    assert!(a.tcp("client", "web", 80).stdout.contains("row-42"));
+    // The new replicas' records reach node A's balancer a moment after their nodes report
+    // them running.
+    assert!(eventually(10, || a
+        .tcp("client", "web", 80)
+        .stdout
+        .contains("row-42")));
 
     // A change an update cannot make (web's labels) makes the service again, under the
     // same name, answering as before.
