@@ -610,6 +610,17 @@ mod tests {
         v
     }
 
+    /// A new spec for `s`, rolled out start-first.
+    fn begin_start_first_update(s: &mut Service) {
+        s.version = 2;
+        s.swarm.as_mut().unwrap().template_version = 2;
+        s.spec.update.order = UpdateOrder::StartFirst;
+        s.update_status = Some(UpdateStatus {
+            state: "updating".into(),
+            message: String::new(),
+        });
+    }
+
     #[test]
     fn start_first_runs_the_new_task_beside_the_old_until_it_runs() {
         let nodes = vec![node("a", true, NodeAvailability::Active)];
@@ -617,13 +628,7 @@ mod tests {
         let mut tasks = Vec::new();
         step(&mut tasks, &s, &nodes, "t1");
         let old = tasks[0].id.clone();
-        s[0].version = 2;
-        s[0].swarm.as_mut().unwrap().template_version = 2;
-        s[0].spec.update.order = UpdateOrder::StartFirst;
-        s[0].update_status = Some(UpdateStatus {
-            state: "updating".into(),
-            message: String::new(),
-        });
+        begin_start_first_update(&mut s[0]);
         // The new task is placed; the old one keeps running.
         let st = statuses(&tasks, &[]);
         let w = reconcile(&s, &tasks, &nodes, &st, "t2").unwrap();
@@ -656,13 +661,7 @@ mod tests {
         let mut tasks = Vec::new();
         step(&mut tasks, &s, &nodes, "t1");
         let old = tasks[0].id.clone();
-        s[0].version = 2;
-        s[0].swarm.as_mut().unwrap().template_version = 2;
-        s[0].spec.update.order = UpdateOrder::StartFirst;
-        s[0].update_status = Some(UpdateStatus {
-            state: "updating".into(),
-            message: String::new(),
-        });
+        begin_start_first_update(&mut s[0]);
         let st = statuses(&tasks, &[]);
         let w = reconcile(&s, &tasks, &nodes, &st, "t2").unwrap();
         apply(&mut tasks, w.tasks);
