@@ -158,6 +158,25 @@ impl State {
         Some(net)
     }
 
+    /// Marks `ip` taken in the allocator of the network's subnet that holds it (an address
+    /// already taken, or of no subnet, is left as it is).
+    pub fn mark_taken(&mut self, network_id: &str, ip: IpAddr) {
+        if let Some(a) = self
+            .ipam
+            .get_mut(network_id)
+            .and_then(|allocs| allocs.iter_mut().find(|a| a.subnet().contains(&ip)))
+        {
+            let _ = a.allocate_specific(ip);
+        }
+    }
+
+    /// Gives `ip` back to the network's allocators.
+    pub fn release_address(&mut self, network_id: &str, ip: IpAddr) {
+        for a in self.ipam.get_mut(network_id).into_iter().flatten() {
+            a.release(ip);
+        }
+    }
+
     /// The address allocators of a network, one per subnet in the network's order.
     pub fn ipam_mut(&mut self, network_id: &str) -> Option<&mut Vec<SubnetAllocator>> {
         self.ipam.get_mut(network_id)

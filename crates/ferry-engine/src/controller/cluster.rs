@@ -264,7 +264,7 @@ impl Controller {
             )));
         }
         if opts.ingress {
-            if let Some(other) = Self::ingress_network(&st) {
+            if let Some(other) = st.ingress_network() {
                 return Err(FerryError::conflict(format!(
                     "the swarm has an ingress network already ({}): remove it first, there is one routing mesh",
                     other.name
@@ -508,11 +508,7 @@ impl Controller {
             }
             // Another node holds it: it stays allocated here until its record goes.
             Self::release_endpoint(st, &ep);
-            if let Some(allocs) = st.ipam_mut(&net.id) {
-                if let Some(a) = allocs.iter_mut().find(|a| a.subnet().contains(&taken)) {
-                    let _ = a.allocate_specific(taken);
-                }
-            }
+            st.mark_taken(&net.id, taken);
             if att.ipv4 == Some(taken) || att.ipv6 == Some(taken) {
                 return Err(FerryError::conflict(format!(
                     "address {taken} is already in use on network {} by an endpoint of another node",
@@ -631,23 +627,19 @@ impl Controller {
                     }
                 };
                 let id = net.id.clone();
-                let ingress = super::ingress::is_ingress(&net);
+                let ingress = crate::state::is_ingress(&net);
                 let mut st = self.lock().await;
                 self.adopt_network(&mut st, net).await;
                 drop(st);
                 if ingress {
                     self.ensure_node_ingress().await;
                 }
-                // Names of other nodes' endpoints that came before their network (this
-                // node's own are its sandboxes: taken for remote replicas, they would stay in
-                // the balancer after the replica went).
-                let own = self.cluster.get().map(|l| l.node_id.clone());
+                // Names of endpoints that came before their network.
                 let peers: Vec<PeerRecord> = {
                     let m = self.cluster_rt.peers.lock().await;
                     let prefix = format!("{id}/");
                     m.with_prefix(&prefix)
-                        .filter_map(|(_, v)| serde_json::from_slice::<PeerRecord>(v).ok())
-                        .filter(|p| Some(&p.node_id) != own.as_ref())
+                        .filter_map(|(_, v)| serde_json::from_slice(v).ok())
                         .collect()
                 };
                 let mut st = self.lock().await;
@@ -659,7 +651,7 @@ impl Controller {
                 let Ok(net) = serde_json::from_slice::<Network>(&old) else {
                     return;
                 };
-                if super::ingress::is_ingress(&net) {
+                if crate::state::is_ingress(&net) {
                     self.drop_node_ingress(true).await;
                 }
                 let mut st = self.lock().await;
@@ -758,15 +750,16 @@ impl Controller {
     /// A remote endpoint's names answer on its network, and its addresses are not handed out
     /// here.
     fn peer_into_state(&self, st: &mut State, p: &PeerRecord) {
+        // This node's own records are its sandboxes, in the state already: taken for a
+        // remote replica, one would stay in the balancer after the replica went.
+        if self.cluster.get().is_some_and(|l| l.node_id == p.node_id) {
+            return;
+        }
         let Some(net) = st.network(&p.network_id).cloned() else {
             return;
         };
-        if let Some(allocs) = st.ipam_mut(&net.id) {
-            for ip in p.addrs() {
-                if let Some(a) = allocs.iter_mut().find(|a| a.subnet().contains(&ip)) {
-                    let _ = a.allocate_specific(ip);
-                }
-            }
+        for ip in p.addrs() {
+            st.mark_taken(&net.id, ip);
         }
         if self.has_dns(&net) {
             let entry = crate::resolver::Entry {
@@ -802,12 +795,8 @@ impl Controller {
             .flat_map(|sb| sb.endpoint_on(&p.network_id))
             .flat_map(|ep| ep.ipv4.iter().chain(ep.ipv6.iter()).map(|a| a.addr()))
             .collect();
-        if let Some(allocs) = st.ipam_mut(&p.network_id) {
-            for ip in p.addrs().into_iter().filter(|ip| !local.contains(ip)) {
-                if let Some(a) = allocs.iter_mut().find(|a| a.subnet().contains(&ip)) {
-                    a.release(ip);
-                }
-            }
+        for ip in p.addrs().into_iter().filter(|ip| !local.contains(ip)) {
+            st.release_address(&p.network_id, ip);
         }
     }
 

@@ -15,19 +15,15 @@
 
 use super::Controller;
 use crate::driver::HostRole;
-use crate::state::State;
-use ferry_cluster::{ClaimError, Claims};
+use ferry_cluster::Claims;
 use ferry_firewall::Changes;
 use ferry_store::{Op, Table};
-use ferry_types::{FerryError, Network};
+use ferry_types::FerryError;
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 /// The key of the node's ingress address in its own store's `meta` table.
 const NODE_INGRESS_KEY: &str = "node-ingress";
-
-/// How many addresses the node tries before it gives up claiming one.
-const TRIES: usize = 16;
 
 /// This node's presence on the ingress network.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,14 +42,7 @@ fn owner(node_id: &str) -> String {
     format!("node/{node_id}")
 }
 
-pub(crate) use crate::state::is_ingress;
-
 impl Controller {
-    /// The swarm's ingress network, when this node knows one.
-    pub(crate) fn ingress_network(st: &State) -> Option<&Network> {
-        st.ingress_network()
-    }
-
     /// Makes this node's presence on the ingress network (idempotent): called when the node
     /// attaches to a swarm and when the cluster's ingress network appears.
     pub(crate) async fn ensure_node_ingress(&self) {
@@ -66,7 +55,7 @@ impl Controller {
         let Some(link) = self.cluster.get() else {
             return Ok(());
         };
-        let Some(net) = Self::ingress_network(&*self.lock().await).cloned() else {
+        let Some(net) = self.lock().await.ingress_network().cloned() else {
             return Ok(());
         };
         let mut cur = self.cluster_rt.node_ingress.lock().await;
@@ -93,32 +82,9 @@ impl Controller {
             .flatten()
             .and_then(|r| serde_json::from_slice(&r.value).ok())
             .filter(|s: &NodeIngress| s.network_id == net.id.as_str());
-        let mut addr = None;
-        if let Some(s) = saved {
-            match claims
-                .claim_address(&net.id, s.addr.addr(), &me, None)
-                .await
-            {
-                Ok(()) => {
-                    let mut st = self.lock().await;
-                    if let Some(allocs) = st.ipam_mut(&net.id) {
-                        if let Some(a) = allocs
-                            .iter_mut()
-                            .find(|a| a.subnet().contains(&s.addr.addr()))
-                        {
-                            let _ = a.allocate_specific(s.addr.addr());
-                        }
-                    }
-                    addr = Some(s.addr);
-                }
-                Err(ClaimError::Taken { .. }) => {}
-                Err(e) => return Err(FerryError::unavailable(e.to_string())),
-            }
-        }
-        let addr = match addr {
-            Some(a) => a,
-            None => self.claim_node_address(&claims, &net, &me).await?,
-        };
+        let addr = self
+            .claim_host_address(&claims, &net, &me, None, saved.map(|s| s.addr))
+            .await?;
         let driver = self.driver(&net)?;
         let pa = driver.peer_aware().ok_or_else(|| {
             FerryError::internal("the ingress network's driver cannot take the host on it")
@@ -142,31 +108,6 @@ impl Controller {
         self.sync_mesh_paths().await;
         self.endpoints_changed();
         Ok(())
-    }
-
-    /// Claims a free address of the ingress network for this node.
-    async fn claim_node_address(
-        &self,
-        claims: &Claims<'_>,
-        net: &Network,
-        me: &str,
-    ) -> Result<IpNet, FerryError> {
-        for _ in 0..TRIES {
-            let addr = {
-                let mut st = self.lock().await;
-                Self::allocate_vip(&mut st, &net.id)?
-            };
-            match claims.claim_address(&net.id, addr.addr(), me, None).await {
-                Ok(()) => return Ok(addr),
-                // Someone else's: it stays allocated here.
-                Err(ClaimError::Taken { .. }) => continue,
-                Err(e) => return Err(FerryError::unavailable(e.to_string())),
-            }
-        }
-        Err(FerryError::conflict(format!(
-            "no free address on network {} for this node after {TRIES} tries",
-            net.name
-        )))
     }
 
     /// Takes this node off the ingress network (it leaves the swarm, or the network goes).

@@ -23,7 +23,7 @@ use super::Controller;
 use crate::cluster::ClusterLink;
 use crate::driver::HostRole;
 use crate::state::State;
-use ferry_cluster::{ClaimError, Claims};
+use ferry_cluster::Claims;
 use ferry_firewall::Changes;
 use ferry_store::{Op, Table};
 use ferry_types::{FerryError, Network};
@@ -36,9 +36,6 @@ const NODE_LB_KEY: &str = "node-lb";
 
 /// The endpoint part of the claim's owner: the node's load balancer.
 const LB_ENDPOINT: &str = "lb";
-
-/// How many addresses the node tries on a network before it gives up claiming one.
-const TRIES: usize = 16;
 
 /// The host's load-balancer address on one overlay.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +85,7 @@ impl Controller {
             .filter(|id| {
                 st.network(id).is_some_and(|n| {
                     self.is_global(n)
-                        && !super::ingress::is_ingress(n)
+                        && !crate::state::is_ingress(n)
                         && self
                             .driver(n)
                             .is_ok_and(|d| d.peer_aware().is_some() && d.vip_host().is_some())
@@ -187,29 +184,9 @@ impl Controller {
         let pa = driver.peer_aware().ok_or_else(|| {
             FerryError::internal("the overlay's driver cannot take the host on the network")
         })?;
-        let mut addr = None;
-        if let Some(s) = saved {
-            match claims
-                .renew_address(&net.id, s.addr(), &owner, link.lease)
-                .await
-            {
-                Ok(()) => {
-                    self.allocate_here(net, s).await;
-                    addr = Some(s);
-                }
-                // The node's session ended while the daemon was down and another node's
-                // endpoint has the address now: this host must not answer for it.
-                Err(ClaimError::Taken { .. }) => pa.leave_host(net, s).await?,
-                Err(e) => return Err(FerryError::unavailable(e.to_string())),
-            }
-        }
-        let addr = match addr {
-            Some(a) => a,
-            None => {
-                self.claim_lb_address(&claims, net, &owner, link.lease)
-                    .await?
-            }
-        };
+        let addr = self
+            .claim_host_address(&claims, net, &owner, Some(link.lease), saved)
+            .await?;
         let host_link = pa.join_host(net, addr, HostRole::Balancer).await?;
         let mut changes = Changes::new();
         changes.add_lb_link(&host_link);
@@ -219,48 +196,6 @@ impl Controller {
             addr,
             link: host_link,
         })
-    }
-
-    /// Claims a free address of the network for the host, on the node's session.
-    async fn claim_lb_address(
-        &self,
-        claims: &Claims<'_>,
-        net: &Network,
-        owner: &str,
-        lease: i64,
-    ) -> Result<IpNet, FerryError> {
-        for _ in 0..TRIES {
-            let addr = {
-                let mut st = self.lock().await;
-                Self::allocate_vip(&mut st, &net.id)?
-            };
-            match claims
-                .claim_address(&net.id, addr.addr(), owner, Some(lease))
-                .await
-            {
-                Ok(()) => return Ok(addr),
-                // Someone else's: it stays allocated here.
-                Err(ClaimError::Taken { .. }) => continue,
-                Err(e) => return Err(FerryError::unavailable(e.to_string())),
-            }
-        }
-        Err(FerryError::conflict(format!(
-            "no free address on network {} for this host after {TRIES} tries",
-            net.name
-        )))
-    }
-
-    /// Marks an address as taken in this node's allocator.
-    async fn allocate_here(&self, net: &Network, addr: IpNet) {
-        let mut st = self.lock().await;
-        if let Some(allocs) = st.ipam_mut(&net.id) {
-            if let Some(a) = allocs
-                .iter_mut()
-                .find(|a| a.subnet().contains(&addr.addr()))
-            {
-                let _ = a.allocate_specific(addr.addr());
-            }
-        }
     }
 
     /// Takes the host off the network and gives its address back.
@@ -290,12 +225,7 @@ impl Controller {
             // It is on the node's session: it goes with it at the latest.
             tracing::warn!(network = %net_id, address = %rec.addr, error = %e, "the host's overlay address claim was not released");
         }
-        let mut st = self.lock().await;
-        if let Some(allocs) = st.ipam_mut(net_id) {
-            for a in allocs.iter_mut() {
-                a.release(rec.addr.addr());
-            }
-        }
+        self.lock().await.release_address(net_id, rec.addr.addr());
     }
 
     /// The addresses the node's store remembers (from before a restart).

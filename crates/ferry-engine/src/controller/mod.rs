@@ -8,6 +8,7 @@ mod cluster;
 mod dns;
 mod endpoints;
 mod gateway_bridge;
+mod host_addresses;
 mod ingress;
 mod lb_addresses;
 mod links;

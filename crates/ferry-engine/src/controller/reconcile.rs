@@ -80,13 +80,8 @@ impl Controller {
         // The addresses of the live endpoints are taken again.
         for sb in &alive {
             for ep in &sb.endpoints {
-                if let Some(allocs) = st.ipam_mut(&ep.network_id) {
-                    for a in ep.ipv4.iter().chain(ep.ipv6.iter()) {
-                        if let Some(al) = allocs.iter_mut().find(|x| x.subnet().contains(&a.addr()))
-                        {
-                            let _ = al.allocate_specific(a.addr());
-                        }
-                    }
+                for a in ep.ipv4.iter().chain(ep.ipv6.iter()) {
+                    st.mark_taken(&ep.network_id, a.addr());
                 }
             }
         }

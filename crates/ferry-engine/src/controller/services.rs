@@ -410,11 +410,7 @@ impl Controller {
 
     fn release_vips(st: &mut State, service: &Service) {
         for v in &service.vips {
-            if let Some(allocs) = st.ipam_mut(&v.network_id) {
-                for a in allocs.iter_mut() {
-                    a.release(v.addr.addr());
-                }
-            }
+            st.release_address(&v.network_id, v.addr.addr());
         }
     }
 
@@ -638,7 +634,7 @@ impl Controller {
         }
         // A swarm service's mesh runs over the ingress network, on every node.
         let mesh_net = if service.swarm.is_some() {
-            Self::ingress_network(st).map(|n| n.id.clone())
+            st.ingress_network().map(|n| n.id.clone())
         } else {
             service.spec.networks.first().map(|n| n.network_id.clone())
         };
@@ -774,7 +770,7 @@ impl Controller {
         );
         let mut networks: Vec<NetworkRequest> = networks;
         if service.swarm.is_some() && s.ports.iter().any(|p| p.mode == PublishMode::Ingress) {
-            if let Some(net) = Self::ingress_network(st) {
+            if let Some(net) = st.ingress_network() {
                 networks.push(NetworkRequest {
                     name: net.id.to_string(),
                     ..Default::default()
@@ -1305,14 +1301,7 @@ impl Controller {
             .map_err(store_err)?
         {
             for v in &s.vips {
-                if let Some(allocs) = st.ipam_mut(&v.network_id) {
-                    if let Some(a) = allocs
-                        .iter_mut()
-                        .find(|a| a.subnet().contains(&v.addr.addr()))
-                    {
-                        let _ = a.allocate_specific(v.addr.addr());
-                    }
-                }
+                st.mark_taken(&v.network_id, v.addr.addr());
             }
             let any = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
             for p in s

@@ -32,7 +32,6 @@ use ferry_types::service::{
 use ferry_types::{validate, FerryError};
 use ipnet::IpNet;
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::IpAddr;
 
 /// The claim that holds a swarm service's name.
 fn name_claim(name: &str) -> String {
@@ -375,7 +374,7 @@ impl Controller {
         }
         for p in &req.publish_add {
             let p = svc::parse_service_port(p)?;
-            if p.mode == PublishMode::Ingress && Self::ingress_network(st).is_none() {
+            if p.mode == PublishMode::Ingress && st.ingress_network().is_none() {
                 return Err(no_ingress());
             }
             if spec
@@ -624,7 +623,7 @@ impl Controller {
 
     /// Refuses a routing-mesh port when the swarm has no ingress network.
     async fn require_ingress(&self) -> Result<(), FerryError> {
-        match Self::ingress_network(&*self.lock().await) {
+        match self.lock().await.ingress_network() {
             Some(_) => Ok(()),
             None => Err(no_ingress()),
         }
@@ -721,7 +720,7 @@ impl Controller {
                 Err(ClaimError::Taken { .. }) => continue,
                 Err(e) => {
                     let mut st = self.lock().await;
-                    release_addr(&mut st, network_id, addr.addr());
+                    st.release_address(network_id, addr.addr());
                     return Err(unavailable(&e.to_string()));
                 }
             }
@@ -829,14 +828,7 @@ impl Controller {
                     continue;
                 }
                 for v in &s.vips {
-                    if let Some(allocs) = st.ipam_mut(&v.network_id) {
-                        if let Some(a) = allocs
-                            .iter_mut()
-                            .find(|a| a.subnet().contains(&v.addr.addr()))
-                        {
-                            let _ = a.allocate_specific(v.addr.addr());
-                        }
-                    }
+                    st.mark_taken(&v.network_id, v.addr.addr());
                 }
                 // Every node holds the service's routing-mesh ports.
                 if before.as_ref().map(|b| &b.spec.ports) != Some(&s.spec.ports) {
@@ -962,14 +954,6 @@ impl Controller {
         r.task.as_ref()?;
         let s = st.service(&r.service)?;
         (s.swarm.is_some() && s.wants(r) && sb.is_running()).then(|| r.service.clone())
-    }
-}
-
-fn release_addr(st: &mut State, network_id: &str, ip: IpAddr) {
-    if let Some(allocs) = st.ipam_mut(network_id) {
-        for a in allocs.iter_mut() {
-            a.release(ip);
-        }
     }
 }
 
