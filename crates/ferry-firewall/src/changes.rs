@@ -300,7 +300,8 @@ impl Changes {
         self.remove(lb_link_elements(name));
         self
     }
-    /// A service VIP (a /32 the daemon puts on its network's bridge) is served: connections
+    /// A service VIP (a /32 the daemon puts on its network's bridge, or on the host's link on an
+    /// overlay) is served: connections
     /// to it are translated through its ports' slots, or refused when a port has none.
     pub fn add_vip(&mut self, vip: Ipv4Addr) -> &mut Self {
         self.add([Element::inet(names::VIPS4, vip.to_string())]);

@@ -63,7 +63,7 @@ pub(crate) mod names {
     pub const PORTS6: &str = "ports6";
     /// inet: the IPv6 ones, on every local address.
     pub const PORTS6_ANY: &str = "ports6_any";
-    /// inet: service virtual IPs (each a /32 on its network's bridge).
+    /// inet: service virtual IPs (each a /32 on its network's bridge, or the host's overlay link).
     pub const VIPS4: &str = "vips4";
     /// inet, one map per slot (`lb4_N`): `VIP . proto . port : backend address . port`.
     pub const LB4: &str = "lb4";
@@ -253,6 +253,9 @@ const INET: &str = r#"table inet ferry {
 	# at all): refuse it at once (RST, or ICMP port unreachable) rather than let a host socket
 	# on the wildcard address take it or let it hang. Replies to the host's own translated
 	# connections (source VIP) are established and pass; ping is answered.
+	# The host's load-balancer address on an overlay exists for the VIPs' translated
+	# connections and their replies only: sandboxes on the overlay open nothing on the host
+	# through it.
 	chain input {
 		type filter hook input priority filter; policy accept;
 		ip daddr @vips4 ct state new meta l4proto tcp reject with tcp reset
@@ -267,6 +270,9 @@ const INET: &str = r#"table inet ferry {
 	# leaves by the bridge it came in on and `bridge_pairs` accepts it first, internal
 	# networks included. The same traffic from anywhere else (another network, another host)
 	# is dropped in `into_bridge`: a VIP serves its own network, like the backends' addresses.
+	# The host's link on an overlay whose VIPs it balances is policed as a bridge, and nothing
+	# that enters from it is routed anywhere but back into it: the host is no router between
+	# an overlay and anything else.
 	chain forward {
 		type filter hook forward priority filter; policy accept;
 		iifname . oifname @bridge_pairs accept
@@ -293,6 +299,9 @@ const INET: &str = r#"table inet ferry {
 	# without br_netfilter) the backend would answer the client directly, from an address the
 	# client never called. Egress is masqueraded when it leaves the host, not when it crosses
 	# to another ferry bridge.
+	# On an overlay, a VIP's translated connections leave with the host's load-balancer
+	# address there: every node holds the VIP, so a replica on another node must answer this
+	# node's own address for the replies to come back through its conntrack.
 	chain nat_postrouting {
 		type nat hook postrouting priority srcnat; policy accept;
 		ct status dnat oifname . ip saddr @members4 masquerade

@@ -1,5 +1,5 @@
-//! The way out of overlay sandboxes: an overlay's bridge holds no address (the host routes
-//! nothing on it), so a sandbox whose networks are all overlays also gets an endpoint on
+//! The way out of overlay sandboxes: the host routes nothing out of an overlay (its own link
+//! there, when it has one, serves the routing mesh or the VIPs' nftables path only), so a sandbox whose networks are all overlays also gets an endpoint on
 //! `ferry_gwbridge`, a bridge network of this node with masquerading and no traffic between
 //! its members, as Docker's `docker_gwbridge`. Its default route and published ports go there.
 

@@ -4,7 +4,7 @@
 //!
 //! - **Every node on `ingress`.** While the node is in a swarm that has an ingress network,
 //!   the host holds an address there (claimed cluster-wide, kept in the node's store so a
-//!   restart takes the same one) on a link into the network's bridge (the overlay driver's
+//!   restart takes the same one) on a link of its own on the network (the overlay driver's
 //!   host link), and publishes it as a peer record, so that the other nodes reach it.
 //! - **Replicas on `ingress`.** A swarm service with a published port (`mode=ingress`) has its
 //!   replicas on the ingress network too; their addresses there are the port's backends on

@@ -6,7 +6,7 @@
 //! as Docker's load-balancer endpoints are:
 //!
 //! - **When**: while the node runs a sandbox on an overlay that carries a VIP.
-//! - **What**: the host holds an address of the network on its bridge (claimed cluster-wide on
+//! - **What**: the host holds an address of the network on its own link there (claimed cluster-wide on
 //!   the node's session, like an endpoint's, and kept in the node's store so a restart takes
 //!   the same one), and the network's VIPs as /32s, so a sandbox's ARP for a VIP is answered
 //!   by its own node (the VXLAN device answers only for endpoints). The address is published

@@ -4,7 +4,7 @@
 use ferry_types::{FerryError, Network};
 use serde::{Deserialize, Serialize};
 
-/// Alias the overlay marks its links with (a network's bridge and VXLAN device), followed by
+/// Alias the overlay marks its links with (a network's VXLAN device and the host's link on it), followed by
 /// the network's ID. It differs from the bridge driver's, whose sweep would take them.
 pub const ALIAS_PREFIX: &str = "ferry:ovl:";
 /// Name prefix of the host end of the overlay's veths.
