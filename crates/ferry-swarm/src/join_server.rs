@@ -72,17 +72,8 @@ impl JoinServer {
                 let acceptor = acceptor.clone();
                 let app = app.clone();
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(
-                        Duration::from_secs(10),
-                        acceptor.accept(tcp),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        other => {
-                            tracing::debug!(%peer, ?other, "join endpoint: TLS handshake failed");
-                            return;
-                        }
+                    let Some(tls) = crate::tls::accept(&acceptor, tcp, peer, "join").await else {
+                        return;
                     };
                     let svc = hyper_util::service::TowerToHyperService::new(app);
                     let _ = hyper::server::conn::http1::Builder::new()

@@ -74,17 +74,8 @@ impl NodeServer {
                 let app = app.clone();
                 let mut stopped = stopped.clone();
                 tokio::spawn(async move {
-                    let tls = match tokio::time::timeout(
-                        Duration::from_secs(10),
-                        acceptor.accept(tcp),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        other => {
-                            tracing::debug!(%peer, ?other, "node endpoint: TLS handshake refused");
-                            return;
-                        }
+                    let Some(tls) = crate::tls::accept(&acceptor, tcp, peer, "node").await else {
+                        return;
                     };
                     let svc = hyper_util::service::TowerToHyperService::new(app);
                     let conn = hyper::server::conn::http1::Builder::new()

@@ -313,6 +313,23 @@ pub fn pem_of_der(der: &[u8]) -> String {
     pem
 }
 
+/// The TLS side of a connection a server accepted, within 10 s; `None` (logged at debug
+/// level, naming `endpoint`) when the handshake fails or stalls.
+pub async fn accept(
+    acceptor: &tokio_rustls::TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    endpoint: &str,
+) -> Option<tokio_rustls::server::TlsStream<tokio::net::TcpStream>> {
+    match tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => Some(s),
+        other => {
+            tracing::debug!(%peer, ?other, "{endpoint} endpoint: TLS handshake failed");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

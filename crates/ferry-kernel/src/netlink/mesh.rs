@@ -87,19 +87,7 @@ impl Netlink {
             .execute()
             .await
             .map_err(|e| nl_err(format!("neighbour {gw}"), e))?;
-        let msg = RouteMessageBuilder::<Ipv4Addr>::new()
-            .gateway(gw)
-            .output_interface(index)
-            .table_id(table)
-            .onlink()
-            .build();
-        self.handle
-            .route()
-            .add(msg)
-            .replace()
-            .execute()
-            .await
-            .map_err(|e| nl_err(format!("default route of table {table}"), e))
+        self.replace_table_default_via(table, gw, index).await
     }
 
     /// The rule `fwmark MARK/MASK lookup TABLE priority PRIO`.
