@@ -145,9 +145,23 @@ fn spawn(config: &MemberConfig, files: &Files) -> Result<tokio::process::Child> 
     Ok(child)
 }
 
+/// Keeps the member running until it is stopped; then no member runs and its PID file is
+/// gone, also when the stop came while the member was down between two runs (a demoted
+/// manager's member exits by itself once it is removed from the cluster).
 async fn supervise(
     config: MemberConfig,
     files: Files,
+    child: tokio::process::Child,
+    stopping: watch::Receiver<bool>,
+) {
+    restart_until_stopped(&config, &files, child, stopping).await;
+    let _ = std::fs::remove_file(files.etcd_pid());
+    tracing::info!("etcd member stopped");
+}
+
+async fn restart_until_stopped(
+    config: &MemberConfig,
+    files: &Files,
     mut child: tokio::process::Child,
     mut stopping: watch::Receiver<bool>,
 ) {
@@ -160,7 +174,7 @@ async fn supervise(
                     _ = tokio::time::sleep(RESTART_DELAY) => {}
                     _ = stopping.changed() => return,
                 }
-                match spawn(&config, &files) {
+                match spawn(config, files) {
                     Ok(c) => child = c,
                     Err(e) => {
                         tracing::error!(error = %e, "cannot restart the etcd member");
@@ -180,8 +194,6 @@ async fn supervise(
                 if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_err() {
                     let _ = child.kill().await;
                 }
-                let _ = std::fs::remove_file(files.etcd_pid());
-                tracing::info!("etcd member stopped");
                 return;
             }
         }

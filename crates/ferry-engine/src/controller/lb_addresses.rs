@@ -109,15 +109,8 @@ impl Controller {
             self.lb_networks_wanted(&st)
         };
         let mut lb = self.cluster_rt.lb.lock().await;
-        if !lb.loaded {
-            lb.held = self.saved_lb().await;
-            lb.loaded = true;
-        }
-        let before: BTreeMap<String, NodeLb> = lb
-            .held
-            .iter()
-            .map(|(k, (v, _))| (k.clone(), v.clone()))
-            .collect();
+        self.load_lb(&mut lb).await;
+        let mut changed = false;
         let gone: Vec<String> = lb
             .held
             .keys()
@@ -127,6 +120,7 @@ impl Controller {
         for id in gone {
             if let Some((rec, _)) = lb.held.remove(&id) {
                 self.leave_lb(&link, &id, &rec).await;
+                changed = true;
             }
         }
         for (id, net) in wanted {
@@ -137,6 +131,7 @@ impl Controller {
             };
             match self.join_lb(&link, &net, saved).await {
                 Ok(rec) => {
+                    changed |= lb.held.get(&id).is_none_or(|(old, _)| *old != rec);
                     lb.held.insert(id, (rec, link.lease));
                 }
                 Err(e) => {
@@ -144,13 +139,8 @@ impl Controller {
                 }
             }
         }
-        let after: BTreeMap<String, NodeLb> = lb
-            .held
-            .iter()
-            .map(|(k, (v, _))| (k.clone(), v.clone()))
-            .collect();
-        if after != before {
-            self.save_lb(&after).await;
+        if changed {
+            self.save_lb(&lb).await;
         }
     }
 
@@ -160,14 +150,11 @@ impl Controller {
             return;
         };
         let mut lb = self.cluster_rt.lb.lock().await;
-        if !lb.loaded {
-            lb.held = self.saved_lb().await;
-            lb.loaded = true;
-        }
+        self.load_lb(&mut lb).await;
         for (id, (rec, _)) in std::mem::take(&mut lb.held) {
             self.leave_lb(&link, &id, &rec).await;
         }
-        self.save_lb(&BTreeMap::new()).await;
+        self.save_lb(&lb).await;
     }
 
     /// Claims an address on the network for the host (the saved one when it can), puts it
@@ -228,7 +215,16 @@ impl Controller {
         self.lock().await.release_address(net_id, rec.addr.addr());
     }
 
-    /// The addresses the node's store remembers (from before a restart).
+    /// Reads the addresses the node's store remembers (from before a restart), once.
+    async fn load_lb(&self, lb: &mut LbAddresses) {
+        if lb.loaded {
+            return;
+        }
+        lb.held = self.saved_lb().await;
+        lb.loaded = true;
+    }
+
+    /// The addresses the node's store remembers.
     async fn saved_lb(&self) -> BTreeMap<String, (NodeLb, i64)> {
         self.store
             .get(Table::Meta, NODE_LB_KEY)
@@ -242,11 +238,12 @@ impl Controller {
             .collect()
     }
 
-    async fn save_lb(&self, held: &BTreeMap<String, NodeLb>) {
+    async fn save_lb(&self, lb: &LbAddresses) {
+        let held: BTreeMap<&str, &NodeLb> = lb.held().collect();
         let op = if held.is_empty() {
             Ok(Op::delete(Table::Meta, NODE_LB_KEY))
         } else {
-            Op::put_json(Table::Meta, NODE_LB_KEY, held)
+            Op::put_json(Table::Meta, NODE_LB_KEY, &held)
         };
         match op {
             Ok(op) => {
