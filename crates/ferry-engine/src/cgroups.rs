@@ -100,6 +100,13 @@ impl DaemonCgroup {
         self.root.as_deref()
     }
 
+    /// Where sandboxes' cgroups are made, when there is a tree. A standby sandbox process
+    /// is born in the cgroup of the sandbox ID it is made for (a process moved between
+    /// cgroups waits out an RCU grace period: milliseconds).
+    pub fn sandboxes(&self) -> Option<PathBuf> {
+        self.root.as_ref().map(|r| r.join("sandboxes"))
+    }
+
     /// The cgroup a sandbox starts in (not created), when there is a tree: privileged
     /// sandboxes are out of reach of the device filter.
     pub fn sandbox_for(&self, id: &str, privileged: bool) -> Option<PathBuf> {

@@ -47,7 +47,7 @@ pub struct Controller {
     /// Deletes the links drivers retire, after the replies.
     reaper: Arc<crate::drivers::reaper::Reaper>,
     /// Network namespaces made ahead of the starts that take them.
-    netns_pool: Arc<crate::sandbox::netns_pool::NetnsPool>,
+    ready_pool: Arc<crate::sandbox::ready_pool::ReadyPool>,
     /// When an operation last began: the reaper deletes while the daemon is quiet.
     activity: Arc<crate::drivers::reaper::Activity>,
     firewall: Firewall,
@@ -197,7 +197,12 @@ impl Controller {
         };
         let ctl = Arc::new_cyclic(|me| Controller {
             reaper,
-            netns_pool: crate::sandbox::netns_pool::NetnsPool::start(),
+            ready_pool: crate::sandbox::ready_pool::ReadyPool::start(
+                crate::sandbox::ready_pool::Recipe {
+                    init: init_binary.clone(),
+                    cgroups: cgroups.sandboxes(),
+                },
+            ),
             activity,
             drivers,
             firewall,

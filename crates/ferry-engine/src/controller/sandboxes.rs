@@ -129,7 +129,7 @@ impl Controller {
         req: SandboxCreateRequest,
         replica_of: Option<ferry_types::service::ReplicaOf>,
     ) -> Result<CreateResponse, FerryError> {
-        let (sb, warning) = self.new_sandbox(st, req, replica_of).await?;
+        let (sb, warning) = self.new_sandbox(st, req, replica_of, None).await?;
         self.save_created(&sb).await?;
         let id = sb.id.clone();
         st.put_sandbox(sb);
@@ -164,13 +164,34 @@ impl Controller {
     ) -> Result<CreateResponse, FerryError> {
         let auto_remove = req.auto_remove;
         let mut guard = self.lock().await;
-        let (sb, warning) = self.new_sandbox(&mut guard, req, None).await?;
+        // A standby made ahead, and the ID it was made for (see `ready_pool`).
+        let reserved = self.ready_pool.reserve();
+        let made = self
+            .new_sandbox(&mut guard, req, None, reserved.clone().map(SandboxId::from))
+            .await;
+        let (sb, warning) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                self.release_reserved(&reserved);
+                return Err(e);
+            }
+        };
+        if !matches!(
+            sb.config.network_mode,
+            NetworkMode::Networks | NetworkMode::None
+        ) {
+            // Its process joins namespaces a standby does not have.
+            self.release_reserved(&reserved);
+        }
         let id = sb.id.clone();
         // Nobody knows the ID yet, so its lock is free: taken before the sandbox is seen.
         let _op = self.sandbox_locks.lock(&id).await;
         guard.put_sandbox(sb);
         let mut st = StateLock::releasable(&self.state, guard);
-        let Err(e) = self.start_locked(&mut st, &id).await else {
+        let started = self.start_locked(&mut st, &id).await;
+        // A start that failed before its namespaces were plumbed left the standby reserved.
+        self.release_reserved(&reserved);
+        let Err(e) = started else {
             return Ok(CreateResponse {
                 id: id.into(),
                 warning,
@@ -188,13 +209,22 @@ impl Controller {
         Err(e)
     }
 
+    /// Ends a standby `run` reserved and did not use.
+    fn release_reserved(&self, reserved: &Option<String>) {
+        if let Some(id) = reserved {
+            self.ready_pool.release(id);
+        }
+    }
+
     /// A new sandbox as `create` makes it, with its directory, not yet recorded nor in the
-    /// state; returns it with the create's warning.
+    /// state; returns it with the create's warning. Its ID is `id` when given (one a standby
+    /// was made for), else a new one.
     async fn new_sandbox(
         &self,
         st: &mut State,
         req: SandboxCreateRequest,
         replica_of: Option<ferry_types::service::ReplicaOf>,
+        id: Option<SandboxId>,
     ) -> Result<(Sandbox, String), FerryError> {
         validate::sandbox_request(&req)?;
         let name = if req.name.is_empty() {
@@ -217,7 +247,7 @@ impl Controller {
             }
             n
         };
-        let id: SandboxId = new_id();
+        let id: SandboxId = id.unwrap_or_else(new_id);
         let requests = if req.networks.is_empty() {
             vec![ferry_types::api::NetworkRequest {
                 name: ferry_types::DEFAULT_BRIDGE.into(),
@@ -412,7 +442,7 @@ impl Controller {
         let started = self.start_planned(st, id).await;
         // Not before: making a namespace would compete with this start for the kernel's
         // locks and the CPU.
-        self.netns_pool.refill();
+        self.ready_pool.refill();
         started
     }
 
@@ -579,15 +609,15 @@ impl Controller {
         }
         // A new namespace is held by this file until the sandbox's process holds it: a crash
         // in between frees it, and its veth ends with it.
-        let held = if own_netns {
-            let ready = match self.netns_pool.take() {
+        let mut held = if own_netns {
+            let ready = match self.ready_pool.take_for(&sb.id) {
                 Some(r) => r,
-                None => crate::sandbox::netns_pool::make()
+                None => crate::sandbox::ready_pool::make(self.ready_pool.recipe(), false)
                     .await
                     .map_err(kernel_err)?,
             };
-            let (file, ns) = (ready.file, ready.nl);
-            let path = netns::held_path(&file);
+            let path = ready.netns();
+            let ns = &ready.nl;
             for ep in sb.endpoints.clone() {
                 let net = st
                     .network(&ep.network_id)
@@ -599,15 +629,15 @@ impl Controller {
                     &ep,
                     &SandboxNs {
                         path: &path,
-                        nl: &ns,
+                        nl: ns,
                     },
                 )
                 .await?;
             }
-            Self::apply_default_routes(st, sb, &ns).await?;
+            Self::apply_default_routes(st, sb, ns).await?;
             self.dns_start(st, sb, &path)?;
             sb.netns = Some(path.display().to_string());
-            Some(file)
+            Some(ready)
         } else {
             None
         };
@@ -625,7 +655,19 @@ impl Controller {
         if let Err(e) = crate::sandbox::log_times::append(&log, mark) {
             tracing::debug!(sandbox = %sb.name, error = %e, "log time not kept");
         }
-        let spawned = process::spawn(&spec).map_err(|e| {
+        // A standby made ahead becomes the sandbox's first process; one the sandbox does not
+        // fit (a terminal, a shared PID namespace) only lent its network namespace, which
+        // the new process holds once started.
+        let standby = held.as_mut().and_then(|r| r.standby.take());
+        let spawned = match standby {
+            Some(s) if s.fits(&spec) => s.start(&spec),
+            lender => {
+                let spawned = process::spawn(&spec);
+                drop(lender);
+                spawned
+            }
+        }
+        .map_err(|e| {
             if let Some(dir) = &spec.cgroup {
                 process::cgroup::remove(dir);
             }

@@ -2,8 +2,9 @@
 //! synchronously and slowly (a bridge takes ~30 ms, a veth ~16 ms, mostly waiting out RCU
 //! grace periods), which used to be most of what `network rm`, `disconnect` and `rm -f`
 //! cost. A driver retires a link instead (down, so it carries nothing, and renamed to a
-//! tombstone, so its name is free at once) and hands it here; one worker deletes retired
-//! links in order, in the background.
+//! tombstone, so its name is free at once, and into a group of retired links) and hands it
+//! here; one worker deletes retired links in the background, all those waiting in one
+//! request (the kernel then waits out its grace periods once for the batch).
 //!
 //! Deleting a device holds the kernel's RTNL lock for milliseconds, and every other link
 //! request waits for it: deleted at once, a retired link would only move its cost onto the
@@ -209,17 +210,24 @@ impl Reaper {
                     tokio::time::sleep(QUIET / 5).await;
                     continue;
                 }
-                let Some(job) = queue.pop_front() else {
-                    continue;
-                };
-                if let Err(e) = nl.delete_link(job.index).await {
-                    // The sweep at the next start removes the tombstone.
-                    tracing::warn!(link = job.index, error = %e, "retired link not deleted");
+                // Every link retired so far goes in one request: the kernel's wait for RCU
+                // grace periods, most of a deletion, is then paid once for all of them.
+                let jobs: Vec<Job> = queue.drain(..).collect();
+                if let Err(e) = nl.delete_retired().await {
+                    tracing::debug!(error = %e, "retired links not deleted together; one by one");
+                    for job in &jobs {
+                        if let Err(e) = nl.delete_link(job.index).await {
+                            // The sweep at the next start removes the tombstone.
+                            tracing::warn!(link = job.index, error = %e, "retired link not deleted");
+                        }
+                    }
                 }
                 if let Ok(mut held) = pending.lock() {
-                    held.remove(&job.keys);
+                    for job in &jobs {
+                        held.remove(&job.keys);
+                    }
                 }
-                outstanding.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+                outstanding.fetch_sub(jobs.len(), std::sync::atomic::Ordering::AcqRel);
                 done.notify_waiters();
             }
         });

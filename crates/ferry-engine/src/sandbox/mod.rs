@@ -5,4 +5,4 @@ pub mod etc_files;
 pub mod init_binary;
 pub mod log_times;
 pub mod names;
-pub mod netns_pool;
+pub mod ready_pool;

@@ -87,6 +87,10 @@ pub struct VethSpec<'a> {
     pub peer_netns: &'a Path,
 }
 
+/// The link group (`IFLA_GROUP`) of retired links: links are in group 0 unless someone sets
+/// one, and nothing but ferry uses this one (it spells "fzry").
+pub const RETIRED_GROUP: u32 = 0x667a_7279;
+
 /// An rtnetlink connection bound to one network namespace.
 #[derive(Clone)]
 pub struct Netlink {
@@ -303,10 +307,15 @@ impl Netlink {
             .await
     }
 
-    /// Sets a link down and renames it (a down link can be renamed): it stops carrying
-    /// traffic and frees its name at once, for a deletion that may finish later.
+    /// Sets a link down, into [`RETIRED_GROUP`], and renames it (a down link can be renamed):
+    /// it stops carrying traffic and frees its name at once, for a deletion that may finish
+    /// later, together with the others retired meanwhile ([`Netlink::delete_retired`]).
     pub async fn retire(&self, index: u32, new_name: &str) -> Result<()> {
-        let down = LinkUnspec::new_with_index(index).down().build();
+        let mut down = LinkUnspec::new_with_index(index).down().build();
+        down.attributes
+            .push(netlink_packet_route::link::LinkAttribute::Group(
+                RETIRED_GROUP,
+            ));
         self.set_link(down, || format!("set link {index} down"))
             .await?;
         let rename = LinkUnspec::new_with_index(index).name(new_name).build();
@@ -385,6 +394,29 @@ impl Netlink {
                 let err = nl_err(format!("delete link {index}"), e);
                 if err.raw_errno() == Some(ENODEV) {
                     Ok(())
+                } else {
+                    Err(err)
+                }
+            }
+        }
+    }
+
+    /// Deletes every retired link of this namespace (see [`Netlink::retire`]) in one request:
+    /// the kernel unregisters them together, waiting out its RCU grace periods once for all
+    /// rather than once each. Returns `false` when there was none.
+    pub async fn delete_retired(&self) -> Result<bool> {
+        let mut req = self.handle.link().del(0);
+        req.message_mut()
+            .attributes
+            .push(netlink_packet_route::link::LinkAttribute::Group(
+                RETIRED_GROUP,
+            ));
+        match req.execute().await {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                let err = nl_err("delete retired links", e);
+                if err.raw_errno() == Some(ENODEV) {
+                    Ok(false)
                 } else {
                     Err(err)
                 }

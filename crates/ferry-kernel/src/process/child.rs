@@ -552,6 +552,34 @@ unsafe fn open_tty(ptmx: *const c_char, socket: i32, size: (u16, u16)) -> Result
 /// Only in a child just cloned by `spawn` (forked, or sharing the caller's memory while the
 /// caller waits: see `vfork`), with every signal blocked or with no handler that matters.
 pub unsafe fn run(plan: &ChildPlan, steps: &[Step], pipe: i32) -> ! {
+    set_up(plan, steps, pipe);
+    if plan.exec_fd >= 0 {
+        // ferry's init takes over from here: it pivots, confines itself and starts the
+        // program, reporting on the same pipe (see `init`).
+        for fd in [plan.handoff_fd, pipe] {
+            check!(pipe, Stage::Setup, libc::fcntl(fd, libc::F_SETFD, 0));
+        }
+        libc::syscall(
+            libc::SYS_execveat,
+            plan.exec_fd,
+            c"".as_ptr(),
+            plan.argv.as_ptr(),
+            plan.envp.as_ptr(),
+            libc::AT_EMPTY_PATH,
+        );
+        fail(pipe, Stage::Exec, errno());
+    }
+    finish(plan, pipe)
+}
+
+/// The process's session, namespaces, names, mounts and standard streams, as planned; every
+/// other descriptor is made close-on-exec. Returns once done; a failure is reported on
+/// `pipe` and ends the process. Also run by a standby sandbox process, in itself, when it
+/// is given its sandbox (see `standby`).
+///
+/// # Safety
+/// As [`run`].
+pub unsafe fn set_up(plan: &ChildPlan, steps: &[Step], pipe: i32) {
     default_handlers();
     // Signals: the daemon's mask and ignored SIGPIPE must not reach the program.
     let mut set: libc::sigset_t = std::mem::zeroed();
@@ -593,6 +621,12 @@ pub unsafe fn run(plan: &ChildPlan, steps: &[Step], pipe: i32) -> ! {
             fail(pipe, Stage::Mount(i), e);
         }
     }
+    // Attached, the trees need no descriptor (a standby's init lives on with its own).
+    for fd in trees {
+        if fd >= 0 {
+            libc::close(fd);
+        }
+    }
     libc::umask(old_umask);
     if plan.root_fd >= 0 {
         check!(pipe, Stage::Root, libc::fchdir(plan.root_fd));
@@ -616,22 +650,14 @@ pub unsafe fn run(plan: &ChildPlan, steps: &[Step], pipe: i32) -> ! {
         u32::MAX,
         libc::CLOSE_RANGE_CLOEXEC,
     );
-    if plan.exec_fd >= 0 {
-        // ferry's init takes over from here: it pivots, confines itself and starts the
-        // program, reporting on the same pipe (see `init`).
-        for fd in [plan.handoff_fd, pipe] {
-            check!(pipe, Stage::Setup, libc::fcntl(fd, libc::F_SETFD, 0));
-        }
-        libc::syscall(
-            libc::SYS_execveat,
-            plan.exec_fd,
-            c"".as_ptr(),
-            plan.argv.as_ptr(),
-            plan.envp.as_ptr(),
-            libc::AT_EMPTY_PATH,
-        );
-        fail(pipe, Stage::Exec, errno());
-    }
+}
+
+/// Confines the process and runs the program as planned (the program is the sandbox's first
+/// process: no init). A failure is reported on `pipe` and ends the process.
+///
+/// # Safety
+/// As [`run`], after [`set_up`].
+pub unsafe fn finish(plan: &ChildPlan, pipe: i32) -> ! {
     let confine = Confine {
         caps: plan.caps,
         last_cap: plan.last_cap,

@@ -185,8 +185,17 @@ fn status_code(status: libc::c_int) -> i32 {
     }
 }
 
-/// Runs as `ferry-init HANDOFF-FD PIPE-FD -- PROGRAM ARGS...`; returns the exit code.
+/// Runs as `ferry-init HANDOFF-FD PIPE-FD -- PROGRAM ARGS...`, or as a standby sandbox
+/// process (`ferry-init --standby SOCKET-FD PIPE-FD`, see `standby`); returns the exit code.
 pub fn run(args: &[String]) -> i32 {
+    if let [flag, sock, pipe] = args {
+        if flag == super::standby::ARG {
+            return match (sock.parse::<i32>(), pipe.parse::<i32>()) {
+                (Ok(sock), Ok(pipe)) => super::standby::serve(sock, pipe),
+                _ => 127,
+            };
+        }
+    }
     let (handoff_fd, pipe_fd, argv) = match args {
         [h, p, dash, rest @ ..] if dash == "--" && !rest.is_empty() => {
             match (h.parse::<i32>(), p.parse::<i32>()) {
@@ -214,6 +223,13 @@ pub fn run(args: &[String]) -> i32 {
     let Some(h) = handoff else {
         return report(&mut pipe, Stage::Setup, libc::EINVAL);
     };
+    take_over(&h, pipe, argv)
+}
+
+/// The init's work once the sandbox's namespaces and mounts are made: pivots into its root,
+/// confines itself, starts `argv`, then passes signals on and reaps until the program ends.
+/// Failures go to `pipe`, which closes once the program runs. Returns the exit code.
+pub(super) fn take_over(h: &Handoff, mut pipe: Option<std::fs::File>, argv: &[String]) -> i32 {
     if let Some(root) = &h.root {
         let Ok(root) = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()) else {
             return report(&mut pipe, Stage::Root, libc::EINVAL);
@@ -240,7 +256,9 @@ pub fn run(args: &[String]) -> i32 {
         // The program must not inherit the report pipe.
         unsafe { libc::fcntl(p.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) };
     }
-    let program = &argv[0];
+    let Some(program) = argv.first() else {
+        return report(&mut pipe, Stage::Exec, libc::ENOENT);
+    };
     // SAFETY: plain signal-handling calls on local data, in a single-threaded process.
     unsafe {
         // A PID 1 only receives signals it has a handler for: install one, then block them

@@ -8,11 +8,13 @@ mod child;
 pub mod init;
 pub mod mounts;
 pub mod spawn;
+pub mod standby;
 mod vfork;
 
 pub use spawn::{
     spawn, BindMount, Confinement, Mounts, Ns, SpawnSpec, Spawned, Stdio, User, INIT_ARG0,
 };
+pub use standby::Standby;
 
 use crate::error::{KernelError, Result};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};

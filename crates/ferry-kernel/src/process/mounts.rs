@@ -17,7 +17,7 @@ pub const MAX_BINDS: usize = 64;
 /// A file or directory bind-mounted into the sandbox. Its source is copied as a detached
 /// mount tree first thing, so a source under a directory hidden afterwards (ferry's own
 /// socket, say) stays reachable, and a source outside a root filesystem too.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct PlannedBind {
     /// The host path.
     pub source: PathBuf,
@@ -30,7 +30,7 @@ pub struct PlannedBind {
 }
 
 /// What the plan depends on.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct MountRequest {
     /// Root filesystem to pivot into; `None` keeps the host's root.
     pub rootfs: Option<PathBuf>,

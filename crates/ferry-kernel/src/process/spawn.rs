@@ -16,7 +16,7 @@ use std::ffi::CString;
 use std::fs::File;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How a process gets one kind of namespace.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -191,9 +191,9 @@ fn candidates(program: &str, env: &[String]) -> Vec<String> {
 }
 
 /// Everything the child needs, kept alive (and in place) until it has exec'd.
-struct Prepared {
-    plan: ChildPlan,
-    steps: Vec<mounts::Step>,
+pub(super) struct Prepared {
+    pub(super) plan: ChildPlan,
+    pub(super) steps: Vec<mounts::Step>,
     _files: Vec<File>,
     _strings: Vec<CString>,
     cgroup: Option<File>,
@@ -203,9 +203,25 @@ struct Prepared {
     pipe: (OwnedFd, std::sync::Mutex<Option<OwnedFd>>),
     /// The caller's end of the socket the terminal's master comes on.
     tty: Option<OwnedFd>,
+    /// What ferry's init is to do, when it runs (in place: see [`Launch`]).
+    pub(super) handoff: Option<super::init::Handoff>,
 }
 
-fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
+/// Who makes the process's namespaces and runs the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Launch {
+    /// A child cloned into new namespaces runs it, then execs the init or the program.
+    Clone,
+    /// The calling process itself, already in the sandbox's new namespaces (a standby
+    /// sandbox process, which is ferry's init's program): with `init`, the init's part is
+    /// left to the caller as a handoff.
+    InPlace {
+        /// The process goes on as the sandbox's init.
+        init: bool,
+    },
+}
+
+pub(super) fn prepare(spec: &SpawnSpec, launch: Launch) -> Result<Prepared> {
     let program = spec
         .argv
         .first()
@@ -369,7 +385,12 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
     } else {
         None
     };
-    if let Some(init) = &spec.init {
+    let mut handoff_kept = None;
+    let init_wanted = match launch {
+        Launch::Clone => spec.init.is_some(),
+        Launch::InPlace { init } => init,
+    };
+    if init_wanted {
         // The init, not this child, pivots into the root filesystem (its own program must
         // be loaded from the host's first) and applies the confinement.
         let root = unpivoted;
@@ -386,14 +407,18 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
             seccomp: c.seccomp.clone(),
             workdir: spec.workdir.clone().unwrap_or_else(|| "/".into()),
         };
-        let memfd = handoff.to_memfd()?;
-        plan.handoff_fd = memfd.as_raw_fd();
-        argv_c.push(cstr("argument", INIT_ARG0)?);
-        argv_c.push(cstr("argument", &memfd.as_raw_fd().to_string())?);
-        argv_c.push(cstr("argument", &wr.as_raw_fd().to_string())?);
-        argv_c.push(cstr("argument", "--")?);
-        plan.exec_fd = init.as_raw_fd();
-        files.push(memfd);
+        if let (Launch::Clone, Some(init)) = (launch, &spec.init) {
+            let memfd = handoff.to_memfd()?;
+            plan.handoff_fd = memfd.as_raw_fd();
+            argv_c.push(cstr("argument", INIT_ARG0)?);
+            argv_c.push(cstr("argument", &memfd.as_raw_fd().to_string())?);
+            argv_c.push(cstr("argument", &wr.as_raw_fd().to_string())?);
+            argv_c.push(cstr("argument", "--")?);
+            plan.exec_fd = init.as_raw_fd();
+            files.push(memfd);
+        } else {
+            handoff_kept = Some(handoff);
+        }
     }
     for a in &spec.argv {
         argv_c.push(cstr("argument", a)?);
@@ -407,7 +432,7 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
     plan.argv.push(std::ptr::null());
     plan.envp = env_c.iter().map(|s| s.as_ptr()).collect();
     plan.envp.push(std::ptr::null());
-    if spec.init.is_none() {
+    if !init_wanted {
         for p in candidates(program, &spec.env) {
             let p = cstr("program path", &p)?;
             plan.candidates.push(p.as_ptr());
@@ -439,6 +464,7 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
         pid_ns,
         flags,
         tty,
+        handoff: handoff_kept,
     })
 }
 
@@ -446,7 +472,7 @@ fn prepare(spec: &SpawnSpec) -> Result<Prepared> {
 /// its terminal with [`Stdio::Tty`]. The process is the caller's child: its exit is collected
 /// with `waitid` (see `Pidfd`).
 pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
-    let prepared = prepare(spec)?;
+    let prepared = prepare(spec, Launch::Clone)?;
     let program = spec.argv.first().cloned().unwrap_or_default();
     // Joining a PID namespace changes where the calling thread's next child is born, and
     // must not outlast this start: a thread of its own then. Otherwise the calling thread
@@ -478,21 +504,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Spawned> {
             };
             Ok(Spawned { pid, pty })
         }
-        Some((stage, errno)) => {
-            let what = match Stage::from_code(stage) {
-                Stage::Mount(i) => prepared
-                    .steps
-                    .get(i)
-                    .map(mounts::Step::describe)
-                    .unwrap_or_else(|| "mount".into()),
-                Stage::Exec => format!("run {program:?}"),
-                other => other.describe().to_string(),
-            };
-            Err(KernelError::io(
-                format!("start {program:?}: {what}"),
-                std::io::Error::from_raw_os_error(errno),
-            ))
-        }
+        Some((stage, errno)) => Err(start_failure(&program, &prepared.steps, stage, errno)),
     }
 }
 
@@ -547,6 +559,13 @@ fn clone_child(p: &Prepared) -> Result<(u32, Option<(u32, i32)>)> {
     }
     drop(wr);
     let pid = r as u32;
+    Ok((pid, wait_report(rd, pid)))
+}
+
+/// Reads the report pipe of process `pid` until it closes (the program, or the init, runs:
+/// `None`) or a failure arrives (stage, errno), in which case the process, which exits after
+/// reporting, is reaped.
+pub(super) fn wait_report(rd: &OwnedFd, pid: u32) -> Option<(u32, i32)> {
     let mut buf = [0u8; 8];
     let mut got = 0;
     while got < buf.len() {
@@ -567,13 +586,98 @@ fn clone_child(p: &Prepared) -> Result<(u32, Option<(u32, i32)>)> {
     }
     if got < buf.len() {
         // End of file: the pipe closed on exec.
-        return Ok((pid, None));
+        return None;
     }
     let mut status = 0;
     unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
     let stage = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
     let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-    Ok((pid, Some((stage, errno))))
+    Some((stage, errno))
+}
+
+/// The error for a start that failed at `stage` with `errno` (mount steps named by `steps`).
+pub(super) fn start_failure(
+    program: &str,
+    steps: &[mounts::Step],
+    stage: u32,
+    errno: i32,
+) -> KernelError {
+    let what = match Stage::from_code(stage) {
+        Stage::Mount(i) => steps
+            .get(i)
+            .map(mounts::Step::describe)
+            .unwrap_or_else(|| "mount".into()),
+        Stage::Exec => format!("run {program:?}"),
+        other => other.describe().to_string(),
+    };
+    KernelError::io(
+        format!("start {program:?}: {what}"),
+        std::io::Error::from_raw_os_error(errno),
+    )
+}
+
+/// Clones a standby sandbox process (see `standby`): ferry's init (`init`, an open
+/// executable) in new mount, UTS, IPC, PID and network namespaces, born in `cgroup` when
+/// given, its standard streams on /dev/null, waiting on `sock` for its sandbox. Returns once
+/// it runs.
+pub(super) fn spawn_standby(init: &File, cgroup: Option<&Path>, sock: &OwnedFd) -> Result<u32> {
+    let mut plan = ChildPlan::default();
+    let null = File::open("/dev/null").map_err(|e| KernelError::io("open /dev/null", e))?;
+    plan.stdio = [null.as_raw_fd(); 3];
+    let mut pipe = [0i32; 2];
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(KernelError::io("pipe", std::io::Error::last_os_error()));
+    }
+    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    let argv_c = [
+        INIT_ARG0.to_string(),
+        super::standby::ARG.to_string(),
+        sock.as_raw_fd().to_string(),
+        wr.as_raw_fd().to_string(),
+    ]
+    .iter()
+    .map(|a| cstr("argument", a))
+    .collect::<Result<Vec<_>>>()?;
+    plan.argv = argv_c.iter().map(|a| a.as_ptr()).collect();
+    plan.argv.push(std::ptr::null());
+    plan.envp = vec![std::ptr::null()];
+    plan.exec_fd = init.as_raw_fd();
+    // The socket stays open across the exec (as a handoff does).
+    plan.handoff_fd = sock.as_raw_fd();
+    let mut flags = (libc::CLONE_NEWNS
+        | libc::CLONE_NEWUTS
+        | libc::CLONE_NEWIPC
+        | libc::CLONE_NEWPID
+        | libc::CLONE_NEWNET) as u64;
+    let cgroup = match cgroup {
+        Some(dir) => {
+            flags |= CLONE_INTO_CGROUP;
+            Some(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .open(dir)
+                    .map_err(|e| KernelError::io(format!("open cgroup {}", dir.display()), e))?,
+            )
+        }
+        None => None,
+    };
+    let prepared = Prepared {
+        plan,
+        steps: Vec::new(),
+        pipe: (rd, std::sync::Mutex::new(Some(wr))),
+        _files: vec![null],
+        _strings: argv_c,
+        cgroup,
+        pid_ns: None,
+        flags,
+        tty: None,
+        handoff: None,
+    };
+    match clone_child(&prepared)? {
+        (pid, None) => Ok(pid),
+        (_, Some((stage, errno))) => Err(start_failure("ferry-init", &[], stage, errno)),
+    }
 }
 
 #[cfg(test)]

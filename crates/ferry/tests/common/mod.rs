@@ -428,6 +428,28 @@ impl Drop for Host {
         if let Some(dir) = self.cgroup_tree() {
             ferry_kernel::process::cgroup::kill_and_remove(&dir, Duration::from_secs(5));
         }
+        unmount_under(self.dir.path());
+    }
+}
+
+/// Detaches every mount at or below `dir` (the namespaces a test bound there for a runtime's
+/// sake): a mounted namespace file pins its namespace and would outlive the test, and the
+/// temporary directory could not be removed.
+pub fn unmount_under(dir: &Path) {
+    let Ok(table) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    // Deepest first, so that a mount inside another one goes before it.
+    let mut points: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        if let Ok(c) = std::ffi::CString::new(p) {
+            unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+        }
     }
 }
 

@@ -1,0 +1,219 @@
+//! Sandboxes made ahead of their start. Making a network namespace (the kernel initialises
+//! every protocol's per-namespace state) and setting its loopback up took a few milliseconds
+//! of every start that owns a namespace; cloning the sandbox's first process into its other
+//! new namespaces and loading ferry's init took about two more. A few are kept ready, each a
+//! standby process (`ferry_kernel::process::standby`) in namespaces of its own, its loopback
+//! up and a netlink connection inside its network namespace, born in the cgroup of the
+//! sandbox ID it is made for. `run` takes one, and with it that ID ([`ReadyPool::reserve`]);
+//! its start plumbs the namespace and hands the standby its sandbox. Any other start (a
+//! sandbox created earlier, so with an ID of its own) borrows a ready network namespace only,
+//! from a standby that then ends. A new one is made in the background after the reply.
+//! Without ferry's init (the program could not be opened) only network namespaces are made
+//! ahead.
+//!
+//! Crash-safe by construction: a standby exits when the daemon's end of its socket closes
+//! (the cgroup of its ID, empty, is swept at the next start like that of any sandbox that is
+//! not running), and a bare namespace is held only by an open file of the daemon's, so a
+//! daemon that dies, by `kill -9` or otherwise, leaves none behind.
+
+use ferry_kernel::netlink::Netlink;
+use ferry_kernel::netns;
+use ferry_kernel::process::Standby;
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
+
+/// How many wait ready: a burst of starts takes them faster than one at a time is made.
+pub const SIZE: usize = 4;
+
+/// A sandbox's namespaces made ahead, its network namespace's loopback up.
+pub struct Ready {
+    /// The standby process whose namespaces these are, when there is one.
+    pub standby: Option<Standby>,
+    /// The sandbox ID the standby was made for (its cgroup's name).
+    pub id: Option<String>,
+    /// Holds the network namespace when no standby does (see [`netns::create_held`]).
+    pub file: Option<File>,
+    /// A netlink connection inside the network namespace.
+    pub nl: Netlink,
+}
+
+impl Ready {
+    /// A path that opens the network namespace while this is kept.
+    pub fn netns(&self) -> PathBuf {
+        match (&self.standby, &self.file) {
+            (Some(s), _) => s.netns(),
+            (None, Some(f)) => netns::held_path(f),
+            (None, None) => PathBuf::new(),
+        }
+    }
+}
+
+/// What a standby is made with: ferry's init, and where sandboxes' cgroups are made.
+#[derive(Clone, Default)]
+pub struct Recipe {
+    /// ferry's init, open; `None` makes bare namespaces.
+    pub init: Option<Arc<File>>,
+    /// Where sandboxes' cgroups are made (a standby is born in its ID's), when they have one.
+    pub cgroups: Option<PathBuf>,
+}
+
+/// Makes one: a standby with `recipe`'s init, or a bare network namespace.
+pub async fn make(recipe: &Recipe, standby: bool) -> ferry_kernel::Result<Ready> {
+    let rt = tokio::runtime::Handle::current();
+    let ready = match recipe.init.clone().filter(|_| standby) {
+        Some(init) => {
+            let id: String = crate::controller::new_id();
+            let cgroup = recipe.cgroups.as_ref().map(|c| c.join(&id));
+            // Cloning waits until the standby runs: not on the runtime's threads.
+            tokio::task::spawn_blocking(move || {
+                let standby = Standby::spawn(&init, cgroup.as_deref())?;
+                let nl = Netlink::connect_in(&standby.netns())?;
+                Ok::<_, ferry_kernel::KernelError>(Ready {
+                    standby: Some(standby),
+                    id: Some(id),
+                    file: None,
+                    nl,
+                })
+            })
+            .await
+            .map_err(|e| {
+                ferry_kernel::KernelError::io("standby helper", std::io::Error::other(e))
+            })??
+        }
+        None => {
+            // `create_held` waits for a helper thread of its own: not on the runtime's threads.
+            let (file, nl) = tokio::task::spawn_blocking(move || {
+                netns::create_held(move || {
+                    let _g = rt.enter();
+                    Netlink::connect()
+                })
+            })
+            .await
+            .map_err(|e| {
+                ferry_kernel::KernelError::io("netns helper", std::io::Error::other(e))
+            })??;
+            Ready {
+                standby: None,
+                id: None,
+                file: Some(file),
+                nl,
+            }
+        }
+    };
+    ready.nl.set_up_by_name("lo").await?;
+    Ok(ready)
+}
+
+/// The ready ones, and the background task that keeps [`SIZE`] of them. It begins at the
+/// first start (a daemon that starts nothing makes none), and makes up for what a start took
+/// once that start is done ([`ReadyPool::refill`]), not while the start still needs the
+/// kernel's locks and the CPU.
+pub struct ReadyPool {
+    ready: Mutex<Vec<Ready>>,
+    /// Taken by `run` with their ID, until its start.
+    reserved: Mutex<HashMap<String, Ready>>,
+    wanted: Arc<Notify>,
+    recipe: Recipe,
+}
+
+impl Drop for ReadyPool {
+    fn drop(&mut self) {
+        // The filler wakes, finds the pool gone and ends.
+        self.wanted.notify_one();
+    }
+}
+
+impl ReadyPool {
+    /// An empty pool whose filler runs on the current runtime.
+    pub fn start(recipe: Recipe) -> Arc<Self> {
+        let pool = Arc::new(ReadyPool {
+            ready: Mutex::default(),
+            reserved: Mutex::default(),
+            wanted: Arc::default(),
+            recipe,
+        });
+        let weak = Arc::downgrade(&pool);
+        let wanted = pool.wanted.clone();
+        tokio::spawn(async move {
+            loop {
+                wanted.notified().await;
+                loop {
+                    let Some(pool) = weak.upgrade() else { return };
+                    if pool.len() >= SIZE {
+                        break;
+                    }
+                    match make(&pool.recipe, true).await {
+                        Ok(r) => pool.put(r),
+                        // Starts make their own meanwhile; try again after the next one.
+                        Err(e) => {
+                            tracing::debug!(error = %e, "no sandbox made ahead");
+                            break;
+                        }
+                    }
+                }
+            }
+        });
+        pool
+    }
+
+    /// What the pool makes its sandboxes with.
+    pub fn recipe(&self) -> &Recipe {
+        &self.recipe
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Ready>> {
+        lock(&self.ready)
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn put(&self, r: Ready) {
+        self.lock().push(r);
+    }
+
+    /// Takes a ready standby for a sandbox about to be made, and returns the ID the sandbox
+    /// must have (the standby's cgroup is named by it); `None` when no standby is ready.
+    pub fn reserve(&self) -> Option<String> {
+        let ready = {
+            let mut all = self.lock();
+            let i = all.iter().rposition(|r| r.id.is_some())?;
+            all.swap_remove(i)
+        };
+        let id = ready.id.clone()?;
+        lock(&self.reserved).insert(id.clone(), ready);
+        Some(id)
+    }
+
+    /// Gives up a reservation (the sandbox was not made, or owns no network namespace): its
+    /// standby ends.
+    pub fn release(&self, id: &str) {
+        let gone = lock(&self.reserved).remove(id);
+        drop(gone);
+    }
+
+    /// What the start of sandbox `id` uses: its reservation, else any ready one, else `None`
+    /// (the caller makes a bare namespace with [`make`]).
+    pub fn take_for(&self, id: &str) -> Option<Ready> {
+        if let Some(r) = lock(&self.reserved).remove(id) {
+            return Some(r);
+        }
+        self.lock().pop()
+    }
+
+    /// Makes up, in the background, for what starts took: called when a start is done.
+    pub fn refill(&self) {
+        self.wanted.notify_one();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}

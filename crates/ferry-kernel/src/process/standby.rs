@@ -1,0 +1,343 @@
+//! Standby sandbox processes: a sandbox's first process made ahead of its start. Cloning
+//! into new mount, UTS, IPC, PID and network namespaces, and loading ferry's init (the
+//! loader, the C library's start-up, the runtime's) took about two of the milliseconds of
+//! every `run`. A standby has done all of that already: it is ferry's init, in namespaces of
+//! its own, born in the cgroup of the sandbox it is made for, waiting on a socket. A start
+//! gives it its sandbox (the mounts, names and streams it sets up, the confinement and the
+//! program), and it goes
+//! on exactly as a freshly cloned child and init would: the same plan, run by the same code
+//! (`child::set_up`, then `init::take_over` or `child::finish`), reporting on a pipe the same
+//! way.
+//!
+//! Crash-safe by construction: a standby holds only what it was cloned with, and its
+//! socket's other end is the daemon's alone. When the daemon dies, however it dies, the
+//! standby reads the end of the socket and exits, taking its namespaces with it.
+
+use super::spawn::{self, Launch};
+use super::{Confinement, Mounts, Ns, SpawnSpec, Spawned, Stdio, User};
+use crate::error::{KernelError, Result};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+/// The init's first argument that makes it a standby: `ferry-init --standby SOCKET PIPE`.
+pub const ARG: &str = "--standby";
+
+/// The largest start message a standby reads (a seccomp program is the bulk of one).
+const MAX_MESSAGE: u32 = 4 << 20;
+
+/// A standby sandbox process, owned by the daemon that cloned it.
+#[derive(Debug)]
+pub struct Standby {
+    pid: u32,
+    /// The cgroup it was born in, which its sandbox must be started in: moving a process
+    /// into another cgroup waits out an RCU grace period (milliseconds, tens when the
+    /// machine is idle), more than a standby saves.
+    cgroup: Option<PathBuf>,
+    /// The daemon's end of the standby's socket; `None` once the standby was started.
+    sock: Option<OwnedFd>,
+}
+
+/// What a start hands a standby (the parts of a [`SpawnSpec`] that are not its namespaces).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Start {
+    argv: Vec<String>,
+    env: Vec<String>,
+    workdir: Option<String>,
+    hostname: Option<String>,
+    domainname: Option<String>,
+    cgroupns: bool,
+    mounts: super::mounts::MountRequest,
+    binds: Vec<(PathBuf, PathBuf, bool)>,
+    log: PathBuf,
+    new_session: bool,
+    caps: Option<u64>,
+    /// The seccomp program, one (code, jt, jf, k) per instruction.
+    seccomp: Option<Vec<(u16, u8, u8, u32)>>,
+    no_new_privs: bool,
+    user: Option<(u32, u32)>,
+    groups: Vec<u32>,
+    init: bool,
+}
+
+impl Standby {
+    /// Clones a standby running `init` (ferry's init, open), born in `cgroup` (made) when
+    /// given: its sandbox must use that cgroup.
+    pub fn spawn(init: &File, cgroup: Option<&Path>) -> Result<Self> {
+        let (mine, theirs) = crate::pty::socket_pair()?;
+        if let Some(dir) = cgroup {
+            super::cgroup::create(dir)?;
+        }
+        let pid = spawn::spawn_standby(init, cgroup, &theirs).inspect_err(|_| {
+            if let Some(dir) = cgroup {
+                super::cgroup::remove(dir);
+            }
+        })?;
+        Ok(Standby {
+            pid,
+            cgroup: cgroup.map(Path::to_path_buf),
+            sock: Some(mine),
+        })
+    }
+
+    /// Its PID (in the daemon's PID namespace); the sandbox's once started.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Its network namespace, which a start plumbs before it hands the sandbox over.
+    pub fn netns(&self) -> PathBuf {
+        crate::netns::of_pid(self.pid)
+    }
+
+    /// Whether `spec` can start in this standby: a sandbox with new mount, UTS, IPC and PID
+    /// namespaces, this standby's network namespace and cgroup, and its output in a log.
+    /// Any other start clones a child of its own.
+    pub fn fits(&self, spec: &SpawnSpec) -> bool {
+        spec.net == Ns::Join(self.netns())
+            && spec.cgroup == self.cgroup
+            && spec.pid == Ns::New
+            && spec.ipc == Ns::New
+            && spec.uts == Ns::New
+            && !matches!(spec.cgroupns, Ns::Join(_))
+            && matches!(spec.mounts, Mounts::New { .. })
+            && matches!(spec.stdio, Stdio::Log(_))
+    }
+
+    /// Starts `spec` (which [`fits`](Self::fits)) in this standby: hands it its sandbox and
+    /// waits until the program runs, or the step that failed is reported (the standby then
+    /// exits and is reaped).
+    pub fn start(mut self, spec: &SpawnSpec) -> Result<Spawned> {
+        let program = spec.argv.first().cloned().unwrap_or_default();
+        let (Mounts::New { request, binds }, Stdio::Log(log)) = (&spec.mounts, &spec.stdio) else {
+            return Err(unfit());
+        };
+        if !self.fits(spec) {
+            return Err(unfit());
+        }
+        let c = &spec.confinement;
+        let start = Start {
+            argv: spec.argv.clone(),
+            env: spec.env.clone(),
+            workdir: spec.workdir.clone(),
+            hostname: spec.hostname.clone(),
+            domainname: spec.domainname.clone(),
+            cgroupns: spec.cgroupns == Ns::New,
+            mounts: request.clone(),
+            binds: binds
+                .iter()
+                .map(|b| (b.source.clone(), b.target.clone(), b.read_only))
+                .collect(),
+            log: log.clone(),
+            new_session: spec.new_session,
+            caps: c.caps,
+            seccomp: c
+                .seccomp
+                .as_ref()
+                .map(|p| p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()),
+            no_new_privs: c.no_new_privs,
+            user: c.user.map(|u| (u.uid, u.gid)),
+            groups: c.groups.clone(),
+            init: spec.init.is_some(),
+        };
+        let body = serde_json::to_vec(&start)
+            .map_err(|e| KernelError::io("encode a standby's start", std::io::Error::other(e)))?;
+        let mut pipe = [0i32; 2];
+        if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+            return Err(KernelError::io("pipe", std::io::Error::last_os_error()));
+        }
+        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+        let Some(sock) = self.sock.take() else {
+            return Err(unfit());
+        };
+        let sent = crate::pty::send_fd(sock.as_raw_fd(), wr.as_raw_fd()).and_then(|()| {
+            let mut s = File::from(sock);
+            let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+            s.write_all(&len.to_ne_bytes())
+                .and_then(|()| s.write_all(&body))
+                .map_err(|e| KernelError::io("hand a standby its sandbox", e))
+        });
+        drop(wr);
+        if let Err(e) = sent {
+            // It reads the end of its socket and exits.
+            reap(self.pid);
+            return Err(e);
+        }
+        match spawn::wait_report(&rd, self.pid) {
+            None => Ok(Spawned {
+                pid: self.pid,
+                pty: None,
+            }),
+            Some((stage, errno)) => {
+                // Mount steps are named as the standby planned them.
+                let mut req = request.clone();
+                own_namespaces(&mut req);
+                req.binds = planned_binds(
+                    binds
+                        .iter()
+                        .map(|b| (b.source.clone(), b.target.clone(), b.read_only)),
+                );
+                let steps = super::mounts::plan(&req);
+                Err(spawn::start_failure(&program, &steps, stage, errno))
+            }
+        }
+    }
+}
+
+impl Drop for Standby {
+    fn drop(&mut self) {
+        // Not started: closing the socket ends it; it is this daemon's child to reap, and
+        // its cgroup goes with it.
+        if let Some(sock) = self.sock.take() {
+            drop(sock);
+            reap(self.pid);
+            if let Some(dir) = &self.cgroup {
+                super::cgroup::remove(dir);
+            }
+        }
+    }
+}
+
+fn unfit() -> KernelError {
+    KernelError::io(
+        "start a standby",
+        std::io::Error::other("the sandbox does not fit a standby process"),
+    )
+}
+
+fn reap(pid: u32) {
+    let mut status = 0;
+    unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+}
+
+/// A standby has mount, PID, IPC and network namespaces of its own.
+fn own_namespaces(req: &mut super::mounts::MountRequest) {
+    req.own_pid_ns = true;
+    req.own_ipc_ns = true;
+    req.own_net_ns = true;
+}
+
+fn planned_binds(
+    binds: impl Iterator<Item = (PathBuf, PathBuf, bool)>,
+) -> Vec<super::mounts::PlannedBind> {
+    binds
+        .map(|(source, target, read_only)| super::mounts::PlannedBind {
+            is_dir: source.is_dir(),
+            source,
+            target,
+            read_only,
+        })
+        .collect()
+}
+
+/// Reports a failure before the plan runs, and returns the exit code to leave with.
+fn fail_early(pipe: RawFd, errno: i32) -> i32 {
+    let mut buf = [0u8; 8];
+    buf[..4].copy_from_slice(&super::child::Stage::Setup.code().to_ne_bytes());
+    buf[4..].copy_from_slice(&errno.to_ne_bytes());
+    let mut f = unsafe { File::from_raw_fd(pipe) };
+    let _ = f.write_all(&buf);
+    127
+}
+
+/// The standby's side, in ferry's init: says it runs (closes `ready`), waits on `sock` for
+/// its sandbox, then sets it up and goes on as its first process. Returns the exit code;
+/// 0 when the daemon closed the socket without a sandbox.
+pub fn serve(sock: RawFd, ready: RawFd) -> i32 {
+    unsafe {
+        libc::close(ready);
+        libc::prctl(
+            libc::PR_SET_NAME,
+            c"ferry-standby".as_ptr() as libc::c_ulong,
+            0,
+            0,
+            0,
+        );
+    }
+    let pipe = match crate::pty::recv_fd(sock, false) {
+        Ok(Some(p)) => p,
+        // The daemon is gone, or wants one standby fewer.
+        _ => return 0,
+    };
+    // From here on the pipe is handed to the plan and the init as a raw descriptor.
+    let pipe_fd = pipe.into_raw_fd();
+    let mut s = unsafe { File::from_raw_fd(sock) };
+    let mut len = [0u8; 4];
+    if s.read_exact(&mut len).is_err() {
+        return fail_early(pipe_fd, libc::EPIPE);
+    }
+    let len = u32::from_ne_bytes(len);
+    if len > MAX_MESSAGE {
+        return fail_early(pipe_fd, libc::E2BIG);
+    }
+    let mut body = vec![0u8; len as usize];
+    if s.read_exact(&mut body).is_err() {
+        return fail_early(pipe_fd, libc::EPIPE);
+    }
+    drop(s);
+    let Ok(start) = serde_json::from_slice::<Start>(&body) else {
+        return fail_early(pipe_fd, libc::EINVAL);
+    };
+    let mut request = start.mounts;
+    own_namespaces(&mut request);
+    let spec = SpawnSpec {
+        argv: start.argv.clone(),
+        env: start.env,
+        workdir: start.workdir,
+        // Already the standby's own: `prepare` only reads that they are not the host's.
+        net: Ns::New,
+        pid: Ns::New,
+        ipc: Ns::New,
+        uts: Ns::New,
+        cgroupns: if start.cgroupns { Ns::New } else { Ns::Host },
+        hostname: start.hostname,
+        domainname: start.domainname,
+        // The daemon moved it there.
+        cgroup: None,
+        mounts: Mounts::New {
+            request,
+            binds: start
+                .binds
+                .into_iter()
+                .map(|(source, target, read_only)| super::BindMount {
+                    source,
+                    target,
+                    read_only,
+                })
+                .collect(),
+        },
+        confinement: Confinement {
+            caps: start.caps,
+            seccomp: start.seccomp.map(|p| {
+                p.into_iter()
+                    .map(|(code, jt, jf, k)| libc::sock_filter { code, jt, jf, k })
+                    .collect()
+            }),
+            no_new_privs: start.no_new_privs,
+            user: start.user.map(|(uid, gid)| User { uid, gid }),
+            groups: start.groups,
+        },
+        init: None,
+        new_session: start.new_session,
+        stdio: Stdio::Log(start.log),
+    };
+    let mut prepared = match spawn::prepare(&spec, Launch::InPlace { init: start.init }) {
+        Ok(p) => p,
+        Err(e) => return fail_early(pipe_fd, e.raw_errno().unwrap_or(libc::EINVAL)),
+    };
+    // SAFETY: this process is single-threaded and is the sandbox's first process, in its
+    // namespaces: exactly the state a freshly cloned child runs the plan in.
+    unsafe {
+        super::child::set_up(&prepared.plan, &prepared.steps, pipe_fd);
+        match prepared.handoff.take() {
+            Some(h) => {
+                // The init lives on: it keeps no descriptor the plan needed.
+                drop(prepared);
+                let pipe = Some(File::from_raw_fd(pipe_fd));
+                super::init::take_over(&h, pipe, &start.argv)
+            }
+            None => super::child::finish(&prepared.plan, pipe_fd),
+        }
+    }
+}
