@@ -585,6 +585,11 @@ impl Churn<'_> {
                     format!("{name}/{pid}/cgroup"),
                     format!("{name}'s process {pid} is not in its cgroup, which holds {pids:?}"),
                 ),
+                // Standbys the daemon made ahead of `run`s, born in the cgroups of the IDs
+                // they were made for.
+                None if pids
+                    .iter()
+                    .all(|p| common::standby_parent(*p) == self.h.daemon_pid()) => {}
                 None => {
                     let whose = self
                         .names

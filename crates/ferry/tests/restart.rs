@@ -666,16 +666,6 @@ fn a_crash_between_a_start_and_its_record_leaves_nothing_running_once_restarted(
     assert_eq!(h.ip("s", "n"), "10.83.0.9");
 }
 
-/// The network namespaces (by inode) that a process's descriptors hold.
-fn netns_held_by_fds(pid: u32) -> Vec<String> {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .unwrap()
-        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
-        .map(|l| l.display().to_string())
-        .filter(|l| l.starts_with("net:["))
-        .collect()
-}
-
 /// Whether any process is in, or holds a descriptor of, the network namespace `ns`
 /// (`net:[INODE]`), or a mount keeps it.
 fn netns_in_use(ns: &str) -> bool {
@@ -698,33 +688,64 @@ fn netns_in_use(ns: &str) -> bool {
         })
 }
 
+/// The standby sandbox processes of the daemon `pid`.
+fn standbys_of(pid: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| common::standby_parent(*p) == Some(pid))
+        .collect()
+}
+
 #[test]
-fn namespaces_made_ahead_of_starts_are_gone_with_a_killed_daemon() {
+fn sandboxes_made_ahead_of_starts_are_gone_with_a_killed_daemon() {
     let mut h = Host::new();
-    // After a start, the daemon makes namespaces for the next ones ahead of time.
+    // After a start, the daemon makes standby sandbox processes for the next ones.
     h.sleeper("a", &[]);
     let pid = h.daemon_pid().unwrap();
-    let spare = || -> Vec<String> {
-        let sandboxes =
-            ferry_kernel::netns::of_pid(h.inspect("a")["State"]["Pid"].as_u64().unwrap() as u32);
-        let theirs = std::fs::read_link(sandboxes).unwrap().display().to_string();
-        let own = std::fs::read_link(format!("/proc/{pid}/ns/net"))
-            .unwrap()
-            .display()
-            .to_string();
-        netns_held_by_fds(pid)
-            .into_iter()
-            .filter(|n| *n != theirs && *n != own)
-            .collect()
-    };
-    assert!(eventually(10, || spare().len() >= 2), "{:?}", spare());
-    let held = spare();
+    assert!(
+        eventually(10, || standbys_of(pid).len() >= 2),
+        "{:?}",
+        standbys_of(pid)
+    );
+    let tree = h.cgroup_tree().expect("the daemon's cgroup tree");
+    let standbys: Vec<(u32, String, String)> = standbys_of(pid)
+        .into_iter()
+        .map(|s| {
+            let ns = std::fs::read_link(format!("/proc/{s}/ns/net"))
+                .unwrap()
+                .display()
+                .to_string();
+            // Born in the cgroup of the sandbox ID it was made for.
+            let cgroup = std::fs::read_to_string(format!("/proc/{s}/cgroup")).unwrap();
+            let id = cgroup.trim().rsplit('/').next().unwrap().to_string();
+            assert!(
+                tree.join("sandboxes").join(&id).is_dir(),
+                "{cgroup} is not a sandbox's cgroup of {}",
+                tree.display()
+            );
+            (s, ns, id)
+        })
+        .collect();
     h.stop_daemon(true);
-    for ns in &held {
-        assert!(!netns_in_use(ns), "{ns} outlived the daemon");
+    for (s, ns, _) in &standbys {
+        assert!(
+            eventually(5, || !common::is_alive(*s)),
+            "standby {s} outlived the daemon"
+        );
+        assert!(
+            eventually(5, || !netns_in_use(ns)),
+            "{ns} outlived the daemon"
+        );
     }
-    // Restarted, it adopts the running sandbox and starts others as before.
+    // Restarted, it sweeps their cgroups, adopts the running sandbox and starts others.
     h.start_daemon();
+    for (_, _, id) in &standbys {
+        assert!(
+            !tree.join("sandboxes").join(id).exists(),
+            "the cgroup of standby {id} was left"
+        );
+    }
     assert_eq!(h.inspect("a")["State"]["Status"], "running");
     h.sleeper("b", &["--network", "none"]);
     assert_eq!(h.inspect("b")["State"]["Status"], "running");

@@ -236,9 +236,11 @@ impl Controller {
         Ok(ctl)
     }
 
-    /// On a clean exit: the links retired by the last operations are deleted, and the
-    /// daemon leaves its cgroup tree, which goes unless sandboxes still run in it.
+    /// On a clean exit: the sandboxes made ahead end, the links retired by the last
+    /// operations are deleted, and the daemon leaves its cgroup tree, which goes unless
+    /// sandboxes still run in it.
     pub async fn shutdown(&self) {
+        self.ready_pool.clear();
         self.reaper.drain().await;
         self.cgroups.leave();
     }

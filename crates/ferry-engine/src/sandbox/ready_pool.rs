@@ -22,6 +22,7 @@ use ferry_kernel::process::Standby;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
@@ -115,6 +116,8 @@ pub struct ReadyPool {
     ready: Mutex<Vec<Ready>>,
     /// Taken by `run` with their ID, until its start.
     reserved: Mutex<HashMap<String, Ready>>,
+    /// Set on a clean exit: nothing more is made.
+    closed: std::sync::atomic::AtomicBool,
     wanted: Arc<Notify>,
     recipe: Recipe,
 }
@@ -132,6 +135,7 @@ impl ReadyPool {
         let pool = Arc::new(ReadyPool {
             ready: Mutex::default(),
             reserved: Mutex::default(),
+            closed: std::sync::atomic::AtomicBool::new(false),
             wanted: Arc::default(),
             recipe,
         });
@@ -142,7 +146,7 @@ impl ReadyPool {
                 wanted.notified().await;
                 loop {
                     let Some(pool) = weak.upgrade() else { return };
-                    if pool.len() >= SIZE {
+                    if pool.len() >= SIZE || pool.closed.load(Ordering::Acquire) {
                         break;
                     }
                     match make(&pool.recipe, true).await {
@@ -173,6 +177,9 @@ impl ReadyPool {
     }
 
     fn put(&self, r: Ready) {
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
         self.lock().push(r);
     }
 
@@ -203,6 +210,14 @@ impl ReadyPool {
             return Some(r);
         }
         self.lock().pop()
+    }
+
+    /// Ends everything made ahead (standbys end and take their cgroups), on a clean exit.
+    pub fn clear(&self) {
+        self.closed.store(true, Ordering::Release);
+        let ready: Vec<Ready> = self.lock().drain(..).collect();
+        let reserved: Vec<Ready> = lock(&self.reserved).drain().map(|(_, r)| r).collect();
+        drop((ready, reserved));
     }
 
     /// Makes up, in the background, for what starts took: called when a start is done.

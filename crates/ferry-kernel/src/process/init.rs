@@ -142,6 +142,80 @@ impl Handoff {
     }
 }
 
+/// The kernel's `struct prctl_mm_map` (`PR_SET_MM_MAP`).
+#[repr(C)]
+struct MmMap {
+    start_code: u64,
+    end_code: u64,
+    start_data: u64,
+    end_data: u64,
+    start_brk: u64,
+    brk: u64,
+    start_stack: u64,
+    arg_start: u64,
+    arg_end: u64,
+    env_start: u64,
+    env_end: u64,
+    auxv: *mut u64,
+    auxv_size: u32,
+    exe_fd: u32,
+}
+
+/// Makes `/proc/self/cmdline` read `args`: the init was started with descriptors for
+/// arguments (or, as a standby, with its own), not with its sandbox's program. `PR_SET_MM_MAP` (the whole map, as the kernel keeps it, with new
+/// argument bounds) needs no capability when neither the executable nor the auxiliary vector
+/// changes; the one-field form needs `CAP_SYS_RESOURCE`, which hosts may withhold. Best
+/// effort: a command line is for the people and tools that list processes.
+pub(super) fn show_command_line(args: &[String]) {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return;
+    };
+    // Fields from the 3rd on, after the command name (which may hold spaces).
+    let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
+        return;
+    };
+    let fields: Vec<u64> = rest
+        .split(' ')
+        .map(|f| f.trim().parse().unwrap_or(0))
+        .collect();
+    let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
+    let mut area = Vec::new();
+    for a in args {
+        area.extend_from_slice(a.as_bytes());
+        area.push(0);
+    }
+    // It must outlive the process's use of it: that is, the process.
+    let area: &'static mut [u8] = Box::leak(area.into_boxed_slice());
+    let start = area.as_ptr() as u64;
+    let mut map = MmMap {
+        start_code: field(26),
+        end_code: field(27),
+        start_data: field(45),
+        end_data: field(46),
+        start_brk: field(47),
+        // SAFETY: sbrk(0) only reads the current break.
+        brk: unsafe { libc::sbrk(0) } as u64,
+        start_stack: field(28),
+        arg_start: start,
+        arg_end: start + area.len() as u64,
+        env_start: field(50),
+        env_end: field(51),
+        auxv: std::ptr::null_mut(),
+        auxv_size: 0,
+        exe_fd: u32::MAX,
+    };
+    // SAFETY: the map describes this process's own memory, the area is never freed.
+    unsafe {
+        libc::prctl(
+            libc::PR_SET_MM,
+            libc::PR_SET_MM_MAP as libc::c_ulong,
+            &mut map as *mut MmMap as libc::c_ulong,
+            std::mem::size_of::<MmMap>() as libc::c_ulong,
+            0,
+        );
+    }
+}
+
 /// Reports a failure on the daemon's pipe and returns the exit code to leave with.
 fn report(pipe: &mut Option<std::fs::File>, stage: Stage, errno: i32) -> i32 {
     if let Some(p) = pipe {
@@ -158,6 +232,9 @@ fn last_errno() -> i32 {
         .raw_os_error()
         .unwrap_or(libc::EIO)
 }
+
+/// The init's name, in `ps` as in `/proc/PID/comm`.
+pub(super) const INIT_NAME: &str = "ferry-init";
 
 /// Signals passed on to the program.
 const FORWARDED: &[libc::c_int] = &[
@@ -211,6 +288,10 @@ pub fn run(args: &[String]) -> i32 {
             return 127;
         }
     };
+    // `ps` shows the program, not the descriptors.
+    let mut shown = vec![INIT_NAME.to_string(), "--".to_string()];
+    shown.extend(argv.iter().cloned());
+    show_command_line(&shown);
     // SAFETY: the daemon's child passed these two descriptors, open, for this process alone.
     let mut pipe = Some(unsafe { std::fs::File::from_raw_fd(pipe_fd) });
     let mut text = String::new();
@@ -223,13 +304,19 @@ pub fn run(args: &[String]) -> i32 {
     let Some(h) = handoff else {
         return report(&mut pipe, Stage::Setup, libc::EINVAL);
     };
-    take_over(&h, pipe, argv)
+    take_over(&h, pipe, argv, None)
 }
 
 /// The init's work once the sandbox's namespaces and mounts are made: pivots into its root,
 /// confines itself, starts `argv`, then passes signals on and reaps until the program ends.
-/// Failures go to `pipe`, which closes once the program runs. Returns the exit code.
-pub(super) fn take_over(h: &Handoff, mut pipe: Option<std::fs::File>, argv: &[String]) -> i32 {
+/// Failures go to `pipe`, which closes once the program runs. The program gets `env`, or the
+/// init's own environment. Returns the exit code.
+pub(super) fn take_over(
+    h: &Handoff,
+    mut pipe: Option<std::fs::File>,
+    argv: &[String],
+    env: Option<&[String]>,
+) -> i32 {
     if let Some(root) = &h.root {
         let Ok(root) = std::ffi::CString::new(root.as_os_str().as_encoded_bytes()) else {
             return report(&mut pipe, Stage::Root, libc::EINVAL);
@@ -272,13 +359,21 @@ pub(super) fn take_over(h: &Handoff, mut pipe: Option<std::fs::File>, argv: &[St
         libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
         libc::prctl(
             libc::PR_SET_NAME,
-            c"ferry-init".as_ptr() as libc::c_ulong,
+            c"ferry-init".as_ptr() as libc::c_ulong, // INIT_NAME
             0,
             0,
             0,
         );
         let mut cmd = std::process::Command::new(program);
         cmd.args(&argv[1..]);
+        if let Some(env) = env {
+            // Set on the command, `PATH` is also where the program is looked up.
+            cmd.env_clear();
+            for e in env {
+                let (k, v) = e.split_once('=').unwrap_or((e, ""));
+                cmd.env(k, v);
+            }
+        }
         cmd.pre_exec(|| {
             // The program leads a process group of its own, as under a shell, and gets none
             // of the signals the init blocked for itself.

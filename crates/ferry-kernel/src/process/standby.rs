@@ -279,11 +279,17 @@ pub fn serve(sock: RawFd, ready: RawFd) -> i32 {
     let Ok(start) = serde_json::from_slice::<Start>(&body) else {
         return fail_early(pipe_fd, libc::EINVAL);
     };
+    if start.init {
+        // As a cloned child's init reads: ps shows the sandbox's program.
+        let mut shown = vec![super::init::INIT_NAME.to_string(), "--".to_string()];
+        shown.extend(start.argv.iter().cloned());
+        super::init::show_command_line(&shown);
+    }
     let mut request = start.mounts;
     own_namespaces(&mut request);
     let spec = SpawnSpec {
         argv: start.argv.clone(),
-        env: start.env,
+        env: start.env.clone(),
         workdir: start.workdir,
         // Already the standby's own: `prepare` only reads that they are not the host's.
         net: Ns::New,
@@ -335,7 +341,8 @@ pub fn serve(sock: RawFd, ready: RawFd) -> i32 {
                 // The init lives on: it keeps no descriptor the plan needed.
                 drop(prepared);
                 let pipe = Some(File::from_raw_fd(pipe_fd));
-                super::init::take_over(&h, pipe, &start.argv)
+                // The program's environment: a cloned child's init had it as its own.
+                super::init::take_over(&h, pipe, &start.argv, Some(&start.env))
             }
             None => super::child::finish(&prepared.plan, pipe_fd),
         }

@@ -696,6 +696,18 @@ pub fn is_mounted(p: &Path) -> bool {
 }
 
 /// Whether a process exists and is not a zombie.
+/// The parent of `pid` when it is a standby sandbox process (a daemon's child named
+/// `ferry-standby`, made ahead of a `run`: see `ferry_kernel::process::standby`).
+pub fn standby_parent(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let open = stat.find('(')?;
+    let close = stat.rfind(')')?;
+    if stat.get(open + 1..close)? != "ferry-standby" {
+        return None;
+    }
+    stat.get(close + 2..)?.split(' ').nth(1)?.parse().ok()
+}
+
 pub fn is_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
