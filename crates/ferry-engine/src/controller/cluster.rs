@@ -407,6 +407,19 @@ impl Controller {
         }
         self.dns_add_network(&net);
         tracing::info!(network = %net.name, driver = %net.driver, "cluster network known");
+        // The services and networks of the cluster reach a node by separate watches: a
+        // service recorded here before its network got no VIP on it (`plumb_service` skips a
+        // network it does not know), so no name, balancer or VIP there. It gets them now.
+        let waiting: Vec<ferry_types::service::Service> = st
+            .services_on(&net.id)
+            .filter(|s| s.vips.iter().any(|v| v.network_id == net.id))
+            .cloned()
+            .collect();
+        for s in waiting {
+            if let Err(e) = self.plumb_service(st, &s).await {
+                tracing::warn!(service = %s.name, network = %net.name, error = %e, "a swarm service's VIP was not set up on a network that reached this node late");
+            }
+        }
     }
 
     /// `network rm` of a global-scope network: refused while any node has an endpoint on it;
