@@ -663,7 +663,10 @@ impl Controller {
             Some(s) if s.fits(&spec) => s.start(&spec),
             lender => {
                 let spawned = process::spawn(&spec);
-                drop(lender);
+                if let Some(l) = lender {
+                    // Its exit (tearing its namespaces down) is waited for off the start's path.
+                    tokio::task::spawn_blocking(move || drop(l));
+                }
                 spawned
             }
         }
