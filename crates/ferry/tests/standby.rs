@@ -12,22 +12,6 @@ use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Docker's default capability set.
-const DOCKER_CAPS: u64 = (1 << 0)
-    | (1 << 1)
-    | (1 << 3)
-    | (1 << 4)
-    | (1 << 5)
-    | (1 << 6)
-    | (1 << 7)
-    | (1 << 8)
-    | (1 << 10)
-    | (1 << 13)
-    | (1 << 18)
-    | (1 << 27)
-    | (1 << 29)
-    | (1 << 31);
-
 /// A filter that refuses `mkdir` and `mkdirat` with EACCES and allows the rest.
 fn no_mkdir() -> Vec<libc::sock_filter> {
     let insn = |code: u16, jt: u8, jf: u8, k: u32| libc::sock_filter { code, jt, jf, k };
@@ -69,7 +53,7 @@ fn spec(dir: &Path, argv: &[&str], init: Option<Arc<File>>) -> SpawnSpec {
             }],
         },
         confinement: Confinement {
-            caps: Some(DOCKER_CAPS),
+            caps: Some(ferry_kernel::caps::CapSet::docker_default().0),
             seccomp: Some(no_mkdir()),
             no_new_privs: true,
             user: None,
