@@ -190,3 +190,52 @@ fn a_standby_given_up_ends_and_takes_its_cgroup() {
     assert!(!cgroup.exists(), "its cgroup was left");
     let _ = std::fs::remove_dir(&parent);
 }
+
+/// The PIDs in sandbox `id`'s cgroup of the daemon of `h`.
+fn cgroup_pids(h: &common::Host, id: &str) -> Vec<u32> {
+    let tree = h.cgroup_tree().expect("the daemon's cgroup tree");
+    ferry_kernel::process::cgroup::procs(&tree.join("sandboxes").join(id))
+}
+
+#[test]
+fn a_created_sandbox_starts_in_the_standby_made_for_its_id() {
+    let h = common::Host::new();
+    // The first start makes standbys for the next sandboxes.
+    h.sleeper("first", &[]);
+    let daemon = h.daemon_pid().unwrap();
+    assert!(common::eventually(10, || {
+        std::fs::read_dir("/proc").unwrap().any(|e| {
+            e.ok()
+                .and_then(|e| e.file_name().to_str()?.parse::<u32>().ok())
+                .is_some_and(|p| common::standby_parent(p) == Some(daemon))
+        })
+    }));
+    let id = h.ok(&["create", "--name", "later", "--", "sleep", "600"]);
+    let id = id.trim();
+    // Created, not started: its cgroup already holds the standby reserved for it.
+    let waiting = cgroup_pids(&h, id);
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    assert_eq!(common::standby_parent(waiting[0]), Some(daemon));
+    h.ok(&["start", "later"]);
+    let pid = h.inspect("later")["State"]["Pid"].as_u64().unwrap() as u32;
+    assert_eq!(
+        pid, waiting[0],
+        "the standby is the sandbox's first process"
+    );
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&cmdline),
+        "ferry-init\0--\0sleep\0600\0"
+    );
+    // A sandbox created and removed without a start gives its standby up.
+    let id = h.ok(&["create", "--name", "never", "--", "sleep", "600"]);
+    let waiting = cgroup_pids(&h, id.trim());
+    assert_eq!(waiting.len(), 1, "{waiting:?}");
+    h.ok(&["rm", "never"]);
+    assert!(
+        !common::is_alive(waiting[0]),
+        "the standby outlived its sandbox"
+    );
+    let tree = h.cgroup_tree().unwrap();
+    assert!(!tree.join("sandboxes").join(id.trim()).exists());
+}

@@ -129,14 +129,53 @@ impl Controller {
         req: SandboxCreateRequest,
         replica_of: Option<ferry_types::service::ReplicaOf>,
     ) -> Result<CreateResponse, FerryError> {
-        let (sb, warning) = self.new_sandbox(st, req, replica_of, None).await?;
-        self.save_created(&sb).await?;
+        // The start that follows (a Docker client's, a replica's) takes the standby.
+        let (sb, warning, reserved) = self.new_reserved_sandbox(st, req, replica_of).await?;
+        if let Err(e) = self.save_created(&sb).await {
+            self.release_reserved(&reserved);
+            return Err(e);
+        }
         let id = sb.id.clone();
         st.put_sandbox(sb);
+        if reserved.is_some() {
+            // Its start may be a while coming (or never come): the pool makes up for it now.
+            self.ready_pool.refill();
+        }
         Ok(CreateResponse {
             id: id.into(),
             warning,
         })
+    }
+
+    /// A new sandbox (see [`Self::new_sandbox`]) with the ID of a standby made ahead, which
+    /// stays reserved for its start, when one is ready and the sandbox owns a network
+    /// namespace a standby has; else with an ID of its own. Returns the reservation too.
+    async fn new_reserved_sandbox(
+        &self,
+        st: &mut State,
+        req: SandboxCreateRequest,
+        replica_of: Option<ferry_types::service::ReplicaOf>,
+    ) -> Result<(Sandbox, String, Option<String>), FerryError> {
+        let reserved = self.ready_pool.reserve();
+        let made = self
+            .new_sandbox(st, req, replica_of, reserved.clone().map(SandboxId::from))
+            .await;
+        let (sb, warning) = match made {
+            Ok(m) => m,
+            Err(e) => {
+                self.release_reserved(&reserved);
+                return Err(e);
+            }
+        };
+        if !matches!(
+            sb.config.network_mode,
+            NetworkMode::Networks | NetworkMode::None
+        ) {
+            // Its process joins namespaces a standby does not have.
+            self.release_reserved(&reserved);
+            return Ok((sb, warning, None));
+        }
+        Ok((sb, warning, reserved))
     }
 
     /// Records a sandbox as created; a failure removes the directory [`Self::new_sandbox`]
@@ -165,24 +204,7 @@ impl Controller {
         let auto_remove = req.auto_remove;
         let mut guard = self.lock().await;
         // A standby made ahead, and the ID it was made for (see `ready_pool`).
-        let reserved = self.ready_pool.reserve();
-        let made = self
-            .new_sandbox(&mut guard, req, None, reserved.clone().map(SandboxId::from))
-            .await;
-        let (sb, warning) = match made {
-            Ok(m) => m,
-            Err(e) => {
-                self.release_reserved(&reserved);
-                return Err(e);
-            }
-        };
-        if !matches!(
-            sb.config.network_mode,
-            NetworkMode::Networks | NetworkMode::None
-        ) {
-            // Its process joins namespaces a standby does not have.
-            self.release_reserved(&reserved);
-        }
+        let (sb, warning, reserved) = self.new_reserved_sandbox(&mut guard, req, None).await?;
         let id = sb.id.clone();
         // Nobody knows the ID yet, so its lock is free: taken before the sandbox is seen.
         let _op = self.sandbox_locks.lock(&id).await;
@@ -1148,6 +1170,8 @@ impl Controller {
         self.save(ops).await?;
         crate::crash_point::reached(crate::crash_point::SANDBOX_RM_SAVED);
         st.remove_sandbox(&sb.id);
+        // A sandbox created and never started still holds the standby made for it.
+        self.ready_pool.release(&sb.id);
         // A crash before this line leaves the directory to the sweep at the next start.
         let _ = std::fs::remove_dir_all(self.cfg.sandbox_dir(&sb.id));
         tracing::info!(sandbox = %sb.name, "sandbox removed");

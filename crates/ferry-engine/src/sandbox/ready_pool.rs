@@ -4,10 +4,11 @@
 //! new namespaces and loading ferry's init took about two more. A few are kept ready, each a
 //! standby process (`ferry_kernel::process::standby`) in namespaces of its own, its loopback
 //! up and a netlink connection inside its network namespace, born in the cgroup of the
-//! sandbox ID it is made for. `run` takes one, and with it that ID ([`ReadyPool::reserve`]);
-//! its start plumbs the namespace and hands the standby its sandbox. Any other start (a
-//! sandbox created earlier, so with an ID of its own) borrows a ready network namespace only,
-//! from a standby that then ends. A new one is made in the background after the reply.
+//! sandbox ID it is made for. A new sandbox (`run`, `create`) takes one, and with it that ID
+//! ([`ReadyPool::reserve`]); its start plumbs the namespace and hands the standby its
+//! sandbox. A start without a reservation (a sandbox created while none was ready, or before
+//! a restart, or one a standby does not fit) borrows a ready network namespace only, from a
+//! standby that then ends. New ones are made in the background, after the reply.
 //! Without ferry's init (the program could not be opened) only network namespaces are made
 //! ahead.
 //!
@@ -28,6 +29,11 @@ use tokio::sync::Notify;
 
 /// How many wait ready: a burst of starts takes them faster than one at a time is made.
 pub const SIZE: usize = 4;
+
+/// How many standbys sandboxes created and not yet started may hold: beyond it, a `create`
+/// takes none (its start then clones as before), so created sandboxes never started cost
+/// no more than this.
+pub const MAX_RESERVED: usize = 16;
 
 /// A sandbox's namespaces made ahead, its network namespace's loopback up.
 pub struct Ready {
@@ -186,6 +192,9 @@ impl ReadyPool {
     /// Takes a ready standby for a sandbox about to be made, and returns the ID the sandbox
     /// must have (the standby's cgroup is named by it); `None` when no standby is ready.
     pub fn reserve(&self) -> Option<String> {
+        if lock(&self.reserved).len() >= MAX_RESERVED {
+            return None;
+        }
         let ready = {
             let mut all = self.lock();
             let i = all.iter().rposition(|r| r.id.is_some())?;
