@@ -84,6 +84,7 @@ fn sandbox_dir() -> tempfile::TempDir {
 }
 
 const PROBE: &str = "echo pid=$$; hostname; domainname; cat /proc/1/comm; \
+     touch ro-probe 2>/dev/null && rm ro-probe || echo root-ro; \
      tr '\\0' ' ' </proc/1/cmdline; echo; env | sort | tr '\\n' ' '; echo; \
      grep -E '^(CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/self/status; \
      ls /proc | grep -c '^[0-9]'; cat /mnt/note; touch /mnt/x 2>/dev/null || echo ro; \
@@ -92,9 +93,16 @@ const PROBE: &str = "echo pid=$$; hostname; domainname; cat /proc/1/comm; \
 
 #[test]
 fn a_standby_starts_the_sandbox_a_cloned_child_would() {
-    for init in [Some(init_binary()), None] {
+    for (init, read_only) in [
+        (Some(init_binary()), false),
+        (None, false),
+        (Some(init_binary()), true),
+    ] {
         let dir = sandbox_dir();
-        let fresh = spec(dir.path(), &["sh", "-c", PROBE], init.clone());
+        let mut fresh = spec(dir.path(), &["sh", "-c", PROBE], init.clone());
+        if let Mounts::New { request, .. } = &mut fresh.mounts {
+            request.read_only = read_only;
+        }
         let pid = process::spawn(&fresh).unwrap().pid;
         let (code, cloned) = finish(dir.path(), pid);
         assert_eq!(code, 7, "{cloned}");
@@ -102,7 +110,7 @@ fn a_standby_starts_the_sandbox_a_cloned_child_would() {
         std::fs::remove_file(dir.path().join("out.log")).unwrap();
         let standby = Standby::spawn(&init_binary(), None).unwrap();
         let spid = standby.pid();
-        let mut ahead = spec(dir.path(), &["sh", "-c", PROBE], init.clone());
+        let mut ahead = fresh.clone();
         // The standby's own network namespace: the one a start has plumbed.
         ahead.net = Ns::Join(standby.netns());
         assert!(standby.fits(&ahead));
@@ -113,7 +121,13 @@ fn a_standby_starts_the_sandbox_a_cloned_child_would() {
         );
         let (code, made_ahead) = finish(dir.path(), started.pid);
         assert_eq!(code, 7, "{made_ahead}");
-        assert_eq!(made_ahead, cloned, "with init: {}", init.is_some());
+        assert_eq!(
+            made_ahead,
+            cloned,
+            "with init: {}, read-only: {read_only}",
+            init.is_some()
+        );
+        assert_eq!(cloned.contains("root-ro\n"), read_only, "{cloned}");
         // What the probe saw is what a confined sandbox must see.
         let pid_line = if init.is_some() { "pid=2\n" } else { "pid=1\n" };
         assert!(cloned.starts_with(pid_line), "{cloned}");
@@ -223,9 +237,11 @@ fn a_created_sandbox_starts_in_the_standby_made_for_its_id() {
         "the standby is the sandbox's first process"
     );
     let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap();
+    let shown: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
     assert_eq!(
-        String::from_utf8_lossy(&cmdline),
-        "ferry-init\0--\0sleep\0600\0"
+        shown,
+        [&b"ferry-init"[..], b"--", b"sleep", b"600", b""],
+        "PID 1's command line"
     );
     // A sandbox created and removed without a start gives its standby up.
     let id = h.ok(&["create", "--name", "never", "--", "sleep", "600"]);

@@ -49,7 +49,6 @@ struct Start {
     cgroupns: bool,
     mounts: super::mounts::MountRequest,
     binds: Vec<(PathBuf, PathBuf, bool)>,
-    log: PathBuf,
     new_session: bool,
     caps: Option<u64>,
     /// The seccomp program, one (code, jt, jf, k) per instruction.
@@ -128,7 +127,6 @@ impl Standby {
                 .iter()
                 .map(|b| (b.source.clone(), b.target.clone(), b.read_only))
                 .collect(),
-            log: log.clone(),
             new_session: spec.new_session,
             caps: c.caps,
             seccomp: c
@@ -147,16 +145,26 @@ impl Standby {
             return Err(KernelError::io("pipe", std::io::Error::last_os_error()));
         }
         let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+        // Opened here, in the daemon's mount namespace, as a cloned child inherits it: opened
+        // for writing inside the standby's own copy of the mounts, it would keep that copy's
+        // root from being made read-only (EBUSY).
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| KernelError::io(format!("open log {}", log.display()), e))?;
         let Some(sock) = self.sock.take() else {
             return Err(unfit());
         };
-        let sent = crate::pty::send_fd(sock.as_raw_fd(), wr.as_raw_fd()).and_then(|()| {
-            let mut s = File::from(sock);
-            let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
-            s.write_all(&len.to_ne_bytes())
-                .and_then(|()| s.write_all(&body))
-                .map_err(|e| KernelError::io("hand a standby its sandbox", e))
-        });
+        let sent = crate::pty::send_fd(sock.as_raw_fd(), wr.as_raw_fd())
+            .and_then(|()| crate::pty::send_fd(sock.as_raw_fd(), log.as_raw_fd()))
+            .and_then(|()| {
+                let mut s = File::from(sock);
+                let len = u32::try_from(body.len()).unwrap_or(u32::MAX);
+                s.write_all(&len.to_ne_bytes())
+                    .and_then(|()| s.write_all(&body))
+                    .map_err(|e| KernelError::io("hand a standby its sandbox", e))
+            });
         drop(wr);
         if let Err(e) = sent {
             // It reads the end of its socket and exits.
@@ -261,6 +269,10 @@ pub fn serve(sock: RawFd, ready: RawFd) -> i32 {
     };
     // From here on the pipe is handed to the plan and the init as a raw descriptor.
     let pipe_fd = pipe.into_raw_fd();
+    let log = match crate::pty::recv_fd(sock, false) {
+        Ok(Some(l)) => l,
+        _ => return fail_early(pipe_fd, libc::EPIPE),
+    };
     let mut s = unsafe { File::from_raw_fd(sock) };
     let mut len = [0u8; 4];
     if s.read_exact(&mut len).is_err() {
@@ -325,12 +337,15 @@ pub fn serve(sock: RawFd, ready: RawFd) -> i32 {
         },
         init: None,
         new_session: start.new_session,
-        stdio: Stdio::Log(start.log),
+        // Standard input from /dev/null; output and errors to the log the daemon opened.
+        stdio: Stdio::Inherit { stdin: false },
     };
     let mut prepared = match spawn::prepare(&spec, Launch::InPlace { init: start.init }) {
         Ok(p) => p,
         Err(e) => return fail_early(pipe_fd, e.raw_errno().unwrap_or(libc::EINVAL)),
     };
+    prepared.plan.stdio[1] = log.as_raw_fd();
+    prepared.plan.stdio[2] = log.as_raw_fd();
     // SAFETY: this process is single-threaded and is the sandbox's first process, in its
     // namespaces: exactly the state a freshly cloned child runs the plan in.
     unsafe {
@@ -339,6 +354,7 @@ pub fn serve(sock: RawFd, ready: RawFd) -> i32 {
             Some(h) => {
                 // The init lives on: it keeps no descriptor the plan needed.
                 drop(prepared);
+                drop(log);
                 let pipe = Some(File::from_raw_fd(pipe_fd));
                 // The program's environment: a cloned child's init had it as its own.
                 super::init::take_over(&h, pipe, &start.argv, Some(&start.env))
