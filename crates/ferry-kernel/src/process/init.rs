@@ -217,7 +217,7 @@ pub(super) fn show_command_line(args: &[String]) {
 }
 
 /// Reports a failure on the daemon's pipe and returns the exit code to leave with.
-fn report(pipe: &mut Option<std::fs::File>, stage: Stage, errno: i32) -> i32 {
+pub(super) fn report(pipe: &mut Option<std::fs::File>, stage: Stage, errno: i32) -> i32 {
     if let Some(p) = pipe {
         let mut buf = [0u8; 8];
         buf[..4].copy_from_slice(&stage.code().to_ne_bytes());

@@ -42,7 +42,7 @@ impl Ns {
 }
 
 /// A file or directory bind-mounted into a new sandbox.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct BindMount {
     /// The host path.
     pub source: PathBuf,
@@ -53,7 +53,7 @@ pub struct BindMount {
 }
 
 /// The user a process runs as.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct User {
     /// User ID.
     pub uid: u32,
@@ -221,6 +221,59 @@ pub(super) enum Launch {
     },
 }
 
+/// The mount plan of a new mount namespace for `spec`: `request` and `binds` as given, the
+/// namespaces it owns as `spec` says.
+pub(super) fn mount_steps(
+    spec: &SpawnSpec,
+    request: &MountRequest,
+    binds: &[BindMount],
+) -> Result<Vec<mounts::Step>> {
+    let mut req = request.clone();
+    // A PID namespace other than the host's (its own, or another sandbox's) gets a /proc
+    // that shows it.
+    req.own_pid_ns = spec.pid != Ns::Host;
+    req.own_ipc_ns = spec.ipc == Ns::New;
+    req.own_net_ns = spec.net != Ns::Host;
+    if binds.len() > mounts::MAX_BINDS {
+        return Err(KernelError::io(
+            "plan mounts",
+            std::io::Error::other(format!(
+                "{} binds, at most {} are supported",
+                binds.len(),
+                mounts::MAX_BINDS
+            )),
+        ));
+    }
+    for b in binds {
+        req.binds.push(PlannedBind {
+            source: b.source.clone(),
+            target: b.target.clone(),
+            read_only: b.read_only,
+            is_dir: b.source.is_dir(),
+        });
+    }
+    Ok(mounts::plan(&req))
+}
+
+/// A close-on-exec pipe a starting process reports a failure on: (read end, write end).
+pub(super) fn report_pipe() -> Result<(OwnedFd, OwnedFd)> {
+    let mut pipe = [0i32; 2];
+    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
+        return Err(KernelError::io("pipe", std::io::Error::last_os_error()));
+    }
+    // SAFETY: pipe2 made both descriptors, owned from here on.
+    Ok(unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) })
+}
+
+/// A cgroup directory, open for `CLONE_INTO_CGROUP`.
+fn open_cgroup(dir: &Path) -> Result<File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+        .map_err(|e| KernelError::io(format!("open cgroup {}", dir.display()), e))
+}
+
 pub(super) fn prepare(spec: &SpawnSpec, launch: Launch) -> Result<Prepared> {
     let program = spec
         .argv
@@ -259,31 +312,7 @@ pub(super) fn prepare(spec: &SpawnSpec, launch: Launch) -> Result<Prepared> {
     match &spec.mounts {
         Mounts::New { request, binds } => {
             flags |= libc::CLONE_NEWNS as u64;
-            let mut req = request.clone();
-            // A PID namespace other than the host's (its own, or another sandbox's) gets a
-            // /proc that shows it.
-            req.own_pid_ns = spec.pid != Ns::Host;
-            req.own_ipc_ns = spec.ipc == Ns::New;
-            req.own_net_ns = spec.net != Ns::Host;
-            if binds.len() > mounts::MAX_BINDS {
-                return Err(KernelError::io(
-                    "plan mounts",
-                    std::io::Error::other(format!(
-                        "{} binds, at most {} are supported",
-                        binds.len(),
-                        mounts::MAX_BINDS
-                    )),
-                ));
-            }
-            for b in binds {
-                req.binds.push(PlannedBind {
-                    source: b.source.clone(),
-                    target: b.target.clone(),
-                    read_only: b.read_only,
-                    is_dir: b.source.is_dir(),
-                });
-            }
-            steps = mounts::plan(&req);
+            steps = mount_steps(spec, request, binds)?;
         }
         Mounts::JoinOf(pid) => {
             let mnt = File::open(format!("/proc/{pid}/ns/mnt"))
@@ -357,11 +386,7 @@ pub(super) fn prepare(spec: &SpawnSpec, launch: Launch) -> Result<Prepared> {
     strings.push(workdir);
 
     // The pipe the child (and, after it, the init) reports failures on.
-    let mut pipe = [0i32; 2];
-    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(KernelError::io("pipe", std::io::Error::last_os_error()));
-    }
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    let (rd, wr) = report_pipe()?;
     let mut argv_c: Vec<CString> = Vec::new();
     // The init pivots itself: until then the sandbox's root is where the plan mounted it.
     let unpivoted = match (&spec.init, steps.last()) {
@@ -444,13 +469,8 @@ pub(super) fn prepare(spec: &SpawnSpec, launch: Launch) -> Result<Prepared> {
 
     let cgroup = match &spec.cgroup {
         Some(dir) => {
-            let f = std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-                .open(dir)
-                .map_err(|e| KernelError::io(format!("open cgroup {}", dir.display()), e))?;
             flags |= CLONE_INTO_CGROUP;
-            Some(f)
+            Some(open_cgroup(dir)?)
         }
         None => None,
     };
@@ -624,11 +644,7 @@ pub(super) fn spawn_standby(init: &File, cgroup: Option<&Path>, sock: &OwnedFd) 
     let mut plan = ChildPlan::default();
     let null = File::open("/dev/null").map_err(|e| KernelError::io("open /dev/null", e))?;
     plan.stdio = [null.as_raw_fd(); 3];
-    let mut pipe = [0i32; 2];
-    if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-        return Err(KernelError::io("pipe", std::io::Error::last_os_error()));
-    }
-    let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+    let (rd, wr) = report_pipe()?;
     let argv_c = [
         INIT_ARG0.to_string(),
         super::standby::ARG.to_string(),
@@ -652,13 +668,7 @@ pub(super) fn spawn_standby(init: &File, cgroup: Option<&Path>, sock: &OwnedFd) 
     let cgroup = match cgroup {
         Some(dir) => {
             flags |= CLONE_INTO_CGROUP;
-            Some(
-                std::fs::OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-                    .open(dir)
-                    .map_err(|e| KernelError::io(format!("open cgroup {}", dir.display()), e))?,
-            )
+            Some(open_cgroup(dir)?)
         }
         None => None,
     };

@@ -13,7 +13,7 @@
 //! standby reads the end of the socket and exits, taking its namespaces with it.
 
 use super::spawn::{self, Launch};
-use super::{Confinement, Mounts, Ns, SpawnSpec, Spawned, Stdio, User};
+use super::{BindMount, Confinement, Mounts, Ns, SpawnSpec, Spawned, Stdio, User};
 use crate::error::{KernelError, Result};
 use std::fs::File;
 use std::io::{Read, Write};
@@ -48,13 +48,13 @@ struct Start {
     domainname: Option<String>,
     cgroupns: bool,
     mounts: super::mounts::MountRequest,
-    binds: Vec<(PathBuf, PathBuf, bool)>,
+    binds: Vec<BindMount>,
     new_session: bool,
     caps: Option<u64>,
     /// The seccomp program, one (code, jt, jf, k) per instruction.
     seccomp: Option<Vec<(u16, u8, u8, u32)>>,
     no_new_privs: bool,
-    user: Option<(u32, u32)>,
+    user: Option<User>,
     groups: Vec<u32>,
     init: bool,
 }
@@ -123,10 +123,7 @@ impl Standby {
             domainname: spec.domainname.clone(),
             cgroupns: spec.cgroupns == Ns::New,
             mounts: request.clone(),
-            binds: binds
-                .iter()
-                .map(|b| (b.source.clone(), b.target.clone(), b.read_only))
-                .collect(),
+            binds: binds.clone(),
             new_session: spec.new_session,
             caps: c.caps,
             seccomp: c
@@ -134,17 +131,13 @@ impl Standby {
                 .as_ref()
                 .map(|p| p.iter().map(|i| (i.code, i.jt, i.jf, i.k)).collect()),
             no_new_privs: c.no_new_privs,
-            user: c.user.map(|u| (u.uid, u.gid)),
+            user: c.user,
             groups: c.groups.clone(),
             init: spec.init.is_some(),
         };
         let body = serde_json::to_vec(&start)
             .map_err(|e| KernelError::io("encode a standby's start", std::io::Error::other(e)))?;
-        let mut pipe = [0i32; 2];
-        if unsafe { libc::pipe2(pipe.as_mut_ptr(), libc::O_CLOEXEC) } < 0 {
-            return Err(KernelError::io("pipe", std::io::Error::last_os_error()));
-        }
-        let (rd, wr) = unsafe { (OwnedFd::from_raw_fd(pipe[0]), OwnedFd::from_raw_fd(pipe[1])) };
+        let (rd, wr) = spawn::report_pipe()?;
         // Opened here, in the daemon's mount namespace, as a cloned child inherits it: opened
         // for writing inside the standby's own copy of the mounts, it would keep that copy's
         // root from being made read-only (EBUSY).
@@ -177,15 +170,8 @@ impl Standby {
                 pty: None,
             }),
             Some((stage, errno)) => {
-                // Mount steps are named as the standby planned them.
-                let mut req = request.clone();
-                own_namespaces(&mut req);
-                req.binds = planned_binds(
-                    binds
-                        .iter()
-                        .map(|b| (b.source.clone(), b.target.clone(), b.read_only)),
-                );
-                let steps = super::mounts::plan(&req);
+                // Mount steps are named as the standby planned them, from the same spec.
+                let steps = spawn::mount_steps(spec, request, binds).unwrap_or_default();
                 Err(spawn::start_failure(&program, &steps, stage, errno))
             }
         }
@@ -218,34 +204,11 @@ fn reap(pid: u32) {
     unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
 }
 
-/// A standby has mount, PID, IPC and network namespaces of its own.
-fn own_namespaces(req: &mut super::mounts::MountRequest) {
-    req.own_pid_ns = true;
-    req.own_ipc_ns = true;
-    req.own_net_ns = true;
-}
-
-fn planned_binds(
-    binds: impl Iterator<Item = (PathBuf, PathBuf, bool)>,
-) -> Vec<super::mounts::PlannedBind> {
-    binds
-        .map(|(source, target, read_only)| super::mounts::PlannedBind {
-            is_dir: source.is_dir(),
-            source,
-            target,
-            read_only,
-        })
-        .collect()
-}
-
 /// Reports a failure before the plan runs, and returns the exit code to leave with.
 fn fail_early(pipe: RawFd, errno: i32) -> i32 {
-    let mut buf = [0u8; 8];
-    buf[..4].copy_from_slice(&super::child::Stage::Setup.code().to_ne_bytes());
-    buf[4..].copy_from_slice(&errno.to_ne_bytes());
-    let mut f = unsafe { File::from_raw_fd(pipe) };
-    let _ = f.write_all(&buf);
-    127
+    // SAFETY: the pipe the daemon sent, this process's alone.
+    let mut pipe = Some(unsafe { File::from_raw_fd(pipe) });
+    super::init::report(&mut pipe, super::child::Stage::Setup, errno)
 }
 
 /// The standby's side, in ferry's init: says it runs (closes `ready`), waits on `sock` for
@@ -296,8 +259,6 @@ pub fn serve(sock: RawFd, ready: RawFd) -> i32 {
         shown.extend(start.argv.iter().cloned());
         super::init::show_command_line(&shown);
     }
-    let mut request = start.mounts;
-    own_namespaces(&mut request);
     let spec = SpawnSpec {
         argv: start.argv.clone(),
         env: start.env.clone(),
@@ -310,19 +271,11 @@ pub fn serve(sock: RawFd, ready: RawFd) -> i32 {
         cgroupns: if start.cgroupns { Ns::New } else { Ns::Host },
         hostname: start.hostname,
         domainname: start.domainname,
-        // The daemon moved it there.
+        // Born in its sandbox's.
         cgroup: None,
         mounts: Mounts::New {
-            request,
-            binds: start
-                .binds
-                .into_iter()
-                .map(|(source, target, read_only)| super::BindMount {
-                    source,
-                    target,
-                    read_only,
-                })
-                .collect(),
+            request: start.mounts,
+            binds: start.binds,
         },
         confinement: Confinement {
             caps: start.caps,
@@ -332,7 +285,7 @@ pub fn serve(sock: RawFd, ready: RawFd) -> i32 {
                     .collect()
             }),
             no_new_privs: start.no_new_privs,
-            user: start.user.map(|(uid, gid)| User { uid, gid }),
+            user: start.user,
             groups: start.groups,
         },
         init: None,
