@@ -167,17 +167,10 @@ struct MmMap {
 /// changes; the one-field form needs `CAP_SYS_RESOURCE`, which hosts may withhold. Best
 /// effort: a command line is for the people and tools that list processes.
 pub(super) fn show_command_line(args: &[String]) {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    let Some(fields) = super::stat_fields("self") else {
         return;
     };
-    // Fields from the 3rd on, after the command name (which may hold spaces).
-    let Some(rest) = stat.rfind(')').and_then(|i| stat.get(i + 2..)) else {
-        return;
-    };
-    let fields: Vec<u64> = rest
-        .split(' ')
-        .map(|f| f.trim().parse().unwrap_or(0))
-        .collect();
+    let fields: Vec<u64> = fields.iter().map(|f| f.parse().unwrap_or(0)).collect();
     let field = |n: usize| fields.get(n - 3).copied().unwrap_or(0);
     let mut area = Vec::new();
     for a in args {

@@ -28,19 +28,30 @@ pub fn caps_last() -> u32 {
         .unwrap_or(40)
 }
 
+/// The fields of `/proc/WHICH/stat` from the third (the state) on: the command name before
+/// them may contain spaces and parentheses, so they start past its last ')'.
+pub(crate) fn stat_fields(which: &str) -> Option<Vec<String>> {
+    let stat = std::fs::read_to_string(format!("/proc/{which}/stat")).ok()?;
+    let rest = stat.get(stat.rfind(')')? + 2..)?;
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+/// Field `n` (1-based, as proc(5) numbers them, from 3 on) of `/proc/PID/stat`.
+fn stat_field<T: std::str::FromStr>(pid: u32, n: usize) -> Option<T> {
+    stat_fields(&pid.to_string())?
+        .get(n.checked_sub(3)?)?
+        .parse()
+        .ok()
+}
+
 /// The process's start time in clock ticks since boot (field 22 of /proc/PID/stat).
 pub fn start_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may contain spaces and parentheses: skip past its last ')'.
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(19)?.parse().ok()
+    stat_field(pid, 22)
 }
 
 /// The process group of `pid` (field 5 of /proc/PID/stat).
 pub fn pgid_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    rest.split(' ').nth(2)?.parse().ok()
+    stat_field(pid, 5)
 }
 
 /// Kills every process of the group led by `pid` (a sandbox's process is a session and group
@@ -67,13 +78,7 @@ pub fn is_same_process(pid: u32, ticks: u64) -> bool {
 }
 
 fn is_zombie(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| {
-            s.rfind(')')
-                .and_then(|i| s.get(i + 2..i + 3).map(|c| c == "Z"))
-        })
-        .unwrap_or(false)
+    stat_field::<String>(pid, 3).is_some_and(|state| state == "Z")
 }
 
 /// Sends a signal; a process already gone is not an error.
