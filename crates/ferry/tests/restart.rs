@@ -688,15 +688,6 @@ fn netns_in_use(ns: &str) -> bool {
         })
 }
 
-/// The standby sandbox processes of the daemon `pid`.
-fn standbys_of(pid: u32) -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|p| common::standby_parent(*p) == Some(pid))
-        .collect()
-}
-
 #[test]
 fn sandboxes_made_ahead_of_starts_are_gone_with_a_killed_daemon() {
     let mut h = Host::new();
@@ -704,12 +695,12 @@ fn sandboxes_made_ahead_of_starts_are_gone_with_a_killed_daemon() {
     h.sleeper("a", &[]);
     let pid = h.daemon_pid().unwrap();
     assert!(
-        eventually(10, || standbys_of(pid).len() >= 2),
+        eventually(10, || common::standbys_of(pid).len() >= 2),
         "{:?}",
-        standbys_of(pid)
+        common::standbys_of(pid)
     );
     let tree = h.cgroup_tree().expect("the daemon's cgroup tree");
-    let standbys: Vec<(u32, String, String)> = standbys_of(pid)
+    let standbys: Vec<(u32, String, String)> = common::standbys_of(pid)
         .into_iter()
         .map(|s| {
             let ns = std::fs::read_link(format!("/proc/{s}/ns/net"))

@@ -217,13 +217,7 @@ fn a_created_sandbox_starts_in_the_standby_made_for_its_id() {
     // The first start makes standbys for the next sandboxes.
     h.sleeper("first", &[]);
     let daemon = h.daemon_pid().unwrap();
-    assert!(common::eventually(10, || {
-        std::fs::read_dir("/proc").unwrap().any(|e| {
-            e.ok()
-                .and_then(|e| e.file_name().to_str()?.parse::<u32>().ok())
-                .is_some_and(|p| common::standby_parent(p) == Some(daemon))
-        })
-    }));
+    assert!(common::eventually(10, || !common::standbys_of(daemon).is_empty()));
     let id = h.ok(&["create", "--name", "later", "--", "sleep", "600"]);
     let id = id.trim();
     // Created, not started: its cgroup already holds the standby reserved for it.

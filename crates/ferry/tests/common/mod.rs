@@ -708,6 +708,16 @@ pub fn standby_parent(pid: u32) -> Option<u32> {
     stat.get(close + 2..)?.split(' ').nth(1)?.parse().ok()
 }
 
+/// The standby sandbox processes of the daemon `daemon`.
+pub fn standbys_of(daemon: u32) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|p| standby_parent(*p) == Some(daemon))
+        .collect()
+}
+
 pub fn is_alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
