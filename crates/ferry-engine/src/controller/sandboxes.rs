@@ -6,6 +6,7 @@ use super::{new_id, random_bytes, store_err, Controller};
 use crate::driver::{SandboxNs, Stack};
 use crate::drivers::kernel_err;
 use crate::filters::SandboxFilter;
+use crate::sandbox::ready_pool::Holder;
 use crate::sandbox::{etc_files, names};
 use crate::state::State;
 use crate::views::{NetworkRef, SandboxView};
@@ -631,7 +632,7 @@ impl Controller {
         }
         // A new namespace is held by this file until the sandbox's process holds it: a crash
         // in between frees it, and its veth ends with it.
-        let mut held = if own_netns {
+        let held = if own_netns {
             let ready = match self.ready_pool.take_for(&sb.id) {
                 Some(r) => r,
                 None => crate::sandbox::ready_pool::make(self.ready_pool.recipe(), false)
@@ -680,7 +681,11 @@ impl Controller {
         // A standby made ahead becomes the sandbox's first process; one the sandbox does not
         // fit (a terminal, a shared PID namespace) only lent its network namespace, which
         // the new process holds once started.
-        let standby = held.as_mut().and_then(|r| r.standby.take());
+        let (standby, namespace) = match held.map(|r| r.holder) {
+            Some(Holder::Standby(s, _)) => (Some(s), None),
+            Some(Holder::File(f)) => (None, Some(f)),
+            None => (None, None),
+        };
         let spawned = match standby {
             Some(s) if s.fits(&spec) => s.start(&spec),
             lender => {
@@ -702,14 +707,15 @@ impl Controller {
         if let Some(master) = spawned.pty {
             self.keep_tty(&sb.id, master, log);
         }
-        if held.is_some() {
+        if own_netns {
             sb.netns = Some(netns::of_pid(pid).display().to_string());
         }
         sb.netns_identity = sb
             .netns
             .as_deref()
             .and_then(|p| netns::identity(Path::new(p)));
-        drop(held);
+        // The process holds its namespace now.
+        drop(namespace);
         sb.state.pid = Some(pid);
         sb.state.start_ticks = process::start_ticks(pid);
         sb.state.started_at = Some(ferry_types::time::Timestamp::now());

@@ -35,14 +35,19 @@ pub const SIZE: usize = 4;
 /// no more than this.
 pub const MAX_RESERVED: usize = 16;
 
+/// What holds a network namespace made ahead.
+pub enum Holder {
+    /// A standby process, in namespaces of its own, made for the sandbox ID beside it (its
+    /// cgroup's name).
+    Standby(Standby, String),
+    /// An open file (see [`netns::create_held`]): a bare namespace.
+    File(File),
+}
+
 /// A sandbox's namespaces made ahead, its network namespace's loopback up.
 pub struct Ready {
-    /// The standby process whose namespaces these are, when there is one.
-    pub standby: Option<Standby>,
-    /// The sandbox ID the standby was made for (its cgroup's name).
-    pub id: Option<String>,
-    /// Holds the network namespace when no standby does (see [`netns::create_held`]).
-    pub file: Option<File>,
+    /// What holds them.
+    pub holder: Holder,
     /// A netlink connection inside the network namespace.
     pub nl: Netlink,
 }
@@ -50,10 +55,17 @@ pub struct Ready {
 impl Ready {
     /// A path that opens the network namespace while this is kept.
     pub fn netns(&self) -> PathBuf {
-        match (&self.standby, &self.file) {
-            (Some(s), _) => s.netns(),
-            (None, Some(f)) => netns::held_path(f),
-            (None, None) => PathBuf::new(),
+        match &self.holder {
+            Holder::Standby(s, _) => s.netns(),
+            Holder::File(f) => netns::held_path(f),
+        }
+    }
+
+    /// The sandbox ID a standby was made for.
+    fn id(&self) -> Option<&str> {
+        match &self.holder {
+            Holder::Standby(_, id) => Some(id),
+            Holder::File(_) => None,
         }
     }
 }
@@ -79,9 +91,7 @@ pub async fn make(recipe: &Recipe, standby: bool) -> ferry_kernel::Result<Ready>
                 let standby = Standby::spawn(&init, cgroup.as_deref())?;
                 let nl = Netlink::connect_in(&standby.netns())?;
                 Ok::<_, ferry_kernel::KernelError>(Ready {
-                    standby: Some(standby),
-                    id: Some(id),
-                    file: None,
+                    holder: Holder::Standby(standby, id),
                     nl,
                 })
             })
@@ -103,9 +113,7 @@ pub async fn make(recipe: &Recipe, standby: bool) -> ferry_kernel::Result<Ready>
                 ferry_kernel::KernelError::io("netns helper", std::io::Error::other(e))
             })??;
             Ready {
-                standby: None,
-                id: None,
-                file: Some(file),
+                holder: Holder::File(file),
                 nl,
             }
         }
@@ -197,10 +205,10 @@ impl ReadyPool {
         }
         let ready = {
             let mut all = self.lock();
-            let i = all.iter().rposition(|r| r.id.is_some())?;
+            let i = all.iter().rposition(|r| r.id().is_some())?;
             all.swap_remove(i)
         };
-        let id = ready.id.clone()?;
+        let id = ready.id()?.to_string();
         lock(&self.reserved).insert(id.clone(), ready);
         Some(id)
     }
