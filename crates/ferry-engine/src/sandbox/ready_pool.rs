@@ -1,7 +1,7 @@
 //! Sandboxes made ahead of their start. Making a network namespace (the kernel initialises
 //! every protocol's per-namespace state) and setting its loopback up took a few milliseconds
 //! of every start that owns a namespace; cloning the sandbox's first process into its other
-//! new namespaces and loading ferry's init took about two more. A few are kept ready, each a
+//! new namespaces and loading ferry's init took about one more. A few are kept ready, each a
 //! standby process (`ferry_kernel::process::standby`) in namespaces of its own, its loopback
 //! up and a netlink connection inside its network namespace, born in the cgroup of the
 //! sandbox ID it is made for. A new sandbox (`run`, `create`) takes one, and with it that ID

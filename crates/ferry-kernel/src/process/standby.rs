@@ -1,12 +1,12 @@
 //! Standby sandbox processes: a sandbox's first process made ahead of its start. Cloning
 //! into new mount, UTS, IPC, PID and network namespaces, and loading ferry's init (the
-//! loader, the C library's start-up, the runtime's) took about two of the milliseconds of
-//! every `run`. A standby has done all of that already: it is ferry's init, in namespaces of
-//! its own, born in the cgroup of the sandbox it is made for, waiting on a socket. A start
-//! gives it its sandbox (the mounts, names and streams it sets up, the confinement and the
-//! program), and it goes on exactly as a freshly cloned child and init would: the same plan,
-//! run by the same code (`child::set_up`, then `init::take_over` or `child::finish`),
-//! reporting on a pipe the same way.
+//! loader, the C library's start-up, the runtime's) took 0.8–1.2 ms of every `run -d` (side
+//! by side, docs/BENCHMARKS.md). A standby has done all of that already: it is ferry's init,
+//! in namespaces of its own, born in the cgroup of the sandbox it is made for, waiting on a
+//! socket. A start gives it its sandbox (the mounts, names and streams it sets up, the
+//! confinement and the program), and it goes on exactly as a freshly cloned child and init
+//! would: the same plan, run by the same code (`child::set_up`, then `init::take_over` or
+//! `child::finish`), reporting on a pipe the same way.
 //!
 //! Crash-safe by construction: a standby holds only what it was cloned with, and its
 //! socket's other end is the daemon's alone. When the daemon dies, however it dies, the
